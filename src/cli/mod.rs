@@ -1,0 +1,85 @@
+//! The `starmark` command line: one module per subcommand.
+
+mod demo;
+mod import;
+mod keygen;
+mod serve;
+mod token;
+mod verify;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+
+/// Starmark: public registry of commodity after-sales service certificates (GB/T 27922-2011).
+#[derive(Parser)]
+#[command(name = "starmark", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the public and admin API (configured by STARMARK_* environment variables).
+    Serve,
+    /// Serve with a seeded set of demo certificates, a dev key and an admin token.
+    Demo,
+    /// Create a new Ed25519 signing key pair in the keys directory and make it active.
+    Keygen,
+    /// Create, list or revoke API tokens for the admin API.
+    Token(token::TokenArgs),
+    /// Issue certificates in bulk from a CSV file.
+    Import(import::ImportArgs),
+    /// Check a signed record file (e.g. a saved API answer) offline against the keys.
+    Verify(verify::VerifyArgs),
+}
+
+/// A command's outcome: success, or a failure already explained to the user.
+pub(crate) enum Outcome {
+    Done,
+    Failed,
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("STARMARK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// Entry point of the binary: parses arguments, runs the command, maps failures to exit codes.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let config = Config::from_env()?;
+        match cli.command {
+            Command::Serve => serve::run(&config).await,
+            Command::Demo => demo::run(&config).await,
+            Command::Keygen => keygen::run(&config),
+            Command::Token(args) => token::run(&config, args).await,
+            Command::Import(args) => import::run(&config, args).await,
+            Command::Verify(args) => verify::run(&config, args),
+        }
+    });
+    match result {
+        Ok(Outcome::Done) => ExitCode::SUCCESS,
+        Ok(Outcome::Failed) => ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("error: {error}");
+            for cause in error.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

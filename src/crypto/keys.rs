@@ -1,0 +1,260 @@
+//! The key directory: Ed25519 key pairs as PKCS#8 / SPKI PEM files named by key id.
+//!
+//! `keys/<key_id>.key.pem` holds a private key and must be readable by its owner only;
+//! `keys/<key_id>.pub.pem` holds the public key that goes into the trust list; `keys/active`
+//! names the key that signs. A key id is the first 8 bytes of SHA-256 over the raw public key,
+//! in hex, so anyone can recompute it from the trust list.
+
+use std::fmt;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
+use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use sha2::{Digest, Sha256};
+
+/// Suffix of private key files.
+pub const PRIVATE_SUFFIX: &str = ".key.pem";
+/// Suffix of public key files.
+pub const PUBLIC_SUFFIX: &str = ".pub.pem";
+/// File naming the signing key.
+pub const ACTIVE_FILE: &str = "active";
+
+/// Identifies a public key: hex of the first 8 bytes of SHA-256 over its 32 raw bytes.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct KeyId(String);
+
+impl KeyId {
+    pub fn of(key: &VerifyingKey) -> Self {
+        let digest = Sha256::digest(key.as_bytes());
+        Self(hex::encode(&digest[..8]))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Accepts exactly 16 lower-case hex digits.
+    pub fn parse(input: &str) -> Option<Self> {
+        let ok = input.len() == 16 && input.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        ok.then(|| Self(input.to_string()))
+    }
+}
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyId({})", self.0)
+    }
+}
+
+/// Everything that can go wrong with the key directory, each naming the file concerned.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("cannot read key directory {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not a valid {what} PEM file: {message}")]
+    BadPem { path: PathBuf, what: &'static str, message: String },
+    #[error("private key {path} is readable by others (mode {mode:o}); run `chmod 600 {path}` before starting")]
+    TooOpen { path: PathBuf, mode: u32 },
+    #[error("{path}: file name says key id {named} but the key's id is {actual}")]
+    WrongName { path: PathBuf, named: String, actual: KeyId },
+    #[error("no private key in {0}; create one with `starmark keygen`")]
+    NoPrivateKey(PathBuf),
+    #[error("several private keys in {0} and no `active` file naming the one that signs")]
+    NoActiveKey(PathBuf),
+    #[error("keys/active names {0}, but there is no private key with that id")]
+    UnknownActiveKey(String),
+}
+
+/// A key pair that signs, with its id.
+pub struct SigningKeyEntry {
+    pub key_id: KeyId,
+    pub key: SigningKey,
+}
+
+/// A public key from the directory.
+#[derive(Clone, Debug)]
+pub struct PublicKeyEntry {
+    pub key_id: KeyId,
+    pub key: VerifyingKey,
+    pub pem: String,
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
+    move |source| KeyError::Io { path: path.to_path_buf(), source }
+}
+
+/// Creates a new key pair in `dir` (created if missing), makes it the active key, and returns
+/// its id. The private key file is created with mode 0600 before any byte is written to it.
+pub fn generate(dir: &Path) -> Result<KeyId, KeyError> {
+    fs::create_dir_all(dir).map_err(io_error(dir))?;
+    let signing = SigningKey::generate(&mut rand::rngs::OsRng);
+    let key_id = KeyId::of(&signing.verifying_key());
+    let private_pem = signing.to_pkcs8_pem(LineEnding::LF).map_err(|e| KeyError::BadPem {
+        path: dir.to_path_buf(),
+        what: "private",
+        message: e.to_string(),
+    })?;
+    let public_pem = signing.verifying_key().to_public_key_pem(LineEnding::LF).map_err(|e| KeyError::BadPem {
+        path: dir.to_path_buf(),
+        what: "public",
+        message: e.to_string(),
+    })?;
+    let private_path = dir.join(format!("{key_id}{PRIVATE_SUFFIX}"));
+    write_private(&private_path, private_pem.as_bytes())?;
+    let public_path = dir.join(format!("{key_id}{PUBLIC_SUFFIX}"));
+    fs::write(&public_path, public_pem.as_bytes()).map_err(io_error(&public_path))?;
+    let active = dir.join(ACTIVE_FILE);
+    fs::write(&active, format!("{key_id}\n")).map_err(io_error(&active))?;
+    Ok(key_id)
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(io_error(path))?;
+    file.write_all(bytes).map_err(io_error(path))?;
+    file.sync_all().map_err(io_error(path))
+}
+
+fn check_private_mode(path: &Path) -> Result<(), KeyError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(path).map_err(io_error(path))?.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(KeyError::TooOpen { path: path.to_path_buf(), mode });
+        }
+    }
+    Ok(())
+}
+
+fn files_with_suffix(dir: &Path, suffix: &str) -> Result<Vec<(String, PathBuf)>, KeyError> {
+    let mut found = Vec::new();
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(found),
+        Err(e) => return Err(KeyError::Io { path: dir.to_path_buf(), source: e }),
+    };
+    for entry in entries {
+        let entry = entry.map_err(io_error(dir))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(stem) = name.strip_suffix(suffix) {
+            found.push((stem.to_string(), entry.path()));
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Loads every public key in `dir`, checking that each file is named by its key id.
+pub fn load_public_keys(dir: &Path) -> Result<Vec<PublicKeyEntry>, KeyError> {
+    let mut keys = Vec::new();
+    for (stem, path) in files_with_suffix(dir, PUBLIC_SUFFIX)? {
+        let pem = fs::read_to_string(&path).map_err(io_error(&path))?;
+        let key = VerifyingKey::from_public_key_pem(&pem).map_err(|e| KeyError::BadPem {
+            path: path.clone(),
+            what: "public",
+            message: e.to_string(),
+        })?;
+        let key_id = KeyId::of(&key);
+        if key_id.as_str() != stem {
+            return Err(KeyError::WrongName { path, named: stem, actual: key_id });
+        }
+        keys.push(PublicKeyEntry { key_id, key, pem });
+    }
+    Ok(keys)
+}
+
+/// Loads the active signing key, refusing a private key file that others can read.
+pub fn load_signing_key(dir: &Path) -> Result<SigningKeyEntry, KeyError> {
+    let private = files_with_suffix(dir, PRIVATE_SUFFIX)?;
+    let active_path = dir.join(ACTIVE_FILE);
+    let chosen = match fs::read_to_string(&active_path) {
+        Ok(text) => {
+            let wanted = text.trim().to_string();
+            private.into_iter().find(|(stem, _)| *stem == wanted).ok_or(KeyError::UnknownActiveKey(wanted))?
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match private.len() {
+            0 => return Err(KeyError::NoPrivateKey(dir.to_path_buf())),
+            1 => private.into_iter().next().ok_or_else(|| KeyError::NoPrivateKey(dir.to_path_buf()))?,
+            _ => return Err(KeyError::NoActiveKey(dir.to_path_buf())),
+        },
+        Err(e) => return Err(KeyError::Io { path: active_path, source: e }),
+    };
+    let (stem, path) = chosen;
+    check_private_mode(&path)?;
+    let pem = fs::read_to_string(&path).map_err(io_error(&path))?;
+    let key = SigningKey::from_pkcs8_pem(&pem).map_err(|e| KeyError::BadPem {
+        path: path.clone(),
+        what: "private",
+        message: e.to_string(),
+    })?;
+    let key_id = KeyId::of(&key.verifying_key());
+    if key_id.as_str() != stem {
+        return Err(KeyError::WrongName { path, named: stem, actual: key_id });
+    }
+    Ok(SigningKeyEntry { key_id, key })
+}
+
+/// Whether `dir` holds any private key at all (used by `demo` to create one when missing).
+pub fn has_private_key(dir: &Path) -> Result<bool, KeyError> {
+    Ok(!files_with_suffix(dir, PRIVATE_SUFFIX)?.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_keys_load_back_and_are_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = generate(dir.path()).unwrap();
+        let signing = load_signing_key(dir.path()).unwrap();
+        assert_eq!(signing.key_id, id);
+        let public = load_public_keys(dir.path()).unwrap();
+        assert_eq!(public.len(), 1);
+        assert_eq!(public[0].key_id, id);
+        assert_eq!(public[0].key, signing.key.verifying_key());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let path = dir.path().join(format!("{id}{PRIVATE_SUFFIX}"));
+            assert_eq!(fs::metadata(path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_private_key_readable_by_others_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let id = generate(dir.path()).unwrap();
+        let path = dir.path().join(format!("{id}{PRIVATE_SUFFIX}"));
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        let err = load_signing_key(dir.path()).err().expect("must refuse");
+        assert!(matches!(err, KeyError::TooOpen { mode: 0o644, .. }), "{err}");
+        assert!(err.to_string().contains("chmod 600"));
+    }
+
+    #[test]
+    fn an_empty_directory_says_how_to_make_a_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = load_signing_key(dir.path()).err().expect("must refuse");
+        assert!(err.to_string().contains("starmark keygen"));
+    }
+}

@@ -1,0 +1,11 @@
+//! Keys, canonical bytes and signatures. Knows nothing of HTTP or storage.
+
+pub mod canonical;
+pub mod keys;
+pub mod signing;
+pub mod trust_list;
+
+pub use canonical::{canonical_bytes, canonical_value_bytes};
+pub use keys::{KeyError, KeyId};
+pub use signing::{Signature, Signer, Verifier, VerifyError};
+pub use trust_list::TrustList;

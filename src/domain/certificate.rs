@@ -1,0 +1,354 @@
+//! The certificate record: what is signed, stored and shown for every version of a certificate.
+
+use std::fmt;
+
+use chrono::{Days, Months, NaiveDate};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::evaluation::{Evaluation, EvaluationError, Level};
+use super::status::{effective_state, State, Status};
+use super::uscc::Uscc;
+
+/// The standard every certificate of this registry is issued against.
+pub const STANDARD: &str = "GB/T 27922-2011";
+/// Years a certificate stays valid.
+pub const VALIDITY_YEARS: u32 = 3;
+
+/// A field of user input that is not acceptable, with a message saying what to fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self { field, message: message.into() }
+    }
+}
+
+/// Trims `value` and checks it is present, printable and not longer than `max` characters.
+pub fn clean_text(field: &'static str, value: &str, max: usize) -> Result<String, FieldError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(FieldError::new(field, "must not be empty"));
+    }
+    if value.chars().count() > max {
+        return Err(FieldError::new(field, format!("must be at most {max} characters")));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(FieldError::new(field, "must not contain control characters"));
+    }
+    Ok(value.to_string())
+}
+
+/// A certificate number: 6 to 32 of `A-Z 0-9 -`, starting with a letter, so it fits QR
+/// alphanumeric mode and URLs without escaping.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CertificateNumber(String);
+
+impl CertificateNumber {
+    pub fn parse(input: &str) -> Result<Self, FieldError> {
+        let number = input.trim().to_ascii_uppercase();
+        let len = number.chars().count();
+        if !(6..=32).contains(&len) {
+            return Err(FieldError::new("number", format!("must have 6 to 32 characters, not {len}")));
+        }
+        if !number.starts_with(|c: char| c.is_ascii_uppercase()) {
+            return Err(FieldError::new("number", "must start with a letter"));
+        }
+        if let Some((index, bad)) =
+            number.chars().enumerate().find(|(_, c)| !(c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '-'))
+        {
+            return Err(FieldError::new(
+                "number",
+                format!("character '{bad}' at position {} is not allowed (use A-Z, 0-9 and -)", index + 1),
+            ));
+        }
+        Ok(Self(number))
+    }
+
+    /// The number the registry assigns to the `sequence`-th certificate of `year`.
+    pub fn assigned(year: i32, sequence: u64) -> Self {
+        Self(format!("SM{year}ASC{sequence:06}"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for CertificateNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for CertificateNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CertificateNumber({})", self.0)
+    }
+}
+
+impl Serialize for CertificateNumber {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for CertificateNumber {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        CertificateNumber::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
+/// An accreditation approval number of the form `CNCA-R-YYYY-NNN`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct ApprovalNumber(String);
+
+impl ApprovalNumber {
+    pub fn parse(input: &str) -> Result<Self, FieldError> {
+        let value = input.trim();
+        let parts: Vec<&str> = value.split('-').collect();
+        let ok = parts.len() == 4
+            && parts[0] == "CNCA"
+            && parts[1] == "R"
+            && parts[2].len() == 4
+            && parts[2].bytes().all(|b| b.is_ascii_digit())
+            && parts[3].len() == 3
+            && parts[3].bytes().all(|b| b.is_ascii_digit());
+        if ok {
+            Ok(Self(value.to_string()))
+        } else {
+            Err(FieldError::new("issuer.approval_number", format!("'{value}' is not of the form CNCA-R-YYYY-NNN")))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for ApprovalNumber {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        ApprovalNumber::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The company that holds a certificate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Holder {
+    /// Registered Chinese name.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_en: Option<String>,
+    pub uscc: Uscc,
+    pub address: String,
+}
+
+/// The certification body that issued a certificate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Issuer {
+    pub name: String,
+    pub approval_number: ApprovalNumber,
+}
+
+/// Result of a yearly surveillance audit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SurveillanceOutcome {
+    /// Conditions for the certificate still met.
+    Passed,
+    /// Nonconformities to correct; the body may suspend separately.
+    Nonconformities,
+}
+
+/// One surveillance audit in a certificate's history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SurveillanceAudit {
+    pub date: NaiveDate,
+    pub outcome: SurveillanceOutcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// One version of a certificate: exactly what is signed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateRecord {
+    pub number: CertificateNumber,
+    /// 1 for the issue, +1 for every change.
+    pub version: u32,
+    pub holder: Holder,
+    pub scope: String,
+    pub standard: String,
+    pub level: Level,
+    pub evaluation: Evaluation,
+    pub first_issued: NaiveDate,
+    pub issued: NaiveDate,
+    pub valid_until: NaiveDate,
+    pub issuer: Issuer,
+    pub status: Status,
+    #[serde(default)]
+    pub surveillance: Vec<SurveillanceAudit>,
+}
+
+/// What the body supplies to issue a certificate; everything else is derived.
+#[derive(Clone, Debug)]
+pub struct CertificateDraft {
+    pub number: Option<CertificateNumber>,
+    pub holder: Holder,
+    pub scope: String,
+    pub evaluation: Evaluation,
+    pub level: Option<Level>,
+    pub issued: Option<NaiveDate>,
+    pub first_issued: Option<NaiveDate>,
+}
+
+/// Why a draft cannot become a certificate.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IssueError {
+    #[error(transparent)]
+    Field(#[from] FieldError),
+    #[error(transparent)]
+    Evaluation(#[from] EvaluationError),
+}
+
+/// Last day of validity for a certificate issued on `issued`.
+pub fn validity_end(issued: NaiveDate) -> NaiveDate {
+    issued
+        .checked_add_months(Months::new(12 * VALIDITY_YEARS))
+        .and_then(|d| d.checked_sub_days(Days::new(1)))
+        .unwrap_or(NaiveDate::MAX)
+}
+
+impl Holder {
+    /// Trims and checks the free-text fields.
+    pub fn cleaned(self) -> Result<Self, FieldError> {
+        Ok(Self {
+            name: clean_text("holder.name", &self.name, 200)?,
+            name_en: match self.name_en {
+                Some(name) if !name.trim().is_empty() => Some(clean_text("holder.name_en", &name, 200)?),
+                _ => None,
+            },
+            uscc: self.uscc,
+            address: clean_text("holder.address", &self.address, 300)?,
+        })
+    }
+}
+
+impl CertificateRecord {
+    /// Builds version 1 of a certificate from a draft, or says what is wrong with it.
+    pub fn issue(
+        draft: CertificateDraft,
+        number: CertificateNumber,
+        issuer: Issuer,
+        today: NaiveDate,
+    ) -> Result<Self, IssueError> {
+        let level = draft.evaluation.confirm_level(draft.level)?;
+        let issued = draft.issued.unwrap_or(today);
+        if issued > today {
+            return Err(FieldError::new("issued", format!("must not be after today ({today})")).into());
+        }
+        let first_issued = draft.first_issued.unwrap_or(issued);
+        if first_issued > issued {
+            return Err(FieldError::new("first_issued", "must not be after the issue date").into());
+        }
+        Ok(Self {
+            number,
+            version: 1,
+            holder: draft.holder.cleaned()?,
+            scope: clean_text("scope", &draft.scope, 2000)?,
+            standard: STANDARD.to_string(),
+            level,
+            evaluation: draft.evaluation,
+            first_issued,
+            issued,
+            valid_until: validity_end(issued),
+            issuer,
+            status: Status::valid(issued),
+            surveillance: Vec::new(),
+        })
+    }
+
+    /// The state in force on `today`.
+    pub fn state_on(&self, today: NaiveDate) -> State {
+        effective_state(&self.status, self.valid_until, today)
+    }
+
+    /// The next version, with the version counter moved on.
+    pub fn next_version(&self) -> Self {
+        let mut next = self.clone();
+        next.version += 1;
+        next
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::evaluation::Points;
+
+    pub(crate) fn draft() -> CertificateDraft {
+        CertificateDraft {
+            number: None,
+            holder: Holder {
+                name: " 厦门示例电器有限公司 ".into(),
+                name_en: Some("".into()),
+                uscc: Uscc::parse("91350200776049653A").unwrap(),
+                address: "厦门市思明区示例路1号".into(),
+            },
+            scope: "家用电器的售后服务".into(),
+            evaluation: Evaluation {
+                system: Points::whole(38),
+                commodity: Points::whole(33),
+                customer: Points::whole(24),
+                applicable: Points::whole(100),
+                special_deductions: 0,
+                special_bonus: false,
+            },
+            level: None,
+            issued: None,
+            first_issued: None,
+        }
+    }
+
+    fn issuer() -> Issuer {
+        Issuer { name: "Body".into(), approval_number: ApprovalNumber::parse("CNCA-R-2026-001").unwrap() }
+    }
+
+    #[test]
+    fn issue_derives_level_dates_and_status() {
+        let today = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+        let record = CertificateRecord::issue(draft(), CertificateNumber::assigned(2026, 1), issuer(), today).unwrap();
+        assert_eq!(record.level, Level::FiveStar);
+        assert_eq!(record.holder.name, "厦门示例电器有限公司");
+        assert_eq!(record.holder.name_en, None);
+        assert_eq!(record.valid_until, NaiveDate::from_ymd_opt(2029, 11, 25).unwrap());
+        assert_eq!(record.state_on(today), State::Valid);
+        assert_eq!(record.number.as_str(), "SM2026ASC000001");
+    }
+
+    #[test]
+    fn numbers_are_checked() {
+        assert!(CertificateNumber::parse("sm2026asc000001").is_ok());
+        assert!(CertificateNumber::parse("12345678").is_err());
+        assert!(CertificateNumber::parse("SM 2026").is_err());
+        assert!(CertificateNumber::parse("SM/2026/1").is_err());
+        assert!(CertificateNumber::parse("SM1").is_err());
+    }
+
+    #[test]
+    fn approval_numbers_are_checked() {
+        assert!(ApprovalNumber::parse("CNCA-R-2003-117").is_ok());
+        assert!(ApprovalNumber::parse("CNCA-R-03-117").is_err());
+        assert!(ApprovalNumber::parse("CNAS-R-2003-117").is_err());
+    }
+}

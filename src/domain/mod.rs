@@ -1,0 +1,15 @@
+//! Pure domain rules: no I/O, no async. Every type here parses its input once, so code above
+//! it never validates twice.
+
+pub mod certificate;
+pub mod evaluation;
+pub mod status;
+pub mod uscc;
+
+pub use certificate::{
+    clean_text, validity_end, ApprovalNumber, CertificateDraft, CertificateNumber, CertificateRecord, FieldError,
+    Holder, IssueError, Issuer, SurveillanceAudit, SurveillanceOutcome, STANDARD,
+};
+pub use evaluation::{Evaluation, EvaluationError, Level, Points};
+pub use status::{effective_state, transition, State, Status, StatusAction, TransitionError};
+pub use uscc::{Uscc, UsccError};

@@ -1,0 +1,23 @@
+//! `/api/v1/certificates`: one file per endpoint.
+
+pub mod get;
+pub mod history;
+pub mod issue;
+pub mod renew;
+pub mod search;
+pub mod status;
+pub mod surveillance;
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use super::error::ApiError;
+
+/// Serialises `value` as a JSON response with `status`.
+pub(crate) fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Result<Response, ApiError> {
+    let body = serde_json::to_vec(value).map_err(ApiError::internal)?;
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(response)
+}

@@ -1,0 +1,67 @@
+//! `POST /api/v1/certificates/{number}/status` (issuer role): suspend, reinstate, revoke, withdraw.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use chrono::NaiveDate;
+use serde::Deserialize;
+
+use super::json_response;
+use crate::domain::StatusAction;
+use crate::http::auth::{Authorized, IssuerRole};
+use crate::http::error::ApiError;
+use crate::http::extract::{ApiJson, NumberPath};
+use crate::http::views::CertificateView;
+use crate::http::AppState;
+use crate::registry::{clock, Change};
+
+/// The body of a status change.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusRequest {
+    action: String,
+    #[serde(default)]
+    reason: Option<String>,
+    /// Last day of a suspension (suspend only).
+    #[serde(default)]
+    until: Option<NaiveDate>,
+}
+
+impl StatusRequest {
+    fn into_action(self) -> Result<StatusAction, ApiError> {
+        let reason = self.reason.unwrap_or_default();
+        let action = match self.action.trim() {
+            "suspend" => StatusAction::Suspend {
+                reason,
+                until: self.until.ok_or_else(|| {
+                    ApiError::invalid_field("until", "until: a suspension needs its end date (YYYY-MM-DD)")
+                })?,
+            },
+            "reinstate" => StatusAction::Reinstate { reason: Some(reason) },
+            "revoke" => StatusAction::Revoke { reason },
+            "withdraw" => StatusAction::Withdraw { reason },
+            other => {
+                return Err(ApiError::invalid_field(
+                    "action",
+                    format!("action '{other}' is not one of suspend, reinstate, revoke, withdraw"),
+                ))
+            }
+        };
+        if self.until.is_some() && !matches!(action, StatusAction::Suspend { .. }) {
+            return Err(ApiError::invalid_field("until", "until: only a suspension has an end date"));
+        }
+        Ok(action)
+    }
+}
+
+pub async fn change_status(
+    State(state): State<AppState>,
+    auth: Authorized<IssuerRole>,
+    NumberPath(number): NumberPath,
+    ApiJson(request): ApiJson<StatusRequest>,
+) -> Result<Response, ApiError> {
+    let change = Change::Status(request.into_action()?);
+    let certificate = state.registry.change(&auth.principal.actor(), &number, &change).await?;
+    let view = CertificateView::of(&certificate, clock::today()).map_err(ApiError::internal)?;
+    json_response(StatusCode::OK, &view)
+}

@@ -1,0 +1,200 @@
+//! One error type for every handler, rendered as RFC 9457 `application/problem+json`.
+//!
+//! Each kind has a stable `type` URI (`urn:starmark:problem:<slug>`) that clients can match on.
+//! Server faults are logged with their cause and answered without it.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Map, Value};
+
+use crate::domain::{EvaluationError, IssueError, TransitionError};
+use crate::registry::{AuthError, RegistryError};
+
+/// Media type of problem documents.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// A problem to report to the client.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    slug: &'static str,
+    title: &'static str,
+    detail: String,
+    extensions: Map<String, Value>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, slug: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
+        Self { status, slug, title, detail: detail.into(), extensions: Map::new() }
+    }
+
+    fn with(mut self, key: &str, value: Value) -> Self {
+        self.extensions.insert(key.to_string(), value);
+        self
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
+    }
+
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad-request", "Bad request", detail)
+    }
+
+    pub fn invalid_parameter(parameter: &str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid-parameter", "Invalid query or path parameter", detail)
+            .with("parameter", json!(parameter))
+    }
+
+    pub fn malformed_json(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "malformed-json", "The body is not valid JSON", detail)
+    }
+
+    pub fn invalid_body(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-body",
+            "The body does not match the expected shape",
+            detail,
+        )
+    }
+
+    pub fn invalid_field(field: &str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-field", "A field has an unacceptable value", detail)
+            .with("field", json!(field))
+    }
+
+    pub fn unsupported_media_type(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "Unsupported media type", detail)
+    }
+
+    pub fn payload_too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "Request body too large",
+            "the body is larger than the server accepts (STARMARK_BODY_LIMIT)",
+        )
+    }
+
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "Authentication required", detail)
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", "Not allowed for this token's role", detail)
+    }
+
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method-not-allowed",
+            "Method not allowed",
+            "this route does not accept that method",
+        )
+    }
+
+    pub fn timeout() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            "Request timed out",
+            "the request took too long; try again",
+        )
+    }
+
+    /// A server fault: the cause is logged, never sent.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+            "the server failed; the fault is logged",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = self.extensions;
+        body.insert("type".into(), json!(format!("urn:starmark:problem:{}", self.slug)));
+        body.insert("title".into(), json!(self.title));
+        body.insert("status".into(), json!(self.status.as_u16()));
+        body.insert("detail".into(), json!(self.detail));
+        let mut response = (self.status, Value::Object(body).to_string()).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if self.status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"starmark\""));
+        }
+        response
+    }
+}
+
+impl From<RegistryError> for ApiError {
+    fn from(error: RegistryError) -> Self {
+        match error {
+            RegistryError::NotFound(number) => {
+                ApiError::not_found(format!("no certificate with number {number}")).with("number", json!(number))
+            }
+            RegistryError::Invalid(IssueError::Field(field)) => ApiError::invalid_field(field.field, field.to_string()),
+            RegistryError::Invalid(IssueError::Evaluation(e)) => evaluation_problem(e),
+            RegistryError::Transition(TransitionError::Illegal { action, current }) => ApiError::new(
+                StatusCode::CONFLICT,
+                "illegal-transition",
+                "Not allowed in the certificate's current state",
+                TransitionError::Illegal { action, current }.to_string(),
+            )
+            .with("current_state", json!(current))
+            .with("action", json!(action)),
+            RegistryError::Transition(other) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-transition",
+                "The status change is not acceptable",
+                other.to_string(),
+            ),
+            RegistryError::Duplicate(number) => ApiError::new(
+                StatusCode::CONFLICT,
+                "duplicate",
+                "Certificate already exists",
+                format!("certificate {number} already exists"),
+            )
+            .with("number", json!(number)),
+            RegistryError::Conflict(number) => ApiError::new(
+                StatusCode::CONFLICT,
+                "concurrent-change",
+                "Changed concurrently",
+                RegistryError::Conflict(number).to_string(),
+            ),
+            RegistryError::Internal(_) | RegistryError::Store(_) => ApiError::internal(error),
+        }
+    }
+}
+
+fn evaluation_problem(error: EvaluationError) -> ApiError {
+    let slug = match error {
+        EvaluationError::LevelMismatch { .. } => "level-mismatch",
+        EvaluationError::BelowPass(_) | EvaluationError::TooManyDeductions(_) => "evaluation-failed",
+        _ => "invalid-evaluation",
+    };
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        slug,
+        "The evaluation does not allow this certificate",
+        error.to_string(),
+    )
+}
+
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> Self {
+        match error {
+            AuthError::Malformed | AuthError::Rejected => ApiError::unauthorized(error.to_string()),
+            AuthError::Registry(e) => e.into(),
+        }
+    }
+}

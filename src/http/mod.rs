@@ -1,0 +1,94 @@
+//! The HTTP face: public API, admin API, errors as problem+json, bearer-token auth.
+//!
+//! The whole middleware stack is built here, in one place: tracing, a timeout and a body limit
+//! on every route, security headers, and problem+json for anything axum would answer itself.
+
+pub mod auth;
+pub mod certificates;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod trust_list;
+pub mod views;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderValue};
+use axum::routing::{get, post};
+use axum::{BoxError, Router};
+use tower::ServiceBuilder;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Config;
+use crate::registry::Registry;
+use error::ApiError;
+
+/// What every handler can reach: the registry and answers prepared at start.
+#[derive(Clone)]
+pub struct AppState {
+    pub registry: Arc<Registry>,
+    pub trust_list_json: Bytes,
+}
+
+impl AppState {
+    pub fn new(registry: Arc<Registry>, _config: &Config) -> Result<Self, serde_json::Error> {
+        let trust_list_json = Bytes::from(serde_json::to_vec_pretty(registry.trust_list())?);
+        Ok(Self { registry, trust_list_json })
+    }
+}
+
+async fn on_timeout(error: BoxError) -> ApiError {
+    if error.is::<tower::timeout::error::Elapsed>() {
+        ApiError::timeout()
+    } else {
+        ApiError::internal(error)
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such route; see the API overview in the README")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::method_not_allowed()
+}
+
+/// All routes with the middleware stack.
+pub fn router(state: AppState, config: &Config) -> Router {
+    use certificates::{get, history, issue, renew, search, status, surveillance};
+
+    let api = Router::new()
+        .route("/api/v1/certificates", get(search::search_certificates).post(issue::issue_certificate))
+        .route("/api/v1/certificates/{number}", get(get::get_certificate))
+        .route("/api/v1/certificates/{number}/history", get(history::get_history))
+        .route("/api/v1/certificates/{number}/status", post(status::change_status))
+        .route("/api/v1/certificates/{number}/renew", post(renew::renew_certificate))
+        .route("/api/v1/certificates/{number}/surveillance", post(surveillance::record_surveillance))
+        .route("/.well-known/starmark/keys.json", get(trust_list::get_trust_list))
+        .route("/healthz", get(health::healthz));
+
+    let timeout: Duration = config.request_timeout;
+    api.fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+        .layer(
+            ServiceBuilder::new()
+                .layer(TraceLayer::new_for_http())
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    header::X_CONTENT_TYPE_OPTIONS,
+                    HeaderValue::from_static("nosniff"),
+                ))
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    header::REFERRER_POLICY,
+                    HeaderValue::from_static("no-referrer"),
+                ))
+                .layer(HandleErrorLayer::new(on_timeout))
+                .timeout(timeout),
+        )
+        .layer(DefaultBodyLimit::max(config.body_limit))
+}

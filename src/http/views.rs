@@ -1,0 +1,148 @@
+//! The public JSON shapes. The full view embeds the signed record verbatim (`record`, the exact
+//! canonical bytes that were signed) next to its `signature`, and adds the *effective* status,
+//! which may say `expired` where the signed record still says `valid`.
+
+use chrono::NaiveDate;
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use crate::crypto::Signature;
+use crate::domain::{Holder, Issuer, Level, Points, State, SurveillanceAudit};
+use crate::store::{StoredCertificate, StoredEvent};
+
+/// Status as it is in force today.
+#[derive(Serialize)]
+pub struct StatusView<'a> {
+    pub state: State,
+    pub since: NaiveDate,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until: Option<NaiveDate>,
+}
+
+impl<'a> StatusView<'a> {
+    pub fn of(certificate: &'a StoredCertificate, today: NaiveDate) -> Self {
+        let record = &certificate.record;
+        let state = record.state_on(today);
+        if state == State::Expired {
+            // Expired since the day after the last valid day.
+            let since = record.valid_until.succ_opt().unwrap_or(record.valid_until);
+            return Self { state, since, reason: None, until: None };
+        }
+        Self { state, since: record.status.since, reason: record.status.reason.as_deref(), until: record.status.until }
+    }
+}
+
+/// `GET /api/v1/certificates/{number}`.
+#[derive(Serialize)]
+pub struct CertificateView<'a> {
+    pub number: &'a str,
+    pub version: u32,
+    pub holder: &'a Holder,
+    pub scope: &'a str,
+    pub standard: &'a str,
+    pub level: Level,
+    pub level_name: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<Points>,
+    pub status: StatusView<'a>,
+    pub first_issued: NaiveDate,
+    pub issued: NaiveDate,
+    pub valid_until: NaiveDate,
+    pub issuer: &'a Issuer,
+    pub surveillance: &'a [SurveillanceAudit],
+    /// The signed record version, byte for byte as signed.
+    pub record: &'a RawValue,
+    pub signature: &'a Signature,
+}
+
+impl<'a> CertificateView<'a> {
+    pub fn of(certificate: &'a StoredCertificate, today: NaiveDate) -> Result<Self, serde_json::Error> {
+        let record = &certificate.record;
+        Ok(Self {
+            number: record.number.as_str(),
+            version: record.version,
+            holder: &record.holder,
+            scope: &record.scope,
+            standard: &record.standard,
+            level: record.level,
+            level_name: record.level.name_zh(),
+            score: record.evaluation.score().ok(),
+            status: StatusView::of(certificate, today),
+            first_issued: record.first_issued,
+            issued: record.issued,
+            valid_until: record.valid_until,
+            issuer: &record.issuer,
+            surveillance: &record.surveillance,
+            record: raw(&certificate.canonical)?,
+            signature: &certificate.signature,
+        })
+    }
+}
+
+fn raw(text: &str) -> Result<&RawValue, serde_json::Error> {
+    serde_json::from_str(text)
+}
+
+/// Holder fields shown in lists.
+#[derive(Serialize)]
+pub struct HolderSummary<'a> {
+    pub name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name_en: Option<&'a str>,
+    pub uscc: &'a str,
+}
+
+/// One item of a search answer.
+#[derive(Serialize)]
+pub struct CertificateSummary<'a> {
+    pub number: &'a str,
+    pub holder: HolderSummary<'a>,
+    pub level: Level,
+    pub status: StatusView<'a>,
+    pub valid_until: NaiveDate,
+}
+
+impl<'a> CertificateSummary<'a> {
+    pub fn of(certificate: &'a StoredCertificate, today: NaiveDate) -> Self {
+        let record = &certificate.record;
+        Self {
+            number: record.number.as_str(),
+            holder: HolderSummary {
+                name: &record.holder.name,
+                name_en: record.holder.name_en.as_deref(),
+                uscc: record.holder.uscc.as_str(),
+            },
+            level: record.level,
+            status: StatusView::of(certificate, today),
+            valid_until: record.valid_until,
+        }
+    }
+}
+
+/// One entry of a certificate's public history.
+#[derive(Serialize)]
+pub struct EventView<'a> {
+    pub seq: i64,
+    pub version: u32,
+    pub kind: crate::store::EventKind,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub details: &'a serde_json::Value,
+    pub record: &'a RawValue,
+    pub signature: &'a Signature,
+}
+
+impl<'a> EventView<'a> {
+    pub fn of(event: &'a StoredEvent) -> Result<Self, serde_json::Error> {
+        Ok(Self {
+            seq: event.seq,
+            version: event.version,
+            kind: event.kind,
+            at: event.at,
+            details: &event.details,
+            record: raw(&event.record)?,
+            signature: &event.signature,
+        })
+    }
+}

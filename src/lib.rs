@@ -1,0 +1,13 @@
+//! Starmark: the public registry of commodity after-sales service certificates (GB/T 27922-2011).
+//!
+//! The folders are the layers of `DESIGN.md`: [`http`] on top, [`registry`] as the only writer,
+//! [`domain`] pure rules at the bottom, with [`crypto`] and [`store`] beside it.
+
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod domain;
+pub mod http;
+pub mod registry;
+pub mod startup;
+pub mod store;

@@ -1,0 +1,40 @@
+//! What the registry refuses, and why.
+
+use crate::domain::{FieldError, IssueError, TransitionError};
+use crate::store::StoreError;
+
+/// Failures of registry operations. All but `Internal` and `Store` are the caller's to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("certificate {0} not found")]
+    NotFound(String),
+    #[error(transparent)]
+    Invalid(#[from] IssueError),
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    #[error("certificate {0} already exists")]
+    Duplicate(String),
+    #[error("certificate {0} was changed by someone else at the same moment; read it again and retry")]
+    Conflict(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<FieldError> for RegistryError {
+    fn from(error: FieldError) -> Self {
+        RegistryError::Invalid(IssueError::Field(error))
+    }
+}
+
+impl From<StoreError> for RegistryError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Duplicate(number) => RegistryError::Duplicate(number),
+            StoreError::VersionConflict { number, .. } => RegistryError::Conflict(number),
+            StoreError::NotFound(number) => RegistryError::NotFound(number),
+            other => RegistryError::Store(other),
+        }
+    }
+}

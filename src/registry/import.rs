@@ -1,0 +1,294 @@
+//! Bulk issue from CSV: every row is checked on its own, a bad row is reported with its line
+//! number and nothing of it is written, the good rows are signed in parallel and stored in
+//! large transactions.
+
+use std::collections::HashSet;
+use std::io::Read;
+
+use chrono::{Datelike, NaiveDate};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{clock, Registry, RegistryError};
+use crate::domain::{CertificateDraft, CertificateNumber, CertificateRecord, Evaluation, Holder, Level, Points, Uscc};
+use crate::store::{EventKind, NewEvent, SignedRecord};
+
+/// Certificates per store transaction.
+const BATCH: usize = 5_000;
+
+/// The CSV header the importer expects (extra columns are refused, order is free).
+pub const CSV_COLUMNS: &[&str] = &[
+    "number",
+    "holder_name",
+    "holder_name_en",
+    "uscc",
+    "address",
+    "scope",
+    "system",
+    "commodity",
+    "customer",
+    "applicable",
+    "special_deductions",
+    "special_bonus",
+    "level",
+    "issued",
+    "first_issued",
+];
+
+/// A row that parsed, with where it came from.
+#[derive(Clone, Debug)]
+pub struct ImportRow {
+    pub line: u64,
+    pub draft: CertificateDraft,
+}
+
+/// A row that was refused, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RowError {
+    pub line: u64,
+    pub message: String,
+}
+
+/// Outcome of an import.
+#[derive(Clone, Debug, Default)]
+pub struct ImportReport {
+    pub issued: u64,
+    pub errors: Vec<RowError>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CsvRow {
+    number: Option<String>,
+    holder_name: String,
+    holder_name_en: Option<String>,
+    uscc: String,
+    address: String,
+    scope: String,
+    system: String,
+    commodity: String,
+    customer: String,
+    applicable: Option<String>,
+    special_deductions: Option<String>,
+    special_bonus: Option<String>,
+    level: Option<String>,
+    issued: Option<String>,
+    first_issued: Option<String>,
+}
+
+fn present(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+fn date(field: &str, value: &Option<String>) -> Result<Option<NaiveDate>, String> {
+    present(value)
+        .map(|v| {
+            NaiveDate::parse_from_str(v, "%Y-%m-%d").map_err(|_| format!("{field}: '{v}' is not a date (YYYY-MM-DD)"))
+        })
+        .transpose()
+}
+
+fn points(field: &str, value: &str) -> Result<Points, String> {
+    Points::parse(value).map_err(|e| format!("{field}: {e}"))
+}
+
+impl CsvRow {
+    fn into_draft(self) -> Result<CertificateDraft, String> {
+        let number = present(&self.number).map(CertificateNumber::parse).transpose().map_err(|e| e.to_string())?;
+        let uscc = Uscc::parse(&self.uscc).map_err(|e| format!("uscc: {e}"))?;
+        let evaluation = Evaluation {
+            system: points("system", &self.system)?,
+            commodity: points("commodity", &self.commodity)?,
+            customer: points("customer", &self.customer)?,
+            applicable: match present(&self.applicable) {
+                Some(v) => points("applicable", v)?,
+                None => Points::whole(100),
+            },
+            special_deductions: match present(&self.special_deductions) {
+                Some(v) => v.parse().map_err(|_| format!("special_deductions: '{v}' is not a whole number"))?,
+                None => 0,
+            },
+            special_bonus: match present(&self.special_bonus).map(str::to_ascii_lowercase).as_deref() {
+                None | Some("0" | "false" | "no") => false,
+                Some("1" | "true" | "yes") => true,
+                Some(other) => return Err(format!("special_bonus: '{other}' is not true/false")),
+            },
+        };
+        let level = match present(&self.level) {
+            Some(v) => Some(
+                Level::parse(v)
+                    .ok_or_else(|| format!("level: '{v}' is not one of compliant, three_star, four_star, five_star"))?,
+            ),
+            None => None,
+        };
+        Ok(CertificateDraft {
+            number,
+            holder: Holder {
+                name: self.holder_name,
+                name_en: present(&self.holder_name_en).map(String::from),
+                uscc,
+                address: self.address,
+            },
+            scope: self.scope,
+            evaluation,
+            level,
+            issued: date("issued", &self.issued)?,
+            first_issued: date("first_issued", &self.first_issued)?,
+        })
+    }
+}
+
+/// Reads a CSV file into rows that parsed and errors for rows that did not.
+pub fn parse_csv<R: Read>(input: R) -> Result<(Vec<ImportRow>, Vec<RowError>), RowError> {
+    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(false).from_reader(input);
+    let headers =
+        reader.headers().map_err(|e| RowError { line: 1, message: format!("cannot read the header: {e}") })?;
+    for header in headers.iter() {
+        if !CSV_COLUMNS.contains(&header) {
+            return Err(RowError {
+                line: 1,
+                message: format!("unknown column '{header}'; expected columns: {}", CSV_COLUMNS.join(",")),
+            });
+        }
+    }
+    let headers = headers.clone();
+    let mut rows = Vec::new();
+    let mut errors = Vec::new();
+    for result in reader.records() {
+        let record = match result {
+            Ok(record) => record,
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line());
+                errors.push(RowError { line, message: format!("unreadable row: {e}") });
+                continue;
+            }
+        };
+        let line = record.position().map_or(0, |p| p.line());
+        let parsed: Result<CsvRow, _> = record.deserialize(Some(&headers));
+        match parsed.map_err(|e| e.to_string()).and_then(CsvRow::into_draft) {
+            Ok(draft) => rows.push(ImportRow { line, draft }),
+            Err(message) => errors.push(RowError { line, message }),
+        }
+    }
+    Ok((rows, errors))
+}
+
+impl Registry {
+    /// Issues every row that is acceptable; `progress` is told how many are stored so far.
+    pub async fn import(
+        &self,
+        actor: &str,
+        rows: Vec<ImportRow>,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<ImportReport, RegistryError> {
+        let today = clock::today();
+        let now = clock::now();
+        let mut report = ImportReport::default();
+
+        // Numbers given in the file must be unique within it and new to the registry.
+        let given: Vec<String> =
+            rows.iter().filter_map(|row| row.draft.number.as_ref().map(|n| n.to_string())).collect();
+        let taken: HashSet<String> = self.store.existing_numbers(&given).await?.into_iter().collect();
+        let mut seen = HashSet::new();
+        let mut accepted = Vec::with_capacity(rows.len());
+        for row in rows {
+            if let Some(number) = &row.draft.number {
+                if taken.contains(number.as_str()) {
+                    report
+                        .errors
+                        .push(RowError { line: row.line, message: format!("certificate {number} already exists") });
+                    continue;
+                }
+                if !seen.insert(number.clone()) {
+                    report.errors.push(RowError {
+                        line: row.line,
+                        message: format!("certificate {number} appears more than once in the file"),
+                    });
+                    continue;
+                }
+            }
+            accepted.push(row);
+        }
+
+        // Build records; numbers are assigned in one reservation for the rows that lack one.
+        let unnumbered = accepted.iter().filter(|row| row.draft.number.is_none()).count() as u64;
+        let year = today.year();
+        let mut next_sequence = if unnumbered > 0 { self.store.reserve_sequence(year, unnumbered).await? } else { 0 };
+        let mut records = Vec::with_capacity(accepted.len());
+        for row in accepted {
+            let number = match &row.draft.number {
+                Some(number) => number.clone(),
+                None => {
+                    let number = CertificateNumber::assigned(year, next_sequence);
+                    next_sequence += 1;
+                    number
+                }
+            };
+            match CertificateRecord::issue(row.draft, number, self.issuer.clone(), today) {
+                Ok(record) => records.push((row.line, record)),
+                Err(e) => report.errors.push(RowError { line: row.line, message: e.to_string() }),
+            }
+        }
+
+        let signed = self.sign_all(records)?;
+        for batch in signed.chunks(BATCH) {
+            let events: Vec<NewEvent> = batch
+                .iter()
+                .map(|(_, signed)| NewEvent {
+                    kind: EventKind::Issued,
+                    actor: actor.to_string(),
+                    at: now,
+                    details: json!({ "level": signed.record.level, "valid_until": signed.record.valid_until, "import": true }),
+                    signed: signed.clone(),
+                })
+                .collect();
+            match self.store.insert_new(&events).await {
+                Ok(()) => report.issued += events.len() as u64,
+                Err(e) => {
+                    let message = format!("not stored: {e}");
+                    report
+                        .errors
+                        .extend(batch.iter().map(|(line, _)| RowError { line: *line, message: message.clone() }));
+                }
+            }
+            progress(report.issued);
+        }
+        report.errors.sort_by_key(|e| e.line);
+        Ok(report)
+    }
+
+    /// Signs records on every core.
+    fn sign_all(&self, records: Vec<(u64, CertificateRecord)>) -> Result<Vec<(u64, SignedRecord)>, RegistryError> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).max(1);
+        let chunk = records.len().div_ceil(threads).max(1);
+        let mut parts: Vec<Vec<(u64, CertificateRecord)>> = Vec::new();
+        let mut records = records;
+        while records.len() > chunk {
+            let tail = records.split_off(chunk);
+            parts.push(records);
+            records = tail;
+        }
+        parts.push(records);
+        let results: Vec<Result<Vec<(u64, SignedRecord)>, RegistryError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = parts
+                .into_iter()
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.into_iter()
+                            .map(|(line, record)| self.sign(record).map(|signed| (line, signed)))
+                            .collect::<Result<Vec<_>, _>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err(RegistryError::Internal("signing thread panicked".into()))))
+                .collect()
+        });
+        let mut all = Vec::new();
+        for part in results {
+            all.extend(part?);
+        }
+        Ok(all)
+    }
+}

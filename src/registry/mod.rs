@@ -1,0 +1,88 @@
+//! The application service and the only writer: every issue and change goes through here, is
+//! checked by the domain, signed, and stored with its event in one transaction.
+
+pub mod clock;
+mod error;
+mod import;
+mod issue;
+mod lifecycle;
+mod tokens;
+
+use std::sync::Arc;
+
+pub use error::RegistryError;
+pub use import::{parse_csv, ImportReport, ImportRow, RowError, CSV_COLUMNS};
+pub use lifecycle::Change;
+pub use tokens::{AuthError, Principal, TOKEN_PREFIX};
+
+use crate::crypto::{canonical_bytes, Signer, TrustList, Verifier};
+use crate::domain::{CertificateNumber, CertificateRecord, Issuer};
+use crate::store::{SearchQuery, SignedRecord, Store, StoredCertificate, StoredEvent};
+
+/// The registry service, shared by the HTTP handlers and the CLI.
+pub struct Registry {
+    store: Arc<dyn Store>,
+    signer: Signer,
+    verifier: Verifier,
+    issuer: Issuer,
+    trust_list: TrustList,
+}
+
+impl Registry {
+    pub fn new(
+        store: Arc<dyn Store>,
+        signer: Signer,
+        verifier: Verifier,
+        issuer: Issuer,
+        trust_list: TrustList,
+    ) -> Self {
+        Self { store, signer, verifier, issuer, trust_list }
+    }
+
+    pub fn issuer(&self) -> &Issuer {
+        &self.issuer
+    }
+
+    pub fn trust_list(&self) -> &TrustList {
+        &self.trust_list
+    }
+
+    pub fn verifier(&self) -> &Verifier {
+        &self.verifier
+    }
+
+    /// Signs one record version over its canonical bytes.
+    fn sign(&self, record: CertificateRecord) -> Result<SignedRecord, RegistryError> {
+        let canonical = canonical_bytes(&record).map_err(|e| RegistryError::Internal(e.to_string()))?;
+        let signature = self.signer.sign(&canonical);
+        Ok(SignedRecord { record, canonical, signature })
+    }
+
+    /// The current version of a certificate.
+    pub async fn get(&self, number: &CertificateNumber) -> Result<StoredCertificate, RegistryError> {
+        self.store.get(number).await?.ok_or_else(|| RegistryError::NotFound(number.to_string()))
+    }
+
+    /// A page of certificates matching `query`, plus whether more follow.
+    pub async fn search(&self, query: &SearchQuery) -> Result<(Vec<StoredCertificate>, bool), RegistryError> {
+        let mut probe = query.clone();
+        probe.limit = query.limit.saturating_add(1);
+        let mut items = self.store.search(&probe).await?;
+        let more = items.len() > query.limit as usize;
+        items.truncate(query.limit as usize);
+        Ok((items, more))
+    }
+
+    /// Every event of a certificate, oldest first.
+    pub async fn history(&self, number: &CertificateNumber) -> Result<Vec<StoredEvent>, RegistryError> {
+        let events = self.store.history(number).await?;
+        if events.is_empty() {
+            return Err(RegistryError::NotFound(number.to_string()));
+        }
+        Ok(events)
+    }
+
+    pub async fn count(&self) -> Result<u64, RegistryError> {
+        Ok(self.store.count_certificates().await?)
+    }
+}

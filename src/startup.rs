@@ -1,0 +1,99 @@
+//! Wiring: configuration -> store + keys -> registry -> HTTP server. Used by `serve`, `demo`
+//! and the integration tests, so all three run exactly the same application.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::crypto::keys;
+use crate::crypto::{Signer, TrustList, Verifier};
+use crate::domain::Issuer;
+use crate::http;
+use crate::registry::Registry;
+
+/// Opens the store and keys named by `config` and builds the registry on them.
+pub async fn open_registry(config: &Config) -> anyhow::Result<Arc<Registry>> {
+    let signing = keys::load_signing_key(&config.keys_dir)?;
+    let public = keys::load_public_keys(&config.keys_dir)?;
+    if !public.iter().any(|entry| entry.key_id == signing.key_id) {
+        anyhow::bail!(
+            "the public key {}{} is missing from {}; restore it or create a new pair with `starmark keygen`",
+            signing.key_id,
+            keys::PUBLIC_SUFFIX,
+            config.keys_dir.display()
+        );
+    }
+    let issuer = Issuer { name: config.issuer_name.clone(), approval_number: config.issuer_approval.clone() };
+    let trust_list = TrustList::build(&issuer.name, &public, &signing.key_id);
+    let verifier = Verifier::new(&public);
+    let store = crate::store::open(&config.database_url())
+        .await
+        .with_context(|| format!("cannot open the database at {}", config.database_url()))?;
+    Ok(Arc::new(Registry::new(store, Signer::new(signing), verifier, issuer, trust_list)))
+}
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    registry: Arc<Registry>,
+}
+
+impl Application {
+    /// Binds the listen address (port 0 picks a free port) and prepares the routes.
+    pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        let registry = open_registry(config).await?;
+        Self::with_registry(config, registry).await
+    }
+
+    pub async fn with_registry(config: &Config, registry: Arc<Registry>) -> anyhow::Result<Self> {
+        let listener =
+            TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
+        let router = http::router(http::AppState::new(registry.clone(), config)?, config);
+        Ok(Self { listener, router, registry })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn registry(&self) -> Arc<Registry> {
+        self.registry.clone()
+    }
+
+    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await.context("server failed")
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,231 @@
+//! Persistence. Every change is an append-only event carrying the signed record version, written
+//! in one transaction with the current state it produces; nothing is updated without its event.
+//!
+//! [`Store`] is the seam: the registry talks only to the trait, so the embedded SQLite store and
+//! a PostgreSQL one are interchangeable without touching callers.
+
+mod sqlite;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::Signature;
+use crate::domain::{CertificateNumber, CertificateRecord, Level, State, Uscc};
+
+pub use sqlite::SqliteStore;
+
+/// A record version with its canonical bytes and the signature over them.
+#[derive(Clone, Debug)]
+pub struct SignedRecord {
+    pub record: CertificateRecord,
+    /// Exactly the bytes that were signed (canonical JSON).
+    pub canonical: Vec<u8>,
+    pub signature: Signature,
+}
+
+/// What happened to a certificate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Issued,
+    Suspended,
+    Reinstated,
+    Revoked,
+    Withdrawn,
+    Renewed,
+    Surveillance,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Issued => "issued",
+            EventKind::Suspended => "suspended",
+            EventKind::Reinstated => "reinstated",
+            EventKind::Revoked => "revoked",
+            EventKind::Withdrawn => "withdrawn",
+            EventKind::Renewed => "renewed",
+            EventKind::Surveillance => "surveillance",
+        }
+    }
+
+    pub fn parse(input: &str) -> Option<Self> {
+        [
+            EventKind::Issued,
+            EventKind::Suspended,
+            EventKind::Reinstated,
+            EventKind::Revoked,
+            EventKind::Withdrawn,
+            EventKind::Renewed,
+            EventKind::Surveillance,
+        ]
+        .into_iter()
+        .find(|kind| kind.as_str() == input)
+    }
+}
+
+/// An event about to be stored: who did what when, and the record version it produced.
+#[derive(Clone, Debug)]
+pub struct NewEvent {
+    pub kind: EventKind,
+    /// Token id (or `cli:<user>`) of whoever ordered the change.
+    pub actor: String,
+    pub at: DateTime<Utc>,
+    /// Free-form details of the action (reason, dates), shown in the history.
+    pub details: serde_json::Value,
+    pub signed: SignedRecord,
+}
+
+/// An event as read back from the log.
+#[derive(Clone, Debug, Serialize)]
+pub struct StoredEvent {
+    pub seq: i64,
+    pub number: String,
+    pub version: u32,
+    pub kind: EventKind,
+    pub actor: String,
+    pub at: DateTime<Utc>,
+    pub details: serde_json::Value,
+    /// The signed record version as canonical JSON text.
+    #[serde(skip)]
+    pub record: String,
+    pub signature: Signature,
+}
+
+/// The current version of a certificate.
+#[derive(Clone, Debug)]
+pub struct StoredCertificate {
+    pub record: CertificateRecord,
+    /// Canonical JSON text of `record`, as signed.
+    pub canonical: String,
+    pub signature: Signature,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Filters of a search; all given filters must match.
+#[derive(Clone, Debug)]
+pub struct SearchQuery {
+    /// Certificate number (exact or prefix), USCC, or a substring of the holder's name.
+    pub text: Option<String>,
+    pub uscc: Option<Uscc>,
+    pub level: Option<Level>,
+    /// Effective state, with expiry judged on `today`.
+    pub state: Option<State>,
+    pub today: NaiveDate,
+    /// Keyset cursor: only numbers after this one.
+    pub after: Option<CertificateNumber>,
+    pub limit: u32,
+}
+
+/// Roles an API token can hold, from least to most powerful.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Reads admin-only information (history details, statistics).
+    Reader,
+    /// Issues certificates and changes their status.
+    Issuer,
+    /// Everything, including token management.
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Reader => "reader",
+            Role::Issuer => "issuer",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(input: &str) -> Option<Self> {
+        [Role::Reader, Role::Issuer, Role::Admin].into_iter().find(|role| role.as_str() == input)
+    }
+
+    /// Whether a holder of `self` may do what needs `needed`.
+    pub fn allows(self, needed: Role) -> bool {
+        self >= needed
+    }
+}
+
+/// An API token as stored: never the secret, only its SHA-256.
+#[derive(Clone, Debug)]
+pub struct StoredToken {
+    pub id: String,
+    pub role: Role,
+    pub secret_hash: Vec<u8>,
+    pub label: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// Storage failures. Conflicts are the caller's business; everything else is a server fault.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("certificate {0} already exists")]
+    Duplicate(String),
+    #[error("certificate {number} changed meanwhile (expected version {expected})")]
+    VersionConflict { number: String, expected: u32 },
+    #[error("certificate {0} not found")]
+    NotFound(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+}
+
+/// The persistence operations the registry needs.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Stores new certificates with their issue events, all or nothing. Numbers that already
+    /// exist are refused with [`StoreError::Duplicate`].
+    async fn insert_new(&self, events: &[NewEvent]) -> Result<(), StoreError>;
+
+    /// Appends a change to an existing certificate whose current version must still be
+    /// `expected_version`; otherwise [`StoreError::VersionConflict`].
+    async fn append(&self, event: &NewEvent, expected_version: u32) -> Result<(), StoreError>;
+
+    /// Which of `numbers` are already taken.
+    async fn existing_numbers(&self, numbers: &[String]) -> Result<Vec<String>, StoreError>;
+
+    async fn get(&self, number: &CertificateNumber) -> Result<Option<StoredCertificate>, StoreError>;
+
+    /// Up to `query.limit` certificates in number order.
+    async fn search(&self, query: &SearchQuery) -> Result<Vec<StoredCertificate>, StoreError>;
+
+    /// All events of one certificate, oldest first.
+    async fn history(&self, number: &CertificateNumber) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// Reserves `count` consecutive sequence numbers for `year`, returning the first.
+    async fn reserve_sequence(&self, year: i32, count: u64) -> Result<u64, StoreError>;
+
+    async fn count_certificates(&self) -> Result<u64, StoreError>;
+
+    async fn insert_token(&self, token: &StoredToken) -> Result<(), StoreError>;
+    async fn find_token(&self, id: &str) -> Result<Option<StoredToken>, StoreError>;
+    async fn list_tokens(&self) -> Result<Vec<StoredToken>, StoreError>;
+    /// Marks a token revoked; returns false when there is no such live token.
+    async fn revoke_token(&self, id: &str, at: DateTime<Utc>) -> Result<bool, StoreError>;
+}
+
+/// Opens the store named by a database URL.
+pub async fn open(database_url: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+        return Err(StoreError::Unsupported(
+            "the PostgreSQL store is not available in this build yet; leave DATABASE_URL unset to use the embedded SQLite store"
+                .into(),
+        ));
+    }
+    if let Some(path) = database_url.strip_prefix("sqlite://") {
+        if let Some(parent) = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| StoreError::Unsupported(format!("cannot create {}: {e}", parent.display())))?;
+        }
+    }
+    Ok(std::sync::Arc::new(SqliteStore::open(database_url).await?))
+}

@@ -1,0 +1,391 @@
+//! The embedded store: one SQLite file in WAL mode, schema from `migrations/sqlite`.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+
+use super::{EventKind, NewEvent, Role, SearchQuery, Store, StoreError, StoredCertificate, StoredEvent, StoredToken};
+use crate::crypto::Signature;
+use crate::domain::{CertificateNumber, CertificateRecord, State};
+
+/// Rows per multi-row INSERT in bulk writes (well under SQLite's bound-variable limit).
+const INSERT_CHUNK: usize = 400;
+
+/// SQLite-backed [`Store`]. Writes go through a single connection so that transactions queue
+/// in-process instead of fighting over SQLite's lock; reads use a small pool.
+pub struct SqliteStore {
+    reader: SqlitePool,
+    writer: SqlitePool,
+}
+
+fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn parse_timestamp(text: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("bad timestamp '{text}': {e}")))
+}
+
+fn utf8(bytes: &[u8]) -> Result<&str, StoreError> {
+    std::str::from_utf8(bytes).map_err(|_| StoreError::Corrupt("canonical record is not UTF-8".into()))
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `url` (`sqlite://path` or a plain path) and
+    /// brings its schema up to date.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let options = if url.starts_with("sqlite:") {
+            SqliteConnectOptions::from_str(url)?
+        } else {
+            SqliteConnectOptions::new().filename(Path::new(url))
+        };
+        let options = options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
+        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
+        let reader = SqlitePoolOptions::new().max_connections(4).connect_with(options.read_only(true)).await?;
+        Ok(Self { reader, writer })
+    }
+
+    fn certificate_from_row(row: &SqliteRow) -> Result<StoredCertificate, StoreError> {
+        let canonical: String = row.try_get("record")?;
+        let record: CertificateRecord =
+            serde_json::from_str(&canonical).map_err(|e| StoreError::Corrupt(format!("record does not parse: {e}")))?;
+        let signature: String = row.try_get("signature")?;
+        let signature: Signature = serde_json::from_str(&signature)
+            .map_err(|e| StoreError::Corrupt(format!("signature does not parse: {e}")))?;
+        let updated_at: String = row.try_get("updated_at")?;
+        Ok(StoredCertificate { record, canonical, signature, updated_at: parse_timestamp(&updated_at)? })
+    }
+
+    fn token_from_row(row: &SqliteRow) -> Result<StoredToken, StoreError> {
+        let role: String = row.try_get("role")?;
+        let created_at: String = row.try_get("created_at")?;
+        let revoked_at: Option<String> = row.try_get("revoked_at")?;
+        Ok(StoredToken {
+            id: row.try_get("id")?,
+            role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("unknown role '{role}'")))?,
+            secret_hash: row.try_get("secret_hash")?,
+            label: row.try_get("label")?,
+            created_at: parse_timestamp(&created_at)?,
+            revoked_at: revoked_at.as_deref().map(parse_timestamp).transpose()?,
+        })
+    }
+}
+
+fn signature_json(signature: &Signature) -> Result<String, StoreError> {
+    serde_json::to_string(signature).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn details_json(event: &NewEvent) -> String {
+    event.details.to_string()
+}
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
+fn like_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn insert_new(&self, events: &[NewEvent]) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        for chunk in events.chunks(INSERT_CHUNK) {
+            let numbers: Vec<&str> = chunk.iter().map(|e| e.signed.record.number.as_str()).collect();
+            let mut check: QueryBuilder<Sqlite> =
+                QueryBuilder::new("SELECT number FROM certificates WHERE number IN (");
+            let mut separated = check.separated(", ");
+            for number in &numbers {
+                separated.push_bind(*number);
+            }
+            separated.push_unseparated(") LIMIT 1");
+            if let Some(row) = check.build().fetch_optional(&mut *tx).await? {
+                return Err(StoreError::Duplicate(row.try_get("number")?));
+            }
+
+            let mut insert_events: QueryBuilder<Sqlite> =
+                QueryBuilder::new("INSERT INTO events (number, version, kind, actor, at, details, record, signature) ");
+            let mut rows = Vec::with_capacity(chunk.len());
+            for event in chunk {
+                rows.push((event, utf8(&event.signed.canonical)?, signature_json(&event.signed.signature)?));
+            }
+            insert_events.push_values(&rows, |mut b, (event, canonical, signature)| {
+                b.push_bind(event.signed.record.number.as_str())
+                    .push_bind(event.signed.record.version)
+                    .push_bind(event.kind.as_str())
+                    .push_bind(event.actor.as_str())
+                    .push_bind(timestamp(event.at))
+                    .push_bind(details_json(event))
+                    .push_bind(*canonical)
+                    .push_bind(signature.as_str());
+            });
+            insert_events.build().execute(&mut *tx).await.map_err(|e| duplicate_or(e, &numbers))?;
+
+            let mut insert_state: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO certificates (number, version, holder_name, holder_name_en, uscc, level, state, \
+                 valid_until, record, signature, updated_at) ",
+            );
+            insert_state.push_values(&rows, |mut b, (event, canonical, signature)| {
+                let record = &event.signed.record;
+                b.push_bind(record.number.as_str())
+                    .push_bind(record.version)
+                    .push_bind(record.holder.name.as_str())
+                    .push_bind(record.holder.name_en.as_deref())
+                    .push_bind(record.holder.uscc.as_str())
+                    .push_bind(record.level.as_str())
+                    .push_bind(record.status.state.as_str())
+                    .push_bind(record.valid_until.to_string())
+                    .push_bind(*canonical)
+                    .push_bind(signature.as_str())
+                    .push_bind(timestamp(event.at));
+            });
+            insert_state.build().execute(&mut *tx).await.map_err(|e| duplicate_or(e, &numbers))?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn append(&self, event: &NewEvent, expected_version: u32) -> Result<(), StoreError> {
+        let record = &event.signed.record;
+        let canonical = utf8(&event.signed.canonical)?;
+        let signature = signature_json(&event.signed.signature)?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let current: Option<u32> = sqlx::query_scalar("SELECT version FROM certificates WHERE number = ?")
+            .bind(record.number.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+        match current {
+            None => return Err(StoreError::NotFound(record.number.to_string())),
+            Some(version) if version != expected_version || record.version != expected_version + 1 => {
+                return Err(StoreError::VersionConflict {
+                    number: record.number.to_string(),
+                    expected: expected_version,
+                })
+            }
+            Some(_) => {}
+        }
+        sqlx::query(
+            "INSERT INTO events (number, version, kind, actor, at, details, record, signature) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(record.number.as_str())
+        .bind(record.version)
+        .bind(event.kind.as_str())
+        .bind(&event.actor)
+        .bind(timestamp(event.at))
+        .bind(details_json(event))
+        .bind(canonical)
+        .bind(&signature)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE certificates SET version = ?, holder_name = ?, holder_name_en = ?, uscc = ?, level = ?, \
+             state = ?, valid_until = ?, record = ?, signature = ?, updated_at = ? WHERE number = ? AND version = ?",
+        )
+        .bind(record.version)
+        .bind(&record.holder.name)
+        .bind(record.holder.name_en.as_deref())
+        .bind(record.holder.uscc.as_str())
+        .bind(record.level.as_str())
+        .bind(record.status.state.as_str())
+        .bind(record.valid_until.to_string())
+        .bind(canonical)
+        .bind(&signature)
+        .bind(timestamp(event.at))
+        .bind(record.number.as_str())
+        .bind(expected_version)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn existing_numbers(&self, numbers: &[String]) -> Result<Vec<String>, StoreError> {
+        let mut found = Vec::new();
+        for chunk in numbers.chunks(INSERT_CHUNK) {
+            let mut query: QueryBuilder<Sqlite> =
+                QueryBuilder::new("SELECT number FROM certificates WHERE number IN (");
+            let mut separated = query.separated(", ");
+            for number in chunk {
+                separated.push_bind(number.as_str());
+            }
+            separated.push_unseparated(")");
+            for row in query.build().fetch_all(&self.reader).await? {
+                found.push(row.try_get("number")?);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn get(&self, number: &CertificateNumber) -> Result<Option<StoredCertificate>, StoreError> {
+        let row = sqlx::query("SELECT record, signature, updated_at FROM certificates WHERE number = ?")
+            .bind(number.as_str())
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(Self::certificate_from_row).transpose()
+    }
+
+    async fn search(&self, query: &SearchQuery) -> Result<Vec<StoredCertificate>, StoreError> {
+        let mut sql: QueryBuilder<Sqlite> =
+            QueryBuilder::new("SELECT record, signature, updated_at FROM certificates WHERE 1 = 1");
+        if let Some(text) = query.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+            let upper = text.to_ascii_uppercase();
+            let pattern = format!("%{}%", like_escape(text));
+            sql.push(" AND (number = ")
+                .push_bind(upper.clone())
+                .push(" OR number LIKE ")
+                .push_bind(format!("{}%", like_escape(&upper)))
+                .push(" ESCAPE '\\' OR uscc = ")
+                .push_bind(upper)
+                .push(" OR holder_name LIKE ")
+                .push_bind(pattern.clone())
+                .push(" ESCAPE '\\' OR holder_name_en LIKE ")
+                .push_bind(pattern)
+                .push(" ESCAPE '\\')");
+        }
+        if let Some(uscc) = &query.uscc {
+            sql.push(" AND uscc = ").push_bind(uscc.as_str().to_string());
+        }
+        if let Some(level) = query.level {
+            sql.push(" AND level = ").push_bind(level.as_str());
+        }
+        let today = query.today.to_string();
+        match query.state {
+            None => {}
+            Some(State::Expired) => {
+                sql.push(" AND state IN ('valid', 'suspended') AND valid_until < ").push_bind(today);
+            }
+            Some(state @ (State::Valid | State::Suspended)) => {
+                sql.push(" AND state = ").push_bind(state.as_str()).push(" AND valid_until >= ").push_bind(today);
+            }
+            Some(state) => {
+                sql.push(" AND state = ").push_bind(state.as_str());
+            }
+        }
+        if let Some(after) = &query.after {
+            sql.push(" AND number > ").push_bind(after.as_str().to_string());
+        }
+        sql.push(" ORDER BY number LIMIT ").push_bind(i64::from(query.limit));
+        let rows = sql.build().fetch_all(&self.reader).await?;
+        rows.iter().map(Self::certificate_from_row).collect()
+    }
+
+    async fn history(&self, number: &CertificateNumber) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, number, version, kind, actor, at, details, record, signature FROM events \
+             WHERE number = ? ORDER BY version",
+        )
+        .bind(number.as_str())
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let kind: String = row.try_get("kind")?;
+                let at: String = row.try_get("at")?;
+                let details: String = row.try_get("details")?;
+                let signature: String = row.try_get("signature")?;
+                Ok(StoredEvent {
+                    seq: row.try_get("seq")?,
+                    number: row.try_get("number")?,
+                    version: row.try_get("version")?,
+                    kind: EventKind::parse(&kind)
+                        .ok_or_else(|| StoreError::Corrupt(format!("unknown event kind '{kind}'")))?,
+                    actor: row.try_get("actor")?,
+                    at: parse_timestamp(&at)?,
+                    details: serde_json::from_str(&details).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    record: row.try_get("record")?,
+                    signature: serde_json::from_str(&signature).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn reserve_sequence(&self, year: i32, count: u64) -> Result<u64, StoreError> {
+        let count = i64::try_from(count).map_err(|_| StoreError::Corrupt("sequence count too large".into()))?;
+        let last: i64 = sqlx::query_scalar(
+            "INSERT INTO number_sequences (year, last) VALUES (?, ?) \
+             ON CONFLICT (year) DO UPDATE SET last = last + excluded.last RETURNING last",
+        )
+        .bind(year)
+        .bind(count)
+        .fetch_one(&self.writer)
+        .await?;
+        u64::try_from(last - count + 1).map_err(|_| StoreError::Corrupt("negative sequence".into()))
+    }
+
+    async fn count_certificates(&self) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM certificates").fetch_one(&self.reader).await?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    async fn insert_token(&self, token: &StoredToken) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO api_tokens (id, role, secret_hash, label, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, NULL)",
+        )
+        .bind(&token.id)
+        .bind(token.role.as_str())
+        .bind(&token.secret_hash)
+        .bind(&token.label)
+        .bind(timestamp(token.created_at))
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn find_token(&self, id: &str) -> Result<Option<StoredToken>, StoreError> {
+        let row =
+            sqlx::query("SELECT id, role, secret_hash, label, created_at, revoked_at FROM api_tokens WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.reader)
+                .await?;
+        row.as_ref().map(Self::token_from_row).transpose()
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<StoredToken>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, role, secret_hash, label, created_at, revoked_at FROM api_tokens ORDER BY created_at",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(Self::token_from_row).collect()
+    }
+
+    async fn revoke_token(&self, id: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+            .bind(timestamp(at))
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
+/// Turns a unique-constraint violation into [`StoreError::Duplicate`].
+fn duplicate_or(error: sqlx::Error, numbers: &[&str]) -> StoreError {
+    if let sqlx::Error::Database(db) = &error {
+        if db.is_unique_violation() {
+            let message = db.message().to_string();
+            let number = numbers.iter().find(|n| message.contains(*n)).map_or(message.clone(), |n| n.to_string());
+            return StoreError::Duplicate(number);
+        }
+    }
+    StoreError::Database(error)
+}
