@@ -228,21 +228,23 @@ pub async fn run(config: &Config) -> anyhow::Result<Outcome> {
         }
     };
     let base = format!("http://{}", app.local_addr()?);
-    println!();
-    println!("Starmark demo is answering on {base}");
-    println!("  health:        {base}/healthz");
-    println!("  trust list:    {base}/.well-known/starmark/keys.json");
-    println!("  a certificate: {base}/api/v1/certificates/SM2026ASC000001");
-    println!("  search:        {base}/api/v1/certificates?q=电器");
-    println!("  expired one:   {base}/api/v1/certificates/SM2021ASC000045");
-    println!("  admin token:   {token}");
-    println!("  try:           curl -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\");
-    println!(
-        "                   -d '{{\"action\":\"suspend\",\"reason\":\"test\",\"until\":\"{}\"}}' \\",
-        clock::today() + chrono::Days::new(30)
+    let until = clock::today() + chrono::Days::new(30);
+    let banner = format!(
+        "\nStarmark demo is answering on {base}\n\
+         \x20 health:        {base}/healthz\n\
+         \x20 trust list:    {base}/.well-known/starmark/keys.json\n\
+         \x20 a certificate: {base}/api/v1/certificates/SM2026ASC000001\n\
+         \x20 search:        {base}/api/v1/certificates?q=电器\n\
+         \x20 expired one:   {base}/api/v1/certificates/SM2021ASC000045\n\
+         \x20 admin token:   {token}\n\
+         \x20 try:           curl -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\\n\
+         \x20                  -d '{{\"action\":\"suspend\",\"reason\":\"test\",\"until\":\"{until}\"}}' \\\n\
+         \x20                  {base}/api/v1/certificates/SM2026ASC000003/status\n\
+         Press Ctrl-C to stop.\n"
     );
-    println!("                   {base}/api/v1/certificates/SM2026ASC000003/status");
-    println!("Press Ctrl-C to stop.");
+    // Written once and errors ignored: a closed stdout must not stop the server.
+    let mut stdout = std::io::stdout();
+    let _ = stdout.write_all(banner.as_bytes()).and_then(|()| stdout.flush());
     app.run_until(shutdown_signal()).await?;
     Ok(Outcome::Done)
 }

@@ -1,0 +1,132 @@
+//! Test harness: every test gets the real application on a free port, with a fresh data
+//! directory, database and signing key, and tokens of each role.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use serde_json::{json, Value};
+use starmark::config::Config;
+use starmark::crypto::{canonical_value_bytes, keys, Signature, Verifier};
+use starmark::domain::{ApprovalNumber, Uscc};
+use starmark::registry::Registry;
+use starmark::startup::Application;
+use starmark::store::Role;
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub registry: Arc<Registry>,
+    pub config: Config,
+    pub admin: String,
+    pub issuer: String,
+    pub reader: String,
+    pub dir: tempfile::TempDir,
+}
+
+/// A configuration rooted in `dir`, listening on a free loopback port.
+pub fn test_config(dir: &std::path::Path) -> Config {
+    Config {
+        listen: "127.0.0.1:0".parse().expect("address"),
+        data_dir: dir.join("data"),
+        keys_dir: dir.join("keys"),
+        public_url: "http://starmark.test".into(),
+        database_url: None,
+        redis_url: None,
+        issuer_name: "测试认证中心 Test Body".into(),
+        issuer_approval: ApprovalNumber::parse("CNCA-R-2026-042").expect("approval"),
+        request_timeout: Duration::from_secs(10),
+        body_limit: 64 * 1024,
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = test_config(dir.path());
+    keys::generate(&config.keys_dir).expect("keygen");
+    let app = Application::build(&config).await.expect("application starts");
+    let base = format!("http://{}", app.local_addr().expect("bound"));
+    let registry = app.registry();
+    tokio::spawn(app.run_until(std::future::pending()));
+    let (_, admin) = registry.create_token(Role::Admin, "test admin").await.expect("token");
+    let (_, issuer) = registry.create_token(Role::Issuer, "test issuer").await.expect("token");
+    let (_, reader) = registry.create_token(Role::Reader, "test reader").await.expect("token");
+    TestApp { base, client: reqwest::Client::new(), registry, config, admin, issuer, reader, dir }
+}
+
+/// A valid USCC made from a number, so tests can create many distinct holders.
+pub fn uscc(n: u32) -> String {
+    Uscc::with_check_character(&format!("91350200{n:09}")).expect("uscc").to_string()
+}
+
+/// An issue request for a five-star certificate; tweak the JSON as needed.
+pub fn issue_body(number: &str, name: &str, n: u32) -> Value {
+    json!({
+        "number": number,
+        "holder": { "name": name, "name_en": "Example Co., Ltd.", "uscc": uscc(n), "address": "厦门市思明区示例路1号" },
+        "scope": "家用电器的售后服务",
+        "evaluation": { "system": 38, "commodity": 33, "customer": 24.5 }
+    })
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("request")
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: &Value) -> reqwest::Response {
+        self.client.post(self.url(path)).bearer_auth(token).json(body).send().await.expect("request")
+    }
+
+    /// Issues a certificate and returns its JSON, failing the test on anything but 201.
+    pub async fn issue(&self, body: &Value) -> Value {
+        let response = self.post("/api/v1/certificates", &self.issuer, body).await;
+        let status = response.status();
+        let json: Value = response.json().await.expect("json");
+        assert_eq!(status, 201, "issue failed: {json}");
+        json
+    }
+
+    pub async fn status(&self, number: &str, body: Value) -> (u16, Value) {
+        let response = self.post(&format!("/api/v1/certificates/{number}/status"), &self.issuer, &body).await;
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("json"))
+    }
+
+    /// Checks `record` + `signature` of an answer against the served trust list.
+    pub async fn verify_answer(&self, answer: &Value) -> Result<(), String> {
+        let list: Value = self.get("/.well-known/starmark/keys.json").await.json().await.expect("trust list");
+        let mut verifier = Verifier::default();
+        for key in list["keys"].as_array().expect("keys") {
+            let raw = BASE64.decode(key["public_key"].as_str().expect("b64")).expect("base64");
+            let raw: [u8; 32] = raw.try_into().expect("32 bytes");
+            verifier = verifier.with_key(ed25519_dalek::VerifyingKey::from_bytes(&raw).expect("key"));
+        }
+        let signature: Signature = serde_json::from_value(answer["signature"].clone()).map_err(|e| e.to_string())?;
+        let canonical = canonical_value_bytes(&answer["record"]).map_err(|e| e.to_string())?;
+        verifier.verify(&canonical, &signature).map_err(|e| e.to_string())
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.config.data_dir.join("starmark.db")
+    }
+}
+
+/// Asserts a problem+json answer with the given status and type slug; returns the body.
+pub async fn assert_problem(response: reqwest::Response, status: u16, slug: &str) -> Value {
+    assert_eq!(response.status().as_u16(), status, "unexpected status");
+    let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = response.json().await.expect("problem body");
+    assert_eq!(body["type"], format!("urn:starmark:problem:{slug}"), "{body}");
+    assert_eq!(body["status"], status);
+    assert!(body["title"].is_string() && body["detail"].is_string(), "{body}");
+    body
+}
