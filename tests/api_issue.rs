@@ -230,3 +230,35 @@ async fn unknown_and_malformed_lookups() {
     assert_problem(delete, 405, "method-not-allowed").await;
     assert_problem(app.get("/api/v1/certificates/SM2026NONE0001/history").await, 404, "not-found").await;
 }
+
+#[tokio::test]
+async fn home_page_is_served_with_a_strict_policy() {
+    let app = spawn_app().await;
+    let response = app.get("/").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/html; charset=utf-8");
+    let policy = response.headers()["content-security-policy"].to_str().unwrap().to_string();
+    assert!(policy.starts_with("default-src 'none'"), "{policy}");
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    let html = response.text().await.unwrap();
+    assert!(html.contains("商品售后服务认证查询") && html.contains("action=\"/api/v1/certificates\""));
+}
+
+#[tokio::test]
+async fn a_stalled_request_is_cut_off_with_a_problem() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = common::spawn_app_with(|config| config.request_timeout = std::time::Duration::from_millis(300)).await;
+    let address = app.base.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST /api/v1/certificates HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\nConnection: close\r\n\r\n{{\"holder\":",
+        app.issuer
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_string(&mut answer)).await;
+    assert!(read.is_ok(), "the server must answer by itself");
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("application/problem+json") && answer.contains("urn:starmark:problem:timeout"), "{answer}");
+}

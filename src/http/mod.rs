@@ -8,6 +8,7 @@ pub mod certificates;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod home;
 pub mod trust_list;
 pub mod views;
 
@@ -70,7 +71,8 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .route("/api/v1/certificates/{number}/renew", post(renew::renew_certificate))
         .route("/api/v1/certificates/{number}/surveillance", post(surveillance::record_surveillance))
         .route("/.well-known/starmark/keys.json", get(trust_list::get_trust_list))
-        .route("/healthz", get(health::healthz));
+        .route("/healthz", get(health::healthz))
+        .route("/", get(home::home));
 
     let timeout: Duration = config.request_timeout;
     api.fallback(not_found)

@@ -44,8 +44,14 @@ pub fn test_config(dir: &std::path::Path) -> Config {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Like [`spawn_app`], with a chance to adjust the configuration first.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = test_config(dir.path());
+    let mut config = test_config(dir.path());
+    adjust(&mut config);
     keys::generate(&config.keys_dir).expect("keygen");
     let app = Application::build(&config).await.expect("application starts");
     let base = format!("http://{}", app.local_addr().expect("bound"));
