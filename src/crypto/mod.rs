@@ -4,6 +4,8 @@ pub mod canonical;
 pub mod keys;
 pub mod signing;
 pub mod trust_list;
+#[cfg(test)]
+mod vectors;
 
 pub use canonical::{canonical_bytes, canonical_value_bytes};
 pub use keys::{KeyError, KeyId};
