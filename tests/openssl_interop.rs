@@ -144,6 +144,12 @@ fn openssl_verifies_what_starmark_signs() {
     bad_signature[5] ^= 0x80;
     fs::write(work.path().join("bad-sig.bin"), &bad_signature).unwrap();
     assert_rejected(&openssl_verify(work.path(), public_pem, "canonical.bin", "bad-sig.bin"));
+
+    // The private key file is one openssl reads too (PKCS#8 v1), and signs identically with.
+    let private_pem = keys_dir.path().join(format!("{key_id}{}", keys::PRIVATE_SUFFIX));
+    let args = ["pkeyutl", "-sign", "-inkey", private_pem.to_str().unwrap(), "-rawin", "-in", "canonical.bin"];
+    let openssl_signature = openssl_ok(&args, work.path()).stdout;
+    assert_eq!(openssl_signature, raw_signature(&signature), "Ed25519 is deterministic: same key, same bytes");
 }
 
 #[test]

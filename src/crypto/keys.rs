@@ -23,9 +23,16 @@ pub const PUBLIC_SUFFIX: &str = ".pub.pem";
 pub const ACTIVE_FILE: &str = "active";
 
 /// Identifies a public key: hex of the first 8 bytes of SHA-256 over its 32 raw bytes.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(transparent)]
 pub struct KeyId(String);
+
+impl<'de> serde::Deserialize<'de> for KeyId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        KeyId::parse(&raw).ok_or_else(|| serde::de::Error::custom("a key id is 16 lower-case hex digits"))
+    }
+}
 
 impl KeyId {
     pub fn of(key: &VerifyingKey) -> Self {
@@ -99,7 +106,10 @@ pub fn generate(dir: &Path) -> Result<KeyId, KeyError> {
     fs::create_dir_all(dir).map_err(io_error(dir))?;
     let signing = SigningKey::generate(&mut rand::rngs::OsRng);
     let key_id = KeyId::of(&signing.verifying_key());
-    let private_pem = signing.to_pkcs8_pem(LineEnding::LF).map_err(|e| KeyError::BadPem {
+    // PKCS#8 v1 (RFC 8410 without the optional public key): the form every tool reads,
+    // including OpenSSL before 3.5, which refuses the v2 form ed25519-dalek writes by default.
+    let keypair = ed25519_dalek::pkcs8::KeypairBytes { secret_key: signing.to_bytes(), public_key: None };
+    let private_pem = keypair.to_pkcs8_pem(LineEnding::LF).map_err(|e| KeyError::BadPem {
         path: dir.to_path_buf(),
         what: "private",
         message: e.to_string(),

@@ -8,6 +8,11 @@ use std::fmt;
 use chrono::{Months, NaiveDate};
 use serde::{Deserialize, Serialize};
 
+use super::certificate::clean_text;
+
+/// Longest reason recorded with a status change.
+pub const MAX_REASON_CHARS: usize = 500;
+
 /// Longest suspension a scheme allows; past it a certificate must be revoked.
 pub const MAX_SUSPENSION_MONTHS: u32 = 6;
 
@@ -119,6 +124,8 @@ pub enum TransitionError {
     Illegal { action: &'static str, current: State },
     #[error("a reason is required to {0}")]
     ReasonRequired(&'static str),
+    #[error("reason: {0}")]
+    BadReason(String),
     #[error("a suspension must end after today ({today}), not on {until}")]
     SuspensionEndsInPast { today: NaiveDate, until: NaiveDate },
     #[error("a suspension may last at most 6 months: until {latest} at the latest, not {until}")]
@@ -143,12 +150,10 @@ pub fn transition(
     let state = effective_state(current, valid_until, today);
     let illegal = || TransitionError::Illegal { action: action.name(), current: state };
     let reason_of = |reason: &str| {
-        let reason = reason.trim();
-        if reason.is_empty() {
-            Err(TransitionError::ReasonRequired(action.name()))
-        } else {
-            Ok(reason.to_string())
+        if reason.trim().is_empty() {
+            return Err(TransitionError::ReasonRequired(action.name()));
         }
+        clean_text("reason", reason, MAX_REASON_CHARS).map_err(|e| TransitionError::BadReason(e.message))
     };
     match (state, action) {
         (State::Valid, StatusAction::Suspend { reason, until }) => {
@@ -165,7 +170,10 @@ pub fn transition(
         (State::Suspended, StatusAction::Reinstate { reason }) => Ok(Status {
             state: State::Valid,
             since: today,
-            reason: reason.as_deref().map(str::trim).filter(|r| !r.is_empty()).map(String::from),
+            reason: match reason.as_deref().filter(|r| !r.trim().is_empty()) {
+                Some(reason) => Some(reason_of(reason)?),
+                None => None,
+            },
             until: None,
         }),
         (State::Valid | State::Suspended, StatusAction::Revoke { reason }) => {
@@ -237,6 +245,17 @@ mod tests {
             transition(&valid, ended, &StatusAction::Revoke { reason: "x".into() }, today()),
             Err(TransitionError::Illegal { action: "revoke", current: State::Expired })
         );
+    }
+
+    #[test]
+    fn reasons_are_cleaned() {
+        let valid = Status::valid(day(2026, 11, 1));
+        let long = StatusAction::Revoke { reason: "x".repeat(501) };
+        assert!(matches!(transition(&valid, until(), &long, today()), Err(TransitionError::BadReason(_))));
+        let control = StatusAction::Revoke { reason: "a\u{7}b".into() };
+        assert!(matches!(transition(&valid, until(), &control, today()), Err(TransitionError::BadReason(_))));
+        let padded = transition(&valid, until(), &StatusAction::Revoke { reason: "  fraud ".into() }, today());
+        assert_eq!(padded.unwrap().reason.as_deref(), Some("fraud"));
     }
 
     #[test]

@@ -19,6 +19,10 @@ pub struct StatusView<'a> {
     pub reason: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub until: Option<NaiveDate>,
+    /// A suspension past its end: the body must reinstate or revoke, and until it does the
+    /// certificate is still not valid.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub overdue: bool,
 }
 
 impl<'a> StatusView<'a> {
@@ -28,9 +32,16 @@ impl<'a> StatusView<'a> {
         if state == State::Expired {
             // Expired since the day after the last valid day.
             let since = record.valid_until.succ_opt().unwrap_or(record.valid_until);
-            return Self { state, since, reason: None, until: None };
+            return Self { state, since, reason: None, until: None, overdue: false };
         }
-        Self { state, since: record.status.since, reason: record.status.reason.as_deref(), until: record.status.until }
+        let overdue = state == State::Suspended && record.status.until.is_some_and(|until| until < today);
+        Self {
+            state,
+            since: record.status.since,
+            reason: record.status.reason.as_deref(),
+            until: record.status.until,
+            overdue,
+        }
     }
 }
 
@@ -144,5 +155,81 @@ impl<'a> EventView<'a> {
             record: raw(&event.record)?,
             signature: &event.signature,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::KeyId;
+    use crate::domain::{
+        ApprovalNumber, CertificateDraft, CertificateNumber, CertificateRecord, Evaluation, Issuer, Status, Uscc,
+    };
+
+    fn stored(status: Status, issued: NaiveDate) -> StoredCertificate {
+        let draft = CertificateDraft {
+            number: None,
+            holder: Holder {
+                name: "甲".into(),
+                name_en: None,
+                uscc: Uscc::parse("91350200776049653A").unwrap(),
+                address: "地址".into(),
+            },
+            scope: "服务".into(),
+            evaluation: Evaluation {
+                system: Points::whole(38),
+                commodity: Points::whole(33),
+                customer: Points::whole(24),
+                applicable: Points::whole(100),
+                special_deductions: 0,
+                special_bonus: false,
+            },
+            level: None,
+            issued: Some(issued),
+            first_issued: None,
+        };
+        let issuer = Issuer { name: "Body".into(), approval_number: ApprovalNumber::parse("CNCA-R-2026-001").unwrap() };
+        let mut record = CertificateRecord::issue(draft, CertificateNumber::assigned(2026, 1), issuer, issued).unwrap();
+        record.status = status;
+        StoredCertificate {
+            record,
+            canonical: "{}".into(),
+            signature: Signature {
+                alg: "Ed25519".into(),
+                key_id: KeyId::parse("0000000000000000").unwrap(),
+                value: String::new(),
+            },
+            updated_at: chrono::Utc::now(),
+        }
+    }
+
+    fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    #[test]
+    fn a_suspension_past_its_end_is_flagged_overdue() {
+        let suspended = Status {
+            state: State::Suspended,
+            since: day(2026, 1, 10),
+            reason: Some("r".into()),
+            until: Some(day(2026, 3, 1)),
+        };
+        let certificate = stored(suspended, day(2026, 1, 1));
+        let during = StatusView::of(&certificate, day(2026, 2, 1));
+        assert_eq!((during.state, during.overdue), (State::Suspended, false));
+        let after = StatusView::of(&certificate, day(2026, 3, 2));
+        assert_eq!((after.state, after.overdue), (State::Suspended, true));
+        let json = serde_json::to_value(&after).unwrap();
+        assert_eq!(json["overdue"], true);
+        assert!(serde_json::to_value(&during).unwrap().get("overdue").is_none());
+    }
+
+    #[test]
+    fn expiry_wins_over_a_recorded_state() {
+        let certificate = stored(Status::valid(day(2020, 1, 1)), day(2020, 1, 1));
+        let view = StatusView::of(&certificate, day(2024, 1, 1));
+        assert_eq!(view.state, State::Expired);
+        assert_eq!(view.since, day(2023, 1, 1));
     }
 }
