@@ -8,6 +8,7 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod http;
+pub mod mark;
 pub mod registry;
 pub mod startup;
 pub mod store;

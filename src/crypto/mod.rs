@@ -3,6 +3,7 @@
 pub mod canonical;
 pub mod keys;
 pub mod signing;
+pub mod token;
 pub mod trust_list;
 #[cfg(test)]
 mod vectors;

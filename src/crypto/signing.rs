@@ -41,6 +41,11 @@ impl Signer {
         self.key.verifying_key()
     }
 
+    /// The 64 signature bytes, for formats that carry them raw (mark tokens, signed notes).
+    pub fn sign_raw(&self, message: &[u8]) -> [u8; 64] {
+        self.key.sign(message).to_bytes()
+    }
+
     pub fn sign(&self, message: &[u8]) -> Signature {
         let signature = self.key.sign(message);
         Signature {
@@ -80,16 +85,24 @@ impl Verifier {
         self
     }
 
+    /// Checks raw signature bytes by key id with `verify_strict`.
+    pub fn verify_raw(&self, key_id: &KeyId, message: &[u8], signature: &[u8; 64]) -> Result<(), VerifyError> {
+        let key = self.keys.get(key_id).ok_or_else(|| VerifyError::UnknownKey(key_id.clone()))?;
+        let signature = ed25519_dalek::Signature::from_bytes(signature);
+        key.verify_strict(message, &signature).map_err(|_| VerifyError::Mismatch)
+    }
+
     /// Checks `signature` over `message` with `verify_strict` (no malleable or small-order keys).
     pub fn verify(&self, message: &[u8], signature: &Signature) -> Result<(), VerifyError> {
         if signature.alg != ALGORITHM {
             return Err(VerifyError::Algorithm(signature.alg.clone()));
         }
-        let key = self.keys.get(&signature.key_id).ok_or_else(|| VerifyError::UnknownKey(signature.key_id.clone()))?;
+        if !self.keys.contains_key(&signature.key_id) {
+            return Err(VerifyError::UnknownKey(signature.key_id.clone()));
+        }
         let bytes = BASE64.decode(signature.value.as_bytes()).map_err(|_| VerifyError::Malformed)?;
         let bytes: [u8; 64] = bytes.try_into().map_err(|_| VerifyError::Malformed)?;
-        let signature = ed25519_dalek::Signature::from_bytes(&bytes);
-        key.verify_strict(message, &signature).map_err(|_| VerifyError::Mismatch)
+        self.verify_raw(&signature.key_id, message, &bytes)
     }
 }
 

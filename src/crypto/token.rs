@@ -1,0 +1,258 @@
+//! Mark tokens: the signed payload a star mark's QR code carries in `{public URL}/v/{token}`.
+//!
+//! A token is upper-case text over the QR alphanumeric alphabet, so a QR code stores it at 5.5
+//! bits a character:
+//!
+//! ```text
+//! {certificate number} "." {USCC, 18 characters} {BASE32 without padding of 84 bytes}
+//! ```
+//!
+//! The 84 bytes are `version (1) | key id (8) | level (1) | valid-until as days since
+//! 1970-01-01 (u16, big-endian) | batch (u32 BE) | serial (u32 BE) | Ed25519 signature (64)`.
+//! The signature covers `"starmark-mark-v1\n"`, the text before the base32 part, and the first
+//! 20 of those bytes. docs/format.md has the details and test vectors.
+
+use chrono::{Days, NaiveDate};
+use data_encoding::BASE32_NOPAD;
+
+use super::keys::KeyId;
+use super::signing::{Signer, Verifier, VerifyError};
+use crate::domain::{CertificateNumber, Level, Uscc};
+
+/// The only token layout so far.
+pub const TOKEN_VERSION: u8 = 1;
+/// Domain separation: a mark signature can never be mistaken for any other signature.
+const CONTEXT: &[u8] = b"starmark-mark-v1\n";
+/// Bytes of the binary part before the signature.
+const FIELDS_LEN: usize = 1 + 8 + 1 + 2 + 4 + 4;
+/// Bytes of the whole binary part.
+const BINARY_LEN: usize = FIELDS_LEN + 64;
+/// Characters of the base32 part.
+const BASE32_LEN: usize = (BINARY_LEN * 8).div_ceil(5);
+
+/// What a mark says about itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MarkClaims {
+    pub number: CertificateNumber,
+    pub uscc: Uscc,
+    pub level: Level,
+    pub valid_until: NaiveDate,
+    /// Batch within the certificate, from 1.
+    pub batch: u32,
+    /// Serial within the batch, from 1.
+    pub serial: u32,
+}
+
+/// A token taken apart, not yet checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParsedToken {
+    pub claims: MarkClaims,
+    pub key_id: KeyId,
+    signed: Vec<u8>,
+    signature: [u8; 64],
+}
+
+/// Why a token is refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("not a Starmark mark token: {0}")]
+    Malformed(&'static str),
+    #[error("token version {0} is not supported")]
+    Version(u8),
+    #[error("signed by key {0}, which is not in the trust list")]
+    UnknownKey(KeyId),
+    #[error("the signature does not match: the token was altered or forged")]
+    BadSignature,
+}
+
+const EPOCH: NaiveDate = match NaiveDate::from_ymd_opt(1970, 1, 1) {
+    Some(date) => date,
+    None => panic!("epoch"),
+};
+
+fn level_code(level: Level) -> u8 {
+    match level {
+        Level::Compliant => 0,
+        Level::ThreeStar => 1,
+        Level::FourStar => 2,
+        Level::FiveStar => 3,
+    }
+}
+
+fn level_from_code(code: u8) -> Option<Level> {
+    Level::ALL.into_iter().find(|level| level_code(*level) == code)
+}
+
+fn days_since_epoch(date: NaiveDate) -> u16 {
+    u16::try_from((date - EPOCH).num_days().clamp(0, i64::from(u16::MAX))).unwrap_or(u16::MAX)
+}
+
+fn message(text: &str, fields: &[u8]) -> Vec<u8> {
+    let mut message = Vec::with_capacity(CONTEXT.len() + text.len() + fields.len());
+    message.extend_from_slice(CONTEXT);
+    message.extend_from_slice(text.as_bytes());
+    message.extend_from_slice(fields);
+    message
+}
+
+fn key_id_bytes(key_id: &KeyId) -> [u8; 8] {
+    let mut bytes = [0u8; 8];
+    if let Ok(decoded) = hex::decode(key_id.as_str()) {
+        if decoded.len() == 8 {
+            bytes.copy_from_slice(&decoded);
+        }
+    }
+    bytes
+}
+
+/// Makes the token for one mark, signed by the active key. Deterministic: the same claims and
+/// key always give the same token, so a batch can be re-printed identically.
+pub fn issue(signer: &Signer, claims: &MarkClaims) -> String {
+    let text = format!("{}.{}", claims.number, claims.uscc);
+    let mut binary = Vec::with_capacity(BINARY_LEN);
+    binary.push(TOKEN_VERSION);
+    binary.extend_from_slice(&key_id_bytes(signer.key_id()));
+    binary.push(level_code(claims.level));
+    binary.extend_from_slice(&days_since_epoch(claims.valid_until).to_be_bytes());
+    binary.extend_from_slice(&claims.batch.to_be_bytes());
+    binary.extend_from_slice(&claims.serial.to_be_bytes());
+    let signature = signer.sign_raw(&message(&text, &binary));
+    binary.extend_from_slice(&signature);
+    format!("{text}{}", BASE32_NOPAD.encode(&binary))
+}
+
+/// Takes a token apart without checking its signature. Lower case is accepted.
+pub fn parse(token: &str) -> Result<ParsedToken, TokenError> {
+    let token = token.trim().to_ascii_uppercase();
+    let (number, rest) = token.split_once('.').ok_or(TokenError::Malformed("no '.' after the certificate number"))?;
+    let number = CertificateNumber::parse(number).map_err(|_| TokenError::Malformed("bad certificate number"))?;
+    if rest.len() != 18 + BASE32_LEN || !rest.is_char_boundary(18) {
+        return Err(TokenError::Malformed("wrong length (truncated or padded)"));
+    }
+    let (uscc, encoded) = rest.split_at(18);
+    let uscc = Uscc::parse(uscc).map_err(|_| TokenError::Malformed("bad unified social credit code"))?;
+    let binary = BASE32_NOPAD.decode(encoded.as_bytes()).map_err(|_| TokenError::Malformed("bad base32"))?;
+    if binary.len() != BINARY_LEN {
+        return Err(TokenError::Malformed("wrong length"));
+    }
+    if binary[0] != TOKEN_VERSION {
+        return Err(TokenError::Version(binary[0]));
+    }
+    let key_id = KeyId::parse(&hex::encode(&binary[1..9])).ok_or(TokenError::Malformed("bad key id"))?;
+    let level = level_from_code(binary[9]).ok_or(TokenError::Malformed("bad level"))?;
+    let days = u16::from_be_bytes([binary[10], binary[11]]);
+    let valid_until = EPOCH.checked_add_days(Days::new(u64::from(days))).ok_or(TokenError::Malformed("bad date"))?;
+    let batch = u32::from_be_bytes([binary[12], binary[13], binary[14], binary[15]]);
+    let serial = u32::from_be_bytes([binary[16], binary[17], binary[18], binary[19]]);
+    if batch == 0 || serial == 0 {
+        return Err(TokenError::Malformed("batch and serial start at 1"));
+    }
+    let text = format!("{number}.{uscc}");
+    let signed = message(&text, &binary[..FIELDS_LEN]);
+    let mut signature = [0u8; 64];
+    signature.copy_from_slice(&binary[FIELDS_LEN..]);
+    Ok(ParsedToken {
+        claims: MarkClaims { number, uscc, level, valid_until, batch, serial },
+        key_id,
+        signed,
+        signature,
+    })
+}
+
+impl ParsedToken {
+    /// Checks the signature against the trust list.
+    pub fn verify(&self, verifier: &Verifier) -> Result<(), TokenError> {
+        match verifier.verify_raw(&self.key_id, &self.signed, &self.signature) {
+            Ok(()) => Ok(()),
+            Err(VerifyError::UnknownKey(key_id)) => Err(TokenError::UnknownKey(key_id)),
+            Err(_) => Err(TokenError::BadSignature),
+        }
+    }
+}
+
+/// Parses and verifies in one step.
+pub fn verify(token: &str, verifier: &Verifier) -> Result<ParsedToken, TokenError> {
+    let parsed = parse(token)?;
+    parsed.verify(verifier)?;
+    Ok(parsed)
+}
+
+/// The URL a QR code carries for `token`. When the public URL is only scheme, host and port,
+/// the whole URL is written in upper case (scheme and host are case-insensitive, and the
+/// server answers `/V/` like `/v/`), so the QR code can hold it in one alphanumeric segment.
+pub fn mark_url(public_url: &str, token: &str) -> String {
+    let base = public_url.trim_end_matches('/');
+    let after_scheme = base.split_once("://").map_or(base, |(_, rest)| rest);
+    if after_scheme.contains('/') {
+        format!("{base}/v/{token}")
+    } else {
+        format!("{}/V/{token}", base.to_ascii_uppercase())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::keys::SigningKeyEntry;
+    use ed25519_dalek::SigningKey;
+
+    fn signer_from(seed: u8) -> Signer {
+        let key = SigningKey::from_bytes(&[seed; 32]);
+        Signer::new(SigningKeyEntry { key_id: KeyId::of(&key.verifying_key()), key })
+    }
+
+    fn claims() -> MarkClaims {
+        MarkClaims {
+            number: CertificateNumber::parse("SM2026ASC000001").unwrap(),
+            uscc: Uscc::parse("91350200776049653A").unwrap(),
+            level: Level::FiveStar,
+            valid_until: NaiveDate::from_ymd_opt(2029, 11, 25).unwrap(),
+            batch: 3,
+            serial: 123_456,
+        }
+    }
+
+    #[test]
+    fn round_trip_and_verify() {
+        let signer = signer_from(1);
+        let verifier = Verifier::default().with_key(signer.verifying_key());
+        let token = issue(&signer, &claims());
+        assert!(token.starts_with("SM2026ASC000001.91350200776049653A"));
+        assert_eq!(token.len(), 15 + 1 + 18 + BASE32_LEN);
+        assert!(token.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'.'));
+        let parsed = verify(&token, &verifier).unwrap();
+        assert_eq!(parsed.claims, claims());
+        assert_eq!(&parsed.key_id, signer.key_id());
+        assert_eq!(verify(&token.to_ascii_lowercase(), &verifier).unwrap().claims, claims());
+        assert_eq!(issue(&signer, &claims()), token, "deterministic");
+    }
+
+    #[test]
+    fn every_change_is_caught() {
+        let signer = signer_from(1);
+        let verifier = Verifier::default().with_key(signer.verifying_key());
+        let token = issue(&signer, &claims());
+        // Another certificate's number on the same payload.
+        let swapped = token.replacen("SM2026ASC000001", "SM2026ASC000002", 1);
+        assert_eq!(verify(&swapped, &verifier).unwrap_err(), TokenError::BadSignature);
+        // Any single character of the base32 part changed.
+        let start = token.len() - BASE32_LEN;
+        for index in [start + 20, start + 30, token.len() - 5] {
+            let mut bytes = token.clone().into_bytes();
+            bytes[index] = if bytes[index] == b'A' { b'B' } else { b'A' };
+            let altered = String::from_utf8(bytes).unwrap();
+            assert!(verify(&altered, &verifier).is_err(), "change at {index} accepted");
+        }
+        assert!(matches!(verify(&token[..token.len() - 1], &verifier), Err(TokenError::Malformed(_))));
+        assert!(matches!(verify("hello", &verifier), Err(TokenError::Malformed(_))));
+        let stranger = signer_from(2);
+        let foreign = issue(&stranger, &claims());
+        assert!(matches!(verify(&foreign, &verifier), Err(TokenError::UnknownKey(_))));
+    }
+
+    #[test]
+    fn urls_use_one_alphanumeric_segment_when_they_can() {
+        assert_eq!(mark_url("https://verify.example.cn", "T"), "HTTPS://VERIFY.EXAMPLE.CN/V/T");
+        assert_eq!(mark_url("https://example.cn/registry/", "T"), "https://example.cn/registry/v/T");
+    }
+}
