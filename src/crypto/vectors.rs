@@ -79,6 +79,7 @@ fn vector_1() -> Vector {
         issuer: issuer(),
         status: Status::valid(issued),
         surveillance: Vec::new(),
+        mark_batches: Vec::new(),
     };
     Vector { id: 1, seed: [0x01; 32], record }
 }
@@ -127,6 +128,7 @@ fn vector_2() -> Vector {
             outcome: SurveillanceOutcome::Nonconformities,
             note: Some("投诉处理记录不完整".into()),
         }],
+        mark_batches: Vec::new(),
     };
     Vector { id: 2, seed, record }
 }

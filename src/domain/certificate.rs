@@ -6,6 +6,7 @@ use chrono::{Days, Months, NaiveDate};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::evaluation::{Evaluation, EvaluationError, Level};
+use super::marks::MarkBatch;
 use super::status::{effective_state, State, Status};
 use super::uscc::Uscc;
 
@@ -198,6 +199,9 @@ pub struct CertificateRecord {
     pub status: Status,
     #[serde(default)]
     pub surveillance: Vec<SurveillanceAudit>,
+    /// Serialised star marks ordered for this certificate (absent until the first order).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mark_batches: Vec<MarkBatch>,
 }
 
 /// What the body supplies to issue a certificate; everything else is derived.
@@ -275,6 +279,7 @@ impl CertificateRecord {
             issuer,
             status: Status::valid(issued),
             surveillance: Vec::new(),
+            mark_batches: Vec::new(),
         })
     }
 

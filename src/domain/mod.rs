@@ -3,6 +3,7 @@
 
 pub mod certificate;
 pub mod evaluation;
+pub mod marks;
 pub mod status;
 pub mod uscc;
 
@@ -11,5 +12,6 @@ pub use certificate::{
     Holder, IssueError, Issuer, SurveillanceAudit, SurveillanceOutcome, STANDARD,
 };
 pub use evaluation::{Evaluation, EvaluationError, Level, Points};
+pub use marks::{MarkBatch, MarkError, RevokedMarks, SerialStatus, MAX_BATCH};
 pub use status::{effective_state, transition, State, Status, StatusAction, TransitionError};
 pub use uscc::{Uscc, UsccError};

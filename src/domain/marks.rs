@@ -1,0 +1,175 @@
+//! Mark batches: serialised star marks ordered for a certificate, and revocations of some of
+//! them. Both live in the certificate's record, so they are signed, versioned and logged like
+//! every other change, and a serial can be checked from the record alone.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use super::certificate::{clean_text, CertificateRecord};
+use super::status::{State, TransitionError};
+
+/// Largest batch one order may ask for.
+pub const MAX_BATCH: u32 = 1_000_000;
+
+/// Serials `first..=last` of a batch that must no longer be trusted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokedMarks {
+    pub first: u32,
+    pub last: u32,
+    pub reason: String,
+    pub date: NaiveDate,
+}
+
+/// One order of serialised marks: serials 1..=count.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarkBatch {
+    /// Batch number within the certificate, from 1.
+    pub id: u32,
+    pub count: u32,
+    pub ordered: NaiveDate,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revoked: Vec<RevokedMarks>,
+}
+
+/// What the record says about one serial.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SerialStatus {
+    /// Issued and not revoked.
+    Issued,
+    /// Issued, then revoked.
+    Revoked { reason: String, date: NaiveDate },
+    /// Never issued: no such batch, or beyond its count.
+    NotIssued,
+}
+
+/// Why a batch order or revocation is refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MarkError {
+    #[error("count must be between 1 and {MAX_BATCH}, not {0}")]
+    Count(u64),
+    #[error("certificate has no mark batch {0}")]
+    NoSuchBatch(u32),
+    #[error("serials {first}-{last} are not within batch {batch} (1-{count})")]
+    Range { batch: u32, first: u32, last: u32, count: u32 },
+    #[error("reason: {0}")]
+    Reason(String),
+    #[error(transparent)]
+    State(#[from] TransitionError),
+}
+
+impl CertificateRecord {
+    /// Adds a batch of `count` marks; only a valid certificate may order marks.
+    pub fn order_marks(&mut self, count: u64, today: NaiveDate) -> Result<&MarkBatch, MarkError> {
+        let current = self.state_on(today);
+        if current != State::Valid {
+            return Err(TransitionError::Illegal { action: "order marks for", current }.into());
+        }
+        let count = u32::try_from(count).ok().filter(|c| (1..=MAX_BATCH).contains(c)).ok_or(MarkError::Count(count))?;
+        let id = self.mark_batches.last().map_or(1, |b| b.id + 1);
+        self.mark_batches.push(MarkBatch { id, count, ordered: today, revoked: Vec::new() });
+        self.mark_batches.last().ok_or(MarkError::NoSuchBatch(id))
+    }
+
+    /// Revokes serials `first..=last` of batch `batch` (the whole batch when no range is given)
+    /// without touching the certificate's own state.
+    pub fn revoke_marks(
+        &mut self,
+        batch: u32,
+        range: Option<(u32, u32)>,
+        reason: &str,
+        today: NaiveDate,
+    ) -> Result<RevokedMarks, MarkError> {
+        let reason =
+            clean_text("reason", reason, super::status::MAX_REASON_CHARS).map_err(|e| MarkError::Reason(e.message))?;
+        let entry = self.mark_batches.iter_mut().find(|b| b.id == batch).ok_or(MarkError::NoSuchBatch(batch))?;
+        let (first, last) = range.unwrap_or((1, entry.count));
+        if first == 0 || first > last || last > entry.count {
+            return Err(MarkError::Range { batch, first, last, count: entry.count });
+        }
+        let revoked = RevokedMarks { first, last, reason, date: today };
+        entry.revoked.push(revoked.clone());
+        Ok(revoked)
+    }
+
+    /// What the record says about serial `serial` of batch `batch`.
+    pub fn serial_status(&self, batch: u32, serial: u32) -> SerialStatus {
+        let Some(entry) = self.mark_batches.iter().find(|b| b.id == batch) else {
+            return SerialStatus::NotIssued;
+        };
+        if serial == 0 || serial > entry.count {
+            return SerialStatus::NotIssued;
+        }
+        match entry.revoked.iter().find(|r| (r.first..=r.last).contains(&serial)) {
+            Some(r) => SerialStatus::Revoked { reason: r.reason.clone(), date: r.date },
+            None => SerialStatus::Issued,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::status::Status;
+
+    fn record() -> CertificateRecord {
+        let json = serde_json::json!({
+            "number": "SM2026ASC000001", "version": 1,
+            "holder": {"name": "甲", "uscc": "91350200776049653A", "address": "地址"},
+            "scope": "服务", "standard": "GB/T 27922-2011", "level": "five_star",
+            "evaluation": {"system": 38, "commodity": 33, "customer": 24},
+            "first_issued": "2026-01-01", "issued": "2026-01-01", "valid_until": "2028-12-31",
+            "issuer": {"name": "Body", "approval_number": "CNCA-R-2026-001"},
+            "status": {"state": "valid", "since": "2026-01-01"}
+        });
+        serde_json::from_value(json).unwrap()
+    }
+
+    fn day(m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, m, d).unwrap()
+    }
+
+    #[test]
+    fn batches_are_numbered_and_serials_checked() {
+        let mut r = record();
+        assert_eq!(r.order_marks(1000, day(2, 1)).unwrap().id, 1);
+        assert_eq!(r.order_marks(5, day(2, 2)).unwrap().id, 2);
+        assert_eq!(r.serial_status(1, 1000), SerialStatus::Issued);
+        assert_eq!(r.serial_status(1, 1001), SerialStatus::NotIssued);
+        assert_eq!(r.serial_status(2, 0), SerialStatus::NotIssued);
+        assert_eq!(r.serial_status(3, 1), SerialStatus::NotIssued);
+        assert_eq!(r.order_marks(0, day(2, 3)).unwrap_err(), MarkError::Count(0));
+        assert_eq!(r.order_marks(1_000_001, day(2, 3)).unwrap_err(), MarkError::Count(1_000_001));
+    }
+
+    #[test]
+    fn ranges_and_whole_batches_are_revoked() {
+        let mut r = record();
+        r.order_marks(100, day(2, 1)).unwrap();
+        r.revoke_marks(1, Some((10, 20)), "labels stolen", day(3, 1)).unwrap();
+        assert_eq!(r.serial_status(1, 9), SerialStatus::Issued);
+        assert_eq!(r.serial_status(1, 10), SerialStatus::Revoked { reason: "labels stolen".into(), date: day(3, 1) });
+        assert_eq!(r.serial_status(1, 21), SerialStatus::Issued);
+        assert!(matches!(r.revoke_marks(1, Some((90, 101)), "x", day(3, 1)), Err(MarkError::Range { .. })));
+        assert!(matches!(r.revoke_marks(1, Some((5, 4)), "x", day(3, 1)), Err(MarkError::Range { .. })));
+        assert!(matches!(r.revoke_marks(2, None, "x", day(3, 1)), Err(MarkError::NoSuchBatch(2))));
+        assert!(matches!(r.revoke_marks(1, None, " ", day(3, 1)), Err(MarkError::Reason(_))));
+        r.revoke_marks(1, None, "misprint", day(3, 2)).unwrap();
+        assert!(matches!(r.serial_status(1, 100), SerialStatus::Revoked { .. }));
+    }
+
+    #[test]
+    fn only_valid_certificates_order_marks() {
+        let mut r = record();
+        r.status =
+            Status { state: State::Suspended, since: day(2, 1), reason: Some("x".into()), until: Some(day(4, 1)) };
+        assert!(matches!(r.order_marks(10, day(2, 2)), Err(MarkError::State(TransitionError::Illegal { .. }))));
+    }
+
+    #[test]
+    fn records_without_batches_serialise_as_before() {
+        let json = serde_json::to_value(record()).unwrap();
+        assert!(json.get("mark_batches").is_none());
+    }
+}
