@@ -32,7 +32,8 @@ pub async fn open_registry(config: &Config) -> anyhow::Result<Arc<Registry>> {
     let store = crate::store::open(&config.database_url())
         .await
         .with_context(|| format!("cannot open the database at {}", config.database_url()))?;
-    Ok(Arc::new(Registry::new(store, Signer::new(signing), verifier, issuer, trust_list)))
+    let registry = Registry::new(store, Signer::new(signing), verifier, issuer, trust_list);
+    Ok(Arc::new(registry.with_public_url(&config.public_url)))
 }
 
 /// A bound, ready-to-run server.
@@ -69,7 +70,29 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await.context("server failed")
+        let scans = self.registry.scans();
+        let flusher = tokio::spawn(flush_scans_forever(scans.clone()));
+        let served = axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await;
+        flusher.abort();
+        if let Err(e) = scans.flush().await {
+            tracing::error!(error = %e, "could not write the last scan counts");
+        }
+        served.context("server failed")
+    }
+}
+
+/// How often scan counts are written to the store.
+const SCAN_FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Writes pending scan counts every second; a failed write is retried at the next tick.
+async fn flush_scans_forever(scans: Arc<crate::registry::ScanCounter>) {
+    let mut ticker = tokio::time::interval(SCAN_FLUSH_INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if let Err(e) = scans.flush().await {
+            tracing::warn!(error = %e, "scan counts not written yet; retrying");
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 mod demo;
 mod import;
 mod keygen;
+mod marks;
 mod serve;
 mod token;
 mod verify;
@@ -33,6 +34,8 @@ enum Command {
     Token(token::TokenArgs),
     /// Issue certificates in bulk from a CSV file.
     Import(import::ImportArgs),
+    /// Order serialised marks, render them for printing, or list their QR URLs.
+    Marks(marks::MarksArgs),
     /// Check a signed record file (e.g. a saved API answer) offline against the keys.
     Verify(verify::VerifyArgs),
 }
@@ -69,6 +72,7 @@ pub fn main() -> ExitCode {
             Command::Token(args) => token::run(&config, args).await,
             Command::Import(args) => import::run(&config, args).await,
             Command::Verify(args) => verify::run(&config, args),
+            Command::Marks(args) => marks::run(&config, args).await,
         }
     });
     match result {

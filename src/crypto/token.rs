@@ -37,9 +37,9 @@ pub struct MarkClaims {
     pub uscc: Uscc,
     pub level: Level,
     pub valid_until: NaiveDate,
-    /// Batch within the certificate, from 1.
+    /// Batch within the certificate, from 1; 0 for the certificate-level mark.
     pub batch: u32,
-    /// Serial within the batch, from 1.
+    /// Serial within the batch, from 1; 0 for the certificate-level mark.
     pub serial: u32,
 }
 
@@ -144,7 +144,8 @@ pub fn parse(token: &str) -> Result<ParsedToken, TokenError> {
     let valid_until = EPOCH.checked_add_days(Days::new(u64::from(days))).ok_or(TokenError::Malformed("bad date"))?;
     let batch = u32::from_be_bytes([binary[12], binary[13], binary[14], binary[15]]);
     let serial = u32::from_be_bytes([binary[16], binary[17], binary[18], binary[19]]);
-    if batch == 0 || serial == 0 {
+    // 0/0 is the certificate-level mark; otherwise both count from 1.
+    if (batch == 0) != (serial == 0) {
         return Err(TokenError::Malformed("batch and serial start at 1"));
     }
     let text = format!("{number}.{uscc}");

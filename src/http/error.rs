@@ -7,7 +7,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
-use crate::domain::{EvaluationError, IssueError, TransitionError};
+use crate::domain::{EvaluationError, IssueError, MarkError, TransitionError};
 use crate::registry::{AuthError, RegistryError};
 
 /// Media type of problem documents.
@@ -28,7 +28,7 @@ impl ApiError {
         Self { status, slug, title, detail: detail.into(), extensions: Map::new() }
     }
 
-    fn with(mut self, key: &str, value: Value) -> Self {
+    pub fn with(mut self, key: &str, value: Value) -> Self {
         self.extensions.insert(key.to_string(), value);
         self
     }
@@ -81,6 +81,11 @@ impl ApiError {
         )
     }
 
+    /// A request that cannot be served in the resource's current state.
+    pub fn conflict(slug: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, slug, title, detail)
+    }
+
     pub fn unauthorized(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "Authentication required", detail)
     }
@@ -96,6 +101,11 @@ impl ApiError {
             "Method not allowed",
             "this route does not accept that method",
         )
+    }
+
+    /// A dependency the answer needs is down; the client should retry, and nothing is guessed.
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable", detail)
     }
 
     pub fn timeout() -> Self {
@@ -156,6 +166,19 @@ impl From<RegistryError> for ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid-transition",
                 "The status change is not acceptable",
+                other.to_string(),
+            ),
+            RegistryError::Marks(MarkError::NoSuchBatch(batch)) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no-such-batch",
+                "No such mark batch",
+                MarkError::NoSuchBatch(batch).to_string(),
+            )
+            .with("batch", json!(batch)),
+            RegistryError::Marks(other) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-marks",
+                "The mark order or revocation is not acceptable",
                 other.to_string(),
             ),
             RegistryError::Duplicate(number) => ApiError::new(

@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod home;
+pub mod scan;
 pub mod trust_list;
 pub mod views;
 
@@ -61,7 +62,7 @@ async fn method_not_allowed() -> ApiError {
 
 /// All routes with the middleware stack.
 pub fn router(state: AppState, config: &Config) -> Router {
-    use certificates::{get, history, issue, renew, search, status, surveillance};
+    use certificates::{artwork, get, history, issue, marks, renew, search, status, surveillance};
 
     let api = Router::new()
         .route("/api/v1/certificates", get(search::search_certificates).post(issue::issue_certificate))
@@ -70,6 +71,13 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .route("/api/v1/certificates/{number}/status", post(status::change_status))
         .route("/api/v1/certificates/{number}/renew", post(renew::renew_certificate))
         .route("/api/v1/certificates/{number}/surveillance", post(surveillance::record_surveillance))
+        .route("/api/v1/certificates/{number}/marks", post(marks::order_marks))
+        .route("/api/v1/certificates/{number}/marks/{batch}/revoke", post(marks::revoke_marks))
+        .route("/api/v1/certificates/{number}/scans", get(marks::scan_figures))
+        .route("/api/v1/certificates/{number}/mark.svg", get(artwork::mark_svg))
+        .route("/api/v1/certificates/{number}/mark.png", get(artwork::mark_png))
+        .route("/v/{token}", get(scan::scan))
+        .route("/V/{token}", get(scan::scan))
         .route("/.well-known/starmark/keys.json", get(trust_list::get_trust_list))
         .route("/healthz", get(health::healthz))
         .route("/", get(home::home));

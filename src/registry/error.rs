@@ -1,6 +1,6 @@
 //! What the registry refuses, and why.
 
-use crate::domain::{FieldError, IssueError, TransitionError};
+use crate::domain::{FieldError, IssueError, MarkError, TransitionError};
 use crate::store::StoreError;
 
 /// Failures of registry operations. All but `Internal` and `Store` are the caller's to fix.
@@ -12,6 +12,8 @@ pub enum RegistryError {
     Invalid(#[from] IssueError),
     #[error(transparent)]
     Transition(#[from] TransitionError),
+    #[error(transparent)]
+    Marks(MarkError),
     #[error("certificate {0} already exists")]
     Duplicate(String),
     #[error("certificate {0} was changed by someone else at the same moment; read it again and retry")]
@@ -35,6 +37,15 @@ impl From<StoreError> for RegistryError {
             StoreError::VersionConflict { number, .. } => RegistryError::Conflict(number),
             StoreError::NotFound(number) => RegistryError::NotFound(number),
             other => RegistryError::Store(other),
+        }
+    }
+}
+
+impl From<MarkError> for RegistryError {
+    fn from(error: MarkError) -> Self {
+        match error {
+            MarkError::State(transition) => RegistryError::Transition(transition),
+            other => RegistryError::Marks(other),
         }
     }
 }

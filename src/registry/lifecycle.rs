@@ -25,6 +25,16 @@ pub enum Change {
     },
     /// A yearly surveillance audit; the state is changed separately if needed.
     Surveillance(SurveillanceAudit),
+    /// A batch of `count` serialised marks for a valid certificate.
+    OrderMarks {
+        count: u64,
+    },
+    /// Serials `range` (the whole batch when `None`) of batch `batch` are no longer genuine.
+    RevokeMarks {
+        batch: u32,
+        range: Option<(u32, u32)>,
+        reason: String,
+    },
 }
 
 fn refuse_unless_live(action: &'static str, record: &CertificateRecord, today: NaiveDate) -> Result<(), RegistryError> {
@@ -99,6 +109,17 @@ fn apply(
             let details = json!({ "date": audit.date, "outcome": audit.outcome });
             next.surveillance.push(audit);
             Ok((next, EventKind::Surveillance, details))
+        }
+        Change::OrderMarks { count } => {
+            let batch = next.order_marks(*count, today)?;
+            let details = json!({ "batch": batch.id, "count": batch.count });
+            Ok((next, EventKind::MarksOrdered, details))
+        }
+        Change::RevokeMarks { batch, range, reason } => {
+            let revoked = next.revoke_marks(*batch, *range, reason, today)?;
+            let details =
+                json!({ "batch": batch, "first": revoked.first, "last": revoked.last, "reason": revoked.reason });
+            Ok((next, EventKind::MarksRevoked, details))
         }
     }
 }

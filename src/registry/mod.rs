@@ -6,6 +6,9 @@ mod error;
 mod import;
 mod issue;
 mod lifecycle;
+mod marks;
+mod scan;
+mod scans;
 mod tokens;
 
 use std::sync::Arc;
@@ -13,6 +16,8 @@ use std::sync::Arc;
 pub use error::RegistryError;
 pub use import::{parse_csv, ImportReport, ImportRow, RowError, CSV_COLUMNS};
 pub use lifecycle::Change;
+pub use scan::{ScanOutcome, Verdict};
+pub use scans::{ScanCounter, SUSPICIOUS_SCANS};
 pub use tokens::{AuthError, Principal, TOKEN_PREFIX};
 
 use crate::crypto::{canonical_bytes, Signer, TrustList, Verifier};
@@ -26,6 +31,8 @@ pub struct Registry {
     verifier: Verifier,
     issuer: Issuer,
     trust_list: TrustList,
+    public_url: String,
+    scans: Arc<ScanCounter>,
 }
 
 impl Registry {
@@ -36,7 +43,19 @@ impl Registry {
         issuer: Issuer,
         trust_list: TrustList,
     ) -> Self {
-        Self { store, signer, verifier, issuer, trust_list }
+        let scans = Arc::new(ScanCounter::new(store.clone()));
+        Self { store, signer, verifier, issuer, trust_list, public_url: String::new(), scans }
+    }
+
+    /// Sets the base URL printed into QR codes (`STARMARK_PUBLIC_URL`).
+    pub fn with_public_url(mut self, public_url: &str) -> Self {
+        self.public_url = public_url.trim_end_matches('/').to_string();
+        self
+    }
+
+    /// The scan counter, for the background flush and for shutdown.
+    pub fn scans(&self) -> Arc<ScanCounter> {
+        self.scans.clone()
     }
 
     pub fn issuer(&self) -> &Issuer {

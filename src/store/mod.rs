@@ -35,6 +35,8 @@ pub enum EventKind {
     Withdrawn,
     Renewed,
     Surveillance,
+    MarksOrdered,
+    MarksRevoked,
 }
 
 impl EventKind {
@@ -47,6 +49,8 @@ impl EventKind {
             EventKind::Withdrawn => "withdrawn",
             EventKind::Renewed => "renewed",
             EventKind::Surveillance => "surveillance",
+            EventKind::MarksOrdered => "marks_ordered",
+            EventKind::MarksRevoked => "marks_revoked",
         }
     }
 
@@ -59,6 +63,8 @@ impl EventKind {
             EventKind::Withdrawn,
             EventKind::Renewed,
             EventKind::Surveillance,
+            EventKind::MarksOrdered,
+            EventKind::MarksRevoked,
         ]
         .into_iter()
         .find(|kind| kind.as_str() == input)
@@ -160,6 +166,22 @@ pub struct StoredToken {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+/// One mark serial (batch 0, serial 0 is the certificate-level mark).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct SerialKey {
+    pub number: String,
+    pub batch: u32,
+    pub serial: u32,
+}
+
+/// How often a serial was scanned, and when first and last.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct ScanTally {
+    pub count: u64,
+    pub first_at: DateTime<Utc>,
+    pub last_at: DateTime<Utc>,
+}
+
 /// Storage failures. Conflicts are the caller's business; everything else is a server fault.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -205,6 +227,13 @@ pub trait Store: Send + Sync + 'static {
     async fn reserve_sequence(&self, year: i32, count: u64) -> Result<u64, StoreError>;
 
     async fn count_certificates(&self) -> Result<u64, StoreError>;
+
+    /// Adds scan counts (merging first and last times) in one transaction.
+    async fn add_scans(&self, deltas: &[(SerialKey, ScanTally)]) -> Result<(), StoreError>;
+    /// The stored tally of one serial.
+    async fn scan_tally(&self, key: &SerialKey) -> Result<Option<ScanTally>, StoreError>;
+    /// The most scanned serials of a certificate, most first, with the total of all scans.
+    async fn scan_summary(&self, number: &str, limit: u32) -> Result<(u64, Vec<(SerialKey, ScanTally)>), StoreError>;
 
     async fn insert_token(&self, token: &StoredToken) -> Result<(), StoreError>;
     async fn find_token(&self, id: &str) -> Result<Option<StoredToken>, StoreError>;

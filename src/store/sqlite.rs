@@ -9,7 +9,10 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
-use super::{EventKind, NewEvent, Role, SearchQuery, Store, StoreError, StoredCertificate, StoredEvent, StoredToken};
+use super::{
+    EventKind, NewEvent, Role, ScanTally, SearchQuery, SerialKey, Store, StoreError, StoredCertificate, StoredEvent,
+    StoredToken,
+};
 use crate::crypto::Signature;
 use crate::domain::{CertificateNumber, CertificateRecord, State};
 
@@ -336,6 +339,66 @@ impl Store for SqliteStore {
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
+    async fn add_scans(&self, deltas: &[(SerialKey, ScanTally)]) -> Result<(), StoreError> {
+        if deltas.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        for chunk in deltas.chunks(INSERT_CHUNK) {
+            let mut upsert: QueryBuilder<Sqlite> =
+                QueryBuilder::new("INSERT INTO mark_scans (number, batch, serial, count, first_at, last_at) ");
+            upsert.push_values(chunk, |mut b, (key, tally)| {
+                b.push_bind(key.number.as_str())
+                    .push_bind(key.batch)
+                    .push_bind(key.serial)
+                    .push_bind(i64::try_from(tally.count).unwrap_or(i64::MAX))
+                    .push_bind(timestamp(tally.first_at))
+                    .push_bind(timestamp(tally.last_at));
+            });
+            upsert.push(
+                " ON CONFLICT (number, batch, serial) DO UPDATE SET count = count + excluded.count, \
+                 first_at = min(first_at, excluded.first_at), last_at = max(last_at, excluded.last_at)",
+            );
+            upsert.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn scan_tally(&self, key: &SerialKey) -> Result<Option<ScanTally>, StoreError> {
+        let row = sqlx::query(
+            "SELECT count, first_at, last_at FROM mark_scans WHERE number = ? AND batch = ? AND serial = ?",
+        )
+        .bind(&key.number)
+        .bind(key.batch)
+        .bind(key.serial)
+        .fetch_optional(&self.reader)
+        .await?;
+        row.as_ref().map(tally_from_row).transpose()
+    }
+
+    async fn scan_summary(&self, number: &str, limit: u32) -> Result<(u64, Vec<(SerialKey, ScanTally)>), StoreError> {
+        let total: Option<i64> = sqlx::query_scalar("SELECT SUM(count) FROM mark_scans WHERE number = ?")
+            .bind(number)
+            .fetch_one(&self.reader)
+            .await?;
+        let rows = sqlx::query(
+            "SELECT batch, serial, count, first_at, last_at FROM mark_scans WHERE number = ? \
+             ORDER BY count DESC, batch, serial LIMIT ?",
+        )
+        .bind(number)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        let mut top = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let key =
+                SerialKey { number: number.to_string(), batch: row.try_get("batch")?, serial: row.try_get("serial")? };
+            top.push((key, tally_from_row(row)?));
+        }
+        Ok((u64::try_from(total.unwrap_or(0)).unwrap_or(0), top))
+    }
+
     async fn insert_token(&self, token: &StoredToken) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO api_tokens (id, role, secret_hash, label, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, NULL)",
@@ -376,6 +439,17 @@ impl Store for SqliteStore {
             .await?;
         Ok(done.rows_affected() == 1)
     }
+}
+
+fn tally_from_row(row: &SqliteRow) -> Result<ScanTally, StoreError> {
+    let count: i64 = row.try_get("count")?;
+    let first_at: String = row.try_get("first_at")?;
+    let last_at: String = row.try_get("last_at")?;
+    Ok(ScanTally {
+        count: u64::try_from(count).unwrap_or(0),
+        first_at: parse_timestamp(&first_at)?,
+        last_at: parse_timestamp(&last_at)?,
+    })
 }
 
 /// Turns a unique-constraint violation into [`StoreError::Duplicate`].

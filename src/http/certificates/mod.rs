@@ -1,8 +1,10 @@
 //! `/api/v1/certificates`: one file per endpoint.
 
+pub mod artwork;
 pub mod get;
 pub mod history;
 pub mod issue;
+pub mod marks;
 pub mod renew;
 pub mod search;
 pub mod status;

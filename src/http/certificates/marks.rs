@@ -1,0 +1,143 @@
+//! Mark batches (issuer role): `POST /api/v1/certificates/{number}/marks` orders a batch,
+//! `POST /api/v1/certificates/{number}/marks/{batch}/revoke` revokes a range or a whole batch,
+//! and `GET /api/v1/certificates/{number}/scans` (reader role) shows how often marks were scanned.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+
+use super::json_response;
+use crate::domain::{CertificateNumber, MarkBatch};
+use crate::http::auth::{Authorized, IssuerRole, ReaderRole};
+use crate::http::error::ApiError;
+use crate::http::extract::{ApiJson, NumberPath};
+use crate::http::AppState;
+use crate::registry::{Change, SUSPICIOUS_SCANS};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderRequest {
+    count: u64,
+}
+
+#[derive(Serialize)]
+struct Sample {
+    serial: u32,
+    token: String,
+    url: String,
+}
+
+#[derive(Serialize)]
+struct BatchAnswer<'a> {
+    number: &'a str,
+    /// `{number}/{batch}`, as `starmark marks render --batch` takes it.
+    handle: String,
+    batch: &'a MarkBatch,
+    version: u32,
+    first: Sample,
+}
+
+pub async fn order_marks(
+    State(state): State<AppState>,
+    auth: Authorized<IssuerRole>,
+    NumberPath(number): NumberPath,
+    ApiJson(request): ApiJson<OrderRequest>,
+) -> Result<Response, ApiError> {
+    let change = Change::OrderMarks { count: request.count };
+    let certificate = state.registry.change(&auth.principal.actor(), &number, &change).await?;
+    let record = &certificate.record;
+    let batch = record.mark_batches.last().ok_or_else(|| ApiError::internal("batch missing after order"))?;
+    let token = state.registry.mark_token(record, batch.id, 1)?;
+    let answer = BatchAnswer {
+        number: number.as_str(),
+        handle: format!("{number}/{}", batch.id),
+        batch,
+        version: record.version,
+        first: Sample { serial: 1, url: state.registry.mark_url(&token), token },
+    };
+    json_response(StatusCode::CREATED, &answer)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeRequest {
+    reason: String,
+    #[serde(default)]
+    first: Option<u32>,
+    #[serde(default)]
+    last: Option<u32>,
+}
+
+pub async fn revoke_marks(
+    State(state): State<AppState>,
+    auth: Authorized<IssuerRole>,
+    Path((number, batch)): Path<(String, String)>,
+    ApiJson(request): ApiJson<RevokeRequest>,
+) -> Result<Response, ApiError> {
+    let number = CertificateNumber::parse(&number).map_err(|e| {
+        ApiError::invalid_parameter("number", format!("'{number}' is not a certificate number: {}", e.message))
+    })?;
+    let batch: u32 = batch
+        .parse()
+        .map_err(|_| ApiError::invalid_parameter("batch", format!("batch '{batch}' is not a whole number")))?;
+    let range = match (request.first, request.last) {
+        (None, None) => None,
+        (Some(first), Some(last)) => Some((first, last)),
+        _ => {
+            return Err(ApiError::invalid_field(
+                "first",
+                "give both first and last, or neither to revoke the whole batch",
+            ))
+        }
+    };
+    let change = Change::RevokeMarks { batch, range, reason: request.reason };
+    let certificate = state.registry.change(&auth.principal.actor(), &number, &change).await?;
+    let record = &certificate.record;
+    let entry =
+        record.mark_batches.iter().find(|b| b.id == batch).ok_or_else(|| ApiError::internal("batch vanished"))?;
+    json_response(
+        StatusCode::OK,
+        &serde_json::json!({ "number": number.as_str(), "version": record.version, "batch": entry }),
+    )
+}
+
+#[derive(Serialize)]
+struct SerialFigures {
+    batch: u32,
+    serial: u32,
+    count: u64,
+    first_at: chrono::DateTime<chrono::Utc>,
+    last_at: chrono::DateTime<chrono::Utc>,
+    suspicious: bool,
+}
+
+pub async fn scan_figures(
+    State(state): State<AppState>,
+    _auth: Authorized<ReaderRole>,
+    NumberPath(number): NumberPath,
+) -> Result<Response, ApiError> {
+    let (total, top) = state.registry.scan_summary(&number, 50).await?;
+    let serials: Vec<SerialFigures> = top
+        .into_iter()
+        .map(|(key, tally)| SerialFigures {
+            batch: key.batch,
+            serial: key.serial,
+            count: tally.count,
+            first_at: tally.first_at,
+            last_at: tally.last_at,
+            suspicious: tally.count > SUSPICIOUS_SCANS,
+        })
+        .collect();
+    let suspicious = serials.iter().filter(|s| s.suspicious).count();
+    json_response(
+        StatusCode::OK,
+        &serde_json::json!({
+            "number": number.as_str(),
+            "total_scans": total,
+            "suspicious_threshold": SUSPICIOUS_SCANS,
+            "suspicious_serials": suspicious,
+            "most_scanned": serials,
+        }),
+    )
+}

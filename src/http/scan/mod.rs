@@ -1,0 +1,60 @@
+//! `GET /v/{token}` (and `/V/{token}`, for QR codes that carry the URL in upper case): the scan
+//! landing. Browsers get a server-rendered page, `Accept: application/json` gets JSON; both
+//! carry one verdict. If the certificate's status cannot be read the answer is a 503 problem,
+//! never a verdict.
+
+mod page;
+mod view;
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::error::ApiError;
+use super::AppState;
+use crate::registry::RegistryError;
+
+/// Longest token text looked at; real tokens are under 200 characters.
+const MAX_TOKEN_CHARS: usize = 512;
+
+fn wants_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("application/json") && !accept.contains("text/html"))
+}
+
+pub async fn scan(State(state): State<AppState>, headers: HeaderMap, Path(token): Path<String>) -> Response {
+    let token = if token.len() > MAX_TOKEN_CHARS { &token[..0] } else { token.as_str() };
+    let outcome = match state.registry.scan(token).await {
+        Ok(outcome) => outcome,
+        Err(RegistryError::Store(e)) => {
+            tracing::error!(error = %e, "scan: certificate status unavailable");
+            return ApiError::unavailable("the certificate's status cannot be checked right now; try again shortly")
+                .into_response();
+        }
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let no_store = HeaderValue::from_static("no-store");
+    if wants_json(&headers) {
+        let view = view::ScanView::of(&outcome);
+        match serde_json::to_vec(&view) {
+            Ok(body) => {
+                let mut response = (StatusCode::OK, body).into_response();
+                response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                response.headers_mut().insert(header::CACHE_CONTROL, no_store);
+                response.headers_mut().insert(header::VARY, HeaderValue::from_static("Accept"));
+                response
+            }
+            Err(e) => ApiError::internal(e).into_response(),
+        }
+    } else {
+        let mut response = (StatusCode::OK, page::render(&outcome)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+        headers.insert(header::CACHE_CONTROL, no_store);
+        headers.insert(header::VARY, HeaderValue::from_static("Accept"));
+        headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(page::CONTENT_SECURITY_POLICY));
+        response
+    }
+}

@@ -1,0 +1,31 @@
+//! Mark tokens for the serials of a batch, made with the registry's signing key.
+
+use super::{Registry, RegistryError};
+use crate::crypto::token::{self, MarkClaims};
+use crate::domain::{CertificateRecord, MarkError};
+
+impl Registry {
+    /// The token of serial `serial` of batch `batch` (0/0: the certificate-level mark).
+    pub fn mark_token(&self, record: &CertificateRecord, batch: u32, serial: u32) -> Result<String, RegistryError> {
+        if batch != 0 || serial != 0 {
+            let entry = record.mark_batches.iter().find(|b| b.id == batch).ok_or(MarkError::NoSuchBatch(batch))?;
+            if serial == 0 || serial > entry.count {
+                return Err(MarkError::Range { batch, first: serial, last: serial, count: entry.count }.into());
+            }
+        }
+        let claims = MarkClaims {
+            number: record.number.clone(),
+            uscc: record.holder.uscc.clone(),
+            level: record.level,
+            valid_until: record.valid_until,
+            batch,
+            serial,
+        };
+        Ok(token::issue(&self.signer, &claims))
+    }
+
+    /// The URL a mark's QR code carries.
+    pub fn mark_url(&self, token: &str) -> String {
+        token::mark_url(&self.public_url, token)
+    }
+}

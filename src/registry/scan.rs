@@ -1,0 +1,185 @@
+//! The scan verdict: what a consumer is told when a mark's QR code opens `/v/{token}`.
+//!
+//! Order of checks: the token must be a Starmark token signed by a trusted key (else *not
+//! genuine*); its certificate must exist with the same holder, and the serial must have been
+//! issued (else *unknown*); then the certificate's own state decides, and a valid certificate's
+//! revoked serial is *mark revoked*. The answer fails closed: if the certificate cannot be read,
+//! this returns an error, never a verdict.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::{clock, Registry, RegistryError};
+use crate::crypto::token::{self, MarkClaims, TokenError};
+use crate::crypto::KeyId;
+use crate::domain::{SerialStatus, State};
+use crate::store::{ScanTally, SerialKey, StoredCertificate};
+
+/// One clear answer for the consumer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Genuine mark, certificate valid.
+    Valid,
+    Suspended,
+    Revoked,
+    Withdrawn,
+    Expired,
+    /// Genuine mark whose serial the body revoked (stolen labels, misprint).
+    MarkRevoked,
+    /// Not a token the registry signed: altered, forged or signed by an unknown key.
+    NotGenuine,
+    /// Well signed but for a certificate or serial the registry does not know.
+    Unknown,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Valid => "valid",
+            Verdict::Suspended => "suspended",
+            Verdict::Revoked => "revoked",
+            Verdict::Withdrawn => "withdrawn",
+            Verdict::Expired => "expired",
+            Verdict::MarkRevoked => "mark_revoked",
+            Verdict::NotGenuine => "not_genuine",
+            Verdict::Unknown => "unknown",
+        }
+    }
+
+    fn of_state(state: State) -> Self {
+        match state {
+            State::Valid => Verdict::Valid,
+            State::Suspended => Verdict::Suspended,
+            State::Revoked => Verdict::Revoked,
+            State::Withdrawn => Verdict::Withdrawn,
+            State::Expired => Verdict::Expired,
+        }
+    }
+}
+
+/// Everything the landing page and the JSON answer show.
+#[derive(Clone, Debug)]
+pub struct ScanOutcome {
+    pub verdict: Verdict,
+    /// Why, in one English sentence.
+    pub detail: String,
+    /// What the mark claims, when the token could be read at all.
+    pub claims: Option<MarkClaims>,
+    pub key_id: Option<KeyId>,
+    pub certificate: Option<StoredCertificate>,
+    /// Reason and date when the serial was revoked.
+    pub mark_revocation: Option<(String, chrono::NaiveDate)>,
+    /// Scans of this serial including this one.
+    pub scans: Option<ScanTally>,
+    /// Differences between what the mark says and the record today.
+    pub notes: Vec<String>,
+    pub checked_at: DateTime<Utc>,
+}
+
+impl ScanOutcome {
+    fn refused(verdict: Verdict, detail: String, claims: Option<MarkClaims>, key_id: Option<KeyId>) -> Self {
+        Self {
+            verdict,
+            detail,
+            claims,
+            key_id,
+            certificate: None,
+            mark_revocation: None,
+            scans: None,
+            notes: Vec::new(),
+            checked_at: clock::now(),
+        }
+    }
+
+    /// Whether the serial was checked far more often than a real package would be.
+    pub fn suspicious(&self) -> bool {
+        self.scans.is_some_and(|s| s.count > super::SUSPICIOUS_SCANS)
+    }
+}
+
+impl Registry {
+    /// Checks a scanned token against the trust list and the live record, and counts the scan.
+    pub async fn scan(&self, token_text: &str) -> Result<ScanOutcome, RegistryError> {
+        let parsed = match token::parse(token_text) {
+            Ok(parsed) => parsed,
+            Err(e) => return Ok(ScanOutcome::refused(Verdict::NotGenuine, e.to_string(), None, None)),
+        };
+        let claims = parsed.claims.clone();
+        let key_id = Some(parsed.key_id.clone());
+        if let Err(e) = parsed.verify(&self.verifier) {
+            let detail = match e {
+                TokenError::UnknownKey(_) => format!("{e}: this mark was not issued by this registry"),
+                other => other.to_string(),
+            };
+            return Ok(ScanOutcome::refused(Verdict::NotGenuine, detail, Some(claims), key_id));
+        }
+        let certificate = match self.store.get(&claims.number).await? {
+            Some(certificate) => certificate,
+            None => {
+                let detail = format!("the registry has no certificate {}", claims.number);
+                return Ok(ScanOutcome::refused(Verdict::Unknown, detail, Some(claims), key_id));
+            }
+        };
+        let record = &certificate.record;
+        if record.holder.uscc != claims.uscc {
+            let detail = "the mark names another holder than the certificate's".to_string();
+            return Ok(ScanOutcome::refused(Verdict::Unknown, detail, Some(claims), key_id));
+        }
+        let serial_status =
+            if claims.batch == 0 { SerialStatus::Issued } else { record.serial_status(claims.batch, claims.serial) };
+        if serial_status == SerialStatus::NotIssued {
+            let detail = format!("serial {}-{} was never issued for this certificate", claims.batch, claims.serial);
+            return Ok(ScanOutcome::refused(Verdict::Unknown, detail, Some(claims), key_id));
+        }
+
+        let now = clock::now();
+        let state = record.state_on(clock::date_in_china(now));
+        let mark_revocation = match serial_status {
+            SerialStatus::Revoked { reason, date } => Some((reason, date)),
+            _ => None,
+        };
+        let (verdict, detail) = match (state, &mark_revocation) {
+            (State::Valid, Some((reason, date))) => {
+                (Verdict::MarkRevoked, format!("this mark's serial was revoked on {date}: {reason}"))
+            }
+            (State::Valid, None) => (Verdict::Valid, "genuine mark of a valid certificate".to_string()),
+            (state, _) => (Verdict::of_state(state), format!("genuine mark, but the certificate is {state}")),
+        };
+        let mut notes = Vec::new();
+        if claims.level != record.level {
+            notes
+                .push(format!("the mark shows the level {}, the certificate now holds {}", claims.level, record.level));
+        }
+        if claims.valid_until != record.valid_until {
+            notes.push(format!(
+                "the mark was printed for validity until {}, the certificate now runs until {}",
+                claims.valid_until, record.valid_until
+            ));
+        }
+        let key = SerialKey { number: claims.number.to_string(), batch: claims.batch, serial: claims.serial };
+        let scans = Some(self.scans.record(key, now).await?);
+        Ok(ScanOutcome {
+            verdict,
+            detail,
+            claims: Some(claims),
+            key_id,
+            certificate: Some(certificate),
+            mark_revocation,
+            scans,
+            notes,
+            checked_at: now,
+        })
+    }
+
+    /// Total scans of a certificate's marks and its most scanned serials (from the store, so
+    /// counts not yet flushed are not included).
+    pub async fn scan_summary(
+        &self,
+        number: &crate::domain::CertificateNumber,
+        limit: u32,
+    ) -> Result<(u64, Vec<(SerialKey, ScanTally)>), RegistryError> {
+        self.get(number).await?;
+        Ok(self.store.scan_summary(number.as_str(), limit).await?)
+    }
+}
