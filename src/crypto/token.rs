@@ -257,3 +257,84 @@ mod tests {
         assert_eq!(mark_url("https://example.cn/registry/", "T"), "https://example.cn/registry/v/T");
     }
 }
+
+#[cfg(test)]
+mod vectors {
+    //! The mark token vectors of docs/format.md, section 10, recomputed and compared.
+
+    use super::*;
+    use crate::crypto::keys::SigningKeyEntry;
+    use crate::crypto::vectors::block;
+    use ed25519_dalek::SigningKey;
+
+    fn signer(seed: u8) -> Signer {
+        let key = SigningKey::from_bytes(&[seed; 32]);
+        Signer::new(SigningKeyEntry { key_id: KeyId::of(&key.verifying_key()), key })
+    }
+
+    fn claims() -> MarkClaims {
+        MarkClaims {
+            number: CertificateNumber::parse("SM2026ASC000001").unwrap(),
+            uscc: Uscc::parse("91350200776049653A").unwrap(),
+            level: Level::FiveStar,
+            valid_until: NaiveDate::from_ymd_opt(2029, 3, 1).unwrap(),
+            batch: 3,
+            serial: 123_456,
+        }
+    }
+
+    /// The trust list of the vectors: only the key of seed 0x01.
+    fn trust() -> Verifier {
+        Verifier::default().with_key(signer(1).verifying_key())
+    }
+
+    fn flipped(token: &str) -> String {
+        // Flip the lowest bit of the value of the 30th base32 character from the end.
+        let mut chars: Vec<char> = token.chars().collect();
+        let index = chars.len() - 30;
+        let alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+        let value = alphabet.find(chars[index]).unwrap() ^ 1;
+        chars[index] = alphabet.as_bytes()[value] as char;
+        chars.into_iter().collect()
+    }
+
+    #[test]
+    #[ignore = "prints the blocks for docs/format.md"]
+    fn print_mark_vectors() {
+        let token = issue(&signer(1), &claims());
+        println!("genuine: {token}");
+        println!("fields hex: {}", hex::encode(&BASE32_NOPAD.decode(&token.as_bytes()[34..]).unwrap()[..FIELDS_LEN]));
+        println!("flipped: {}", flipped(&token));
+        println!("unknown key: {}", issue(&signer(2), &claims()));
+        println!("truncated: {}", &token[..token.len() - 4]);
+        let url = mark_url("https://verify.starmark-example.org.cn", &token);
+        let qr = crate::mark::QrMatrix::encode(&url).unwrap();
+        println!("url ({} chars): {url} -> QR version {}", url.len(), qr.version());
+    }
+
+    #[test]
+    fn the_documented_mark_vectors_hold() {
+        let token = issue(&signer(1), &claims());
+        assert_eq!(token, block("mark-vector-token"));
+        let parsed = verify(&block("mark-vector-token"), &trust()).expect("the genuine vector verifies");
+        assert_eq!(parsed.claims, claims());
+        assert_eq!(parsed.key_id.as_str(), block("mark-vector-key-id"));
+        let binary = BASE32_NOPAD.decode(&token.as_bytes()[34..]).unwrap();
+        assert_eq!(hex::encode(&binary[..FIELDS_LEN]), block("mark-vector-fields-hex"));
+
+        assert_eq!(flipped(&token), block("mark-vector-flipped"));
+        assert_eq!(verify(&block("mark-vector-flipped"), &trust()).unwrap_err(), TokenError::BadSignature);
+
+        assert_eq!(issue(&signer(2), &claims()), block("mark-vector-unknown-key"));
+        assert!(matches!(verify(&block("mark-vector-unknown-key"), &trust()), Err(TokenError::UnknownKey(_))));
+
+        assert_eq!(&token[..token.len() - 4], block("mark-vector-truncated"));
+        assert!(matches!(verify(&block("mark-vector-truncated"), &trust()), Err(TokenError::Malformed(_))));
+
+        let url = mark_url("https://verify.starmark-example.org.cn", &token);
+        assert_eq!(url, block("mark-vector-url"));
+        let version = crate::mark::QrMatrix::encode(&url).unwrap().version();
+        assert!(version <= 10, "QR version {version} at level Q");
+        assert_eq!(version.to_string(), block("mark-vector-qr-version"));
+    }
+}

@@ -228,7 +228,7 @@ fn wrap(text: &str, width: usize) -> String {
 }
 
 /// The content of the one fenced block of `FORMAT_MD` whose info string carries `tag`.
-fn block(tag: &str) -> String {
+pub(super) fn block(tag: &str) -> String {
     let mut found = Vec::new();
     let mut lines = FORMAT_MD.lines();
     while let Some(line) = lines.next() {
