@@ -1,7 +1,8 @@
 //! Starmark: the public registry of commodity after-sales service certificates (GB/T 27922-2011).
 //!
 //! The folders are the layers of `DESIGN.md`: [`http`] on top, [`registry`] as the only writer,
-//! [`domain`] pure rules at the bottom, with [`crypto`] and [`store`] beside it.
+//! [`domain`] pure rules at the bottom, with [`crypto`], [`store`] and [`tlog`] (the transparency
+//! log) beside it.
 
 pub mod cli;
 pub mod config;
@@ -12,3 +13,4 @@ pub mod mark;
 pub mod registry;
 pub mod startup;
 pub mod store;
+pub mod tlog;
