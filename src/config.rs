@@ -32,6 +32,9 @@ pub struct Config {
     pub request_timeout: Duration,
     /// `STARMARK_BODY_LIMIT`: largest request body in bytes.
     pub body_limit: usize,
+    /// `STARMARK_LOG_ORIGIN`: the transparency log's name in its checkpoints; defaults to the
+    /// public URL's host + `/starmark-log`.
+    pub log_origin: Option<String>,
 }
 
 /// A configuration value that cannot be used, naming the variable.
@@ -77,6 +80,7 @@ impl Config {
             issuer_approval,
             request_timeout: Duration::from_millis(number("STARMARK_REQUEST_TIMEOUT_MS", 10_000u64)?),
             body_limit: number("STARMARK_BODY_LIMIT", 1024 * 1024usize)?,
+            log_origin: var("STARMARK_LOG_ORIGIN"),
         };
         config.public_url = match var("STARMARK_PUBLIC_URL") {
             Some(url) if url.starts_with("http://") || url.starts_with("https://") => {

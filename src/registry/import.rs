@@ -243,7 +243,10 @@ impl Registry {
                 })
                 .collect();
             match self.store.insert_new(&events).await {
-                Ok(()) => report.issued += events.len() as u64,
+                Ok(()) => {
+                    report.issued += events.len() as u64;
+                    self.log_appended().await;
+                }
                 Err(e) => {
                     let message = format!("not stored: {e}");
                     report

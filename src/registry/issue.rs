@@ -30,6 +30,7 @@ impl Registry {
             signed,
         };
         self.store.insert_new(std::slice::from_ref(&event)).await?;
+        self.log_appended().await;
         self.get(&number).await
     }
 }

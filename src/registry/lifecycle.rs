@@ -138,7 +138,10 @@ impl Registry {
             let signed = self.sign(next)?;
             let event = NewEvent { kind, actor: actor.to_string(), at: clock::now(), details, signed };
             match self.store.append(&event, current.record.version).await {
-                Ok(()) => return self.get(number).await,
+                Ok(()) => {
+                    self.log_appended().await;
+                    return self.get(number).await;
+                }
                 Err(StoreError::VersionConflict { .. }) => continue,
                 Err(other) => return Err(other.into()),
             }

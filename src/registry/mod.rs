@@ -6,6 +6,7 @@ mod error;
 mod import;
 mod issue;
 mod lifecycle;
+mod log;
 mod marks;
 mod scan;
 mod scans;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 pub use error::RegistryError;
 pub use import::{parse_csv, ImportReport, ImportRow, RowError, CSV_COLUMNS};
 pub use lifecycle::Change;
+pub use log::LogProof;
 pub use scan::{ScanOutcome, Verdict};
 pub use scans::{ScanCounter, SUSPICIOUS_SCANS};
 pub use tokens::{AuthError, Principal, TOKEN_PREFIX};
@@ -33,6 +35,7 @@ pub struct Registry {
     trust_list: TrustList,
     public_url: String,
     scans: Arc<ScanCounter>,
+    log: log::TransparencyLog,
 }
 
 impl Registry {
@@ -44,13 +47,24 @@ impl Registry {
         trust_list: TrustList,
     ) -> Self {
         let scans = Arc::new(ScanCounter::new(store.clone()));
-        Self { store, signer, verifier, issuer, trust_list, public_url: String::new(), scans }
+        let log = log::TransparencyLog::new("starmark-log", &signer).expect("a constant, valid log name");
+        Self { store, signer, verifier, issuer, trust_list, public_url: String::new(), scans, log }
     }
 
-    /// Sets the base URL printed into QR codes (`STARMARK_PUBLIC_URL`).
+    /// Sets the base URL printed into QR codes (`STARMARK_PUBLIC_URL`); the log origin becomes
+    /// its host + `/starmark-log` unless [`Registry::with_log_origin`] is called afterwards.
     pub fn with_public_url(mut self, public_url: &str) -> Self {
         self.public_url = public_url.trim_end_matches('/').to_string();
+        if let Ok(log) = log::TransparencyLog::new(&crate::tlog::default_origin(&self.public_url), &self.signer) {
+            self.log = log;
+        }
         self
+    }
+
+    /// Names the transparency log (`STARMARK_LOG_ORIGIN`): the checkpoint origin and note key name.
+    pub fn with_log_origin(mut self, origin: &str) -> Result<Self, crate::tlog::NoteError> {
+        self.log = log::TransparencyLog::new(origin, &self.signer)?;
+        Ok(self)
     }
 
     /// The scan counter, for the background flush and for shutdown.

@@ -5,6 +5,7 @@
 //! a PostgreSQL one are interchangeable without touching callers.
 
 mod sqlite;
+pub mod tlog;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -14,6 +15,7 @@ use crate::crypto::Signature;
 use crate::domain::{CertificateNumber, CertificateRecord, Level, State, Uscc};
 
 pub use sqlite::SqliteStore;
+pub use tlog::{LeafRow, LogEntry, LogStore, RawCertificate, RawEvent, StoredCheckpoint};
 
 /// A record version with its canonical bytes and the signature over them.
 #[derive(Clone, Debug)]
@@ -201,15 +203,17 @@ pub enum StoreError {
     Migration(#[from] sqlx::migrate::MigrateError),
 }
 
-/// The persistence operations the registry needs.
+/// The persistence operations the registry needs; [`LogStore`] holds the transparency log's.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: LogStore + Send + Sync + 'static {
     /// Stores new certificates with their issue events, all or nothing. Numbers that already
     /// exist are refused with [`StoreError::Duplicate`].
     async fn insert_new(&self, events: &[NewEvent]) -> Result<(), StoreError>;
 
     /// Appends a change to an existing certificate whose current version must still be
     /// `expected_version`; otherwise [`StoreError::VersionConflict`].
+    ///
+    /// Both writes also append each event's transparency-log leaf in the same transaction.
     async fn append(&self, event: &NewEvent, expected_version: u32) -> Result<(), StoreError>;
 
     /// Which of `numbers` are already taken.

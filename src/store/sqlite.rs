@@ -1,5 +1,7 @@
 //! The embedded store: one SQLite file in WAL mode, schema from `migrations/sqlite`.
 
+mod tlog;
+
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -162,6 +164,7 @@ impl Store for SqliteStore {
             });
             insert_state.build().execute(&mut *tx).await.map_err(|e| duplicate_or(e, &numbers))?;
         }
+        tlog::append_leaves(&mut tx, events).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -199,6 +202,7 @@ impl Store for SqliteStore {
         .bind(&signature)
         .execute(&mut *tx)
         .await?;
+        tlog::append_leaves(&mut tx, std::slice::from_ref(event)).await?;
         sqlx::query(
             "UPDATE certificates SET version = ?, holder_name = ?, holder_name_en = ?, uscc = ?, level = ?, \
              state = ?, valid_until = ?, record = ?, signature = ?, updated_at = ? WHERE number = ? AND version = ?",

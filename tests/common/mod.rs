@@ -40,6 +40,7 @@ pub fn test_config(dir: &std::path::Path) -> Config {
         issuer_approval: ApprovalNumber::parse("CNCA-R-2026-042").expect("approval"),
         request_timeout: Duration::from_secs(10),
         body_limit: 64 * 1024,
+        log_origin: None,
     }
 }
 
