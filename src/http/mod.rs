@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod home;
+pub mod log;
 pub mod scan;
 pub mod trust_list;
 pub mod views;
@@ -78,6 +79,13 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .route("/api/v1/certificates/{number}/mark.png", get(artwork::mark_png))
         .route("/v/{token}", get(scan::scan))
         .route("/V/{token}", get(scan::scan))
+        .route("/api/v1/log", get(log::info::info))
+        .route("/api/v1/log/vkey", get(log::info::vkey))
+        .route("/api/v1/log/checkpoint", get(log::checkpoint::latest))
+        .route("/api/v1/log/checkpoint/{size}", get(log::checkpoint::at_size))
+        .route("/api/v1/log/proof/inclusion", get(log::proof::inclusion))
+        .route("/api/v1/log/proof/consistency", get(log::proof::consistency))
+        .route("/api/v1/log/tile/{*path}", get(log::tiles::tile))
         .route("/.well-known/starmark/keys.json", get(trust_list::get_trust_list))
         .route("/healthz", get(health::healthz))
         .route("/", get(home::home));

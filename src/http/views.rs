@@ -66,6 +66,9 @@ pub struct CertificateView<'a> {
     /// The signed record version, byte for byte as signed.
     pub record: &'a RawValue,
     pub signature: &'a Signature,
+    /// Where this version is in the transparency log, with its inclusion proof.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log: Option<super::log::view::LogView>,
 }
 
 impl<'a> CertificateView<'a> {
@@ -88,6 +91,7 @@ impl<'a> CertificateView<'a> {
             surveillance: &record.surveillance,
             record: raw(&certificate.canonical)?,
             signature: &certificate.signature,
+            log: None,
         })
     }
 }

@@ -209,3 +209,10 @@ impl Registry {
         self.sync_log().await
     }
 }
+
+impl Registry {
+    /// The hash of leaf `index`, if the log has it.
+    pub fn inclusion_leaf(&self, index: u64) -> Option<Hash> {
+        self.tree().leaf(index)
+    }
+}
