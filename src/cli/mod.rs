@@ -1,5 +1,6 @@
 //! The `starmark` command line: one module per subcommand.
 
+mod audit;
 mod demo;
 mod import;
 mod keygen;
@@ -38,6 +39,8 @@ enum Command {
     Marks(marks::MarksArgs),
     /// Check a signed record file (e.g. a saved API answer) offline against the keys.
     Verify(verify::VerifyArgs),
+    /// Re-derive the transparency log from the stored events and report every disagreement.
+    Audit(audit::AuditArgs),
 }
 
 /// A command's outcome: success, or a failure already explained to the user.
@@ -72,6 +75,7 @@ pub fn main() -> ExitCode {
             Command::Token(args) => token::run(&config, args).await,
             Command::Import(args) => import::run(&config, args).await,
             Command::Verify(args) => verify::run(&config, args),
+            Command::Audit(args) => audit::run(&config, args).await,
             Command::Marks(args) => marks::run(&config, args).await,
         }
     });

@@ -1,6 +1,7 @@
 //! The application service and the only writer: every issue and change goes through here, is
 //! checked by the domain, signed, and stored with its event in one transaction.
 
+pub mod audit;
 pub mod clock;
 mod error;
 mod import;

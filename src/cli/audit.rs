@@ -1,0 +1,61 @@
+//! `starmark audit`: re-derives the transparency log and the current state from the stored
+//! events and names every disagreement; exits non-zero on any finding. Reads only.
+
+use anyhow::Context;
+use clap::Args;
+
+use super::Outcome;
+use crate::config::Config;
+use crate::crypto::{keys, Verifier};
+use crate::registry::audit::audit;
+use crate::tlog::{default_origin, LogKey};
+
+#[derive(Args)]
+pub struct AuditArgs {
+    /// The log origin the checkpoints must carry (default: STARMARK_LOG_ORIGIN, else the public
+    /// URL's host + /starmark-log).
+    #[arg(long)]
+    origin: Option<String>,
+}
+
+pub async fn run(config: &Config, args: AuditArgs) -> anyhow::Result<Outcome> {
+    let public = keys::load_public_keys(&config.keys_dir)
+        .with_context(|| format!("cannot read the public keys in {}", config.keys_dir.display()))?;
+    let verifier = Verifier::new(&public);
+    let origin =
+        args.origin.or_else(|| config.log_origin.clone()).unwrap_or_else(|| default_origin(&config.public_url));
+    let log_keys = public
+        .iter()
+        .map(|entry| LogKey::new(&origin, entry.key))
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("'{origin}' cannot be a log origin"))?;
+    let store = crate::store::open(&config.database_url())
+        .await
+        .with_context(|| format!("cannot open the database at {}", config.database_url()))?;
+    let report = audit(store.as_ref(), &verifier, &log_keys).await.context("the store could not be read")?;
+
+    println!(
+        "audited {} events, {} log leaves, {} checkpoints, {} certificates (log {origin}, {} trusted keys)",
+        report.events,
+        report.leaves,
+        report.checkpoints,
+        report.certificates,
+        public.len()
+    );
+    if let Some(root) = report.root {
+        println!("root recomputed from the events at size {}: {}", report.leaves, hex::encode(root));
+    }
+    for note in &report.notes {
+        println!("note: {note}");
+    }
+    for finding in &report.findings {
+        println!("FINDING {finding}");
+    }
+    if report.passed() {
+        println!("audit passed: the store, the log and its checkpoints agree");
+        Ok(Outcome::Done)
+    } else {
+        eprintln!("audit FAILED: {} finding(s)", report.findings.len());
+        Ok(Outcome::Failed)
+    }
+}
