@@ -84,6 +84,16 @@ impl Font {
         Ok(units * size / self.units_per_em)
     }
 
+    /// One glyph's outline with its origin at (0, 0) on the baseline, and its advance.
+    pub fn glyph_path(&self, c: char, size: f32) -> Result<(Path, f32), MissingGlyph> {
+        let glyph = self.glyph(c)?;
+        let scale = size / self.units_per_em;
+        let mut path = Path::default();
+        let mut outliner = Outliner { path: &mut path, scale, x: 0.0, baseline: 0.0 };
+        self.face.outline_glyph(glyph, &mut outliner);
+        Ok((path, f32::from(self.face.glyph_hor_advance(glyph).unwrap_or(0)) * scale))
+    }
+
     /// Adds the outlines of `text`, centred on `centre_x`, sitting on `baseline`, to `path`.
     pub fn centred_text(
         &self,

@@ -18,7 +18,11 @@ pub const QR_TOP: f32 = 35.0;
 pub const QR_SIZE: f32 = 84.0;
 
 const SMALL: f32 = 5.6;
-const SERIAL_BASELINE: f32 = 140.0;
+/// Size and baseline of the serial line.
+pub const SERIAL_SIZE: f32 = SMALL;
+pub const SERIAL_BASELINE: f32 = 140.0;
+/// Every character a serial line can hold.
+pub const SERIAL_CHARACTERS: &str = "No. 0123456789-";
 
 /// Chinese wording of the certification.
 pub const TITLE_ZH: &str = "商品售后服务认证";

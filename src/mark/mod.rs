@@ -58,7 +58,7 @@ impl MarkArt {
         }
         let art = layout::static_art(&face.number, face.level, face.serialised)?;
         let png = dpi.map(|dpi| png::PngTemplate::new(&art, size_mm, dpi)).transpose()?;
-        Ok(Self { svg: svg::SvgTemplate::new(&art, size_mm), png })
+        Ok(Self { svg: svg::SvgTemplate::new(&art, size_mm)?, png })
     }
 
     /// The mark as an SVG document.
