@@ -407,3 +407,19 @@ async fn certificate_level_mark_images() {
         assert_problem(app.get("/api/v1/certificates/SM2026IMAGE001/mark.svg").await, 409, "mark-unavailable").await;
     assert_eq!(problem["current_state"], "revoked");
 }
+
+#[tokio::test]
+async fn a_mark_revocation_reaches_another_instance_at_once() {
+    let app = spawn_app().await;
+    let peer = app.spawn_peer().await;
+    app.issue(&issue_body("SM2026PEER0001", "多实例标志有限公司", 81)).await;
+    order(&app, "SM2026PEER0001", 50).await;
+    let record = app.registry.get(&CertificateNumber::parse("SM2026PEER0001").unwrap()).await.unwrap().record;
+    let path = scan_path(&app.registry.mark_token(&record, 1, 30).unwrap());
+    assert_eq!(scan_json(&app, &format!("{peer}{path}")).await["verdict"], "valid");
+    let revoke = json!({"first": 25, "last": 35, "reason": "stolen roll"});
+    let response = app.post("/api/v1/certificates/SM2026PEER0001/marks/1/revoke", &app.issuer, &revoke).await;
+    assert_eq!(response.status(), 200);
+    // The very next scan on the other instance already says so.
+    assert_eq!(scan_json(&app, &format!("{peer}{path}")).await["verdict"], "mark_revoked");
+}

@@ -121,6 +121,15 @@ impl TestApp {
         verifier.verify(&canonical, &signature).map_err(|e| e.to_string())
     }
 
+    /// Starts a second server on the same data and keys (another instance behind the same
+    /// registry) and returns its base URL.
+    pub async fn spawn_peer(&self) -> String {
+        let peer = Application::build(&self.config).await.expect("peer starts");
+        let base = format!("http://{}", peer.local_addr().expect("bound"));
+        tokio::spawn(peer.run_until(std::future::pending()));
+        base
+    }
+
     pub fn db_path(&self) -> PathBuf {
         self.config.data_dir.join("starmark.db")
     }
