@@ -4,6 +4,7 @@
 //! [`domain`] pure rules at the bottom, with [`crypto`], [`store`] and [`tlog`] (the transparency
 //! log) beside it.
 
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod crypto;

@@ -1,0 +1,218 @@
+//! The read path's memory: prepared public answers by key, in process (L1).
+//!
+//! An entry is either a prepared answer (bytes ready to send, with their ETag) or the knowledge
+//! that the key does not exist, kept briefly so that a flood of fake numbers never reaches the
+//! store. Concurrent misses of one key are coalesced: one load, however many requests wait.
+//! Every entry expires after a bounded time, so even if an invalidation is lost no instance
+//! serves a stale answer for longer than that bound.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use moka::future::Cache;
+use moka::Expiry;
+
+/// An answer prepared when the state last changed: the hot path sends these bytes as they are.
+#[derive(Debug)]
+pub struct Prepared {
+    pub body: Bytes,
+    /// Strong ETag, quoted, e.g. `"v3-1a2b3c4d"`.
+    pub etag: String,
+    /// Record version the answer was prepared from.
+    pub version: u32,
+}
+
+/// What the cache knows about a key.
+#[derive(Clone, Debug)]
+pub enum Cached {
+    Answer(Arc<Prepared>),
+    /// The store has no such key (as of a moment ago).
+    Absent,
+}
+
+impl Cached {
+    fn weight(&self) -> usize {
+        match self {
+            Cached::Answer(prepared) => prepared.body.len() + prepared.etag.len() + 64,
+            Cached::Absent => 16,
+        }
+    }
+}
+
+/// How long entries live: answers up to the staleness bound, absences shorter.
+struct Lifetimes {
+    answer: Duration,
+    absent: Duration,
+}
+
+impl Lifetimes {
+    fn of(&self, value: &Cached) -> Duration {
+        match value {
+            Cached::Answer(_) => self.answer,
+            Cached::Absent => self.absent,
+        }
+    }
+}
+
+impl Expiry<String, Cached> for Lifetimes {
+    fn expire_after_create(&self, _key: &String, value: &Cached, _created_at: Instant) -> Option<Duration> {
+        Some(self.of(value))
+    }
+
+    fn expire_after_update(
+        &self,
+        _key: &String,
+        value: &Cached,
+        _updated_at: Instant,
+        _duration_until_expiry: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(self.of(value))
+    }
+}
+
+/// Settings of the answer cache.
+#[derive(Clone, Copy, Debug)]
+pub struct CacheSettings {
+    /// Memory bound, counting the bytes of keys and answers.
+    pub max_bytes: u64,
+    /// No answer is served longer than this after it was loaded.
+    pub stale_bound: Duration,
+    /// How long "no such key" is remembered.
+    pub absent_for: Duration,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        Self { max_bytes: 64 * 1024 * 1024, stale_bound: Duration::from_secs(5), absent_for: Duration::from_secs(2) }
+    }
+}
+
+/// The in-process answer cache.
+#[derive(Clone)]
+pub struct AnswerCache {
+    entries: Cache<String, Cached>,
+}
+
+impl AnswerCache {
+    pub fn new(settings: CacheSettings) -> Self {
+        let entries = Cache::builder()
+            .max_capacity(settings.max_bytes)
+            .weigher(|key: &String, value: &Cached| u32::try_from(key.len() + value.weight()).unwrap_or(u32::MAX))
+            .expire_after(Lifetimes { answer: settings.stale_bound, absent: settings.absent_for })
+            .build();
+        Self { entries }
+    }
+
+    /// The cached entry, or the result of `load`, run once for all concurrent callers of `key`.
+    pub async fn get_or_load<F, E>(&self, key: &str, load: F) -> Result<Cached, Arc<E>>
+    where
+        F: Future<Output = Result<Cached, E>>,
+        E: Send + Sync + 'static,
+    {
+        if let Some(hit) = self.entries.get(key).await {
+            return Ok(hit);
+        }
+        self.entries.try_get_with(key.to_string(), load).await
+    }
+
+    /// Replaces the entry of `key` (after a write, or on an invalidation message).
+    pub async fn put(&self, key: &str, value: Cached) {
+        self.entries.insert(key.to_string(), value).await;
+    }
+
+    /// Forgets `key`; the next request loads it afresh.
+    pub async fn forget(&self, key: &str) {
+        self.entries.invalidate(key).await;
+    }
+
+    /// Forgets everything (after invalidation messages may have been lost).
+    pub fn forget_all(&self) {
+        self.entries.invalidate_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn answer(text: &str, version: u32) -> Cached {
+        Cached::Answer(Arc::new(Prepared {
+            body: Bytes::from(text.to_string()),
+            etag: format!("\"v{version}\""),
+            version,
+        }))
+    }
+
+    fn settings(stale_ms: u64, absent_ms: u64) -> CacheSettings {
+        CacheSettings {
+            max_bytes: 1024 * 1024,
+            stale_bound: Duration::from_millis(stale_ms),
+            absent_for: Duration::from_millis(absent_ms),
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_misses_load_once() {
+        let cache = AnswerCache::new(settings(5_000, 1_000));
+        let loads = Arc::new(AtomicUsize::new(0));
+        let mut waiting = Vec::new();
+        for _ in 0..100 {
+            let (cache, loads) = (cache.clone(), loads.clone());
+            waiting.push(tokio::spawn(async move {
+                cache
+                    .get_or_load("SM1", async {
+                        loads.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        Ok::<_, std::io::Error>(answer("{}", 1))
+                    })
+                    .await
+                    .map(|c| matches!(c, Cached::Answer(_)))
+            }));
+        }
+        for task in waiting {
+            assert!(task.await.unwrap().unwrap());
+        }
+        assert_eq!(loads.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn absences_expire_sooner_than_answers_and_both_expire() {
+        let cache = AnswerCache::new(settings(400, 100));
+        let load = |value: Cached| async move { Ok::<_, std::io::Error>(value) };
+        cache.get_or_load("gone", load(Cached::Absent)).await.unwrap();
+        cache.get_or_load("here", load(answer("a", 1))).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let again = cache.get_or_load("gone", load(answer("now exists", 1))).await.unwrap();
+        assert!(matches!(again, Cached::Answer(_)), "the absence was forgotten");
+        let still = cache.get_or_load("here", load(answer("b", 2))).await.unwrap();
+        assert!(matches!(still, Cached::Answer(p) if p.version == 1), "the answer is still cached");
+        tokio::time::sleep(Duration::from_millis(450)).await;
+        let fresh = cache.get_or_load("here", load(answer("b", 2))).await.unwrap();
+        assert!(matches!(fresh, Cached::Answer(p) if p.version == 2), "nothing outlives the bound");
+    }
+
+    #[tokio::test]
+    async fn put_replaces_and_forget_drops() {
+        let cache = AnswerCache::new(settings(5_000, 1_000));
+        let load = |value: Cached| async move { Ok::<_, std::io::Error>(value) };
+        cache.get_or_load("k", load(answer("a", 1))).await.unwrap();
+        cache.put("k", answer("b", 2)).await;
+        let got = cache.get_or_load("k", load(answer("c", 3))).await.unwrap();
+        assert!(matches!(got, Cached::Answer(p) if p.version == 2));
+        cache.forget("k").await;
+        let got = cache.get_or_load("k", load(answer("c", 3))).await.unwrap();
+        assert!(matches!(got, Cached::Answer(p) if p.version == 3));
+    }
+
+    #[tokio::test]
+    async fn failed_loads_are_not_cached() {
+        let cache = AnswerCache::new(settings(5_000, 1_000));
+        let failed = cache.get_or_load("k", async { Err::<Cached, _>(std::io::Error::other("store down")) }).await;
+        assert!(failed.is_err());
+        let got = cache.get_or_load("k", async { Ok::<_, std::io::Error>(answer("a", 1)) }).await.unwrap();
+        assert!(matches!(got, Cached::Answer(_)));
+    }
+}
