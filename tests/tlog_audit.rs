@@ -168,3 +168,19 @@ async fn the_log_tables_refuse_edits_deletes_and_out_of_order_leaves() {
             .await;
     assert!(err(orphan).contains("without its event"));
 }
+
+#[test]
+fn audit_refuses_to_invent_an_empty_database() {
+    let dir = tempfile::tempdir().unwrap();
+    starmark::crypto::keys::generate(&dir.path().join("keys")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_starmark"))
+        .arg("audit")
+        .env_clear()
+        .env("STARMARK_DATA_DIR", dir.path().join("data"))
+        .env("STARMARK_KEYS_DIR", dir.path().join("keys"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("there is no database"));
+    assert!(!dir.path().join("data").exists());
+}

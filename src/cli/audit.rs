@@ -29,6 +29,12 @@ pub async fn run(config: &Config, args: AuditArgs) -> anyhow::Result<Outcome> {
         .map(|entry| LogKey::new(&origin, entry.key))
         .collect::<Result<Vec<_>, _>>()
         .with_context(|| format!("'{origin}' cannot be a log origin"))?;
+    // Auditing must never create an empty database where the real one was expected.
+    if let Some(path) = config.database_url().strip_prefix("sqlite://") {
+        if !std::path::Path::new(path).exists() {
+            anyhow::bail!("there is no database at {path}; set STARMARK_DATA_DIR or DATABASE_URL");
+        }
+    }
     let store = crate::store::open(&config.database_url())
         .await
         .with_context(|| format!("cannot open the database at {}", config.database_url()))?;

@@ -38,6 +38,34 @@ fn new_leaf(event: &NewEvent) -> Result<Hash, StoreError> {
     Ok(leaf_hash(&data))
 }
 
+/// Events per thread below which hashing leaves in parallel is not worth a thread.
+const PARALLEL_FROM: usize = 512;
+
+/// Leaf hashes of `events`, on every core for big batches (bulk import), so the log costs the
+/// writer as little as possible.
+fn leaf_hashes(events: &[NewEvent]) -> Result<Vec<Hash>, StoreError> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads < 2 || events.len() < 2 * PARALLEL_FROM {
+        return events.iter().map(new_leaf).collect();
+    }
+    let chunk = events.len().div_ceil(threads);
+    let parts: Vec<Result<Vec<Hash>, StoreError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = events
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(new_leaf).collect::<Result<Vec<_>, _>>()))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(StoreError::Corrupt("leaf hashing thread panicked".into()))))
+            .collect()
+    });
+    let mut hashes = Vec::with_capacity(events.len());
+    for part in parts {
+        hashes.extend(part?);
+    }
+    Ok(hashes)
+}
+
 /// Appends the leaves of `events`, in order, after the last leaf. Must run inside the
 /// transaction that stores the events, after they are written.
 pub(super) async fn append_leaves(conn: &mut SqliteConnection, events: &[NewEvent]) -> Result<(), StoreError> {
@@ -46,7 +74,7 @@ pub(super) async fn append_leaves(conn: &mut SqliteConnection, events: &[NewEven
     }
     let next: i64 =
         sqlx::query_scalar("SELECT COALESCE(MAX(idx) + 1, 0) FROM tlog_leaves").fetch_one(&mut *conn).await?;
-    let hashes = events.iter().map(new_leaf).collect::<Result<Vec<_>, _>>()?;
+    let hashes = leaf_hashes(events)?;
     let mut idx = next;
     for (events, hashes) in events.chunks(INSERT_CHUNK).zip(hashes.chunks(INSERT_CHUNK)) {
         let mut insert: QueryBuilder<Sqlite> =
