@@ -95,6 +95,8 @@ async fn registry(dir: &std::path::Path) -> Arc<Registry> {
         request_timeout: Duration::from_secs(10),
         body_limit: 1 << 20,
         log_origin: None,
+        cache_stale_bound: Duration::from_secs(5),
+        cache_max_bytes: 16 << 20,
     };
     keys::generate(&config.keys_dir).expect("keygen");
     starmark::startup::open_registry(&config).await.expect("registry")

@@ -35,6 +35,11 @@ pub struct Config {
     /// `STARMARK_LOG_ORIGIN`: the transparency log's name in its checkpoints; defaults to the
     /// public URL's host + `/starmark-log`.
     pub log_origin: Option<String>,
+    /// `STARMARK_CACHE_STALE_MS`: no cached answer is served longer than this after it was
+    /// loaded, even when a change announcement was lost (default 5000).
+    pub cache_stale_bound: Duration,
+    /// `STARMARK_CACHE_MAX_MB`: memory for cached answers in each instance (default 64).
+    pub cache_max_bytes: u64,
 }
 
 /// A configuration value that cannot be used, naming the variable.
@@ -81,6 +86,8 @@ impl Config {
             request_timeout: Duration::from_millis(number("STARMARK_REQUEST_TIMEOUT_MS", 10_000u64)?),
             body_limit: number("STARMARK_BODY_LIMIT", 1024 * 1024usize)?,
             log_origin: var("STARMARK_LOG_ORIGIN"),
+            cache_stale_bound: Duration::from_millis(number("STARMARK_CACHE_STALE_MS", 5_000u64)?.max(1)),
+            cache_max_bytes: number("STARMARK_CACHE_MAX_MB", 64u64)?.max(1) * 1024 * 1024,
         };
         config.public_url = match var("STARMARK_PUBLIC_URL") {
             Some(url) if url.starts_with("http://") || url.starts_with("https://") => {

@@ -7,12 +7,14 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
+use crate::cache::shared::{SharedCache, Tiers};
+use crate::cache::{AnswerCache, CacheSettings};
 use crate::config::Config;
 use crate::crypto::keys;
 use crate::crypto::{Signer, TrustList, Verifier};
 use crate::domain::Issuer;
 use crate::http;
-use crate::registry::Registry;
+use crate::registry::{ReadPath, Registry};
 
 /// Opens the store and keys named by `config` and builds the registry on them.
 pub async fn open_registry(config: &Config) -> anyhow::Result<Arc<Registry>> {
@@ -38,6 +40,17 @@ pub async fn open_registry(config: &Config) -> anyhow::Result<Arc<Registry>> {
         registry = registry.with_log_origin(origin).context("STARMARK_LOG_ORIGIN")?;
     }
     registry.open_log().await.context("cannot open the transparency log")?;
+    let local = AnswerCache::new(CacheSettings {
+        max_bytes: config.cache_max_bytes,
+        stale_bound: config.cache_stale_bound,
+        absent_for: config.cache_stale_bound.min(std::time::Duration::from_secs(2)),
+    });
+    let shared = match &config.redis_url {
+        Some(url) => Some(SharedCache::new(url, config.cache_stale_bound).context("REDIS_URL is not a Redis URL")?),
+        None => None,
+    };
+    let registry =
+        registry.with_read_path(ReadPath::new(Tiers { local, shared }, Arc::new(http::answers::JsonAnswers)));
     Ok(Arc::new(registry))
 }
 
@@ -77,8 +90,15 @@ impl Application {
     ) -> anyhow::Result<()> {
         let scans = self.registry.scans();
         let flusher = tokio::spawn(flush_scans_forever(scans.clone()));
+        let feed = self.registry.tiers().and_then(|tiers| {
+            let shared = tiers.shared?;
+            Some(tokio::spawn(shared.run_feed(tiers.local)))
+        });
         let served = axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await;
         flusher.abort();
+        if let Some(feed) = feed {
+            feed.abort();
+        }
         if let Err(e) = scans.flush().await {
             tracing::error!(error = %e, "could not write the last scan counts");
         }

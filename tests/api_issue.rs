@@ -26,7 +26,7 @@ async fn issue_then_read_back_a_signed_certificate() {
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "application/json");
     let read: Value = response.json().await.unwrap();
-    assert_eq!(read, issued);
+    assert_eq!(common::without_assertion(read.clone()), issued);
     assert_eq!(read["holder"]["name"], "厦门示例电器有限公司");
     assert_eq!(read["holder"]["uscc"], uscc(1));
     assert_eq!(read["standard"], "GB/T 27922-2011");
@@ -178,7 +178,7 @@ async fn duplicate_numbers_conflict_and_change_nothing() {
     let second = app.post("/api/v1/certificates", &app.issuer, &issue_body("SM2026DUP00001", "冒名公司", 61)).await;
     assert_problem(second, 409, "duplicate").await;
     let read: Value = app.get("/api/v1/certificates/SM2026DUP00001").await.json().await.unwrap();
-    assert_eq!(read, first);
+    assert_eq!(common::without_assertion(read), first);
 }
 
 #[tokio::test]

@@ -68,7 +68,7 @@ async fn suspend_reinstate_revoke_walk() {
     assert_eq!(revoked["version"], 4);
 
     let read: Value = app.get("/api/v1/certificates/SM2026LIFE0001").await.json().await.unwrap();
-    assert_eq!(read, revoked);
+    assert_eq!(common::without_assertion(read), revoked);
 
     let history: Value = app.get("/api/v1/certificates/SM2026LIFE0001/history").await.json().await.unwrap();
     let kinds: Vec<&str> = history["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
@@ -126,7 +126,11 @@ async fn every_action_from_every_state() {
                 assert_eq!(problem["action"], *act);
                 assert!(problem["detail"].as_str().unwrap().contains(state), "{problem}");
                 let after: Value = app.get(&format!("/api/v1/certificates/{number}")).await.json().await.unwrap();
-                assert_eq!(after, before, "a refused action changes nothing");
+                assert_eq!(
+                    common::without_assertion(after),
+                    common::without_assertion(before),
+                    "a refused action changes nothing"
+                );
             }
         }
     }

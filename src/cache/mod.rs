@@ -1,10 +1,14 @@
 //! The read path's memory: prepared public answers by key, in process (L1).
 //!
+//! L1 lives here; L2, shared by all instances in Redis, is in [`shared`].
+//!
 //! An entry is either a prepared answer (bytes ready to send, with their ETag) or the knowledge
 //! that the key does not exist, kept briefly so that a flood of fake numbers never reaches the
 //! store. Concurrent misses of one key are coalesced: one load, however many requests wait.
 //! Every entry expires after a bounded time, so even if an invalidation is lost no instance
 //! serves a stale answer for longer than that bound.
+
+pub mod shared;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -93,6 +97,7 @@ impl Default for CacheSettings {
 #[derive(Clone)]
 pub struct AnswerCache {
     entries: Cache<String, Cached>,
+    stale_bound: Duration,
 }
 
 impl AnswerCache {
@@ -102,7 +107,12 @@ impl AnswerCache {
             .weigher(|key: &String, value: &Cached| u32::try_from(key.len() + value.weight()).unwrap_or(u32::MAX))
             .expire_after(Lifetimes { answer: settings.stale_bound, absent: settings.absent_for })
             .build();
-        Self { entries }
+        Self { entries, stale_bound: settings.stale_bound }
+    }
+
+    /// The longest an entry is served after it was loaded.
+    pub fn stale_bound(&self) -> Duration {
+        self.stale_bound
     }
 
     /// The cached entry, or the result of `load`, run once for all concurrent callers of `key`.

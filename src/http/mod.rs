@@ -3,6 +3,7 @@
 //! The whole middleware stack is built here, in one place: tracing, a timeout and a body limit
 //! on every route, security headers, and problem+json for anything axum would answer itself.
 
+pub mod answers;
 pub mod auth;
 pub mod certificates;
 pub mod error;

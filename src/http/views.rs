@@ -69,6 +69,10 @@ pub struct CertificateView<'a> {
     /// Where this version is in the transparency log, with its inclusion proof.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log: Option<super::log::view::LogView>,
+    /// A signed statement of the state in force when the answer was prepared, with
+    /// `produced_at` and `next_update` (present on `GET`, absent on write answers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_assertion: Option<&'a crate::registry::SignedAssertion>,
 }
 
 impl<'a> CertificateView<'a> {
@@ -92,6 +96,7 @@ impl<'a> CertificateView<'a> {
             record: raw(&certificate.canonical)?,
             signature: &certificate.signature,
             log: None,
+            status_assertion: None,
         })
     }
 }

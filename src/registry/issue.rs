@@ -31,6 +31,7 @@ impl Registry {
         };
         self.store.insert_new(std::slice::from_ref(&event)).await?;
         self.log_appended().await;
+        self.answer_changed(&number).await;
         self.get(&number).await
     }
 }

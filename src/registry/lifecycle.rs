@@ -140,6 +140,7 @@ impl Registry {
             match self.store.append(&event, current.record.version).await {
                 Ok(()) => {
                     self.log_appended().await;
+                    self.answer_changed(number).await;
                     return self.get(number).await;
                 }
                 Err(StoreError::VersionConflict { .. }) => continue,

@@ -1,6 +1,7 @@
 //! The application service and the only writer: every issue and change goes through here, is
 //! checked by the domain, signed, and stored with its event in one transaction.
 
+mod answer;
 pub mod audit;
 pub mod clock;
 mod error;
@@ -15,6 +16,7 @@ mod tokens;
 
 use std::sync::Arc;
 
+pub use answer::{AnswerFormat, ReadPath, SignedAssertion, StatusAssertion};
 pub use error::RegistryError;
 pub use import::{parse_csv, ImportReport, ImportRow, RowError, CSV_COLUMNS};
 pub use lifecycle::Change;
@@ -37,6 +39,7 @@ pub struct Registry {
     public_url: String,
     scans: Arc<ScanCounter>,
     log: log::TransparencyLog,
+    read_path: Option<answer::ReadPath>,
 }
 
 impl Registry {
@@ -49,7 +52,7 @@ impl Registry {
     ) -> Self {
         let scans = Arc::new(ScanCounter::new(store.clone()));
         let log = log::TransparencyLog::new("starmark-log", &signer).expect("a constant, valid log name");
-        Self { store, signer, verifier, issuer, trust_list, public_url: String::new(), scans, log }
+        Self { store, signer, verifier, issuer, trust_list, public_url: String::new(), scans, log, read_path: None }
     }
 
     /// Sets the base URL printed into QR codes (`STARMARK_PUBLIC_URL`); the log origin becomes

@@ -41,6 +41,8 @@ pub fn test_config(dir: &std::path::Path) -> Config {
         request_timeout: Duration::from_secs(10),
         body_limit: 64 * 1024,
         log_origin: None,
+        cache_stale_bound: Duration::from_secs(5),
+        cache_max_bytes: 16 * 1024 * 1024,
     }
 }
 
@@ -124,15 +126,33 @@ impl TestApp {
     /// Starts a second server on the same data and keys (another instance behind the same
     /// registry) and returns its base URL.
     pub async fn spawn_peer(&self) -> String {
-        let peer = Application::build(&self.config).await.expect("peer starts");
+        self.spawn_peer_with(|_| {}).await.0
+    }
+
+    /// Like [`TestApp::spawn_peer`], with a chance to adjust the peer's configuration; returns
+    /// its base URL and registry.
+    pub async fn spawn_peer_with(&self, adjust: impl FnOnce(&mut Config)) -> (String, Arc<Registry>) {
+        let mut config = self.config.clone();
+        adjust(&mut config);
+        let peer = Application::build(&config).await.expect("peer starts");
         let base = format!("http://{}", peer.local_addr().expect("bound"));
+        let registry = peer.registry();
         tokio::spawn(peer.run_until(std::future::pending()));
-        base
+        (base, registry)
     }
 
     pub fn db_path(&self) -> PathBuf {
         self.config.data_dir.join("starmark.db")
     }
+}
+
+/// A `GET` answer without its status assertion, which is made fresh for each prepared answer,
+/// so it can be compared with the answer of the write that produced it.
+pub fn without_assertion(mut answer: Value) -> Value {
+    if let Some(object) = answer.as_object_mut() {
+        object.remove("status_assertion");
+    }
+    answer
 }
 
 /// Asserts a problem+json answer with the given status and type slug; returns the body.
@@ -145,4 +165,71 @@ pub async fn assert_problem(response: reqwest::Response, status: u16, slug: &str
     assert_eq!(body["status"], status);
     assert!(body["title"].is_string() && body["detail"].is_string(), "{body}");
     body
+}
+
+/// A private Redis server for one test, on a free loopback port, killed when dropped.
+pub struct RedisServer {
+    pub port: u16,
+    dir: tempfile::TempDir,
+    child: Option<std::process::Child>,
+}
+
+impl RedisServer {
+    pub fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        let mut server = Self { port, dir: tempfile::tempdir().expect("temp dir"), child: None };
+        server.restart();
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts (again) on the same port and waits until it answers.
+    pub fn restart(&mut self) {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .current_dir(self.dir.path())
+            .stdout(std::process::Stdio::null())
+            .spawn();
+        let child = match child {
+            Ok(child) => child,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
+                "redis-server is not installed; these tests run a real Redis: install Debian's redis-server \
+                 (`apt-get install redis-server`) or run scripts/test, which does"
+            ),
+            Err(e) => panic!("cannot start redis-server: {e}"),
+        };
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
+                use std::io::{Read, Write};
+                let mut reply = [0u8; 7];
+                if stream.write_all(b"PING\r\n").is_ok()
+                    && stream.read_exact(&mut reply).is_ok()
+                    && &reply == b"+PONG\r\n"
+                {
+                    return;
+                }
+            }
+            assert!(std::time::Instant::now() < deadline, "redis-server did not answer on port {}", self.port);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the server, as a crash or a network cut would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }

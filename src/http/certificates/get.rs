@@ -1,25 +1,51 @@
-//! `GET /api/v1/certificates/{number}`: one certificate as it stands today, with its signed record
-//! and the proof that the transparency log holds it.
+//! `GET /api/v1/certificates/{number}`: one certificate as it stands today, with its signed
+//! record, the proof that the transparency log holds it, and a signed status assertion.
+//!
+//! The hot path: the answer was prepared when the certificate last changed (or when its cached
+//! copy expired) and is sent as it is, from memory; no SQL, no signing, no serialising. A
+//! client holding the answer revalidates with `If-None-Match` and gets `304 Not Modified`.
 
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 
-use super::json_response;
+use crate::cache::Cached;
 use crate::http::error::ApiError;
 use crate::http::extract::NumberPath;
-use crate::http::log::view::LogView;
-use crate::http::views::CertificateView;
 use crate::http::AppState;
-use crate::registry::clock;
+use crate::registry::RegistryError;
+
+/// Whether an `If-None-Match` header names `etag` (weak comparison, as RFC 9110 asks for GET).
+fn matches(headers: &HeaderMap, etag: &str) -> bool {
+    let bare = |tag: &str| tag.trim().trim_start_matches("W/").to_string();
+    let wanted = bare(etag);
+    headers
+        .get_all(IF_NONE_MATCH)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|tag| tag.trim() == "*" || bare(tag) == wanted)
+}
 
 pub async fn get_certificate(
     State(state): State<AppState>,
+    headers: HeaderMap,
     NumberPath(number): NumberPath,
 ) -> Result<Response, ApiError> {
-    let certificate = state.registry.get(&number).await?;
-    let mut view = CertificateView::of(&certificate, clock::today()).map_err(ApiError::internal)?;
-    let proof = state.registry.log_proof(number.as_str(), certificate.record.version).await?;
-    view.log = proof.as_ref().map(LogView::of);
-    json_response(StatusCode::OK, &view)
+    let prepared = match state.registry.public_answer(&number).await? {
+        Cached::Answer(prepared) => prepared,
+        Cached::Absent => return Err(RegistryError::NotFound(number.to_string()).into()),
+    };
+    let etag = HeaderValue::from_str(&prepared.etag).map_err(ApiError::internal)?;
+    let revalidate = HeaderValue::from_static("no-cache");
+    if matches(&headers, &prepared.etag) {
+        return Ok((StatusCode::NOT_MODIFIED, [(ETAG, etag), (CACHE_CONTROL, revalidate)]).into_response());
+    }
+    Ok((
+        StatusCode::OK,
+        [(CONTENT_TYPE, HeaderValue::from_static("application/json")), (ETAG, etag), (CACHE_CONTROL, revalidate)],
+        prepared.body.clone(),
+    )
+        .into_response())
 }

@@ -1,0 +1,191 @@
+//! L2: prepared answers shared by every instance in Redis, and the change feed (Redis pub/sub)
+//! that tells every instance to drop its L1 copy of a certificate the moment it changes.
+//!
+//! Redis is optional and may fail at any time. Every operation has a short timeout and a failure
+//! is a miss, never an error for the caller; the feed reconnects by itself and, because messages
+//! may have been lost while it was away, empties L1 when it is back. Shared entries expire after
+//! the same staleness bound as L1, so a lost write or message heals itself within the bound.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use redis::aio::ConnectionManager;
+use redis::AsyncCommands;
+use tokio::sync::RwLock;
+
+use super::{AnswerCache, Prepared};
+
+/// The pub/sub channel carrying the keys of changed answers.
+pub const CHANNEL: &str = "starmark:changes";
+const KEY_PREFIX: &str = "starmark:answer:";
+/// Longest wait for one Redis command before it counts as a miss.
+const OPERATION_TIMEOUT: Duration = Duration::from_millis(150);
+/// Longest wait between reconnection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// The Redis side of the cache.
+pub struct SharedCache {
+    client: redis::Client,
+    connection: RwLock<Option<ConnectionManager>>,
+    ttl: Duration,
+    up: AtomicBool,
+}
+
+/// Packs a prepared answer as `version \n etag \n body`.
+fn encode(prepared: &Prepared) -> Vec<u8> {
+    let mut out = Vec::with_capacity(prepared.body.len() + prepared.etag.len() + 12);
+    out.extend_from_slice(prepared.version.to_string().as_bytes());
+    out.push(b'\n');
+    out.extend_from_slice(prepared.etag.as_bytes());
+    out.push(b'\n');
+    out.extend_from_slice(&prepared.body);
+    out
+}
+
+fn decode(bytes: Vec<u8>) -> Option<Prepared> {
+    let first = bytes.iter().position(|b| *b == b'\n')?;
+    let second = first + 1 + bytes[first + 1..].iter().position(|b| *b == b'\n')?;
+    let version = std::str::from_utf8(&bytes[..first]).ok()?.parse().ok()?;
+    let etag = std::str::from_utf8(&bytes[first + 1..second]).ok()?.to_string();
+    let body = Bytes::from(bytes).slice(second + 1..);
+    Some(Prepared { body, etag, version })
+}
+
+impl SharedCache {
+    /// Prepares the client; nothing is connected until [`SharedCache::run_feed`] runs.
+    pub fn new(url: &str, ttl: Duration) -> Result<Arc<Self>, redis::RedisError> {
+        let client = redis::Client::open(url)?;
+        Ok(Arc::new(Self { client, connection: RwLock::new(None), ttl, up: AtomicBool::new(false) }))
+    }
+
+    /// Whether Redis answered the last time it was asked.
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
+    fn went_down(&self, error: &dyn std::fmt::Display) {
+        if self.up.swap(false, Ordering::Relaxed) {
+            tracing::warn!(error = %error, "redis unavailable; answering from memory and the store");
+        }
+    }
+
+    async fn connection(&self) -> Option<ConnectionManager> {
+        self.connection.read().await.clone()
+    }
+
+    /// The shared copy of `key`, if Redis has one and answers in time.
+    pub async fn get(&self, key: &str) -> Option<Prepared> {
+        let mut connection = self.connection().await?;
+        match tokio::time::timeout(
+            OPERATION_TIMEOUT,
+            connection.get::<_, Option<Vec<u8>>>(format!("{KEY_PREFIX}{key}")),
+        )
+        .await
+        {
+            Ok(Ok(value)) => value.and_then(decode),
+            Ok(Err(e)) => {
+                self.went_down(&e);
+                None
+            }
+            Err(_) => {
+                self.went_down(&"timed out");
+                None
+            }
+        }
+    }
+
+    /// Stores the shared copy of `key` for the staleness bound.
+    pub async fn put(&self, key: &str, prepared: &Prepared) {
+        let Some(mut connection) = self.connection().await else { return };
+        let ttl_ms = u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let set = connection.pset_ex::<_, _, ()>(format!("{KEY_PREFIX}{key}"), encode(prepared), ttl_ms);
+        match tokio::time::timeout(OPERATION_TIMEOUT, set).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => self.went_down(&e),
+            Err(_) => self.went_down(&"timed out"),
+        }
+    }
+
+    /// Tells every instance that `key` changed.
+    pub async fn announce(&self, key: &str) {
+        let Some(mut connection) = self.connection().await else { return };
+        match tokio::time::timeout(OPERATION_TIMEOUT, connection.publish::<_, _, ()>(CHANNEL, key)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => self.went_down(&e),
+            Err(_) => self.went_down(&"timed out"),
+        }
+    }
+
+    /// Keeps a connection and a subscription to the change feed, forever: drops L1 entries as
+    /// changes are announced, and all of L1 whenever the feed (re)connects, since messages may
+    /// have been missed meanwhile.
+    pub async fn run_feed(self: Arc<Self>, local: AnswerCache) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.subscribe().await {
+                Ok(mut feed) => {
+                    backoff = Duration::from_millis(100);
+                    local.forget_all();
+                    if !self.up.swap(true, Ordering::Relaxed) {
+                        tracing::info!("redis connected; shared cache and change feed active");
+                    }
+                    let mut messages = feed.on_message();
+                    while let Some(message) = messages.next().await {
+                        if let Ok(key) = message.get_payload::<String>() {
+                            local.forget(&key).await;
+                        }
+                    }
+                    self.went_down(&"change feed closed");
+                    *self.connection.write().await = None;
+                }
+                Err(e) => self.went_down(&e),
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    async fn subscribe(&self) -> Result<redis::aio::PubSub, redis::RedisError> {
+        let timeout = |what: &'static str| move |_| redis::RedisError::from((redis::ErrorKind::IoError, what));
+        let mut feed = tokio::time::timeout(Duration::from_secs(1), self.client.get_async_pubsub())
+            .await
+            .map_err(timeout("connect timed out"))??;
+        feed.subscribe(CHANNEL).await?;
+        if self.connection.read().await.is_none() {
+            let config = redis::aio::ConnectionManagerConfig::new()
+                .set_connection_timeout(Duration::from_secs(1))
+                .set_response_timeout(OPERATION_TIMEOUT)
+                .set_number_of_retries(1);
+            let manager =
+                tokio::time::timeout(Duration::from_secs(2), self.client.get_connection_manager_with_config(config))
+                    .await
+                    .map_err(timeout("connect timed out"))??;
+            *self.connection.write().await = Some(manager);
+        }
+        Ok(feed)
+    }
+}
+
+/// Both tiers, for the registry: L1 always, L2 when Redis is configured.
+#[derive(Clone)]
+pub struct Tiers {
+    pub local: AnswerCache,
+    pub shared: Option<Arc<SharedCache>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packing_round_trips() {
+        let prepared =
+            Prepared { body: Bytes::from_static(b"{\"a\":\"x\ny\"}"), etag: "\"3-abcd\"".into(), version: 3 };
+        let back = decode(encode(&prepared)).unwrap();
+        assert_eq!((back.version, back.etag.as_str(), &back.body[..]), (3, "\"3-abcd\"", &prepared.body[..]));
+        assert!(decode(b"garbage".to_vec()).is_none());
+    }
+}

@@ -1,0 +1,165 @@
+//! Prepared public answers: the bytes of `GET /api/v1/certificates/{number}`, made once when a
+//! certificate changes (or when a cached copy expires) and then served as they are.
+//!
+//! The read path asks L1, then L2 (Redis, when configured), then the store; the write path
+//! prepares the new answer right after its transaction commits, replaces both tiers and
+//! announces the change so every other instance drops its copy. The JSON shape belongs to the
+//! HTTP layer, which hands the registry an [`AnswerFormat`] at start.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::log::LogProof;
+use super::{clock, Registry, RegistryError};
+use crate::cache::shared::Tiers;
+use crate::cache::{Cached, Prepared};
+use crate::crypto::{canonical_bytes, Signature};
+use crate::domain::{CertificateNumber, State};
+use crate::store::StoredCertificate;
+
+/// A short signed statement of a certificate's state at a moment, in the spirit of an OCSP
+/// response: who, which version, what state, when said, and when a fresher one will exist.
+#[derive(Clone, Debug, Serialize)]
+pub struct StatusAssertion {
+    pub number: String,
+    pub version: u32,
+    pub state: State,
+    pub produced_at: DateTime<Utc>,
+    pub next_update: DateTime<Utc>,
+}
+
+/// The assertion with its signature over the canonical bytes of `assertion`.
+#[derive(Clone, Debug, Serialize)]
+pub struct SignedAssertion {
+    pub assertion: StatusAssertion,
+    pub signature: Signature,
+}
+
+/// Renders the public JSON of a certificate; implemented by the HTTP layer.
+pub trait AnswerFormat: Send + Sync {
+    fn render(
+        &self,
+        certificate: &StoredCertificate,
+        log: Option<&LogProof>,
+        assertion: &SignedAssertion,
+    ) -> Result<Vec<u8>, String>;
+}
+
+/// How the registry prepares and keeps answers.
+#[derive(Clone)]
+pub struct ReadPath {
+    pub tiers: Tiers,
+    pub format: Arc<dyn AnswerFormat>,
+    /// Answers prepared from the store so far (each is one store read): what the caches save.
+    pub prepared: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl ReadPath {
+    pub fn new(tiers: Tiers, format: Arc<dyn AnswerFormat>) -> Self {
+        Self { tiers, format, prepared: Arc::default() }
+    }
+}
+
+impl Registry {
+    /// Sets up prepared answers (without it, [`Registry::public_answer`] is unavailable).
+    pub fn with_read_path(mut self, read_path: ReadPath) -> Self {
+        self.read_path = Some(read_path);
+        self
+    }
+
+    /// How many answers were prepared from the store since start (a cache-effectiveness figure).
+    pub fn answers_prepared(&self) -> u64 {
+        self.read_path.as_ref().map_or(0, |r| r.prepared.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// The cache tiers, for the server to run the change feed.
+    pub fn tiers(&self) -> Option<Tiers> {
+        self.read_path.as_ref().map(|r| r.tiers.clone())
+    }
+
+    fn read_path(&self) -> Result<&ReadPath, RegistryError> {
+        self.read_path.as_ref().ok_or_else(|| RegistryError::Internal("the read path is not set up".into()))
+    }
+
+    /// The prepared answer for `number`, or `Absent` when there is no such certificate.
+    pub async fn public_answer(&self, number: &CertificateNumber) -> Result<Cached, RegistryError> {
+        let read_path = self.read_path()?;
+        let key = number.as_str();
+        let load = async {
+            if let Some(shared) = &read_path.tiers.shared {
+                if let Some(prepared) = shared.get(key).await {
+                    return Ok(Cached::Answer(Arc::new(prepared)));
+                }
+            }
+            let cached = self.prepare_answer(number).await?;
+            if let (Some(shared), Cached::Answer(prepared)) = (&read_path.tiers.shared, &cached) {
+                shared.put(key, prepared).await;
+            }
+            Ok::<_, RegistryError>(cached)
+        };
+        read_path.tiers.local.get_or_load(key, load).await.map_err(|e| match Arc::try_unwrap(e) {
+            Ok(error) => error,
+            Err(shared) => RegistryError::Internal(shared.to_string()),
+        })
+    }
+
+    /// Reads the certificate and renders its answer, with a fresh status assertion.
+    async fn prepare_answer(&self, number: &CertificateNumber) -> Result<Cached, RegistryError> {
+        let read_path = self.read_path()?;
+        read_path.prepared.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let Some(certificate) = self.store.get(number).await? else {
+            return Ok(Cached::Absent);
+        };
+        let log = self.log_proof(number.as_str(), certificate.record.version).await?;
+        let produced_at = clock::now();
+        let bound = read_path.tiers.local.stale_bound();
+        let assertion = StatusAssertion {
+            number: number.to_string(),
+            version: certificate.record.version,
+            state: certificate.record.state_on(clock::date_in_china(produced_at)),
+            produced_at,
+            next_update: produced_at + chrono::Duration::from_std(bound).unwrap_or(chrono::Duration::seconds(5)),
+        };
+        let canonical = canonical_bytes(&assertion).map_err(|e| RegistryError::Internal(e.to_string()))?;
+        let signed = SignedAssertion { signature: self.signer.sign(&canonical), assertion };
+        let body = read_path.format.render(&certificate, log.as_ref(), &signed).map_err(RegistryError::Internal)?;
+        // Weak: the bytes change with every assertion, the meaning only with the version, the
+        // state in force and the checkpoint the proof is against.
+        let digest = Sha256::digest(certificate.canonical.as_bytes());
+        let etag = format!(
+            "W/\"{}-{}-{}-{}\"",
+            certificate.record.version,
+            signed.assertion.state,
+            log.as_ref().map_or(0, |l| l.checkpoint.checkpoint.size),
+            hex::encode(&digest[..6])
+        );
+        Ok(Cached::Answer(Arc::new(Prepared { body: Bytes::from(body), etag, version: certificate.record.version })))
+    }
+
+    /// After a committed change: prepare the new answer, replace it in both tiers and tell the
+    /// other instances. Failures here never undo the change; at worst the old answer lives on
+    /// until the staleness bound.
+    pub(crate) async fn answer_changed(&self, number: &CertificateNumber) {
+        let Some(read_path) = &self.read_path else { return };
+        let key = number.as_str();
+        match self.prepare_answer(number).await {
+            Ok(cached) => {
+                if let (Some(shared), Cached::Answer(prepared)) = (&read_path.tiers.shared, &cached) {
+                    shared.put(key, prepared).await;
+                }
+                read_path.tiers.local.put(key, cached).await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, number = key, "could not prepare the new answer; dropping the old one");
+                read_path.tiers.local.forget(key).await;
+            }
+        }
+        if let Some(shared) = &read_path.tiers.shared {
+            shared.announce(key).await;
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! The fast read path: prepared answers with a signed status assertion and ETags, the in-process
+//! cache (coalesced misses, brief negative entries), and a real Redis shared by two instances:
+//! a revocation reaches the other instance at once, and when Redis dies the answers stay
+//! correct, with no stale state past the bound, and the instances reconnect by themselves.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{issue_body, spawn_app, spawn_app_with, RedisServer, TestApp};
+use serde_json::{json, Value};
+use starmark::crypto::{canonical_value_bytes, Signature};
+
+async fn state_at(app: &TestApp, base: &str, number: &str) -> (u16, Option<String>) {
+    let response = app.client.get(format!("{base}/api/v1/certificates/{number}")).send().await.unwrap();
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    (status, body["status"]["state"].as_str().map(String::from))
+}
+
+/// Polls `base` until the certificate reads `state`; returns how long it took.
+async fn until_state(app: &TestApp, base: &str, number: &str, state: &str, limit: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        let (status, seen) = state_at(app, base, number).await;
+        assert!(status < 500, "no 5xx while waiting, got {status}");
+        if seen.as_deref() == Some(state) {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < limit, "{number} did not read {state} within {limit:?} (still {seen:?})");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn answers_carry_a_signed_status_assertion_and_revalidate() {
+    let app = spawn_app().await;
+    app.issue(&issue_body("SM2026READ0001", "读取测试有限公司", 91)).await;
+    let url = app.url("/api/v1/certificates/SM2026READ0001");
+    let response = app.client.get(&url).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let etag = response.headers()["etag"].to_str().unwrap().to_string();
+    assert!(etag.starts_with("W/\"1-valid-"), "{etag}");
+    let answer: Value = response.json().await.unwrap();
+
+    // The assertion is signed by the registry key over its canonical bytes.
+    let assertion = &answer["status_assertion"];
+    assert_eq!(assertion["assertion"]["state"], "valid");
+    assert_eq!(assertion["assertion"]["version"], 1);
+    let produced =
+        chrono::DateTime::parse_from_rfc3339(assertion["assertion"]["produced_at"].as_str().unwrap()).unwrap();
+    let next = chrono::DateTime::parse_from_rfc3339(assertion["assertion"]["next_update"].as_str().unwrap()).unwrap();
+    assert_eq!(next - produced, chrono::Duration::seconds(5), "next_update is the staleness bound away");
+    let wrapped = json!({"record": assertion["assertion"], "signature": assertion["signature"]});
+    app.verify_answer(&wrapped).await.expect("the assertion verifies against the trust list");
+    let signature: Signature = serde_json::from_value(assertion["signature"].clone()).unwrap();
+    assert_eq!(signature.key_id.as_str(), answer["signature"]["key_id"]);
+    assert!(!canonical_value_bytes(&assertion["assertion"]).unwrap().is_empty());
+
+    // Revalidation: the same ETag gives 304, a change gives a new answer and a new ETag.
+    let not_modified = app.client.get(&url).header("if-none-match", &etag).send().await.unwrap();
+    assert_eq!(not_modified.status(), 304);
+    assert_eq!(not_modified.headers()["etag"], etag.as_str());
+    let prepared = app.registry.answers_prepared();
+    for _ in 0..20 {
+        assert_eq!(app.client.get(&url).send().await.unwrap().status(), 200);
+    }
+    assert_eq!(app.registry.answers_prepared(), prepared, "hits are served from memory");
+    app.status("SM2026READ0001", json!({"action": "revoke", "reason": "r"})).await;
+    let changed = app.client.get(&url).header("if-none-match", &etag).send().await.unwrap();
+    assert_eq!(changed.status(), 200);
+    assert_ne!(changed.headers()["etag"], etag.as_str());
+    let body: Value = changed.json().await.unwrap();
+    assert_eq!(body["status"]["state"], "revoked");
+    assert_eq!(body["status_assertion"]["assertion"]["state"], "revoked");
+}
+
+#[tokio::test]
+async fn misses_are_coalesced_and_unknown_numbers_cached_briefly() {
+    let app = spawn_app().await;
+    app.issue(&issue_body("SM2026COLD0001", "合并测试有限公司", 92)).await;
+    // A second instance on the same store starts cold.
+    let (peer, peer_registry) = app.spawn_peer_with(|_| {}).await;
+    let before = peer_registry.answers_prepared();
+    let mut requests = Vec::new();
+    for _ in 0..50 {
+        let client = app.client.clone();
+        let url = format!("{peer}/api/v1/certificates/SM2026COLD0001");
+        requests.push(tokio::spawn(async move { client.get(url).send().await.unwrap().status().as_u16() }));
+    }
+    for request in requests {
+        assert_eq!(request.await.unwrap(), 200);
+    }
+    assert_eq!(peer_registry.answers_prepared() - before, 1, "50 concurrent misses, one store read");
+
+    // A flood of a fake number reaches the store once.
+    let before = app.registry.answers_prepared();
+    for _ in 0..30 {
+        let response = app.get("/api/v1/certificates/SM2026FAKE0001").await;
+        common::assert_problem(response, 404, "not-found").await;
+    }
+    assert_eq!(app.registry.answers_prepared() - before, 1);
+    // Issuing it replaces the negative entry at once on this instance.
+    app.issue(&issue_body("SM2026FAKE0001", "后发有限公司", 93)).await;
+    assert_eq!(app.get("/api/v1/certificates/SM2026FAKE0001").await.status(), 200);
+}
+
+#[tokio::test]
+async fn without_redis_another_instance_catches_up_within_the_bound() {
+    let app = spawn_app_with(|c| c.cache_stale_bound = Duration::from_millis(800)).await;
+    let (peer, _) = app.spawn_peer_with(|_| {}).await;
+    app.issue(&issue_body("SM2026BOUND001", "时限测试有限公司", 94)).await;
+    assert_eq!(state_at(&app, &peer, "SM2026BOUND001").await.1.as_deref(), Some("valid"));
+    app.status("SM2026BOUND001", json!({"action": "revoke", "reason": "r"})).await;
+    let took = until_state(&app, &peer, "SM2026BOUND001", "revoked", Duration::from_millis(2000)).await;
+    assert!(took <= Duration::from_millis(1000), "stale for {took:?}, bound 800 ms");
+}
+
+#[tokio::test]
+async fn with_redis_a_revocation_reaches_the_other_instance_at_once() {
+    let redis = RedisServer::start();
+    let app = spawn_app_with(|c| c.redis_url = Some(redis.url())).await;
+    let (peer, peer_registry) = app.spawn_peer_with(|_| {}).await;
+    wait_for_redis(&app, &peer_registry).await;
+    app.issue(&issue_body("SM2026FAST0001", "传播测试有限公司", 95)).await;
+    assert_eq!(state_at(&app, &peer, "SM2026FAST0001").await.1.as_deref(), Some("valid"));
+    // The peer now holds the answer in memory; the revocation must replace it at once, far
+    // sooner than the 5 s bound.
+    app.status("SM2026FAST0001", json!({"action": "revoke", "reason": "r"})).await;
+    let took = until_state(&app, &peer, "SM2026FAST0001", "revoked", Duration::from_secs(5)).await;
+    assert!(took < Duration::from_millis(500), "took {took:?}");
+}
+
+/// Waits until both instances' change feeds are connected.
+async fn wait_for_redis(app: &TestApp, peer: &starmark::registry::Registry) {
+    let started = Instant::now();
+    let up = |registry: &starmark::registry::Registry| {
+        registry.tiers().and_then(|t| t.shared).is_some_and(|shared| shared.is_up())
+    };
+    while !(up(&app.registry) && up(peer)) {
+        assert!(started.elapsed() < Duration::from_secs(10), "the instances did not connect to Redis");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn when_redis_dies_answers_stay_correct_and_the_instances_reconnect() {
+    let mut redis = RedisServer::start();
+    let bound = Duration::from_millis(1000);
+    let app = spawn_app_with(|c| {
+        c.redis_url = Some(redis.url());
+        c.cache_stale_bound = bound;
+    })
+    .await;
+    let (peer, peer_registry) = app.spawn_peer_with(|_| {}).await;
+    wait_for_redis(&app, &peer_registry).await;
+    for (number, n) in [("SM2026DOWN0001", 96), ("SM2026DOWN0002", 97)] {
+        app.issue(&issue_body(number, "故障测试有限公司", n)).await;
+        assert_eq!(state_at(&app, &peer, number).await.1.as_deref(), Some("valid"));
+    }
+
+    redis.kill();
+    // Changes go on; the peer misses the announcement but never serves the old state past the
+    // bound, and never fails.
+    app.status("SM2026DOWN0001", json!({"action": "revoke", "reason": "during the outage"})).await;
+    let took = until_state(&app, &peer, "SM2026DOWN0001", "revoked", Duration::from_secs(4)).await;
+    assert!(took <= bound + Duration::from_millis(300), "stale for {took:?} with Redis down, bound {bound:?}");
+    for _ in 0..20 {
+        let (status, _) = state_at(&app, &peer, "SM2026DOWN0002").await;
+        assert_eq!(status, 200);
+    }
+
+    redis.restart();
+    wait_for_redis(&app, &peer_registry).await;
+    // Warm the peer again, then a change must propagate at once through the restored feed.
+    assert_eq!(state_at(&app, &peer, "SM2026DOWN0002").await.1.as_deref(), Some("valid"));
+    app.status("SM2026DOWN0002", json!({"action": "withdraw", "reason": "after the outage"})).await;
+    let took = until_state(&app, &peer, "SM2026DOWN0002", "withdrawn", Duration::from_secs(5)).await;
+    assert!(took < Duration::from_millis(500), "took {took:?} after reconnecting");
+}
