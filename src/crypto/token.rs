@@ -197,20 +197,26 @@ mod tests {
     use crate::crypto::keys::SigningKeyEntry;
     use ed25519_dalek::SigningKey;
 
-    fn signer_from(seed: u8) -> Signer {
+    /// The signer whose private key is `seed` repeated 32 times.
+    pub(super) fn signer_from(seed: u8) -> Signer {
         let key = SigningKey::from_bytes(&[seed; 32]);
         Signer::new(SigningKeyEntry { key_id: KeyId::of(&key.verifying_key()), key })
     }
 
-    fn claims() -> MarkClaims {
+    /// Serial 123456 of batch 3 of the five-star SM2026ASC000001, valid until the given day.
+    pub(super) fn claims_until(year: i32, month: u32, day: u32) -> MarkClaims {
         MarkClaims {
             number: CertificateNumber::parse("SM2026ASC000001").unwrap(),
             uscc: Uscc::parse("91350200776049653A").unwrap(),
             level: Level::FiveStar,
-            valid_until: NaiveDate::from_ymd_opt(2029, 11, 25).unwrap(),
+            valid_until: NaiveDate::from_ymd_opt(year, month, day).unwrap(),
             batch: 3,
             serial: 123_456,
         }
+    }
+
+    fn claims() -> MarkClaims {
+        claims_until(2029, 11, 25)
     }
 
     #[test]
@@ -262,25 +268,12 @@ mod tests {
 mod vectors {
     //! The mark token vectors of docs/format.md, section 10, recomputed and compared.
 
+    use super::tests::{claims_until, signer_from as signer};
     use super::*;
-    use crate::crypto::keys::SigningKeyEntry;
     use crate::crypto::vectors::block;
-    use ed25519_dalek::SigningKey;
-
-    fn signer(seed: u8) -> Signer {
-        let key = SigningKey::from_bytes(&[seed; 32]);
-        Signer::new(SigningKeyEntry { key_id: KeyId::of(&key.verifying_key()), key })
-    }
 
     fn claims() -> MarkClaims {
-        MarkClaims {
-            number: CertificateNumber::parse("SM2026ASC000001").unwrap(),
-            uscc: Uscc::parse("91350200776049653A").unwrap(),
-            level: Level::FiveStar,
-            valid_until: NaiveDate::from_ymd_opt(2029, 3, 1).unwrap(),
-            batch: 3,
-            serial: 123_456,
-        }
+        claims_until(2029, 3, 1)
     }
 
     /// The trust list of the vectors: only the key of seed 0x01.
