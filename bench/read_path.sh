@@ -1,0 +1,303 @@
+#!/usr/bin/env bash
+# Read-path benchmark (issue 4, point 7). In one run on this machine:
+#   - builds the release binary, makes a fresh key and store, imports CERTS numbered
+#     certificates (bench/make_import_csv.py --numbered) and orders one batch of 1,000,000 marks;
+#   - serves them with `starmark serve`, copies every GET /api/v1/certificates/{number} answer
+#     into a static docroot (bench/read_path_fetch.py) and serves that with nginx;
+#   - drives, with the same load generator (wrk, 2 threads, 50 connections, bench/read_path.lua,
+#     random keys), SECONDS each and RUNS times in turn:
+#       (a) our GET /api/v1/certificates/{n}      (b) nginx, the same paths and bodies
+#       (c) our GET /healthz (the ceiling)         (d) our scan landing GET /v/{token} as JSON,
+#           walking a shuffled list of TOKENS serials of the 1,000,000-mark batch, a fresh part
+#           of it each run, so no token is asked twice;
+#   - prints medians of requests/s, p50 and p99, the ratios a/b, a/c and d/c, and the server's
+#     peak memory (VmHWM) against the issue's targets; cleans up everything it started.
+#
+# Usage: bench/read_path.sh [SECONDS=10] [RUNS=3]
+# Environment: STARMARK_BIN=path   use this binary instead of building target/release/starmark
+#              READ_PATH_CERTS=100000 READ_PATH_TOKENS=300000 READ_PATH_TIMEOUT=1500 (whole run, s)
+# As root it installs wrk and nginx when missing (apt-get; on a machine with systemd, Debian's
+# nginx package also starts the system nginx on port 80 - stop it if you do not want it).
+# Load goes to loopback addresses only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# The whole run is bounded: the script re-runs itself under timeout(1), which on expiry signals
+# the script and everything it started; the EXIT trap below then cleans up.
+if [ -z "${READ_PATH_BOUNDED:-}" ]; then
+    export READ_PATH_BOUNDED=1
+    exec timeout -k 15 "${READ_PATH_TIMEOUT:-1500}" "$0" "$@"
+fi
+
+duration=${1:-10}
+runs=${2:-3}
+certs=${READ_PATH_CERTS:-100000}
+tokens=${READ_PATH_TOKENS:-300000}
+marks=1000000
+threads=2
+connections=50
+cores=$(nproc)
+export PATH=$PATH:/usr/sbin:/sbin
+
+say() { echo "[$(date -u +%H:%M:%S)] $*"; }
+fail() { echo "bench/read_path.sh: $*" >&2; exit 1; }
+
+# --- tools -------------------------------------------------------------------------------------
+apt_updated=
+need() { # COMMAND PACKAGE... : install the first package that installs, as root, when missing
+    local cmd=$1 pkg
+    shift
+    command -v "$cmd" >/dev/null && return 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        if [ -z "$apt_updated" ]; then
+            apt-get update -qq >/dev/null
+            apt_updated=1
+        fi
+        for pkg in "$@"; do
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null 2>&1 && break
+        done
+    fi
+    command -v "$cmd" >/dev/null || fail "needs $cmd: run as root, or install it (apt-get install $*)"
+}
+need wrk wrk
+need nginx nginx-light nginx
+need curl curl
+need shuf coreutils
+need python3 python3
+
+# --- work directory and cleanup ------------------------------------------------------------------
+work=$(mktemp -d "${TMPDIR:-/tmp}/read-path.XXXXXX")
+pids=()
+cleanup() {
+    local pid
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 143' TERM INT HUP
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+wait_for() { # URL SECONDS PID : until URL answers 200, PID still alive
+    local i
+    for ((i = 0; i < $2 * 10; i++)); do
+        curl -sf -o /dev/null "$1" && return 0
+        kill -0 "$3" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+# --- binary, keys, certificates, marks -----------------------------------------------------------
+if [ -n "${STARMARK_BIN:-}" ]; then
+    bin=$(realpath "$STARMARK_BIN")
+    say "using $bin"
+else
+    say "building the release binary"
+    cargo build --release --locked --quiet
+    bin=$PWD/target/release/starmark
+fi
+port=$(free_port)
+export STARMARK_DATA_DIR=$work/data STARMARK_KEYS_DIR=$work/keys STARMARK_LOG=warn
+export STARMARK_LISTEN=127.0.0.1:$port STARMARK_PUBLIC_URL=http://127.0.0.1:$port
+unset REDIS_URL DATABASE_URL
+"$bin" keygen >/dev/null
+python3 bench/make_import_csv.py "$certs" "$work/certs.csv" --numbered
+tail -n +2 "$work/certs.csv" | cut -d, -f1 | sed 's#^#/api/v1/certificates/#' > "$work/cert-paths.txt"
+first=$(head -n 1 "$work/cert-paths.txt" | sed 's#.*/##')
+start=$(date +%s.%N)
+"$bin" import "$work/certs.csv" --quiet >/dev/null
+say "imported $certs certificates in $(python3 -c "print(f'{$(date +%s.%N) - $start:.1f}')") s"
+
+start=$(date +%s.%N)
+batch=$("$bin" marks order "$first" --count "$marks" 2>/dev/null)
+say "ordered batch $batch of $marks marks in $(python3 -c "print(f'{$(date +%s.%N) - $start:.1f}')") s"
+# TOKENS serials in 10 ranges, one at a random place in each tenth of the batch, then shuffled.
+# The URLs are upper case (QR alphanumeric mode): HTTP://HOST/V/TOKEN becomes /v/TOKEN.
+ranges=10
+per=$((tokens / ranges))
+span=$((marks / ranges))
+((per >= 1 && per <= span)) || fail "READ_PATH_TOKENS must be between $ranges and $marks"
+start=$(date +%s.%N)
+for ((k = 0; k < ranges; k++)); do
+    from=$((k * span + 1 + (RANDOM * 32768 + RANDOM) % (span - per + 1)))
+    timeout 300 "$bin" marks urls --batch "$batch" --first "$from" --last "$((from + per - 1))"
+done | sed -E 's#^[A-Za-z]+://[^/]+/[Vv]/#/v/#' | shuf > "$work/scan-paths.txt"
+tokens=$(wc -l < "$work/scan-paths.txt")
+say "made $tokens mark URLs in $(python3 -c "print(f'{$(date +%s.%N) - $start:.1f}')") s"
+echo /healthz > "$work/health-paths.txt"
+
+# --- our server ----------------------------------------------------------------------------------
+"$bin" serve > "$work/server.log" 2>&1 &
+server=$!
+pids+=("$server")
+wait_for "http://127.0.0.1:$port/healthz" 60 "$server" || { cat "$work/server.log" >&2; fail "server did not start"; }
+say "starmark serve (pid $server) on 127.0.0.1:$port; copying $certs answers into the docroot"
+python3 bench/read_path_fetch.py "http://127.0.0.1:$port" "$work/cert-paths.txt" "$work/docroot" 8
+body_bytes=$(du -sb --apparent-size "$work/docroot" | cut -f1)
+
+# --- nginx ---------------------------------------------------------------------------------------
+nport=$(free_port)
+mkdir -p "$work/nginx"
+temp_paths=""
+for module in proxy fastcgi uwsgi scgi; do
+    nginx -V 2>&1 | grep -q -- "--without-http_${module}_module" ||
+        temp_paths+="    ${module}_temp_path $work/nginx/${module}_temp;"$'\n'
+done
+# Each worker keeps the files it serves open (open_file_cache), so the cache must stay below the
+# worker's open-files limit, or nginx fails with "Too many open files". The limit is raised to
+# CERTS + 4096 where that is allowed (root with CAP_SYS_RESOURCE); elsewhere it stays at the hard
+# limit and the cache holds fewer files than the docroot (then most requests open the file).
+nofile=$((certs + 4096))
+if ! (ulimit -n "$nofile") 2>/dev/null; then
+    nofile=$(ulimit -Hn)
+    [ "$nofile" != unlimited ] || nofile=$((certs + 4096))
+fi
+cat > "$work/nginx/nginx.conf" <<EOF
+worker_processes $cores;
+worker_rlimit_nofile $nofile;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+$([ "$(id -u)" = 0 ] && echo "user root;")
+events { worker_connections 1024; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_timeout 65;
+    keepalive_requests 1000000;
+    open_file_cache max=$((nofile - 2048)) inactive=120s;
+    open_file_cache_valid 120s;
+    types { }
+    default_type application/json;
+    client_body_temp_path $work/nginx/client_body_temp;
+$temp_paths
+    server {
+        listen 127.0.0.1:$nport;
+        root $work/docroot;
+    }
+}
+EOF
+nginx -p "$work/nginx/" -e "$work/nginx/error.log" -c "$work/nginx/nginx.conf" &
+nginx_pid=$!
+pids+=("$nginx_pid")
+wait_for "http://127.0.0.1:$nport/api/v1/certificates/$first" 30 "$nginx_pid" ||
+    { cat "$work/nginx/error.log" >&2; fail "nginx did not start"; }
+say "nginx $(nginx -v 2>&1 | sed 's#.*/##') (pid $nginx_pid, $cores workers, open_file_cache of $((nofile - 2048)) files) on 127.0.0.1:$nport"
+
+# The same bytes from both, and a scan that answers JSON.
+sample=$(shuf -n 1 "$work/cert-paths.txt")
+cmp -s <(curl -sf "http://127.0.0.1:$port$sample") <(curl -sf "http://127.0.0.1:$nport$sample") ||
+    fail "our server and nginx answer $sample differently"
+scan=$(curl -sf -H 'Accept: application/json' "http://127.0.0.1:$port$(head -n 1 "$work/scan-paths.txt")") ||
+    fail "the scan landing did not answer 200"
+say "checked: same body for $sample from both; a scan says $(echo "$scan" | python3 -c 'import json, sys; print(json.load(sys.stdin).get("verdict"))')"
+
+# --- load ----------------------------------------------------------------------------------------
+results=$work/results.txt
+: > "$results"
+load() { # SCENARIO RUN URL PATHS [MODE OFFSET [wrk options...]]
+    local scenario=$1 run=$2 url=$3 paths=$4 mode=${5:-random} offset=${6:-0}
+    shift $(($# < 6 ? $# : 6))
+    local out=$work/wrk-$scenario-$run.txt
+    wrk -t "$threads" -c "$connections" -d "${duration}s" --timeout 5s --latency "$@" \
+        -s bench/read_path.lua "$url" -- "$paths" "$mode" "$offset" "$threads" > "$out" 2>&1 ||
+        { cat "$out" >&2; fail "wrk failed for $scenario"; }
+    local line
+    line=$(grep '^READPATH ' "$out") || { cat "$out" >&2; fail "no result line from wrk for $scenario"; }
+    echo "$scenario $run ${line#READPATH }" >> "$results"
+    say "run $run $scenario: $(echo "$line" | sed -E 's/.*rps=([0-9.]+) p50_us=([0-9]+) p90_us=[0-9]+ p99_us=([0-9]+).*err_status=([0-9]+) err_timeout=([0-9]+).*/\1 req\/s, p50 \2 us, p99 \3 us, non-2xx \4, timeouts \5/')"
+}
+say "load: wrk -t $threads -c $connections -d ${duration}s, $runs runs of a, b, c, d in turn"
+for ((run = 1; run <= runs; run++)); do
+    load a "$run" "http://127.0.0.1:$port" "$work/cert-paths.txt"
+    load b "$run" "http://127.0.0.1:$nport" "$work/cert-paths.txt"
+    load c "$run" "http://127.0.0.1:$port" "$work/health-paths.txt"
+    load d "$run" "http://127.0.0.1:$port" "$work/scan-paths.txt" walk $(((run - 1) * tokens / runs)) \
+        -H 'Accept: application/json'
+done
+
+# TODO(issue 4, revocation propagation across 3 instances; target p99 <= 50 ms): needs REDIS_URL
+# and the shared cache with its invalidation channel, which are not in yet. Hook it in here: start
+# redis-server on a free loopback port, two more `starmark serve` on this data dir with REDIS_URL
+# set (and restart the first with it), create an issuer token (`starmark token create --role
+# issuer`), then N times revoke a valid certificate on instance 1 (POST
+# /api/v1/certificates/{number}/status, {"action": "revoke", ...}) and, from its 200, poll GET on
+# all three until each answers status.state "revoked"; append "propagation N ms" lines to
+# $results and add them to the summary.
+measure_revocation_propagation() {
+    say "revocation propagation across 3 instances: NOT MEASURED (TODO: needs Redis and the shared cache)"
+}
+measure_revocation_propagation
+
+peak_kb=$(awk '/^VmHWM:/ {print $2}' "/proc/$server/status")
+rss_kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$server/status")
+kill -0 "$server" || fail "the server died during the runs"
+
+# --- summary -------------------------------------------------------------------------------------
+python3 - "$results" "$peak_kb" "$rss_kb" "$certs" "$tokens" "$body_bytes" "$duration" "$runs" \
+    "$cores" "$(uname -m)" "$(nginx -v 2>&1 | sed 's#.*/##')" "$(wrk -v 2>&1 | head -n 1 | cut -d' ' -f2)" <<'PY'
+import statistics
+import sys
+
+path, peak_kb, rss_kb, certs, tokens, body_bytes, duration, runs, cores, arch, nginx, wrk = sys.argv[1:]
+rows = {}
+for line in open(path):
+    scenario, run, *fields = line.split()
+    rows.setdefault(scenario, []).append({k: float(v) for k, v in (f.split("=") for f in fields)})
+
+def med(scenario, key):
+    return statistics.median(r[key] for r in rows[scenario])
+
+names = {
+    "a": "(a) starmark GET /api/v1/certificates/{n}",
+    "b": "(b) nginx, same bodies as static files",
+    "c": "(c) starmark GET /healthz",
+    "d": "(d) starmark GET /v/{token} (JSON)",
+}
+print()
+print(f"read path: {int(certs):,} certificates (bodies {int(body_bytes) / int(certs):,.0f} B on average), "
+      f"{int(tokens):,} mark tokens of a 1,000,000-mark batch; wrk {wrk}, 2 threads, 50 connections, "
+      f"{duration} s a run, medians of {runs} runs; nginx {nginx}; {cores} cores, {arch}")
+print(f"{'scenario':46} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8}  runs (req/s)  errors")
+for s, name in names.items():
+    each = ", ".join(f"{r['rps']:,.0f}" for r in rows[s])
+    errors = sum(r["err_connect"] + r["err_read"] + r["err_write"] + r["err_status"] + r["err_timeout"] for r in rows[s])
+    # Each run of (d) walks its own tokens/runs of the shuffled tokens; beyond that, tokens repeat.
+    reused = s == "d" and any(r["wrapped"] or r["requests"] > int(tokens) // int(runs) for r in rows[s])
+    wrapped = " (more requests than fresh tokens: some tokens asked twice)" if reused else ""
+    print(f"{name:46} {med(s, 'rps'):10,.0f} {med(s, 'p50_us') / 1000:8.2f} {med(s, 'p99_us') / 1000:8.2f}"
+          f"  {each}  {errors:.0f}{wrapped}")
+
+failed = [s for s in names if any(r["err_connect"] + r["err_read"] + r["err_write"] + r["err_status"]
+                                  + r["err_timeout"] for r in rows[s])]
+if failed:
+    print(f"WARNING: scenario(s) {', '.join(failed)} had errors (non-2xx, timeouts or socket errors): "
+          "their figures are not valid")
+
+def verdict(ok, *scenarios):
+    if any(s in failed for s in scenarios):
+        return "invalid (errors)"
+    return "met" if ok else "NOT met"
+
+a, b, c, d = (med(s, "rps") for s in "abcd")
+p99 = med("a", "p99_us") / 1000
+peak = int(peak_kb) / 1024
+print()
+print(f"{'measure':42} {'value':>10}  {'target':10} result")
+for label, value, target, *check in [
+    ("a/b (our answers / nginx files)", f"{a / b:.2f}", ">= 1.25", a / b >= 1.25, "a", "b"),
+    ("a/c (our answers / our ceiling)", f"{a / c:.2f}", ">= 0.9", a / c >= 0.9, "a", "c"),
+    ("p99 of (a)", f"{p99:.2f} ms", "<= 5 ms", p99 <= 5, "a"),
+    ("d/c (scans / our ceiling)", f"{d / c:.2f}", ">= 0.5", d / c >= 0.5, "d", "c"),
+    ("server peak memory (VmHWM)", f"{peak:.0f} MiB", "<= 200 MB", peak * 1.048576 <= 200),
+]:
+    print(f"{label:42} {value:>10}  {target:10} {verdict(*check)}")
+print(f"{'revocation propagation, 3 instances, p99':42} {'-':>10}  {'<= 50 ms':10} not measured (TODO)")
+print(f"(server RSS after the runs: {int(rss_kb) / 1024:.0f} MiB)")
+sys.exit(1 if failed else 0)
+PY
