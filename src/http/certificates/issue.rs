@@ -7,10 +7,11 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 
 use super::json_response;
-use crate::domain::{CertificateDraft, CertificateNumber, Evaluation, Holder, Level, Uscc};
+use crate::domain::{CertificateDraft, CertificateNumber, Evaluation, Holder, Uscc};
 use crate::http::auth::{Authorized, IssuerRole};
 use crate::http::error::ApiError;
 use crate::http::extract::ApiJson;
+use crate::http::log::view::log_view;
 use crate::http::views::CertificateView;
 use crate::http::AppState;
 use crate::registry::clock;
@@ -53,18 +54,7 @@ impl IssueRequest {
             .transpose()?;
         let uscc = Uscc::parse(&self.holder.uscc)
             .map_err(|e| ApiError::invalid_field("holder.uscc", format!("holder.uscc: {e}")))?;
-        let level = self
-            .level
-            .as_deref()
-            .map(|l| {
-                Level::parse(l).ok_or_else(|| {
-                    ApiError::invalid_field(
-                        "level",
-                        format!("level '{l}' is not one of compliant, three_star, four_star, five_star"),
-                    )
-                })
-            })
-            .transpose()?;
+        let level = super::level_field(self.level.as_deref())?;
         Ok(CertificateDraft {
             number,
             holder: Holder { name: self.holder.name, name_en: self.holder.name_en, uscc, address: self.holder.address },
@@ -84,7 +74,8 @@ pub async fn issue_certificate(
 ) -> Result<Response, ApiError> {
     let draft = request.into_draft()?;
     let certificate = state.registry.issue(&auth.principal.actor(), draft).await?;
-    let view = CertificateView::of(&certificate, clock::today()).map_err(ApiError::internal)?;
+    let mut view = CertificateView::of(&certificate, clock::today()).map_err(ApiError::internal)?;
+    view.log = log_view(&state.registry, &certificate).await?;
     let mut response = json_response(StatusCode::CREATED, &view)?;
     let location = format!("/api/v1/certificates/{}", certificate.record.number);
     if let Ok(value) = HeaderValue::from_str(&location) {

@@ -16,6 +16,17 @@ use serde::Serialize;
 
 use super::error::ApiError;
 
+/// The message for a level that is not one of the four.
+pub(crate) fn bad_level(text: &str) -> String {
+    format!("level '{text}' is not one of compliant, three_star, four_star, five_star")
+}
+
+/// The optional `level` field of a body: one of the four names, or a 422 that lists them.
+pub(crate) fn level_field(text: Option<&str>) -> Result<Option<crate::domain::Level>, ApiError> {
+    text.map(|l| crate::domain::Level::parse(l).ok_or_else(|| ApiError::invalid_field("level", bad_level(l))))
+        .transpose()
+}
+
 /// Serialises `value` as a JSON response with `status`.
 pub(crate) fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Result<Response, ApiError> {
     let body = serde_json::to_vec(value).map_err(ApiError::internal)?;

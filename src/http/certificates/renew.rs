@@ -7,10 +7,11 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 
 use super::json_response;
-use crate::domain::{Evaluation, Level};
+use crate::domain::Evaluation;
 use crate::http::auth::{Authorized, IssuerRole};
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, NumberPath};
+use crate::http::log::view::log_view;
 use crate::http::views::CertificateView;
 use crate::http::AppState;
 use crate::registry::{clock, Change};
@@ -32,20 +33,10 @@ pub async fn renew_certificate(
     NumberPath(number): NumberPath,
     ApiJson(request): ApiJson<RenewRequest>,
 ) -> Result<Response, ApiError> {
-    let level = request
-        .level
-        .as_deref()
-        .map(|l| {
-            Level::parse(l).ok_or_else(|| {
-                ApiError::invalid_field(
-                    "level",
-                    format!("level '{l}' is not one of compliant, three_star, four_star, five_star"),
-                )
-            })
-        })
-        .transpose()?;
+    let level = super::level_field(request.level.as_deref())?;
     let change = Change::Renew { evaluation: request.evaluation, level, issued: request.issued };
     let certificate = state.registry.change(&auth.principal.actor(), &number, &change).await?;
-    let view = CertificateView::of(&certificate, clock::today()).map_err(ApiError::internal)?;
+    let mut view = CertificateView::of(&certificate, clock::today()).map_err(ApiError::internal)?;
+    view.log = log_view(&state.registry, &certificate).await?;
     json_response(StatusCode::OK, &view)
 }

@@ -48,14 +48,7 @@ fn parse(params: &SearchParams) -> Result<SearchQuery, ApiError> {
         .map(|v| Uscc::parse(v).map_err(|e| ApiError::invalid_parameter("uscc", format!("uscc: {e}"))))
         .transpose()?;
     let level = present(&params.level)
-        .map(|v| {
-            Level::parse(v).ok_or_else(|| {
-                ApiError::invalid_parameter(
-                    "level",
-                    format!("level '{v}' is not one of compliant, three_star, four_star, five_star"),
-                )
-            })
-        })
+        .map(|v| Level::parse(v).ok_or_else(|| ApiError::invalid_parameter("level", super::bad_level(v))))
         .transpose()?;
     let state = present(&params.state)
         .map(|v| {
