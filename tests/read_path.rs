@@ -178,3 +178,43 @@ async fn when_redis_dies_answers_stay_correct_and_the_instances_reconnect() {
     let took = until_state(&app, &peer, "SM2026DOWN0002", "withdrawn", Duration::from_secs(5)).await;
     assert!(took < Duration::from_millis(500), "took {took:?} after reconnecting");
 }
+
+#[tokio::test]
+async fn with_redis_every_instance_reports_the_same_scan_count() {
+    let redis = RedisServer::start();
+    let app = spawn_app_with(|c| c.redis_url = Some(redis.url())).await;
+    let (peer, peer_registry) = app.spawn_peer_with(|_| {}).await;
+    wait_for_redis(&app, &peer_registry).await;
+    app.issue(&issue_body("SM2026SCAN0001", "计数共享有限公司", 98)).await;
+    let response = app.post("/api/v1/certificates/SM2026SCAN0001/marks", &app.issuer, &json!({"count": 10})).await;
+    assert_eq!(response.status(), 201);
+    let record =
+        app.registry.get(&starmark::domain::CertificateNumber::parse("SM2026SCAN0001").unwrap()).await.unwrap().record;
+    let path = format!("/v/{}", app.registry.mark_token(&record, 1, 4).unwrap());
+    let mut first_at = None;
+    for expected in 1..=6u64 {
+        let base = if expected % 2 == 0 { peer.clone() } else { app.base.clone() };
+        let answer: Value = app
+            .client
+            .get(format!("{base}{path}"))
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(answer["scans"]["count"], expected, "scan {expected} on {base}");
+        let first = answer["scans"]["first_at"].as_str().unwrap().to_string();
+        assert_eq!(first_at.get_or_insert(first.clone()), &first, "one first-scan time for all");
+    }
+    // Both instances flush their own scans: the store ends with all six.
+    app.registry.scans().flush().await.unwrap();
+    peer_registry.scans().flush().await.unwrap();
+    let (total, _) = app
+        .registry
+        .scan_summary(&starmark::domain::CertificateNumber::parse("SM2026SCAN0001").unwrap(), 5)
+        .await
+        .unwrap();
+    assert_eq!(total, 6);
+}

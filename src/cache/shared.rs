@@ -169,6 +169,50 @@ impl SharedCache {
     }
 }
 
+impl SharedCache {
+    /// Counts one scan of a mark serial in Redis, shared by every instance, and returns the
+    /// tally including it. `seed` (the store's tally as this instance last read it) initialises
+    /// a serial Redis has not seen, e.g. after a Redis restart. `None` when Redis is unavailable.
+    pub async fn count_scan(
+        &self,
+        key: &crate::store::SerialKey,
+        at: chrono::DateTime<chrono::Utc>,
+        seed: Option<&crate::store::ScanTally>,
+    ) -> Option<crate::store::ScanTally> {
+        let mut connection = self.connection().await?;
+        let redis_key = format!("starmark:scans:{}:{}:{}", key.number, key.batch, key.serial);
+        let micros = |t: chrono::DateTime<chrono::Utc>| t.timestamp_micros();
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        if let Some(seed) = seed {
+            pipe.hset_nx(&redis_key, "count", seed.count).ignore();
+            pipe.hset_nx(&redis_key, "first", micros(seed.first_at)).ignore();
+        }
+        pipe.hincr(&redis_key, "count", 1).ignore();
+        pipe.hset_nx(&redis_key, "first", micros(at)).ignore();
+        pipe.hset(&redis_key, "last", micros(at)).ignore();
+        // Redis keeps the running figures; the store keeps them for good.
+        pipe.expire(&redis_key, 30 * 24 * 3600).ignore();
+        pipe.hget(&redis_key, &["count", "first"]);
+        let reply = tokio::time::timeout(OPERATION_TIMEOUT, pipe.query_async::<((u64, i64),)>(&mut connection)).await;
+        match reply {
+            Ok(Ok(((count, first),))) => Some(crate::store::ScanTally {
+                count,
+                first_at: chrono::DateTime::from_timestamp_micros(first).unwrap_or(at),
+                last_at: at,
+            }),
+            Ok(Err(e)) => {
+                self.went_down(&e);
+                None
+            }
+            Err(_) => {
+                self.went_down(&"timed out");
+                None
+            }
+        }
+    }
+}
+
 /// Both tiers, for the registry: L1 always, L2 when Redis is configured.
 #[derive(Clone)]
 pub struct Tiers {

@@ -67,6 +67,9 @@ impl ReadPath {
 impl Registry {
     /// Sets up prepared answers (without it, [`Registry::public_answer`] is unavailable).
     pub fn with_read_path(mut self, read_path: ReadPath) -> Self {
+        if let Some(shared) = &read_path.tiers.shared {
+            self.scans.share(shared.clone());
+        }
         self.read_path = Some(read_path);
         self
     }

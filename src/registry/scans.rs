@@ -1,6 +1,9 @@
 //! Scan counting: how often each mark serial was checked, and when first. Counts are kept in
 //! memory and written to the store in batches by a background flush, so a scan costs a store
-//! read only the first time this process sees a serial, and never a write.
+//! read only the first time this process sees a serial, and never a write. With Redis, the
+//! running figures are also kept there (one pipelined round trip), so every instance answers
+//! with the same count; without it, or while it is down, each instance answers with what it
+//! knows, and the store still receives every scan.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -15,7 +18,9 @@ pub const SUSPICIOUS_SCANS: u64 = 10;
 const MAX_CACHED: usize = 100_000;
 
 struct Entry {
-    /// Everything known: stored plus pending.
+    /// The store's tally when this process first saw the serial.
+    seed: Option<ScanTally>,
+    /// Everything this process knows: stored plus its own scans since.
     total: ScanTally,
     /// Not yet written: count and time span.
     pending: Option<ScanTally>,
@@ -25,6 +30,8 @@ struct Entry {
 pub struct ScanCounter {
     store: Arc<dyn Store>,
     entries: Mutex<HashMap<SerialKey, Entry>>,
+    /// With Redis, the count every instance shares.
+    shared: std::sync::OnceLock<Arc<crate::cache::shared::SharedCache>>,
 }
 
 fn merge(into: &mut ScanTally, at: DateTime<Utc>, count: u64) {
@@ -35,7 +42,12 @@ fn merge(into: &mut ScanTally, at: DateTime<Utc>, count: u64) {
 
 impl ScanCounter {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store, entries: Mutex::new(HashMap::new()) }
+        Self { store, entries: Mutex::new(HashMap::new()), shared: std::sync::OnceLock::new() }
+    }
+
+    /// Counts in Redis from now on, so that every instance answers with the same figures.
+    pub fn share(&self, shared: Arc<crate::cache::shared::SharedCache>) {
+        let _ = self.shared.set(shared);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SerialKey, Entry>> {
@@ -48,17 +60,28 @@ impl ScanCounter {
     pub async fn record(&self, key: SerialKey, at: DateTime<Utc>) -> Result<ScanTally, StoreError> {
         let known = self.lock().contains_key(&key);
         let stored = if known { None } else { self.store.scan_tally(&key).await? };
-        let mut entries = self.lock();
-        let entry = entries.entry(key).or_insert_with(|| Entry {
-            total: stored.unwrap_or(ScanTally { count: 0, first_at: at, last_at: at }),
-            pending: None,
-        });
-        merge(&mut entry.total, at, 1);
-        match &mut entry.pending {
-            Some(pending) => merge(pending, at, 1),
-            None => entry.pending = Some(ScanTally { count: 1, first_at: at, last_at: at }),
+        let (local, seed) = {
+            let mut entries = self.lock();
+            let entry = entries.entry(key.clone()).or_insert_with(|| Entry {
+                seed: stored,
+                total: stored.unwrap_or(ScanTally { count: 0, first_at: at, last_at: at }),
+                pending: None,
+            });
+            merge(&mut entry.total, at, 1);
+            match &mut entry.pending {
+                Some(pending) => merge(pending, at, 1),
+                None => entry.pending = Some(ScanTally { count: 1, first_at: at, last_at: at }),
+            }
+            (entry.total, entry.seed)
+        };
+        // The store flush above counts this scan either way; Redis, when it answers, gives the
+        // figure every instance shares.
+        if let Some(shared) = self.shared.get() {
+            if let Some(tally) = shared.count_scan(&key, at, seed.as_ref()).await {
+                return Ok(tally);
+            }
         }
-        Ok(entry.total)
+        Ok(local)
     }
 
     /// Writes pending counts to the store. On failure they stay pending for the next flush.
