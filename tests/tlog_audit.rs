@@ -13,8 +13,13 @@ use sqlx::{Connection, SqliteConnection};
 use starmark::registry::clock;
 
 fn audit(app: &TestApp) -> Output {
+    audit_with(app, &[])
+}
+
+fn audit_with(app: &TestApp, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_starmark"))
         .arg("audit")
+        .args(args)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("STARMARK_DATA_DIR", &app.config.data_dir)
@@ -183,4 +188,37 @@ fn audit_refuses_to_invent_an_empty_database() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("there is no database"));
     assert!(!dir.path().join("data").exists());
+}
+
+#[tokio::test]
+async fn a_renamed_log_passes_when_both_names_are_given() {
+    let app = spawn_app().await;
+    app.issue(&issue_body("SM2026AUDIT01", "审计测试一有限公司", 1)).await;
+    // Restart under another origin and write once more.
+    let mut renamed = app.config.clone();
+    renamed.log_origin = Some("registry.example.cn/starmark-log".into());
+    let registry = starmark::startup::open_registry(&renamed).await.expect("restart");
+    let draft = starmark::registry::parse_csv(
+        format!(
+            "holder_name,uscc,address,scope,system,commodity,customer\n改名测试公司,{},地址,服务,38,33,24\n",
+            common::uscc(9)
+        )
+        .as_bytes(),
+    )
+    .expect("csv")
+    .0
+    .remove(0)
+    .draft;
+    registry.issue("test", draft).await.expect("issue");
+
+    let both =
+        audit_with(&app, &["--origin", "starmark.test/starmark-log", "--origin", "registry.example.cn/starmark-log"]);
+    assert!(both.status.success(), "{}", stdout(&both));
+    let only_new = audit_with(&app, &["--origin", "registry.example.cn/starmark-log"]);
+    let text = stdout(&only_new);
+    assert!(!only_new.status.success(), "{text}");
+    assert!(
+        text.contains("FINDING checkpoint at size 1: origin 'starmark.test/starmark-log' is not this log's"),
+        "{text}"
+    );
 }

@@ -12,23 +12,29 @@ use crate::tlog::{default_origin, LogKey};
 
 #[derive(Args)]
 pub struct AuditArgs {
-    /// The log origin the checkpoints must carry (default: STARMARK_LOG_ORIGIN, else the public
-    /// URL's host + /starmark-log).
+    /// A log origin the checkpoints may carry; repeat it for a log renamed over time (default:
+    /// STARMARK_LOG_ORIGIN, else the public URL's host + /starmark-log).
     #[arg(long)]
-    origin: Option<String>,
+    origin: Vec<String>,
 }
 
 pub async fn run(config: &Config, args: AuditArgs) -> anyhow::Result<Outcome> {
     let public = keys::load_public_keys(&config.keys_dir)
         .with_context(|| format!("cannot read the public keys in {}", config.keys_dir.display()))?;
     let verifier = Verifier::new(&public);
-    let origin =
-        args.origin.or_else(|| config.log_origin.clone()).unwrap_or_else(|| default_origin(&config.public_url));
-    let log_keys = public
-        .iter()
-        .map(|entry| LogKey::new(&origin, entry.key))
-        .collect::<Result<Vec<_>, _>>()
-        .with_context(|| format!("'{origin}' cannot be a log origin"))?;
+    let origins = if args.origin.is_empty() {
+        vec![config.log_origin.clone().unwrap_or_else(|| default_origin(&config.public_url))]
+    } else {
+        args.origin
+    };
+    let mut log_keys = Vec::new();
+    for origin in &origins {
+        for entry in &public {
+            log_keys
+                .push(LogKey::new(origin, entry.key).with_context(|| format!("'{origin}' cannot be a log origin"))?);
+        }
+    }
+    let origin = origins.join(", ");
     // Auditing must never create an empty database where the real one was expected.
     if let Some(path) = config.database_url().strip_prefix("sqlite://") {
         if !std::path::Path::new(path).exists() {
