@@ -218,3 +218,22 @@ async fn with_redis_every_instance_reports_the_same_scan_count() {
         .unwrap();
     assert_eq!(total, 6);
 }
+
+#[tokio::test]
+async fn while_the_change_feed_is_up_answers_are_served_past_the_bound() {
+    let redis = RedisServer::start();
+    let app = spawn_app_with(|c| {
+        c.redis_url = Some(redis.url());
+        c.cache_stale_bound = Duration::from_millis(300);
+    })
+    .await;
+    let (peer, peer_registry) = app.spawn_peer_with(|_| {}).await;
+    wait_for_redis(&app, &peer_registry).await;
+    app.issue(&issue_body("SM2026TRUST001", "信任测试有限公司", 99)).await;
+    assert_eq!(state_at(&app, &peer, "SM2026TRUST001").await.1.as_deref(), Some("valid"));
+    let prepared = peer_registry.answers_prepared();
+    // Longer than the bound and than a heartbeat: the feed stays up, so the answer stays.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(state_at(&app, &peer, "SM2026TRUST001").await.1.as_deref(), Some("valid"));
+    assert_eq!(peer_registry.answers_prepared(), prepared, "served from memory, not prepared again");
+}

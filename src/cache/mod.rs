@@ -5,12 +5,14 @@
 //! An entry is either a prepared answer (bytes ready to send, with their ETag) or the knowledge
 //! that the key does not exist, kept briefly so that a flood of fake numbers never reaches the
 //! store. Concurrent misses of one key are coalesced: one load, however many requests wait.
-//! Every entry expires after a bounded time, so even if an invalidation is lost no instance
-//! serves a stale answer for longer than that bound.
+//! While change announcements are known to arrive (the Redis change feed is connected) an answer
+//! is served until it is replaced; otherwise no answer older than a bound (5 s by default) is
+//! served, so even if an announcement is lost no instance serves a stale answer for longer.
 
 pub mod shared;
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -45,34 +47,53 @@ impl Cached {
     }
 }
 
-/// How long entries live: answers up to the staleness bound, absences shorter.
+/// A cached value and when it was loaded.
+#[derive(Clone)]
+struct Entry {
+    value: Cached,
+    loaded: Instant,
+}
+
+/// Longest life of an answer while change announcements are flowing.
+const TRUSTED_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// How long entries live. Answers live long (an hour, and never past midnight in China, when
+/// expiry dates may turn a valid certificate into an expired one); whether a long-lived answer
+/// may still be served is decided at each hit (see [`AnswerCache::get_or_load`]). Absences live
+/// briefly.
 struct Lifetimes {
-    answer: Duration,
     absent: Duration,
 }
 
 impl Lifetimes {
-    fn of(&self, value: &Cached) -> Duration {
-        match value {
-            Cached::Answer(_) => self.answer,
+    fn of(&self, entry: &Entry) -> Duration {
+        match entry.value {
+            Cached::Answer(_) => until_midnight_in_china().min(TRUSTED_LIFETIME),
             Cached::Absent => self.absent,
         }
     }
 }
 
-impl Expiry<String, Cached> for Lifetimes {
-    fn expire_after_create(&self, _key: &String, value: &Cached, _created_at: Instant) -> Option<Duration> {
-        Some(self.of(value))
+/// Time left until the next midnight in China Standard Time (UTC+8).
+fn until_midnight_in_china() -> Duration {
+    let now = chrono::Utc::now() + chrono::Duration::hours(8);
+    let seconds_today = i64::from(chrono::Timelike::num_seconds_from_midnight(&now));
+    Duration::from_secs(u64::try_from(86_400 - seconds_today).unwrap_or(1).max(1))
+}
+
+impl Expiry<String, Entry> for Lifetimes {
+    fn expire_after_create(&self, _key: &String, entry: &Entry, _created_at: Instant) -> Option<Duration> {
+        Some(self.of(entry))
     }
 
     fn expire_after_update(
         &self,
         _key: &String,
-        value: &Cached,
+        entry: &Entry,
         _updated_at: Instant,
         _duration_until_expiry: Option<Duration>,
     ) -> Option<Duration> {
-        Some(self.of(value))
+        Some(self.of(entry))
     }
 }
 
@@ -96,18 +117,27 @@ impl Default for CacheSettings {
 /// The in-process answer cache.
 #[derive(Clone)]
 pub struct AnswerCache {
-    entries: Cache<String, Cached>,
+    entries: Cache<String, Entry>,
     stale_bound: Duration,
+    /// Whether change announcements are known to reach this instance (the Redis change feed
+    /// is connected): then an answer is served until it is replaced; otherwise at most
+    /// `stale_bound` after it was loaded.
+    trusted: Arc<AtomicBool>,
 }
 
 impl AnswerCache {
     pub fn new(settings: CacheSettings) -> Self {
         let entries = Cache::builder()
             .max_capacity(settings.max_bytes)
-            .weigher(|key: &String, value: &Cached| u32::try_from(key.len() + value.weight()).unwrap_or(u32::MAX))
-            .expire_after(Lifetimes { answer: settings.stale_bound, absent: settings.absent_for })
+            .weigher(|key: &String, entry: &Entry| u32::try_from(key.len() + entry.value.weight()).unwrap_or(u32::MAX))
+            .expire_after(Lifetimes { absent: settings.absent_for })
             .build();
-        Self { entries, stale_bound: settings.stale_bound }
+        Self { entries, stale_bound: settings.stale_bound, trusted: Arc::new(AtomicBool::new(false)) }
+    }
+
+    /// Says whether change announcements reach this instance (set by the change feed).
+    pub fn set_trusted(&self, trusted: bool) {
+        self.trusted.store(trusted, Ordering::SeqCst);
     }
 
     /// The longest an entry is served after it was loaded.
@@ -122,14 +152,19 @@ impl AnswerCache {
         E: Send + Sync + 'static,
     {
         if let Some(hit) = self.entries.get(key).await {
-            return Ok(hit);
+            if self.trusted.load(Ordering::SeqCst) || hit.loaded.elapsed() < self.stale_bound {
+                return Ok(hit.value);
+            }
+            // Possibly stale and nobody would have told us: load afresh.
+            self.entries.invalidate(key).await;
         }
-        self.entries.try_get_with(key.to_string(), load).await
+        let load = async { load.await.map(|value| Entry { value, loaded: Instant::now() }) };
+        self.entries.try_get_with(key.to_string(), load).await.map(|entry| entry.value)
     }
 
     /// Replaces the entry of `key` (after a write, or on an invalidation message).
     pub async fn put(&self, key: &str, value: Cached) {
-        self.entries.insert(key.to_string(), value).await;
+        self.entries.insert(key.to_string(), Entry { value, loaded: Instant::now() }).await;
     }
 
     /// Forgets `key`; the next request loads it afresh.
@@ -202,6 +237,26 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(450)).await;
         let fresh = cache.get_or_load("here", load(answer("b", 2))).await.unwrap();
         assert!(matches!(fresh, Cached::Answer(p) if p.version == 2), "nothing outlives the bound");
+    }
+
+    #[tokio::test]
+    async fn trusted_answers_outlive_the_bound_untrusted_ones_do_not() {
+        let cache = AnswerCache::new(settings(100, 100));
+        let load = |value: Cached| async move { Ok::<_, std::io::Error>(value) };
+        cache.set_trusted(true);
+        cache.get_or_load("k", load(answer("a", 1))).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let kept = cache.get_or_load("k", load(answer("b", 2))).await.unwrap();
+        assert!(matches!(kept, Cached::Answer(p) if p.version == 1), "announcements would have replaced it");
+        cache.set_trusted(false);
+        let fresh = cache.get_or_load("k", load(answer("b", 2))).await.unwrap();
+        assert!(matches!(fresh, Cached::Answer(p) if p.version == 2), "without announcements the bound holds");
+    }
+
+    #[test]
+    fn answers_never_outlive_the_day_in_china() {
+        let left = until_midnight_in_china();
+        assert!(left > Duration::ZERO && left <= Duration::from_secs(86_400));
     }
 
     #[tokio::test]

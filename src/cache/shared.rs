@@ -3,8 +3,9 @@
 //!
 //! Redis is optional and may fail at any time. Every operation has a short timeout and a failure
 //! is a miss, never an error for the caller; the feed reconnects by itself and, because messages
-//! may have been lost while it was away, empties L1 when it is back. Shared entries expire after
-//! the same staleness bound as L1, so a lost write or message heals itself within the bound.
+//! may have been lost while it was away, empties L1 when it is back; while it is away, L1 serves
+//! nothing older than the staleness bound. Shared entries expire after that bound too, so a
+//! lost write heals itself within it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -23,6 +24,8 @@ pub const CHANNEL: &str = "starmark:changes";
 const KEY_PREFIX: &str = "starmark:answer:";
 /// Longest wait for one Redis command before it counts as a miss.
 const OPERATION_TIMEOUT: Duration = Duration::from_millis(150);
+/// How often the change feed proves it is alive.
+const HEARTBEAT: Duration = Duration::from_secs(1);
 /// Longest wait between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
@@ -126,22 +129,42 @@ impl SharedCache {
         let mut backoff = Duration::from_millis(100);
         loop {
             match self.subscribe().await {
-                Ok(mut feed) => {
+                Ok(feed) => {
                     backoff = Duration::from_millis(100);
                     local.forget_all();
+                    local.set_trusted(true);
                     if !self.up.swap(true, Ordering::Relaxed) {
                         tracing::info!("redis connected; shared cache and change feed active");
                     }
-                    let mut messages = feed.on_message();
-                    while let Some(message) = messages.next().await {
-                        if let Ok(key) = message.get_payload::<String>() {
-                            local.forget(&key).await;
+                    let (mut sink, mut messages) = feed.split();
+                    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+                    loop {
+                        tokio::select! {
+                            message = messages.next() => match message {
+                                Some(message) => {
+                                    if let Ok(key) = message.get_payload::<String>() {
+                                        local.forget(&key).await;
+                                    }
+                                }
+                                None => break,
+                            },
+                            _ = heartbeat.tick() => {
+                                // A connection can die without closing; an unanswered ping says so.
+                                let ping = tokio::time::timeout(OPERATION_TIMEOUT * 4, sink.ping::<redis::Value>()).await;
+                                if !matches!(ping, Ok(Ok(_))) {
+                                    break;
+                                }
+                            }
                         }
                     }
-                    self.went_down(&"change feed closed");
+                    local.set_trusted(false);
+                    self.went_down(&"change feed lost");
                     *self.connection.write().await = None;
                 }
-                Err(e) => self.went_down(&e),
+                Err(e) => {
+                    local.set_trusted(false);
+                    self.went_down(&e);
+                }
             }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(MAX_BACKOFF);
