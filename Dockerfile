@@ -1,10 +1,12 @@
 # Multi-stage build: compile the release binary, then run it as a non-root user on a slim base.
 FROM rust:1-bookworm AS build
 WORKDIR /src
-COPY Cargo.toml Cargo.lock rustfmt.toml ./
+COPY Cargo.toml Cargo.lock rustfmt.toml build.rs ./
 COPY src src
 COPY migrations migrations
 COPY static static
+COPY assets assets
+COPY bench/tlog_bench.rs bench/tlog_bench.rs
 RUN cargo build --release --locked
 
 FROM debian:bookworm-slim

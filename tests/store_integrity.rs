@@ -26,6 +26,13 @@ async fn the_database_refuses_silent_edits() {
         .execute(&mut db)
         .await;
     assert!(forged_record.unwrap_err().to_string().contains("without its event"));
+    // The search columns are copies of the record: none can be changed behind it.
+    for column in
+        ["state = 'revoked'", "level = 'compliant'", "holder_name = '冒名'", "valid_until = '2099-12-31'", "uscc = 'X'"]
+    {
+        let edit = sqlx::query(&format!("UPDATE certificates SET {column}")).execute(&mut db).await;
+        assert!(edit.unwrap_err().to_string().contains("without its event"), "{column} was accepted");
+    }
     let delete = sqlx::query("DELETE FROM certificates").execute(&mut db).await;
     assert!(delete.unwrap_err().to_string().contains("never deleted"));
 
