@@ -34,19 +34,6 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Valid => "valid",
-            Verdict::Suspended => "suspended",
-            Verdict::Revoked => "revoked",
-            Verdict::Withdrawn => "withdrawn",
-            Verdict::Expired => "expired",
-            Verdict::MarkRevoked => "mark_revoked",
-            Verdict::NotGenuine => "not_genuine",
-            Verdict::Unknown => "unknown",
-        }
-    }
-
     fn of_state(state: State) -> Self {
         match state {
             State::Valid => Verdict::Valid,
