@@ -54,6 +54,9 @@ struct Entry {
     loaded: Instant,
 }
 
+/// Longer than any load of an answer takes (a store read, or a Redis read bounded at 150 ms).
+const IN_FLIGHT_GRACE: Duration = Duration::from_millis(500);
+
 /// Longest life of an answer while change announcements are flowing.
 const TRUSTED_LIFETIME: Duration = Duration::from_secs(3600);
 
@@ -172,6 +175,28 @@ impl AnswerCache {
         self.entries.invalidate(key).await;
     }
 
+    /// Forgets `key` now and once more a moment later: a load that started before the change
+    /// (and so may have read the old state) cannot then keep its result in the cache.
+    pub async fn forget_now_and_soon(&self, key: &str) {
+        self.forget(key).await;
+        self.forget_soon(key);
+    }
+
+    /// Puts the answer made after a change, and forgets it a moment later for the same reason:
+    /// a load in flight from before the change may overwrite it.
+    pub async fn replace(&self, key: &str, value: Cached) {
+        self.put(key, value).await;
+        self.forget_soon(key);
+    }
+
+    fn forget_soon(&self, key: &str) {
+        let (cache, key) = (self.clone(), key.to_string());
+        tokio::spawn(async move {
+            tokio::time::sleep(IN_FLIGHT_GRACE).await;
+            cache.forget(&key).await;
+        });
+    }
+
     /// Forgets everything (after invalidation messages may have been lost).
     pub fn forget_all(&self) {
         self.entries.invalidate_all();
@@ -257,6 +282,29 @@ mod tests {
     fn answers_never_outlive_the_day_in_china() {
         let left = until_midnight_in_china();
         assert!(left > Duration::ZERO && left <= Duration::from_secs(86_400));
+    }
+
+    #[tokio::test]
+    async fn a_load_in_flight_during_a_change_does_not_stay() {
+        let cache = AnswerCache::new(settings(60_000, 1_000));
+        cache.set_trusted(true);
+        let slow = {
+            let cache = cache.clone();
+            tokio::spawn(async move {
+                cache
+                    .get_or_load("k", async {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        Ok::<_, std::io::Error>(answer("old", 1))
+                    })
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        cache.forget_now_and_soon("k").await; // the change is announced mid-load
+        slow.await.unwrap().unwrap();
+        tokio::time::sleep(IN_FLIGHT_GRACE + Duration::from_millis(100)).await;
+        let got = cache.get_or_load("k", async { Ok::<_, std::io::Error>(answer("new", 2)) }).await.unwrap();
+        assert!(matches!(got, Cached::Answer(p) if p.version == 2), "the old load's result was dropped");
     }
 
     #[tokio::test]

@@ -143,7 +143,7 @@ impl SharedCache {
                             message = messages.next() => match message {
                                 Some(message) => {
                                     if let Ok(key) = message.get_payload::<String>() {
-                                        local.forget(&key).await;
+                                        local.forget_now_and_soon(&key).await;
                                     }
                                 }
                                 None => break,

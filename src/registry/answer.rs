@@ -154,7 +154,7 @@ impl Registry {
                 if let (Some(shared), Cached::Answer(prepared)) = (&read_path.tiers.shared, &cached) {
                     shared.put(key, prepared).await;
                 }
-                read_path.tiers.local.put(key, cached).await;
+                read_path.tiers.local.replace(key, cached).await;
             }
             Err(e) => {
                 tracing::warn!(error = %e, number = key, "could not prepare the new answer; dropping the old one");
