@@ -297,7 +297,7 @@ impl CertificateRecord {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::domain::evaluation::Points;
 
@@ -325,7 +325,7 @@ mod tests {
         }
     }
 
-    fn issuer() -> Issuer {
+    pub(crate) fn issuer() -> Issuer {
         Issuer { name: "Body".into(), approval_number: ApprovalNumber::parse("CNCA-R-2026-001").unwrap() }
     }
 

@@ -171,34 +171,14 @@ impl<'a> EventView<'a> {
 mod tests {
     use super::*;
     use crate::crypto::KeyId;
-    use crate::domain::{
-        ApprovalNumber, CertificateDraft, CertificateNumber, CertificateRecord, Evaluation, Issuer, Status, Uscc,
-    };
+    use crate::domain::certificate::tests::{draft, issuer};
+    use crate::domain::{CertificateNumber, CertificateRecord, Status};
 
     fn stored(status: Status, issued: NaiveDate) -> StoredCertificate {
-        let draft = CertificateDraft {
-            number: None,
-            holder: Holder {
-                name: "甲".into(),
-                name_en: None,
-                uscc: Uscc::parse("91350200776049653A").unwrap(),
-                address: "地址".into(),
-            },
-            scope: "服务".into(),
-            evaluation: Evaluation {
-                system: Points::whole(38),
-                commodity: Points::whole(33),
-                customer: Points::whole(24),
-                applicable: Points::whole(100),
-                special_deductions: 0,
-                special_bonus: false,
-            },
-            level: None,
-            issued: Some(issued),
-            first_issued: None,
-        };
-        let issuer = Issuer { name: "Body".into(), approval_number: ApprovalNumber::parse("CNCA-R-2026-001").unwrap() };
-        let mut record = CertificateRecord::issue(draft, CertificateNumber::assigned(2026, 1), issuer, issued).unwrap();
+        let mut draft = draft();
+        draft.issued = Some(issued);
+        let mut record =
+            CertificateRecord::issue(draft, CertificateNumber::assigned(2026, 1), issuer(), issued).unwrap();
         record.status = status;
         StoredCertificate {
             record,

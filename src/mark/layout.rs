@@ -98,13 +98,3 @@ pub fn static_art(number: &str, level: Level, serialised: bool) -> Result<Static
     rounded_rect(&mut border, 2.0, 2.0, WIDTH - 4.0, height - 4.0, 5.0);
     Ok(StaticArt { shapes, border, height })
 }
-
-/// The serial line as outlines.
-pub fn serial_path(batch: u32, serial: u32) -> Result<Path, MissingGlyph> {
-    let mut path = Path::default();
-    font()?.centred_text(&mut path, &serial_text(batch, serial), SMALL, WIDTH / 2.0, SERIAL_BASELINE)?;
-    Ok(path)
-}
-
-/// Top and bottom of the band the serial line occupies, for the raster renderer.
-pub const SERIAL_BAND: (f32, f32) = (134.5, 142.0);

@@ -298,11 +298,6 @@ impl QrMatrix {
         Ok(Self { width, dark: layout.compose(&unmasked, best), version: number })
     }
 
-    /// Modules per side, without the quiet zone.
-    pub fn width(&self) -> usize {
-        self.width
-    }
-
     /// Modules per side including the quiet zone on both sides.
     pub fn width_with_quiet_zone(&self) -> usize {
         self.width + 2 * QUIET_ZONE
@@ -311,10 +306,6 @@ impl QrMatrix {
     /// QR version (1-40).
     pub fn version(&self) -> i16 {
         self.version
-    }
-
-    pub fn is_dark(&self, x: usize, y: usize) -> bool {
-        self.dark[y * self.width + x]
     }
 
     /// Horizontal runs of dark modules as (row, first column, length): what both renderers draw.

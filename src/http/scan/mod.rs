@@ -38,16 +38,13 @@ pub async fn scan(State(state): State<AppState>, headers: HeaderMap, Path(token)
     };
     let no_store = HeaderValue::from_static("no-store");
     if wants_json(&headers) {
-        let view = view::ScanView::of(&outcome);
-        match serde_json::to_vec(&view) {
-            Ok(body) => {
-                let mut response = (StatusCode::OK, body).into_response();
-                response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        match super::certificates::json_response(StatusCode::OK, &view::ScanView::of(&outcome)) {
+            Ok(mut response) => {
                 response.headers_mut().insert(header::CACHE_CONTROL, no_store);
                 response.headers_mut().insert(header::VARY, HeaderValue::from_static("Accept"));
                 response
             }
-            Err(e) => ApiError::internal(e).into_response(),
+            Err(problem) => problem.into_response(),
         }
     } else {
         let mut response = (StatusCode::OK, page::render(&outcome)).into_response();
