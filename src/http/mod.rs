@@ -4,6 +4,7 @@
 //! on every route, security headers, and problem+json for anything axum would answer itself.
 
 pub mod answers;
+pub mod assets;
 pub mod auth;
 pub mod certificates;
 pub mod error;
@@ -11,6 +12,7 @@ pub mod extract;
 pub mod health;
 pub mod home;
 pub mod log;
+pub mod pages;
 pub mod scan;
 pub mod trust_list;
 pub mod views;
@@ -88,6 +90,7 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .route("/api/v1/log/proof/consistency", get(log::proof::consistency))
         .route("/api/v1/log/tile/{*path}", get(log::tiles::tile))
         .route("/.well-known/starmark/keys.json", get(trust_list::get_trust_list))
+        .route("/static/{name}", get(assets::asset))
         .route("/healthz", get(health::healthz))
         .route("/", get(home::home));
 
