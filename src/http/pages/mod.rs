@@ -59,7 +59,7 @@ impl Lang {
             let weight = parts
                 .find_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.trim().parse::<f32>().ok()))
                 .unwrap_or(1.0);
-            if weight > 0.0 && best.is_none_or(|(_, w)| weight > w) {
+            if weight > 0.0 && best.map_or(true, |(_, w)| weight > w) {
                 best = Some((lang, weight));
             }
         }
