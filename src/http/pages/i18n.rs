@@ -39,3 +39,30 @@ pub const FOOTER: Text = t(
 pub const DATA_AS_OF: Text = t("数据时间", "Data as of");
 pub const TRUST_LIST: Text = t("公钥列表", "Trust list");
 pub const API_DOCS: Text = t("接口", "API");
+
+/// A certificate state's name.
+pub fn state_name(state: crate::domain::State) -> Text {
+    use crate::domain::State;
+    match state {
+        State::Valid => t("有效", "Valid"),
+        State::Suspended => t("暂停", "Suspended"),
+        State::Revoked => t("撤销", "Revoked"),
+        State::Withdrawn => t("注销", "Withdrawn"),
+        State::Expired => t("过期失效", "Expired"),
+    }
+}
+
+/// A level's name as printed on certificates and marks.
+pub fn level_name(level: crate::domain::Level) -> Text {
+    use crate::domain::Level;
+    match level {
+        Level::Compliant => t("达标级", "Compliant"),
+        Level::ThreeStar => t("三星级", "Three-star"),
+        Level::FourStar => t("四星级", "Four-star"),
+        Level::FiveStar => t("五星级", "Five-star"),
+    }
+}
+
+// Outcomes of a look-up that found no certificate.
+pub const NOT_FOUND: Text = t("未找到", "Not found");
+pub const MALFORMED: Text = t("格式错误", "Malformed");

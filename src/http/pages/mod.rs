@@ -5,6 +5,7 @@
 //! This module holds what all pages share: the language, the frame, escaping and the response.
 
 pub mod i18n;
+pub mod widgets;
 
 use std::fmt::Write;
 
