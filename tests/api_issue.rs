@@ -241,7 +241,7 @@ async fn home_page_is_served_with_a_strict_policy() {
     assert!(policy.starts_with("default-src 'none'"), "{policy}");
     assert_eq!(response.headers()["x-content-type-options"], "nosniff");
     let html = response.text().await.unwrap();
-    assert!(html.contains("商品售后服务认证查询") && html.contains("action=\"/api/v1/certificates\""));
+    assert!(html.contains("商品售后服务认证查询") && html.contains("action=\"/search\""));
 }
 
 #[tokio::test]

@@ -37,6 +37,11 @@ impl ApiError {
         self.status
     }
 
+    /// The human explanation, for pages that show the problem in HTML instead of JSON.
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+
     pub fn not_found(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
     }

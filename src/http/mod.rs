@@ -10,11 +10,12 @@ pub mod certificates;
 pub mod error;
 pub mod extract;
 pub mod health;
-pub mod home;
 pub mod log;
 pub mod pages;
+pub mod receipts;
 pub mod scan;
 pub mod trust_list;
+pub mod verify;
 pub mod views;
 
 use std::sync::Arc;
@@ -80,6 +81,19 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .route("/api/v1/certificates/{number}/scans", get(marks::scan_figures))
         .route("/api/v1/certificates/{number}/mark.svg", get(artwork::mark_svg))
         .route("/api/v1/certificates/{number}/mark.png", get(artwork::mark_png))
+        .route(
+            "/api/v1/verify/bulk",
+            post(verify::bulk::verify_bulk).layer(DefaultBodyLimit::max(verify::query_list_limit(config))),
+        )
+        .route(
+            "/api/v1/receipts",
+            post(receipts::create::create_receipt).layer(DefaultBodyLimit::max(verify::query_list_limit(config))),
+        )
+        .route(
+            "/api/v1/receipts/verify",
+            post(receipts::verify::verify_receipt).layer(DefaultBodyLimit::max(verify::receipt_limit(config))),
+        )
+        .route("/api/v1/receipts/{id}", get(receipts::get::get_receipt))
         .route("/v/{token}", get(scan::scan))
         .route("/V/{token}", get(scan::scan))
         .route("/api/v1/log", get(log::info::info))
@@ -92,7 +106,9 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .route("/.well-known/starmark/keys.json", get(trust_list::get_trust_list))
         .route("/static/{name}", get(assets::asset))
         .route("/healthz", get(health::healthz))
-        .route("/", get(home::home));
+        .route("/", get(pages::search::search_page))
+        .route("/search", get(pages::search::search_page))
+        .route("/certificates/{number}", get(pages::certificate::certificate_page));
 
     let timeout: Duration = config.request_timeout;
     api.fallback(not_found)

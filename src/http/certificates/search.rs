@@ -24,12 +24,12 @@ pub const MAX_LIMIT: u32 = 100;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SearchParams {
-    q: Option<String>,
-    uscc: Option<String>,
-    level: Option<String>,
-    state: Option<String>,
-    limit: Option<String>,
-    cursor: Option<String>,
+    pub(crate) q: Option<String>,
+    pub(crate) uscc: Option<String>,
+    pub(crate) level: Option<String>,
+    pub(crate) state: Option<String>,
+    pub(crate) limit: Option<String>,
+    pub(crate) cursor: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -43,7 +43,7 @@ fn present(value: &Option<String>) -> Option<&str> {
 }
 
 /// Turns the query string into a store query, naming the first bad parameter.
-fn parse(params: &SearchParams) -> Result<SearchQuery, ApiError> {
+pub(crate) fn parse(params: &SearchParams) -> Result<SearchQuery, ApiError> {
     let uscc = present(&params.uscc)
         .map(|v| Uscc::parse(v).map_err(|e| ApiError::invalid_parameter("uscc", format!("uscc: {e}"))))
         .transpose()?;
@@ -80,7 +80,7 @@ fn parse(params: &SearchParams) -> Result<SearchQuery, ApiError> {
     Ok(SearchQuery { text, uscc, level, state, today: clock::today(), after, limit })
 }
 
-fn encode_cursor(number: &str) -> String {
+pub(crate) fn encode_cursor(number: &str) -> String {
     URL_SAFE_NO_PAD.encode(number.as_bytes())
 }
 

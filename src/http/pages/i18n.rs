@@ -66,3 +66,55 @@ pub fn level_name(level: crate::domain::Level) -> Text {
 // Outcomes of a look-up that found no certificate.
 pub const NOT_FOUND: Text = t("未找到", "Not found");
 pub const MALFORMED: Text = t("格式错误", "Malformed");
+
+// Search page.
+pub const SEARCH_TITLE: Text = t("证书查询", "Search certificates");
+pub const SEARCH_INTRO: Text = t(
+    "输入证书编号、统一社会信用代码或企业名称（可只输入一部分），按等级和状态筛选。",
+    "Enter a certificate number, a unified social credit code (USCC) or part of a company name, and filter by level and state.",
+);
+pub const SEARCH_FIELD: Text = t("证书编号、统一社会信用代码或企业名称", "Certificate number, USCC or company name");
+pub const LEVEL: Text = t("认证等级", "Level");
+pub const STATE: Text = t("证书状态", "State");
+pub const ANY: Text = t("全部", "Any");
+pub const SEARCH_BUTTON: Text = t("查询", "Search");
+pub const RESULTS: Text = t("查询结果", "Results");
+pub const NO_RESULTS: Text = t("没有符合条件的证书。", "No certificate matches.");
+pub const NEXT_PAGE: Text = t("下一页", "Next page");
+pub const FIRST_PAGE: Text = t("回到第一页", "First page");
+pub const SHOWING: Text = t("本页显示", "Shown on this page");
+pub const BAD_QUERY: Text = t("查询条件有误", "The query cannot be used");
+pub const STATUS_UNAVAILABLE: Text = t(
+    "暂时无法读取证书状态，请稍后再试。在此期间请勿将任何证书视为有效。",
+    "Certificate status cannot be read right now; try again shortly. Treat no certificate as valid meanwhile.",
+);
+
+// Certificate facts, on the search results, the certificate page and receipts.
+pub const NUMBER: Text = t("证书编号", "Certificate number");
+pub const HOLDER: Text = t("获证组织", "Certificate holder");
+pub const USCC: Text = t("统一社会信用代码", "Unified social credit code");
+pub const VALID_UNTIL: Text = t("有效期至", "Valid until");
+pub const VALIDITY: Text = t("有效期", "Validity");
+pub const SCOPE: Text = t("认证范围", "Scope");
+pub const STANDARD: Text = t("认证依据", "Standard");
+pub const SCORE: Text = t("评价得分", "Evaluation score");
+pub const FIRST_ISSUED: Text = t("初次发证日期", "First issued");
+pub const ISSUED: Text = t("本次发证日期", "Issued");
+pub const ISSUER: Text = t("发证机构", "Issuing body");
+pub const APPROVAL: Text = t("批准号", "Approval number");
+pub const UNTIL_PREFIX: Text = t("，至 ", ", until ");
+pub const REASON: Text = t("原因", "Reason");
+pub const SURVEILLANCE: Text = t("监督审核", "Surveillance audits");
+pub const SURVEILLANCE_PASSED: Text = t("通过", "Passed");
+pub const SURVEILLANCE_NONCONFORMITIES: Text = t("有不符合项", "Nonconformities");
+pub const SUSPENSION_OVERDUE: Text = t(
+    "暂停期已过，认证机构尚未恢复或撤销该证书；在此之前证书仍然无效。",
+    "The suspension has run out and the body has not yet reinstated or revoked the certificate; until it does, the certificate is not valid.",
+);
+pub const VERSION: Text = t("记录版本", "Record version");
+pub const MACHINE_READABLE: Text = t("签名记录（JSON）", "Signed record (JSON)");
+pub const HISTORY: Text = t("变更历史（JSON）", "History (JSON)");
+pub const CERTIFICATE_NOT_FOUND: Text = t(
+    "查无此证书。请核对证书编号；伪造的证书在本登记系统中查不到。",
+    "No such certificate. Check the number: a forged certificate cannot be found in this registry.",
+);

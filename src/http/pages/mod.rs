@@ -4,7 +4,9 @@
 //!
 //! This module holds what all pages share: the language, the frame, escaping and the response.
 
+pub mod certificate;
 pub mod i18n;
+pub mod search;
 pub mod widgets;
 
 use std::fmt::Write;
