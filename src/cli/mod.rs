@@ -8,6 +8,7 @@ mod marks;
 mod serve;
 mod token;
 mod verify;
+mod verify_receipt;
 
 use std::process::ExitCode;
 
@@ -39,6 +40,8 @@ enum Command {
     Marks(marks::MarksArgs),
     /// Check a signed record file (e.g. a saved API answer) offline against the keys.
     Verify(verify::VerifyArgs),
+    /// Check a verification receipt offline (signature) or online (--server: what changed since).
+    VerifyReceipt(verify_receipt::VerifyReceiptArgs),
     /// Re-derive the transparency log from the stored events and report every disagreement.
     Audit(audit::AuditArgs),
 }
@@ -47,6 +50,8 @@ enum Command {
 pub(crate) enum Outcome {
     Done,
     Failed,
+    /// A command with documented exit statuses of its own (`verify-receipt`).
+    Exit(u8),
 }
 
 fn init_tracing() {
@@ -57,13 +62,29 @@ fn init_tracing() {
 
 /// Entry point of the binary: parses arguments, runs the command, maps failures to exit codes.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            // `verify-receipt` documents 2 as "not genuine", so its usage errors exit 3.
+            let receipt = std::env::args().nth(1).as_deref() == Some("verify-receipt");
+            return match error.exit_code() {
+                0 => ExitCode::SUCCESS,
+                _ if receipt => ExitCode::from(verify_receipt::EXIT_ERROR),
+                code => ExitCode::from(u8::try_from(code).unwrap_or(2)),
+            };
+        }
+    };
+    let exit_on_error = match cli.command {
+        Command::VerifyReceipt(_) => ExitCode::from(verify_receipt::EXIT_ERROR),
+        _ => ExitCode::FAILURE,
+    };
     init_tracing();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
+            return exit_on_error;
         }
     };
     let result = runtime.block_on(async {
@@ -75,6 +96,7 @@ pub fn main() -> ExitCode {
             Command::Token(args) => token::run(&config, args).await,
             Command::Import(args) => import::run(&config, args).await,
             Command::Verify(args) => verify::run(&config, args),
+            Command::VerifyReceipt(args) => verify_receipt::run(&config, args).await,
             Command::Audit(args) => audit::run(&config, args).await,
             Command::Marks(args) => marks::run(&config, args).await,
         }
@@ -82,12 +104,13 @@ pub fn main() -> ExitCode {
     match result {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
         Ok(Outcome::Failed) => ExitCode::FAILURE,
+        Ok(Outcome::Exit(code)) => ExitCode::from(code),
         Err(error) => {
             eprintln!("error: {error}");
             for cause in error.chain().skip(1) {
                 eprintln!("  caused by: {cause}");
             }
-            ExitCode::FAILURE
+            exit_on_error
         }
     }
 }

@@ -4,6 +4,7 @@
 pub mod certificate;
 pub mod evaluation;
 pub mod marks;
+pub mod receipt;
 pub mod status;
 pub mod uscc;
 

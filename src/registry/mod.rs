@@ -10,9 +10,11 @@ mod issue;
 mod lifecycle;
 mod log;
 mod marks;
+pub mod receipt;
 mod scan;
 mod scans;
 mod tokens;
+pub mod verify;
 
 use std::sync::Arc;
 

@@ -184,6 +184,15 @@ pub struct ScanTally {
     pub last_at: DateTime<Utc>,
 }
 
+/// A signed verification receipt as stored: its id, when it was issued, and the canonical JSON
+/// text of the whole document (`{"receipt": ..., "signature": ...}`), served back byte for byte.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredReceipt {
+    pub id: String,
+    pub issued_at: DateTime<Utc>,
+    pub document: String,
+}
+
 /// Storage failures. Conflicts are the caller's business; everything else is a server fault.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -244,6 +253,11 @@ pub trait Store: LogStore + Send + Sync + 'static {
     async fn list_tokens(&self) -> Result<Vec<StoredToken>, StoreError>;
     /// Marks a token revoked; returns false when there is no such live token.
     async fn revoke_token(&self, id: &str, at: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    /// Keeps a verification receipt for good (append-only); the same receipt twice is a no-op.
+    async fn put_receipt(&self, receipt: &StoredReceipt) -> Result<(), StoreError>;
+    /// A stored receipt by id.
+    async fn get_receipt(&self, id: &str) -> Result<Option<StoredReceipt>, StoreError>;
 }
 
 /// Opens the store named by a database URL.

@@ -1,5 +1,6 @@
 //! The embedded store: one SQLite file in WAL mode, schema from `migrations/sqlite`.
 
+mod receipts;
 mod tlog;
 
 use std::path::Path;
@@ -13,7 +14,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use super::{
     EventKind, NewEvent, Role, ScanTally, SearchQuery, SerialKey, Store, StoreError, StoredCertificate, StoredEvent,
-    StoredToken,
+    StoredReceipt, StoredToken,
 };
 use crate::crypto::Signature;
 use crate::domain::{CertificateNumber, CertificateRecord, State};
@@ -442,6 +443,14 @@ impl Store for SqliteStore {
             .execute(&self.writer)
             .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn put_receipt(&self, receipt: &StoredReceipt) -> Result<(), StoreError> {
+        self.insert_receipt(receipt).await
+    }
+
+    async fn get_receipt(&self, id: &str) -> Result<Option<StoredReceipt>, StoreError> {
+        self.select_receipt(id).await
     }
 }
 
