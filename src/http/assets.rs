@@ -24,8 +24,13 @@ struct Asset {
 }
 
 /// Every file under static/ that pages use. Add a line when adding a file.
-const FILES: &[(&str, &str, &[u8])] =
-    &[("starmark.css", "text/css; charset=utf-8", include_bytes!("../../static/starmark.css"))];
+const FILES: &[(&str, &str, &[u8])] = &[
+    ("starmark.css", "text/css; charset=utf-8", include_bytes!("../../static/starmark.css")),
+    ("bulk.js", "text/javascript; charset=utf-8", include_bytes!("../../static/bulk.js")),
+    ("scan.css", "text/css; charset=utf-8", include_bytes!("../../static/scan.css")),
+    ("verify-mark.js", "text/javascript; charset=utf-8", include_bytes!("../../static/verify-mark.js")),
+    ("scan.js", "text/javascript; charset=utf-8", include_bytes!("../../static/scan.js")),
+];
 
 static ASSETS: LazyLock<HashMap<&'static str, Asset>> = LazyLock::new(|| {
     FILES

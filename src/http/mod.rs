@@ -108,7 +108,15 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/", get(pages::search::search_page))
         .route("/search", get(pages::search::search_page))
-        .route("/certificates/{number}", get(pages::certificate::certificate_page));
+        .route("/certificates/{number}", get(pages::certificate::certificate_page))
+        .route("/receipts", post(pages::receipt::issue_single))
+        .route("/receipts/{id}", get(pages::receipt::receipt_page))
+        .route(
+            "/verify",
+            get(pages::bulk::bulk_form)
+                .post(pages::bulk::bulk_submit)
+                .layer(DefaultBodyLimit::max(verify::query_list_limit(config) * 2)),
+        );
 
     let timeout: Duration = config.request_timeout;
     api.fallback(not_found)

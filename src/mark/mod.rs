@@ -8,6 +8,7 @@
 mod font;
 pub mod layout;
 mod path;
+pub mod plain;
 mod png;
 pub mod qr;
 mod svg;

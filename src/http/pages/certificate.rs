@@ -138,6 +138,13 @@ fn facts(certificate: &StoredCertificate, lang: Lang, now: chrono::DateTime<chro
     }
     let _ = write!(
         out,
+        "<form method=\"post\" action=\"/receipts\" class=\"no-print\"><input type=\"hidden\" name=\"number\" value=\"{number}\">\
+         <input type=\"hidden\" name=\"lang\" value=\"{}\"><button type=\"submit\" class=\"secondary\">{}</button></form>",
+        lang.param(),
+        lang.t(i18n::RECEIPT_SINGLE)
+    );
+    let _ = write!(
+        out,
         "<p class=\"no-print\"><a href=\"/api/v1/certificates/{number}\">{}</a> · <a href=\"/api/v1/certificates/{number}/history\">{}</a></p>",
         lang.t(i18n::MACHINE_READABLE),
         lang.t(i18n::HISTORY)

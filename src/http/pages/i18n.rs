@@ -118,3 +118,62 @@ pub const CERTIFICATE_NOT_FOUND: Text = t(
     "查无此证书。请核对证书编号；伪造的证书在本登记系统中查不到。",
     "No such certificate. Check the number: a forged certificate cannot be found in this registry.",
 );
+
+// Bulk verification page.
+pub const BULK_TITLE: Text = t("批量核验", "Bulk verification");
+pub const BULK_INTRO: Text = t(
+    "粘贴或上传最多 1000 个统一社会信用代码或证书编号（每行一个，CSV 取第一列，可带表头），查看每一项当前的状态、等级和有效期。",
+    "Paste or upload up to 1,000 unified social credit codes or certificate numbers (one per line; from a CSV the first column, a header line is fine) to see each one's current state, level and validity.",
+);
+pub const BULK_FIELD: Text = t("统一社会信用代码或证书编号，每行一个", "USCCs or certificate numbers, one per line");
+pub const BULK_FILE: Text = t("或上传 CSV 文件", "Or upload a CSV file");
+pub const BULK_FILE_HINT: Text = t("选择了文件时，以文件内容为准。", "When a file is chosen, its content is used.");
+pub const BULK_CHECK: Text = t("核验", "Verify");
+pub const BULK_CSV: Text = t("下载 CSV", "Download CSV");
+pub const BULK_RECEIPT: Text = t("生成签名核验回执", "Get a signed receipt");
+pub const BULK_EMPTY: Text =
+    t("请输入至少一个统一社会信用代码或证书编号。", "Enter at least one USCC or certificate number.");
+pub const BULK_TOO_MANY: Text = t("一次最多核验 1000 项，本次提交了", "At most 1,000 queries at a time; this list has");
+pub const BULK_NOT_TEXT: Text = t(
+    "上传的文件不是 UTF-8 文本（CSV）。请在表格软件中另存为“CSV UTF-8”后再上传。",
+    "The uploaded file is not UTF-8 text (CSV). Save it as \"CSV UTF-8\" in your spreadsheet program and upload it again.",
+);
+pub const BULK_BAD_FORM: Text = t("无法读取提交的表单", "The form could not be read");
+pub const BULK_SUMMARY: Text = t("核验汇总", "Summary");
+pub const BULK_ROWS: Text = t("项查询", "queries");
+pub const ROW: Text = t("行号", "Row");
+pub const QUERY: Text = t("查询内容", "Query");
+pub const DETAIL: Text = t("说明", "Detail");
+pub const CHECKED_AT: Text = t("核验时间", "Checked at");
+pub const BULK_AGAIN: Text = t("用同一份清单", "With the same list");
+pub const ROW_COUNT_LIVE: Text = t("行", "lines");
+
+// Receipt page.
+pub const RECEIPT_TITLE: Text = t("核验回执", "Verification receipt");
+pub const RECEIPT_ID: Text = t("回执编号", "Receipt id");
+pub const RECEIPT_ISSUED_AT: Text = t("核验时间", "Checked at");
+pub const RECEIPT_REGISTRY: Text = t("登记系统", "Registry");
+pub const RECEIPT_SIGNED_BY: Text = t("签名密钥", "Signing key");
+pub const RECEIPT_GENUINE: Text = t(
+    "签名有效：本回执由认证机构登记系统签发，内容未被改动。",
+    "Signature valid: this receipt was issued by the registry and has not been altered.",
+);
+pub const RECEIPT_NOT_GENUINE: Text = t(
+    "签名无效：本回执不是登记系统签发的，或已被改动。请勿采信。",
+    "Signature NOT valid: this receipt was not issued by the registry or has been altered. Do not rely on it.",
+);
+pub const RECEIPT_UNCHANGED: Text = t("自核验以来，所列证书均无变化。", "Nothing listed has changed since the check.");
+pub const RECEIPT_CHANGED: Text = t("自核验以来有变化：", "Changed since the check:");
+pub const RECEIPT_NOW: Text = t("现为", "now");
+pub const RECEIPT_WAS: Text = t("原为", "was");
+pub const RECEIPT_QR: Text = t("扫码在线核对本回执", "Scan to check this receipt online");
+pub const RECEIPT_SNAPSHOT: Text = t("核验时的状态", "State at the time of the check");
+pub const RECEIPT_JSON: Text = t(
+    "下载签名回执（JSON），可离线核对：starmark verify-receipt",
+    "Download the signed receipt (JSON) to check offline: starmark verify-receipt",
+);
+pub const RECEIPT_NOT_FOUND: Text = t("查无此回执。", "No such receipt.");
+pub const RECEIPT_PRINT_HINT: Text =
+    t("可直接打印本页作为核验记录。", "Print this page to keep as a record of the check.");
+pub const RECEIPT_SINGLE: Text =
+    t("为此证书生成签名核验回执", "Get a signed verification receipt for this certificate");

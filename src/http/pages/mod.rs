@@ -4,8 +4,10 @@
 //!
 //! This module holds what all pages share: the language, the frame, escaping and the response.
 
+pub mod bulk;
 pub mod certificate;
 pub mod i18n;
+pub mod receipt;
 pub mod search;
 pub mod widgets;
 

@@ -1,0 +1,292 @@
+//! `GET /verify` and `POST /verify`: bulk verification for procurement officers. A plain form
+//! (textarea or CSV upload) that works without JavaScript; the answer is a table of every row,
+//! unknown and malformed ones marked and never dropped, with the same list offered again as a
+//! CSV download or a signed receipt. The rules are those of `POST /api/v1/verify/bulk`.
+
+use std::fmt::Write;
+
+use axum::extract::{Multipart, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::certificate::LangQuery;
+use super::i18n;
+use super::widgets::{level_stars, missing_badge, state_badge};
+use super::{china_time, escape, html_response, Lang, Page};
+use crate::domain::receipt::{rows_from_text, Outcome, MAX_QUERIES};
+use crate::http::extract::ApiQuery;
+use crate::http::verify::download::csv_response;
+use crate::http::AppState;
+use crate::registry::verify::BulkCheck;
+use crate::registry::RegistryError;
+
+/// What the form can ask for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Check,
+    Csv,
+    Receipt,
+}
+
+/// The submitted form: the list (from the file when one was chosen) and the button pressed.
+struct BulkForm {
+    lang: Option<String>,
+    text: String,
+    action: Action,
+}
+
+pub async fn bulk_form(headers: HeaderMap, ApiQuery(query): ApiQuery<LangQuery>) -> Response {
+    let lang = Lang::negotiate(query.lang.as_deref(), &headers);
+    page(lang, StatusCode::OK, "", "")
+}
+
+pub async fn bulk_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiQuery(query): ApiQuery<LangQuery>,
+    multipart: Multipart,
+) -> Response {
+    let form = match read_form(multipart).await {
+        Ok(form) => form,
+        Err(message) => {
+            let lang = Lang::negotiate(query.lang.as_deref(), &headers);
+            let error = format!("<div class=\"error-box\" role=\"alert\"><p>{message}</p></div>");
+            return page(lang, StatusCode::BAD_REQUEST, "", &error);
+        }
+    };
+    let lang = Lang::negotiate(form.lang.as_deref().or(query.lang.as_deref()), &headers);
+    let rows = rows_from_text(&form.text);
+    if rows.is_empty() {
+        let error = format!("<div class=\"error-box\" role=\"alert\"><p>{}</p></div>", lang.t(i18n::BULK_EMPTY));
+        return page(lang, StatusCode::UNPROCESSABLE_ENTITY, &form.text, &error);
+    }
+    if rows.len() > MAX_QUERIES {
+        let error = format!(
+            "<div class=\"error-box\" role=\"alert\"><p>{} {}.</p></div>",
+            lang.t(i18n::BULK_TOO_MANY),
+            rows.len()
+        );
+        return page(lang, StatusCode::PAYLOAD_TOO_LARGE, &form.text, &error);
+    }
+    let check = match state.registry.verify_bulk(&rows).await {
+        Ok(check) => check,
+        Err(e) => return unavailable(lang, &form.text, e),
+    };
+    match form.action {
+        Action::Csv => csv_response(&check).unwrap_or_else(IntoResponse::into_response),
+        Action::Receipt => match state.registry.issue_receipt(&check).await {
+            Ok(receipt) => {
+                let location = format!("/receipts/{}?lang={}", receipt.id, lang.param());
+                let mut response = StatusCode::SEE_OTHER.into_response();
+                if let Ok(value) = HeaderValue::from_str(&location) {
+                    response.headers_mut().insert(header::LOCATION, value);
+                }
+                response
+            }
+            Err(e) => unavailable(lang, &form.text, e),
+        },
+        Action::Check => page(lang, StatusCode::OK, &form.text, &results(&check, lang)),
+    }
+}
+
+fn unavailable(lang: Lang, text: &str, error: RegistryError) -> Response {
+    tracing::error!(error = %error, "bulk page: verification failed");
+    let message = format!("<div class=\"error-box\" role=\"alert\"><p>{}</p></div>", lang.t(i18n::STATUS_UNAVAILABLE));
+    page(lang, StatusCode::SERVICE_UNAVAILABLE, text, &message)
+}
+
+/// Reads the multipart form; a chosen file replaces the textarea.
+async fn read_form(mut multipart: Multipart) -> Result<BulkForm, String> {
+    let mut form = BulkForm { lang: None, text: String::new(), action: Action::Check };
+    let mut file: Option<String> = None;
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(e) => {
+                return Err(format!(
+                    "{} / {}: {}",
+                    i18n::BULK_BAD_FORM.zh,
+                    i18n::BULK_BAD_FORM.en,
+                    escape(&e.to_string())
+                ))
+            }
+        };
+        let name = field.name().unwrap_or("").to_string();
+        let bytes = field.bytes().await.map_err(|e| {
+            format!("{} / {}: {}", i18n::BULK_BAD_FORM.zh, i18n::BULK_BAD_FORM.en, escape(&e.to_string()))
+        })?;
+        let text = || {
+            String::from_utf8(bytes.to_vec())
+                .map_err(|_| format!("{}<br>{}", i18n::BULK_NOT_TEXT.zh, i18n::BULK_NOT_TEXT.en))
+        };
+        match name.as_str() {
+            "queries" => form.text = text()?,
+            "file" if !bytes.is_empty() => file = Some(text()?),
+            "lang" => form.lang = Some(text()?),
+            "action" => {
+                form.action = match text()?.as_str() {
+                    "csv" => Action::Csv,
+                    "receipt" => Action::Receipt,
+                    _ => Action::Check,
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(file) = file {
+        form.text = file;
+    }
+    Ok(form)
+}
+
+/// The page: the form (holding `text`) and then `after` (errors or results).
+fn page(lang: Lang, status: StatusCode, text: &str, after: &str) -> Response {
+    let mut body = String::with_capacity(after.len() + text.len() + 4096);
+    let _ = write!(
+        body,
+        "<h1>{title}</h1><p>{intro}</p>\
+         <form class=\"query\" method=\"post\" action=\"/verify\" enctype=\"multipart/form-data\" id=\"bulk-form\">\
+         <input type=\"hidden\" name=\"lang\" value=\"{lp}\">\
+         <div><label for=\"queries\">{field}</label><textarea id=\"queries\" name=\"queries\" rows=\"10\" spellcheck=\"false\" \
+         aria-describedby=\"row-count\">{text}</textarea><p class=\"hint\" id=\"row-count\" aria-live=\"polite\"></p></div>\
+         <div><label for=\"file\">{file}</label><input type=\"file\" id=\"file\" name=\"file\" accept=\".csv,.txt,text/csv,text/plain\">\
+         <p class=\"hint\">{file_hint}</p></div>\
+         <div class=\"actions\"><button type=\"submit\" name=\"action\" value=\"check\">{check}</button>\
+         <button class=\"secondary\" type=\"submit\" name=\"action\" value=\"csv\">{csv}</button>\
+         <button class=\"secondary\" type=\"submit\" name=\"action\" value=\"receipt\">{receipt}</button></div></form>{after}",
+        title = lang.t(i18n::BULK_TITLE),
+        intro = lang.t(i18n::BULK_INTRO),
+        lp = lang.param(),
+        field = lang.t(i18n::BULK_FIELD),
+        text = escape(text),
+        file = lang.t(i18n::BULK_FILE),
+        file_hint = lang.t(i18n::BULK_FILE_HINT),
+        check = lang.t(i18n::BULK_CHECK),
+        csv = lang.t(i18n::BULK_CSV),
+        receipt = lang.t(i18n::BULK_RECEIPT),
+    );
+    let page = Page {
+        lang,
+        title: lang.t(i18n::BULK_TITLE),
+        path: "/verify",
+        query: "",
+        styles: &[],
+        scripts: &["bulk.js"],
+        body: &body,
+    };
+    html_response(status, page.render(), "no-store")
+}
+
+/// The results table: one line per certificate found, one per unknown or malformed row.
+fn results(check: &BulkCheck, lang: Lang) -> String {
+    let summary = check.summary();
+    let mut out = String::with_capacity(256 * check.rows.len() + 2048);
+    let _ = write!(
+        out,
+        "<section aria-labelledby=\"summary\"><h2 id=\"summary\">{}</h2><p class=\"as-of\">{}：<time datetime=\"{}\">{}</time> · {} {}</p><ul class=\"summary\">",
+        lang.t(i18n::BULK_SUMMARY),
+        lang.t(i18n::CHECKED_AT),
+        check.checked_at.to_rfc3339(),
+        china_time(check.checked_at, lang),
+        check.rows.len(),
+        lang.t(i18n::BULK_ROWS),
+    );
+    use crate::domain::State as S;
+    for (state, count) in [
+        (S::Valid, summary.valid),
+        (S::Suspended, summary.suspended),
+        (S::Revoked, summary.revoked),
+        (S::Withdrawn, summary.withdrawn),
+        (S::Expired, summary.expired),
+    ] {
+        let _ =
+            write!(out, "<li>{} <span data-count=\"{}\">{count}</span></li>", state_badge(state, lang), state.as_str());
+    }
+    let _ = write!(
+        out,
+        "<li>{} <span data-count=\"unknown\">{}</span></li><li>{} <span data-count=\"malformed\">{}</span></li></ul></section>",
+        missing_badge(false, lang),
+        summary.unknown,
+        missing_badge(true, lang),
+        summary.malformed
+    );
+    let _ = write!(
+        out,
+        "<section aria-labelledby=\"results\"><h2 id=\"results\">{}</h2><table class=\"results\" id=\"bulk-results\"><thead><tr>\
+         <th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
+         <th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
+        lang.t(i18n::RESULTS),
+        lang.t(i18n::ROW),
+        lang.t(i18n::QUERY),
+        lang.t(i18n::STATE),
+        lang.t(i18n::NUMBER),
+        lang.t(i18n::HOLDER),
+        lang.t(i18n::LEVEL),
+        lang.t(i18n::VALID_UNTIL),
+    );
+    for row in &check.rows {
+        let query = escape(&row.query);
+        match row.outcome() {
+            Outcome::Found => {
+                for certificate in &row.certificates {
+                    let record = &certificate.record;
+                    let number = escape(record.number.as_str());
+                    let state = record.state_on(check.today);
+                    let _ = write!(
+                        out,
+                        "<tr data-row=\"{r}\" data-outcome=\"found\" data-state=\"{s}\"><td data-label=\"{lr}\">{r}</td><td data-label=\"{lq}\">{query}</td>\
+                         <td data-label=\"{ls}\">{badge}</td><td data-label=\"{ln}\"><a href=\"/certificates/{number}?lang={lp}\">{number}</a></td>\
+                         <td data-label=\"{lh}\">{holder}<br><small>{uscc}</small></td><td data-label=\"{ll}\">{level}</td><td data-label=\"{lv}\">{until}</td></tr>",
+                        r = row.row,
+                        s = state.as_str(),
+                        lr = lang.t(i18n::ROW),
+                        lq = lang.t(i18n::QUERY),
+                        ls = lang.t(i18n::STATE),
+                        badge = state_badge(state, lang),
+                        ln = lang.t(i18n::NUMBER),
+                        lp = lang.param(),
+                        lh = lang.t(i18n::HOLDER),
+                        holder = escape(&record.holder.name),
+                        uscc = record.holder.uscc.as_str(),
+                        ll = lang.t(i18n::LEVEL),
+                        level = level_stars(record.level, lang),
+                        lv = lang.t(i18n::VALID_UNTIL),
+                        until = record.valid_until,
+                    );
+                }
+            }
+            outcome => {
+                let malformed = outcome == Outcome::Malformed;
+                let detail = localized_error(row, lang);
+                let _ = write!(
+                    out,
+                    "<tr data-row=\"{r}\" data-outcome=\"{o}\"><td data-label=\"{lr}\">{r}</td><td data-label=\"{lq}\">{query}</td>\
+                     <td data-label=\"{ls}\">{badge}</td><td data-label=\"{ld}\" colspan=\"4\">{detail}</td></tr>",
+                    r = row.row,
+                    o = outcome.as_str(),
+                    lr = lang.t(i18n::ROW),
+                    lq = lang.t(i18n::QUERY),
+                    ls = lang.t(i18n::STATE),
+                    badge = missing_badge(malformed, lang),
+                    ld = lang.t(i18n::DETAIL),
+                    detail = escape(&detail),
+                );
+            }
+        }
+    }
+    out.push_str("</tbody></table></section>");
+    out
+}
+
+/// Why a row found nothing, in the page's language (a malformed row keeps the parser's exact
+/// words after a translated lead-in, since they name the offending character).
+fn localized_error(row: &crate::registry::verify::CheckedRow, lang: Lang) -> String {
+    use crate::domain::receipt::Query;
+    match (&row.parsed, lang) {
+        (Query::Uscc(_), Lang::Zh) => "本登记系统中没有该统一社会信用代码名下的证书".to_string(),
+        (Query::Number(_), Lang::Zh) => "本登记系统中没有该编号的证书；伪造的证书在此查不到".to_string(),
+        (Query::Malformed(message), Lang::Zh) => format!("既不是有效的统一社会信用代码，也不是证书编号：{message}"),
+        _ => row.error().unwrap_or_default(),
+    }
+}

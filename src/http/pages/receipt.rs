@@ -1,0 +1,302 @@
+//! `GET /receipts/{id}`: a verification receipt as a printable page. Its QR code leads back to
+//! this very page, which re-checks the signature and says what has changed since, so a printed
+//! receipt in a tender file can be checked by anyone with a phone. `POST /receipts` issues one
+//! for a single certificate from the certificate page.
+
+use std::fmt::Write;
+
+use axum::extract::{Form, Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::certificate::LangQuery;
+use super::i18n;
+use super::widgets::{level_stars, missing_badge, state_badge};
+use super::{china_time, escape, html_response, url_encode, Lang, Page};
+use crate::domain::receipt::{rows_from_list, Outcome, Receipt};
+use crate::http::extract::ApiQuery;
+use crate::http::AppState;
+use crate::mark::plain::qr_svg;
+use crate::mark::QrMatrix;
+use crate::registry::receipt::{ReceiptCheck, ReceiptError};
+
+pub async fn receipt_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<LangQuery>,
+) -> Response {
+    let lang = Lang::negotiate(query.lang.as_deref(), &headers);
+    let path = format!("/receipts/{}", url_encode(&id));
+    let render = |status: StatusCode, body: String| {
+        let page = Page {
+            lang,
+            title: lang.t(i18n::RECEIPT_TITLE),
+            path: &path,
+            query: "",
+            styles: &[],
+            scripts: &[],
+            body: &body,
+        };
+        html_response(status, page.render(), "no-store")
+    };
+    let failed = |lang: Lang| {
+        format!(
+            "<h1>{}</h1><div class=\"error-box\" role=\"alert\"><p>{}</p></div>",
+            lang.t(i18n::RECEIPT_TITLE),
+            lang.t(i18n::STATUS_UNAVAILABLE)
+        )
+    };
+    let issued = match state.registry.receipt(&id).await {
+        Ok(Some(issued)) => issued,
+        Ok(None) => {
+            let body = format!(
+                "<h1><span aria-hidden=\"true\">⚠</span> {}</h1><div class=\"error-box\" role=\"alert\"><p>{}</p></div>",
+                lang.t(i18n::RECEIPT_TITLE),
+                lang.t(i18n::RECEIPT_NOT_FOUND)
+            );
+            return render(StatusCode::NOT_FOUND, body);
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "receipt page: store unavailable");
+            return render(StatusCode::SERVICE_UNAVAILABLE, failed(lang));
+        }
+    };
+    let check = match serde_json::from_str::<Value>(&issued.document) {
+        Ok(document) => state.registry.check_receipt(&document).await,
+        Err(e) => Err(ReceiptError::Shape(crate::registry::receipt::NotAReceipt(e.to_string()))),
+    };
+    match check {
+        Ok(check) => render(StatusCode::OK, body(&issued.id, &issued.url, &check, lang)),
+        Err(e) => {
+            tracing::error!(error = %e, "receipt page: the check failed");
+            render(StatusCode::SERVICE_UNAVAILABLE, failed(lang))
+        }
+    }
+}
+
+/// The form on the certificate page.
+#[derive(Deserialize)]
+pub struct SingleReceipt {
+    number: String,
+    lang: Option<String>,
+}
+
+/// `POST /receipts`: a receipt for one certificate, then on to its page.
+pub async fn issue_single(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<SingleReceipt>,
+) -> Response {
+    let lang = Lang::negotiate(form.lang.as_deref(), &headers);
+    let rows = rows_from_list(std::slice::from_ref(&form.number));
+    let issued = match state.registry.verify_bulk(&rows).await {
+        Ok(check) => state.registry.issue_receipt(&check).await,
+        Err(e) => Err(e),
+    };
+    match issued {
+        Ok(receipt) => {
+            let mut response = StatusCode::SEE_OTHER.into_response();
+            if let Ok(value) = HeaderValue::from_str(&format!("/receipts/{}?lang={}", receipt.id, lang.param())) {
+                response.headers_mut().insert(header::LOCATION, value);
+            }
+            response
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "single receipt: failed");
+            let body = format!(
+                "<h1>{}</h1><div class=\"error-box\" role=\"alert\"><p>{}</p></div>",
+                lang.t(i18n::RECEIPT_TITLE),
+                lang.t(i18n::STATUS_UNAVAILABLE)
+            );
+            let page = Page {
+                lang,
+                title: lang.t(i18n::RECEIPT_TITLE),
+                path: "/search",
+                query: "",
+                styles: &[],
+                scripts: &[],
+                body: &body,
+            };
+            html_response(StatusCode::SERVICE_UNAVAILABLE, page.render(), "no-store")
+        }
+    }
+}
+
+fn body(id: &str, url: &str, check: &ReceiptCheck, lang: Lang) -> String {
+    let mut out = String::with_capacity(16 * 1024);
+    let _ = write!(out, "<h1>{}</h1>", lang.t(i18n::RECEIPT_TITLE));
+    if check.genuine {
+        let _ = write!(
+            out,
+            "<div class=\"note-box\" id=\"receipt-verdict\" data-genuine=\"true\"><p><strong><span aria-hidden=\"true\">✔</span> {}</strong></p>",
+            lang.t(i18n::RECEIPT_GENUINE)
+        );
+    } else {
+        let _ = write!(
+            out,
+            "<div class=\"error-box\" id=\"receipt-verdict\" data-genuine=\"false\" role=\"alert\"><p><strong><span aria-hidden=\"true\">⚠</span> {}</strong></p><p>{}</p>",
+            lang.t(i18n::RECEIPT_NOT_GENUINE),
+            escape(check.reason.as_deref().unwrap_or(""))
+        );
+    }
+    if check.genuine {
+        if check.changed.is_empty() {
+            let _ = write!(out, "<p id=\"receipt-changes\" data-changed=\"0\">{}</p>", lang.t(i18n::RECEIPT_UNCHANGED));
+        } else {
+            let _ = write!(
+                out,
+                "<p id=\"receipt-changes\" data-changed=\"{}\"><strong>{}</strong></p><ul>",
+                check.changed.len(),
+                lang.t(i18n::RECEIPT_CHANGED)
+            );
+            for change in &check.changed {
+                let fields: Vec<String> = change
+                    .changes
+                    .iter()
+                    .map(|f| {
+                        format!(
+                            "{}: {} {} → {} {}",
+                            escape(f.field),
+                            lang.t(i18n::RECEIPT_WAS),
+                            escape(&plain(&f.then)),
+                            lang.t(i18n::RECEIPT_NOW),
+                            escape(&plain(&f.now))
+                        )
+                    })
+                    .collect();
+                let _ = write!(
+                    out,
+                    "<li data-changed-number=\"{}\">#{} {} {}：{}</li>",
+                    escape(change.number.as_deref().unwrap_or("")),
+                    change.row,
+                    escape(&change.query),
+                    escape(change.number.as_deref().unwrap_or("")),
+                    fields.join("; ")
+                );
+            }
+            out.push_str("</ul>");
+        }
+    }
+    let _ = write!(
+        out,
+        "<p class=\"as-of\">{}：<time datetime=\"{}\">{}</time></p></div>",
+        lang.t(i18n::DATA_AS_OF),
+        check.checked_at.to_rfc3339(),
+        china_time(check.checked_at, lang)
+    );
+
+    let qr = QrMatrix::encode(url).map(|qr| qr_svg(&qr, lang.t(i18n::RECEIPT_QR)));
+    out.push_str("<div class=\"receipt-head\"><dl class=\"facts\">");
+    let _ = write!(out, "<dt>{}</dt><dd><code>{}</code></dd>", lang.t(i18n::RECEIPT_ID), escape(id));
+    if let Some(receipt) = &check.receipt {
+        write_header(&mut out, receipt, check, lang);
+    }
+    out.push_str("</dl>");
+    if let Ok(svg) = qr {
+        let _ = write!(
+            out,
+            "<figure class=\"receipt-qr\">{svg}<figcaption>{}<br><small>{}</small></figcaption></figure>",
+            lang.t(i18n::RECEIPT_QR),
+            escape(url)
+        );
+    }
+    out.push_str("</div>");
+    if let Some(receipt) = &check.receipt {
+        write_rows(&mut out, receipt, lang);
+    }
+    let _ = write!(
+        out,
+        "<p class=\"no-print\"><a href=\"/api/v1/receipts/{id}\" download=\"starmark-receipt-{id}.json\">{}</a></p><p class=\"hint\">{}</p>",
+        lang.t(i18n::RECEIPT_JSON),
+        lang.t(i18n::RECEIPT_PRINT_HINT),
+        id = escape(id)
+    );
+    out
+}
+
+fn plain(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn write_header(out: &mut String, receipt: &Receipt, check: &ReceiptCheck, lang: Lang) {
+    let _ = write!(
+        out,
+        "<dt>{}</dt><dd><time datetime=\"{}\">{}</time></dd><dt>{}</dt><dd>{}<br><small>{}</small></dd><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd><code>{}</code> {}</dd>",
+        lang.t(i18n::RECEIPT_ISSUED_AT),
+        receipt.issued_at.to_rfc3339(),
+        china_time(receipt.issued_at, lang),
+        lang.t(i18n::ISSUER),
+        escape(&receipt.issuer.name),
+        escape(receipt.issuer.approval_number.as_str()),
+        lang.t(i18n::RECEIPT_REGISTRY),
+        escape(&receipt.registry),
+        lang.t(i18n::RECEIPT_SIGNED_BY),
+        check.key_id.as_ref().map(|k| escape(k.as_str())).unwrap_or_default(),
+        check.key_status.as_deref().map(escape).unwrap_or_default(),
+    );
+}
+
+fn write_rows(out: &mut String, receipt: &Receipt, lang: Lang) {
+    let _ = write!(
+        out,
+        "<section aria-labelledby=\"snapshot\"><h2 id=\"snapshot\">{}</h2><table class=\"results\" id=\"receipt-rows\"><thead><tr>\
+         <th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
+         <th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
+        lang.t(i18n::RECEIPT_SNAPSHOT),
+        lang.t(i18n::ROW),
+        lang.t(i18n::QUERY),
+        lang.t(i18n::STATE),
+        lang.t(i18n::NUMBER),
+        lang.t(i18n::HOLDER),
+        lang.t(i18n::LEVEL),
+        lang.t(i18n::VALIDITY),
+    );
+    for row in &receipt.results {
+        let query = escape(&row.query);
+        if row.certificates.is_empty() {
+            let _ = write!(
+                out,
+                "<tr data-row=\"{r}\" data-outcome=\"{o}\"><td data-label=\"{lr}\">{r}</td><td data-label=\"{lq}\">{query}</td><td data-label=\"{ls}\">{badge}</td><td colspan=\"4\" data-label=\"{ld}\">{detail}</td></tr>",
+                r = row.row,
+                o = row.outcome.as_str(),
+                lr = lang.t(i18n::ROW),
+                lq = lang.t(i18n::QUERY),
+                ls = lang.t(i18n::STATE),
+                badge = missing_badge(row.outcome == Outcome::Malformed, lang),
+                ld = lang.t(i18n::DETAIL),
+                detail = escape(row.error.as_deref().unwrap_or("")),
+            );
+            continue;
+        }
+        for snapshot in &row.certificates {
+            let _ = write!(
+                out,
+                "<tr data-row=\"{r}\" data-outcome=\"found\" data-state=\"{s}\"><td data-label=\"{lr}\">{r}</td><td data-label=\"{lq}\">{query}</td><td data-label=\"{ls}\">{badge}</td>\
+                 <td data-label=\"{ln}\">{number}</td><td data-label=\"{lh}\">{holder}<br><small>{uscc}</small></td><td data-label=\"{ll}\">{level}</td><td data-label=\"{lv}\">{from} – {until}</td></tr>",
+                r = row.row,
+                s = snapshot.state.as_str(),
+                lr = lang.t(i18n::ROW),
+                lq = lang.t(i18n::QUERY),
+                ls = lang.t(i18n::STATE),
+                badge = state_badge(snapshot.state, lang),
+                ln = lang.t(i18n::NUMBER),
+                number = escape(&snapshot.number),
+                lh = lang.t(i18n::HOLDER),
+                holder = escape(&snapshot.holder_name),
+                uscc = escape(&snapshot.uscc),
+                ll = lang.t(i18n::LEVEL),
+                level = level_stars(snapshot.level, lang),
+                lv = lang.t(i18n::VALIDITY),
+                from = snapshot.valid_from,
+                until = snapshot.valid_until,
+            );
+        }
+    }
+    out.push_str("</tbody></table></section>");
+}
