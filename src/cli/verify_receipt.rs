@@ -237,6 +237,13 @@ async fn check(config: &Config, args: &VerifyReceiptArgs) -> anyhow::Result<u8> 
                     config.keys_dir.display()
                 )
             })?;
+            if public.is_empty() {
+                bail!(
+                    "there are no public keys (*.pub.pem) in {} (STARMARK_KEYS_DIR) to check against; \
+                     give --trust-list keys.json or --server URL",
+                    config.keys_dir.display()
+                );
+            }
             (Verifier::new(&public), None, format!("keys in {}", config.keys_dir.display()))
         }
     };

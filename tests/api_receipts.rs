@@ -1,0 +1,303 @@
+//! Signed verification receipts over real HTTP: issue, fetch, check genuine and unchanged,
+//! changes after a revocation and a new certificate, tampering, strangers' keys, retired keys,
+//! garbage, and the append-only table.
+
+mod common;
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use common::{assert_problem, issue_body, spawn_app, uscc, TestApp};
+use ed25519_dalek::Signer as _;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use starmark::crypto::{canonical_value_bytes, KeyId};
+
+async fn create(app: &TestApp, queries: Value) -> reqwest::Response {
+    app.client.post(app.url("/api/v1/receipts")).json(&json!({ "queries": queries })).send().await.expect("request")
+}
+
+async fn check(app: &TestApp, document: &Value) -> Value {
+    let response = app.client.post(app.url("/api/v1/receipts/verify")).json(document).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+/// The public key of `key_id` from the served trust list.
+async fn trusted_key(app: &TestApp, key_id: &str) -> ed25519_dalek::VerifyingKey {
+    let list: Value = app.get("/.well-known/starmark/keys.json").await.json().await.unwrap();
+    let entry = list["keys"].as_array().unwrap().iter().find(|k| k["key_id"] == key_id).expect("key listed");
+    let raw: [u8; 32] = BASE64.decode(entry["public_key"].as_str().unwrap()).unwrap().try_into().unwrap();
+    ed25519_dalek::VerifyingKey::from_bytes(&raw).unwrap()
+}
+
+#[tokio::test]
+async fn a_receipt_is_signed_stored_and_checks_as_genuine_and_unchanged() {
+    let app = spawn_app().await;
+    app.issue(&issue_body("SM2026RCPT0001", "回执一号有限公司", 1)).await;
+    app.issue(&issue_body("SM2026RCPT0002", "回执二号有限公司", 2)).await;
+    let response = create(&app, json!(["SM2026RCPT0001", uscc(2), "SM2026RCPT0099", "bad"])).await;
+    assert_eq!(response.status(), 201);
+    let location = response.headers()["location"].to_str().unwrap().to_string();
+    let issued: Value = response.json().await.unwrap();
+    let id = issued["id"].as_str().unwrap();
+    assert_eq!(id.len(), 32);
+    assert!(id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+    assert_eq!(location, format!("/receipts/{id}"));
+    assert_eq!(issued["url"], format!("http://starmark.test/receipts/{id}"));
+
+    let document = &issued["document"];
+    let receipt = &document["receipt"];
+    assert_eq!(receipt["format"], "starmark-receipt-v1");
+    assert_eq!(receipt["issuer"]["name"], "测试认证中心 Test Body");
+    assert_eq!(receipt["issuer"]["approval_number"], "CNCA-R-2026-042");
+    assert_eq!(receipt["registry"], "http://starmark.test");
+    assert!(chrono::DateTime::parse_from_rfc3339(receipt["issued_at"].as_str().unwrap()).is_ok());
+    let results = receipt["results"].as_array().unwrap();
+    assert_eq!(results.len(), 4);
+    let outcomes: Vec<&str> = results.iter().map(|r| r["outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes, ["found", "found", "unknown", "malformed"]);
+    assert!(results[3]["error"].is_string());
+    let snapshot = &results[0]["certificates"][0];
+    assert_eq!(snapshot["number"], "SM2026RCPT0001");
+    assert_eq!(snapshot["holder_name"], "回执一号有限公司");
+    assert_eq!(snapshot["uscc"], uscc(1));
+    assert_eq!(snapshot["level"], "five_star");
+    assert_eq!(snapshot["state"], "valid");
+    assert_eq!(snapshot["version"], 1);
+    // record_sha256 names the exact signed record version the receipt saw.
+    let answer: Value = app.get("/api/v1/certificates/SM2026RCPT0001").await.json().await.unwrap();
+    let record = canonical_value_bytes(&answer["record"]).unwrap();
+    assert_eq!(snapshot["record_sha256"], hex::encode(Sha256::digest(&record)));
+    assert_eq!(results[1]["certificates"][0]["number"], "SM2026RCPT0002");
+
+    // Anyone can check the signature: the prefix, then the canonical receipt bytes.
+    let signature = &document["signature"];
+    assert_eq!(signature["alg"], "Ed25519");
+    let key = trusted_key(&app, signature["key_id"].as_str().unwrap()).await;
+    let mut message = b"starmark-receipt-v1\n".to_vec();
+    message.extend(canonical_value_bytes(receipt).unwrap());
+    let value: [u8; 64] = BASE64.decode(signature["value"].as_str().unwrap()).unwrap().try_into().unwrap();
+    key.verify_strict(&message, &ed25519_dalek::Signature::from_bytes(&value)).expect("signature verifies");
+    // ... and recompute the id from the document.
+    let canonical = canonical_value_bytes(document).unwrap();
+    assert_eq!(hex::encode(&Sha256::digest(&canonical)[..16]), id);
+
+    // Stored, byte for byte.
+    let fetched = app.get(&format!("/api/v1/receipts/{id}")).await;
+    assert_eq!(fetched.status(), 200);
+    assert_eq!(fetched.headers()["content-type"], "application/json");
+    assert_eq!(fetched.bytes().await.unwrap(), canonical);
+
+    let verdict = check(&app, document).await;
+    assert_eq!(verdict["genuine"], true, "{verdict}");
+    assert_eq!(verdict["reason"], Value::Null);
+    assert_eq!(verdict["key_id"], signature["key_id"]);
+    assert_eq!(verdict["key_status"], "active");
+    assert_eq!(verdict["issued_at"], receipt["issued_at"]);
+    assert!(verdict["checked_at"].is_string());
+    assert_eq!(verdict["unchanged"], 3, "two snapshots and one unknown row: {verdict}");
+    assert_eq!(verdict["changed"], json!([]));
+}
+
+#[tokio::test]
+async fn changes_since_the_receipt_are_named_field_by_field() {
+    let app = spawn_app().await;
+    app.issue(&issue_body("SM2026RCPT0101", "变更有限公司", 11)).await;
+    app.issue(&issue_body("SM2026RCPT0102", "不变有限公司", 12)).await;
+    let issued: Value = create(&app, json!(["SM2026RCPT0101", "SM2026RCPT0102", "SM2026RCPT0103", uscc(12)]))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let document = &issued["document"];
+
+    let (status, _) = app.status("SM2026RCPT0101", json!({"action": "revoke", "reason": "虚假宣传"})).await;
+    assert_eq!(status, 200);
+    app.issue(&issue_body("SM2026RCPT0103", "后来者有限公司", 13)).await;
+    let mut second = issue_body("SM2026RCPT0104", "不变有限公司", 12);
+    second["holder"]["name_en"] = json!("Unchanged Co.");
+    app.issue(&second).await;
+
+    let verdict = check(&app, document).await;
+    assert_eq!(verdict["genuine"], true, "{verdict}");
+    let changed = verdict["changed"].as_array().unwrap();
+    assert_eq!(changed.len(), 3, "{verdict}");
+    assert_eq!(changed[0]["row"], 1);
+    assert_eq!(changed[0]["query"], "SM2026RCPT0101");
+    assert_eq!(changed[0]["number"], "SM2026RCPT0101");
+    assert_eq!(
+        changed[0]["changes"],
+        json!([{"field": "state", "then": "valid", "now": "revoked"}, {"field": "version", "then": 1, "now": 2}])
+    );
+    // The unknown number exists now.
+    assert_eq!(changed[1]["row"], 3);
+    assert_eq!(changed[1]["number"], "SM2026RCPT0103");
+    assert_eq!(changed[1]["changes"], json!([{"field": "outcome", "then": "unknown", "now": "found"}]));
+    // The holder has a new certificate.
+    assert_eq!(changed[2]["row"], 4);
+    assert_eq!(changed[2]["changes"], json!([{"field": "certificate", "then": null, "now": "SM2026RCPT0104"}]));
+    assert_eq!(verdict["unchanged"], 2, "row 2 and row 4's first certificate");
+}
+
+#[tokio::test]
+async fn altered_receipts_and_strangers_signatures_are_not_genuine() {
+    let app = spawn_app().await;
+    app.issue(&issue_body("SM2026RCPT0201", "篡改测试有限公司", 21)).await;
+    let (status, _) = app.status("SM2026RCPT0201", json!({"action": "revoke", "reason": "r"})).await;
+    assert_eq!(status, 200);
+    let issued: Value = create(&app, json!(["SM2026RCPT0201"])).await.json().await.unwrap();
+    let document = issued["document"].clone();
+    assert_eq!(document["receipt"]["results"][0]["certificates"][0]["state"], "revoked");
+
+    // One field edited: the revoked certificate made to read valid.
+    let mut tampered = document.clone();
+    tampered["receipt"]["results"][0]["certificates"][0]["state"] = json!("valid");
+    let verdict = check(&app, &tampered).await;
+    assert_eq!(verdict["genuine"], false);
+    assert!(verdict["reason"].as_str().unwrap().contains("altered"), "{verdict}");
+    assert_eq!(verdict["changed"], json!([]), "no comparison for a receipt that is not genuine");
+    let mut later = document.clone();
+    later["receipt"]["issued_at"] = json!("2030-01-01T00:00:00Z");
+    assert_eq!(check(&app, &later).await["genuine"], false);
+
+    // A well-formed signature by a key the registry never had.
+    let stranger = ed25519_dalek::SigningKey::from_bytes(&[42u8; 32]);
+    let mut message = b"starmark-receipt-v1\n".to_vec();
+    message.extend(canonical_value_bytes(&tampered["receipt"]).unwrap());
+    let forged = json!({
+        "receipt": tampered["receipt"],
+        "signature": {
+            "alg": "Ed25519",
+            "key_id": KeyId::of(&stranger.verifying_key()).to_string(),
+            "value": BASE64.encode(stranger.sign(&message).to_bytes()),
+        }
+    });
+    let verdict = check(&app, &forged).await;
+    assert_eq!(verdict["genuine"], false);
+    assert_eq!(verdict["key_status"], Value::Null);
+    assert!(verdict["reason"].as_str().unwrap().contains("not in the trust list"), "{verdict}");
+
+    // A signature value that is not the registry's: zeros, or not 64 bytes at all.
+    let mut zeroed = document.clone();
+    zeroed["signature"]["value"] = json!(BASE64.encode([0u8; 64]));
+    assert_eq!(check(&app, &zeroed).await["genuine"], false);
+    let mut bad_value = document.clone();
+    bad_value["signature"]["value"] = json!("AAAA");
+    assert_eq!(check(&app, &bad_value).await["genuine"], false);
+
+    // The untouched document still checks.
+    assert_eq!(check(&app, &document).await["genuine"], true);
+}
+
+#[tokio::test]
+async fn garbage_is_a_problem_not_a_verdict() {
+    let app = spawn_app().await;
+    let post = |body: &'static str| {
+        app.client.post(app.url("/api/v1/receipts/verify")).header("content-type", "application/json").body(body).send()
+    };
+    assert_problem(post("not json").await.unwrap(), 400, "malformed-json").await;
+    for body in [
+        "[1, 2]",
+        "{}",
+        "{\"receipt\": 1, \"signature\": {}}",
+        "{\"receipt\": {\"format\": \"other\"}, \"signature\": {}}",
+        "{\"receipt\": {\"format\": \"starmark-receipt-v1\"}}",
+    ] {
+        let problem = assert_problem(post(body).await.unwrap(), 422, "invalid-body").await;
+        assert!(problem["detail"].as_str().unwrap().contains("not a Starmark receipt"), "{problem}");
+    }
+    let text = app.client.post(app.url("/api/v1/receipts/verify")).body("{}").send().await.unwrap();
+    assert_problem(text, 415, "unsupported-media-type").await;
+
+    assert_problem(app.get("/api/v1/receipts/not-an-id").await, 400, "invalid-parameter").await;
+    assert_problem(app.get("/api/v1/receipts/0123456789ABCDEF0123456789ABCDEF").await, 400, "invalid-parameter").await;
+    assert_problem(app.get(&format!("/api/v1/receipts/{}", "0".repeat(32))).await, 404, "not-found").await;
+    assert_problem(create(&app, json!([])).await, 422, "invalid-field").await;
+}
+
+#[tokio::test]
+async fn bulk_checks_can_ask_for_a_receipt() {
+    let app = spawn_app().await;
+    app.issue(&issue_body("SM2026RCPT0301", "批量回执有限公司", 31)).await;
+    let answer: Value = app
+        .client
+        .post(app.url("/api/v1/verify/bulk"))
+        .json(&json!({"queries": ["SM2026RCPT0301", "SM2026RCPT0399"], "receipt": true}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let receipt = &answer["receipt"];
+    let id = receipt["id"].as_str().unwrap();
+    assert_eq!(receipt["url"], format!("http://starmark.test/receipts/{id}"));
+    assert_eq!(receipt["document"]["receipt"]["issued_at"], answer["checked_at"]);
+    let stored: Value = app.get(&format!("/api/v1/receipts/{id}")).await.json().await.unwrap();
+    assert_eq!(&stored, &receipt["document"]);
+    assert_eq!(check(&app, &stored).await["unchanged"], 2);
+
+    // ?receipt=1 with a CSV list; the CSV download names the receipt in a header.
+    let response = app
+        .client
+        .post(app.url("/api/v1/verify/bulk?receipt=1"))
+        .header("content-type", "text/csv")
+        .body("number\nSM2026RCPT0301\n")
+        .send()
+        .await
+        .unwrap();
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["receipt"]["document"]["receipt"]["results"][0]["row"], 2);
+    let csv = app
+        .client
+        .post(app.url("/api/v1/verify/bulk?receipt=1&format=csv"))
+        .json(&json!({"queries": ["SM2026RCPT0301"]}))
+        .send()
+        .await
+        .unwrap();
+    let url = csv.headers()["starmark-receipt"].to_str().unwrap().to_string();
+    assert!(url.starts_with("http://starmark.test/receipts/"), "{url}");
+}
+
+#[tokio::test]
+async fn receipts_signed_by_a_retired_key_stay_genuine() {
+    let app = spawn_app().await;
+    app.issue(&issue_body("SM2026RCPT0401", "轮换有限公司", 41)).await;
+    let issued: Value = create(&app, json!(["SM2026RCPT0401"])).await.json().await.unwrap();
+    starmark::crypto::keys::generate(&app.config.keys_dir).expect("new active key");
+    let (peer, _) = app.spawn_peer_with(|_| {}).await;
+    let verdict: Value = app
+        .client
+        .post(format!("{peer}/api/v1/receipts/verify"))
+        .json(&issued["document"])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(verdict["genuine"], true, "{verdict}");
+    assert_eq!(verdict["key_status"], "retired");
+    assert_eq!(verdict["changed"], json!([]));
+}
+
+#[tokio::test]
+async fn the_database_refuses_to_edit_or_delete_a_receipt() {
+    use sqlx::sqlite::SqliteConnectOptions;
+    use sqlx::{Connection, SqliteConnection};
+
+    let app = spawn_app().await;
+    let issued: Value = create(&app, json!(["SM2026RCPT0501"])).await.json().await.unwrap();
+    let id = issued["id"].as_str().unwrap().to_string();
+    let options = SqliteConnectOptions::new().filename(app.db_path());
+    let mut db = SqliteConnection::connect_with(&options).await.expect("open database");
+    let edit = sqlx::query("UPDATE receipts SET document = replace(document, 'unknown', 'found') WHERE id = ?")
+        .bind(&id)
+        .execute(&mut db)
+        .await;
+    assert!(edit.unwrap_err().to_string().contains("append-only"));
+    let delete = sqlx::query("DELETE FROM receipts").execute(&mut db).await;
+    assert!(delete.unwrap_err().to_string().contains("append-only"));
+    let stored: Value = app.get(&format!("/api/v1/receipts/{id}")).await.json().await.unwrap();
+    assert_eq!(stored, issued["document"]);
+}
