@@ -301,3 +301,44 @@ async fn the_database_refuses_to_edit_or_delete_a_receipt() {
     let stored: Value = app.get(&format!("/api/v1/receipts/{id}")).await.json().await.unwrap();
     assert_eq!(stored, issued["document"]);
 }
+
+/// docs/format.md, section 11: the receipt checks with jq, sha256sum and OpenSSL alone.
+#[tokio::test]
+async fn the_documented_openssl_recipe_checks_a_receipt_and_its_id() {
+    let have = |tool: &str| std::process::Command::new(tool).arg("--version").output().is_ok();
+    if !(have("jq") && have("openssl")) {
+        eprintln!("skipped: this test needs jq and openssl (OpenSSL 3) on the PATH");
+        return;
+    }
+    let app = spawn_app().await;
+    app.issue(&issue_body("SM2026RCPT0601", "互操作有限公司 \"引号\"", 61)).await;
+    let issued: Value = create(&app, json!(["SM2026RCPT0601", uscc(61), "=1+1"])).await.json().await.unwrap();
+    let id = issued["id"].as_str().unwrap();
+    let dir = app.dir.path();
+    let stored = app.get(&format!("/api/v1/receipts/{id}")).await.bytes().await.unwrap();
+    std::fs::write(dir.join("receipt.json"), &stored).unwrap();
+    std::fs::write(dir.join("keys.json"), app.get("/.well-known/starmark/keys.json").await.bytes().await.unwrap())
+        .unwrap();
+    let script = format!(
+        r#"set -e
+test "$(jq -Scj . receipt.json | sha256sum | cut -c1-32)" = "{id}"
+{{ printf 'starmark-receipt-v1\n'; jq -Scj .receipt receipt.json; }} > message.bin
+jq -r .signature.value receipt.json | base64 -d > sig.bin
+KEY_ID=$(jq -r .signature.key_id receipt.json)
+jq -r --arg id "$KEY_ID" '.keys[] | select(.key_id == $id) | .pem' keys.json > pub.pem
+test "$(openssl pkey -pubin -in pub.pem -outform DER | tail -c 32 | sha256sum | cut -c1-16)" = "$KEY_ID"
+openssl pkeyutl -verify -pubin -inkey pub.pem -rawin -in message.bin -sigfile sig.bin
+"#
+    );
+    let out = std::process::Command::new("sh").arg("-c").arg(&script).current_dir(dir).output().unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && said.contains("Signature Verified Successfully"), "{said}");
+
+    // The same recipe refuses an edited receipt.
+    let mut edited: Value = serde_json::from_slice(&stored).unwrap();
+    edited["receipt"]["results"][0]["certificates"][0]["level"] = json!("compliant");
+    std::fs::write(dir.join("receipt.json"), edited.to_string()).unwrap();
+    let verify_only = script.lines().filter(|l| !l.starts_with("test \"$(jq -Scj .")).collect::<Vec<_>>().join("\n");
+    let out = std::process::Command::new("sh").arg("-c").arg(&verify_only).current_dir(dir).output().unwrap();
+    assert!(!out.status.success());
+}

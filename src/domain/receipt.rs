@@ -105,15 +105,17 @@ fn is_header(cell: &str) -> bool {
     Uscc::parse(cell).is_err() && !cell.chars().any(|c| c.is_ascii_digit())
 }
 
-/// The query as echoed in answers: trimmed, and cut after [`ECHO_CHARS`] characters.
+/// The query as echoed in answers and receipts: trimmed, control characters replaced by
+/// U+FFFD (so every JSON tool writes the signed text the same way), and cut after
+/// [`ECHO_CHARS`] characters.
 fn echo(query: &str) -> String {
     let query = query.trim();
-    if query.chars().count() <= ECHO_CHARS {
-        return query.to_string();
+    let mut echoed: String =
+        query.chars().take(ECHO_CHARS).map(|c| if c.is_control() { '\u{fffd}' } else { c }).collect();
+    if query.chars().count() > ECHO_CHARS {
+        echoed.push('…');
     }
-    let mut cut: String = query.chars().take(ECHO_CHARS).collect();
-    cut.push('…');
-    cut
+    echoed
 }
 
 /// What a query asks about.
@@ -336,6 +338,7 @@ mod tests {
         let rows = rows_from_list(&["x".repeat(500), " a ".into()]);
         assert_eq!(rows[0].query.chars().count(), ECHO_CHARS + 1);
         assert_eq!(rows[1], InputRow { row: 2, query: "a".into() });
+        assert_eq!(rows_from_list(&["a\u{7f}b\u{1}".into()])[0].query, "a\u{fffd}b\u{fffd}");
     }
 
     #[test]
