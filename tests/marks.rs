@@ -311,12 +311,14 @@ async fn the_landing_page_is_plain_html_with_a_strict_policy() {
         assert_eq!(response.status(), 200);
         assert_eq!(response.headers()["content-type"], "text/html; charset=utf-8");
         let policy = response.headers()["content-security-policy"].to_str().unwrap().to_string();
-        assert!(policy.starts_with("default-src 'none'") && !policy.contains("script-src"), "{policy}");
+        assert!(policy.starts_with("default-src 'none'") && !policy.contains("unsafe-inline"), "{policy}");
         let html = response.text().await.unwrap();
-        assert!(html.contains("正品标志 · 认证有效") && html.contains("Genuine mark · certificate valid"));
+        assert!(html.contains("正品标志 · 认证有效"), "Chinese by default");
         assert!(html.contains("&lt;script&gt;") && !html.contains("<script>"), "user text is escaped");
-        assert!(html.contains("1-000002") && html.contains("Data as of"));
+        assert!(html.contains("1-000002") && html.contains("数据时间"));
     }
+    let english = app.get(&format!("/v/{token}?lang=en")).await.text().await.unwrap();
+    assert!(english.contains("Genuine mark · certificate valid") && english.contains("Data as of"));
     let fake = app.get("/v/NOT-A-TOKEN").await.text().await.unwrap();
     assert!(fake.contains("非正品标志") && fake.contains("12315"), "fakes say what to do");
 }

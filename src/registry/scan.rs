@@ -51,6 +51,10 @@ pub struct ScanOutcome {
     pub verdict: Verdict,
     /// Why, in one English sentence.
     pub detail: String,
+    /// Why, as a stable slug pages translate (the detail is English only): `malformed`,
+    /// `unknown_key`, `bad_signature`, `no_certificate`, `other_holder`, `serial_not_issued`
+    /// for refused tokens, `checked` when the verdict comes from the live record.
+    pub reason: &'static str,
     /// What the mark claims, when the token could be read at all.
     pub claims: Option<MarkClaims>,
     pub key_id: Option<KeyId>,
@@ -65,10 +69,17 @@ pub struct ScanOutcome {
 }
 
 impl ScanOutcome {
-    fn refused(verdict: Verdict, detail: String, claims: Option<MarkClaims>, key_id: Option<KeyId>) -> Self {
+    fn refused(
+        verdict: Verdict,
+        reason: &'static str,
+        detail: String,
+        claims: Option<MarkClaims>,
+        key_id: Option<KeyId>,
+    ) -> Self {
         Self {
             verdict,
             detail,
+            reason,
             claims,
             key_id,
             certificate: None,
@@ -90,34 +101,35 @@ impl Registry {
     pub async fn scan(&self, token_text: &str) -> Result<ScanOutcome, RegistryError> {
         let parsed = match token::parse(token_text) {
             Ok(parsed) => parsed,
-            Err(e) => return Ok(ScanOutcome::refused(Verdict::NotGenuine, e.to_string(), None, None)),
+            Err(e) => return Ok(ScanOutcome::refused(Verdict::NotGenuine, "malformed", e.to_string(), None, None)),
         };
         let claims = parsed.claims.clone();
         let key_id = Some(parsed.key_id.clone());
         if let Err(e) = parsed.verify(&self.verifier) {
-            let detail = match e {
-                TokenError::UnknownKey(_) => format!("{e}: this mark was not issued by this registry"),
-                other => other.to_string(),
+            let (reason, detail) = match e {
+                TokenError::UnknownKey(_) => ("unknown_key", format!("{e}: this mark was not issued by this registry")),
+                TokenError::Malformed(_) | TokenError::Version(_) => ("malformed", e.to_string()),
+                TokenError::BadSignature => ("bad_signature", e.to_string()),
             };
-            return Ok(ScanOutcome::refused(Verdict::NotGenuine, detail, Some(claims), key_id));
+            return Ok(ScanOutcome::refused(Verdict::NotGenuine, reason, detail, Some(claims), key_id));
         }
         let certificate = match self.store.get(&claims.number).await? {
             Some(certificate) => certificate,
             None => {
                 let detail = format!("the registry has no certificate {}", claims.number);
-                return Ok(ScanOutcome::refused(Verdict::Unknown, detail, Some(claims), key_id));
+                return Ok(ScanOutcome::refused(Verdict::Unknown, "no_certificate", detail, Some(claims), key_id));
             }
         };
         let record = &certificate.record;
         if record.holder.uscc != claims.uscc {
             let detail = "the mark names another holder than the certificate's".to_string();
-            return Ok(ScanOutcome::refused(Verdict::Unknown, detail, Some(claims), key_id));
+            return Ok(ScanOutcome::refused(Verdict::Unknown, "other_holder", detail, Some(claims), key_id));
         }
         let serial_status =
             if claims.batch == 0 { SerialStatus::Issued } else { record.serial_status(claims.batch, claims.serial) };
         if serial_status == SerialStatus::NotIssued {
             let detail = format!("serial {}-{} was never issued for this certificate", claims.batch, claims.serial);
-            return Ok(ScanOutcome::refused(Verdict::Unknown, detail, Some(claims), key_id));
+            return Ok(ScanOutcome::refused(Verdict::Unknown, "serial_not_issued", detail, Some(claims), key_id));
         }
 
         let now = clock::now();
@@ -149,6 +161,7 @@ impl Registry {
         Ok(ScanOutcome {
             verdict,
             detail,
+            reason: "checked",
             claims: Some(claims),
             key_id,
             certificate: Some(certificate),

@@ -2,6 +2,8 @@
 //! directory, database and signing key, and tokens of each role.
 #![allow(dead_code)]
 
+pub mod browser;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;

@@ -4,13 +4,15 @@
 //! never a verdict.
 
 mod page;
+mod text;
 mod view;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
+use super::pages::{self, Lang};
 use super::AppState;
 use crate::registry::RegistryError;
 
@@ -24,7 +26,17 @@ fn wants_json(headers: &HeaderMap) -> bool {
         .is_some_and(|accept| accept.contains("application/json") && !accept.contains("text/html"))
 }
 
-pub async fn scan(State(state): State<AppState>, headers: HeaderMap, Path(token): Path<String>) -> Response {
+/// The `lang` parameter of the language toggle, if any (anything else in the query is ignored).
+fn requested_lang(query: Option<&str>) -> Option<&str> {
+    query?.split('&').find_map(|pair| pair.strip_prefix("lang="))
+}
+
+pub async fn scan(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
     // Longer than any token: not worth parsing, and refused as not genuine like any other.
     let token = if token.len() > MAX_TOKEN_CHARS { "" } else { token.as_str() };
     let outcome = match state.registry.scan(token).await {
@@ -47,12 +59,8 @@ pub async fn scan(State(state): State<AppState>, headers: HeaderMap, Path(token)
             Err(problem) => problem.into_response(),
         }
     } else {
-        let mut response = (StatusCode::OK, page::render(&outcome)).into_response();
-        let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
-        headers.insert(header::CACHE_CONTROL, no_store);
-        headers.insert(header::VARY, HeaderValue::from_static("Accept"));
-        headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(page::CONTENT_SECURITY_POLICY));
-        response
+        let lang = Lang::negotiate(requested_lang(query.as_deref()), &headers);
+        let html = page::render(token, &outcome, state.registry.issuer(), lang);
+        pages::html_response(StatusCode::OK, html, "no-store")
     }
 }

@@ -1,160 +1,342 @@
-//! The scan landing as a plain server-rendered page: readable without JavaScript, no
-//! third-party resources, one verdict in a large banner with an icon and words (never colour
-//! alone), Chinese first with English beneath. The full consumer page builds on this.
+//! The consumer page of a scan: what a phone shows when its camera opens a mark's QR code.
+//!
+//! Server-rendered and complete without JavaScript: one verdict in a large banner (icon and
+//! words, never colour alone), the data time, what to do when the mark cannot be trusted, then
+//! the certificate and the mark. Every string comes in Chinese and English (`text.rs`), so the
+//! page is whole in either. `scan.js` only adds the signature check on the device; the page
+//! carries the token, the server's verdict and the script's messages in data attributes.
 
 use std::fmt::Write;
 
+use chrono::NaiveDate;
+
+use super::text::{self as tx, fill};
 use super::view::{headline, status_of};
-use crate::registry::{ScanOutcome, Verdict, SUSPICIOUS_SCANS};
+use crate::domain::{Issuer, State};
+use crate::http::pages::i18n::{self, Text};
+use crate::http::pages::{china_time, escape, url_encode, widgets, Lang, Page};
+use crate::registry::{ScanOutcome, Verdict};
 
-/// No scripts at all; inline styles only.
-pub const CONTENT_SECURITY_POLICY: &str =
-    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
-
-/// Escapes text for HTML element content and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Banner colours (white text; all meet WCAG AA contrast) and icon per verdict.
-fn style(verdict: Verdict) -> (&'static str, &'static str) {
+/// The verdict's slug, as in the JSON answer: CSS class and data attribute.
+pub fn verdict_slug(verdict: Verdict) -> &'static str {
     match verdict {
-        Verdict::Valid => ("#1b5e20", "✔"),
-        Verdict::Suspended => ("#8a4b00", "⏸"),
-        Verdict::Expired => ("#5f4b00", "⌛"),
-        Verdict::Revoked | Verdict::Withdrawn | Verdict::MarkRevoked => ("#8e1b1b", "✖"),
-        Verdict::NotGenuine | Verdict::Unknown => ("#b00020", "⚠"),
+        Verdict::Valid => "valid",
+        Verdict::Suspended => "suspended",
+        Verdict::Revoked => "revoked",
+        Verdict::Withdrawn => "withdrawn",
+        Verdict::Expired => "expired",
+        Verdict::MarkRevoked => "mark_revoked",
+        Verdict::NotGenuine => "not_genuine",
+        Verdict::Unknown => "unknown",
     }
 }
 
-fn row(out: &mut String, label_zh: &str, label_en: &str, value: &str) {
-    let _ = write!(
-        out,
-        "<tr><th scope=\"row\">{label_zh}<br><small>{label_en}</small></th><td>{}</td></tr>",
-        escape(value)
-    );
+/// The icon shown with each verdict, so colour is never the only signal.
+fn icon(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Valid => "✔",
+        Verdict::Suspended => "⏸",
+        Verdict::Expired => "⌛",
+        Verdict::Revoked | Verdict::Withdrawn | Verdict::MarkRevoked => "✖",
+        Verdict::NotGenuine | Verdict::Unknown => "⚠",
+    }
 }
 
-/// The whole page.
-pub fn render(outcome: &ScanOutcome) -> String {
-    let (zh, en) = headline(outcome.verdict);
-    let (colour, icon) = style(outcome.verdict);
-    let mut out = String::with_capacity(4096);
-    let _ = write!(
-        out,
-        "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{zh} · Starmark</title><style>\
-         body{{font:16px/1.5 system-ui,sans-serif;margin:0;color:#1a1a1a}}\
-         main{{max-width:40rem;margin:0 auto;padding:0 1rem 2rem}}\
-         .verdict{{background:{colour};color:#fff;padding:1.25rem 1rem;margin:0 -1rem 1rem}}\
-         .verdict h1{{margin:0;font-size:1.6rem}}.verdict p{{margin:.25rem 0 0}}\
-         table{{border-collapse:collapse;width:100%}}th,td{{text-align:left;vertical-align:top;padding:.4rem .3rem;border-bottom:1px solid #ddd}}\
-         th{{width:38%;font-weight:600}}small{{color:#555}}.warn{{background:#fff4e5;border-left:4px solid #b00020;padding:.5rem .75rem}}\
-         </style></head><body><main>\
-         <section class=\"verdict\" role=\"status\"><h1><span aria-hidden=\"true\">{icon}</span> {zh}</h1><p>{en}</p>\
-         <p><small style=\"color:#fff\">{}</small></p></section>",
-        escape(&outcome.detail)
-    );
-    if matches!(outcome.verdict, Verdict::NotGenuine | Verdict::Unknown) {
-        out.push_str(
-            "<p class=\"warn\"><strong>请勿相信该产品的认证声明。</strong>这个二维码不是认证机构签发的有效标志。\
-             请保留产品与购买凭证，并向认证机构或市场监管部门（12315）举报。<br>\
-             <small>Do not trust this product's certification claim. Keep the product and receipt and report it \
-             to the certification body or market regulator (12315).</small></p>",
-        );
+/// A calendar date as each language writes it.
+fn date(day: NaiveDate, lang: Lang) -> String {
+    match lang {
+        Lang::Zh => day.format("%Y年%-m月%-d日").to_string(),
+        Lang::En => day.format("%Y-%m-%d").to_string(),
     }
-    if let Some(scans) = &outcome.scans {
-        if scans.count > SUSPICIOUS_SCANS {
-            let _ = write!(
-                out,
-                "<p class=\"warn\"><strong>此标志已被查询 {} 次</strong>，远多于一件真实商品的标志。可能是复制的标志。<br>\
-                 <small>This mark was checked {} times, far more than a real package's mark: it may be copied.</small></p>",
-                scans.count, scans.count
-            );
+}
+
+/// Why the verdict is what it is, in the page's language (escaped HTML).
+fn detail(outcome: &ScanOutcome, lang: Lang) -> String {
+    let text = |s: Text| s.get(lang);
+    let status = status_of(outcome);
+    let since = status.as_ref().map(|s| date(s.since, lang)).unwrap_or_default();
+    let number = outcome.claims.as_ref().map(|c| c.number.to_string()).unwrap_or_default();
+    match outcome.verdict {
+        Verdict::Valid => text(tx::DETAIL_VALID).to_string(),
+        Verdict::Suspended => {
+            let mut out = fill(text(tx::DETAIL_SUSPENDED), &[&since]);
+            if let Some(status) = &status {
+                if let Some(until) = status.until {
+                    let template =
+                        if status.overdue { tx::DETAIL_SUSPENDED_OVERDUE } else { tx::DETAIL_SUSPENDED_UNTIL };
+                    out.push(' ');
+                    out.push_str(&fill(text(template), &[&date(until, lang)]));
+                }
+            }
+            out
         }
+        Verdict::Revoked => fill(text(tx::DETAIL_REVOKED), &[&since]),
+        Verdict::Withdrawn => fill(text(tx::DETAIL_WITHDRAWN), &[&since]),
+        Verdict::Expired => {
+            let until = outcome.certificate.as_ref().map(|c| date(c.record.valid_until, lang)).unwrap_or_default();
+            fill(text(tx::DETAIL_EXPIRED), &[&until])
+        }
+        Verdict::MarkRevoked => {
+            let (reason, day) = outcome
+                .mark_revocation
+                .as_ref()
+                .map(|(reason, day)| (escape(reason), date(*day, lang)))
+                .unwrap_or_default();
+            fill(text(tx::DETAIL_MARK_REVOKED), &[&day, &reason])
+        }
+        Verdict::NotGenuine => match outcome.reason {
+            "unknown_key" => text(tx::DETAIL_UNKNOWN_KEY).to_string(),
+            "bad_signature" => text(tx::DETAIL_BAD_SIGNATURE).to_string(),
+            _ => text(tx::DETAIL_MALFORMED).to_string(),
+        },
+        Verdict::Unknown => match outcome.reason {
+            "other_holder" => text(tx::DETAIL_OTHER_HOLDER).to_string(),
+            "serial_not_issued" => {
+                let serial =
+                    outcome.claims.as_ref().map(|c| format!("{}-{:06}", c.batch, c.serial)).unwrap_or_default();
+                fill(text(tx::DETAIL_SERIAL_NOT_ISSUED), &[&serial])
+            }
+            _ => fill(text(tx::DETAIL_NO_CERTIFICATE), &[&escape(&number)]),
+        },
     }
-    for note in &outcome.notes {
-        let _ = write!(out, "<p class=\"warn\">{}</p>", escape(note));
+}
+
+/// One row of a definition list; `value` is already HTML.
+fn fact(out: &mut String, id: &str, label: Text, value: &str, lang: Lang) {
+    let _ = write!(out, "<dt>{}</dt><dd id=\"{id}\">{value}</dd>", label.get(lang));
+}
+
+/// The status line: state badge, since when, until when, why.
+fn status_value(outcome: &ScanOutcome, lang: Lang) -> Option<String> {
+    let status = status_of(outcome)?;
+    let mut out =
+        fill(tx::STATUS_SINCE.get(lang), &[&widgets::state_badge(status.state, lang), &date(status.since, lang)]);
+    if let (State::Suspended, Some(until)) = (status.state, status.until) {
+        out.push_str(&fill(tx::STATUS_UNTIL.get(lang), &[&date(until, lang)]));
     }
-    out.push_str("<h2>证书信息 <small>Certificate</small></h2><table>");
+    if let Some(reason) = status.reason {
+        out.push_str(&fill(tx::STATUS_REASON.get(lang), &[&escape(reason)]));
+    }
+    Some(out)
+}
+
+/// What to do with a product whose mark cannot be trusted.
+fn what_to_do(out: &mut String, issuer: &Issuer, lang: Lang) {
+    let body = fill(tx::REPORT_BODY.get(lang), &[&escape(&issuer.name), &escape(issuer.approval_number.as_str())]);
+    let regulator = fill(
+        tx::REPORT_12315.get(lang),
+        &[
+            "<a href=\"tel:12315\">12315</a>",
+            &format!(
+                "<a href=\"https://www.12315.cn/\" rel=\"noopener noreferrer\">{}</a>",
+                tx::PLATFORM_12315.get(lang)
+            ),
+        ],
+    );
+    let _ = write!(
+        out,
+        "<section class=\"warn-box what-to-do\" id=\"what-to-do\" aria-labelledby=\"what-to-do-title\">\
+         <h2 id=\"what-to-do-title\">{}</h2><p><strong>{}</strong></p><ul><li>{}</li><li>{body}</li><li>{regulator}</li></ul></section>",
+        tx::WHAT_TO_DO.get(lang),
+        tx::DO_NOT_TRUST.get(lang),
+        tx::KEEP_PRODUCT.get(lang),
+    );
+}
+
+/// The device check: a note that shows without JavaScript, and everything `scan.js` needs.
+fn device_check(out: &mut String, token: &str, outcome: &ScanOutcome, lang: Lang) {
+    let messages = [
+        ("checking", tx::DEVICE_CHECKING),
+        ("verified", tx::DEVICE_VERIFIED),
+        ("invalid", tx::DEVICE_INVALID),
+        ("unknown-key", tx::DEVICE_UNKNOWN_KEY),
+        ("malformed", tx::DEVICE_MALFORMED),
+        ("unsupported", tx::DEVICE_UNSUPPORTED),
+        ("error", tx::DEVICE_ERROR),
+        ("mismatch-genuine", tx::DEVICE_MISMATCH_GENUINE),
+        ("mismatch-fake", tx::DEVICE_MISMATCH_FAKE),
+    ];
+    let _ = write!(
+        out,
+        "<section class=\"device-check\" id=\"device-check\" aria-labelledby=\"device-check-title\" \
+         data-token=\"{}\" data-verdict=\"{}\" data-trust-list=\"/.well-known/starmark/keys.json\"",
+        escape(token),
+        verdict_slug(outcome.verdict),
+    );
+    for (name, text) in messages {
+        let _ = write!(out, " data-msg-{name}=\"{}\"", escape(text.get(lang)));
+    }
+    let _ = write!(
+        out,
+        "><h2 id=\"device-check-title\">{}</h2><p id=\"device-check-result\" class=\"device-result\" aria-live=\"polite\">{}</p></section>",
+        tx::DEVICE_CHECK.get(lang),
+        tx::DEVICE_NEEDS_JS.get(lang),
+    );
+}
+
+/// The certificate section (or, without a certificate, what the mark claims).
+fn certificate(out: &mut String, outcome: &ScanOutcome, lang: Lang) {
+    let _ = write!(
+        out,
+        "<h2 id=\"certificate-title\">{}</h2><dl class=\"facts\" id=\"certificate\">",
+        tx::CERTIFICATE.get(lang)
+    );
     if let Some(certificate) = &outcome.certificate {
         let record = &certificate.record;
-        row(&mut out, "持证企业", "Holder", &record.holder.name);
+        fact(out, "holder", tx::HOLDER, &escape(&record.holder.name), lang);
         if let Some(name_en) = &record.holder.name_en {
-            row(&mut out, "英文名称", "Holder (English)", name_en);
+            fact(out, "holder-en", tx::HOLDER_EN, &format!("<span lang=\"en\">{}</span>", escape(name_en)), lang);
         }
-        row(&mut out, "统一社会信用代码", "Unified social credit code", record.holder.uscc.as_str());
-        let stars = "★".repeat(usize::from(record.level.stars()));
-        row(&mut out, "星级", "Level", &format!("{stars} {} ({})", record.level.name_zh(), record.level));
-        row(&mut out, "认证范围", "Scope", &record.scope);
-        row(&mut out, "证书编号", "Certificate number", record.number.as_str());
-        if let Some(status) = status_of(outcome) {
-            let mut text = format!("{} ({}) since {}", status.state.name_zh(), status.state, status.since);
-            if let Some(until) = status.until {
-                let _ = write!(text, ", until {until}");
-            }
-            if let Some(reason) = status.reason {
-                let _ = write!(text, " — {reason}");
-            }
-            row(&mut out, "证书状态", "Status", &text);
-        }
-        row(&mut out, "有效期", "Valid", &format!("{} – {}", record.issued, record.valid_until));
-        row(
-            &mut out,
-            "认证机构",
-            "Issuing body",
-            &format!("{} ({})", record.issuer.name, record.issuer.approval_number.as_str()),
+        fact(out, "uscc", tx::USCC, &escape(record.holder.uscc.as_str()), lang);
+        fact(out, "level", tx::LEVEL, &widgets::level_stars(record.level, lang), lang);
+        fact(out, "scope", tx::SCOPE, &escape(&record.scope), lang);
+        let number = format!(
+            "{} · <a href=\"/certificates/{}?lang={}\">{}</a>",
+            escape(record.number.as_str()),
+            url_encode(record.number.as_str()),
+            lang.param(),
+            tx::DETAILS_LINK.get(lang)
         );
-    } else if let Some(claims) = &outcome.claims {
-        row(&mut out, "标志声称的证书", "Certificate the mark claims", claims.number.as_str());
-    } else {
-        row(&mut out, "证书", "Certificate", "—");
-    }
-    if let Some(claims) = &outcome.claims {
-        if claims.batch != 0 {
-            row(&mut out, "标志序列号", "Mark serial", &format!("{}-{:06}", claims.batch, claims.serial));
+        fact(out, "number", tx::NUMBER, &number, lang);
+        if let Some(status) = status_value(outcome, lang) {
+            fact(out, "status", tx::STATUS, &status, lang);
         }
+        let validity =
+            fill(tx::VALIDITY_RANGE.get(lang), &[&date(record.issued, lang), &date(record.valid_until, lang)]);
+        fact(out, "validity", tx::VALIDITY, &validity, lang);
+        let issuer = fill(
+            tx::ISSUER_VALUE.get(lang),
+            &[&escape(&record.issuer.name), &escape(record.issuer.approval_number.as_str())],
+        );
+        fact(out, "issuer", tx::ISSUER, &issuer, lang);
+    } else if let Some(claims) = &outcome.claims {
+        let claimed =
+            fill(tx::CLAIMED_VALUE.get(lang), &[&escape(claims.number.as_str()), &escape(claims.uscc.as_str())]);
+        fact(out, "claimed", tx::CLAIMED, &claimed, lang);
+    } else {
+        fact(out, "claimed", tx::CLAIMED, "—", lang);
     }
-    if let Some((reason, date)) = &outcome.mark_revocation {
-        row(&mut out, "标志作废", "Mark revoked", &format!("{date}: {reason}"));
+    out.push_str("</dl>");
+}
+
+/// The mark section: serial, revocation, how often it was checked, the signing key.
+fn mark(out: &mut String, outcome: &ScanOutcome, lang: Lang) {
+    let Some(claims) = &outcome.claims else { return };
+    let _ = write!(out, "<h2 id=\"mark-title\">{}</h2><dl class=\"facts\" id=\"mark\">", tx::THIS_MARK.get(lang));
+    let serial = if claims.batch == 0 {
+        tx::CERTIFICATE_MARK.get(lang).to_string()
+    } else {
+        format!("{}-{:06}", claims.batch, claims.serial)
+    };
+    fact(out, "serial", tx::SERIAL, &serial, lang);
+    if let Some((reason, day)) = &outcome.mark_revocation {
+        let value = fill(tx::MARK_REVOKED_VALUE.get(lang), &[&date(*day, lang), &escape(reason)]);
+        fact(out, "mark-revoked", tx::MARK_REVOKED_LABEL, &value, lang);
     }
     if let Some(scans) = &outcome.scans {
-        row(
-            &mut out,
-            "查询次数",
-            "Checked",
-            &format!("{} 次 / times, first on {}", scans.count, scans.first_at.format("%Y-%m-%d %H:%M UTC")),
+        let first = china_time(scans.first_at, lang);
+        let value = if scans.count == 1 {
+            fill(tx::CHECKS_ONCE.get(lang), &[&first])
+        } else {
+            fill(tx::CHECKS_VALUE.get(lang), &[&scans.count.to_string(), &first])
+        };
+        fact(out, "checks", tx::CHECKS, &value, lang);
+    }
+    if let Some(key_id) = &outcome.key_id {
+        fact(out, "key-id", tx::KEY_ID, &format!("<code>{}</code>", escape(key_id.as_str())), lang);
+    }
+    out.push_str("</dl>");
+}
+
+/// Differences between what the mark says and today's record, in the page's language.
+fn notes(out: &mut String, outcome: &ScanOutcome, lang: Lang) {
+    let (Some(claims), Some(certificate)) = (&outcome.claims, &outcome.certificate) else { return };
+    let record = &certificate.record;
+    let mut notes = Vec::new();
+    if claims.level != record.level {
+        let (then, now) = (i18n::level_name(claims.level).get(lang), i18n::level_name(record.level).get(lang));
+        notes.push(fill(tx::NOTE_LEVEL.get(lang), &[then, now]));
+    }
+    if claims.valid_until != record.valid_until {
+        notes.push(fill(
+            tx::NOTE_VALIDITY.get(lang),
+            &[&date(claims.valid_until, lang), &date(record.valid_until, lang)],
+        ));
+    }
+    for note in notes {
+        let _ = write!(out, "<p class=\"note-box mark-note\">{note}</p>");
+    }
+}
+
+/// The whole page for a scan of `token` in `lang`; `issuer` is whom to report a fake to.
+pub fn render(token: &str, outcome: &ScanOutcome, issuer: &Issuer, lang: Lang) -> String {
+    let verdict = outcome.verdict;
+    let slug = verdict_slug(verdict);
+    let (zh, en) = headline(verdict);
+    let title = match lang {
+        Lang::Zh => zh,
+        Lang::En => en,
+    };
+    let mut body = String::with_capacity(8192);
+    let _ = write!(
+        body,
+        "<section class=\"verdict verdict-{slug}\" id=\"verdict\" data-verdict=\"{slug}\" aria-labelledby=\"verdict-title\">\
+         <h1 id=\"verdict-title\"><span class=\"verdict-icon\" aria-hidden=\"true\">{}</span> <span class=\"verdict-words\">{}</span></h1>\
+         <p class=\"verdict-detail\" id=\"verdict-detail\">{}</p>\
+         <p class=\"as-of\" id=\"as-of\">{}：{}</p></section>",
+        icon(verdict),
+        title,
+        detail(outcome, lang),
+        i18n::DATA_AS_OF.get(lang),
+        china_time(outcome.checked_at, lang),
+    );
+    if let Some(scans) = outcome.scans.filter(|_| outcome.suspicious()) {
+        let _ = write!(
+            body,
+            "<p class=\"warn-box copied\" id=\"copied-warning\" role=\"alert\"><span aria-hidden=\"true\">⚠</span> <strong>{}</strong></p>",
+            fill(tx::SUSPICIOUS.get(lang), &[&scans.count.to_string()])
         );
     }
-    let _ = write!(
-        out,
-        "</table><p><small>数据时间 Data as of {}</small></p></main></body></html>",
-        outcome.checked_at.format("%Y-%m-%d %H:%M:%S UTC")
-    );
-    out
+    if matches!(verdict, Verdict::NotGenuine | Verdict::Unknown | Verdict::MarkRevoked) {
+        what_to_do(&mut body, issuer, lang);
+    }
+    notes(&mut body, outcome, lang);
+    device_check(&mut body, token, outcome, lang);
+    certificate(&mut body, outcome, lang);
+    mark(&mut body, outcome, lang);
+    let path = format!("/v/{}", url_encode(token));
+    Page {
+        lang,
+        title,
+        path: &path,
+        query: "",
+        styles: &["scan.css"],
+        scripts: &["verify-mark.js", "scan.js"],
+        body: &body,
+    }
+    .render()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::escape;
+    use super::*;
 
     #[test]
-    fn markup_is_escaped() {
-        assert_eq!(
-            escape("<script>alert('x') & \"y\"</script>"),
-            "&lt;script&gt;alert(&#39;x&#39;) &amp; &quot;y&quot;&lt;/script&gt;"
-        );
+    fn every_verdict_has_a_slug_and_an_icon() {
+        for verdict in [
+            Verdict::Valid,
+            Verdict::Suspended,
+            Verdict::Revoked,
+            Verdict::Withdrawn,
+            Verdict::Expired,
+            Verdict::MarkRevoked,
+            Verdict::NotGenuine,
+            Verdict::Unknown,
+        ] {
+            let json = serde_json::to_value(verdict).expect("json");
+            assert_eq!(json, verdict_slug(verdict), "the slug is the JSON name");
+            assert!(!icon(verdict).is_empty());
+        }
+        assert_eq!(date(NaiveDate::from_ymd_opt(2029, 3, 1).expect("date"), Lang::Zh), "2029年3月1日");
     }
 }

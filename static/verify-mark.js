@@ -1,0 +1,200 @@
+/* Starmark: checks a star mark's token on this device, so a consumer need not take the server's
+   word alone. The token layout and the signed message are those of docs/format.md section 10;
+   the key comes from the published trust list (section 6), checked against its key id (section
+   5). WebCrypto Ed25519 does the signature check. No libraries, no build step.
+
+   window.StarmarkMark.verifyToken(token, trustList) resolves to
+     { result: "verified" | "invalid" | "unknown_key" | "malformed" | "unsupported", reason, claims }
+   and never to "verified" unless the browser itself checked the signature. */
+(function (global) {
+  "use strict";
+
+  var CONTEXT = "starmark-mark-v1\n";
+  var BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  var USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY";
+  var USCC_WEIGHTS = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
+  var BASE32_LEN = 135;
+  var BINARY_LEN = 84;
+  var FIELDS_LEN = 20;
+  var LEVELS = ["compliant", "three_star", "four_star", "five_star"];
+  // Vector 1's public key (docs/format.md section 9): a known-good key to probe Ed25519 support.
+  var PROBE_KEY = "iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=";
+
+  /* RFC 4648 base32, upper case, no padding; strict: unused trailing bits must be zero. */
+  function base32Decode(text) {
+    var out = new Uint8Array(Math.floor((text.length * 5) / 8));
+    var buffer = 0;
+    var bits = 0;
+    var at = 0;
+    for (var i = 0; i < text.length; i++) {
+      var value = BASE32.indexOf(text.charAt(i));
+      if (value < 0) return null;
+      buffer = ((buffer << 5) | value) & 0x1fff;
+      bits += 5;
+      if (bits >= 8) {
+        bits -= 8;
+        out[at++] = (buffer >> bits) & 0xff;
+      }
+    }
+    if ((buffer & ((1 << bits) - 1)) !== 0) return null;
+    return out;
+  }
+
+  /* GB 32100-2015 check character. */
+  function usccValid(code) {
+    if (!/^[0-9A-HJ-NP-RTUW-Y]{18}$/.test(code)) return false;
+    var sum = 0;
+    for (var i = 0; i < 17; i++) sum += USCC_ALPHABET.indexOf(code.charAt(i)) * USCC_WEIGHTS[i];
+    var check = (31 - (sum % 31)) % 31;
+    return USCC_ALPHABET.charAt(check) === code.charAt(17);
+  }
+
+  function hex(bytes) {
+    var out = "";
+    for (var i = 0; i < bytes.length; i++) out += (bytes[i] < 16 ? "0" : "") + bytes[i].toString(16);
+    return out;
+  }
+
+  function ascii(text) {
+    var out = new Uint8Array(text.length);
+    for (var i = 0; i < text.length; i++) out[i] = text.charCodeAt(i);
+    return out;
+  }
+
+  function base64Decode(text) {
+    try {
+      var raw = atob(text);
+      var out = new Uint8Array(raw.length);
+      for (var i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
+      return out;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function u32(bytes, at) {
+    return ((bytes[at] << 24) >>> 0) + (bytes[at + 1] << 16) + (bytes[at + 2] << 8) + bytes[at + 3];
+  }
+
+  /* Takes a token apart without checking its signature: { ok: true, claims, keyId, message,
+     signature } or { ok: false, reason }. */
+  function parseToken(input) {
+    var token = String(input).trim().toUpperCase();
+    var dot = token.indexOf(".");
+    if (dot < 0) return { ok: false, reason: "no '.' after the certificate number" };
+    var number = token.slice(0, dot);
+    var rest = token.slice(dot + 1);
+    if (!/^[A-Z0-9-]{6,32}$/.test(number)) return { ok: false, reason: "bad certificate number" };
+    if (rest.length !== 18 + BASE32_LEN) return { ok: false, reason: "wrong length (truncated or padded)" };
+    var uscc = rest.slice(0, 18);
+    if (!usccValid(uscc)) return { ok: false, reason: "bad unified social credit code" };
+    var binary = base32Decode(rest.slice(18));
+    if (!binary || binary.length !== BINARY_LEN) return { ok: false, reason: "bad base32" };
+    if (binary[0] !== 1) return { ok: false, reason: "token version " + binary[0] + " is not supported" };
+    var level = LEVELS[binary[9]];
+    if (!level) return { ok: false, reason: "bad level" };
+    var days = (binary[10] << 8) | binary[11];
+    var batch = u32(binary, 12);
+    var serial = u32(binary, 16);
+    if ((batch === 0) !== (serial === 0)) return { ok: false, reason: "batch and serial start at 1" };
+    var text = number + "." + uscc;
+    var message = new Uint8Array(CONTEXT.length + text.length + FIELDS_LEN);
+    message.set(ascii(CONTEXT), 0);
+    message.set(ascii(text), CONTEXT.length);
+    message.set(binary.subarray(0, FIELDS_LEN), CONTEXT.length + text.length);
+    return {
+      ok: true,
+      keyId: hex(binary.subarray(1, 9)),
+      message: message,
+      signature: binary.slice(FIELDS_LEN),
+      claims: {
+        number: number,
+        uscc: uscc,
+        level: level,
+        valid_until: new Date(days * 86400000).toISOString().slice(0, 10),
+        batch: batch,
+        serial: serial
+      }
+    };
+  }
+
+  function subtle() {
+    return global.crypto && global.crypto.subtle ? global.crypto.subtle : null;
+  }
+
+  function importKey(raw) {
+    return subtle().importKey("raw", raw, { name: "Ed25519" }, false, ["verify"]);
+  }
+
+  var probe = null;
+  /* Whether this browser does Ed25519 in WebCrypto (resolves true or false, never rejects). */
+  function supported() {
+    if (!subtle()) return Promise.resolve(false);
+    if (!probe) {
+      probe = importKey(base64Decode(PROBE_KEY)).then(
+        function () { return true; },
+        function () { return false; }
+      );
+    }
+    return probe;
+  }
+
+  /* The raw key for a key id, from the trust list, only if the id is that key's id: the first
+     8 bytes of SHA-256 of the raw key, in hex. */
+  function findKey(trustList, keyId) {
+    var keys = trustList && Array.isArray(trustList.keys) ? trustList.keys : [];
+    var candidates = keys.filter(function (k) { return k && k.key_id === keyId; });
+    return candidates.reduce(function (found, entry) {
+      return found.then(function (key) {
+        if (key) return key;
+        var raw = base64Decode(entry.public_key || "");
+        if (!raw || raw.length !== 32) return null;
+        return subtle().digest("SHA-256", raw).then(function (digest) {
+          return hex(new Uint8Array(digest).subarray(0, 8)) === keyId ? raw : null;
+        });
+      });
+    }, Promise.resolve(null));
+  }
+
+  /* Parses and checks a token against a trust list (the parsed keys.json). */
+  function verifyToken(token, trustList) {
+    var parsed = parseToken(token);
+    if (!parsed.ok) return Promise.resolve({ result: "malformed", reason: parsed.reason, claims: null });
+    var claims = parsed.claims;
+    return supported().then(function (ok) {
+      if (!ok) {
+        return { result: "unsupported", reason: "this browser cannot check Ed25519 signatures", claims: claims };
+      }
+      return findKey(trustList, parsed.keyId).then(function (raw) {
+        if (!raw) {
+          return { result: "unknown_key", reason: "key " + parsed.keyId + " is not in the trust list", claims: claims };
+        }
+        return importKey(raw)
+          .then(function (key) { return subtle().verify({ name: "Ed25519" }, key, parsed.signature, parsed.message); })
+          .then(function (good) {
+            return good
+              ? { result: "verified", reason: "signature verified with key " + parsed.keyId, claims: claims }
+              : { result: "invalid", reason: "the signature does not match", claims: claims };
+          }, function () {
+            return { result: "invalid", reason: "the signature could not be checked with key " + parsed.keyId, claims: claims };
+          });
+      });
+    });
+  }
+
+  /* Fetches the trust list from this site (the page's policy allows only 'self'). */
+  function fetchTrustList(url) {
+    return fetch(url || "/.well-known/starmark/keys.json", { credentials: "omit", cache: "no-cache" }).then(function (response) {
+      if (!response.ok) throw new Error("trust list: HTTP " + response.status);
+      return response.json();
+    });
+  }
+
+  global.StarmarkMark = {
+    parseToken: parseToken,
+    verifyToken: verifyToken,
+    fetchTrustList: fetchTrustList,
+    supported: supported,
+    base32Decode: base32Decode
+  };
+})(window);
