@@ -299,8 +299,17 @@ async fn check_every_verdict(lang: &str) {
                 let status = browser.text("#status").await;
                 assert!(status.contains("监督审核发现不符合项"), "{what}: the reason shows: {status}");
                 assert!(status.contains(if zh { "暂停至" } else { "until" }), "{what}: {status}");
+                let why = if zh {
+                    "原因：监督审核发现不符合项"
+                } else {
+                    "Reason: 监督审核发现不符合项"
+                };
+                assert!(detail.contains(why), "{what}: the banner says why: {detail}");
             }
-            "revoked" => assert!(browser.text("#status").await.contains("未按期整改"), "{what}"),
+            "revoked" => {
+                assert!(browser.text("#status").await.contains("未按期整改"), "{what}");
+                assert!(detail.contains("未按期整改"), "{what}: the banner says why: {detail}");
+            }
             "mark_revoked" => {
                 assert!(browser.text("#mark-revoked").await.contains("标签在印刷厂被盗"), "{what}");
                 assert!(browser.exists("#what-to-do").await, "{what}");

@@ -31,12 +31,13 @@ pub fn verdict_slug(verdict: Verdict) -> &'static str {
     }
 }
 
-/// The icon shown with each verdict, so colour is never the only signal.
+/// The icon shown with each verdict, so colour is never the only signal. Glyphs found in
+/// common system fonts (Chinese phone fonts included), not emoji that may show as empty boxes.
 fn icon(verdict: Verdict) -> &'static str {
     match verdict {
         Verdict::Valid => "✔",
-        Verdict::Suspended => "⏸",
-        Verdict::Expired => "⌛",
+        Verdict::Suspended => "‖",
+        Verdict::Expired => "◷",
         Verdict::Revoked | Verdict::Withdrawn | Verdict::MarkRevoked => "✖",
         Verdict::NotGenuine | Verdict::Unknown => "⚠",
     }
@@ -64,14 +65,16 @@ fn detail(outcome: &ScanOutcome, lang: Lang) -> String {
                 if let Some(until) = status.until {
                     let template =
                         if status.overdue { tx::DETAIL_SUSPENDED_OVERDUE } else { tx::DETAIL_SUSPENDED_UNTIL };
-                    out.push(' ');
+                    if lang == Lang::En {
+                        out.push(' ');
+                    }
                     out.push_str(&fill(text(template), &[&date(until, lang)]));
                 }
             }
-            out
+            out + &reason_line(outcome, lang)
         }
-        Verdict::Revoked => fill(text(tx::DETAIL_REVOKED), &[&since]),
-        Verdict::Withdrawn => fill(text(tx::DETAIL_WITHDRAWN), &[&since]),
+        Verdict::Revoked => fill(text(tx::DETAIL_REVOKED), &[&since]) + &reason_line(outcome, lang),
+        Verdict::Withdrawn => fill(text(tx::DETAIL_WITHDRAWN), &[&since]) + &reason_line(outcome, lang),
         Verdict::Expired => {
             let until = outcome.certificate.as_ref().map(|c| date(c.record.valid_until, lang)).unwrap_or_default();
             fill(text(tx::DETAIL_EXPIRED), &[&until])
@@ -98,6 +101,14 @@ fn detail(outcome: &ScanOutcome, lang: Lang) -> String {
             }
             _ => fill(text(tx::DETAIL_NO_CERTIFICATE), &[&escape(&number)]),
         },
+    }
+}
+
+/// The status reason the body gave (suspension, revocation, withdrawal), as its own line.
+fn reason_line(outcome: &ScanOutcome, lang: Lang) -> String {
+    match status_of(outcome).and_then(|s| s.reason) {
+        Some(reason) => format!("<br>{}", fill(tx::DETAIL_REASON.get(lang), &[&escape(reason)])),
+        None => String::new(),
     }
 }
 

@@ -48,6 +48,7 @@ pub const DETAIL_SUSPENDED_OVERDUE: Text = t(
     "暂停已超过截止日期 {}，认证机构须恢复或撤销该证书；在此之前证书仍无效。",
     "The suspension passed its end date {}: the body must reinstate or revoke the certificate, and until then it is not valid.",
 );
+pub const DETAIL_REASON: Text = t("原因：{}", "Reason: {}");
 pub const DETAIL_REVOKED: Text = t(
     "标志为正品，但证书已于 {} 被撤销，企业不得再使用认证标志。",
     "The mark is genuine, but the certificate was revoked on {}; the company may no longer use the mark.",
