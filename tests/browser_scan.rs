@@ -208,6 +208,35 @@ async fn assert_text_at_least_16px(browser: &Browser, what: &str) {
     assert_eq!(small, json!([]), "{what}: text below 16 px");
 }
 
+/// Fails unless every element showing text of its own has a WCAG AA contrast (4.5:1) against
+/// the first opaque background behind it (white when none is set).
+async fn assert_text_contrast(browser: &Browser, what: &str) {
+    let pairs = browser
+        .execute(
+            "const out = [];\
+             for (const e of document.body.querySelectorAll('*')) {\
+               const own = [...e.childNodes].some(n => n.nodeType === 3 && n.textContent.trim() !== '');\
+               if (!own || e.getClientRects().length === 0) continue;\
+               let b = e, bg = 'rgb(255, 255, 255)';\
+               while (b) {\
+                 const c = getComputedStyle(b).backgroundColor;\
+                 if (c !== 'transparent' && !c.startsWith('rgba(0, 0, 0, 0)')) { bg = c; break; }\
+                 b = b.parentElement;\
+               }\
+               out.push([e.tagName + '#' + e.id + '.' + e.className, getComputedStyle(e).color, bg]);\
+             }\
+             return out;",
+            vec![],
+        )
+        .await;
+    for pair in pairs.as_array().expect("pairs") {
+        let (element, colour, background) =
+            (pair[0].as_str().expect("e"), pair[1].as_str().expect("c"), pair[2].as_str().expect("b"));
+        let ratio = contrast_ratio(colour, background);
+        assert!(ratio >= 4.5, "{what}: {element} has contrast {ratio:.2} ({colour} on {background})");
+    }
+}
+
 /// The visible text of `main` without the data the registry holds (names, scope, codes), so
 /// what is left is the page's own words, which must all be in the page's language.
 async fn own_words(browser: &Browser, data: &[&str]) -> String {
@@ -334,13 +363,12 @@ async fn check_every_verdict(lang: &str) {
             assert!(chinese.is_empty(), "{what}: Chinese on the English page: {chinese}");
         }
 
+        // The device check's answer is part of the page: measure with it shown.
+        device_result(&browser).await;
         assert_no_sideways_scroll(&browser, &what).await;
         assert_text_at_least_16px(&browser, &what).await;
+        assert_text_contrast(&browser, &what).await;
         if zh && screenshots_wanted() {
-            // Let the device check finish so the picture shows its answer.
-            browser
-                .wait_until("device check", "return document.getElementById('device-check').dataset.state === 'done'")
-                .await;
             let path =
                 std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("docs/img/scan-{}.png", case.verdict));
             browser.screenshot(path).await;
@@ -514,6 +542,22 @@ async fn the_page_checks_the_signature_on_the_device_and_warns_on_disagreement()
         )
         .await;
     assert_eq!(visible, json!(true), "the disagreement is shown, never hidden");
+
+    // A browser without WebCrypto (or without Ed25519 in it) is told so, neutrally: no ✔, and
+    // no disagreement claimed either.
+    browser.goto(&app.url(&format!("/v/{genuine}"))).await;
+    device_result(&browser).await;
+    browser
+        .execute(
+            "Object.defineProperty(window.crypto, 'subtle', {get: () => undefined});\
+             return StarmarkScan.check().then(() => true);",
+            vec![],
+        )
+        .await;
+    assert_eq!(device_result(&browser).await, "unsupported");
+    let shown = browser.text("#device-check-result").await;
+    assert!(shown.contains("此浏览器无法在本机核验签名") && !shown.contains('✔'), "{shown}");
+    assert!(!browser.exists("#device-mismatch").await);
 
     // The other way round: the registry says not genuine, the device verifies the token.
     browser.goto(&app.url(&format!("/v/{fake}"))).await;

@@ -132,21 +132,29 @@ impl Drop for Driver {
 }
 
 /// A minimal blocking HTTP GET on loopback, for chromedriver's status (no client needed yet).
+/// chromedriver keeps the connection open whatever the request says, so the answer ends where
+/// its Content-Length says, not at the end of the stream.
 fn http_get(port: u16, path: &str) -> Option<String> {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
     write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n").ok()?;
-    // Read until the answer is complete or the peer stops sending (it may keep the connection).
     let mut reply = Vec::new();
     let mut chunk = [0u8; 4096];
-    while let Ok(n) = stream.read(&mut chunk) {
-        if n == 0 {
-            break;
+    loop {
+        if let Some(end) = reply.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&reply[..end]).to_ascii_lowercase();
+            let length = head
+                .lines()
+                .find_map(|line| line.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok());
+            if length.is_some_and(|length| reply.len() >= end + 4 + length) {
+                break;
+            }
         }
-        reply.extend_from_slice(&chunk[..n]);
-        if reply.ends_with(b"}}") || reply.ends_with(b"}}\n") {
-            break;
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => reply.extend_from_slice(&chunk[..n]),
         }
     }
     Some(String::from_utf8_lossy(&reply).into_owned())
