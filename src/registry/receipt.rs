@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -227,7 +227,7 @@ impl Registry {
     /// Checks a receipt document: is it signed by a key of this registry's trust list, and,
     /// if so, what differs today from each snapshot. Store failures fail the check.
     pub async fn check_receipt(&self, document: &Value) -> Result<ReceiptCheck, ReceiptError> {
-        let checked_at = clock::now();
+        let checked_at = clock::now().trunc_subsecs(3);
         let verdict = check_signature(document, &self.verifier)?;
         let key_status = verdict.key_id.as_ref().and_then(|id| key_status(&self.trust_list, id));
         let (unchanged, changed) = match &verdict.receipt {
