@@ -115,8 +115,7 @@ async fn every_row_is_answered_in_order_with_its_effective_state() {
 async fn csv_lists_skip_their_header_and_blank_lines_and_keep_line_numbers() {
     let app = spawn_app().await;
     seed(&app).await;
-    let csv =
-        format!("证书编号,公司\r\nSM2026BULK0001,批量一号\r\n\r\n\"{}\",\"x, y\"\r\n   \r\n12345\r\n", uscc(3));
+    let csv = format!("证书编号,公司\r\nSM2026BULK0001,批量一号\r\n\r\n\"{}\",\"x, y\"\r\n   \r\n12345\r\n", uscc(3));
     let answer: Value =
         bulk_text(&app, "/api/v1/verify/bulk", "text/csv; charset=utf-8", csv).await.json().await.unwrap();
     assert_eq!(answer["count"], 3, "{answer}");
@@ -126,10 +125,7 @@ async fn csv_lists_skip_their_header_and_blank_lines_and_keep_line_numbers() {
         .iter()
         .map(|r| (r["row"].as_u64().unwrap(), r["query"].as_str().unwrap(), r["outcome"].as_str().unwrap()))
         .collect();
-    assert_eq!(
-        rows,
-        [(2, "SM2026BULK0001", "found"), (4, uscc(3).as_str(), "found"), (6, "12345", "malformed")]
-    );
+    assert_eq!(rows, [(2, "SM2026BULK0001", "found"), (4, uscc(3).as_str(), "found"), (6, "12345", "malformed")]);
 
     // Plain text pasted from a spreadsheet column, first line a query (kept), tabs after it.
     let plain = "SM2026BULK0003\tx\nSM2026BULK0004\n".to_string();
