@@ -133,6 +133,14 @@ async fn csv_lists_skip_their_header_and_blank_lines_and_keep_line_numbers() {
     assert_eq!(answer["count"], 2);
     assert_eq!(answer["summary"]["revoked"], 1);
     assert_eq!(answer["summary"]["expired"], 1);
+    // A CSV saved as GBK by a spreadsheet program: the header and the names are not UTF-8.
+    let mut gbk = b"\xd6\xa4\xca\xe9\xb1\xe0\xba\xc5,\xb9\xab\xcb\xbe\xc3\xfb\xb3\xc6\r\n".to_vec();
+    gbk.extend_from_slice(b"SM2026BULK0001,\xb9\xab\xcb\xbe\r\n");
+    let response = app.client.post(app.url("/api/v1/verify/bulk")).header("content-type", "text/csv").body(gbk);
+    let answer: Value = response.send().await.unwrap().json().await.unwrap();
+    assert_eq!(answer["count"], 1, "{answer}");
+    assert_eq!((answer["results"][0]["row"].as_u64(), answer["summary"]["valid"].as_u64()), (Some(2), Some(1)));
+
     for header in ["uscc", "number", "query", "统一社会信用代码"] {
         let body = format!("{header}\n{}\n", uscc(1));
         let answer: Value = bulk_text(&app, "/api/v1/verify/bulk", "text/csv", body).await.json().await.unwrap();

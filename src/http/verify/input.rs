@@ -52,9 +52,10 @@ pub fn read(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<
             QueryList { rows: rows_from_list(&parsed.queries), receipt: parsed.receipt }
         }
         Some("text/csv" | "text/plain") => {
-            let text = std::str::from_utf8(&body)
-                .map_err(|_| ApiError::bad_request("the list is not UTF-8 text; save the CSV as UTF-8"))?;
-            QueryList { rows: rows_from_text(text), receipt: false }
+            // Spreadsheet programs in China save CSV as GBK. Queries are ASCII, so a GBK header
+            // or name column decoded as UTF-8 only turns into U+FFFD and is skipped or ignored.
+            let text = String::from_utf8_lossy(&body);
+            QueryList { rows: rows_from_text(&text), receipt: false }
         }
         _ => {
             return Err(ApiError::unsupported_media_type(
