@@ -84,7 +84,7 @@
     if (dot < 0) return { ok: false, reason: "no '.' after the certificate number" };
     var number = token.slice(0, dot);
     var rest = token.slice(dot + 1);
-    if (!/^[A-Z0-9-]{6,32}$/.test(number)) return { ok: false, reason: "bad certificate number" };
+    if (!/^[A-Z][A-Z0-9-]{5,31}$/.test(number)) return { ok: false, reason: "bad certificate number" };
     if (rest.length !== 18 + BASE32_LEN) return { ok: false, reason: "wrong length (truncated or padded)" };
     var uscc = rest.slice(0, 18);
     if (!usccValid(uscc)) return { ok: false, reason: "bad unified social credit code" };

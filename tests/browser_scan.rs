@@ -455,6 +455,14 @@ async fn the_device_check_agrees_with_the_format_vectors() {
     assert_eq!(check(&browser, &vector("mark-vector-unknown-key"), list.clone()).await["result"], "unknown_key");
     assert_eq!(check(&browser, &vector("mark-vector-truncated"), list.clone()).await["result"], "malformed");
     assert_eq!(check(&browser, "hello", list.clone()).await["result"], "malformed");
+    // As the registry reads them: a certificate number starts with a letter, a USCC has its
+    // check character, the base32 part has no stray bits.
+    let token = vector("mark-vector-token");
+    assert_eq!(check(&browser, &token.replacen("SM", "1M", 1), list.clone()).await["result"], "malformed");
+    assert_eq!(check(&browser, &token.replacen("653A", "653B", 1), list.clone()).await["result"], "malformed");
+    let stray_bits = format!("{}J", &token[..token.len() - 1]);
+    assert_ne!(stray_bits, token);
+    assert_eq!(check(&browser, &stray_bits, list.clone()).await["result"], "malformed");
     // An entry whose key id is not its key's id is dropped, as docs/format.md section 6 says.
     let lying = json!({"keys": [{"key_id": vector("mark-vector-key-id"), "public_key": "A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg="}]});
     assert_eq!(check(&browser, &vector("mark-vector-token"), lying).await["result"], "unknown_key");
