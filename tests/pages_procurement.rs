@@ -94,6 +94,35 @@ async fn an_uploaded_file_wins_and_the_csv_download_has_every_row() {
 }
 
 #[tokio::test]
+async fn a_gbk_csv_from_a_chinese_spreadsheet_is_read() {
+    let app = spawn_app().await;
+    seed(&app).await;
+    // "证书编号" in GBK, then the queries in ASCII.
+    let mut bytes =
+        format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"action\"\r\n\r\ncheck\r\n").into_bytes();
+    bytes.extend_from_slice(
+        format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"gbk.csv\"\r\n\r\n")
+            .as_bytes(),
+    );
+    bytes.extend_from_slice(&[0xd6, 0xa4, 0xca, 0xe9, 0xb1, 0xe0, 0xba, 0xc5]);
+    bytes.extend_from_slice(b"\r\nSM2026BULK0001\r\nSM2026BULK0002\r\n");
+    bytes.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+    let response = app
+        .client
+        .post(app.url("/verify?lang=en"))
+        .header("content-type", format!("multipart/form-data; boundary={BOUNDARY}"))
+        .body(bytes)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status(), 200);
+    let html = response.text().await.expect("html");
+    assert!(html.contains("data-row=\"2\" data-outcome=\"found\" data-state=\"valid\""), "{html}");
+    assert!(html.contains("data-row=\"3\" data-outcome=\"found\" data-state=\"revoked\""), "{html}");
+    assert_eq!(html.matches("<tr data-row=").count(), 2, "the GBK header is skipped");
+}
+
+#[tokio::test]
 async fn empty_too_long_and_binary_lists_are_explained() {
     let app = spawn_app().await;
     let response = post_form(&app, &[("lang", "en"), ("queries", "  \n\n")], None).await;
@@ -120,7 +149,7 @@ async fn empty_too_long_and_binary_lists_are_explained() {
         .await
         .expect("post");
     assert_eq!(response.status(), 400);
-    assert!(response.text().await.expect("html").contains("CSV UTF-8"));
+    assert!(response.text().await.expect("html").contains("Save it as \"CSV\""));
 }
 
 #[tokio::test]

@@ -122,7 +122,7 @@ async fn read_form(mut multipart: Multipart) -> Result<BulkForm, String> {
         };
         match name.as_str() {
             "queries" => form.text = text()?,
-            "file" if !bytes.is_empty() => file = Some(text()?),
+            "file" if !bytes.is_empty() => file = Some(file_text(&bytes)?),
             "lang" => form.lang = Some(text()?),
             "action" => {
                 form.action = match text()?.as_str() {
@@ -138,6 +138,17 @@ async fn read_form(mut multipart: Multipart) -> Result<BulkForm, String> {
         form.text = file;
     }
     Ok(form)
+}
+
+/// An uploaded list as text. Spreadsheet programs in China save CSV as GBK; the queries are
+/// ASCII, so a GBK name column read as UTF-8 only turns into U+FFFD, as the API reads it. A
+/// spreadsheet or other binary file (NUL bytes, a ZIP header as in .xlsx) is refused with how
+/// to save it as CSV, instead of becoming a thousand "malformed" rows.
+fn file_text(bytes: &[u8]) -> Result<String, String> {
+    if bytes.starts_with(b"PK\x03\x04") || bytes.contains(&0) {
+        return Err(format!("{}<br>{}", i18n::BULK_NOT_TEXT.zh, i18n::BULK_NOT_TEXT.en));
+    }
+    Ok(String::from_utf8_lossy(bytes).into_owned())
 }
 
 /// The page: the form (holding `text`) and then `after` (errors or results).

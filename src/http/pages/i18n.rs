@@ -135,8 +135,8 @@ pub const BULK_EMPTY: Text =
     t("请输入至少一个统一社会信用代码或证书编号。", "Enter at least one USCC or certificate number.");
 pub const BULK_TOO_MANY: Text = t("一次最多核验 1000 项，本次提交了", "At most 1,000 queries at a time; this list has");
 pub const BULK_NOT_TEXT: Text = t(
-    "上传的文件不是 UTF-8 文本（CSV）。请在表格软件中另存为“CSV UTF-8”后再上传。",
-    "The uploaded file is not UTF-8 text (CSV). Save it as \"CSV UTF-8\" in your spreadsheet program and upload it again.",
+    "上传的文件不是 CSV 文本（可能是 Excel 工作簿）。请在表格软件中另存为“CSV”后再上传。",
+    "The uploaded file is not CSV text (perhaps an Excel workbook). Save it as \"CSV\" in your spreadsheet program and upload it again.",
 );
 pub const BULK_BAD_FORM: Text = t("无法读取提交的表单", "The form could not be read");
 pub const BULK_SUMMARY: Text = t("核验汇总", "Summary");
