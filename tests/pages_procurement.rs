@@ -183,7 +183,7 @@ async fn a_receipt_from_the_form_is_a_printable_page_that_rechecks_itself() {
     assert_eq!(status, 200, "{answer}");
     let html = app.get(&location).await.text().await.expect("html");
     assert!(html.contains("data-changed=\"1\"") && html.contains("data-changed-number=\"SM2026BULK0003\""), "{html}");
-    assert!(html.contains("withdrawn"));
+    assert!(html.contains("State was Valid → now Withdrawn"), "the change in words: {html}");
 
     let missing = app.get("/receipts/0123456789abcdef0123456789abcdef").await;
     assert_eq!(missing.status(), 404);

@@ -190,7 +190,11 @@ impl Browser {
                 format!("--window-size={},{}", options.width, options.height),
                 format!("--lang={}", options.lang),
             ],
-            "prefs": { "intl": { "accept_languages": options.lang } },
+            // Downloads land in the profile's own folder, without asking (see `download_dir`).
+            "prefs": {
+                "intl": { "accept_languages": options.lang },
+                "download": { "default_directory": format!("{profile}/downloads"), "prompt_for_download": false },
+            },
             // A phone viewport: innerWidth is exactly `width`, at one device pixel per CSS pixel.
             "mobileEmulation": {
                 "deviceMetrics": { "width": options.width, "height": options.height, "pixelRatio": 1.0, "mobile": true, "touch": true }
@@ -215,6 +219,11 @@ impl Browser {
         let width = browser.execute("return screen.width", vec![]).await;
         assert_eq!(width, json!(browser.options.width), "the screen is {width} CSS pixels wide");
         browser
+    }
+
+    /// Where files the page downloads are saved (created by the browser on the first one).
+    pub fn download_dir(&self) -> std::path::PathBuf {
+        self._driver.profile.path().join("downloads")
     }
 
     /// The underlying fantoccini client, for anything the helpers do not cover.

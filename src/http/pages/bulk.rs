@@ -195,9 +195,10 @@ fn results(check: &BulkCheck, lang: Lang) -> String {
     let mut out = String::with_capacity(256 * check.rows.len() + 2048);
     let _ = write!(
         out,
-        "<section aria-labelledby=\"summary\"><h2 id=\"summary\">{}</h2><p class=\"as-of\">{}：<time datetime=\"{}\">{}</time> · {} {}</p><ul class=\"summary\">",
+        "<section aria-labelledby=\"summary\"><h2 id=\"summary\">{}</h2><p class=\"as-of\">{}{}<time datetime=\"{}\">{}</time> · {} {}</p><ul class=\"summary\">",
         lang.t(i18n::BULK_SUMMARY),
         lang.t(i18n::CHECKED_AT),
+        lang.t(i18n::COLON),
         check.checked_at.to_rfc3339(),
         china_time(check.checked_at, lang),
         check.rows.len(),

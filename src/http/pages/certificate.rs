@@ -63,8 +63,9 @@ pub async fn certificate_page(
     let mut body = body;
     let _ = write!(
         body,
-        "<p class=\"as-of\">{}：<time datetime=\"{}\">{}</time></p>",
+        "<p class=\"as-of\">{}{}<time datetime=\"{}\">{}</time></p>",
         lang.t(i18n::DATA_AS_OF),
+        lang.t(i18n::COLON),
         now.to_rfc3339(),
         china_time(now, lang)
     );
@@ -88,7 +89,7 @@ fn facts(certificate: &StoredCertificate, lang: Lang, now: chrono::DateTime<chro
         let _ = write!(state_line, "{}{until}", lang.t(i18n::UNTIL_PREFIX));
     }
     if let Some(reason) = status.reason {
-        let _ = write!(state_line, "<br>{}：{}", lang.t(i18n::REASON), escape(reason));
+        let _ = write!(state_line, "<br>{}{}{}", lang.t(i18n::REASON), lang.t(i18n::COLON), escape(reason));
     }
     if status.overdue {
         let _ = write!(state_line, "<br><strong>{}</strong>", lang.t(i18n::SUSPENSION_OVERDUE));
@@ -112,9 +113,10 @@ fn facts(certificate: &StoredCertificate, lang: Lang, now: chrono::DateTime<chro
         (
             i18n::ISSUER,
             format!(
-                "{}<br><small>{}：{}</small>",
+                "{}<br><small>{}{}{}</small>",
                 escape(&record.issuer.name),
                 lang.t(i18n::APPROVAL),
+                lang.t(i18n::COLON),
                 escape(record.issuer.approval_number.as_str())
             ),
         ),
@@ -132,7 +134,7 @@ fn facts(certificate: &StoredCertificate, lang: Lang, now: chrono::DateTime<chro
                 SurveillanceOutcome::Nonconformities => i18n::SURVEILLANCE_NONCONFORMITIES,
             };
             let note = audit.note.as_deref().map(|n| format!(" — {}", escape(n))).unwrap_or_default();
-            let _ = write!(out, "<li>{}：{}{note}</li>", audit.date, lang.t(outcome));
+            let _ = write!(out, "<li>{}{}{}{note}</li>", audit.date, lang.t(i18n::COLON), lang.t(outcome));
         }
         out.push_str("</ul>");
     }

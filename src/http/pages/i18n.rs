@@ -38,7 +38,7 @@ pub const FOOTER: Text = t(
 );
 pub const DATA_AS_OF: Text = t("数据时间", "Data as of");
 pub const TRUST_LIST: Text = t("公钥列表", "Trust list");
-pub const API_DOCS: Text = t("接口", "API");
+pub const LOG: Text = t("透明日志", "Transparency log");
 
 /// A certificate state's name.
 pub fn state_name(state: crate::domain::State) -> Text {
@@ -65,6 +65,10 @@ pub fn level_name(level: crate::domain::Level) -> Text {
 
 // Outcomes of a look-up that found no certificate.
 pub const NOT_FOUND: Text = t("未找到", "Not found");
+pub const FOUND: Text = t("已找到", "Found");
+pub const OUTCOME: Text = t("查询结果", "Outcome");
+/// After a label: full-width in Chinese.
+pub const COLON: Text = t("：", ": ");
 pub const MALFORMED: Text = t("格式错误", "Malformed");
 
 // Search page.
@@ -172,6 +176,8 @@ pub const RECEIPT_JSON: Text = t(
     "下载签名回执（JSON），可离线核对：starmark verify-receipt",
     "Download the signed receipt (JSON) to check offline: starmark verify-receipt",
 );
+pub const KEY_ACTIVE: Text = t("（当前签名密钥）", "(the active key)");
+pub const KEY_RETIRED: Text = t("（已停用的旧密钥，签名仍然有效）", "(a retired key; its signatures still hold)");
 pub const RECEIPT_NOT_FOUND: Text = t("查无此回执。", "No such receipt.");
 pub const RECEIPT_PRINT_HINT: Text =
     t("可直接打印本页作为核验记录。", "Print this page to keep as a record of the check.");

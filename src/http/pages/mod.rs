@@ -193,7 +193,7 @@ impl Page<'_> {
              <a href=\"{toggle}\" lang=\"{other_tag}\" hreflang=\"{other_tag}\" aria-label=\"{switch_label}\" id=\"lang-toggle\">{switch}</a></nav>\
              </div></header><main id=\"main\">{body}</main>\
              <footer class=\"site-footer\"><p>{footer}</p><nav><a href=\"/.well-known/starmark/keys.json\">{trust}</a> · \
-             <a href=\"/api/v1/log\">Log</a></nav></footer></body></html>",
+             <a href=\"/api/v1/log\">{log}</a></nav></footer></body></html>",
             skip = lang.t(i18n::SKIP_TO_CONTENT),
             lp = lang.param(),
             site = lang.t(i18n::SITE_NAME),
@@ -207,6 +207,7 @@ impl Page<'_> {
             body = self.body,
             footer = lang.t(i18n::FOOTER),
             trust = lang.t(i18n::TRUST_LIST),
+            log = lang.t(i18n::LOG),
         );
         out
     }

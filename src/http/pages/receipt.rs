@@ -158,22 +158,23 @@ fn body(id: &str, url: &str, check: &ReceiptCheck, lang: Lang) -> String {
                     .iter()
                     .map(|f| {
                         format!(
-                            "{}: {} {} → {} {}",
-                            escape(f.field),
+                            "{} {} {} → {} {}",
+                            field_name(f.field, lang),
                             lang.t(i18n::RECEIPT_WAS),
-                            escape(&plain(&f.then)),
+                            escape(&field_value(f.field, &f.then, lang)),
                             lang.t(i18n::RECEIPT_NOW),
-                            escape(&plain(&f.now))
+                            escape(&field_value(f.field, &f.now, lang))
                         )
                     })
                     .collect();
                 let _ = write!(
                     out,
-                    "<li data-changed-number=\"{}\">#{} {} {}：{}</li>",
+                    "<li data-changed-number=\"{}\">#{} {} {}{}{}</li>",
                     escape(change.number.as_deref().unwrap_or("")),
                     change.row,
                     escape(&change.query),
                     escape(change.number.as_deref().unwrap_or("")),
+                    lang.t(i18n::COLON),
                     fields.join("; ")
                 );
             }
@@ -182,8 +183,9 @@ fn body(id: &str, url: &str, check: &ReceiptCheck, lang: Lang) -> String {
     }
     let _ = write!(
         out,
-        "<p class=\"as-of\">{}：<time datetime=\"{}\">{}</time></p></div>",
+        "<p class=\"as-of\">{}{}<time datetime=\"{}\">{}</time></p></div>",
         lang.t(i18n::DATA_AS_OF),
+        lang.t(i18n::COLON),
         check.checked_at.to_rfc3339(),
         china_time(check.checked_at, lang)
     );
@@ -217,11 +219,36 @@ fn body(id: &str, url: &str, check: &ReceiptCheck, lang: Lang) -> String {
     out
 }
 
-fn plain(value: &Value) -> String {
-    match value {
+/// A compared field's name in the page's language.
+fn field_name(field: &str, lang: Lang) -> String {
+    let text = match field {
+        "state" => i18n::STATE,
+        "level" => i18n::LEVEL,
+        "valid_until" => i18n::VALID_UNTIL,
+        "version" => i18n::VERSION,
+        "holder_name" => i18n::HOLDER,
+        "outcome" => i18n::OUTCOME,
+        "certificate" => i18n::NUMBER,
+        other => return escape(other),
+    };
+    lang.t(text).to_string()
+}
+
+/// A compared value in the page's language: states, levels and outcomes by name, the rest as is.
+fn field_value(field: &str, value: &Value, lang: Lang) -> String {
+    let text = match value {
         Value::String(s) => s.clone(),
+        Value::Null => "—".to_string(),
         other => other.to_string(),
-    }
+    };
+    let named = match field {
+        "state" => crate::domain::State::parse(&text).map(i18n::state_name),
+        "level" => crate::domain::Level::parse(&text).map(i18n::level_name),
+        "outcome" if text == "unknown" => Some(i18n::NOT_FOUND),
+        "outcome" if text == "found" => Some(i18n::FOUND),
+        _ => None,
+    };
+    named.map_or(text, |name| lang.t(name).to_string())
 }
 
 fn write_header(out: &mut String, receipt: &Receipt, check: &ReceiptCheck, lang: Lang) {
@@ -238,7 +265,11 @@ fn write_header(out: &mut String, receipt: &Receipt, check: &ReceiptCheck, lang:
         escape(&receipt.registry),
         lang.t(i18n::RECEIPT_SIGNED_BY),
         check.key_id.as_ref().map(|k| escape(k.as_str())).unwrap_or_default(),
-        check.key_status.as_deref().map(escape).unwrap_or_default(),
+        match check.key_status.as_deref() {
+            Some("active") => lang.t(i18n::KEY_ACTIVE),
+            Some("retired") => lang.t(i18n::KEY_RETIRED),
+            _ => "",
+        },
     );
 }
 

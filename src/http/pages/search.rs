@@ -106,8 +106,9 @@ pub async fn search_page(
     }
     let _ = write!(
         body,
-        "<p class=\"as-of\">{}：<time datetime=\"{}\">{}</time></p>",
+        "<p class=\"as-of\">{}{}<time datetime=\"{}\">{}</time></p>",
         lang.t(i18n::DATA_AS_OF),
+        lang.t(i18n::COLON),
         clock::now().to_rfc3339(),
         china_time(clock::now(), lang)
     );

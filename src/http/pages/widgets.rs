@@ -9,8 +9,8 @@ use crate::domain::{Level, State};
 pub fn state_icon(state: State) -> &'static str {
     match state {
         State::Valid => "✔",
-        State::Suspended => "⏸",
-        State::Expired => "⌛",
+        State::Suspended => "‖",
+        State::Expired => "◷",
         State::Revoked | State::Withdrawn => "✖",
     }
 }
