@@ -9,7 +9,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::browser::{Browser, BrowserOptions};
+use common::browser::{contrast_ratio, Browser, BrowserOptions};
 use common::{issue_body, spawn_app, uscc, TestApp};
 use fantoccini::Locator;
 use serde_json::json;
@@ -40,6 +40,34 @@ async fn screenshot_for_readme(browser: &Browser, name: &str, selector: &str) {
     }
 }
 
+/// Every state badge and link on the page reads at WCAG AA (4.5:1) against its own background,
+/// and every badge carries an icon as well as its colour.
+async fn assert_badges_readable(browser: &Browser) {
+    let badges = browser
+        .execute(
+            "return [...document.querySelectorAll('.state, main a')].map(e => [e.className || e.tagName, \
+             getComputedStyle(e).color, getComputedStyle(e).backgroundColor, e.textContent.trim()])",
+            vec![],
+        )
+        .await;
+    let badges = badges.as_array().expect("list");
+    assert!(!badges.is_empty());
+    for badge in badges {
+        let what = badge[0].as_str().unwrap_or("");
+        let colour = badge[1].as_str().unwrap_or("");
+        let mut background = badge[2].as_str().unwrap_or("").to_string();
+        if background == "rgba(0, 0, 0, 0)" {
+            background = "rgb(255, 255, 255)".into();
+        }
+        let ratio = contrast_ratio(colour, &background);
+        assert!(ratio >= 4.5, "{what} {:?}: contrast {ratio:.2} ({colour} on {background})", badge[3]);
+        if what.starts_with("state") {
+            let text = badge[3].as_str().unwrap_or("");
+            assert!(text.chars().count() > 2 && !text.starts_with(char::is_alphanumeric), "icon and words: {text:?}");
+        }
+    }
+}
+
 async fn click(browser: &Browser, selector: &str) {
     let element = browser.client().find(Locator::Css(selector)).await.unwrap_or_else(|e| panic!("{selector}: {e}"));
     element.click().await.unwrap_or_else(|e| panic!("click {selector}: {e}"));
@@ -58,6 +86,7 @@ async fn search_at_phone_width_in_both_languages() {
     browser.wait_until("results", "return document.querySelectorAll('tr[data-number]').length === 3").await;
     assert!(browser.text("tr[data-number=SM2026PROC0002]").await.contains("撤销"));
     assert_fits_phone(&browser).await;
+    assert_badges_readable(&browser).await;
     assert_eq!(browser.text("h1").await, "证书查询");
     screenshot_for_readme(&browser, "search", "#results").await;
 
@@ -90,6 +119,7 @@ async fn bulk_upload_shows_every_row_and_downloads_the_csv() {
     assert!(browser.text("tr[data-row='3']").await.contains("Revoked"));
     assert!(browser.text("tr[data-row='4']").await.contains("Not found"));
     assert_fits_phone(&browser).await;
+    assert_badges_readable(&browser).await;
     screenshot_for_readme(&browser, "bulk", "#summary").await;
 
     // The list stays in the form; the CSV button downloads the same check.
