@@ -97,6 +97,7 @@ async fn registry(dir: &std::path::Path) -> Arc<Registry> {
         log_origin: None,
         cache_stale_bound: Duration::from_secs(5),
         cache_max_bytes: 16 << 20,
+        receipts_per_minute: starmark::registry::DEFAULT_RECEIPTS_PER_MINUTE,
     };
     keys::generate(&config.keys_dir).expect("keygen");
     starmark::startup::open_registry(&config).await.expect("registry")

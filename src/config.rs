@@ -40,6 +40,9 @@ pub struct Config {
     pub cache_stale_bound: Duration,
     /// `STARMARK_CACHE_MAX_MB`: memory for cached answers in each instance (default 64).
     pub cache_max_bytes: u64,
+    /// `STARMARK_RECEIPTS_PER_MINUTE`: how many verification receipts this instance issues per
+    /// minute to everyone together (default 600); beyond it, 429 with `Retry-After`.
+    pub receipts_per_minute: u32,
 }
 
 /// A configuration value that cannot be used, naming the variable.
@@ -88,6 +91,8 @@ impl Config {
             log_origin: var("STARMARK_LOG_ORIGIN"),
             cache_stale_bound: Duration::from_millis(number("STARMARK_CACHE_STALE_MS", 5_000u64)?.max(1)),
             cache_max_bytes: number("STARMARK_CACHE_MAX_MB", 64u64)?.max(1) * 1024 * 1024,
+            receipts_per_minute: number("STARMARK_RECEIPTS_PER_MINUTE", crate::registry::DEFAULT_RECEIPTS_PER_MINUTE)?
+                .max(1),
         };
         config.public_url = match var("STARMARK_PUBLIC_URL") {
             Some(url) if url.starts_with("http://") || url.starts_with("https://") => {

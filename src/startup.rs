@@ -34,8 +34,9 @@ pub async fn open_registry(config: &Config) -> anyhow::Result<Arc<Registry>> {
     let store = crate::store::open(&config.database_url())
         .await
         .with_context(|| format!("cannot open the database at {}", config.database_url()))?;
-    let mut registry =
-        Registry::new(store, Signer::new(signing), verifier, issuer, trust_list).with_public_url(&config.public_url);
+    let mut registry = Registry::new(store, Signer::new(signing), verifier, issuer, trust_list)
+        .with_public_url(&config.public_url)
+        .with_receipt_quota(config.receipts_per_minute);
     if let Some(origin) = &config.log_origin {
         registry = registry.with_log_origin(origin).context("STARMARK_LOG_ORIGIN")?;
     }

@@ -367,3 +367,34 @@ openssl pkeyutl -verify -pubin -inkey pub.pem -rawin -in message.bin -sigfile si
     let (ok, said) = run(&edited);
     assert!(!ok, "{said}");
 }
+
+#[tokio::test]
+async fn receipts_are_rate_limited_with_retry_after() {
+    let app = common::spawn_app_with(|config| config.receipts_per_minute = 1).await;
+    app.issue(&common::issue_body("SM2026RATE0001", "限流测试有限公司", 1)).await;
+    let body = serde_json::json!({"queries": ["SM2026RATE0001"]});
+    // A burst of ten, then one a minute.
+    for n in 0..10 {
+        let response = app.client.post(app.url("/api/v1/receipts")).json(&body).send().await.unwrap();
+        assert_eq!(response.status(), 201, "receipt {n} of the burst");
+    }
+    let refused = app.client.post(app.url("/api/v1/receipts")).json(&body).send().await.unwrap();
+    let wait: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    let problem = common::assert_problem(refused, 429, "too-many-requests").await;
+    assert_eq!(problem["retry_after"], serde_json::json!(wait));
+    // Checking without a receipt is not limited.
+    let check = app.client.post(app.url("/api/v1/verify/bulk")).json(&body).send().await.unwrap();
+    assert_eq!(check.status(), 200);
+    // Nor is the page left hanging: it says to come back.
+    let page = app
+        .client
+        .post(app.url("/receipts"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("number=SM2026RATE0001&lang=en")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 429);
+    assert!(page.text().await.unwrap().contains("try again in a moment"));
+}

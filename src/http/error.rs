@@ -21,11 +21,13 @@ pub struct ApiError {
     title: &'static str,
     detail: String,
     extensions: Map<String, Value>,
+    /// Seconds for a `Retry-After` header.
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
     fn new(status: StatusCode, slug: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, slug, title, detail: detail.into(), extensions: Map::new() }
+        Self { status, slug, title, detail: detail.into(), extensions: Map::new(), retry_after: None }
     }
 
     pub fn with(mut self, key: &str, value: Value) -> Self {
@@ -113,6 +115,14 @@ impl ApiError {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable", detail)
     }
 
+    /// A public quota is spent: come back after `wait`.
+    pub fn too_many_requests(detail: impl Into<String>, wait: std::time::Duration) -> Self {
+        let seconds = wait.as_secs().max(1);
+        let mut problem = Self::new(StatusCode::TOO_MANY_REQUESTS, "too-many-requests", "Too many requests", detail);
+        problem.retry_after = Some(seconds);
+        problem.with("retry_after", json!(seconds))
+    }
+
     pub fn timeout() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -144,6 +154,9 @@ impl IntoResponse for ApiError {
         let mut response = (self.status, Value::Object(body).to_string()).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"starmark\""));
         }
@@ -199,6 +212,7 @@ impl From<RegistryError> for ApiError {
                 "Changed concurrently",
                 RegistryError::Conflict(number).to_string(),
             ),
+            RegistryError::Busy(wait) => ApiError::too_many_requests(error.to_string(), wait),
             RegistryError::Internal(_) | RegistryError::Store(_) => ApiError::internal(error),
         }
     }

@@ -18,6 +18,9 @@ pub enum RegistryError {
     Duplicate(String),
     #[error("certificate {0} was changed by someone else at the same moment; read it again and retry")]
     Conflict(String),
+    /// A public write quota is spent; try again after the given time.
+    #[error("too many requests of this kind right now; try again in {} s", .0.as_secs().max(1))]
+    Busy(std::time::Duration),
     #[error("internal error: {0}")]
     Internal(String),
     #[error(transparent)]

@@ -10,6 +10,7 @@ mod issue;
 mod lifecycle;
 mod log;
 mod marks;
+pub mod quota;
 pub mod receipt;
 mod scan;
 mod scans;
@@ -31,6 +32,10 @@ use crate::crypto::{canonical_bytes, Signer, TrustList, Verifier};
 use crate::domain::{CertificateNumber, CertificateRecord, Issuer};
 use crate::store::{SearchQuery, SignedRecord, Store, StoredCertificate, StoredEvent};
 
+/// Receipts per minute per instance unless configured: ten a second, far above what tender
+/// offices ask for, far below what would strain the disk.
+pub const DEFAULT_RECEIPTS_PER_MINUTE: u32 = 600;
+
 /// The registry service, shared by the HTTP handlers and the CLI.
 pub struct Registry {
     store: Arc<dyn Store>,
@@ -42,6 +47,7 @@ pub struct Registry {
     scans: Arc<ScanCounter>,
     log: log::TransparencyLog,
     read_path: Option<answer::ReadPath>,
+    receipt_quota: quota::Quota,
 }
 
 impl Registry {
@@ -54,7 +60,24 @@ impl Registry {
     ) -> Self {
         let scans = Arc::new(ScanCounter::new(store.clone()));
         let log = log::TransparencyLog::new("starmark-log", &signer).expect("a constant, valid log name");
-        Self { store, signer, verifier, issuer, trust_list, public_url: String::new(), scans, log, read_path: None }
+        Self {
+            store,
+            signer,
+            verifier,
+            issuer,
+            trust_list,
+            public_url: String::new(),
+            scans,
+            log,
+            read_path: None,
+            receipt_quota: quota::Quota::per_minute(DEFAULT_RECEIPTS_PER_MINUTE),
+        }
+    }
+
+    /// Bounds how many receipts anyone may have issued per minute (`STARMARK_RECEIPTS_PER_MINUTE`).
+    pub fn with_receipt_quota(mut self, per_minute: u32) -> Self {
+        self.receipt_quota = quota::Quota::per_minute(per_minute);
+        self
     }
 
     /// Sets the base URL printed into QR codes (`STARMARK_PUBLIC_URL`); the log origin becomes

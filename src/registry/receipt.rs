@@ -180,6 +180,7 @@ impl Registry {
 
     /// Signs and stores a receipt of `check`.
     pub async fn issue_receipt(&self, check: &BulkCheck) -> Result<IssuedReceipt, RegistryError> {
+        self.receipt_quota.take().map_err(RegistryError::Busy)?;
         let results = check
             .rows
             .iter()

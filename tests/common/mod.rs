@@ -45,6 +45,7 @@ pub fn test_config(dir: &std::path::Path) -> Config {
         log_origin: None,
         cache_stale_bound: Duration::from_secs(5),
         cache_max_bytes: 16 * 1024 * 1024,
+        receipts_per_minute: starmark::registry::DEFAULT_RECEIPTS_PER_MINUTE,
     }
 }
 

@@ -90,6 +90,10 @@ pub async fn bulk_submit(
 }
 
 fn unavailable(lang: Lang, text: &str, error: RegistryError) -> Response {
+    if let RegistryError::Busy(_) = error {
+        let message = format!("<div class=\"error-box\" role=\"alert\"><p>{}</p></div>", lang.t(i18n::BUSY));
+        return page(lang, StatusCode::TOO_MANY_REQUESTS, text, &message);
+    }
     tracing::error!(error = %error, "bulk page: verification failed");
     let message = format!("<div class=\"error-box\" role=\"alert\"><p>{}</p></div>", lang.t(i18n::STATUS_UNAVAILABLE));
     page(lang, StatusCode::SERVICE_UNAVAILABLE, text, &message)

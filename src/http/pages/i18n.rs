@@ -87,6 +87,10 @@ pub const NO_RESULTS: Text = t("没有符合条件的证书。", "No certificate
 pub const NEXT_PAGE: Text = t("下一页", "Next page");
 pub const FIRST_PAGE: Text = t("回到第一页", "First page");
 pub const SHOWING: Text = t("本页显示", "Shown on this page");
+pub const BUSY: Text = t(
+    "现在申请回执的人太多，请稍候片刻再试。",
+    "Too many receipts are being requested right now; please try again in a moment.",
+);
 pub const BAD_QUERY: Text = t("查询条件有误", "The query cannot be used");
 pub const STATUS_UNAVAILABLE: Text = t(
     "暂时无法读取证书状态，请稍后再试。在此期间请勿将任何证书视为有效。",

@@ -21,6 +21,7 @@ use crate::http::AppState;
 use crate::mark::plain::qr_svg;
 use crate::mark::QrMatrix;
 use crate::registry::receipt::{ReceiptCheck, ReceiptError};
+use crate::registry::RegistryError;
 
 pub async fn receipt_page(
     State(state): State<AppState>,
@@ -105,11 +106,17 @@ pub async fn issue_single(
             response
         }
         Err(e) => {
-            tracing::error!(error = %e, "single receipt: failed");
+            let (status, message) = match e {
+                RegistryError::Busy(_) => (StatusCode::TOO_MANY_REQUESTS, i18n::BUSY),
+                e => {
+                    tracing::error!(error = %e, "single receipt: failed");
+                    (StatusCode::SERVICE_UNAVAILABLE, i18n::STATUS_UNAVAILABLE)
+                }
+            };
             let body = format!(
                 "<h1>{}</h1><div class=\"error-box\" role=\"alert\"><p>{}</p></div>",
                 lang.t(i18n::RECEIPT_TITLE),
-                lang.t(i18n::STATUS_UNAVAILABLE)
+                lang.t(message)
             );
             let page = Page {
                 lang,
@@ -120,7 +127,7 @@ pub async fn issue_single(
                 scripts: &[],
                 body: &body,
             };
-            html_response(StatusCode::SERVICE_UNAVAILABLE, page.render(), "no-store")
+            html_response(status, page.render(), "no-store")
         }
     }
 }
