@@ -207,4 +207,16 @@ async fn the_certificate_page_issues_a_single_receipt() {
     let html = app.get(&location).await.text().await.expect("html");
     assert!(html.contains("<html lang=\"zh-CN\">") && html.contains("签名有效"));
     assert!(html.contains("data-state=\"revoked\"") && html.contains("撤销"));
+
+    // A number the registry does not know is kept on the receipt, explained in the page's language.
+    let response = client
+        .post(app.url("/receipts"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("number=SM2026NONE0001&lang=zh")
+        .send()
+        .await
+        .expect("post");
+    let location = response.headers()["location"].to_str().expect("location").to_string();
+    let html = app.get(&location).await.text().await.expect("html");
+    assert!(html.contains("data-outcome=\"unknown\"") && html.contains("本登记系统中没有该编号的证书"), "{html}");
 }

@@ -11,7 +11,8 @@ use axum::response::{IntoResponse, Response};
 
 use super::certificate::LangQuery;
 use super::i18n;
-use super::widgets::{level_stars, missing_badge, state_badge};
+use super::results;
+use super::widgets::{missing_badge, state_badge};
 use super::{china_time, escape, html_response, Lang, Page};
 use crate::domain::receipt::{rows_from_text, Outcome, MAX_QUERIES};
 use crate::http::extract::ApiQuery;
@@ -227,82 +228,32 @@ fn results(check: &BulkCheck, lang: Lang) -> String {
         missing_badge(true, lang),
         summary.malformed
     );
-    let _ = write!(
-        out,
-        "<section aria-labelledby=\"results\"><h2 id=\"results\">{}</h2><table class=\"results\" id=\"bulk-results\"><thead><tr>\
-         <th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
-         <th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
-        lang.t(i18n::RESULTS),
-        lang.t(i18n::ROW),
-        lang.t(i18n::QUERY),
-        lang.t(i18n::STATE),
-        lang.t(i18n::NUMBER),
-        lang.t(i18n::HOLDER),
-        lang.t(i18n::LEVEL),
-        lang.t(i18n::VALID_UNTIL),
-    );
+    results::open(&mut out, "results", i18n::RESULTS, "bulk-results", i18n::VALID_UNTIL, lang);
     for row in &check.rows {
-        let query = escape(&row.query);
         match row.outcome() {
             Outcome::Found => {
                 for certificate in &row.certificates {
                     let record = &certificate.record;
-                    let number = escape(record.number.as_str());
-                    let state = record.state_on(check.today);
-                    let _ = write!(
-                        out,
-                        "<tr data-row=\"{r}\" data-outcome=\"found\" data-state=\"{s}\"><td data-label=\"{lr}\">{r}</td><td data-label=\"{lq}\">{query}</td>\
-                         <td data-label=\"{ls}\">{badge}</td><td data-label=\"{ln}\"><a href=\"/certificates/{number}?lang={lp}\">{number}</a></td>\
-                         <td data-label=\"{lh}\">{holder}<br><small>{uscc}</small></td><td data-label=\"{ll}\">{level}</td><td data-label=\"{lv}\">{until}</td></tr>",
-                        r = row.row,
-                        s = state.as_str(),
-                        lr = lang.t(i18n::ROW),
-                        lq = lang.t(i18n::QUERY),
-                        ls = lang.t(i18n::STATE),
-                        badge = state_badge(state, lang),
-                        ln = lang.t(i18n::NUMBER),
-                        lp = lang.param(),
-                        lh = lang.t(i18n::HOLDER),
-                        holder = escape(&record.holder.name),
-                        uscc = record.holder.uscc.as_str(),
-                        ll = lang.t(i18n::LEVEL),
-                        level = level_stars(record.level, lang),
-                        lv = lang.t(i18n::VALID_UNTIL),
-                        until = record.valid_until,
-                    );
+                    let line = results::Found {
+                        row: row.row,
+                        query: &row.query,
+                        state: record.state_on(check.today),
+                        number: record.number.as_str(),
+                        holder: &record.holder.name,
+                        uscc: record.holder.uscc.as_str(),
+                        level: record.level,
+                        validity: record.valid_until.to_string(),
+                        validity_label: i18n::VALID_UNTIL,
+                    };
+                    results::found(&mut out, &line, lang);
                 }
             }
             outcome => {
-                let malformed = outcome == Outcome::Malformed;
-                let detail = localized_error(row, lang);
-                let _ = write!(
-                    out,
-                    "<tr data-row=\"{r}\" data-outcome=\"{o}\"><td data-label=\"{lr}\">{r}</td><td data-label=\"{lq}\">{query}</td>\
-                     <td data-label=\"{ls}\">{badge}</td><td data-label=\"{ld}\" colspan=\"4\">{detail}</td></tr>",
-                    r = row.row,
-                    o = outcome.as_str(),
-                    lr = lang.t(i18n::ROW),
-                    lq = lang.t(i18n::QUERY),
-                    ls = lang.t(i18n::STATE),
-                    badge = missing_badge(malformed, lang),
-                    ld = lang.t(i18n::DETAIL),
-                    detail = escape(&detail),
-                );
+                let detail = results::why_missing(row.parsed.kind(), &row.error().unwrap_or_default(), lang);
+                results::missing(&mut out, row.row, &row.query, outcome == Outcome::Malformed, &detail, lang);
             }
         }
     }
-    out.push_str("</tbody></table></section>");
+    results::close(&mut out);
     out
-}
-
-/// Why a row found nothing, in the page's language (a malformed row keeps the parser's exact
-/// words after a translated lead-in, since they name the offending character).
-fn localized_error(row: &crate::registry::verify::CheckedRow, lang: Lang) -> String {
-    use crate::domain::receipt::Query;
-    match (&row.parsed, lang) {
-        (Query::Uscc(_), Lang::Zh) => "本登记系统中没有该统一社会信用代码名下的证书".to_string(),
-        (Query::Number(_), Lang::Zh) => "本登记系统中没有该编号的证书；伪造的证书在此查不到".to_string(),
-        (Query::Malformed(message), Lang::Zh) => format!("既不是有效的统一社会信用代码，也不是证书编号：{message}"),
-        _ => row.error().unwrap_or_default(),
-    }
 }

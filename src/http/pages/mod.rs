@@ -8,6 +8,7 @@ pub mod bulk;
 pub mod certificate;
 pub mod i18n;
 pub mod receipt;
+pub mod results;
 pub mod search;
 pub mod widgets;
 

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::certificate::LangQuery;
 use super::i18n;
-use super::widgets::{level_stars, missing_badge, state_badge};
+use super::results;
 use super::{china_time, escape, html_response, url_encode, Lang, Page};
 use crate::domain::receipt::{rows_from_list, Outcome, Receipt};
 use crate::http::extract::ApiQuery;
@@ -281,60 +281,28 @@ fn write_header(out: &mut String, receipt: &Receipt, check: &ReceiptCheck, lang:
 }
 
 fn write_rows(out: &mut String, receipt: &Receipt, lang: Lang) {
-    let _ = write!(
-        out,
-        "<section aria-labelledby=\"snapshot\"><h2 id=\"snapshot\">{}</h2><table class=\"results\" id=\"receipt-rows\"><thead><tr>\
-         <th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
-         <th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
-        lang.t(i18n::RECEIPT_SNAPSHOT),
-        lang.t(i18n::ROW),
-        lang.t(i18n::QUERY),
-        lang.t(i18n::STATE),
-        lang.t(i18n::NUMBER),
-        lang.t(i18n::HOLDER),
-        lang.t(i18n::LEVEL),
-        lang.t(i18n::VALIDITY),
-    );
+    results::open(out, "snapshot", i18n::RECEIPT_SNAPSHOT, "receipt-rows", i18n::VALIDITY, lang);
     for row in &receipt.results {
-        let query = escape(&row.query);
+        let number = usize::try_from(row.row).unwrap_or(usize::MAX);
         if row.certificates.is_empty() {
-            let _ = write!(
-                out,
-                "<tr data-row=\"{r}\" data-outcome=\"{o}\"><td data-label=\"{lr}\">{r}</td><td data-label=\"{lq}\">{query}</td><td data-label=\"{ls}\">{badge}</td><td colspan=\"4\" data-label=\"{ld}\">{detail}</td></tr>",
-                r = row.row,
-                o = row.outcome.as_str(),
-                lr = lang.t(i18n::ROW),
-                lq = lang.t(i18n::QUERY),
-                ls = lang.t(i18n::STATE),
-                badge = missing_badge(row.outcome == Outcome::Malformed, lang),
-                ld = lang.t(i18n::DETAIL),
-                detail = escape(row.error.as_deref().unwrap_or("")),
-            );
+            let detail = results::why_missing(row.kind, row.error.as_deref().unwrap_or(""), lang);
+            results::missing(out, number, &row.query, row.outcome == Outcome::Malformed, &detail, lang);
             continue;
         }
         for snapshot in &row.certificates {
-            let _ = write!(
-                out,
-                "<tr data-row=\"{r}\" data-outcome=\"found\" data-state=\"{s}\"><td data-label=\"{lr}\">{r}</td><td data-label=\"{lq}\">{query}</td><td data-label=\"{ls}\">{badge}</td>\
-                 <td data-label=\"{ln}\">{number}</td><td data-label=\"{lh}\">{holder}<br><small>{uscc}</small></td><td data-label=\"{ll}\">{level}</td><td data-label=\"{lv}\">{from} – {until}</td></tr>",
-                r = row.row,
-                s = snapshot.state.as_str(),
-                lr = lang.t(i18n::ROW),
-                lq = lang.t(i18n::QUERY),
-                ls = lang.t(i18n::STATE),
-                badge = state_badge(snapshot.state, lang),
-                ln = lang.t(i18n::NUMBER),
-                number = escape(&snapshot.number),
-                lh = lang.t(i18n::HOLDER),
-                holder = escape(&snapshot.holder_name),
-                uscc = escape(&snapshot.uscc),
-                ll = lang.t(i18n::LEVEL),
-                level = level_stars(snapshot.level, lang),
-                lv = lang.t(i18n::VALIDITY),
-                from = snapshot.valid_from,
-                until = snapshot.valid_until,
-            );
+            let line = results::Found {
+                row: number,
+                query: &row.query,
+                state: snapshot.state,
+                number: &snapshot.number,
+                holder: &snapshot.holder_name,
+                uscc: &snapshot.uscc,
+                level: snapshot.level,
+                validity: format!("{} – {}", snapshot.valid_from, snapshot.valid_until),
+                validity_label: i18n::VALIDITY,
+            };
+            results::found(out, &line, lang);
         }
     }
-    out.push_str("</tbody></table></section>");
+    results::close(out);
 }
