@@ -1,0 +1,78 @@
+//! `bench/l1.sh`: what one L1 hit costs, with 100,000 prepared answers of 3.3 KB and uniformly
+//! random keys (the read-path benchmark's access pattern), against a plain `RwLock<HashMap>`
+//! holding the same answers. One thread, so the figures are per hit, without contention.
+//!
+//! Prints nanoseconds per hit, the median of five passes of 1,000,000 lookups each.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use bytes::Bytes;
+use rand::Rng;
+use starmark::cache::{AnswerCache, CacheSettings, Cached, Prepared};
+
+const ANSWERS: usize = 100_000;
+const LOOKUPS: usize = 1_000_000;
+const PASSES: usize = 5;
+
+fn answer(n: usize) -> Cached {
+    Cached::Answer(Arc::new(Prepared {
+        body: Bytes::from(vec![b'x'; 3300]),
+        etag: format!("W/\"1-valid-{n}-0123456789ab\""),
+        version: 1,
+    }))
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let keys: Vec<String> = (0..ANSWERS).map(|n| format!("SMBENCH{n:06}")).collect();
+    let mut rng = rand::thread_rng();
+    let order: Vec<usize> = (0..LOOKUPS).map(|_| rng.gen_range(0..ANSWERS)).collect();
+
+    let settings = CacheSettings { max_bytes: 512 << 20, ..CacheSettings::default() };
+    let cache = AnswerCache::new(settings);
+    cache.set_trusted(true);
+    for (n, key) in keys.iter().enumerate() {
+        cache.put(key, answer(n)).await;
+    }
+    let mut moka = Vec::new();
+    for _ in 0..PASSES {
+        let start = Instant::now();
+        let mut bytes = 0;
+        for &i in &order {
+            let hit = cache.get_or_load(&keys[i], async { Err::<Cached, ()>(()) }).await;
+            if let Ok(Cached::Answer(prepared)) = hit {
+                bytes += prepared.body.len();
+            }
+        }
+        assert_eq!(bytes, LOOKUPS * 3300, "every lookup must hit");
+        moka.push(start.elapsed().as_nanos() as f64 / LOOKUPS as f64);
+    }
+
+    let map: RwLock<HashMap<String, Cached>> =
+        RwLock::new(keys.iter().enumerate().map(|(n, key)| (key.clone(), answer(n))).collect());
+    let mut plain = Vec::new();
+    for _ in 0..PASSES {
+        let start = Instant::now();
+        let mut bytes = 0;
+        for &i in &order {
+            let hit = map.read().ok().and_then(|m| m.get(keys[i].as_str()).cloned());
+            if let Some(Cached::Answer(prepared)) = hit {
+                bytes += prepared.body.len();
+            }
+        }
+        assert_eq!(bytes, LOOKUPS * 3300, "every lookup must hit");
+        plain.push(start.elapsed().as_nanos() as f64 / LOOKUPS as f64);
+    }
+    let (moka, plain) = (median(moka), median(plain));
+    println!("L1 hit, {ANSWERS} answers of 3.3 KB, random keys, median of {PASSES} passes of {LOOKUPS}:");
+    println!("  AnswerCache (moka, bounded by bytes)  {moka:>6.0} ns");
+    println!("  RwLock<HashMap> (unbounded)           {plain:>6.0} ns");
+    println!("  ratio                                 {:>6.1}x", moka / plain);
+}
