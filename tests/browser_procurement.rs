@@ -29,6 +29,14 @@ async fn assert_fits_phone(browser: &Browser) {
     assert!(width.as_u64().is_some_and(|w| w <= 360), "the page scrolls sideways: {width}");
     let size = browser.style("body", "font-size").await;
     assert!(size.trim_end_matches("px").parse::<f64>().is_ok_and(|px| px >= 16.0), "font size {size}");
+    // A screen reader's heading list: one h1 first, then sections as h2, no level skipped.
+    let headings = browser
+        .execute("return [...document.querySelectorAll('main h1, main h2, main h3')].map(h => h.tagName)", vec![])
+        .await;
+    let headings: Vec<String> = serde_json::from_value(headings).expect("headings");
+    assert_eq!(headings.first().map(String::as_str), Some("H1"), "{headings:?}");
+    assert_eq!(headings.iter().filter(|h| *h == "H1").count(), 1, "{headings:?}");
+    assert!(!headings.iter().any(|h| h == "H3") || headings.iter().any(|h| h == "H2"), "{headings:?}");
 }
 
 /// Saves a screenshot for the README when asked to, scrolled to `selector`.
