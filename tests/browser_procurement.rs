@@ -102,6 +102,17 @@ async fn search_at_phone_width_in_both_languages() {
     browser.wait_until("English", "return document.documentElement.lang === 'en'").await;
     assert_eq!(browser.text("h1").await, "Search certificates");
     assert!(browser.text("tr[data-number=SM2026PROC0002]").await.contains("Revoked"), "the search is kept");
+
+    // A result opens the certificate, which issues a receipt for itself.
+    click(&browser, "tr[data-number=SM2026PROC0002] a").await;
+    browser.wait_until("certificate page", "return location.pathname === '/certificates/SM2026PROC0002'").await;
+    assert_eq!(browser.text("h1").await, "SM2026PROC0002");
+    assert!(browser.text("dl.facts").await.contains("Revoked since"));
+    assert_fits_phone(&browser).await;
+    click(&browser, "form[action='/receipts'] button").await;
+    browser.wait_until("receipt", "return location.pathname.startsWith('/receipts/')").await;
+    assert!(browser.text("#receipt-verdict").await.contains("Signature valid"));
+    assert!(browser.text("#receipt-rows").await.contains("SM2026PROC0002"));
     browser.close().await;
 }
 
