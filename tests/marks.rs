@@ -425,3 +425,41 @@ async fn a_mark_revocation_reaches_another_instance_at_once() {
     // The very next scan on the other instance already says so.
     assert_eq!(scan_json(&app, &format!("{peer}{path}")).await["verdict"], "mark_revoked");
 }
+
+#[tokio::test]
+async fn a_flood_of_one_fake_token_is_checked_once() {
+    let app = spawn_app().await;
+    app.issue(&issue_body("SM2026FLOOD001", "防伪测试有限公司", 31)).await;
+    order(&app, "SM2026FLOOD001", 10).await;
+    let record = app.registry.get(&CertificateNumber::parse("SM2026FLOOD001").unwrap()).await.unwrap().record;
+    let genuine = app.registry.mark_token(&record, 1, 3).unwrap();
+    let mut bytes = genuine.clone().into_bytes();
+    let last = bytes.len() - 10;
+    bytes[last] = if bytes[last] == b'A' { b'B' } else { b'A' };
+    let fake = String::from_utf8(bytes).unwrap();
+
+    let before = app.registry.tokens_checked();
+    for _ in 0..50 {
+        let answer = scan_json(&app, &app.url(&scan_path(&fake))).await;
+        assert_eq!(answer["verdict"], "not_genuine", "{answer}");
+        assert!(answer["detail"].as_str().unwrap().contains("signature"), "the same reason every time: {answer}");
+    }
+    assert_eq!(app.registry.tokens_checked() - before, 1, "one signature check for fifty requests");
+
+    // Garbage too; genuine tokens are always checked against the live record and counted.
+    for _ in 0..20 {
+        assert_eq!(scan_json(&app, &app.url("/v/NOT-A-TOKEN")).await["verdict"], "not_genuine");
+    }
+    assert_eq!(app.registry.tokens_checked() - before, 2);
+    for n in 1..=3u64 {
+        let answer = scan_json(&app, &app.url(&scan_path(&genuine))).await;
+        assert_eq!(answer["verdict"], "valid");
+        assert_eq!(answer["scans"]["count"], json!(n));
+    }
+    assert_eq!(app.registry.tokens_checked() - before, 5);
+
+    // Remembered briefly: two seconds later the fake is checked again.
+    tokio::time::sleep(std::time::Duration::from_millis(2300)).await;
+    assert_eq!(scan_json(&app, &app.url(&scan_path(&fake))).await["verdict"], "not_genuine");
+    assert_eq!(app.registry.tokens_checked() - before, 6);
+}

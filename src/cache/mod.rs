@@ -9,6 +9,7 @@
 //! is served until it is replaced; otherwise no answer older than a bound (5 s by default) is
 //! served, so even if an announcement is lost no instance serves a stale answer for longer.
 
+pub mod refusals;
 pub mod shared;
 
 use std::future::Future;

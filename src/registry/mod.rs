@@ -48,6 +48,10 @@ pub struct Registry {
     log: log::TransparencyLog,
     read_path: Option<answer::ReadPath>,
     receipt_quota: quota::Quota,
+    /// Tokens found not genuine a moment ago, answered again without checking.
+    refusals: crate::cache::refusals::RefusalCache<ScanOutcome>,
+    /// Tokens parsed and signature-checked since start (what the refusal cache saves).
+    tokens_checked: std::sync::atomic::AtomicU64,
 }
 
 impl Registry {
@@ -71,6 +75,8 @@ impl Registry {
             log,
             read_path: None,
             receipt_quota: quota::Quota::per_minute(DEFAULT_RECEIPTS_PER_MINUTE),
+            refusals: crate::cache::refusals::RefusalCache::new(crate::cache::refusals::DEFAULT_REFUSAL_LIFETIME),
+            tokens_checked: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
