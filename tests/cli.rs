@@ -221,6 +221,8 @@ struct Demo {
     child: std::process::Child,
     base: String,
     token: String,
+    /// The mark URL the banner prints.
+    scan: String,
 }
 
 impl Drop for Demo {
@@ -241,18 +243,21 @@ fn start_demo(dir: &Path) -> Demo {
         }
     });
     let deadline = Instant::now() + Duration::from_secs(60);
-    let (mut base, mut token) = (None, None);
-    while base.is_none() || token.is_none() {
+    let (mut base, mut token, mut scan) = (None, None, None);
+    while base.is_none() || token.is_none() || scan.is_none() {
         let left = deadline.saturating_duration_since(Instant::now());
         let line = rx.recv_timeout(left).expect("demo printed its address and token in time");
         if let Some(rest) = line.strip_prefix("Starmark demo is answering on ") {
             base = Some(rest.trim().to_string());
         }
+        if let Some(rest) = line.trim().strip_prefix("scan a mark:") {
+            scan = Some(rest.trim().to_string());
+        }
         if let Some(rest) = line.trim().strip_prefix("admin token:") {
             token = Some(rest.trim().to_string());
         }
     }
-    Demo { child, base: base.unwrap(), token: token.unwrap() }
+    Demo { child, base: base.unwrap(), token: token.unwrap(), scan: scan.unwrap() }
 }
 
 #[tokio::test]
@@ -291,6 +296,11 @@ async fn demo_serves_every_level_and_state_and_keeps_its_token() {
         .unwrap()
         .status();
     assert_eq!(status, 200, "the printed token works");
+    let scanned: Value =
+        client.get(&demo.scan).header("accept", "application/json").send().await.unwrap().json().await.unwrap();
+    assert_eq!(scanned["verdict"], "valid", "the printed mark URL opens a genuine, valid mark: {scanned}");
+    let page = client.get(format!("{}/verify", demo.base)).send().await.unwrap();
+    assert_eq!(page.status(), 200, "the printed pages answer");
     let token = demo.token.clone();
     drop(demo);
 

@@ -228,11 +228,19 @@ pub async fn run(config: &Config) -> anyhow::Result<Outcome> {
         }
     };
     let base = format!("http://{}", app.local_addr()?);
+    // The certificate-level mark of the first demo certificate, to open as a phone would.
+    let first = crate::domain::CertificateNumber::parse("SM2026ASC000001")?;
+    let scan = match registry.get(&first).await {
+        Ok(certificate) => format!("{base}/v/{}", registry.mark_token(&certificate.record, 0, 0)?),
+        Err(_) => format!("{base}/ (the first demo certificate is missing)"),
+    };
     let until = clock::today() + chrono::Days::new(30);
     let banner = format!(
         "\nStarmark demo is answering on {base}\n\
          \x20 health:        {base}/healthz\n\
          \x20 trust list:    {base}/.well-known/starmark/keys.json\n\
+         \x20 pages:         {base}/ (search), {base}/verify (bulk verification)\n\
+         \x20 scan a mark:   {scan}\n\
          \x20 a certificate: {base}/api/v1/certificates/SM2026ASC000001\n\
          \x20 search:        {base}/api/v1/certificates?q=电器\n\
          \x20 expired one:   {base}/api/v1/certificates/SM2021ASC000045\n\
