@@ -136,7 +136,8 @@ async fn every_kind_of_bad_token_gets_its_own_verdict() {
     order(&app, "SM2026MARKA001", 10).await;
     let record = app.registry.get(&CertificateNumber::parse("SM2026MARKA001").unwrap()).await.unwrap().record;
     let genuine = app.registry.mark_token(&record, 1, 5).unwrap();
-    assert_eq!(scan_json(&app, &app.url(&scan_path(&genuine))).await["verdict"], "valid");
+    let answer = scan_json(&app, &app.url(&scan_path(&genuine))).await;
+    assert_eq!((&answer["verdict"], &answer["reason"]), (&json!("valid"), &json!("checked")));
 
     // Tampered: one character of the signed part changed.
     let mut bytes = genuine.clone().into_bytes();
@@ -146,6 +147,7 @@ async fn every_kind_of_bad_token_gets_its_own_verdict() {
     let answer = scan_json(&app, &app.url(&scan_path(&tampered))).await;
     assert_eq!(answer["verdict"], "not_genuine", "{answer}");
     assert!(answer["detail"].as_str().unwrap().contains("signature"), "{answer}");
+    assert_eq!(answer["reason"], "bad_signature");
     assert!(answer["scans"].is_null(), "fakes are not counted");
 
     // Signed by a key the registry does not trust.
@@ -164,6 +166,7 @@ async fn every_kind_of_bad_token_gets_its_own_verdict() {
     let answer = scan_json(&app, &app.url(&scan_path(&foreign))).await;
     assert_eq!(answer["verdict"], "not_genuine");
     assert!(answer["detail"].as_str().unwrap().contains("not in the trust list"), "{answer}");
+    assert_eq!(answer["reason"], "unknown_key");
 
     // Well signed, but naming another certificate's serial: B has no batch 1.
     let signer = signer_of(&app);
@@ -175,6 +178,7 @@ async fn every_kind_of_bad_token_gets_its_own_verdict() {
     let answer = scan_json(&app, &app.url(&scan_path(&token::issue(&signer, &other)))).await;
     assert_eq!(answer["verdict"], "unknown", "{answer}");
     assert!(answer["detail"].as_str().unwrap().contains("never issued"), "{answer}");
+    assert_eq!(answer["reason"], "serial_not_issued");
 
     // A serial beyond the batch, a certificate that does not exist, another holder's code.
     let beyond = MarkClaims { serial: 11, ..claims.clone() };
@@ -185,6 +189,7 @@ async fn every_kind_of_bad_token_gets_its_own_verdict() {
     let answer = scan_json(&app, &app.url(&scan_path(&token::issue(&signer, &wrong_holder)))).await;
     assert_eq!(answer["verdict"], "unknown");
     assert!(answer["detail"].as_str().unwrap().contains("another holder"));
+    assert_eq!(answer["reason"], "other_holder");
 
     // Truncated and plain garbage.
     let answer = scan_json(&app, &app.url(&scan_path(&genuine[..genuine.len() - 3]))).await;

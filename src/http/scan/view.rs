@@ -72,6 +72,8 @@ pub struct ScanView<'a> {
     verdict: Verdict,
     headline: Headline,
     detail: &'a str,
+    /// Why, as a stable slug for programs (`bad_signature`, `serial_not_issued`, `checked`...).
+    reason: &'static str,
     mark: Option<MarkView<'a>>,
     mark_revocation: Option<RevocationView<'a>>,
     scans: Option<ScansView>,
@@ -86,6 +88,7 @@ impl<'a> ScanView<'a> {
         let today = crate::registry::clock::date_in_china(outcome.checked_at);
         Self {
             verdict: outcome.verdict,
+            reason: outcome.reason,
             headline: Headline { zh, en },
             detail: &outcome.detail,
             mark: outcome.claims.as_ref().map(|c| MarkView {
