@@ -415,10 +415,40 @@ async fn certificate_level_mark_images() {
     assert_eq!(problem["current_state"], "revoked");
 }
 
+/// Scans `path` on `base` until the verdict is `wanted`; how long that took.
+async fn until_verdict(
+    app: &TestApp,
+    base: &str,
+    path: &str,
+    wanted: &str,
+    limit: std::time::Duration,
+) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    loop {
+        let verdict = scan_json(app, &format!("{base}{path}")).await["verdict"].clone();
+        if verdict == wanted {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < limit, "still {verdict} after {limit:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 #[tokio::test]
-async fn a_mark_revocation_reaches_another_instance_at_once() {
-    let app = spawn_app().await;
-    let peer = app.spawn_peer().await;
+async fn a_mark_revocation_reaches_another_instance_like_a_certificates() {
+    use std::time::Duration;
+    // With Redis the change feed carries it at once, as it does a certificate's revocation.
+    let redis = common::RedisServer::start();
+    let app = common::spawn_app_with(|c| c.redis_url = Some(redis.url())).await;
+    let (peer, peer_registry) = app.spawn_peer_with(|_| {}).await;
+    let up = |registry: &starmark::registry::Registry| {
+        registry.tiers().and_then(|t| t.shared).is_some_and(|shared| shared.is_up())
+    };
+    let started = std::time::Instant::now();
+    while !(up(&app.registry) && up(&peer_registry)) {
+        assert!(started.elapsed() < Duration::from_secs(10), "the instances did not connect to Redis");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     app.issue(&issue_body("SM2026PEER0001", "多实例标志有限公司", 81)).await;
     order(&app, "SM2026PEER0001", 50).await;
     let record = app.registry.get(&CertificateNumber::parse("SM2026PEER0001").unwrap()).await.unwrap().record;
@@ -427,8 +457,22 @@ async fn a_mark_revocation_reaches_another_instance_at_once() {
     let revoke = json!({"first": 25, "last": 35, "reason": "stolen roll"});
     let response = app.post("/api/v1/certificates/SM2026PEER0001/marks/1/revoke", &app.issuer, &revoke).await;
     assert_eq!(response.status(), 200);
-    // The very next scan on the other instance already says so.
-    assert_eq!(scan_json(&app, &format!("{peer}{path}")).await["verdict"], "mark_revoked");
+    let took = until_verdict(&app, &peer, &path, "mark_revoked", Duration::from_secs(5)).await;
+    assert!(took < Duration::from_millis(500), "took {took:?}");
+
+    // Without Redis, within the staleness bound.
+    let bound = Duration::from_millis(400);
+    let app = common::spawn_app_with(|c| c.cache_stale_bound = bound).await;
+    let (peer, _) = app.spawn_peer_with(|c| c.cache_stale_bound = bound).await;
+    app.issue(&issue_body("SM2026PEER0002", "无缓存共享有限公司", 82)).await;
+    order(&app, "SM2026PEER0002", 50).await;
+    let record = app.registry.get(&CertificateNumber::parse("SM2026PEER0002").unwrap()).await.unwrap().record;
+    let path = scan_path(&app.registry.mark_token(&record, 1, 30).unwrap());
+    assert_eq!(scan_json(&app, &format!("{peer}{path}")).await["verdict"], "valid");
+    let response = app.post("/api/v1/certificates/SM2026PEER0002/marks/1/revoke", &app.issuer, &revoke).await;
+    assert_eq!(response.status(), 200);
+    let took = until_verdict(&app, &peer, &path, "mark_revoked", Duration::from_secs(5)).await;
+    assert!(took < bound + Duration::from_millis(700), "took {took:?} against a bound of {bound:?}");
 }
 
 #[tokio::test]
@@ -467,4 +511,26 @@ async fn a_flood_of_one_fake_token_is_checked_once() {
     tokio::time::sleep(std::time::Duration::from_millis(2300)).await;
     assert_eq!(scan_json(&app, &app.url(&scan_path(&fake))).await["verdict"], "not_genuine");
     assert_eq!(app.registry.tokens_checked() - before, 6);
+}
+
+#[tokio::test]
+async fn scans_are_judged_from_the_read_path_not_the_store_each_time() {
+    let app = spawn_app().await;
+    app.issue(&issue_body("SM2026CACHE001", "缓存测试有限公司", 32)).await;
+    order(&app, "SM2026CACHE001", 100).await;
+    let record = app.registry.get(&CertificateNumber::parse("SM2026CACHE001").unwrap()).await.unwrap().record;
+    let prepared = app.registry.answers_prepared();
+    for serial in 1..=30 {
+        let token = app.registry.mark_token(&record, 1, serial).unwrap();
+        let answer = scan_json(&app, &app.url(&scan_path(&token))).await;
+        assert_eq!(answer["verdict"], "valid", "{answer}");
+        assert_eq!(answer["certificate"]["holder"]["name"], "缓存测试有限公司");
+    }
+    assert!(app.registry.answers_prepared() - prepared <= 1, "thirty scans, at most one answer prepared");
+
+    // A change on this instance is seen by the very next scan.
+    let token = app.registry.mark_token(&record, 1, 7).unwrap();
+    let (status, body) = app.status("SM2026CACHE001", json!({"action": "revoke", "reason": "撤销测试"})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(scan_json(&app, &app.url(&scan_path(&token))).await["verdict"], "revoked");
 }

@@ -66,6 +66,8 @@ pub struct CertificateView<'a> {
     /// The signed record version, byte for byte as signed.
     pub record: &'a RawValue,
     pub signature: &'a Signature,
+    /// When this version was stored: the moment of the last change.
+    pub updated_at: chrono::DateTime<chrono::Utc>,
     /// Where this version is in the transparency log, with its inclusion proof.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log: Option<super::log::view::LogView>,
@@ -95,6 +97,7 @@ impl<'a> CertificateView<'a> {
             surveillance: &record.surveillance,
             record: raw(&certificate.canonical)?,
             signature: &certificate.signature,
+            updated_at: certificate.updated_at,
             log: None,
             status_assertion: None,
         })

@@ -47,6 +47,10 @@ pub trait AnswerFormat: Send + Sync {
         log: Option<&LogProof>,
         assertion: &SignedAssertion,
     ) -> Result<Vec<u8>, String>;
+
+    /// The stored certificate an answer was rendered from, read back from its bytes: the scan
+    /// path judges marks by the cached answer instead of asking the store each time.
+    fn read_back(&self, body: &[u8]) -> Result<StoredCertificate, String>;
 }
 
 /// How the registry prepares and keeps answers.
@@ -108,6 +112,26 @@ impl Registry {
             Ok(error) => error,
             Err(shared) => RegistryError::Internal(shared.to_string()),
         })
+    }
+
+    /// The certificate as the read path has it (L1, L2, then the store, with the same freshness
+    /// rules as `GET`), or `None` when there is no such certificate. Without a read path (the
+    /// CLI), straight from the store.
+    pub(crate) async fn current_certificate(
+        &self,
+        number: &CertificateNumber,
+    ) -> Result<Option<StoredCertificate>, RegistryError> {
+        let Some(read_path) = &self.read_path else {
+            return Ok(self.store.get(number).await?);
+        };
+        match self.public_answer(number).await? {
+            Cached::Absent => Ok(None),
+            Cached::Answer(prepared) => {
+                read_path.format.read_back(&prepared.body).map(Some).map_err(|e| {
+                    RegistryError::Internal(format!("a prepared answer of {number} does not read back: {e}"))
+                })
+            }
+        }
     }
 
     /// Reads the certificate and renders its answer, with a fresh status assertion.

@@ -129,7 +129,7 @@ impl Registry {
             };
             return refuse(ScanOutcome::refused(Verdict::NotGenuine, reason, detail, Some(claims), key_id));
         }
-        let certificate = match self.store.get(&claims.number).await? {
+        let certificate = match self.current_certificate(&claims.number).await? {
             Some(certificate) => certificate,
             None => {
                 let detail = format!("the registry has no certificate {}", claims.number);
