@@ -241,3 +241,41 @@ async fn while_the_change_feed_is_up_answers_are_served_past_the_bound() {
     assert_eq!(state_at(&app, &peer, "SM2026TRUST001").await.1.as_deref(), Some("valid"));
     assert_eq!(peer_registry.answers_prepared(), prepared, "served from memory, not prepared again");
 }
+
+#[tokio::test]
+async fn a_scan_reads_the_store_when_a_shared_answer_is_of_another_version() {
+    use redis::AsyncCommands;
+    let redis = RedisServer::start();
+    let app = spawn_app_with(|c| c.redis_url = Some(redis.url())).await;
+    app.issue(&issue_body("SM2026OLDV0001", "升级测试有限公司", 96)).await;
+    let ordered = app.post("/api/v1/certificates/SM2026OLDV0001/marks", &app.issuer, &json!({"count": 5})).await;
+    assert_eq!(ordered.status(), 201);
+    let record = app
+        .registry
+        .get(&starmark::domain::CertificateNumber::parse("SM2026OLDV0001").unwrap())
+        .await
+        .unwrap()
+        .record;
+    let token = app.registry.mark_token(&record, 1, 2).unwrap();
+
+    // What an older version of the service might have left in Redis: an answer without the
+    // members this version reads back.
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let old = format!("{}\nW/\"old\"\n{{\"number\":\"SM2026OLDV0001\"}}", record.version);
+    let _: () = connection.pset_ex("starmark:answer:SM2026OLDV0001", old.into_bytes(), 60_000u64).await.unwrap();
+
+    // A cold instance finds that answer in Redis and still judges the mark from the store.
+    let (peer, peer_registry) = app.spawn_peer_with(|_| {}).await;
+    wait_for_redis(&app, &peer_registry).await;
+    let response = app
+        .client
+        .get(format!("{peer}/v/{token}"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["verdict"], "valid", "{answer}");
+}

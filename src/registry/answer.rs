@@ -126,11 +126,15 @@ impl Registry {
         };
         match self.public_answer(number).await? {
             Cached::Absent => Ok(None),
-            Cached::Answer(prepared) => {
-                read_path.format.read_back(&prepared.body).map(Some).map_err(|e| {
-                    RegistryError::Internal(format!("a prepared answer of {number} does not read back: {e}"))
-                })
-            }
+            Cached::Answer(prepared) => match read_path.format.read_back(&prepared.body) {
+                Ok(certificate) => Ok(Some(certificate)),
+                // An answer another version of the service put in Redis, say during an upgrade:
+                // the store still knows.
+                Err(e) => {
+                    tracing::warn!(number = number.as_str(), error = %e, "a prepared answer does not read back; asking the store");
+                    Ok(self.store.get(number).await?)
+                }
+            },
         }
     }
 
