@@ -250,12 +250,8 @@ async fn a_scan_reads_the_store_when_a_shared_answer_is_of_another_version() {
     app.issue(&issue_body("SM2026OLDV0001", "升级测试有限公司", 96)).await;
     let ordered = app.post("/api/v1/certificates/SM2026OLDV0001/marks", &app.issuer, &json!({"count": 5})).await;
     assert_eq!(ordered.status(), 201);
-    let record = app
-        .registry
-        .get(&starmark::domain::CertificateNumber::parse("SM2026OLDV0001").unwrap())
-        .await
-        .unwrap()
-        .record;
+    let record =
+        app.registry.get(&starmark::domain::CertificateNumber::parse("SM2026OLDV0001").unwrap()).await.unwrap().record;
     let token = app.registry.mark_token(&record, 1, 2).unwrap();
 
     // What an older version of the service might have left in Redis: an answer without the
@@ -268,13 +264,8 @@ async fn a_scan_reads_the_store_when_a_shared_answer_is_of_another_version() {
     // A cold instance finds that answer in Redis and still judges the mark from the store.
     let (peer, peer_registry) = app.spawn_peer_with(|_| {}).await;
     wait_for_redis(&app, &peer_registry).await;
-    let response = app
-        .client
-        .get(format!("{peer}/v/{token}"))
-        .header("accept", "application/json")
-        .send()
-        .await
-        .unwrap();
+    let response =
+        app.client.get(format!("{peer}/v/{token}")).header("accept", "application/json").send().await.unwrap();
     assert_eq!(response.status(), 200);
     let answer: Value = response.json().await.unwrap();
     assert_eq!(answer["verdict"], "valid", "{answer}");
