@@ -9,29 +9,55 @@ use serde_json::json;
 
 const BOUNDARY: &str = "----starmark-test-boundary";
 
-/// A multipart body as a browser sends it: text fields, then an optional file.
-fn multipart(fields: &[(&str, &str)], file: Option<&str>) -> String {
-    let mut body = String::new();
+/// A multipart body as a browser sends it: text fields, then the file input (empty when no
+/// file was chosen). The file is bytes, so it need not be UTF-8.
+fn multipart(fields: &[(&str, &str)], file: Option<&[u8]>) -> Vec<u8> {
+    let mut body = Vec::new();
     for (name, value) in fields {
-        body.push_str(&format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"));
+        body.extend_from_slice(
+            format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes(),
+        );
     }
-    let content = file.unwrap_or("");
     let filename = if file.is_some() { "bidders.csv" } else { "" };
     let kind = if file.is_some() { "text/csv" } else { "application/octet-stream" };
-    body.push_str(&format!(
-        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\nContent-Type: {kind}\r\n\r\n{content}\r\n--{BOUNDARY}--\r\n"
-    ));
+    body.extend_from_slice(
+        format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\nContent-Type: {kind}\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(file.unwrap_or_default());
+    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
     body
 }
 
-async fn post_form(app: &TestApp, fields: &[(&str, &str)], file: Option<&str>) -> reqwest::Response {
+/// Posts the bulk form to `path` (`/verify`, with a query string if wanted).
+async fn post_form_to(app: &TestApp, path: &str, fields: &[(&str, &str)], file: Option<&[u8]>) -> reqwest::Response {
     app.client
-        .post(app.url("/verify"))
+        .post(app.url(path))
         .header("content-type", format!("multipart/form-data; boundary={BOUNDARY}"))
         .body(multipart(fields, file))
         .send()
         .await
         .expect("post")
+}
+
+async fn post_form(app: &TestApp, fields: &[(&str, &str)], file: Option<&str>) -> reqwest::Response {
+    post_form_to(app, "/verify", fields, file.map(str::as_bytes)).await
+}
+
+/// Asks for a receipt of one certificate as the certificate page's button does; its page's path.
+async fn single_receipt(app: &TestApp, number: &str, lang: &str) -> String {
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let response = client
+        .post(app.url("/receipts"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("number={number}&lang={lang}"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status(), 303);
+    response.headers()["location"].to_str().expect("location").to_string()
 }
 
 async fn seed(app: &TestApp) {
@@ -98,23 +124,9 @@ async fn a_gbk_csv_from_a_chinese_spreadsheet_is_read() {
     let app = spawn_app().await;
     seed(&app).await;
     // "证书编号" in GBK, then the queries in ASCII.
-    let mut bytes =
-        format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"action\"\r\n\r\ncheck\r\n").into_bytes();
-    bytes.extend_from_slice(
-        format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"gbk.csv\"\r\n\r\n")
-            .as_bytes(),
-    );
-    bytes.extend_from_slice(&[0xd6, 0xa4, 0xca, 0xe9, 0xb1, 0xe0, 0xba, 0xc5]);
-    bytes.extend_from_slice(b"\r\nSM2026BULK0001\r\nSM2026BULK0002\r\n");
-    bytes.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
-    let response = app
-        .client
-        .post(app.url("/verify?lang=en"))
-        .header("content-type", format!("multipart/form-data; boundary={BOUNDARY}"))
-        .body(bytes)
-        .send()
-        .await
-        .expect("post");
+    let mut file = vec![0xd6, 0xa4, 0xca, 0xe9, 0xb1, 0xe0, 0xba, 0xc5];
+    file.extend_from_slice(b"\r\nSM2026BULK0001\r\nSM2026BULK0002\r\n");
+    let response = post_form_to(&app, "/verify?lang=en", &[("action", "check")], Some(&file)).await;
     assert_eq!(response.status(), 200);
     let html = response.text().await.expect("html");
     assert!(html.contains("data-row=\"2\" data-outcome=\"found\" data-state=\"valid\""), "{html}");
@@ -134,20 +146,8 @@ async fn empty_too_long_and_binary_lists_are_explained() {
     assert_eq!(response.status(), 413);
     assert!(response.text().await.expect("html").contains("1001"));
 
-    let body = format!(
-        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.xlsx\"\r\n\r\n\u{0}PK\u{3}\u{4}"
-    );
-    let mut bytes = body.into_bytes();
-    bytes.extend_from_slice(&[0xff, 0xfe, 0x00]);
-    bytes.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
-    let response = app
-        .client
-        .post(app.url("/verify?lang=en"))
-        .header("content-type", format!("multipart/form-data; boundary={BOUNDARY}"))
-        .body(bytes)
-        .send()
-        .await
-        .expect("post");
+    let workbook = [0x00, b'P', b'K', 0x03, 0x04, 0xff, 0xfe, 0x00];
+    let response = post_form_to(&app, "/verify?lang=en", &[], Some(&workbook)).await;
     assert_eq!(response.status(), 400);
     assert!(response.text().await.expect("html").contains("Save it as \"CSV\""));
 }
@@ -177,7 +177,7 @@ async fn a_receipt_from_the_form_is_a_printable_page_that_rechecks_itself() {
     assert!(html.contains("<svg") && html.contains(&format!("http://starmark.test/receipts/{id}")), "QR and its URL");
     assert!(html.contains("data-row=\"3\" data-outcome=\"malformed\""));
 
-    // The page's QR code encodes the receipt's own URL.
+    // After a withdrawal the same page (the one its QR code opens) shows the change.
     let (status, answer) =
         app.status("SM2026BULK0003", json!({"action": "withdraw", "reason": "持证方申请注销"})).await;
     assert_eq!(status, 200, "{answer}");
@@ -194,29 +194,13 @@ async fn a_receipt_from_the_form_is_a_printable_page_that_rechecks_itself() {
 async fn the_certificate_page_issues_a_single_receipt() {
     let app = spawn_app().await;
     seed(&app).await;
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-    let response = client
-        .post(app.url("/receipts"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("number=SM2026BULK0002&lang=zh")
-        .send()
-        .await
-        .expect("post");
-    assert_eq!(response.status(), 303);
-    let location = response.headers()["location"].to_str().expect("location").to_string();
+    let location = single_receipt(&app, "SM2026BULK0002", "zh").await;
     let html = app.get(&location).await.text().await.expect("html");
     assert!(html.contains("<html lang=\"zh-CN\">") && html.contains("签名有效"));
     assert!(html.contains("data-state=\"revoked\"") && html.contains("撤销"));
 
     // A number the registry does not know is kept on the receipt, explained in the page's language.
-    let response = client
-        .post(app.url("/receipts"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("number=SM2026NONE0001&lang=zh")
-        .send()
-        .await
-        .expect("post");
-    let location = response.headers()["location"].to_str().expect("location").to_string();
+    let location = single_receipt(&app, "SM2026NONE0001", "zh").await;
     let html = app.get(&location).await.text().await.expect("html");
     assert!(html.contains("data-outcome=\"unknown\"") && html.contains("本登记系统中没有该编号的证书"), "{html}");
 }
