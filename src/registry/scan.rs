@@ -34,6 +34,18 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// The certificate state this verdict reports, for the verdicts that are one.
+    pub fn state(self) -> Option<State> {
+        match self {
+            Verdict::Valid => Some(State::Valid),
+            Verdict::Suspended => Some(State::Suspended),
+            Verdict::Revoked => Some(State::Revoked),
+            Verdict::Withdrawn => Some(State::Withdrawn),
+            Verdict::Expired => Some(State::Expired),
+            Verdict::MarkRevoked | Verdict::NotGenuine | Verdict::Unknown => None,
+        }
+    }
+
     fn of_state(state: State) -> Self {
         match state {
             State::Valid => Verdict::Valid,

@@ -5,7 +5,8 @@ use super::i18n::{self, Text};
 use super::Lang;
 use crate::domain::{Level, State};
 
-/// The icon that goes with a state or verdict, so colour is never the only signal.
+/// The icon that goes with a state, so colour is never the only signal. Glyphs found in common
+/// system fonts (Chinese phone fonts included), not emoji that may show as empty boxes.
 pub fn state_icon(state: State) -> &'static str {
     match state {
         State::Valid => "✔",

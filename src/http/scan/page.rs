@@ -31,15 +31,13 @@ pub fn verdict_slug(verdict: Verdict) -> &'static str {
     }
 }
 
-/// The icon shown with each verdict, so colour is never the only signal. Glyphs found in
-/// common system fonts (Chinese phone fonts included), not emoji that may show as empty boxes.
+/// The icon shown with each verdict, so colour is never the only signal: a state's own icon
+/// (the same as on every other page), a cross for a revoked mark, a warning for the rest.
 fn icon(verdict: Verdict) -> &'static str {
-    match verdict {
-        Verdict::Valid => "✔",
-        Verdict::Suspended => "‖",
-        Verdict::Expired => "◷",
-        Verdict::Revoked | Verdict::Withdrawn | Verdict::MarkRevoked => "✖",
-        Verdict::NotGenuine | Verdict::Unknown => "⚠",
+    match (verdict.state(), verdict) {
+        (Some(state), _) => widgets::state_icon(state),
+        (None, Verdict::MarkRevoked) => "✖",
+        (None, _) => "⚠",
     }
 }
 
@@ -198,9 +196,9 @@ fn certificate(out: &mut String, outcome: &ScanOutcome, lang: Lang) {
         if let Some(name_en) = &record.holder.name_en {
             fact(out, "holder-en", tx::HOLDER_EN, &format!("<span lang=\"en\">{}</span>", escape(name_en)), lang);
         }
-        fact(out, "uscc", tx::USCC, &escape(record.holder.uscc.as_str()), lang);
+        fact(out, "uscc", i18n::USCC, &escape(record.holder.uscc.as_str()), lang);
         fact(out, "level", tx::LEVEL, &widgets::level_stars(record.level, lang), lang);
-        fact(out, "scope", tx::SCOPE, &escape(&record.scope), lang);
+        fact(out, "scope", i18n::SCOPE, &escape(&record.scope), lang);
         let number = format!(
             "{} · <a href=\"/certificates/{}?lang={}\">{}</a>",
             escape(record.number.as_str()),
@@ -208,13 +206,13 @@ fn certificate(out: &mut String, outcome: &ScanOutcome, lang: Lang) {
             lang.param(),
             tx::DETAILS_LINK.get(lang)
         );
-        fact(out, "number", tx::NUMBER, &number, lang);
+        fact(out, "number", i18n::NUMBER, &number, lang);
         if let Some(status) = status_value(outcome, lang) {
             fact(out, "status", tx::STATUS, &status, lang);
         }
         let validity =
             fill(tx::VALIDITY_RANGE.get(lang), &[&date(record.issued, lang), &date(record.valid_until, lang)]);
-        fact(out, "validity", tx::VALIDITY, &validity, lang);
+        fact(out, "validity", i18n::VALIDITY, &validity, lang);
         let issuer = fill(
             tx::ISSUER_VALUE.get(lang),
             &[&escape(&record.issuer.name), &escape(record.issuer.approval_number.as_str())],

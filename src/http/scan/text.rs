@@ -1,5 +1,5 @@
 //! Every string of the scan page in Chinese and English (the page's own; the frame's are in
-//! `pages::i18n`). Strings with `{}` take values in order, filled by [`fill`].
+//! `pages::i18n`, which this page also uses for the labels it shares with the others). Strings with `{}` take values in order, filled by [`fill`].
 
 use crate::http::pages::i18n::{t, Text};
 
@@ -8,12 +8,8 @@ pub const CERTIFICATE: Text = t("证书信息", "Certificate");
 pub const THIS_MARK: Text = t("标志信息", "This mark");
 pub const HOLDER: Text = t("持证企业", "Holder");
 pub const HOLDER_EN: Text = t("英文名称", "Name in English");
-pub const USCC: Text = t("统一社会信用代码", "Unified social credit code");
 pub const LEVEL: Text = t("认证星级", "Level");
-pub const SCOPE: Text = t("认证范围", "Scope");
-pub const NUMBER: Text = t("证书编号", "Certificate number");
 pub const STATUS: Text = t("证书状态", "Status");
-pub const VALIDITY: Text = t("有效期", "Validity");
 pub const VALIDITY_RANGE: Text = t("{} 至 {}", "{} to {}");
 pub const ISSUER: Text = t("认证机构", "Issuing body");
 pub const ISSUER_VALUE: Text = t("{}（批准号 {}）", "{} (approval {})");
