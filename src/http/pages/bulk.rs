@@ -9,11 +9,10 @@ use axum::extract::{Multipart, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::certificate::LangQuery;
 use super::i18n;
 use super::results;
 use super::widgets::{missing_badge, state_badge};
-use super::{china_time, escape, html_response, Lang, Page};
+use super::{china_time, escape, html_response, Lang, LangQuery, Page};
 use crate::domain::receipt::{rows_from_text, Outcome, MAX_QUERIES};
 use crate::http::extract::ApiQuery;
 use crate::http::verify::download::csv_response;

@@ -6,22 +6,16 @@ use std::fmt::Write;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use serde::Deserialize;
 
 use super::i18n;
 use super::widgets::{level_stars, state_badge};
-use super::{china_time, escape, html_response, Lang, Page};
+use super::{china_time, escape, html_response, Lang, LangQuery, Page};
 use crate::domain::{CertificateNumber, SurveillanceOutcome};
 use crate::http::extract::ApiQuery;
 use crate::http::views::StatusView;
 use crate::http::AppState;
 use crate::registry::{clock, RegistryError};
 use crate::store::StoredCertificate;
-
-#[derive(Deserialize, Default)]
-pub struct LangQuery {
-    pub lang: Option<String>,
-}
 
 pub async fn certificate_page(
     State(state): State<AppState>,

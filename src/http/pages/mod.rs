@@ -141,6 +141,12 @@ pub fn china_time(instant: DateTime<Utc>, lang: Lang) -> String {
     }
 }
 
+/// The query string of a page that takes nothing but the language toggle's `?lang=`.
+#[derive(serde::Deserialize, Default)]
+pub struct LangQuery {
+    pub lang: Option<String>,
+}
+
 /// What a page puts in the frame.
 pub struct Page<'a> {
     pub lang: Lang,

@@ -11,10 +11,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::certificate::LangQuery;
 use super::i18n;
 use super::results;
-use super::{china_time, escape, html_response, url_encode, Lang, Page};
+use super::{china_time, escape, html_response, url_encode, Lang, LangQuery, Page};
 use crate::domain::receipt::{rows_from_list, Outcome, Receipt};
 use crate::http::extract::ApiQuery;
 use crate::http::AppState;
