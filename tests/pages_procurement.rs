@@ -203,4 +203,18 @@ async fn the_certificate_page_issues_a_single_receipt() {
     let location = single_receipt(&app, "SM2026NONE0001", "zh").await;
     let html = app.get(&location).await.text().await.expect("html");
     assert!(html.contains("data-outcome=\"unknown\"") && html.contains("本登记系统中没有该编号的证书"), "{html}");
+
+    // A form without a number is explained on a page, and nothing is issued.
+    for body in ["lang=en", "number=%20&lang=en"] {
+        let response = app
+            .client
+            .post(app.url("/receipts"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(response.status(), 422, "{body}");
+        assert!(response.text().await.expect("html").contains("Give the certificate number or USCC"), "{body}");
+    }
 }

@@ -182,6 +182,8 @@ pub const RECEIPT_JSON: Text = t(
 );
 pub const KEY_ACTIVE: Text = t("（当前签名密钥）", "(the active key)");
 pub const KEY_RETIRED: Text = t("（已停用的旧密钥，签名仍然有效）", "(a retired key; its signatures still hold)");
+pub const RECEIPT_NO_NUMBER: Text =
+    t("请给出要核验的证书编号或统一社会信用代码。", "Give the certificate number or USCC to check.");
 pub const RECEIPT_NOT_FOUND: Text = t("查无此回执。", "No such receipt.");
 pub const RECEIPT_PRINT_HINT: Text =
     t("可直接打印本页作为核验记录。", "Print this page to keep as a record of the check.");

@@ -80,7 +80,8 @@ pub async fn receipt_page(
 /// The form on the certificate page.
 #[derive(Deserialize)]
 pub struct SingleReceipt {
-    number: String,
+    /// Optional here so that a form without it gets this page's explanation, not a bare 422.
+    number: Option<String>,
     lang: Option<String>,
 }
 
@@ -91,7 +92,10 @@ pub async fn issue_single(
     Form(form): Form<SingleReceipt>,
 ) -> Response {
     let lang = Lang::negotiate(form.lang.as_deref(), &headers);
-    let rows = rows_from_list(std::slice::from_ref(&form.number));
+    let Some(number) = form.number.filter(|n| !n.trim().is_empty()) else {
+        return single_failed(lang, StatusCode::UNPROCESSABLE_ENTITY, i18n::RECEIPT_NO_NUMBER);
+    };
+    let rows = rows_from_list(std::slice::from_ref(&number));
     let issued = match state.registry.verify_bulk(&rows).await {
         Ok(check) => state.registry.issue_receipt(&check).await,
         Err(e) => Err(e),
@@ -112,23 +116,28 @@ pub async fn issue_single(
                     (StatusCode::SERVICE_UNAVAILABLE, i18n::STATUS_UNAVAILABLE)
                 }
             };
-            let body = format!(
-                "<h1>{}</h1><div class=\"error-box\" role=\"alert\"><p>{}</p></div>",
-                lang.t(i18n::RECEIPT_TITLE),
-                lang.t(message)
-            );
-            let page = Page {
-                lang,
-                title: lang.t(i18n::RECEIPT_TITLE),
-                path: "/search",
-                query: "",
-                styles: &[],
-                scripts: &[],
-                body: &body,
-            };
-            html_response(status, page.render(), "no-store")
+            single_failed(lang, status, message)
         }
     }
+}
+
+/// The page saying why no receipt was issued.
+fn single_failed(lang: Lang, status: StatusCode, message: i18n::Text) -> Response {
+    let body = format!(
+        "<h1>{}</h1><div class=\"error-box\" role=\"alert\"><p>{}</p></div>",
+        lang.t(i18n::RECEIPT_TITLE),
+        lang.t(message)
+    );
+    let page = Page {
+        lang,
+        title: lang.t(i18n::RECEIPT_TITLE),
+        path: "/search",
+        query: "",
+        styles: &[],
+        scripts: &[],
+        body: &body,
+    };
+    html_response(status, page.render(), "no-store")
 }
 
 fn body(id: &str, url: &str, check: &ReceiptCheck, lang: Lang) -> String {
