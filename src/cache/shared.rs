@@ -53,8 +53,8 @@ fn decode(bytes: Vec<u8>) -> Option<Prepared> {
     let second = first + 1 + bytes[first + 1..].iter().position(|b| *b == b'\n')?;
     let version = std::str::from_utf8(&bytes[..first]).ok()?.parse().ok()?;
     let etag = std::str::from_utf8(&bytes[first + 1..second]).ok()?.to_string();
-    let body = Bytes::from(bytes).slice(second + 1..);
-    Some(Prepared { body, etag, version })
+    let body = Bytes::copy_from_slice(&bytes[second + 1..]);
+    Prepared::new(body, etag, version)
 }
 
 impl SharedCache {
@@ -249,8 +249,7 @@ mod tests {
 
     #[test]
     fn packing_round_trips() {
-        let prepared =
-            Prepared { body: Bytes::from_static(b"{\"a\":\"x\ny\"}"), etag: "\"3-abcd\"".into(), version: 3 };
+        let prepared = Prepared::new(Bytes::from_static(b"{\"a\":\"x\ny\"}"), "\"3-abcd\"".into(), 3).unwrap();
         let back = decode(encode(&prepared)).unwrap();
         assert_eq!((back.version, back.etag.as_str(), &back.body[..]), (3, "\"3-abcd\"", &prepared.body[..]));
         assert!(decode(b"garbage".to_vec()).is_none());

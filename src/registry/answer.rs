@@ -168,7 +168,12 @@ impl Registry {
             log.as_ref().map_or(0, |l| l.checkpoint.checkpoint.size),
             hex::encode(&digest[..6])
         );
-        Ok(Cached::Answer(Arc::new(Prepared { body: Bytes::from(body), etag, version: certificate.record.version })))
+        // Exactly as long as the answer: a rendered body's spare capacity (up to half of it)
+        // would otherwise stay allocated as long as the answer is cached.
+        let body = Bytes::copy_from_slice(&body);
+        let prepared = Prepared::new(body, etag, certificate.record.version)
+            .ok_or_else(|| RegistryError::Internal("an ETag that is no header value".into()))?;
+        Ok(Cached::Answer(Arc::new(prepared)))
     }
 
     /// After a committed change: prepare the new answer, replace it in both tiers and tell the

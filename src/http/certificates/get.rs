@@ -5,7 +5,7 @@
 //! copy expired) and is sent as it is, from memory; no SQL, no signing, no serialising. A
 //! client holding the answer revalidates with `If-None-Match` and gets `304 Not Modified`.
 
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -18,7 +18,9 @@ use crate::registry::RegistryError;
 
 /// Whether an `If-None-Match` header names `etag` (weak comparison, as RFC 9110 asks for GET).
 fn matches(headers: &HeaderMap, etag: &str) -> bool {
-    let bare = |tag: &str| tag.trim().trim_start_matches("W/").to_string();
+    fn bare(tag: &str) -> &str {
+        tag.trim().trim_start_matches("W/")
+    }
     let wanted = bare(etag);
     headers
         .get_all(IF_NONE_MATCH)
@@ -28,18 +30,20 @@ fn matches(headers: &HeaderMap, etag: &str) -> bool {
         .any(|tag| tag.trim() == "*" || bare(tag) == wanted)
 }
 
+/// The request comes last and whole, so its headers are read where they are, not copied.
 pub async fn get_certificate(
     State(state): State<AppState>,
-    headers: HeaderMap,
     NumberPath(number): NumberPath,
+    request: Request,
 ) -> Result<Response, ApiError> {
     let prepared = match state.registry.public_answer(&number).await? {
         Cached::Answer(prepared) => prepared,
         Cached::Absent => return Err(RegistryError::NotFound(number.to_string()).into()),
     };
-    let etag = HeaderValue::from_str(&prepared.etag).map_err(ApiError::internal)?;
+    let etag = prepared.etag_header.clone();
     let revalidate = HeaderValue::from_static("no-cache");
-    if matches(&headers, &prepared.etag) {
+    let headers = request.headers();
+    if headers.contains_key(IF_NONE_MATCH) && matches(headers, &prepared.etag) {
         return Ok((StatusCode::NOT_MODIFIED, [(ETAG, etag), (CACHE_CONTROL, revalidate)]).into_response());
     }
     Ok((
