@@ -108,6 +108,18 @@ pub async fn run(config: &Config, args: MarksArgs) -> anyhow::Result<Outcome> {
             let batch = record.mark_batches.last().context("batch missing after order")?;
             println!("{number}/{}", batch.id);
             eprintln!("ordered batch {} of {} marks for {number}", batch.id, batch.count);
+            // Before this process exits: the digest index that lets scans of the batch's fresh
+            // tokens skip the signature verification.
+            match registry.prepare_mark_digests(&record, batch.id).await {
+                Ok(prepared) => eprintln!(
+                    "prepared the digest index of {} marks in {:.1} s",
+                    prepared.count,
+                    prepared.elapsed.as_secs_f64()
+                ),
+                Err(e) => {
+                    eprintln!("warning: no digest index for batch {} ({e}); its scans verify signatures", batch.id)
+                }
+            }
         }
         MarksCommand::Urls { selection } => {
             let (record, batch, first, last) = select(&registry, &selection).await?;

@@ -85,6 +85,11 @@ impl Verifier {
         self
     }
 
+    /// Whether `key_id` names a key this verifier holds.
+    pub fn trusts(&self, key_id: &KeyId) -> bool {
+        self.keys.contains_key(key_id)
+    }
+
     /// Checks raw signature bytes by key id with `verify_strict`.
     pub fn verify_raw(&self, key_id: &KeyId, message: &[u8], signature: &[u8; 64]) -> Result<(), VerifyError> {
         let key = self.keys.get(key_id).ok_or_else(|| VerifyError::UnknownKey(key_id.clone()))?;

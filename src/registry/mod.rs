@@ -9,6 +9,7 @@ mod import;
 mod issue;
 mod lifecycle;
 mod log;
+mod mark_digests;
 mod marks;
 pub mod quota;
 pub mod receipt;
@@ -24,6 +25,7 @@ pub use error::RegistryError;
 pub use import::{parse_csv, ImportReport, ImportRow, RowError, CSV_COLUMNS};
 pub use lifecycle::Change;
 pub use log::LogProof;
+pub use mark_digests::{MarkDigestIndex, PreparedDigests};
 pub use scan::{ScanOutcome, Verdict};
 pub use scans::{ScanCounter, SUSPICIOUS_SCANS};
 pub use tokens::{AuthError, Principal, TOKEN_PREFIX};
@@ -52,6 +54,10 @@ pub struct Registry {
     refusals: crate::cache::refusals::RefusalCache<ScanOutcome>,
     /// Tokens parsed and signature-checked since start (what the refusal cache saves).
     tokens_checked: std::sync::atomic::AtomicU64,
+    /// Digest indexes of mark batches: fresh tokens scanned without a signature verification.
+    mark_digests: mark_digests::MarkDigests,
+    /// Ed25519 verifications done by scans since start.
+    signatures_verified: std::sync::atomic::AtomicU64,
 }
 
 impl Registry {
@@ -77,6 +83,8 @@ impl Registry {
             receipt_quota: quota::Quota::per_minute(DEFAULT_RECEIPTS_PER_MINUTE),
             refusals: crate::cache::refusals::RefusalCache::new(crate::cache::refusals::DEFAULT_REFUSAL_LIFETIME),
             tokens_checked: std::sync::atomic::AtomicU64::new(0),
+            mark_digests: mark_digests::MarkDigests::new(mark_digests::DEFAULT_CACHE_BYTES),
+            signatures_verified: std::sync::atomic::AtomicU64::new(0),
         }
     }
 

@@ -193,6 +193,19 @@ pub struct StoredReceipt {
     pub document: String,
 }
 
+/// The mark digest index of one batch (docs/format.md, "Mark digest indexes"): 8 bytes per
+/// serial, serial 1 first, each the start of SHA-256(`salt` || token). The salt is secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredMarkDigests {
+    pub number: String,
+    pub batch: u32,
+    /// Key id (hex) of the key that signed the tokens.
+    pub key_id: String,
+    pub salt: Vec<u8>,
+    pub tags: Vec<u8>,
+    pub created_at: DateTime<Utc>,
+}
+
 /// Storage failures. Conflicts are the caller's business; everything else is a server fault.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -258,6 +271,12 @@ pub trait Store: LogStore + Send + Sync + 'static {
     async fn put_receipt(&self, receipt: &StoredReceipt) -> Result<(), StoreError>;
     /// A stored receipt by id.
     async fn get_receipt(&self, id: &str) -> Result<Option<StoredReceipt>, StoreError>;
+
+    // Mark digest indexes (see [`StoredMarkDigests`]).
+    /// Stores the digest index of a batch, replacing any earlier one of the same batch.
+    async fn put_mark_digests(&self, digests: &StoredMarkDigests) -> Result<(), StoreError>;
+    /// The digest index of batch `batch` of certificate `number`, if one was stored.
+    async fn get_mark_digests(&self, number: &str, batch: u32) -> Result<Option<StoredMarkDigests>, StoreError>;
 }
 
 /// Opens the store named by a database URL.

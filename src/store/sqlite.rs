@@ -1,5 +1,6 @@
 //! The embedded store: one SQLite file in WAL mode, schema from `migrations/sqlite`.
 
+mod mark_digests;
 mod receipts;
 mod tlog;
 
@@ -451,6 +452,18 @@ impl Store for SqliteStore {
 
     async fn get_receipt(&self, id: &str) -> Result<Option<StoredReceipt>, StoreError> {
         self.select_receipt(id).await
+    }
+
+    async fn put_mark_digests(&self, digests: &crate::store::StoredMarkDigests) -> Result<(), StoreError> {
+        self.upsert_mark_digests(digests).await
+    }
+
+    async fn get_mark_digests(
+        &self,
+        number: &str,
+        batch: u32,
+    ) -> Result<Option<crate::store::StoredMarkDigests>, StoreError> {
+        self.select_mark_digests(number, batch).await
     }
 }
 

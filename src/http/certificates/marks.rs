@@ -48,6 +48,9 @@ pub async fn order_marks(
     let certificate = state.registry.change(&auth.principal.actor(), &number, &change).await?;
     let record = &certificate.record;
     let batch = record.mark_batches.last().ok_or_else(|| ApiError::internal("batch missing after order"))?;
+    // Answers now; the batch's digest index (fast scans of its fresh tokens) follows in the
+    // background, and until it is stored its scans verify signatures.
+    state.registry.prepare_mark_digests_in_background(record.clone(), batch.id);
     let token = state.registry.mark_token(record, batch.id, 1)?;
     let answer = BatchAnswer {
         number: number.as_str(),

@@ -1,0 +1,423 @@
+//! Mark digest indexes: scans of fresh mark tokens without an Ed25519 verification each.
+//!
+//! Every mark of a batch is new the first time it is scanned, so no answer cache helps the
+//! signature check, and a `verify_strict` costs far more than the rest of a scan. The tokens of a
+//! batch are all known when it is ordered, though: [`Registry::mark_token`] makes them from the
+//! record and the signing key alone. So, prepared at the state change like the read path's
+//! answers, the registry makes every token of a new batch once, off the async runtime on all
+//! cores, and keeps of each only an 8-byte *tag*: the first 8 bytes of SHA-256(`salt` || token
+//! text), with `salt` 32 random bytes made for that index. The index (8 bytes a serial, 8 MB for
+//! 1,000,000 marks, plus the salt and the signing key's id) is stored by (certificate, batch).
+//!
+//! A scan whose token parses and names a trusted key looks its batch's index up (loaded from the
+//! store once, kept in a cache bounded by bytes; a batch without one is remembered briefly). When
+//! the index was made with the token's key and the tag of the token's serial equals the token's
+//! own tag (compared in constant time), the token is genuine without a signature verification.
+//! In every other case (no index yet, an older batch, another key, a tag that differs because
+//! the token was re-made after a renewal changed its level or validity, or a forgery) the
+//! signature is verified with `verify_strict` exactly as without indexes.
+//!
+//! Why a tag match is as good as a signature check:
+//! - the tag covers the whole token text, so a match means the token is byte for byte one the
+//!   registry itself signed for that serial (SHA-256 truncated to 64 bits, collisions aside);
+//! - the tags are salted with a secret that never leaves the store and differs per index, so a
+//!   forger cannot compute a tag offline: each guess costs a request and wins with probability
+//!   2^-64, and answers say nothing about how close a guess came (constant-time compare, and a
+//!   miss falls back to the very same verification as before);
+//! - tokens are unchanged: ordinary Ed25519-signed tokens that anyone verifies offline against
+//!   the trust list (docs/format.md section 10). Nothing changes for readers.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use moka::future::Cache;
+use moka::Expiry;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::{clock, Registry, RegistryError};
+use crate::crypto::token::{self, MarkClaims, ParsedToken, TokenError};
+use crate::crypto::{KeyId, Signer};
+use crate::domain::{CertificateRecord, MarkError};
+use crate::store::{Store, StoreError, StoredMarkDigests};
+
+/// Bytes of one serial's tag.
+pub const TAG_LEN: usize = 8;
+/// Bytes of an index's secret salt.
+pub const SALT_LEN: usize = 32;
+/// Memory for loaded indexes unless configured: eight batches of 1,000,000 marks.
+pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+/// How long a batch found without an index is not looked up again.
+const ABSENT_FOR: Duration = Duration::from_secs(3);
+
+/// The tag of `token` (its upper-case text) under `salt`.
+pub fn tag(salt: &[u8; SALT_LEN], token: &str) -> [u8; TAG_LEN] {
+    let mut hasher = Sha256::new();
+    hasher.update(salt);
+    hasher.update(token.as_bytes());
+    let digest = hasher.finalize();
+    let mut tag = [0u8; TAG_LEN];
+    tag.copy_from_slice(&digest[..TAG_LEN]);
+    tag
+}
+
+/// The tags of every serial of one batch.
+pub struct MarkDigestIndex {
+    key_id: KeyId,
+    salt: [u8; SALT_LEN],
+    /// `TAG_LEN` bytes per serial, serial 1 first.
+    tags: Vec<u8>,
+}
+
+impl std::fmt::Debug for MarkDigestIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The salt is secret: never in logs.
+        f.debug_struct("MarkDigestIndex").field("key_id", &self.key_id).field("serials", &self.serials()).finish()
+    }
+}
+
+impl MarkDigestIndex {
+    /// Makes the token of every serial `1..=count` of `template` (its serial ignored) with
+    /// `signer`, on `threads` threads, and keeps the tag of each. Blocks for a while: about one
+    /// Ed25519 signature per serial.
+    pub fn build(signer: &Signer, template: &MarkClaims, count: u32, salt: [u8; SALT_LEN], threads: usize) -> Self {
+        let mut tags = vec![0u8; count as usize * TAG_LEN];
+        let per_thread = (count as usize).div_ceil(threads.max(1)).max(1);
+        std::thread::scope(|scope| {
+            for (part, chunk) in tags.chunks_mut(per_thread * TAG_LEN).enumerate() {
+                let salt = &salt;
+                scope.spawn(move || {
+                    let mut claims = template.clone();
+                    let first = part * per_thread + 1;
+                    for (offset, slot) in chunk.chunks_exact_mut(TAG_LEN).enumerate() {
+                        // At most MAX_BATCH serials, so this always fits.
+                        claims.serial = u32::try_from(first + offset).unwrap_or(u32::MAX);
+                        slot.copy_from_slice(&tag(salt, &token::issue(signer, &claims)));
+                    }
+                });
+            }
+        });
+        Self { key_id: signer.key_id().clone(), salt, tags }
+    }
+
+    /// Takes a stored index back, checking its shape.
+    pub fn from_stored(stored: StoredMarkDigests) -> Result<Self, StoreError> {
+        let corrupt = |what: &str| {
+            StoreError::Corrupt(format!("mark digest index of {}/{}: {what}", stored.number, stored.batch))
+        };
+        let key_id = KeyId::parse(&stored.key_id).ok_or_else(|| corrupt("bad key id"))?;
+        let salt: [u8; SALT_LEN] = stored.salt.as_slice().try_into().map_err(|_| corrupt("bad salt"))?;
+        if stored.tags.len() % TAG_LEN != 0 {
+            return Err(corrupt("tags are not whole"));
+        }
+        Ok(Self { key_id, salt, tags: stored.tags })
+    }
+
+    pub fn key_id(&self) -> &KeyId {
+        &self.key_id
+    }
+
+    /// How many serials the index covers.
+    pub fn serials(&self) -> usize {
+        self.tags.len() / TAG_LEN
+    }
+
+    /// Whether `token` (upper-case text) is byte for byte the token the registry signed with
+    /// `key_id` for `serial`. False whenever the index cannot tell: the caller then verifies.
+    pub fn vouches_for(&self, key_id: &KeyId, serial: u32, token: &str) -> bool {
+        if &self.key_id != key_id || serial == 0 {
+            return false;
+        }
+        let Some(start) = (serial as usize - 1).checked_mul(TAG_LEN) else {
+            return false;
+        };
+        let Some(stored) = self.tags.get(start..start.saturating_add(TAG_LEN)) else {
+            return false;
+        };
+        stored.ct_eq(&tag(&self.salt, token)).into()
+    }
+
+    fn weight(&self) -> usize {
+        self.tags.len() + SALT_LEN + 128
+    }
+}
+
+/// Cache key: certificate number and batch.
+type Key = (String, u32);
+/// A loaded index, or `None` for a batch found without one (remembered for `ABSENT_FOR`).
+type Entry = Option<Arc<MarkDigestIndex>>;
+
+/// Indexes expire only when absent: then `ABSENT_FOR` after they were found so.
+struct AbsentExpire;
+
+impl Expiry<Key, Entry> for AbsentExpire {
+    fn expire_after_create(&self, _key: &Key, entry: &Entry, _created_at: Instant) -> Option<Duration> {
+        entry.is_none().then_some(ABSENT_FOR)
+    }
+
+    fn expire_after_update(
+        &self,
+        _key: &Key,
+        entry: &Entry,
+        _updated_at: Instant,
+        _duration_until_expiry: Option<Duration>,
+    ) -> Option<Duration> {
+        entry.is_none().then_some(ABSENT_FOR)
+    }
+}
+
+/// The indexes loaded in this process, bounded by their bytes; loads are coalesced (one store
+/// read per batch however many scans wait).
+pub(crate) struct MarkDigests {
+    entries: Cache<Key, Entry>,
+}
+
+impl MarkDigests {
+    pub(crate) fn new(max_bytes: u64) -> Self {
+        let entries = Cache::builder()
+            .max_capacity(max_bytes)
+            .weigher(|_: &Key, entry: &Entry| {
+                u32::try_from(entry.as_ref().map_or(64, |index| index.weight())).unwrap_or(u32::MAX)
+            })
+            .expire_after(AbsentExpire)
+            .build();
+        Self { entries }
+    }
+
+    /// The index of `number`/`batch`, loading it from the store on first use. A failed load
+    /// counts as no index (scans then verify signatures), and is logged.
+    async fn get(&self, store: &Arc<dyn Store>, number: &str, batch: u32) -> Entry {
+        self.entries
+            .get_with((number.to_string(), batch), async {
+                match store.get_mark_digests(number, batch).await {
+                    Ok(None) => None,
+                    Ok(Some(stored)) => match MarkDigestIndex::from_stored(stored) {
+                        Ok(index) => Some(Arc::new(index)),
+                        Err(e) => {
+                            tracing::warn!(number, batch, error = %e, "mark digest index unusable; verifying signatures");
+                            None
+                        }
+                    },
+                    Err(e) => {
+                        tracing::warn!(number, batch, error = %e, "mark digest index not loaded; verifying signatures");
+                        None
+                    }
+                }
+            })
+            .await
+    }
+
+    async fn put(&self, number: &str, batch: u32, index: Arc<MarkDigestIndex>) {
+        self.entries.insert((number.to_string(), batch), Some(index)).await;
+    }
+
+    /// Whether the index of `number`/`batch` is loaded, without loading it.
+    async fn holds(&self, number: &str, batch: u32) -> bool {
+        matches!(self.entries.get(&(number.to_string(), batch)).await, Some(Some(_)))
+    }
+}
+
+/// What preparing an index did.
+#[derive(Clone, Copy, Debug)]
+pub struct PreparedDigests {
+    pub batch: u32,
+    pub count: u32,
+    pub elapsed: Duration,
+}
+
+fn build_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+impl Registry {
+    /// How many Ed25519 signature verifications scans have done since start (a token vouched for
+    /// by its batch's digest index, or refused a moment ago, costs none).
+    pub fn signatures_verified(&self) -> u64 {
+        self.signatures_verified.load(Ordering::Relaxed)
+    }
+
+    /// Makes, stores and keeps the digest index of batch `batch` of `record` (the record as it
+    /// was right after the order), replacing any earlier one. The signing runs on every core,
+    /// off the async runtime and outside any store transaction.
+    pub async fn prepare_mark_digests(
+        self: &Arc<Self>,
+        record: &CertificateRecord,
+        batch: u32,
+    ) -> Result<PreparedDigests, RegistryError> {
+        let entry = record.mark_batches.iter().find(|b| b.id == batch).ok_or(MarkError::NoSuchBatch(batch))?;
+        let count = entry.count;
+        let template = MarkClaims {
+            number: record.number.clone(),
+            uscc: record.holder.uscc.clone(),
+            level: record.level,
+            valid_until: record.valid_until,
+            batch,
+            serial: 1,
+        };
+        let mut salt = [0u8; SALT_LEN];
+        rand::rngs::OsRng.fill_bytes(&mut salt);
+        let started = Instant::now();
+        let this = Arc::clone(self);
+        let index = tokio::task::spawn_blocking(move || {
+            MarkDigestIndex::build(&this.signer, &template, count, salt, build_threads())
+        })
+        .await
+        .map_err(|e| RegistryError::Internal(format!("building the mark digest index failed: {e}")))?;
+        let stored = StoredMarkDigests {
+            number: record.number.to_string(),
+            batch,
+            key_id: index.key_id.to_string(),
+            salt: index.salt.to_vec(),
+            tags: index.tags,
+            created_at: clock::now(),
+        };
+        self.store.put_mark_digests(&stored).await?;
+        let index = MarkDigestIndex::from_stored(stored)?;
+        self.mark_digests.put(record.number.as_str(), batch, Arc::new(index)).await;
+        let elapsed = started.elapsed();
+        tracing::info!(
+            number = %record.number,
+            batch,
+            count,
+            seconds = elapsed.as_secs_f64(),
+            "mark digest index prepared"
+        );
+        Ok(PreparedDigests { batch, count, elapsed })
+    }
+
+    /// [`Registry::prepare_mark_digests`] in a background task; a failure is logged (scans of
+    /// the batch then verify signatures, as for a batch ordered before indexes existed).
+    pub fn prepare_mark_digests_in_background(self: &Arc<Self>, record: CertificateRecord, batch: u32) {
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            if let Err(e) = this.prepare_mark_digests(&record, batch).await {
+                tracing::error!(number = %record.number, batch, error = %e, "mark digest index not prepared");
+            }
+        });
+    }
+
+    /// Whether this process holds the digest index of `number`/`batch` (never loads it).
+    pub async fn mark_digests_loaded(&self, number: &str, batch: u32) -> bool {
+        self.mark_digests.holds(number, batch).await
+    }
+
+    /// The signature step of a scan: the batch's digest index vouches for the token, or else its
+    /// signature is verified (`verify_strict`) against the trust list.
+    pub(super) async fn check_mark_signature(&self, parsed: &ParsedToken, token_text: &str) -> Result<(), TokenError> {
+        if !self.verifier.trusts(&parsed.key_id) {
+            return Err(TokenError::UnknownKey(parsed.key_id.clone()));
+        }
+        let claims = &parsed.claims;
+        if claims.batch != 0 {
+            if let Some(index) = self.mark_digests.get(&self.store, claims.number.as_str(), claims.batch).await {
+                // The form the token was issued in: readers accept lower case and blanks around.
+                let text = token_text.trim().to_ascii_uppercase();
+                if index.vouches_for(&parsed.key_id, claims.serial, &text) {
+                    return Ok(());
+                }
+            }
+        }
+        self.signatures_verified.fetch_add(1, Ordering::Relaxed);
+        parsed.verify(&self.verifier)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::keys::SigningKeyEntry;
+    use crate::domain::{CertificateNumber, Level, Uscc};
+    use ed25519_dalek::SigningKey;
+
+    fn signer_of(seed: u8) -> Signer {
+        let key = SigningKey::from_bytes(&[seed; 32]);
+        Signer::new(SigningKeyEntry { key_id: KeyId::of(&key.verifying_key()), key })
+    }
+
+    fn claims(serial: u32) -> MarkClaims {
+        MarkClaims {
+            number: CertificateNumber::parse("SM2026ASC000001").unwrap(),
+            uscc: Uscc::parse("91350200776049653A").unwrap(),
+            level: Level::FiveStar,
+            valid_until: chrono::NaiveDate::from_ymd_opt(2029, 3, 1).unwrap(),
+            batch: 3,
+            serial,
+        }
+    }
+
+    #[test]
+    fn a_tag_is_the_start_of_the_salted_sha256_of_the_token() {
+        let salt = [7u8; SALT_LEN];
+        let mut input = salt.to_vec();
+        input.extend_from_slice(b"SM2026ASC000001.TOKEN");
+        let digest = Sha256::digest(&input);
+        assert_eq!(tag(&salt, "SM2026ASC000001.TOKEN"), digest[..TAG_LEN]);
+        assert_ne!(tag(&[8u8; SALT_LEN], "SM2026ASC000001.TOKEN"), tag(&salt, "SM2026ASC000001.TOKEN"));
+        assert_ne!(tag(&salt, "SM2026ASC000001.TOKEM"), tag(&salt, "SM2026ASC000001.TOKEN"));
+    }
+
+    #[test]
+    fn the_index_vouches_for_exactly_the_tokens_it_was_made_of() {
+        let signer = signer_of(1);
+        let index = MarkDigestIndex::build(&signer, &claims(0), 10, [9u8; SALT_LEN], 3);
+        assert_eq!(index.serials(), 10);
+        let key_id = signer.key_id().clone();
+        for serial in 1..=10 {
+            let token = token::issue(&signer, &claims(serial));
+            assert!(index.vouches_for(&key_id, serial, &token), "serial {serial}");
+        }
+        let seventh = token::issue(&signer, &claims(7));
+        // Another serial's slot, out of range, serial 0.
+        assert!(!index.vouches_for(&key_id, 6, &seventh));
+        assert!(!index.vouches_for(&key_id, 11, &token::issue(&signer, &claims(11))));
+        assert!(!index.vouches_for(&key_id, 0, &seventh));
+        assert!(!index.vouches_for(&key_id, u32::MAX, &seventh));
+        // Another key id, even with the right text.
+        let other = signer_of(2);
+        assert!(!index.vouches_for(other.key_id(), 7, &seventh));
+        assert!(!index.vouches_for(other.key_id(), 7, &token::issue(&other, &claims(7))));
+        // The same claims with another validity (a token re-made after a renewal).
+        let mut renewed = claims(7);
+        renewed.valid_until = chrono::NaiveDate::from_ymd_opt(2032, 3, 1).unwrap();
+        assert!(!index.vouches_for(&key_id, 7, &token::issue(&signer, &renewed)));
+        // One character of the signature changed.
+        let mut forged = seventh.into_bytes();
+        let last = forged.len() - 1;
+        forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+        assert!(!index.vouches_for(&key_id, 7, std::str::from_utf8(&forged).unwrap()));
+    }
+
+    #[test]
+    fn threads_split_the_serials_without_gaps() {
+        let signer = signer_of(1);
+        let one = MarkDigestIndex::build(&signer, &claims(0), 7, [3u8; SALT_LEN], 1);
+        for threads in [2, 3, 7, 16] {
+            let many = MarkDigestIndex::build(&signer, &claims(0), 7, [3u8; SALT_LEN], threads);
+            assert_eq!(many.tags, one.tags, "{threads} threads");
+        }
+    }
+
+    #[test]
+    fn stored_indexes_come_back_or_are_refused() {
+        let signer = signer_of(1);
+        let index = MarkDigestIndex::build(&signer, &claims(0), 3, [5u8; SALT_LEN], 2);
+        let stored = StoredMarkDigests {
+            number: "SM2026ASC000001".into(),
+            batch: 3,
+            key_id: index.key_id.to_string(),
+            salt: index.salt.to_vec(),
+            tags: index.tags.clone(),
+            created_at: clock::now(),
+        };
+        let back = MarkDigestIndex::from_stored(stored.clone()).unwrap();
+        assert!(back.vouches_for(signer.key_id(), 2, &token::issue(&signer, &claims(2))));
+        let mut short_salt = stored.clone();
+        short_salt.salt.pop();
+        assert!(MarkDigestIndex::from_stored(short_salt).is_err());
+        let mut ragged = stored;
+        ragged.tags.pop();
+        assert!(MarkDigestIndex::from_stored(ragged).is_err());
+    }
+}

@@ -1,0 +1,209 @@
+//! Mark digest indexes end to end: ordering a batch prepares its index, scans of its fresh
+//! tokens are then judged genuine without an Ed25519 verification, and everything the index
+//! cannot vouch for (an altered token, a batch without an index, a token re-made after a
+//! renewal) still goes through the signature check.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{issue_body, spawn_app, TestApp};
+use serde_json::{json, Value};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{Connection, Row, SqliteConnection};
+use starmark::domain::{CertificateNumber, CertificateRecord};
+use starmark::registry::{Change, Registry};
+
+async fn order(app: &TestApp, number: &str, count: u64) -> Value {
+    let response =
+        app.post(&format!("/api/v1/certificates/{number}/marks"), &app.issuer, &json!({"count": count})).await;
+    let status = response.status();
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(status, 201, "{body}");
+    body
+}
+
+/// Waits until `registry` holds the digest index of `number`/`batch` (built in the background).
+async fn until_index(registry: &Registry, number: &str, batch: u32) {
+    let started = std::time::Instant::now();
+    while !registry.mark_digests_loaded(number, batch).await {
+        assert!(started.elapsed() < Duration::from_secs(30), "no digest index for {number}/{batch}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn scan(base: &str, client: &reqwest::Client, token: &str) -> Value {
+    let response =
+        client.get(format!("{base}/v/{token}")).header("accept", "application/json").send().await.expect("scan");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    response.json().await.expect("json")
+}
+
+async fn record(app: &TestApp, number: &str) -> CertificateRecord {
+    app.registry.get(&CertificateNumber::parse(number).expect("number")).await.expect("certificate").record
+}
+
+async fn database(app: &TestApp) -> SqliteConnection {
+    let options = SqliteConnectOptions::new().filename(app.db_path());
+    SqliteConnection::connect_with(&options).await.expect("open database")
+}
+
+/// The token with one character of its signature changed, still valid base32.
+fn altered(token: &str) -> String {
+    let mut bytes = token.as_bytes().to_vec();
+    let at = bytes.len() - 30;
+    bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+    String::from_utf8(bytes).expect("ascii")
+}
+
+#[tokio::test]
+async fn fresh_tokens_of_an_indexed_batch_scan_without_a_signature_verification() {
+    let app = spawn_app().await;
+    app.issue(&issue_body("SM2026DIGEST01", "摘要索引电器有限公司", 61)).await;
+    let answer = order(&app, "SM2026DIGEST01", 300).await;
+    assert_eq!(answer["batch"]["count"], 300, "the order answers at once, index or not");
+    until_index(&app.registry, "SM2026DIGEST01", 1).await;
+
+    // Stored: 8 bytes a serial, a 32-byte salt, the signing key's id.
+    let mut db = database(&app).await;
+    let row = sqlx::query("SELECT key_id, salt, tags FROM mark_digests WHERE number = ? AND batch = 1")
+        .bind("SM2026DIGEST01")
+        .fetch_one(&mut db)
+        .await
+        .expect("index row");
+    assert_eq!(row.get::<Vec<u8>, _>("tags").len(), 300 * 8);
+    assert_eq!(row.get::<Vec<u8>, _>("salt").len(), 32);
+    let list: Value = app.get("/.well-known/starmark/keys.json").await.json().await.expect("trust list");
+    assert_eq!(row.get::<String, _>("key_id"), list["keys"][0]["key_id"].as_str().expect("key id"));
+
+    let record = record(&app, "SM2026DIGEST01").await;
+    let verified = app.registry.signatures_verified();
+    let checked = app.registry.tokens_checked();
+    for serial in [1, 150, 300] {
+        let token = app.registry.mark_token(&record, 1, serial).expect("token");
+        let answer = scan(&app.base, &app.client, &token).await;
+        assert_eq!(answer["verdict"], "valid", "{answer}");
+        assert_eq!(answer["mark"]["serial"], serial);
+        // Lower case is the same token to readers, and to the index.
+        let answer = scan(&app.base, &app.client, &token.to_ascii_lowercase()).await;
+        assert_eq!(answer["verdict"], "valid", "{answer}");
+    }
+    assert_eq!(app.registry.tokens_checked() - checked, 6, "every scan parsed its token");
+    assert_eq!(app.registry.signatures_verified(), verified, "no Ed25519 verification for indexed tokens");
+
+    // One character of the signature changed: the index does not vouch, the verification runs
+    // and refuses it.
+    let genuine = app.registry.mark_token(&record, 1, 42).expect("token");
+    let forged = altered(&genuine);
+    assert_ne!(forged, genuine);
+    let answer = scan(&app.base, &app.client, &forged).await;
+    assert_eq!(answer["verdict"], "not_genuine", "{answer}");
+    assert_eq!(answer["reason"], "bad_signature", "{answer}");
+    assert_eq!(app.registry.signatures_verified(), verified + 1, "the fallback verification ran");
+
+    // Another instance on the same store loads the index from there.
+    let (peer, peer_registry) = app.spawn_peer_with(|_| {}).await;
+    let token = app.registry.mark_token(&record, 1, 77).expect("token");
+    assert_eq!(scan(&peer, &app.client, &token).await["verdict"], "valid");
+    assert_eq!(peer_registry.signatures_verified(), 0, "the peer used the stored index");
+    assert!(peer_registry.mark_digests_loaded("SM2026DIGEST01", 1).await);
+}
+
+#[tokio::test]
+async fn batches_without_an_index_are_verified_as_before() {
+    let app = spawn_app().await;
+    app.issue(&issue_body("SM2026DIGEST02", "无索引标志有限公司", 62)).await;
+    let number = CertificateNumber::parse("SM2026DIGEST02").expect("number");
+    // Ordered through the registry alone, as batches were before indexes existed: no index.
+    let record = app.registry.change("test", &number, &Change::OrderMarks { count: 20 }).await.expect("order").record;
+    let token = app.registry.mark_token(&record, 1, 9).expect("token");
+    let before = app.registry.signatures_verified();
+    let answer = scan(&app.base, &app.client, &token).await;
+    assert_eq!(answer["verdict"], "valid", "{answer}");
+    assert_eq!(app.registry.signatures_verified(), before + 1, "verified");
+    // The batch is remembered as having no index; the next scan verifies again, from memory.
+    let answer = scan(&app.base, &app.client, &app.registry.mark_token(&record, 1, 10).expect("token")).await;
+    assert_eq!(answer["verdict"], "valid", "{answer}");
+    assert_eq!(app.registry.signatures_verified(), before + 2);
+    assert!(!app.registry.mark_digests_loaded("SM2026DIGEST02", 1).await);
+    let answer = scan(&app.base, &app.client, &altered(&token)).await;
+    assert_eq!(answer["verdict"], "not_genuine", "{answer}");
+
+    // An index deleted from the store (or never finished) is no index for a fresh instance.
+    order(&app, "SM2026DIGEST02", 20).await;
+    until_index(&app.registry, "SM2026DIGEST02", 2).await;
+    let mut db = database(&app).await;
+    sqlx::query("DELETE FROM mark_digests WHERE number = 'SM2026DIGEST02' AND batch = 2")
+        .execute(&mut db)
+        .await
+        .expect("delete");
+    let (peer, peer_registry) = app.spawn_peer_with(|_| {}).await;
+    let record = app.registry.get(&number).await.expect("certificate").record;
+    let answer = scan(&peer, &app.client, &app.registry.mark_token(&record, 2, 5).expect("token")).await;
+    assert_eq!(answer["verdict"], "valid", "{answer}");
+    assert_eq!(peer_registry.signatures_verified(), 1, "no index in the store: verified");
+}
+
+#[tokio::test]
+async fn tokens_made_again_after_a_renewal_are_verified_and_valid() {
+    let app = spawn_app().await;
+    let mut body = issue_body("SM2025DIGEST03", "续证标志有限公司", 63);
+    body["issued"] = json!("2025-03-01");
+    app.issue(&body).await;
+    order(&app, "SM2025DIGEST03", 50).await;
+    until_index(&app.registry, "SM2025DIGEST03", 1).await;
+    let before_renewal = record(&app, "SM2025DIGEST03").await;
+    let printed = app.registry.mark_token(&before_renewal, 1, 12).expect("token");
+
+    let renew = json!({"evaluation": {"system": 38, "commodity": 33, "customer": 24}});
+    let response = app.post("/api/v1/certificates/SM2025DIGEST03/renew", &app.issuer, &renew).await;
+    assert_eq!(response.status(), 200);
+    let renewed = record(&app, "SM2025DIGEST03").await;
+    assert_ne!(renewed.valid_until, before_renewal.valid_until);
+
+    let verified = app.registry.signatures_verified();
+    // The printed mark is still byte for byte the token of the index: no verification.
+    let answer = scan(&app.base, &app.client, &printed).await;
+    assert_eq!(answer["verdict"], "valid", "{answer}");
+    assert_eq!(app.registry.signatures_verified(), verified);
+    // Made again from the renewed record, the token differs from the index's: verified.
+    let remade = app.registry.mark_token(&renewed, 1, 12).expect("token");
+    assert_ne!(remade, printed);
+    let answer = scan(&app.base, &app.client, &remade).await;
+    assert_eq!(answer["verdict"], "valid", "{answer}");
+    assert_eq!(app.registry.signatures_verified(), verified + 1, "the fallback verification ran");
+}
+
+#[tokio::test]
+async fn the_cli_prepares_the_index_before_it_exits() {
+    let app = spawn_app().await;
+    app.issue(&issue_body("SM2026DIGEST04", "命令行标志有限公司", 64)).await;
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_starmark"));
+    command
+        .args(["marks", "order", "SM2026DIGEST04", "--count", "40"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("STARMARK_DATA_DIR", &app.config.data_dir)
+        .env("STARMARK_KEYS_DIR", &app.config.keys_dir)
+        .env("STARMARK_LOG", "warn");
+    let output = tokio::task::spawn_blocking(move || command.output()).await.expect("joined").expect("run starmark");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "SM2026DIGEST04/1");
+    assert!(stderr.contains("prepared the digest index of 40 marks"), "{stderr}");
+
+    let mut db = database(&app).await;
+    let tags: Vec<u8> = sqlx::query_scalar("SELECT tags FROM mark_digests WHERE number = ? AND batch = 1")
+        .bind("SM2026DIGEST04")
+        .fetch_one(&mut db)
+        .await
+        .expect("index row");
+    assert_eq!(tags.len(), 40 * 8);
+    let record = record(&app, "SM2026DIGEST04").await;
+    // A server started now (the running one learns of the CLI's change within its stale bound).
+    let (server, server_registry) = app.spawn_peer_with(|_| {}).await;
+    let answer = scan(&server, &app.client, &app.registry.mark_token(&record, 1, 40).expect("token")).await;
+    assert_eq!(answer["verdict"], "valid", "{answer}");
+    assert_eq!(server_registry.signatures_verified(), 0, "the server loaded the index the CLI stored");
+}
