@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Cost of one L1 hit (our moka-based AnswerCache) against a plain RwLock<HashMap>, 100,000
+# Cost of one L1 hit: our AnswerCache, a bare moka cache and a plain RwLock<HashMap>, 100,000
 # answers, random keys. See bench/l1_bench.rs.
 #
 # Usage: bench/l1.sh
