@@ -130,6 +130,16 @@ async fn batches_without_an_index_are_verified_as_before() {
     let answer = scan(&app.base, &app.client, &altered(&token)).await;
     assert_eq!(answer["verdict"], "not_genuine", "{answer}");
 
+    // Prepared now (as the background task does), the index replaces the remembered absence at
+    // once in this process.
+    let prepared = app.registry.prepare_mark_digests(&record, 1).await.expect("prepared");
+    assert_eq!(prepared.count, 20);
+    assert!(app.registry.mark_digests_loaded("SM2026DIGEST02", 1).await);
+    let verified = app.registry.signatures_verified();
+    let answer = scan(&app.base, &app.client, &app.registry.mark_token(&record, 1, 11).expect("token")).await;
+    assert_eq!(answer["verdict"], "valid", "{answer}");
+    assert_eq!(app.registry.signatures_verified(), verified, "vouched for by the new index");
+
     // An index deleted from the store (or never finished) is no index for a fresh instance.
     order(&app, "SM2026DIGEST02", 20).await;
     until_index(&app.registry, "SM2026DIGEST02", 2).await;
