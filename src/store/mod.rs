@@ -277,6 +277,11 @@ pub trait Store: LogStore + Send + Sync + 'static {
     async fn put_mark_digests(&self, digests: &StoredMarkDigests) -> Result<(), StoreError>;
     /// The digest index of batch `batch` of certificate `number`, if one was stored.
     async fn get_mark_digests(&self, number: &str, batch: u32) -> Result<Option<StoredMarkDigests>, StoreError>;
+
+    // Scan seeds: which serials already have a stored tally, read once per batch.
+    /// The serials of batch `batch` of certificate `number` that have a stored scan tally, in
+    /// serial order (one query for the whole batch).
+    async fn scanned_serials(&self, number: &str, batch: u32) -> Result<Vec<u32>, StoreError>;
 }
 
 /// Opens the store named by a database URL.

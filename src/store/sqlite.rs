@@ -465,6 +465,16 @@ impl Store for SqliteStore {
     ) -> Result<Option<crate::store::StoredMarkDigests>, StoreError> {
         self.select_mark_digests(number, batch).await
     }
+
+    async fn scanned_serials(&self, number: &str, batch: u32) -> Result<Vec<u32>, StoreError> {
+        let serials: Vec<u32> =
+            sqlx::query_scalar("SELECT serial FROM mark_scans WHERE number = ? AND batch = ? ORDER BY serial")
+                .bind(number)
+                .bind(batch)
+                .fetch_all(&self.reader)
+                .await?;
+        Ok(serials)
+    }
 }
 
 fn tally_from_row(row: &SqliteRow) -> Result<ScanTally, StoreError> {
