@@ -192,24 +192,38 @@ async fn with_redis_every_instance_reports_the_same_scan_count() {
     let record =
         app.registry.get(&starmark::domain::CertificateNumber::parse("SM2026SCAN0001").unwrap()).await.unwrap().record;
     let path = format!("/v/{}", app.registry.mark_token(&record, 1, 4).unwrap());
+    // Redis is counted off the answer path: an instance's answer shows the shared figure of its
+    // last round trip plus its own scans since, so the next scans on each instance reach the
+    // count of all scans made anywhere (bounded wait: it must converge).
     let mut first_at = None;
-    for expected in 1..=6u64 {
-        let base = if expected % 2 == 0 { peer.clone() } else { app.base.clone() };
-        let answer: Value = app
-            .client
-            .get(format!("{base}{path}"))
-            .header("accept", "application/json")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(answer["scans"]["count"], expected, "scan {expected} on {base}");
+    let mut made = 0u64;
+    for round in 0..6 {
+        let base = if round % 2 == 1 { peer.clone() } else { app.base.clone() };
+        let started = Instant::now();
+        let answer = loop {
+            let answer: Value = app
+                .client
+                .get(format!("{base}{path}"))
+                .header("accept", "application/json")
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            made += 1;
+            let count = answer["scans"]["count"].as_u64().unwrap();
+            assert!(count <= made, "{count} scans shown on {base}, only {made} made");
+            if count == made {
+                break answer;
+            }
+            assert!(started.elapsed() < Duration::from_secs(2), "{base} still shows {count} of {made} scans");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
         let first = answer["scans"]["first_at"].as_str().unwrap().to_string();
         assert_eq!(first_at.get_or_insert(first.clone()), &first, "one first-scan time for all");
     }
-    // Both instances flush their own scans: the store ends with all six.
+    // Both instances flush their own scans: the store ends with every scan made.
     app.registry.scans().flush().await.unwrap();
     peer_registry.scans().flush().await.unwrap();
     let (total, _) = app
@@ -217,7 +231,7 @@ async fn with_redis_every_instance_reports_the_same_scan_count() {
         .scan_summary(&starmark::domain::CertificateNumber::parse("SM2026SCAN0001").unwrap(), 5)
         .await
         .unwrap();
-    assert_eq!(total, 6);
+    assert_eq!(total, made);
 }
 
 #[tokio::test]

@@ -192,38 +192,63 @@ impl SharedCache {
     }
 }
 
+/// Scans of one serial sent to Redis in one round trip (see [`SharedCache::count_scans`]).
+#[derive(Clone, Debug)]
+pub struct ScanDelta {
+    pub key: crate::store::SerialKey,
+    /// How many scans, and the earliest and latest of them.
+    pub tally: crate::store::ScanTally,
+    /// The store's tally as this instance read it when it first saw the serial: it initialises a
+    /// serial Redis has not seen (after a Redis restart, or once its figures expired).
+    pub seed: Option<crate::store::ScanTally>,
+}
+
+/// How long Redis keeps a serial's running figures after its last scan; the store keeps them
+/// for good.
+const SCAN_FIGURES_TTL_SECONDS: i64 = 30 * 24 * 3600;
+
 impl SharedCache {
-    /// Counts one scan of a mark serial in Redis, shared by every instance, and returns the
-    /// tally including it. `seed` (the store's tally as this instance last read it) initialises
-    /// a serial Redis has not seen, e.g. after a Redis restart. `None` when Redis is unavailable.
-    pub async fn count_scan(
-        &self,
-        key: &crate::store::SerialKey,
-        at: chrono::DateTime<chrono::Utc>,
-        seed: Option<&crate::store::ScanTally>,
-    ) -> Option<crate::store::ScanTally> {
+    /// Counts scans of several serials in Redis, shared by every instance, in ONE pipelined
+    /// round trip (not atomic: each serial's commands are independent), and returns, per delta
+    /// and in the same order, the figure every instance shares: count and first-scan time
+    /// including these scans (`last_at` is the delta's). `None` when Redis is unavailable.
+    pub async fn count_scans(&self, deltas: &[ScanDelta]) -> Option<Vec<crate::store::ScanTally>> {
+        if deltas.is_empty() {
+            return Some(Vec::new());
+        }
         let mut connection = self.connection().await?;
-        let redis_key = format!("starmark:scans:{}:{}:{}", key.number, key.batch, key.serial);
         let micros = |t: chrono::DateTime<chrono::Utc>| t.timestamp_micros();
         let mut pipe = redis::pipe();
-        pipe.atomic();
-        if let Some(seed) = seed {
-            pipe.hset_nx(&redis_key, "count", seed.count).ignore();
-            pipe.hset_nx(&redis_key, "first", micros(seed.first_at)).ignore();
+        for delta in deltas {
+            let key = &delta.key;
+            let redis_key = format!("starmark:scans:{}:{}:{}", key.number, key.batch, key.serial);
+            if let Some(seed) = &delta.seed {
+                pipe.hset_nx(&redis_key, "count", seed.count).ignore();
+                pipe.hset_nx(&redis_key, "first", micros(seed.first_at)).ignore();
+            }
+            pipe.hincr(&redis_key, "count", delta.tally.count).ignore();
+            pipe.hset_nx(&redis_key, "first", micros(delta.tally.first_at)).ignore();
+            pipe.hset(&redis_key, "last", micros(delta.tally.last_at)).ignore();
+            pipe.expire(&redis_key, SCAN_FIGURES_TTL_SECONDS).ignore();
+            pipe.hget(&redis_key, &["count", "first"]);
         }
-        pipe.hincr(&redis_key, "count", 1).ignore();
-        pipe.hset_nx(&redis_key, "first", micros(at)).ignore();
-        pipe.hset(&redis_key, "last", micros(at)).ignore();
-        // Redis keeps the running figures; the store keeps them for good.
-        pipe.expire(&redis_key, 30 * 24 * 3600).ignore();
-        pipe.hget(&redis_key, &["count", "first"]);
-        let reply = tokio::time::timeout(OPERATION_TIMEOUT, pipe.query_async::<((u64, i64),)>(&mut connection)).await;
+        let reply = tokio::time::timeout(OPERATION_TIMEOUT, pipe.query_async::<Vec<(u64, i64)>>(&mut connection)).await;
         match reply {
-            Ok(Ok(((count, first),))) => Some(crate::store::ScanTally {
-                count,
-                first_at: chrono::DateTime::from_timestamp_micros(first).unwrap_or(at),
-                last_at: at,
-            }),
+            Ok(Ok(figures)) if figures.len() == deltas.len() => Some(
+                deltas
+                    .iter()
+                    .zip(figures)
+                    .map(|(delta, (count, first))| crate::store::ScanTally {
+                        count,
+                        first_at: chrono::DateTime::from_timestamp_micros(first).unwrap_or(delta.tally.first_at),
+                        last_at: delta.tally.last_at,
+                    })
+                    .collect(),
+            ),
+            Ok(Ok(figures)) => {
+                tracing::warn!(sent = deltas.len(), received = figures.len(), "redis scan figures do not match");
+                None
+            }
             Ok(Err(e)) => {
                 self.went_down(&e);
                 None

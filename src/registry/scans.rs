@@ -1,37 +1,98 @@
-//! Scan counting: how often each mark serial was checked, and when first. Counts are kept in
-//! memory and written to the store in batches by a background flush, so a scan costs a store
-//! read only the first time this process sees a serial, and never a write. With Redis, the
-//! running figures are also kept there (one pipelined round trip), so every instance answers
-//! with the same count; without it, or while it is down, each instance answers with what it
-//! knows, and the store still receives every scan.
+//! Scan counting: how often each mark serial was checked, and when first. A scan is answered
+//! from memory at once: counting it never waits for the store or for Redis.
+//!
+//! - **Memory**: per serial, what this process knows (the store's tally when it first saw the
+//!   serial, plus its own scans since). The map is sharded by serial so concurrent scans rarely
+//!   meet on one lock.
+//! - **Store**: a background flush (every second, see `startup.rs`) writes the scans not yet
+//!   written in one transaction; a scan itself never writes. Knowing the stored tally of a
+//!   serial this process has not seen costs no read per serial either: per (certificate,
+//!   batch), a bitmap of the serials that have a stored tally is loaded with ONE query the first
+//!   time the batch is seen (concurrent first scans wait for that one load) and kept up to date
+//!   by this process's own flushes. A clear bit means "nothing stored" without a read; a set bit
+//!   (a re-scan after a restart, or after the serial left memory) costs one read, once. Bitmaps
+//!   take one bit per serial (125 KB for a 1,000,000-mark batch) and all of them together at
+//!   most [`MAX_SEED_BYTES`]; past that they are dropped and reloaded as needed. Flushes of
+//!   *other* instances are not seen by a loaded bitmap: without Redis, a serial first scanned
+//!   elsewhere after the load starts here from this instance's own count (the store still
+//!   receives every scan; with Redis, the shared figure corrects it after one round trip).
+//! - **Redis** (optional): each scan is queued (bounded, [`QUEUE_CAPACITY`]) to a background
+//!   task that drains what is queued and sends it in ONE pipelined round trip (per serial:
+//!   HSETNX of the stored seed, HINCRBY, HSETNX/HSET of the first and last times, EXPIRE, HMGET),
+//!   then writes the figures every instance shares back into the entries. A scan's answer is
+//!   what this instance knows right now: its own total, or the last shared figure plus its own
+//!   scans since, whichever is larger; so the next scan on any instance shows the count all
+//!   instances share (as of its last round trip). When the queue is full the scan is counted
+//!   locally only (and still flushed to the store), with a rate-limited warning. While Redis is
+//!   down each instance answers with what it knows, and the store still receives every scan.
 
+use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
+use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
+use tokio::sync::mpsc;
 
+use crate::cache::shared::{ScanDelta, SharedCache};
 use crate::store::{ScanTally, SerialKey, Store, StoreError};
 
 /// More scans than a real package's mark sees: the mark was probably copied.
 pub const SUSPICIOUS_SCANS: u64 = 10;
 /// Serials kept in memory after a flush before clean entries are dropped.
 const MAX_CACHED: usize = 100_000;
+/// Locks the serial map is split over.
+const SHARDS: usize = 32;
+/// Scans waiting for the Redis task; when it is full, scans are counted locally only.
+pub const QUEUE_CAPACITY: usize = 65_536;
+/// Most scans sent to Redis in one round trip.
+const MAX_ROUND_TRIP: usize = 2_048;
+/// Memory for the seed bitmaps of all batches together.
+pub const MAX_SEED_BYTES: usize = 32 * 1024 * 1024;
+/// What one batch's bitmap costs besides its bits (map entries, key, locks), for the budget.
+const SEED_OVERHEAD_BYTES: usize = 128;
+/// Shortest time between two warnings about a full Redis queue.
+const OVERFLOW_WARNING_EVERY: Duration = Duration::from_secs(10);
 
 struct Entry {
-    /// The store's tally when this process first saw the serial.
+    /// The store's tally when this process first saw the serial (seeds Redis).
     seed: Option<ScanTally>,
-    /// Everything this process knows: stored plus its own scans since.
+    /// Everything this process knows by itself: stored plus its own scans since.
     total: ScanTally,
     /// Not yet written: count and time span.
     pending: Option<ScanTally>,
+    /// The figure every instance shares, from the last Redis round trip for this serial.
+    shared: Option<ScanTally>,
+    /// This process's scans queued for Redis and not yet in `shared`.
+    unshared: u64,
 }
 
-/// Counts scans per serial and writes them out in batches.
-pub struct ScanCounter {
-    store: Arc<dyn Store>,
-    entries: Mutex<HashMap<SerialKey, Entry>>,
-    /// With Redis, the count every instance shares.
-    shared: std::sync::OnceLock<Arc<crate::cache::shared::SharedCache>>,
+impl Entry {
+    fn new(stored: Option<ScanTally>, at: DateTime<Utc>) -> Self {
+        Self {
+            seed: stored,
+            total: stored.unwrap_or(ScanTally { count: 0, first_at: at, last_at: at }),
+            pending: None,
+            shared: None,
+            unshared: 0,
+        }
+    }
+
+    /// What this instance knows right now. Once Redis answered for the serial, its first-scan
+    /// time is the one shown (the first scan Redis was told of, which every instance shares;
+    /// scans arriving from several instances at once may differ from it by milliseconds).
+    fn answer(&self) -> ScanTally {
+        match self.shared {
+            None => self.total,
+            Some(shared) => ScanTally {
+                count: self.total.count.max(shared.count.saturating_add(self.unshared)),
+                first_at: shared.first_at,
+                last_at: self.total.last_at.max(shared.last_at),
+            },
+        }
+    }
 }
 
 fn merge(into: &mut ScanTally, at: DateTime<Utc>, count: u64) {
@@ -40,79 +101,420 @@ fn merge(into: &mut ScanTally, at: DateTime<Utc>, count: u64) {
     into.last_at = into.last_at.max(at);
 }
 
+fn merge_tally(into: &mut Option<ScanTally>, tally: ScanTally) {
+    match into {
+        Some(into) => {
+            into.count += tally.count;
+            into.first_at = into.first_at.min(tally.first_at);
+            into.last_at = into.last_at.max(tally.last_at);
+        }
+        None => *into = Some(tally),
+    }
+}
+
+/// The per-serial entries, split over [`SHARDS`] locks.
+struct Entries {
+    shards: Box<[Mutex<HashMap<SerialKey, Entry>>]>,
+    hasher: RandomState,
+}
+
+impl Entries {
+    fn new() -> Self {
+        Self { shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(), hasher: RandomState::new() }
+    }
+
+    fn lock_shard(&self, index: usize) -> MutexGuard<'_, HashMap<SerialKey, Entry>> {
+        // A panic while holding the lock cannot leave the map inconsistent (every update is a
+        // few field writes), so a poisoned lock is still usable.
+        self.shards[index].lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn lock(&self, key: &SerialKey) -> MutexGuard<'_, HashMap<SerialKey, Entry>> {
+        let hash = self.hasher.hash_one(key);
+        // The remainder is below SHARDS, so it fits.
+        self.lock_shard((hash % SHARDS as u64) as usize)
+    }
+}
+
+/// Which serials of one batch have a stored tally.
+struct BatchSeeds {
+    /// Set once the store's serials are in `bits`; concurrent first scans wait for one load.
+    loaded: tokio::sync::OnceCell<()>,
+    /// Bit `serial` set: the serial has a stored tally.
+    bits: RwLock<Vec<u64>>,
+}
+
+impl BatchSeeds {
+    fn contains(&self, serial: u32) -> bool {
+        let bits = self.bits.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let word = usize::try_from(serial / 64).unwrap_or(usize::MAX);
+        bits.get(word).is_some_and(|w| (w >> (serial % 64)) & 1 == 1)
+    }
+
+    /// Sets the bits of `serials`; returns the bytes the bitmap grew by.
+    fn insert(&self, serials: impl IntoIterator<Item = u32>) -> usize {
+        let mut bits = self.bits.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let before = bits.len();
+        for serial in serials {
+            let word = usize::try_from(serial / 64).unwrap_or(usize::MAX);
+            if word >= bits.len() {
+                bits.resize(word + 1, 0);
+            }
+            bits[word] |= 1 << (serial % 64);
+        }
+        (bits.len() - before) * 8
+    }
+}
+
+/// The seed bitmaps of every batch this process has seen, bounded by [`MAX_SEED_BYTES`].
+#[derive(Default)]
+struct Seeds {
+    batches: RwLock<HashMap<String, HashMap<u32, Arc<BatchSeeds>>>>,
+    /// Approximate memory of `batches` (bits plus a fixed overhead per batch).
+    bytes: AtomicUsize,
+}
+
+impl Seeds {
+    fn get(&self, number: &str, batch: u32) -> Option<Arc<BatchSeeds>> {
+        let batches = self.batches.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        batches.get(number).and_then(|batches| batches.get(&batch)).cloned()
+    }
+
+    /// The bitmap of a batch, made (empty, not loaded) if this process has none.
+    fn get_or_insert(&self, number: &str, batch: u32) -> Arc<BatchSeeds> {
+        if let Some(seeds) = self.get(number, batch) {
+            return seeds;
+        }
+        let mut batches = self.batches.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(seeds) = batches.get(number).and_then(|batches| batches.get(&batch)) {
+            return seeds.clone();
+        }
+        if self.bytes.load(Ordering::Relaxed) > MAX_SEED_BYTES {
+            // Dropped bitmaps are loaded again, with one query each, when their batch is next
+            // scanned; a flush only updates the bitmaps present, and a load made after it reads
+            // what it wrote.
+            tracing::info!(batches = batches.values().map(HashMap::len).sum::<usize>(), "scan seed bitmaps dropped");
+            batches.clear();
+            self.bytes.store(0, Ordering::Relaxed);
+        }
+        self.bytes.fetch_add(SEED_OVERHEAD_BYTES + number.len(), Ordering::Relaxed);
+        let seeds = Arc::new(BatchSeeds { loaded: tokio::sync::OnceCell::new(), bits: RwLock::new(Vec::new()) });
+        batches.entry(number.to_string()).or_default().insert(batch, seeds.clone());
+        seeds
+    }
+
+    fn grew(&self, bytes: usize) {
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+}
+
+/// A scan on its way to Redis.
+type QueuedScan = (SerialKey, DateTime<Utc>);
+
+/// The Redis side: the shared cache and the queue to the task that talks to it.
+struct Sharing {
+    cache: Arc<SharedCache>,
+    /// Started by the first scan (which runs on the runtime); `None` without a runtime.
+    queue: OnceLock<Option<mpsc::Sender<QueuedScan>>>,
+}
+
+/// Counts scans per serial and writes them out in batches.
+pub struct ScanCounter {
+    store: Arc<dyn Store>,
+    entries: Arc<Entries>,
+    seeds: Seeds,
+    /// With Redis, the count every instance shares.
+    shared: OnceLock<Sharing>,
+    /// Stored tallies read one serial at a time (a serial whose seed bit is set).
+    seed_reads: AtomicU64,
+    /// Batches whose seed bitmap was loaded from the store.
+    seed_loads: AtomicU64,
+    /// Scans not queued for Redis because the queue was full, since the last warning.
+    overflow: AtomicU64,
+    last_overflow_warning: Mutex<Option<Instant>>,
+}
+
 impl ScanCounter {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store, entries: Mutex::new(HashMap::new()), shared: std::sync::OnceLock::new() }
+        Self {
+            store,
+            entries: Arc::new(Entries::new()),
+            seeds: Seeds::default(),
+            shared: OnceLock::new(),
+            seed_reads: AtomicU64::new(0),
+            seed_loads: AtomicU64::new(0),
+            overflow: AtomicU64::new(0),
+            last_overflow_warning: Mutex::new(None),
+        }
     }
 
     /// Counts in Redis from now on, so that every instance answers with the same figures.
-    pub fn share(&self, shared: Arc<crate::cache::shared::SharedCache>) {
-        let _ = self.shared.set(shared);
+    pub fn share(&self, shared: Arc<SharedCache>) {
+        let _ = self.shared.set(Sharing { cache: shared, queue: OnceLock::new() });
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SerialKey, Entry>> {
-        // A panic while holding the lock cannot leave the map inconsistent (every update is a
-        // few field writes), so a poisoned lock is still usable.
-        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// How many stored tallies scans read one serial at a time since start (only serials that
+    /// have one and that this process did not hold in memory).
+    pub fn seed_reads(&self) -> u64 {
+        self.seed_reads.load(Ordering::Relaxed)
     }
 
-    /// Counts one scan of `key` at `at` and returns the tally including it.
+    /// How many batches' seed bitmaps were loaded from the store since start (one query each).
+    pub fn seed_loads(&self) -> u64 {
+        self.seed_loads.load(Ordering::Relaxed)
+    }
+
+    /// What this instance would answer for `key` now, without counting a scan; `None` for a
+    /// serial it does not hold in memory.
+    pub fn known(&self, key: &SerialKey) -> Option<ScanTally> {
+        self.entries.lock(key).get(key).map(Entry::answer)
+    }
+
+    /// Counts one scan of `key` at `at` and returns the tally including it. Waits for nothing
+    /// but, the first time this process sees the serial's batch, the one query loading its
+    /// seed bitmap (and one read for a serial that has a stored tally but left memory).
     pub async fn record(&self, key: SerialKey, at: DateTime<Utc>) -> Result<ScanTally, StoreError> {
-        let known = self.lock().contains_key(&key);
-        let stored = if known { None } else { self.store.scan_tally(&key).await? };
-        let (local, seed) = {
-            let mut entries = self.lock();
-            let entry = entries.entry(key.clone()).or_insert_with(|| Entry {
-                seed: stored,
-                total: stored.unwrap_or(ScanTally { count: 0, first_at: at, last_at: at }),
-                pending: None,
-            });
-            merge(&mut entry.total, at, 1);
-            match &mut entry.pending {
-                Some(pending) => merge(pending, at, 1),
-                None => entry.pending = Some(ScanTally { count: 1, first_at: at, last_at: at }),
-            }
-            (entry.total, entry.seed)
-        };
-        // The store flush above counts this scan either way; Redis, when it answers, gives the
-        // figure every instance shares.
-        if let Some(shared) = self.shared.get() {
-            if let Some(tally) = shared.count_scan(&key, at, seed.as_ref()).await {
-                return Ok(tally);
-            }
+        // Kept to the microsecond, as the store and Redis keep it, so an answer shows the same
+        // first-scan time whichever of them it comes from.
+        let at = at.trunc_subsecs(6);
+        if let Some(answer) = self.count(&key, at, None) {
+            return Ok(answer);
         }
-        Ok(local)
+        let stored = self.stored_tally(&key).await?;
+        let answer = self.count(&key, at, Some(stored));
+        // With a stored tally given, `count` always has an entry to count in.
+        Ok(answer.unwrap_or(ScanTally { count: 1, first_at: at, last_at: at }))
+    }
+
+    /// Counts the scan in the entry of `key`, making the entry from `stored` (the store's tally,
+    /// or none) when given; `None` when there is no entry and nothing to make it from.
+    fn count(&self, key: &SerialKey, at: DateTime<Utc>, stored: Option<Option<ScanTally>>) -> Option<ScanTally> {
+        let mut entries = self.entries.lock(key);
+        if !entries.contains_key(key) {
+            entries.insert(key.clone(), Entry::new(stored?, at));
+        }
+        let entry = entries.get_mut(key)?;
+        merge(&mut entry.total, at, 1);
+        merge_tally(&mut entry.pending, ScanTally { count: 1, first_at: at, last_at: at });
+        // Queued under the entry's lock, so the Redis task cannot return this scan's figure
+        // before it is known to be on its way.
+        if self.queue(key, at) {
+            entry.unshared += 1;
+        }
+        Some(entry.answer())
+    }
+
+    /// The store's tally of a serial this process does not hold in memory: none without a read
+    /// when its batch's bitmap says so.
+    async fn stored_tally(&self, key: &SerialKey) -> Result<Option<ScanTally>, StoreError> {
+        let seeds = self.seeds.get_or_insert(&key.number, key.batch);
+        seeds
+            .loaded
+            .get_or_try_init(|| async {
+                let serials = self.store.scanned_serials(&key.number, key.batch).await?;
+                self.seed_loads.fetch_add(1, Ordering::Relaxed);
+                self.seeds.grew(seeds.insert(serials));
+                Ok::<(), StoreError>(())
+            })
+            .await?;
+        if !seeds.contains(key.serial) {
+            return Ok(None);
+        }
+        self.seed_reads.fetch_add(1, Ordering::Relaxed);
+        self.store.scan_tally(key).await
+    }
+
+    /// Hands a scan to the Redis task; false without Redis or when the queue is full.
+    fn queue(&self, key: &SerialKey, at: DateTime<Utc>) -> bool {
+        let Some(sharing) = self.shared.get() else { return false };
+        let queue = sharing.queue.get_or_init(|| {
+            let runtime = tokio::runtime::Handle::try_current().ok()?;
+            let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
+            runtime.spawn(share_scans(receiver, sharing.cache.clone(), self.entries.clone()));
+            Some(sender)
+        });
+        let Some(queue) = queue else { return false };
+        match queue.try_send((key.clone(), at)) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.overflowed();
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Notes a scan Redis will not see, and says so now and then (the store still counts it).
+    fn overflowed(&self) {
+        self.overflow.fetch_add(1, Ordering::Relaxed);
+        let Ok(mut last) = self.last_overflow_warning.try_lock() else { return };
+        if last.is_some_and(|last| last.elapsed() < OVERFLOW_WARNING_EVERY) {
+            return;
+        }
+        *last = Some(Instant::now());
+        let skipped = self.overflow.swap(0, Ordering::Relaxed);
+        tracing::warn!(
+            skipped,
+            capacity = QUEUE_CAPACITY,
+            "scan queue to redis full; scans counted locally and in the store only"
+        );
     }
 
     /// Writes pending counts to the store. On failure they stay pending for the next flush.
     pub async fn flush(&self) -> Result<usize, StoreError> {
-        let deltas: Vec<(SerialKey, ScanTally)> = {
-            let mut entries = self.lock();
-            entries.iter_mut().filter_map(|(key, entry)| entry.pending.take().map(|p| (key.clone(), p))).collect()
-        };
+        let mut deltas: Vec<(SerialKey, ScanTally)> = Vec::new();
+        for index in 0..SHARDS {
+            let mut entries = self.entries.lock_shard(index);
+            deltas.extend(entries.iter_mut().filter_map(|(key, entry)| entry.pending.take().map(|p| (key.clone(), p))));
+        }
         if deltas.is_empty() {
             return Ok(0);
         }
         if let Err(e) = self.store.add_scans(&deltas).await {
-            let mut entries = self.lock();
             for (key, delta) in deltas {
-                if let Some(entry) = entries.get_mut(&key) {
-                    match &mut entry.pending {
-                        Some(pending) => {
-                            pending.count += delta.count;
-                            pending.first_at = pending.first_at.min(delta.first_at);
-                            pending.last_at = pending.last_at.max(delta.last_at);
-                        }
-                        None => entry.pending = Some(delta),
-                    }
+                if let Some(entry) = self.entries.lock(&key).get_mut(&key) {
+                    merge_tally(&mut entry.pending, delta);
                 }
             }
             return Err(e);
         }
-        let mut entries = self.lock();
-        if entries.len() > MAX_CACHED {
-            entries.retain(|_, entry| entry.pending.is_some());
+        // These serials now have a stored tally: set their bits before any entry leaves memory.
+        let mut by_batch: HashMap<(&str, u32), Vec<u32>> = HashMap::new();
+        for (key, _) in &deltas {
+            by_batch.entry((key.number.as_str(), key.batch)).or_default().push(key.serial);
+        }
+        for ((number, batch), serials) in by_batch {
+            if let Some(seeds) = self.seeds.get(number, batch) {
+                self.seeds.grew(seeds.insert(serials));
+            }
+        }
+        for index in 0..SHARDS {
+            let mut entries = self.entries.lock_shard(index);
+            if entries.len() > MAX_CACHED / SHARDS {
+                entries.retain(|_, entry| entry.pending.is_some());
+            }
         }
         Ok(deltas.len())
+    }
+}
+
+/// The Redis task: drains what is queued, counts it in one pipelined round trip, and writes the
+/// shared figures back into the entries. Ends when the counter (the queue's sender) is gone.
+async fn share_scans(mut queue: mpsc::Receiver<QueuedScan>, cache: Arc<SharedCache>, entries: Arc<Entries>) {
+    let mut scans = Vec::with_capacity(MAX_ROUND_TRIP);
+    while queue.recv_many(&mut scans, MAX_ROUND_TRIP).await > 0 {
+        let mut deltas: Vec<ScanDelta> = Vec::new();
+        let mut index: HashMap<SerialKey, usize> = HashMap::new();
+        for (key, at) in scans.drain(..) {
+            let tally = ScanTally { count: 1, first_at: at, last_at: at };
+            match index.get(&key) {
+                Some(&i) => merge(&mut deltas[i].tally, at, 1),
+                None => {
+                    index.insert(key.clone(), deltas.len());
+                    deltas.push(ScanDelta { key, tally, seed: None });
+                }
+            }
+        }
+        for delta in &mut deltas {
+            delta.seed = entries.lock(&delta.key).get(&delta.key).and_then(|entry| entry.seed);
+        }
+        let figures = cache.count_scans(&deltas).await;
+        for (i, delta) in deltas.iter().enumerate() {
+            let mut entries = entries.lock(&delta.key);
+            let Some(entry) = entries.get_mut(&delta.key) else { continue };
+            entry.unshared = entry.unshared.saturating_sub(delta.tally.count);
+            if let Some(figure) = figures.as_ref().and_then(|figures| figures.get(i)) {
+                entry.shared = Some(*figure);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store() -> (tempfile::TempDir, Arc<dyn Store>) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("scans.db").display());
+        let store = crate::store::open(&url).await.unwrap();
+        (dir, store)
+    }
+
+    fn key(batch: u32, serial: u32) -> SerialKey {
+        SerialKey { number: "SM2026SEED0001".into(), batch, serial }
+    }
+
+    #[tokio::test]
+    async fn fresh_serials_cost_one_load_per_batch_and_no_read_each() {
+        let (_dir, store) = store().await;
+        let counter = Arc::new(ScanCounter::new(store));
+        let at = Utc::now();
+        let mut scans = Vec::new();
+        for serial in 1..=500 {
+            let counter = counter.clone();
+            scans.push(tokio::spawn(async move { counter.record(key(1, serial), at).await.unwrap() }));
+        }
+        for scan in scans {
+            assert_eq!(scan.await.unwrap().count, 1);
+        }
+        assert_eq!(counter.seed_loads(), 1, "500 concurrent first scans wait for one load");
+        assert_eq!(counter.seed_reads(), 0);
+        assert_eq!(counter.record(key(1, 3), at).await.unwrap().count, 2);
+        assert_eq!(counter.record(key(2, 3), at).await.unwrap().count, 1);
+        assert_eq!(counter.seed_loads(), 2, "one load per batch");
+        assert_eq!(counter.flush().await.unwrap(), 501);
+    }
+
+    #[tokio::test]
+    async fn a_stored_tally_is_read_once_and_flushed_serials_are_known_stored() {
+        let (_dir, store) = store().await;
+        let at = Utc::now();
+        let before = ScanCounter::new(store.clone());
+        for _ in 0..3 {
+            before.record(key(1, 9), at).await.unwrap();
+        }
+        before.flush().await.unwrap();
+
+        // Another process on the same store: the bitmap says serial 9 has a tally.
+        let after = ScanCounter::new(store.clone());
+        assert_eq!(after.record(key(1, 8), at).await.unwrap().count, 1);
+        assert_eq!(after.seed_reads(), 0);
+        assert_eq!(after.record(key(1, 9), at).await.unwrap().count, 4);
+        assert_eq!(after.record(key(1, 9), at).await.unwrap().count, 5);
+        assert_eq!(after.seed_reads(), 1, "read once, then from memory");
+
+        // Its own flush sets the bits, so a serial that leaves memory is read back, not lost.
+        after.flush().await.unwrap();
+        after.entries.lock(&key(1, 8)).remove(&key(1, 8));
+        assert_eq!(after.record(key(1, 8), at).await.unwrap().count, 2);
+        assert_eq!(after.seed_reads(), 2);
+        assert_eq!(after.seed_loads(), 1);
+    }
+
+    #[test]
+    fn bitmaps_take_a_bit_per_serial() {
+        let seeds = BatchSeeds { loaded: tokio::sync::OnceCell::new(), bits: RwLock::new(Vec::new()) };
+        assert_eq!(seeds.insert([1_000_000]), 15_626 * 8);
+        assert_eq!(seeds.insert([0, 63, 64]), 0);
+        assert!(seeds.contains(0) && seeds.contains(63) && seeds.contains(64) && seeds.contains(1_000_000));
+        assert!(!seeds.contains(1) && !seeds.contains(999_999) && !seeds.contains(u32::MAX));
+    }
+
+    #[test]
+    fn the_answer_is_the_larger_of_local_and_shared_plus_unshared() {
+        let at = Utc::now();
+        let earlier = at - chrono::Duration::seconds(60);
+        let mut entry = Entry::new(None, at);
+        merge(&mut entry.total, at, 3);
+        assert_eq!(entry.answer().count, 3);
+        entry.shared = Some(ScanTally { count: 10, first_at: earlier, last_at: at });
+        entry.unshared = 2;
+        let answer = entry.answer();
+        assert_eq!((answer.count, answer.first_at), (12, earlier));
+        entry.shared = Some(ScanTally { count: 1, first_at: earlier, last_at: at });
+        let answer = entry.answer();
+        assert_eq!(answer.count, 3, "never less than this instance counted itself");
+        assert_eq!(answer.first_at, earlier, "the first-scan time every instance shares");
     }
 }

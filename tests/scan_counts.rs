@@ -1,0 +1,209 @@
+//! Scan counting never delays a scan's answer: fresh serials cost no store read each (one query
+//! per batch), a serial counted before a restart goes on from its stored tally, and with a real
+//! Redis shared by two instances the counts converge to the total across instances, with the
+//! store receiving every scan, Redis up or down.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{issue_body, spawn_app, spawn_app_with, RedisServer, TestApp};
+use serde_json::{json, Value};
+use starmark::domain::CertificateNumber;
+
+/// How long counts across instances may take to agree.
+const CONVERGENCE: Duration = Duration::from_secs(2);
+
+async fn order(app: &TestApp, number: &str, count: u64) {
+    let response =
+        app.post(&format!("/api/v1/certificates/{number}/marks"), &app.issuer, &json!({"count": count})).await;
+    assert_eq!(response.status(), 201);
+}
+
+async fn scan_at(app: &TestApp, base: &str, path: &str) -> Value {
+    let response = app.client.get(format!("{base}{path}")).header("accept", "application/json").send().await.unwrap();
+    assert_eq!(response.status(), 200, "a scan never fails");
+    response.json().await.unwrap()
+}
+
+async fn mark_path(app: &TestApp, number: &str, batch: u32, serial: u32) -> String {
+    let record = app.registry.get(&CertificateNumber::parse(number).unwrap()).await.unwrap().record;
+    format!("/v/{}", app.registry.mark_token(&record, batch, serial).unwrap())
+}
+
+async fn stored_total(app: &TestApp, number: &str) -> u64 {
+    app.registry.scan_summary(&CertificateNumber::parse(number).unwrap(), 5).await.unwrap().0
+}
+
+/// Scans on `base` until the answer shows `made` (every scan made so far on any instance, this
+/// one's included); fails if it does not within [`CONVERGENCE`], or ever shows more.
+async fn scan_until_total(app: &TestApp, base: &str, path: &str, made: &mut u64) -> Value {
+    let started = Instant::now();
+    loop {
+        let answer = scan_at(app, base, path).await;
+        *made += 1;
+        let count = answer["scans"]["count"].as_u64().unwrap();
+        assert!(count <= *made, "{count} scans shown, only {made} made");
+        if count == *made {
+            return answer;
+        }
+        assert!(started.elapsed() < CONVERGENCE, "{base} still shows {count} of {made} scans after {CONVERGENCE:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn wait_for_redis(registries: &[&starmark::registry::Registry]) {
+    let started = Instant::now();
+    let up = |registry: &starmark::registry::Registry| {
+        registry.tiers().and_then(|t| t.shared).is_some_and(|shared| shared.is_up())
+    };
+    while !registries.iter().all(|r| up(r)) {
+        assert!(started.elapsed() < Duration::from_secs(10), "the instances did not connect to Redis");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_burst_of_fresh_serials_reads_the_store_once_per_batch_not_per_serial() {
+    let app = spawn_app().await;
+    app.issue(&issue_body("SM2026BURST001", "突发扫描有限公司", 71)).await;
+    order(&app, "SM2026BURST001", 1000).await;
+    let record = app.registry.get(&CertificateNumber::parse("SM2026BURST001").unwrap()).await.unwrap().record;
+    let counter = app.registry.scans();
+    let (reads, loads) = (counter.seed_reads(), counter.seed_loads());
+    let mut scans = Vec::new();
+    for serial in 1..=200 {
+        let url = app.url(&format!("/v/{}", app.registry.mark_token(&record, 1, serial).unwrap()));
+        let client = app.client.clone();
+        scans.push(tokio::spawn(async move {
+            let answer: Value =
+                client.get(url).header("accept", "application/json").send().await.unwrap().json().await.unwrap();
+            answer["scans"]["count"].as_u64()
+        }));
+    }
+    for scan in scans {
+        assert_eq!(scan.await.unwrap(), Some(1));
+    }
+    assert_eq!(counter.seed_reads() - reads, 0, "no store read per fresh serial");
+    assert_eq!(counter.seed_loads() - loads, 1, "200 concurrent first scans of a batch share one load");
+
+    // Every scan still reaches the store.
+    counter.flush().await.unwrap();
+    assert_eq!(stored_total(&app, "SM2026BURST001").await, 200);
+    let figures: Value = app
+        .client
+        .get(app.url("/api/v1/certificates/SM2026BURST001/scans"))
+        .bearer_auth(&app.reader)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(figures["total_scans"], 200);
+    assert_eq!(figures["suspicious_serials"], 0);
+}
+
+#[tokio::test]
+async fn a_serial_counted_before_a_restart_goes_on_from_its_stored_tally() {
+    let app = spawn_app().await;
+    app.issue(&issue_body("SM2026AGAIN001", "重启计数有限公司", 72)).await;
+    order(&app, "SM2026AGAIN001", 50).await;
+    let path = mark_path(&app, "SM2026AGAIN001", 1, 5).await;
+    let mut first = None;
+    for n in 1..=3u64 {
+        let answer = scan_at(&app, &app.base, &path).await;
+        assert_eq!(answer["scans"]["count"], n);
+        first.get_or_insert(answer["scans"]["first_at"].clone());
+    }
+    app.registry.scans().flush().await.unwrap();
+
+    // A new instance on the same store (as after a restart) knows nothing in memory.
+    let (restarted, registry) = app.spawn_peer_with(|_| {}).await;
+    let counter = registry.scans();
+    let answer = scan_at(&app, &restarted, &path).await;
+    assert_eq!(answer["scans"]["count"], 4, "stored three plus this one");
+    assert_eq!(answer["scans"]["first_at"], first.unwrap(), "the first-scan time survives the restart");
+    assert_eq!(scan_at(&app, &restarted, &path).await["scans"]["count"], 5);
+    assert_eq!(counter.seed_reads(), 1, "the stored tally is read once");
+    // A serial never scanned costs no read.
+    let fresh = mark_path(&app, "SM2026AGAIN001", 1, 6).await;
+    assert_eq!(scan_at(&app, &restarted, &fresh).await["scans"]["count"], 1);
+    assert_eq!(counter.seed_reads(), 1);
+    assert_eq!(counter.seed_loads(), 1, "one load for the batch");
+
+    // Eleven scans make the mark suspicious, on the page and for the issuer.
+    for _ in 0..6 {
+        scan_at(&app, &restarted, &path).await;
+    }
+    let answer = scan_at(&app, &restarted, &path).await;
+    assert_eq!(answer["scans"]["count"], 12);
+    assert_eq!(answer["scans"]["suspicious"], true);
+    counter.flush().await.unwrap();
+    let figures: Value = app
+        .client
+        .get(app.url("/api/v1/certificates/SM2026AGAIN001/scans"))
+        .bearer_auth(&app.reader)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(figures["total_scans"], 13);
+    assert_eq!(figures["suspicious_serials"], 1);
+    assert_eq!(figures["most_scanned"][0]["serial"], 5);
+}
+
+#[tokio::test]
+async fn with_redis_counts_of_two_instances_converge_to_their_total() {
+    let mut redis = RedisServer::start();
+    let app = spawn_app_with(|c| c.redis_url = Some(redis.url())).await;
+    let (peer, peer_registry) = app.spawn_peer_with(|_| {}).await;
+    wait_for_redis(&[&app.registry, &peer_registry]).await;
+    app.issue(&issue_body("SM2026SHARE001", "共享计数有限公司", 73)).await;
+    order(&app, "SM2026SHARE001", 100).await;
+    let path = mark_path(&app, "SM2026SHARE001", 1, 42).await;
+
+    // Both instances scan the same mark at the same time.
+    let mut scans = Vec::new();
+    for i in 0..40 {
+        let base = if i % 2 == 0 { app.base.clone() } else { peer.clone() };
+        let (client, url) = (app.client.clone(), format!("{base}{path}"));
+        scans.push(tokio::spawn(async move {
+            let response = client.get(url).header("accept", "application/json").send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            let answer: Value = response.json().await.unwrap();
+            answer["scans"]["count"].as_u64().unwrap()
+        }));
+    }
+    for scan in scans {
+        let count = scan.await.unwrap();
+        assert!((1..=40).contains(&count), "{count}");
+    }
+    let mut made = 40;
+    // Each instance's next answers reach the total of both, and agree on the first-scan time.
+    let on_app = scan_until_total(&app, &app.base, &path, &mut made).await;
+    let on_peer = scan_until_total(&app, &peer, &path, &mut made).await;
+    assert_eq!(on_app["scans"]["first_at"], on_peer["scans"]["first_at"], "one first-scan time for all");
+    let on_app = scan_until_total(&app, &app.base, &path, &mut made).await;
+    assert_eq!(on_app["scans"]["first_at"], on_peer["scans"]["first_at"]);
+    assert_eq!(on_app["scans"]["suspicious"], true);
+
+    // Redis dies: scans are still answered at once, from what each instance knows, and never
+    // go backwards; the store still receives every one of them.
+    redis.kill();
+    let before = on_app["scans"]["count"].as_u64().unwrap();
+    for _ in 0..5 {
+        let started = Instant::now();
+        let answer = scan_at(&app, &app.base, &path).await;
+        made += 1;
+        assert!(started.elapsed() < Duration::from_millis(500), "a scan waited for a dead Redis");
+        assert!(answer["scans"]["count"].as_u64().unwrap() > before);
+        scan_at(&app, &peer, &path).await;
+        made += 1;
+    }
+    app.registry.scans().flush().await.unwrap();
+    peer_registry.scans().flush().await.unwrap();
+    assert_eq!(stored_total(&app, "SM2026SHARE001").await, made, "the store has every scan of both instances");
+}
