@@ -53,6 +53,10 @@ pub trait AnswerFormat: Send + Sync {
     fn read_back(&self, body: &[u8]) -> Result<StoredCertificate, String>;
 }
 
+/// Certificates read back from answers, kept at most this many: scans come in bursts for the
+/// certificates on the shelves, and each such certificate is read back from its answer once.
+const READ_BACKS_KEPT: u64 = 10_000;
+
 /// How the registry prepares and keeps answers.
 #[derive(Clone)]
 pub struct ReadPath {
@@ -60,11 +64,27 @@ pub struct ReadPath {
     pub format: Arc<dyn AnswerFormat>,
     /// Answers prepared from the store so far (each is one store read): what the caches save.
     pub prepared: Arc<std::sync::atomic::AtomicU64>,
+    /// By number: the ETag of the answer a certificate was read back from, and the certificate.
+    /// The same ETag means the same record version, state and digest, so the same certificate.
+    read_backs: moka::sync::Cache<String, (String, Arc<StoredCertificate>)>,
 }
 
 impl ReadPath {
     pub fn new(tiers: Tiers, format: Arc<dyn AnswerFormat>) -> Self {
-        Self { tiers, format, prepared: Arc::default() }
+        let read_backs = moka::sync::Cache::new(READ_BACKS_KEPT);
+        Self { tiers, format, prepared: Arc::default(), read_backs }
+    }
+
+    /// The certificate `prepared` was rendered from, read back once per answer.
+    fn read_back(&self, key: &str, prepared: &Prepared) -> Result<Arc<StoredCertificate>, String> {
+        if let Some((etag, certificate)) = self.read_backs.get(key) {
+            if etag == prepared.etag {
+                return Ok(certificate);
+            }
+        }
+        let certificate = Arc::new(self.format.read_back(&prepared.body)?);
+        self.read_backs.insert(key.to_string(), (prepared.etag.clone(), Arc::clone(&certificate)));
+        Ok(certificate)
     }
 }
 
@@ -126,8 +146,8 @@ impl Registry {
         };
         match self.public_answer(number).await? {
             Cached::Absent => Ok(None),
-            Cached::Answer(prepared) => match read_path.format.read_back(&prepared.body) {
-                Ok(certificate) => Ok(Some(certificate)),
+            Cached::Answer(prepared) => match read_path.read_back(number.as_str(), &prepared) {
+                Ok(certificate) => Ok(Some(StoredCertificate::clone(&certificate))),
                 // An answer another version of the service put in Redis, say during an upgrade:
                 // the store still knows.
                 Err(e) => {
@@ -197,5 +217,59 @@ impl Registry {
         if let Some(shared) = &read_path.tiers.shared {
             shared.announce(key).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::cache::{AnswerCache, CacheSettings};
+    use crate::crypto::KeyId;
+    use crate::domain::certificate::tests::{draft, issuer};
+    use crate::domain::{CertificateNumber, CertificateRecord};
+
+    /// Reads back one fixed certificate and counts how often it was asked to.
+    struct Counting {
+        certificate: StoredCertificate,
+        read_backs: AtomicUsize,
+    }
+
+    impl AnswerFormat for Counting {
+        fn render(&self, _: &StoredCertificate, _: Option<&LogProof>, _: &SignedAssertion) -> Result<Vec<u8>, String> {
+            Err("not used".into())
+        }
+
+        fn read_back(&self, _body: &[u8]) -> Result<StoredCertificate, String> {
+            self.read_backs.fetch_add(1, Ordering::SeqCst);
+            Ok(self.certificate.clone())
+        }
+    }
+
+    #[test]
+    fn an_answer_is_read_back_once_and_again_when_it_changes() {
+        let record = CertificateRecord::issue(draft(), CertificateNumber::assigned(2026, 7), issuer(), clock::today())
+            .expect("record");
+        let signature = Signature {
+            alg: "Ed25519".into(),
+            key_id: KeyId::parse("0123456789abcdef").expect("key id"),
+            value: "c2lnbmF0dXJl".into(),
+        };
+        let certificate = StoredCertificate { record, canonical: "{}".into(), signature, updated_at: clock::now() };
+        let format = Arc::new(Counting { certificate, read_backs: AtomicUsize::new(0) });
+        let tiers = Tiers { local: AnswerCache::new(CacheSettings::default()), shared: None };
+        let read_path = ReadPath::new(tiers, format.clone());
+        let answer = |etag: &str| Prepared::new(Bytes::from_static(b"{}"), etag.into(), 1).expect("ETag");
+
+        let first = answer("W/\"1-valid-1-aa\"");
+        for _ in 0..3 {
+            read_path.read_back("SM1", &first).expect("reads back");
+        }
+        assert_eq!(format.read_backs.load(Ordering::SeqCst), 1, "one read-back per answer");
+        read_path.read_back("SM1", &answer("W/\"2-suspended-2-bb\"")).expect("reads back");
+        assert_eq!(format.read_backs.load(Ordering::SeqCst), 2, "a changed answer is read back afresh");
+        read_path.read_back("SM2", &first).expect("reads back");
+        assert_eq!(format.read_backs.load(Ordering::SeqCst), 3, "keys are kept apart");
     }
 }
