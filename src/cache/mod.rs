@@ -86,7 +86,7 @@ const IN_FLIGHT_GRACE: Duration = Duration::from_millis(500);
 const TRUSTED_LIFETIME: Duration = Duration::from_secs(3600);
 
 /// Moka hears of one hit in this many (per worker thread), enough for its eviction order.
-pub const SAMPLED_HITS: u32 = 16;
+pub const SAMPLED_HITS: u32 = 64;
 
 /// Time left until the next midnight in China Standard Time (UTC+8).
 fn until_midnight_in_china() -> Duration {
