@@ -140,19 +140,19 @@ impl Registry {
     pub(crate) async fn current_certificate(
         &self,
         number: &CertificateNumber,
-    ) -> Result<Option<StoredCertificate>, RegistryError> {
+    ) -> Result<Option<Arc<StoredCertificate>>, RegistryError> {
         let Some(read_path) = &self.read_path else {
-            return Ok(self.store.get(number).await?);
+            return Ok(self.store.get(number).await?.map(Arc::new));
         };
         match self.public_answer(number).await? {
             Cached::Absent => Ok(None),
             Cached::Answer(prepared) => match read_path.read_back(number.as_str(), &prepared) {
-                Ok(certificate) => Ok(Some(StoredCertificate::clone(&certificate))),
+                Ok(certificate) => Ok(Some(certificate)),
                 // An answer another version of the service put in Redis, say during an upgrade:
                 // the store still knows.
                 Err(e) => {
                     tracing::warn!(number = number.as_str(), error = %e, "a prepared answer does not read back; asking the store");
-                    Ok(self.store.get(number).await?)
+                    Ok(self.store.get(number).await?.map(Arc::new))
                 }
             },
         }

@@ -70,7 +70,8 @@ pub struct ScanOutcome {
     /// What the mark claims, when the token could be read at all.
     pub claims: Option<MarkClaims>,
     pub key_id: Option<KeyId>,
-    pub certificate: Option<StoredCertificate>,
+    /// Shared with the read path's copy: a scan does not copy the certificate.
+    pub certificate: Option<std::sync::Arc<StoredCertificate>>,
     /// Reason and date when the serial was revoked.
     pub mark_revocation: Option<(String, chrono::NaiveDate)>,
     /// Scans of this serial including this one.
