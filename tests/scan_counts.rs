@@ -31,6 +31,12 @@ async fn mark_path(app: &TestApp, number: &str, batch: u32, serial: u32) -> Stri
     format!("/v/{}", app.registry.mark_token(&record, batch, serial).unwrap())
 }
 
+/// The issuer's scan figures of a certificate (`GET .../scans`).
+async fn scan_figures(app: &TestApp, number: &str) -> Value {
+    let url = app.url(&format!("/api/v1/certificates/{number}/scans"));
+    app.client.get(url).bearer_auth(&app.reader).send().await.unwrap().json().await.unwrap()
+}
+
 async fn stored_total(app: &TestApp, number: &str) -> u64 {
     app.registry.scan_summary(&CertificateNumber::parse(number).unwrap(), 5).await.unwrap().0
 }
@@ -90,16 +96,7 @@ async fn a_burst_of_fresh_serials_reads_the_store_once_per_batch_not_per_serial(
     // Every scan still reaches the store.
     counter.flush().await.unwrap();
     assert_eq!(stored_total(&app, "SM2026BURST001").await, 200);
-    let figures: Value = app
-        .client
-        .get(app.url("/api/v1/certificates/SM2026BURST001/scans"))
-        .bearer_auth(&app.reader)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let figures = scan_figures(&app, "SM2026BURST001").await;
     assert_eq!(figures["total_scans"], 200);
     assert_eq!(figures["suspicious_serials"], 0);
 }
@@ -140,16 +137,7 @@ async fn a_serial_counted_before_a_restart_goes_on_from_its_stored_tally() {
     assert_eq!(answer["scans"]["count"], 12);
     assert_eq!(answer["scans"]["suspicious"], true);
     counter.flush().await.unwrap();
-    let figures: Value = app
-        .client
-        .get(app.url("/api/v1/certificates/SM2026AGAIN001/scans"))
-        .bearer_auth(&app.reader)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let figures = scan_figures(&app, "SM2026AGAIN001").await;
     assert_eq!(figures["total_scans"], 13);
     assert_eq!(figures["suspicious_serials"], 1);
     assert_eq!(figures["most_scanned"][0]["serial"], 5);
