@@ -75,6 +75,14 @@ impl SharedCache {
         }
     }
 
+    /// After an operation Redis answered: says so once if the last one had failed (a single
+    /// slow answer under load is reported as unavailable, and must not read so for good).
+    fn answered(&self) {
+        if !self.up.swap(true, Ordering::Relaxed) {
+            tracing::info!("redis answering again");
+        }
+    }
+
     async fn connection(&self) -> Option<ConnectionManager> {
         self.connection.read().await.clone()
     }
@@ -88,7 +96,10 @@ impl SharedCache {
         )
         .await
         {
-            Ok(Ok(value)) => value.and_then(decode),
+            Ok(Ok(value)) => {
+                self.answered();
+                value.and_then(decode)
+            }
             Ok(Err(e)) => {
                 self.went_down(&e);
                 None
@@ -106,7 +117,7 @@ impl SharedCache {
         let ttl_ms = u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX).max(1);
         let set = connection.pset_ex::<_, _, ()>(format!("{KEY_PREFIX}{key}"), encode(prepared), ttl_ms);
         match tokio::time::timeout(OPERATION_TIMEOUT, set).await {
-            Ok(Ok(())) => {}
+            Ok(Ok(())) => self.answered(),
             Ok(Err(e)) => self.went_down(&e),
             Err(_) => self.went_down(&"timed out"),
         }
@@ -116,7 +127,7 @@ impl SharedCache {
     pub async fn announce(&self, key: &str) {
         let Some(mut connection) = self.connection().await else { return };
         match tokio::time::timeout(OPERATION_TIMEOUT, connection.publish::<_, _, ()>(CHANNEL, key)).await {
-            Ok(Ok(())) => {}
+            Ok(Ok(())) => self.answered(),
             Ok(Err(e)) => self.went_down(&e),
             Err(_) => self.went_down(&"timed out"),
         }
@@ -133,9 +144,10 @@ impl SharedCache {
                     backoff = Duration::from_millis(100);
                     local.forget_all();
                     local.set_trusted(true);
-                    if !self.up.swap(true, Ordering::Relaxed) {
-                        tracing::info!("redis connected; shared cache and change feed active");
-                    }
+                    // Every (re)connection of the feed is reported, whatever single
+                    // operations said meanwhile.
+                    self.up.store(true, Ordering::Relaxed);
+                    tracing::info!("redis connected; shared cache and change feed active");
                     let (mut sink, mut messages) = feed.split();
                     let mut heartbeat = tokio::time::interval(HEARTBEAT);
                     loop {
@@ -234,17 +246,20 @@ impl SharedCache {
         }
         let reply = tokio::time::timeout(OPERATION_TIMEOUT, pipe.query_async::<Vec<(u64, i64)>>(&mut connection)).await;
         match reply {
-            Ok(Ok(figures)) if figures.len() == deltas.len() => Some(
-                deltas
-                    .iter()
-                    .zip(figures)
-                    .map(|(delta, (count, first))| crate::store::ScanTally {
-                        count,
-                        first_at: chrono::DateTime::from_timestamp_micros(first).unwrap_or(delta.tally.first_at),
-                        last_at: delta.tally.last_at,
-                    })
-                    .collect(),
-            ),
+            Ok(Ok(figures)) if figures.len() == deltas.len() => {
+                self.answered();
+                Some(
+                    deltas
+                        .iter()
+                        .zip(figures)
+                        .map(|(delta, (count, first))| crate::store::ScanTally {
+                            count,
+                            first_at: chrono::DateTime::from_timestamp_micros(first).unwrap_or(delta.tally.first_at),
+                            last_at: delta.tally.last_at,
+                        })
+                        .collect(),
+                )
+            }
             Ok(Ok(figures)) => {
                 tracing::warn!(sent = deltas.len(), received = figures.len(), "redis scan figures do not match");
                 None
