@@ -418,14 +418,16 @@ async fn share_scans(mut queue: mpsc::Receiver<QueuedScan>, cache: Arc<SharedCac
         for delta in &mut deltas {
             delta.seed = entries.lock(&delta.key).get(&delta.key).and_then(|entry| entry.seed);
         }
-        let figures = cache.count_scans(&deltas).await;
-        for (i, delta) in deltas.iter().enumerate() {
+        // When the round trip failed these scans stay unshared: they are in no shared figure
+        // this instance knows of, and its answers go on counting them on top of the last one,
+        // so no answer goes backwards. (Had Redis counted them and only the reply been lost,
+        // this instance shows them twice; the store, which the flush fills, still has them once.)
+        let Some(figures) = cache.count_scans(&deltas).await else { continue };
+        for (delta, figure) in deltas.iter().zip(figures) {
             let mut entries = entries.lock(&delta.key);
             let Some(entry) = entries.get_mut(&delta.key) else { continue };
             entry.unshared = entry.unshared.saturating_sub(delta.tally.count);
-            if let Some(figure) = figures.as_ref().and_then(|figures| figures.get(i)) {
-                entry.shared = Some(*figure);
-            }
+            entry.shared = Some(figure);
         }
     }
 }
