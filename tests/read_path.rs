@@ -11,6 +11,43 @@ use common::{issue_body, spawn_app, spawn_app_with, RedisServer, TestApp};
 use serde_json::{json, Value};
 use starmark::crypto::{canonical_value_bytes, Signature};
 
+/// What the server logs on this test's thread (a `#[tokio::test]` runs the servers it spawns on
+/// its own single thread), as text.
+#[derive(Clone, Default)]
+struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Logs {
+    /// Captures the logs of everything running on the calling thread while the guard lives.
+    fn capture(&self) -> tracing::subscriber::DefaultGuard {
+        let subscriber = tracing_subscriber::fmt().with_writer(self.clone()).with_ansi(false).finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+
+    fn lines_with(&self, text: &str) -> usize {
+        let logs = self.0.lock().unwrap();
+        String::from_utf8_lossy(&logs).lines().filter(|line| line.contains(text)).count()
+    }
+}
+
+impl std::io::Write for Logs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
+    type Writer = Logs;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
 async fn state_at(app: &TestApp, base: &str, number: &str) -> (u16, Option<String>) {
     let response = app.client.get(format!("{base}/api/v1/certificates/{number}")).send().await.unwrap();
     let status = response.status().as_u16();
@@ -146,6 +183,8 @@ async fn wait_for_redis(app: &TestApp, peer: &starmark::registry::Registry) {
 
 #[tokio::test]
 async fn when_redis_dies_answers_stay_correct_and_the_instances_reconnect() {
+    let logs = Logs::default();
+    let _capture = logs.capture();
     let mut redis = RedisServer::start();
     let bound = Duration::from_millis(1000);
     let app = spawn_app_with(|c| {
@@ -170,9 +209,14 @@ async fn when_redis_dies_answers_stay_correct_and_the_instances_reconnect() {
         let (status, _) = state_at(&app, &peer, "SM2026DOWN0002").await;
         assert_eq!(status, 200);
     }
+    // Both instances said they had lost Redis.
+    assert!(logs.lines_with("redis unavailable") >= 2, "the outage was not reported in the logs");
+    let connected = logs.lines_with("redis connected");
+    assert!(connected >= 2, "the first connections were not reported");
 
     redis.restart();
     wait_for_redis(&app, &peer_registry).await;
+    assert!(logs.lines_with("redis connected") >= connected + 2, "the reconnections were not reported");
     // Warm the peer again, then a change must propagate at once through the restored feed.
     assert_eq!(state_at(&app, &peer, "SM2026DOWN0002").await.1.as_deref(), Some("valid"));
     app.status("SM2026DOWN0002", json!({"action": "withdraw", "reason": "after the outage"})).await;
