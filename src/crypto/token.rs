@@ -48,6 +48,8 @@ pub struct MarkClaims {
 pub struct ParsedToken {
     pub claims: MarkClaims,
     pub key_id: KeyId,
+    /// The token as issued: upper case, without surrounding blanks.
+    text: String,
     signed: Vec<u8>,
     signature: [u8; 64],
 }
@@ -148,19 +150,25 @@ pub fn parse(token: &str) -> Result<ParsedToken, TokenError> {
     if (batch == 0) != (serial == 0) {
         return Err(TokenError::Malformed("batch and serial start at 1"));
     }
-    let text = format!("{number}.{uscc}");
-    let signed = message(&text, &binary[..FIELDS_LEN]);
+    let prefix = format!("{number}.{uscc}");
+    let signed = message(&prefix, &binary[..FIELDS_LEN]);
     let mut signature = [0u8; 64];
     signature.copy_from_slice(&binary[FIELDS_LEN..]);
     Ok(ParsedToken {
         claims: MarkClaims { number, uscc, level, valid_until, batch, serial },
         key_id,
+        text: token,
         signed,
         signature,
     })
 }
 
 impl ParsedToken {
+    /// The token in the form it was issued in (readers accept lower case and blanks around).
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
     /// Checks the signature against the trust list.
     pub fn verify(&self, verifier: &Verifier) -> Result<(), TokenError> {
         match verifier.verify_raw(&self.key_id, &self.signed, &self.signature) {

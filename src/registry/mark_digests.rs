@@ -305,16 +305,14 @@ impl Registry {
 
     /// The signature step of a scan: the batch's digest index vouches for the token, or else its
     /// signature is verified (`verify_strict`) against the trust list.
-    pub(super) async fn check_mark_signature(&self, parsed: &ParsedToken, token_text: &str) -> Result<(), TokenError> {
+    pub(super) async fn check_mark_signature(&self, parsed: &ParsedToken) -> Result<(), TokenError> {
         if !self.verifier.trusts(&parsed.key_id) {
             return Err(TokenError::UnknownKey(parsed.key_id.clone()));
         }
         let claims = &parsed.claims;
         if claims.batch != 0 {
             if let Some(index) = self.mark_digests.get(&self.store, claims.number.as_str(), claims.batch).await {
-                // The form the token was issued in: readers accept lower case and blanks around.
-                let text = token_text.trim().to_ascii_uppercase();
-                if index.vouches_for(&parsed.key_id, claims.serial, &text) {
+                if index.vouches_for(&parsed.key_id, claims.serial, parsed.text()) {
                     return Ok(());
                 }
             }

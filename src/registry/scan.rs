@@ -134,7 +134,7 @@ impl Registry {
         };
         let claims = parsed.claims.clone();
         let key_id = Some(parsed.key_id.clone());
-        if let Err(e) = self.check_mark_signature(&parsed, token_text).await {
+        if let Err(e) = self.check_mark_signature(&parsed).await {
             let (reason, detail) = match e {
                 TokenError::UnknownKey(_) => ("unknown_key", format!("{e}: this mark was not issued by this registry")),
                 TokenError::Malformed(_) | TokenError::Version(_) => ("malformed", e.to_string()),
