@@ -4,6 +4,18 @@ use super::{Registry, RegistryError};
 use crate::crypto::token::{self, MarkClaims};
 use crate::domain::{CertificateRecord, MarkError};
 
+/// What the mark of `serial` of `batch` says, from the record as it stands.
+pub(super) fn claims_of(record: &CertificateRecord, batch: u32, serial: u32) -> MarkClaims {
+    MarkClaims {
+        number: record.number.clone(),
+        uscc: record.holder.uscc.clone(),
+        level: record.level,
+        valid_until: record.valid_until,
+        batch,
+        serial,
+    }
+}
+
 impl Registry {
     /// The token of serial `serial` of batch `batch` (0/0: the certificate-level mark).
     pub fn mark_token(&self, record: &CertificateRecord, batch: u32, serial: u32) -> Result<String, RegistryError> {
@@ -13,15 +25,7 @@ impl Registry {
                 return Err(MarkError::Range { batch, first: serial, last: serial, count: entry.count }.into());
             }
         }
-        let claims = MarkClaims {
-            number: record.number.clone(),
-            uscc: record.holder.uscc.clone(),
-            level: record.level,
-            valid_until: record.valid_until,
-            batch,
-            serial,
-        };
-        Ok(token::issue(&self.signer, &claims))
+        Ok(token::issue(&self.signer, &claims_of(record, batch, serial)))
     }
 
     /// The URL a mark's QR code carries.
