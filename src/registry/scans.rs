@@ -95,19 +95,21 @@ impl Entry {
     }
 }
 
-fn merge(into: &mut ScanTally, at: DateTime<Utc>, count: u64) {
-    into.count += count;
-    into.first_at = into.first_at.min(at);
-    into.last_at = into.last_at.max(at);
+/// One scan at `at`.
+fn one_scan(at: DateTime<Utc>) -> ScanTally {
+    ScanTally { count: 1, first_at: at, last_at: at }
+}
+
+/// Adds the scans of `tally` to `into`, widening its time span.
+fn merge(into: &mut ScanTally, tally: ScanTally) {
+    into.count += tally.count;
+    into.first_at = into.first_at.min(tally.first_at);
+    into.last_at = into.last_at.max(tally.last_at);
 }
 
 fn merge_tally(into: &mut Option<ScanTally>, tally: ScanTally) {
     match into {
-        Some(into) => {
-            into.count += tally.count;
-            into.first_at = into.first_at.min(tally.first_at);
-            into.last_at = into.last_at.max(tally.last_at);
-        }
+        Some(into) => merge(into, tally),
         None => *into = Some(tally),
     }
 }
@@ -283,7 +285,7 @@ impl ScanCounter {
         let stored = self.stored_tally(&key).await?;
         let answer = self.count(&key, at, Some(stored));
         // With a stored tally given, `count` always has an entry to count in.
-        Ok(answer.unwrap_or(ScanTally { count: 1, first_at: at, last_at: at }))
+        Ok(answer.unwrap_or(one_scan(at)))
     }
 
     /// Counts the scan in the entry of `key`, making the entry from `stored` (the store's tally,
@@ -294,8 +296,8 @@ impl ScanCounter {
             entries.insert(key.clone(), Entry::new(stored?, at));
         }
         let entry = entries.get_mut(key)?;
-        merge(&mut entry.total, at, 1);
-        merge_tally(&mut entry.pending, ScanTally { count: 1, first_at: at, last_at: at });
+        merge(&mut entry.total, one_scan(at));
+        merge_tally(&mut entry.pending, one_scan(at));
         // Queued under the entry's lock, so the Redis task cannot return this scan's figure
         // before it is known to be on its way.
         if self.queue(key, at) {
@@ -406,12 +408,11 @@ async fn share_scans(mut queue: mpsc::Receiver<QueuedScan>, cache: Arc<SharedCac
         let mut deltas: Vec<ScanDelta> = Vec::new();
         let mut index: HashMap<SerialKey, usize> = HashMap::new();
         for (key, at) in scans.drain(..) {
-            let tally = ScanTally { count: 1, first_at: at, last_at: at };
             match index.get(&key) {
-                Some(&i) => merge(&mut deltas[i].tally, at, 1),
+                Some(&i) => merge(&mut deltas[i].tally, one_scan(at)),
                 None => {
                     index.insert(key.clone(), deltas.len());
-                    deltas.push(ScanDelta { key, tally, seed: None });
+                    deltas.push(ScanDelta { key, tally: one_scan(at), seed: None });
                 }
             }
         }
@@ -508,7 +509,7 @@ mod tests {
         let at = Utc::now();
         let earlier = at - chrono::Duration::seconds(60);
         let mut entry = Entry::new(None, at);
-        merge(&mut entry.total, at, 3);
+        merge(&mut entry.total, ScanTally { count: 3, first_at: at, last_at: at });
         assert_eq!(entry.answer().count, 3);
         entry.shared = Some(ScanTally { count: 10, first_at: earlier, last_at: at });
         entry.unshared = 2;
