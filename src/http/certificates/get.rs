@@ -43,7 +43,7 @@ pub async fn get_certificate(
     let etag = prepared.etag_header.clone();
     let revalidate = HeaderValue::from_static("no-cache");
     let headers = request.headers();
-    if headers.contains_key(IF_NONE_MATCH) && matches(headers, &prepared.etag) {
+    if matches(headers, &prepared.etag) {
         return Ok((StatusCode::NOT_MODIFIED, [(ETAG, etag), (CACHE_CONTROL, revalidate)]).into_response());
     }
     Ok((
