@@ -53,7 +53,7 @@ fn decode(bytes: Vec<u8>) -> Option<Prepared> {
     let second = first + 1 + bytes[first + 1..].iter().position(|b| *b == b'\n')?;
     let version = std::str::from_utf8(&bytes[..first]).ok()?.parse().ok()?;
     let etag = std::str::from_utf8(&bytes[first + 1..second]).ok()?.to_string();
-    let body = Bytes::copy_from_slice(&bytes[second + 1..]);
+    let body = Bytes::from(bytes).slice(second + 1..);
     Prepared::new(body, etag, version)
 }
 
