@@ -240,7 +240,6 @@ impl SharedCache {
             }
             pipe.hincr(&redis_key, "count", delta.tally.count).ignore();
             pipe.hset_nx(&redis_key, "first", micros(delta.tally.first_at)).ignore();
-            pipe.hset(&redis_key, "last", micros(delta.tally.last_at)).ignore();
             pipe.expire(&redis_key, SCAN_FIGURES_TTL_SECONDS).ignore();
             pipe.hget(&redis_key, &["count", "first"]);
         }

@@ -18,7 +18,8 @@
 //!   receives every scan; with Redis, the shared figure corrects it after one round trip).
 //! - **Redis** (optional): each scan is queued (bounded, [`QUEUE_CAPACITY`]) to a background
 //!   task that drains what is queued and sends it in ONE pipelined round trip (per serial:
-//!   HSETNX of the stored seed, HINCRBY, HSETNX/HSET of the first and last times, EXPIRE, HMGET),
+//!   HSETNX of the stored seed, HINCRBY, HSETNX of the first time, EXPIRE, HMGET; the last time
+//!   is each instance's own and goes to the store only),
 //!   then writes the figures every instance shares back into the entries. A scan's answer is
 //!   what this instance knows right now: its own total, or the last shared figure plus its own
 //!   scans since, whichever is larger; so the next scan on any instance shows the count all
