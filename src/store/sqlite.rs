@@ -359,18 +359,18 @@ impl Store for SqliteStore {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         for chunk in ordered.chunks(INSERT_CHUNK) {
             let mut upsert: QueryBuilder<Sqlite> =
-                QueryBuilder::new("INSERT INTO mark_scans (number, batch, serial, count, first_at, last_at) ");
+                QueryBuilder::new("INSERT INTO mark_scans (number, batch, serial, count, first_us, last_us) ");
             upsert.push_values(chunk, |mut b, (key, tally)| {
                 b.push_bind(key.number.as_str())
                     .push_bind(key.batch)
                     .push_bind(key.serial)
                     .push_bind(i64::try_from(tally.count).unwrap_or(i64::MAX))
-                    .push_bind(timestamp(tally.first_at))
-                    .push_bind(timestamp(tally.last_at));
+                    .push_bind(tally.first_at.timestamp_micros())
+                    .push_bind(tally.last_at.timestamp_micros());
             });
             upsert.push(
                 " ON CONFLICT (number, batch, serial) DO UPDATE SET count = count + excluded.count, \
-                 first_at = min(first_at, excluded.first_at), last_at = max(last_at, excluded.last_at)",
+                 first_us = min(first_us, excluded.first_us), last_us = max(last_us, excluded.last_us)",
             );
             upsert.build().execute(&mut *tx).await?;
         }
@@ -380,7 +380,7 @@ impl Store for SqliteStore {
 
     async fn scan_tally(&self, key: &SerialKey) -> Result<Option<ScanTally>, StoreError> {
         let row = sqlx::query(
-            "SELECT count, first_at, last_at FROM mark_scans WHERE number = ? AND batch = ? AND serial = ?",
+            "SELECT count, first_us, last_us FROM mark_scans WHERE number = ? AND batch = ? AND serial = ?",
         )
         .bind(&key.number)
         .bind(key.batch)
@@ -396,7 +396,7 @@ impl Store for SqliteStore {
             .fetch_one(&self.reader)
             .await?;
         let rows = sqlx::query(
-            "SELECT batch, serial, count, first_at, last_at FROM mark_scans WHERE number = ? \
+            "SELECT batch, serial, count, first_us, last_us FROM mark_scans WHERE number = ? \
              ORDER BY count DESC, batch, serial LIMIT ?",
         )
         .bind(number)
@@ -486,13 +486,16 @@ impl Store for SqliteStore {
 
 fn tally_from_row(row: &SqliteRow) -> Result<ScanTally, StoreError> {
     let count: i64 = row.try_get("count")?;
-    let first_at: String = row.try_get("first_at")?;
-    let last_at: String = row.try_get("last_at")?;
     Ok(ScanTally {
         count: u64::try_from(count).unwrap_or(0),
-        first_at: parse_timestamp(&first_at)?,
-        last_at: parse_timestamp(&last_at)?,
+        first_at: micros(row.try_get("first_us")?)?,
+        last_at: micros(row.try_get("last_us")?)?,
     })
+}
+
+/// A scan time as stored: microseconds since the Unix epoch, UTC.
+fn micros(value: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_micros(value).ok_or_else(|| StoreError::Corrupt(format!("scan time {value} out of range")))
 }
 
 /// Turns a unique-constraint violation into [`StoreError::Duplicate`].

@@ -1,0 +1,103 @@
+//! Schema changes keep what older versions stored: a database written before a migration opens
+//! with every value intact, and a value a migration cannot convert stops it with nothing lost.
+
+use chrono::{DateTime, Utc};
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{Connection, SqliteConnection};
+use starmark::store::{ScanTally, SerialKey, SqliteStore, Store};
+
+/// Scan times became integer microseconds in this migration.
+const SCAN_MICROS: u32 = 7;
+
+/// A database at the schema just before `version`, as an older release left it: the project's
+/// migrations older than `version`, run from a copy.
+async fn database_before(version: u32) -> (tempfile::TempDir, std::path::PathBuf, SqliteConnection) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let older = dir.path().join("migrations");
+    std::fs::create_dir(&older).unwrap();
+    let mut found = false;
+    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite")).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().into_string().unwrap();
+        let number: u32 = name.split('_').next().unwrap().parse().unwrap();
+        found |= number == version;
+        if number < version {
+            std::fs::copy(entry.path(), older.join(&name)).unwrap();
+        }
+    }
+    assert!(found, "migration {version} exists");
+    let path = dir.path().join("starmark.db");
+    let options = SqliteConnectOptions::new().filename(&path).create_if_missing(true);
+    let mut db = SqliteConnection::connect_with(&options).await.expect("create database");
+    Migrator::new(older.as_path()).await.unwrap().run(&mut db).await.expect("older migrations");
+    (dir, path, db)
+}
+
+async fn insert_text_tally(db: &mut SqliteConnection, serial: u32, count: i64, first: &str, last: &str) {
+    sqlx::query("INSERT INTO mark_scans (number, batch, serial, count, first_at, last_at) VALUES (?, 1, ?, ?, ?, ?)")
+        .bind("SM2026MIGRATE01")
+        .bind(serial)
+        .bind(count)
+        .bind(first)
+        .bind(last)
+        .execute(db)
+        .await
+        .expect("old-style row");
+}
+
+fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+}
+
+fn key(serial: u32) -> SerialKey {
+    SerialKey { number: "SM2026MIGRATE01".into(), batch: 1, serial }
+}
+
+#[tokio::test]
+async fn scan_tallies_stored_as_text_keep_every_microsecond() {
+    let (_dir, path, mut db) = database_before(SCAN_MICROS).await;
+    insert_text_tally(&mut db, 7, 3, "2026-11-27T05:24:08.591169Z", "2026-11-28T23:59:59.000001Z").await;
+    insert_text_tally(&mut db, 8, 12, "1999-12-31T23:59:59.999999Z", "2030-01-01T00:00:00.000000Z").await;
+    db.close().await.unwrap();
+
+    let store = SqliteStore::open(path.to_str().unwrap()).await.expect("migrates");
+    assert_eq!(
+        store.scan_tally(&key(7)).await.unwrap(),
+        Some(ScanTally {
+            count: 3,
+            first_at: at("2026-11-27T05:24:08.591169Z"),
+            last_at: at("2026-11-28T23:59:59.000001Z")
+        })
+    );
+    let (total, top) = store.scan_summary("SM2026MIGRATE01", 10).await.unwrap();
+    assert_eq!(total, 15);
+    assert_eq!(top[0].0, key(8));
+    assert_eq!(top[0].1.first_at, at("1999-12-31T23:59:59.999999Z"));
+    assert_eq!(top[0].1.last_at, at("2030-01-01T00:00:00.000000Z"));
+    assert_eq!(store.scanned_serials("SM2026MIGRATE01", 1).await.unwrap(), vec![7, 8]);
+
+    // New scans merge with the migrated tallies: earliest first, latest last.
+    let later = ScanTally { count: 2, first_at: at("2026-11-29T00:00:00Z"), last_at: at("2026-11-29T00:00:01Z") };
+    store.add_scans(&[(key(7), later)]).await.unwrap();
+    let merged = store.scan_tally(&key(7)).await.unwrap().unwrap();
+    assert_eq!((merged.count, merged.first_at, merged.last_at), (5, at("2026-11-27T05:24:08.591169Z"), later.last_at));
+}
+
+#[tokio::test]
+async fn a_scan_time_that_does_not_convert_stops_the_migration_and_loses_nothing() {
+    let (_dir, path, mut db) = database_before(SCAN_MICROS).await;
+    insert_text_tally(&mut db, 1, 4, "2026-11-27T05:24:08.591169Z", "2026-11-27T05:24:08.591169Z").await;
+    insert_text_tally(&mut db, 2, 1, "27/11/2026 05:24", "2026-11-27T05:24:08.591169Z").await;
+    db.close().await.unwrap();
+
+    let opened = SqliteStore::open(path.to_str().unwrap()).await;
+    assert!(opened.is_err(), "a time in another shape must not be converted to something else");
+
+    let mut db = SqliteConnection::connect_with(&SqliteConnectOptions::new().filename(&path)).await.unwrap();
+    let rows: Vec<(u32, String)> = sqlx::query_as("SELECT serial, first_at FROM mark_scans ORDER BY serial")
+        .fetch_all(&mut db)
+        .await
+        .expect("the old table is still there");
+    assert_eq!(rows, vec![(1, "2026-11-27T05:24:08.591169Z".into()), (2, "27/11/2026 05:24".into())]);
+}
