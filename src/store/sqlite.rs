@@ -352,8 +352,9 @@ impl Store for SqliteStore {
         if deltas.is_empty() {
             return Ok(());
         }
-        // In key order, each insert lands next to the last one: the B-tree walks neighbouring
-        // pages instead of the whole table, and a commit rewrites far fewer of them.
+        // In key order, each upsert lands next to the last one, so the B-tree visits each page
+        // once per flush; in the order the serials were scanned it fetches pages again and again
+        // and, once the small page cache is full, spills and re-reads them.
         let mut ordered: Vec<&(SerialKey, ScanTally)> = deltas.iter().collect();
         ordered.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
