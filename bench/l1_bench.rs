@@ -19,7 +19,9 @@ const LOOKUPS: usize = 1_000_000;
 const PASSES: usize = 5;
 
 fn answer(n: usize) -> Cached {
-    let prepared = Prepared::new(Bytes::from(vec![b'x'; 3300]), format!("W/\"1-valid-{n}-0123456789ab\""), 1);
+    let next_update = chrono::Utc::now() + chrono::Duration::hours(1);
+    let prepared =
+        Prepared::new(Bytes::from(vec![b'x'; 3300]), format!("W/\"1-valid-{n}-0123456789ab\""), 1, next_update);
     Cached::Answer(Arc::new(prepared.expect("a valid ETag")))
 }
 

@@ -96,6 +96,7 @@ async fn registry(dir: &std::path::Path) -> Arc<Registry> {
         body_limit: 1 << 20,
         log_origin: None,
         cache_stale_bound: Duration::from_secs(5),
+        answer_lifetime: starmark::registry::DEFAULT_ANSWER_LIFETIME,
         cache_max_bytes: 16 << 20,
         receipts_per_minute: starmark::registry::DEFAULT_RECEIPTS_PER_MINUTE,
     };

@@ -38,6 +38,10 @@ pub struct Config {
     /// `STARMARK_CACHE_STALE_MS`: no cached answer is served longer than this after it was
     /// loaded, even when a change announcement was lost (default 5000).
     pub cache_stale_bound: Duration,
+    /// `STARMARK_ANSWER_LIFETIME_MS`: how long a prepared answer's signed status assertion is
+    /// good for (its `next_update`; default one hour, never past midnight in China). Changes
+    /// replace answers at once; this bounds how old a served assertion may be.
+    pub answer_lifetime: Duration,
     /// `STARMARK_CACHE_MAX_MB`: memory for cached answers in each instance (default 64).
     pub cache_max_bytes: u64,
     /// `STARMARK_RECEIPTS_PER_MINUTE`: how many verification receipts this instance issues per
@@ -90,6 +94,10 @@ impl Config {
             body_limit: number("STARMARK_BODY_LIMIT", 1024 * 1024usize)?,
             log_origin: var("STARMARK_LOG_ORIGIN"),
             cache_stale_bound: Duration::from_millis(number("STARMARK_CACHE_STALE_MS", 5_000u64)?.max(1)),
+            answer_lifetime: Duration::from_millis(
+                number("STARMARK_ANSWER_LIFETIME_MS", crate::registry::DEFAULT_ANSWER_LIFETIME.as_secs() * 1000)?
+                    .max(1),
+            ),
             cache_max_bytes: number("STARMARK_CACHE_MAX_MB", 64u64)?.max(1) * 1024 * 1024,
             receipts_per_minute: number("STARMARK_RECEIPTS_PER_MINUTE", crate::registry::DEFAULT_RECEIPTS_PER_MINUTE)?
                 .max(1),

@@ -50,8 +50,9 @@ pub async fn open_registry(config: &Config) -> anyhow::Result<Arc<Registry>> {
         Some(url) => Some(SharedCache::new(url, config.cache_stale_bound).context("REDIS_URL is not a Redis URL")?),
         None => None,
     };
-    let registry =
-        registry.with_read_path(ReadPath::new(Tiers { local, shared }, Arc::new(http::answers::JsonAnswers)));
+    let read_path =
+        ReadPath::new(Tiers { local, shared }, Arc::new(http::answers::JsonAnswers), config.answer_lifetime);
+    let registry = registry.with_read_path(read_path);
     Ok(Arc::new(registry))
 }
 

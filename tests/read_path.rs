@@ -87,7 +87,10 @@ async fn answers_carry_a_signed_status_assertion_and_revalidate() {
     let produced =
         chrono::DateTime::parse_from_rfc3339(assertion["assertion"]["produced_at"].as_str().unwrap()).unwrap();
     let next = chrono::DateTime::parse_from_rfc3339(assertion["assertion"]["next_update"].as_str().unwrap()).unwrap();
-    assert_eq!(next - produced, chrono::Duration::seconds(5), "next_update is the staleness bound away");
+    // An hour on, or the next midnight in China if that comes first (16:00 UTC).
+    let midnight = (produced.with_timezone(&chrono::Utc) + chrono::Duration::hours(8)).date_naive().succ_opt().unwrap();
+    let midnight = midnight.and_hms_opt(0, 0, 0).unwrap().and_utc() - chrono::Duration::hours(8);
+    assert_eq!(next, (produced + chrono::Duration::hours(1)).min(midnight.into()), "next_update is the lifetime away");
     let wrapped = json!({"record": assertion["assertion"], "signature": assertion["signature"]});
     app.verify_answer(&wrapped).await.expect("the assertion verifies against the trust list");
     let signature: Signature = serde_json::from_value(assertion["signature"].clone()).unwrap();
@@ -300,6 +303,51 @@ async fn while_the_change_feed_is_up_answers_are_served_past_the_bound() {
     assert_eq!(peer_registry.answers_prepared(), prepared, "served from memory, not prepared again");
 }
 
+/// The `produced_at` and `next_update` of the status assertion `base` answers for `number`.
+async fn assertion_at(
+    app: &TestApp,
+    base: &str,
+    number: &str,
+) -> (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>) {
+    let answer: Value =
+        app.client.get(format!("{base}/api/v1/certificates/{number}")).send().await.unwrap().json().await.unwrap();
+    let at = |name: &str| {
+        let text = answer["status_assertion"]["assertion"][name].as_str().unwrap_or_else(|| panic!("{name}: {answer}"));
+        chrono::DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&chrono::Utc)
+    };
+    (at("produced_at"), at("next_update"))
+}
+
+#[tokio::test]
+async fn even_with_the_feed_up_no_answer_is_served_past_its_next_update() {
+    let redis = RedisServer::start();
+    let lifetime = Duration::from_millis(1200);
+    let app = spawn_app_with(|c| {
+        c.redis_url = Some(redis.url());
+        c.answer_lifetime = lifetime;
+    })
+    .await;
+    let (peer, peer_registry) = app.spawn_peer_with(|_| {}).await;
+    wait_for_redis(&app, &peer_registry).await;
+    app.issue(&issue_body("SM2026NEXT0001", "时效测试有限公司", 93)).await;
+    let (produced, next) = assertion_at(&app, &peer, "SM2026NEXT0001").await;
+    assert_eq!((next - produced).to_std().unwrap(), lifetime);
+    // For three lifetimes, from both instances (the peer also finds the first instance's copy in
+    // Redis): every answer's assertion is still current when it arrives.
+    let mut seen = std::collections::BTreeSet::new();
+    let started = Instant::now();
+    while started.elapsed() < lifetime * 3 {
+        for base in [app.base.as_str(), peer.as_str()] {
+            let asked = chrono::Utc::now();
+            let (produced, next) = assertion_at(&app, base, "SM2026NEXT0001").await;
+            assert!(next > asked, "{base} served an assertion past its next_update ({next} <= {asked})");
+            seen.insert(produced);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(seen.len() >= 3, "the answer was prepared afresh as each assertion ran out: {seen:?}");
+}
+
 #[tokio::test]
 async fn a_scan_reads_the_store_when_a_shared_answer_is_of_another_version() {
     use redis::AsyncCommands;
@@ -316,7 +364,8 @@ async fn a_scan_reads_the_store_when_a_shared_answer_is_of_another_version() {
     // members this version reads back.
     let client = redis::Client::open(redis.url()).unwrap();
     let mut connection = client.get_multiplexed_async_connection().await.unwrap();
-    let old = format!("{}\nW/\"old\"\n{{\"number\":\"SM2026OLDV0001\"}}", record.version);
+    let next_update = (chrono::Utc::now() + chrono::Duration::minutes(1)).to_rfc3339();
+    let old = format!("{}\nW/\"old\"\n{next_update}\n{{\"number\":\"SM2026OLDV0001\"}}", record.version);
     let _: () = connection.pset_ex("starmark:answer:SM2026OLDV0001", old.into_bytes(), 60_000u64).await.unwrap();
 
     // A cold instance finds that answer in Redis and still judges the mark from the store.

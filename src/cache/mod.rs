@@ -6,8 +6,9 @@
 //! that the key does not exist, kept briefly so that a flood of fake numbers never reaches the
 //! store. Concurrent misses of one key are coalesced: one load, however many requests wait.
 //! While change announcements are known to arrive (the Redis change feed is connected) an answer
-//! is served until it is replaced; otherwise no answer older than a bound (5 s by default) is
-//! served, so even if an announcement is lost no instance serves a stale answer for longer.
+//! is served until it is replaced or its signed status assertion reaches `next_update`,
+//! whichever comes first; otherwise no answer older than a bound (5 s by default) is served, so
+//! even if an announcement is lost no instance serves a stale answer for longer.
 //!
 //! Two structures share the work. Moka decides what L1 holds: it is bounded by bytes, expires
 //! entries, coalesces loads and evicts by recency and frequency. A read index ([`ReadIndex`])
@@ -29,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::HeaderValue;
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use moka::future::Cache;
 use moka::Expiry;
 
@@ -42,13 +44,20 @@ pub struct Prepared {
     pub etag_header: HeaderValue,
     /// Record version the answer was prepared from.
     pub version: u32,
+    /// The `next_update` its status assertion names: no instance serves the answer past it.
+    pub next_update: DateTime<Utc>,
 }
 
 impl Prepared {
     /// Fails only when `etag` could not be a header value.
-    pub fn new(body: Bytes, etag: String, version: u32) -> Option<Self> {
+    pub fn new(body: Bytes, etag: String, version: u32, next_update: DateTime<Utc>) -> Option<Self> {
         let etag_header = HeaderValue::from_str(&etag).ok()?;
-        Some(Self { body, etag, etag_header, version })
+        Some(Self { body, etag, etag_header, version, next_update })
+    }
+
+    /// How long from now the answer may still be served (zero once `next_update` has passed).
+    fn time_left(&self) -> Duration {
+        (self.next_update - Utc::now()).to_std().unwrap_or(Duration::ZERO)
     }
 }
 
@@ -82,18 +91,8 @@ struct Entry {
 /// Longer than any load of an answer takes (a store read, or a Redis read bounded at 150 ms).
 const IN_FLIGHT_GRACE: Duration = Duration::from_millis(500);
 
-/// Longest life of an answer while change announcements are flowing.
-const TRUSTED_LIFETIME: Duration = Duration::from_secs(3600);
-
 /// Moka hears of one hit in this many (per worker thread), enough for its eviction order.
 pub const SAMPLED_HITS: u32 = 64;
-
-/// Time left until the next midnight in China Standard Time (UTC+8).
-fn until_midnight_in_china() -> Duration {
-    let now = chrono::Utc::now() + chrono::Duration::hours(8);
-    let seconds_today = i64::from(chrono::Timelike::num_seconds_from_midnight(&now));
-    Duration::from_secs(u64::try_from(86_400 - seconds_today).unwrap_or(1).max(1))
-}
 
 /// Entries expire when they say: set once, at creation (see [`AnswerCache::entry`]).
 struct UntilExpiry;
@@ -243,13 +242,14 @@ impl AnswerCache {
         self.stale_bound
     }
 
-    /// A new entry for `value`, loaded now. Answers live long (an hour, and never past midnight
-    /// in China, when expiry dates may turn a valid certificate into an expired one); whether a
-    /// long-lived answer may still be served is decided at each hit. Absences live briefly.
+    /// A new entry for `value`, loaded now. Answers live until the `next_update` of their status
+    /// assertion (set when they were prepared: an hour by default, never past midnight in China,
+    /// when expiry dates may turn a valid certificate into an expired one); whether a long-lived
+    /// answer may still be served is decided at each hit. Absences live briefly.
     fn entry(&self, value: Cached) -> Entry {
         let loaded = Instant::now();
-        let lifetime = match value {
-            Cached::Answer(_) => until_midnight_in_china().min(TRUSTED_LIFETIME),
+        let lifetime = match &value {
+            Cached::Answer(prepared) => prepared.time_left(),
             Cached::Absent => self.absent_for,
         };
         Entry { value, loaded, expires: loaded + lifetime, id: self.next_id.fetch_add(1, Ordering::Relaxed) }
@@ -355,9 +355,15 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    fn answer(text: &str, version: u32) -> Cached {
-        let prepared = Prepared::new(Bytes::from(text.to_string()), format!("\"v{version}\""), version);
+    /// An answer whose assertion is good for `for_ms` milliseconds from now.
+    fn answer_for(text: &str, version: u32, for_ms: i64) -> Cached {
+        let next_update = Utc::now() + chrono::Duration::milliseconds(for_ms);
+        let prepared = Prepared::new(Bytes::from(text.to_string()), format!("\"v{version}\""), version, next_update);
         Cached::Answer(Arc::new(prepared.expect("a valid ETag")))
+    }
+
+    fn answer(text: &str, version: u32) -> Cached {
+        answer_for(text, version, 3_600_000)
     }
 
     fn settings(stale_ms: u64, absent_ms: u64) -> CacheSettings {
@@ -422,10 +428,24 @@ mod tests {
         assert!(matches!(fresh, Cached::Answer(p) if p.version == 2), "without announcements the bound holds");
     }
 
-    #[test]
-    fn answers_never_outlive_the_day_in_china() {
-        let left = until_midnight_in_china();
-        assert!(left > Duration::ZERO && left <= Duration::from_secs(86_400));
+    #[tokio::test]
+    async fn no_answer_is_served_past_its_next_update_even_when_trusted() {
+        let cache = AnswerCache::new(settings(60_000, 1_000));
+        let load = |value: Cached| async move { Ok::<_, std::io::Error>(value) };
+        cache.set_trusted(true);
+        cache.get_or_load("k", load(answer_for("a", 1, 150))).await.unwrap();
+        let kept = cache.get_or_load("k", load(answer("b", 2))).await.unwrap();
+        assert!(matches!(kept, Cached::Answer(p) if p.version == 1), "still before its next_update");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let fresh = cache.get_or_load("k", load(answer("b", 2))).await.unwrap();
+        assert!(matches!(fresh, Cached::Answer(p) if p.version == 2), "its assertion said a fresher one exists");
+
+        // One already past its next_update (an old copy from Redis, say) is served to the
+        // requests that waited for it, and never kept.
+        let late = cache.get_or_load("late", load(answer_for("old", 1, -1))).await.unwrap();
+        assert!(matches!(late, Cached::Answer(p) if p.version == 1));
+        let again = cache.get_or_load("late", load(answer("new", 2))).await.unwrap();
+        assert!(matches!(again, Cached::Answer(p) if p.version == 2), "a late answer is not kept");
     }
 
     #[tokio::test]

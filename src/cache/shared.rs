@@ -37,24 +37,34 @@ pub struct SharedCache {
     up: AtomicBool,
 }
 
-/// Packs a prepared answer as `version \n etag \n body`.
+/// Packs a prepared answer as `version \n etag \n next_update \n body` (`next_update` in
+/// RFC 3339; the body is everything after the third line break).
 fn encode(prepared: &Prepared) -> Vec<u8> {
-    let mut out = Vec::with_capacity(prepared.body.len() + prepared.etag.len() + 12);
+    let next_update = prepared.next_update.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+    let mut out = Vec::with_capacity(prepared.body.len() + prepared.etag.len() + next_update.len() + 16);
     out.extend_from_slice(prepared.version.to_string().as_bytes());
     out.push(b'\n');
     out.extend_from_slice(prepared.etag.as_bytes());
+    out.push(b'\n');
+    out.extend_from_slice(next_update.as_bytes());
     out.push(b'\n');
     out.extend_from_slice(&prepared.body);
     out
 }
 
+/// The answer packed by [`encode`], unless it is malformed (say, packed by an older version of
+/// the service) or already past its `next_update`: either way a miss.
 fn decode(bytes: Vec<u8>) -> Option<Prepared> {
-    let first = bytes.iter().position(|b| *b == b'\n')?;
-    let second = first + 1 + bytes[first + 1..].iter().position(|b| *b == b'\n')?;
-    let version = std::str::from_utf8(&bytes[..first]).ok()?.parse().ok()?;
-    let etag = std::str::from_utf8(&bytes[first + 1..second]).ok()?.to_string();
-    let body = Bytes::from(bytes).slice(second + 1..);
-    Prepared::new(body, etag, version)
+    let mut fields = bytes.splitn(4, |b| *b == b'\n');
+    let version = std::str::from_utf8(fields.next()?).ok()?.parse().ok()?;
+    let etag = std::str::from_utf8(fields.next()?).ok()?.to_string();
+    let next_update = chrono::DateTime::parse_from_rfc3339(std::str::from_utf8(fields.next()?).ok()?).ok()?;
+    let body_from = bytes.len() - fields.next()?.len();
+    let next_update = next_update.with_timezone(&chrono::Utc);
+    if next_update <= chrono::Utc::now() {
+        return None;
+    }
+    Prepared::new(Bytes::from(bytes).slice(body_from..), etag, version, next_update)
 }
 
 impl SharedCache {
@@ -288,9 +298,21 @@ mod tests {
 
     #[test]
     fn packing_round_trips() {
-        let prepared = Prepared::new(Bytes::from_static(b"{\"a\":\"x\ny\"}"), "\"3-abcd\"".into(), 3).unwrap();
+        let next_update = chrono::Utc::now() + chrono::Duration::minutes(5);
+        let prepared =
+            Prepared::new(Bytes::from_static(b"{\"a\":\"x\ny\"}"), "\"3-abcd\"".into(), 3, next_update).unwrap();
         let back = decode(encode(&prepared)).unwrap();
         assert_eq!((back.version, back.etag.as_str(), &back.body[..]), (3, "\"3-abcd\"", &prepared.body[..]));
+        assert_eq!(back.next_update, next_update);
         assert!(decode(b"garbage".to_vec()).is_none());
+        // The packing of earlier versions (no next_update) is a miss, not a misread body.
+        assert!(decode(b"3\n\"3-abcd\"\n{\"a\":1}".to_vec()).is_none());
+    }
+
+    #[test]
+    fn an_answer_past_its_next_update_is_a_miss() {
+        let past = chrono::Utc::now() - chrono::Duration::milliseconds(1);
+        let prepared = Prepared::new(Bytes::from_static(b"{}"), "\"1-a\"".into(), 1, past).unwrap();
+        assert!(decode(encode(&prepared)).is_none());
     }
 }

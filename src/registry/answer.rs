@@ -7,6 +7,7 @@
 //! HTTP layer, which hands the registry an [`AnswerFormat`] at start.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -64,15 +65,29 @@ pub struct ReadPath {
     pub format: Arc<dyn AnswerFormat>,
     /// Answers prepared from the store so far (each is one store read): what the caches save.
     pub prepared: Arc<std::sync::atomic::AtomicU64>,
+    /// How long a prepared answer's status assertion is good for (its `next_update`, never past
+    /// midnight in China); no instance serves the answer longer.
+    pub answer_lifetime: Duration,
     /// By number: the ETag of the answer a certificate was read back from, and the certificate.
     /// The same ETag means the same record version, state and digest, so the same certificate.
     read_backs: moka::sync::Cache<String, (String, Arc<StoredCertificate>)>,
 }
 
+/// The default of [`ReadPath::answer_lifetime`]: a change reaches every instance at once, so
+/// this only bounds how old a saved answer's assertion may be and how often each cached answer
+/// is prepared afresh from the store.
+pub const DEFAULT_ANSWER_LIFETIME: Duration = Duration::from_secs(3600);
+
 impl ReadPath {
-    pub fn new(tiers: Tiers, format: Arc<dyn AnswerFormat>) -> Self {
+    pub fn new(tiers: Tiers, format: Arc<dyn AnswerFormat>, answer_lifetime: Duration) -> Self {
         let read_backs = moka::sync::Cache::new(READ_BACKS_KEPT);
-        Self { tiers, format, prepared: Arc::default(), read_backs }
+        Self { tiers, format, prepared: Arc::default(), answer_lifetime, read_backs }
+    }
+
+    /// The `next_update` of an answer produced at `produced_at`.
+    fn next_update(&self, produced_at: DateTime<Utc>) -> DateTime<Utc> {
+        let lifetime = chrono::Duration::from_std(self.answer_lifetime).unwrap_or(chrono::Duration::hours(1));
+        (produced_at + lifetime).min(clock::next_midnight_in_china(produced_at))
     }
 
     /// The certificate `prepared` was rendered from, read back once per answer.
@@ -167,13 +182,12 @@ impl Registry {
         };
         let log = self.log_proof(number.as_str(), certificate.record.version).await?;
         let produced_at = clock::now();
-        let bound = read_path.tiers.local.stale_bound();
         let assertion = StatusAssertion {
             number: number.to_string(),
             version: certificate.record.version,
             state: certificate.record.state_on(clock::date_in_china(produced_at)),
             produced_at,
-            next_update: produced_at + chrono::Duration::from_std(bound).unwrap_or(chrono::Duration::seconds(5)),
+            next_update: read_path.next_update(produced_at),
         };
         let canonical = canonical_bytes(&assertion).map_err(|e| RegistryError::Internal(e.to_string()))?;
         let signed = SignedAssertion { signature: self.signer.sign(&canonical), assertion };
@@ -191,7 +205,7 @@ impl Registry {
         // Exactly as long as the answer: a rendered body's spare capacity (up to half of it)
         // would otherwise stay allocated as long as the answer is cached.
         let body = Bytes::copy_from_slice(&body);
-        let prepared = Prepared::new(body, etag, certificate.record.version)
+        let prepared = Prepared::new(body, etag, certificate.record.version, signed.assertion.next_update)
             .ok_or_else(|| RegistryError::Internal("an ETag that is no header value".into()))?;
         Ok(Cached::Answer(Arc::new(prepared)))
     }
@@ -259,8 +273,9 @@ mod tests {
         let certificate = StoredCertificate { record, canonical: "{}".into(), signature, updated_at: clock::now() };
         let format = Arc::new(Counting { certificate, read_backs: AtomicUsize::new(0) });
         let tiers = Tiers { local: AnswerCache::new(CacheSettings::default()), shared: None };
-        let read_path = ReadPath::new(tiers, format.clone());
-        let answer = |etag: &str| Prepared::new(Bytes::from_static(b"{}"), etag.into(), 1).expect("ETag");
+        let read_path = ReadPath::new(tiers, format.clone(), DEFAULT_ANSWER_LIFETIME);
+        let next_update = clock::now() + chrono::Duration::hours(1);
+        let answer = |etag: &str| Prepared::new(Bytes::from_static(b"{}"), etag.into(), 1, next_update).expect("ETag");
 
         let first = answer("W/\"1-valid-1-aa\"");
         for _ in 0..3 {
@@ -271,5 +286,17 @@ mod tests {
         assert_eq!(format.read_backs.load(Ordering::SeqCst), 2, "a changed answer is read back afresh");
         read_path.read_back("SM2", &first).expect("reads back");
         assert_eq!(format.read_backs.load(Ordering::SeqCst), 3, "keys are kept apart");
+    }
+
+    #[test]
+    fn next_update_is_the_lifetime_away_but_never_past_midnight_in_china() {
+        let tiers = Tiers { local: AnswerCache::new(CacheSettings::default()), shared: None };
+        let format = Arc::new(crate::http::answers::JsonAnswers);
+        let read_path = ReadPath::new(tiers, format, Duration::from_secs(3600));
+        let at = |text: &str| text.parse::<DateTime<Utc>>().expect("instant");
+        // 10:00 in China: an hour on.
+        assert_eq!(read_path.next_update(at("2026-11-27T02:00:00Z")), at("2026-11-27T03:00:00Z"));
+        // 23:30 in China: the day ends first.
+        assert_eq!(read_path.next_update(at("2026-11-27T15:30:00Z")), at("2026-11-27T16:00:00Z"));
     }
 }

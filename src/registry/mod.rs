@@ -20,7 +20,7 @@ pub mod verify;
 
 use std::sync::Arc;
 
-pub use answer::{AnswerFormat, ReadPath, SignedAssertion, StatusAssertion};
+pub use answer::{AnswerFormat, ReadPath, SignedAssertion, StatusAssertion, DEFAULT_ANSWER_LIFETIME};
 pub use error::RegistryError;
 pub use import::{parse_csv, ImportReport, ImportRow, RowError, CSV_COLUMNS};
 pub use lifecycle::Change;

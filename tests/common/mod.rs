@@ -44,6 +44,7 @@ pub fn test_config(dir: &std::path::Path) -> Config {
         body_limit: 64 * 1024,
         log_origin: None,
         cache_stale_bound: Duration::from_secs(5),
+        answer_lifetime: starmark::registry::DEFAULT_ANSWER_LIFETIME,
         cache_max_bytes: 16 * 1024 * 1024,
         receipts_per_minute: starmark::registry::DEFAULT_RECEIPTS_PER_MINUTE,
     }
