@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-use bytes::Bytes;
 use rand::Rng;
 use starmark::cache::{AnswerCache, CacheSettings, Cached, Prepared};
 
@@ -20,8 +19,7 @@ const PASSES: usize = 5;
 
 fn answer(n: usize) -> Cached {
     let next_update = chrono::Utc::now() + chrono::Duration::hours(1);
-    let prepared =
-        Prepared::new(Bytes::from(vec![b'x'; 3300]), format!("W/\"1-valid-{n}-0123456789ab\""), 1, next_update);
+    let prepared = Prepared::new(&[b'x'; 3300], &format!("W/\"1-valid-{n}-0123456789ab\""), 1, next_update);
     Cached::Answer(Arc::new(prepared.expect("a valid ETag")))
 }
 

@@ -35,12 +35,14 @@ use moka::future::Cache;
 use moka::Expiry;
 
 /// An answer prepared when the state last changed: the hot path sends these bytes as they are.
+///
+/// The body and the ETag share one allocation, so a hit touches one reference count, and the
+/// answers' memory is cold (a random one of 100,000): each separate object is a cache miss.
 #[derive(Debug)]
 pub struct Prepared {
     pub body: Bytes,
-    /// The ETag, quoted (weak, e.g. `W/"3-valid-120-1a2b3c4d5e6f"`).
-    pub etag: String,
-    /// The same ETag as a header value, checked once here rather than at every hit.
+    /// The ETag, quoted (weak, e.g. `W/"3-valid-120-1a2b3c4d5e6f"`), checked once here as a
+    /// header value rather than at every hit.
     pub etag_header: HeaderValue,
     /// Record version the answer was prepared from.
     pub version: u32,
@@ -49,10 +51,22 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    /// Fails only when `etag` could not be a header value.
-    pub fn new(body: Bytes, etag: String, version: u32, next_update: DateTime<Utc>) -> Option<Self> {
-        let etag_header = HeaderValue::from_str(&etag).ok()?;
-        Some(Self { body, etag, etag_header, version, next_update })
+    /// Copies `body` and `etag` into one buffer; fails only when `etag` could not be a header value.
+    pub fn new(body: &[u8], etag: &str, version: u32, next_update: DateTime<Utc>) -> Option<Self> {
+        if !etag.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
+            return None;
+        }
+        let mut buffer = bytes::BytesMut::with_capacity(etag.len() + body.len());
+        buffer.extend_from_slice(etag.as_bytes());
+        buffer.extend_from_slice(body);
+        let whole = buffer.freeze();
+        let etag_header = HeaderValue::from_maybe_shared(whole.slice(..etag.len())).ok()?;
+        Some(Self { body: whole.slice(etag.len()..), etag_header, version, next_update })
+    }
+
+    /// The ETag as text (ASCII, checked by [`Prepared::new`]).
+    pub fn etag(&self) -> &str {
+        std::str::from_utf8(self.etag_header.as_bytes()).unwrap_or_default()
     }
 
     /// How long from now the answer may still be served (zero once `next_update` has passed).
@@ -72,7 +86,7 @@ pub enum Cached {
 impl Cached {
     fn weight(&self) -> usize {
         match self {
-            Cached::Answer(prepared) => prepared.body.len() + 2 * prepared.etag.len() + 64,
+            Cached::Answer(prepared) => prepared.body.len() + prepared.etag_header.len() + 96,
             Cached::Absent => 16,
         }
     }
@@ -113,10 +127,55 @@ impl Expiry<String, Entry> for UntilExpiry {
     }
 }
 
+/// A key held inside the map's own slot when it is short (every certificate number is), so
+/// that comparing it on a hit does not reach for another cold allocation.
+#[derive(Clone, PartialEq, Eq)]
+enum SlotKey {
+    Inline { len: u8, bytes: [u8; INLINE_KEY] },
+    Heap(Box<str>),
+}
+
+/// Certificate numbers have at most 32 characters.
+const INLINE_KEY: usize = 32;
+
+impl SlotKey {
+    fn new(key: &str) -> Self {
+        match u8::try_from(key.len()) {
+            Ok(len) if key.len() <= INLINE_KEY => {
+                let mut bytes = [0; INLINE_KEY];
+                bytes[..key.len()].copy_from_slice(key.as_bytes());
+                Self::Inline { len, bytes }
+            }
+            _ => Self::Heap(key.into()),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // Always the bytes of a whole `&str` (see `new`), so always UTF-8.
+            Self::Inline { len, bytes } => std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default(),
+            Self::Heap(key) => key,
+        }
+    }
+}
+
+// Hashes as the `str` it holds, so the map can be asked with a `&str`.
+impl std::hash::Hash for SlotKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl std::borrow::Borrow<str> for SlotKey {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
 /// The entries moka holds, in a plain map split in shards so that the two workers rarely meet
 /// on one lock. Only [`AnswerCache`] writes it, always together with moka.
 struct ReadIndex {
-    shards: Box<[RwLock<HashMap<String, Entry>>]>,
+    shards: Box<[RwLock<HashMap<SlotKey, Entry>>]>,
 }
 
 const SHARDS: usize = 64;
@@ -126,7 +185,7 @@ impl ReadIndex {
         Self { shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect() }
     }
 
-    fn shard(&self, key: &str) -> &RwLock<HashMap<String, Entry>> {
+    fn shard(&self, key: &str) -> &RwLock<HashMap<SlotKey, Entry>> {
         // Only spreads keys over the locks; each shard's map hashes with its own random keys.
         let spread = key.bytes().fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(usize::from(b)));
         &self.shards[spread % SHARDS]
@@ -134,11 +193,11 @@ impl ReadIndex {
 
     // A panic while holding one of these locks cannot leave a map half-changed (every change is
     // one insert or remove), so a poisoned lock is still usable.
-    fn read(&self, key: &str) -> RwLockReadGuard<'_, HashMap<String, Entry>> {
+    fn read(&self, key: &str) -> RwLockReadGuard<'_, HashMap<SlotKey, Entry>> {
         self.shard(key).read().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn write(&self, key: &str) -> RwLockWriteGuard<'_, HashMap<String, Entry>> {
+    fn write(&self, key: &str) -> RwLockWriteGuard<'_, HashMap<SlotKey, Entry>> {
         self.shard(key).write().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
@@ -147,13 +206,13 @@ impl ReadIndex {
     }
 
     fn insert(&self, key: &str, entry: Entry) {
-        self.write(key).insert(key.to_string(), entry);
+        self.write(key).insert(SlotKey::new(key), entry);
     }
 
     /// Inserts unless the key already has an entry (which was put after a change, and so is
     /// at least as new as one a load brings).
     fn insert_if_vacant(&self, key: &str, entry: Entry) {
-        self.write(key).entry(key.to_string()).or_insert(entry);
+        self.write(key).entry(SlotKey::new(key)).or_insert(entry);
     }
 
     fn remove(&self, key: &str) {
@@ -358,7 +417,7 @@ mod tests {
     /// An answer whose assertion is good for `for_ms` milliseconds from now.
     fn answer_for(text: &str, version: u32, for_ms: i64) -> Cached {
         let next_update = Utc::now() + chrono::Duration::milliseconds(for_ms);
-        let prepared = Prepared::new(Bytes::from(text.to_string()), format!("\"v{version}\""), version, next_update);
+        let prepared = Prepared::new(text.as_bytes(), &format!("\"v{version}\""), version, next_update);
         Cached::Answer(Arc::new(prepared.expect("a valid ETag")))
     }
 

@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures_util::StreamExt;
 use redis::aio::ConnectionManager;
 use redis::AsyncCommands;
@@ -41,10 +40,10 @@ pub struct SharedCache {
 /// RFC 3339; the body is everything after the third line break).
 fn encode(prepared: &Prepared) -> Vec<u8> {
     let next_update = prepared.next_update.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
-    let mut out = Vec::with_capacity(prepared.body.len() + prepared.etag.len() + next_update.len() + 16);
+    let mut out = Vec::with_capacity(prepared.body.len() + prepared.etag().len() + next_update.len() + 16);
     out.extend_from_slice(prepared.version.to_string().as_bytes());
     out.push(b'\n');
-    out.extend_from_slice(prepared.etag.as_bytes());
+    out.extend_from_slice(prepared.etag().as_bytes());
     out.push(b'\n');
     out.extend_from_slice(next_update.as_bytes());
     out.push(b'\n');
@@ -54,17 +53,17 @@ fn encode(prepared: &Prepared) -> Vec<u8> {
 
 /// The answer packed by [`encode`], unless it is malformed (say, packed by an older version of
 /// the service) or already past its `next_update`: either way a miss.
-fn decode(bytes: Vec<u8>) -> Option<Prepared> {
+fn decode(bytes: &[u8]) -> Option<Prepared> {
     let mut fields = bytes.splitn(4, |b| *b == b'\n');
     let version = std::str::from_utf8(fields.next()?).ok()?.parse().ok()?;
-    let etag = std::str::from_utf8(fields.next()?).ok()?.to_string();
+    let etag = std::str::from_utf8(fields.next()?).ok()?;
     let next_update = chrono::DateTime::parse_from_rfc3339(std::str::from_utf8(fields.next()?).ok()?).ok()?;
-    let body_from = bytes.len() - fields.next()?.len();
+    let body = fields.next()?;
     let next_update = next_update.with_timezone(&chrono::Utc);
     if next_update <= chrono::Utc::now() {
         return None;
     }
-    Prepared::new(Bytes::from(bytes).slice(body_from..), etag, version, next_update)
+    Prepared::new(body, etag, version, next_update)
 }
 
 impl SharedCache {
@@ -108,7 +107,7 @@ impl SharedCache {
         {
             Ok(Ok(value)) => {
                 self.answered();
-                value.and_then(decode)
+                value.as_deref().and_then(decode)
             }
             Ok(Err(e)) => {
                 self.went_down(&e);
@@ -299,20 +298,19 @@ mod tests {
     #[test]
     fn packing_round_trips() {
         let next_update = chrono::Utc::now() + chrono::Duration::minutes(5);
-        let prepared =
-            Prepared::new(Bytes::from_static(b"{\"a\":\"x\ny\"}"), "\"3-abcd\"".into(), 3, next_update).unwrap();
-        let back = decode(encode(&prepared)).unwrap();
-        assert_eq!((back.version, back.etag.as_str(), &back.body[..]), (3, "\"3-abcd\"", &prepared.body[..]));
+        let prepared = Prepared::new(b"{\"a\":\"x\ny\"}", "\"3-abcd\"", 3, next_update).unwrap();
+        let back = decode(&encode(&prepared)).unwrap();
+        assert_eq!((back.version, back.etag(), &back.body[..]), (3, "\"3-abcd\"", &prepared.body[..]));
         assert_eq!(back.next_update, next_update);
-        assert!(decode(b"garbage".to_vec()).is_none());
+        assert!(decode(b"garbage").is_none());
         // The packing of earlier versions (no next_update) is a miss, not a misread body.
-        assert!(decode(b"3\n\"3-abcd\"\n{\"a\":1}".to_vec()).is_none());
+        assert!(decode(b"3\n\"3-abcd\"\n{\"a\":1}").is_none());
     }
 
     #[test]
     fn an_answer_past_its_next_update_is_a_miss() {
         let past = chrono::Utc::now() - chrono::Duration::milliseconds(1);
-        let prepared = Prepared::new(Bytes::from_static(b"{}"), "\"1-a\"".into(), 1, past).unwrap();
-        assert!(decode(encode(&prepared)).is_none());
+        let prepared = Prepared::new(b"{}", "\"1-a\"", 1, past).unwrap();
+        assert!(decode(&encode(&prepared)).is_none());
     }
 }

@@ -9,7 +9,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -93,12 +92,12 @@ impl ReadPath {
     /// The certificate `prepared` was rendered from, read back once per answer.
     fn read_back(&self, key: &str, prepared: &Prepared) -> Result<Arc<StoredCertificate>, String> {
         if let Some((etag, certificate)) = self.read_backs.get(key) {
-            if etag == prepared.etag {
+            if etag == prepared.etag() {
                 return Ok(certificate);
             }
         }
         let certificate = Arc::new(self.format.read_back(&prepared.body)?);
-        self.read_backs.insert(key.to_string(), (prepared.etag.clone(), Arc::clone(&certificate)));
+        self.read_backs.insert(key.to_string(), (prepared.etag().to_string(), Arc::clone(&certificate)));
         Ok(certificate)
     }
 }
@@ -202,10 +201,9 @@ impl Registry {
             log.as_ref().map_or(0, |l| l.checkpoint.checkpoint.size),
             hex::encode(&digest[..6])
         );
-        // Exactly as long as the answer: a rendered body's spare capacity (up to half of it)
-        // would otherwise stay allocated as long as the answer is cached.
-        let body = Bytes::copy_from_slice(&body);
-        let prepared = Prepared::new(body, etag, certificate.record.version, signed.assertion.next_update)
+        // Copied into a buffer exactly as long as the ETag and the answer: a rendered body's spare
+        // capacity (up to half of it) would otherwise stay allocated as long as it is cached.
+        let prepared = Prepared::new(&body, &etag, certificate.record.version, signed.assertion.next_update)
             .ok_or_else(|| RegistryError::Internal("an ETag that is no header value".into()))?;
         Ok(Cached::Answer(Arc::new(prepared)))
     }
@@ -275,7 +273,7 @@ mod tests {
         let tiers = Tiers { local: AnswerCache::new(CacheSettings::default()), shared: None };
         let read_path = ReadPath::new(tiers, format.clone(), DEFAULT_ANSWER_LIFETIME);
         let next_update = clock::now() + chrono::Duration::hours(1);
-        let answer = |etag: &str| Prepared::new(Bytes::from_static(b"{}"), etag.into(), 1, next_update).expect("ETag");
+        let answer = |etag: &str| Prepared::new(b"{}", etag, 1, next_update).expect("ETag");
 
         let first = answer("W/\"1-valid-1-aa\"");
         for _ in 0..3 {
