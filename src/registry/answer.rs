@@ -77,15 +77,21 @@ pub struct ReadPath {
 /// is prepared afresh from the store.
 pub const DEFAULT_ANSWER_LIFETIME: Duration = Duration::from_secs(3600);
 
+/// Up to this fraction of the lifetime is taken off each answer's, at random.
+const MAX_SHORTENING: f64 = 0.1;
+
 impl ReadPath {
     pub fn new(tiers: Tiers, format: Arc<dyn AnswerFormat>, answer_lifetime: Duration) -> Self {
         let read_backs = moka::sync::Cache::new(READ_BACKS_KEPT);
         Self { tiers, format, prepared: Arc::default(), answer_lifetime, read_backs }
     }
 
-    /// The `next_update` of an answer produced at `produced_at`.
-    fn next_update(&self, produced_at: DateTime<Utc>) -> DateTime<Utc> {
-        let lifetime = chrono::Duration::from_std(self.answer_lifetime).unwrap_or(chrono::Duration::hours(1));
+    /// The `next_update` of an answer produced at `produced_at`: the lifetime on, less a random
+    /// `shortening` fraction of it (answers prepared together, as at start, would otherwise all
+    /// run out together and be prepared again in one burst), and never past midnight in China.
+    fn next_update(&self, produced_at: DateTime<Utc>, shortening: f64) -> DateTime<Utc> {
+        let lifetime = self.answer_lifetime.mul_f64(1.0 - shortening.clamp(0.0, MAX_SHORTENING));
+        let lifetime = chrono::Duration::from_std(lifetime).unwrap_or(chrono::Duration::hours(1));
         (produced_at + lifetime).min(clock::next_midnight_in_china(produced_at))
     }
 
@@ -186,7 +192,8 @@ impl Registry {
             version: certificate.record.version,
             state: certificate.record.state_on(clock::date_in_china(produced_at)),
             produced_at,
-            next_update: read_path.next_update(produced_at),
+            next_update: read_path
+                .next_update(produced_at, rand::Rng::gen_range(&mut rand::thread_rng(), 0.0..MAX_SHORTENING)),
         };
         let canonical = canonical_bytes(&assertion).map_err(|e| RegistryError::Internal(e.to_string()))?;
         let signed = SignedAssertion { signature: self.signer.sign(&canonical), assertion };
@@ -292,9 +299,11 @@ mod tests {
         let format = Arc::new(crate::http::answers::JsonAnswers);
         let read_path = ReadPath::new(tiers, format, Duration::from_secs(3600));
         let at = |text: &str| text.parse::<DateTime<Utc>>().expect("instant");
-        // 10:00 in China: an hour on.
-        assert_eq!(read_path.next_update(at("2026-11-27T02:00:00Z")), at("2026-11-27T03:00:00Z"));
+        // 10:00 in China: an hour on, less the random shortening (at most a tenth).
+        assert_eq!(read_path.next_update(at("2026-11-27T02:00:00Z"), 0.0), at("2026-11-27T03:00:00Z"));
+        assert_eq!(read_path.next_update(at("2026-11-27T02:00:00Z"), 0.05), at("2026-11-27T02:57:00Z"));
+        assert_eq!(read_path.next_update(at("2026-11-27T02:00:00Z"), 0.5), at("2026-11-27T02:54:00Z"));
         // 23:30 in China: the day ends first.
-        assert_eq!(read_path.next_update(at("2026-11-27T15:30:00Z")), at("2026-11-27T16:00:00Z"));
+        assert_eq!(read_path.next_update(at("2026-11-27T15:30:00Z"), 0.0), at("2026-11-27T16:00:00Z"));
     }
 }
