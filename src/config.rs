@@ -39,7 +39,8 @@ pub struct Config {
     /// loaded, even when a change announcement was lost (default 5000).
     pub cache_stale_bound: Duration,
     /// `STARMARK_ANSWER_LIFETIME_MS`: how long a prepared answer's signed status assertion is
-    /// good for (its `next_update`; default one hour, never past midnight in China). Changes
+    /// good for (its `next_update`; default one hour, less up to a tenth at random, never past
+    /// midnight in China). Changes
     /// replace answers at once; this bounds how old a served assertion may be.
     pub answer_lifetime: Duration,
     /// `STARMARK_CACHE_MAX_MB`: memory for cached answers in each instance (default 64).
