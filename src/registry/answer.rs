@@ -139,7 +139,7 @@ impl Registry {
         let load = async {
             if let Some(shared) = &read_path.tiers.shared {
                 if let Some(prepared) = shared.get(key).await {
-                    return Ok(Cached::Answer(Arc::new(prepared)));
+                    return Ok(Cached::Answer(prepared));
                 }
             }
             let cached = self.prepare_answer(number).await?;
@@ -212,7 +212,7 @@ impl Registry {
         // capacity (up to half of it) would otherwise stay allocated as long as it is cached.
         let prepared = Prepared::new(&body, &etag, certificate.record.version, signed.assertion.next_update)
             .ok_or_else(|| RegistryError::Internal("an ETag that is no header value".into()))?;
-        Ok(Cached::Answer(Arc::new(prepared)))
+        Ok(Cached::Answer(prepared))
     }
 
     /// After a committed change: prepare the new answer, replace it in both tiers and tell the

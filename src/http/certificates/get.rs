@@ -44,16 +44,20 @@ pub async fn get_certificate(
         Cached::Answer(prepared) => prepared,
         Cached::Absent => return Err(RegistryError::NotFound(number.to_string()).into()),
     };
-    let etag = prepared.etag_header.clone();
     let revalidate = HeaderValue::from_static("no-cache");
     let headers = request.headers();
     if matches(headers, prepared.etag()) {
+        let etag = prepared.etag_header;
         return Ok((StatusCode::NOT_MODIFIED, [(ETAG, etag), (CACHE_CONTROL, revalidate)]).into_response());
     }
     Ok((
         StatusCode::OK,
-        [(CONTENT_TYPE, HeaderValue::from_static("application/json")), (ETAG, etag), (CACHE_CONTROL, revalidate)],
-        prepared.body.clone(),
+        [
+            (CONTENT_TYPE, HeaderValue::from_static("application/json")),
+            (ETAG, prepared.etag_header),
+            (CACHE_CONTROL, revalidate),
+        ],
+        prepared.body,
     )
         .into_response())
 }
