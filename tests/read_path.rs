@@ -356,6 +356,44 @@ async fn even_with_the_feed_up_no_answer_is_served_past_its_next_update() {
 }
 
 #[tokio::test]
+async fn a_load_that_read_the_old_state_cannot_put_it_back_over_the_new_one_in_redis() {
+    use redis::AsyncCommands;
+    let redis = RedisServer::start();
+    let app = spawn_app_with(|c| c.redis_url = Some(redis.url())).await;
+    let shared = app.registry.tiers().and_then(|t| t.shared).expect("a shared cache");
+    let started = Instant::now();
+    while !shared.is_up() {
+        assert!(started.elapsed() < Duration::from_secs(10), "the instance did not connect to Redis");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let number = "SM2026RACE0001";
+    app.issue(&issue_body(number, "竞态测试有限公司", 92)).await;
+    app.status(number, json!({"action": "revoke", "reason": "r"})).await;
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let key = format!("starmark:answer:{number}");
+    let held = |raw: Option<Vec<u8>>| {
+        raw.map(|raw| String::from_utf8_lossy(&raw).split('\n').next().unwrap_or("").to_string())
+    };
+    assert_eq!(held(connection.get(&key).await.unwrap()).as_deref(), Some("2"), "the revocation's answer is shared");
+
+    // What a load that read the store just before the revocation would bring, finishing after it.
+    let next_update = chrono::Utc::now() + chrono::Duration::minutes(10);
+    let old =
+        starmark::cache::Prepared::new(b"{\"status\":{\"state\":\"valid\"}}", "W/\"1-valid-1-aa\"", 1, next_update)
+            .unwrap();
+    assert!(shared.put(number, &old).await, "Redis holds a later answer");
+    assert_eq!(held(connection.get(&key).await.unwrap()).as_deref(), Some("2"), "the old answer did not replace it");
+    let (peer, _) = app.spawn_peer_with(|_| {}).await;
+    assert_eq!(state_at(&app, &peer, number).await.1.as_deref(), Some("revoked"));
+
+    // A later version does replace it.
+    let newer = starmark::cache::Prepared::new(b"{}", "W/\"3-valid-1-bb\"", 3, next_update).unwrap();
+    assert!(shared.put(number, &newer).await);
+    assert_eq!(held(connection.get(&key).await.unwrap()).as_deref(), Some("3"));
+}
+
+#[tokio::test]
 async fn a_scan_reads_the_store_when_a_shared_answer_is_of_another_version() {
     use redis::AsyncCommands;
     let redis = RedisServer::start();

@@ -36,6 +36,20 @@ pub struct SharedCache {
     up: AtomicBool,
 }
 
+/// `SET key answer PX ttl`, unless the answer held under `key` is of a later record version
+/// (the packing starts with the version). KEYS[1] key; ARGV: packed answer, ttl in ms, version.
+const PUT_UNLESS_NEWER: &str = r"
+local held = redis.call('GET', KEYS[1])
+if held then
+    local version = tonumber(string.match(held, '^(%d+)\n'))
+    if version and version > tonumber(ARGV[3]) then
+        return 0
+    end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+";
+
 /// Packs a prepared answer as `version \n etag \n next_update \n body` (`next_update` in
 /// RFC 3339; the body is everything after the third line break).
 fn encode(prepared: &Prepared) -> Vec<u8> {
@@ -120,12 +134,37 @@ impl SharedCache {
         }
     }
 
-    /// Stores the shared copy of `key` for the staleness bound.
-    pub async fn put(&self, key: &str, prepared: &Prepared) {
-        let Some(mut connection) = self.connection().await else { return };
+    /// Stores the shared copy of `key` for the staleness bound, unless Redis holds one of a
+    /// later record version: a load that read the store just before a change and finishes just
+    /// after it must not put the old state back over the new one, where other instances would
+    /// find it after the change was announced. Says whether Redis holds this answer now (or a
+    /// later one).
+    pub async fn put(&self, key: &str, prepared: &Prepared) -> bool {
+        let Some(mut connection) = self.connection().await else { return false };
         let ttl_ms = u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-        let set = connection.pset_ex::<_, _, ()>(format!("{KEY_PREFIX}{key}"), encode(prepared), ttl_ms);
-        match tokio::time::timeout(OPERATION_TIMEOUT, set).await {
+        let script = redis::Script::new(PUT_UNLESS_NEWER);
+        let mut invocation = script.key(format!("{KEY_PREFIX}{key}"));
+        invocation.arg(encode(prepared)).arg(ttl_ms).arg(prepared.version);
+        match tokio::time::timeout(OPERATION_TIMEOUT, invocation.invoke_async::<i64>(&mut connection)).await {
+            Ok(Ok(_)) => {
+                self.answered();
+                true
+            }
+            Ok(Err(e)) => {
+                self.went_down(&e);
+                false
+            }
+            Err(_) => {
+                self.went_down(&"timed out");
+                false
+            }
+        }
+    }
+
+    /// Drops the shared copy of `key` (after a change whose new answer could not be stored).
+    pub async fn forget(&self, key: &str) {
+        let Some(mut connection) = self.connection().await else { return };
+        match tokio::time::timeout(OPERATION_TIMEOUT, connection.del::<_, ()>(format!("{KEY_PREFIX}{key}"))).await {
             Ok(Ok(())) => self.answered(),
             Ok(Err(e)) => self.went_down(&e),
             Err(_) => self.went_down(&"timed out"),

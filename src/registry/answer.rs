@@ -216,21 +216,27 @@ impl Registry {
     }
 
     /// After a committed change: prepare the new answer, replace it in both tiers and tell the
-    /// other instances. Failures here never undo the change; at worst the old answer lives on
-    /// until the staleness bound.
+    /// other instances. Failures here never undo the change: when the new answer cannot be
+    /// prepared or shared, the old one is dropped from both tiers, so the instances told of the
+    /// change read the store instead of finding the old answer in Redis.
     pub(crate) async fn answer_changed(&self, number: &CertificateNumber) {
         let Some(read_path) = &self.read_path else { return };
         let key = number.as_str();
         match self.prepare_answer(number).await {
             Ok(cached) => {
                 if let (Some(shared), Cached::Answer(prepared)) = (&read_path.tiers.shared, &cached) {
-                    shared.put(key, prepared).await;
+                    if !shared.put(key, prepared).await {
+                        shared.forget(key).await;
+                    }
                 }
                 read_path.tiers.local.replace(key, cached).await;
             }
             Err(e) => {
                 tracing::warn!(error = %e, number = key, "could not prepare the new answer; dropping the old one");
                 read_path.tiers.local.forget(key).await;
+                if let Some(shared) = &read_path.tiers.shared {
+                    shared.forget(key).await;
+                }
             }
         }
         if let Some(shared) = &read_path.tiers.shared {
