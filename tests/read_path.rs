@@ -361,11 +361,7 @@ async fn a_load_that_read_the_old_state_cannot_put_it_back_over_the_new_one_in_r
     let redis = RedisServer::start();
     let app = spawn_app_with(|c| c.redis_url = Some(redis.url())).await;
     let shared = app.registry.tiers().and_then(|t| t.shared).expect("a shared cache");
-    let started = Instant::now();
-    while !shared.is_up() {
-        assert!(started.elapsed() < Duration::from_secs(10), "the instance did not connect to Redis");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_redis(&app, &app.registry).await;
     let number = "SM2026RACE0001";
     app.issue(&issue_body(number, "竞态测试有限公司", 92)).await;
     app.status(number, json!({"action": "revoke", "reason": "r"})).await;

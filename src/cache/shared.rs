@@ -110,18 +110,13 @@ impl SharedCache {
         self.connection.read().await.clone()
     }
 
-    /// The shared copy of `key`, if Redis has one and answers in time.
-    pub async fn get(&self, key: &str) -> Option<Prepared> {
-        let mut connection = self.connection().await?;
-        match tokio::time::timeout(
-            OPERATION_TIMEOUT,
-            connection.get::<_, Option<Vec<u8>>>(format!("{KEY_PREFIX}{key}")),
-        )
-        .await
-        {
+    /// Runs one Redis operation within [`OPERATION_TIMEOUT`] and notes whether Redis answered;
+    /// `None` when it failed or took too long.
+    async fn run<T>(&self, operation: impl std::future::Future<Output = redis::RedisResult<T>>) -> Option<T> {
+        match tokio::time::timeout(OPERATION_TIMEOUT, operation).await {
             Ok(Ok(value)) => {
                 self.answered();
-                value.as_deref().and_then(decode)
+                Some(value)
             }
             Ok(Err(e)) => {
                 self.went_down(&e);
@@ -132,6 +127,13 @@ impl SharedCache {
                 None
             }
         }
+    }
+
+    /// The shared copy of `key`, if Redis has one and answers in time.
+    pub async fn get(&self, key: &str) -> Option<Prepared> {
+        let mut connection = self.connection().await?;
+        let value = self.run(connection.get::<_, Option<Vec<u8>>>(format!("{KEY_PREFIX}{key}"))).await?;
+        value.as_deref().and_then(decode)
     }
 
     /// Stores the shared copy of `key` for the staleness bound, unless Redis holds one of a
@@ -145,40 +147,19 @@ impl SharedCache {
         let script = redis::Script::new(PUT_UNLESS_NEWER);
         let mut invocation = script.key(format!("{KEY_PREFIX}{key}"));
         invocation.arg(encode(prepared)).arg(ttl_ms).arg(prepared.version);
-        match tokio::time::timeout(OPERATION_TIMEOUT, invocation.invoke_async::<i64>(&mut connection)).await {
-            Ok(Ok(_)) => {
-                self.answered();
-                true
-            }
-            Ok(Err(e)) => {
-                self.went_down(&e);
-                false
-            }
-            Err(_) => {
-                self.went_down(&"timed out");
-                false
-            }
-        }
+        self.run(invocation.invoke_async::<i64>(&mut connection)).await.is_some()
     }
 
     /// Drops the shared copy of `key` (after a change whose new answer could not be stored).
     pub async fn forget(&self, key: &str) {
         let Some(mut connection) = self.connection().await else { return };
-        match tokio::time::timeout(OPERATION_TIMEOUT, connection.del::<_, ()>(format!("{KEY_PREFIX}{key}"))).await {
-            Ok(Ok(())) => self.answered(),
-            Ok(Err(e)) => self.went_down(&e),
-            Err(_) => self.went_down(&"timed out"),
-        }
+        self.run(connection.del::<_, ()>(format!("{KEY_PREFIX}{key}"))).await;
     }
 
     /// Tells every instance that `key` changed.
     pub async fn announce(&self, key: &str) {
         let Some(mut connection) = self.connection().await else { return };
-        match tokio::time::timeout(OPERATION_TIMEOUT, connection.publish::<_, _, ()>(CHANNEL, key)).await {
-            Ok(Ok(())) => self.answered(),
-            Ok(Err(e)) => self.went_down(&e),
-            Err(_) => self.went_down(&"timed out"),
-        }
+        self.run(connection.publish::<_, _, ()>(CHANNEL, key)).await;
     }
 
     /// Keeps a connection and a subscription to the change feed, forever: drops L1 entries as
@@ -291,35 +272,17 @@ impl SharedCache {
             pipe.expire(&redis_key, SCAN_FIGURES_TTL_SECONDS).ignore();
             pipe.hget(&redis_key, &["count", "first"]);
         }
-        let reply = tokio::time::timeout(OPERATION_TIMEOUT, pipe.query_async::<Vec<(u64, i64)>>(&mut connection)).await;
-        match reply {
-            Ok(Ok(figures)) if figures.len() == deltas.len() => {
-                self.answered();
-                Some(
-                    deltas
-                        .iter()
-                        .zip(figures)
-                        .map(|(delta, (count, first))| crate::store::ScanTally {
-                            count,
-                            first_at: chrono::DateTime::from_timestamp_micros(first).unwrap_or(delta.tally.first_at),
-                            last_at: delta.tally.last_at,
-                        })
-                        .collect(),
-                )
-            }
-            Ok(Ok(figures)) => {
-                tracing::warn!(sent = deltas.len(), received = figures.len(), "redis scan figures do not match");
-                None
-            }
-            Ok(Err(e)) => {
-                self.went_down(&e);
-                None
-            }
-            Err(_) => {
-                self.went_down(&"timed out");
-                None
-            }
+        let figures = self.run(pipe.query_async::<Vec<(u64, i64)>>(&mut connection)).await?;
+        if figures.len() != deltas.len() {
+            tracing::warn!(sent = deltas.len(), received = figures.len(), "redis scan figures do not match");
+            return None;
         }
+        let shared = deltas.iter().zip(figures).map(|(delta, (count, first))| crate::store::ScanTally {
+            count,
+            first_at: chrono::DateTime::from_timestamp_micros(first).unwrap_or(delta.tally.first_at),
+            last_at: delta.tally.last_at,
+        });
+        Some(shared.collect())
     }
 }
 
