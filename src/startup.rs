@@ -96,8 +96,10 @@ impl Application {
             let shared = tiers.shared?;
             Some(tokio::spawn(shared.run_feed(tiers.local)))
         });
+        let watch = tokio::spawn(self.registry.clone().watch_changes());
         let served = axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await;
         flusher.abort();
+        watch.abort();
         if let Some(feed) = feed {
             feed.abort();
         }

@@ -164,6 +164,46 @@ async fn without_redis_another_instance_catches_up_within_the_bound() {
 }
 
 #[tokio::test]
+async fn without_redis_answers_outlive_the_bound_while_the_store_is_watched() {
+    let app = spawn_app_with(|c| c.cache_stale_bound = Duration::from_millis(300)).await;
+    app.issue(&issue_body("SM2026WATCH001", "守望测试有限公司", 91)).await;
+    // Past the in-flight grace of the issue and the watch's first look plus the bound.
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert_eq!(state_at(&app, &app.base, "SM2026WATCH001").await.1.as_deref(), Some("valid"));
+    let prepared = app.registry.answers_prepared();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(state_at(&app, &app.base, "SM2026WATCH001").await.1.as_deref(), Some("valid"));
+    assert_eq!(app.registry.answers_prepared(), prepared, "served from memory, not prepared again");
+}
+
+#[tokio::test]
+async fn a_change_made_by_an_instance_cut_off_from_redis_still_reaches_the_others_within_the_bound() {
+    let redis = RedisServer::start();
+    let bound = Duration::from_millis(1000);
+    // The instance that makes the change cannot reach Redis (nothing listens on its port), so it
+    // can neither share the new answer nor announce it; the peer hears the feed all along.
+    let unreachable = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("redis://{}", listener.local_addr().unwrap())
+    };
+    let app = spawn_app_with(|c| {
+        c.redis_url = Some(unreachable);
+        c.cache_stale_bound = bound;
+    })
+    .await;
+    let (peer, peer_registry) = app.spawn_peer_with(|c| c.redis_url = Some(redis.url())).await;
+    wait_until_connected(&peer_registry).await;
+    app.issue(&issue_body("SM2026CUTS0001", "断网测试有限公司", 90)).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(state_at(&app, &peer, "SM2026CUTS0001").await.1.as_deref(), Some("valid"));
+    tokio::time::sleep(bound).await; // the peer's copy is now older than the bound, and trusted
+    assert_eq!(state_at(&app, &peer, "SM2026CUTS0001").await.1.as_deref(), Some("valid"));
+    app.status("SM2026CUTS0001", json!({"action": "revoke", "reason": "r"})).await;
+    let took = until_state(&app, &peer, "SM2026CUTS0001", "revoked", bound * 2).await;
+    assert!(took <= bound, "took {took:?}, past the bound of {bound:?}");
+}
+
+#[tokio::test]
 async fn with_redis_a_revocation_reaches_the_other_instance_at_once() {
     let redis = RedisServer::start();
     let app = spawn_app_with(|c| c.redis_url = Some(redis.url())).await;
@@ -180,12 +220,15 @@ async fn with_redis_a_revocation_reaches_the_other_instance_at_once() {
 
 /// Waits until both instances' change feeds are connected.
 async fn wait_for_redis(app: &TestApp, peer: &starmark::registry::Registry) {
+    wait_until_connected(&app.registry).await;
+    wait_until_connected(peer).await;
+}
+
+/// Waits until an instance's change feed is connected.
+async fn wait_until_connected(registry: &starmark::registry::Registry) {
     let started = Instant::now();
-    let up = |registry: &starmark::registry::Registry| {
-        registry.tiers().and_then(|t| t.shared).is_some_and(|shared| shared.is_up())
-    };
-    while !(up(&app.registry) && up(peer)) {
-        assert!(started.elapsed() < Duration::from_secs(10), "the instances did not connect to Redis");
+    while !registry.tiers().and_then(|t| t.shared).is_some_and(|shared| shared.is_up()) {
+        assert!(started.elapsed() < Duration::from_secs(10), "the instance did not connect to Redis");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -361,7 +404,7 @@ async fn a_load_that_read_the_old_state_cannot_put_it_back_over_the_new_one_in_r
     let redis = RedisServer::start();
     let app = spawn_app_with(|c| c.redis_url = Some(redis.url())).await;
     let shared = app.registry.tiers().and_then(|t| t.shared).expect("a shared cache");
-    wait_for_redis(&app, &app.registry).await;
+    wait_until_connected(&app.registry).await;
     let number = "SM2026RACE0001";
     app.issue(&issue_body(number, "竞态测试有限公司", 92)).await;
     app.status(number, json!({"action": "revoke", "reason": "r"})).await;
@@ -387,6 +430,12 @@ async fn a_load_that_read_the_old_state_cannot_put_it_back_over_the_new_one_in_r
     let newer = starmark::cache::Prepared::new(b"{}", "W/\"3-valid-1-bb\"", 3, next_update).unwrap();
     assert!(shared.put(number, &newer).await);
     assert_eq!(held(connection.get(&key).await.unwrap()).as_deref(), Some("3"));
+
+    // The store watch drops a shared copy older than a change it found, and only such a copy.
+    assert!(shared.forget_older(&[(number.to_string(), 3)]).await);
+    assert_eq!(held(connection.get(&key).await.unwrap()).as_deref(), Some("3"), "not older than version 3");
+    assert!(shared.forget_older(&[("SM2026NONE0001".to_string(), 9), (number.to_string(), 4)]).await);
+    assert_eq!(held(connection.get(&key).await.unwrap()), None, "older than version 4");
 }
 
 #[tokio::test]

@@ -5,10 +5,11 @@
 //! An entry is either a prepared answer (bytes ready to send, with their ETag) or the knowledge
 //! that the key does not exist, kept briefly so that a flood of fake numbers never reaches the
 //! store. Concurrent misses of one key are coalesced: one load, however many requests wait.
-//! While change announcements are known to arrive (the Redis change feed is connected) an answer
-//! is served until it is replaced or its signed status assertion reaches `next_update`,
-//! whichever comes first; otherwise no answer older than a bound (5 s by default) is served, so
-//! even if an announcement is lost no instance serves a stale answer for longer.
+//! While the store watch (`registry::watch`) vouches that every change in the store has been
+//! applied here, an answer is served until it is replaced or its signed status assertion reaches
+//! `next_update`, whichever comes first; otherwise no answer older than a bound (5 s by default)
+//! is served, so even if a change announcement is lost no instance serves a stale answer for
+//! longer.
 //!
 //! Two structures share the work. Moka decides what L1 holds: it is bounded by bytes, expires
 //! entries, coalesces loads and evicts by recency and frequency. A read index ([`ReadIndex`])
@@ -24,7 +25,7 @@ pub mod shared;
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
@@ -267,10 +268,29 @@ pub struct AnswerCache {
     next_id: Arc<AtomicU64>,
     stale_bound: Duration,
     absent_for: Duration,
-    /// Whether change announcements are known to reach this instance (the Redis change feed
-    /// is connected): then an answer is served until it is replaced; otherwise at most
-    /// `stale_bound` after it was loaded.
-    trusted: Arc<AtomicBool>,
+    /// What the store watch vouches for (see [`AnswerCache::verified`]).
+    watch: Arc<Vouched>,
+}
+
+/// The store watch's word, as microseconds since `base` (0: not yet).
+struct Vouched {
+    base: Instant,
+    /// When the last complete look at the store's changes began: every change committed before
+    /// then has been applied to L1.
+    checked_from: AtomicU64,
+    /// Entries loaded before this may hold what was current before the watch began (a copy in
+    /// Redis, say); only later ones are trusted past the bound.
+    trust_from: AtomicU64,
+}
+
+impl Vouched {
+    fn micros(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.base).as_micros()).unwrap_or(u64::MAX).max(1)
+    }
+
+    fn instant(&self, micros: u64) -> Option<Instant> {
+        (micros != 0).then(|| self.base + Duration::from_micros(micros))
+    }
 }
 
 impl AnswerCache {
@@ -289,13 +309,27 @@ impl AnswerCache {
             next_id: Arc::default(),
             stale_bound: settings.stale_bound,
             absent_for: settings.absent_for,
-            trusted: Arc::new(AtomicBool::new(false)),
+            watch: Arc::new(Vouched {
+                base: Instant::now(),
+                checked_from: AtomicU64::new(0),
+                trust_from: AtomicU64::new(0),
+            }),
         }
     }
 
-    /// Says whether change announcements reach this instance (set by the change feed).
-    pub fn set_trusted(&self, trusted: bool) {
-        self.trusted.store(trusted, Ordering::SeqCst);
+    /// Said by the store watch after a complete look at the store's changes that began at
+    /// `checked_from`, once each change it found was forgotten: no entry can then be older than
+    /// the store as it was at `checked_from`, except one loaded from a copy made before the
+    /// watch first looked. While the watch keeps saying so within the bound, answers are
+    /// served until they are replaced; when it falls silent (the store cannot be read), at most
+    /// `stale_bound` after they were loaded.
+    pub fn verified(&self, checked_from: Instant) {
+        let watch = &self.watch;
+        // Copies in Redis live `stale_bound` at most: those loaded from then on were made after
+        // the watch's first look.
+        let trust_from = watch.micros(checked_from + self.stale_bound);
+        let _ = watch.trust_from.compare_exchange(0, trust_from, Ordering::SeqCst, Ordering::SeqCst);
+        watch.checked_from.fetch_max(watch.micros(checked_from), Ordering::SeqCst);
     }
 
     /// The longest an entry is served after it was loaded.
@@ -316,10 +350,21 @@ impl AnswerCache {
         Entry { value, loaded, expires: loaded + lifetime, id: self.next_id.fetch_add(1, Ordering::Relaxed) }
     }
 
-    /// Whether `entry` may be served now.
+    /// Whether `entry` may be served now: before it expires, and either within the bound of
+    /// its load or while the store watch vouches for it.
     fn servable(&self, entry: &Entry, now: Instant) -> bool {
-        now < entry.expires
-            && (self.trusted.load(Ordering::Relaxed) || now.duration_since(entry.loaded) < self.stale_bound)
+        now < entry.expires && (now.duration_since(entry.loaded) < self.stale_bound || self.vouched_for(entry, now))
+    }
+
+    fn vouched_for(&self, entry: &Entry, now: Instant) -> bool {
+        let watch = &self.watch;
+        let (Some(checked_from), Some(trust_from)) = (
+            watch.instant(watch.checked_from.load(Ordering::Relaxed)),
+            watch.instant(watch.trust_from.load(Ordering::Relaxed)),
+        ) else {
+            return false;
+        };
+        entry.loaded >= trust_from && now.saturating_duration_since(checked_from) < self.stale_bound
     }
 
     /// The cached entry, or the result of `load`, run once for all concurrent callers of `key`.
@@ -375,6 +420,27 @@ impl AnswerCache {
     pub async fn forget_now_and_soon(&self, key: &str) {
         self.forget(key).await;
         self.forget_soon(key);
+    }
+
+    /// Like [`AnswerCache::forget_now_and_soon`], for a change to record `version`: an answer
+    /// of that version or later (the one the change itself put) stays.
+    pub async fn forget_older_now_and_soon(&self, key: &str, version: u32) {
+        self.forget_older(key, version).await;
+        let (cache, key) = (self.clone(), key.to_string());
+        tokio::spawn(async move {
+            tokio::time::sleep(IN_FLIGHT_GRACE).await;
+            cache.forget_older(&key, version).await;
+        });
+    }
+
+    async fn forget_older(&self, key: &str, version: u32) {
+        let older = |entry: &Entry| !matches!(&entry.value, Cached::Answer(prepared) if prepared.version >= version);
+        if self.index.get(key).is_some_and(|entry| older(&entry)) {
+            self.index.remove(key);
+        }
+        if self.entries.get(key).await.is_some_and(|entry| older(&entry)) {
+            self.entries.invalidate(key).await;
+        }
     }
 
     /// Puts the answer made after a change, and forgets it a moment later for the same reason:
@@ -476,24 +542,50 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn trusted_answers_outlive_the_bound_untrusted_ones_do_not() {
+    async fn vouched_answers_outlive_the_bound_others_do_not() {
         let cache = AnswerCache::new(settings(100, 100));
         let load = |value: Cached| async move { Ok::<_, std::io::Error>(value) };
-        cache.set_trusted(true);
+        // Loaded before the watch first looked (plus the bound): not trusted past the bound.
+        cache.get_or_load("early", load(answer("a", 1))).await.unwrap();
+        cache.verified(Instant::now());
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        cache.verified(Instant::now());
         cache.get_or_load("k", load(answer("a", 1))).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        let early = cache.get_or_load("early", load(answer("b", 2))).await.unwrap();
+        assert!(matches!(early, Cached::Answer(p) if p.version == 2), "it may be a copy from before the watch");
+
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        cache.verified(Instant::now());
         let kept = cache.get_or_load("k", load(answer("b", 2))).await.unwrap();
-        assert!(matches!(kept, Cached::Answer(p) if p.version == 1), "announcements would have replaced it");
-        cache.set_trusted(false);
+        assert!(matches!(kept, Cached::Answer(p) if p.version == 1), "the watch would have dropped it");
+        // The watch falls silent (the store cannot be read): the bound holds again.
+        tokio::time::sleep(Duration::from_millis(150)).await;
         let fresh = cache.get_or_load("k", load(answer("b", 2))).await.unwrap();
-        assert!(matches!(fresh, Cached::Answer(p) if p.version == 2), "without announcements the bound holds");
+        assert!(matches!(fresh, Cached::Answer(p) if p.version == 2), "without the watch the bound holds");
+    }
+
+    #[tokio::test]
+    async fn a_change_drops_older_answers_and_keeps_its_own() {
+        let cache = AnswerCache::new(settings(60_000, 1_000));
+        let load = |value: Cached| async move { Ok::<_, std::io::Error>(value) };
+        cache.get_or_load("old", load(answer("a", 1))).await.unwrap();
+        cache.put("new", answer("b", 2)).await;
+        cache.get_or_load("gone", load(Cached::Absent)).await.unwrap();
+        for key in ["old", "new", "gone"] {
+            cache.forget_older_now_and_soon(key, 2).await;
+        }
+        let old = cache.get_or_load("old", load(answer("c", 2))).await.unwrap();
+        assert!(matches!(old, Cached::Answer(p) if p.version == 2), "version 1 was dropped");
+        let new = cache.get_or_load("new", load(answer("c", 3))).await.unwrap();
+        assert!(matches!(new, Cached::Answer(p) if p.version == 2), "the change's own answer stays");
+        let gone = cache.get_or_load("gone", load(answer("c", 2))).await.unwrap();
+        assert!(matches!(gone, Cached::Answer(_)), "an absence is dropped: the change may have created it");
     }
 
     #[tokio::test]
     async fn no_answer_is_served_past_its_next_update_even_when_trusted() {
         let cache = AnswerCache::new(settings(60_000, 1_000));
         let load = |value: Cached| async move { Ok::<_, std::io::Error>(value) };
-        cache.set_trusted(true);
         cache.get_or_load("k", load(answer_for("a", 1, 150))).await.unwrap();
         let kept = cache.get_or_load("k", load(answer("b", 2))).await.unwrap();
         assert!(matches!(kept, Cached::Answer(p) if p.version == 1), "still before its next_update");
@@ -512,7 +604,6 @@ mod tests {
     #[tokio::test]
     async fn a_load_in_flight_during_a_change_does_not_stay() {
         let cache = AnswerCache::new(settings(60_000, 1_000));
-        cache.set_trusted(true);
         let slow = {
             let cache = cache.clone();
             tokio::spawn(async move {
@@ -550,7 +641,6 @@ mod tests {
         // Room for about ten answers of 1 KB: moka evicts the rest, and hits must not keep
         // serving (or holding the memory of) what it dropped.
         let cache = AnswerCache::new(CacheSettings { max_bytes: 10 * 1_100, ..settings(60_000, 1_000) });
-        cache.set_trusted(true);
         let body = "x".repeat(1_000);
         for n in 0..100u32 {
             let load = async { Ok::<_, std::io::Error>(answer(&body, n)) };
@@ -578,7 +668,6 @@ mod tests {
     #[tokio::test]
     async fn hits_come_from_the_read_index_and_forget_reaches_both() {
         let cache = AnswerCache::new(settings(60_000, 1_000));
-        cache.set_trusted(true);
         let load = |value: Cached| async move { Ok::<_, std::io::Error>(value) };
         cache.get_or_load("k", load(answer("a", 1))).await.unwrap();
         assert_eq!(cache.indexed(), 1);

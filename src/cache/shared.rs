@@ -3,9 +3,11 @@
 //!
 //! Redis is optional and may fail at any time. Every operation has a short timeout and a failure
 //! is a miss, never an error for the caller; the feed reconnects by itself and, because messages
-//! may have been lost while it was away, empties L1 when it is back; while it is away, L1 serves
-//! nothing older than the staleness bound. Shared entries expire after that bound too, so a
-//! lost write heals itself within it.
+//! may have been lost while it was away, empties L1 when it is back. The feed is the fast path
+//! (a change reaches every instance within milliseconds); the staleness bound itself is kept by
+//! the store watch (`registry::watch`), which needs nothing from Redis, since a lost message
+//! cannot always be noticed here (an instance cut off from Redis while the others still hear the
+//! feed). Shared entries expire after the bound too, so a lost write heals itself within it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -48,6 +50,21 @@ if held then
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
+";
+
+/// `DEL KEYS[i]` for each key whose answer is of a record version before ARGV[i].
+const FORGET_OLDER: &str = r"
+local dropped = 0
+for i, key in ipairs(KEYS) do
+    local held = redis.call('GET', key)
+    if held then
+        local version = tonumber(string.match(held, '^(%d+)\n'))
+        if not version or version < tonumber(ARGV[i]) then
+            dropped = dropped + redis.call('DEL', key)
+        end
+    end
+end
+return dropped
 ";
 
 /// Packs a prepared answer as `version \n etag \n next_update \n body` (`next_update` in
@@ -156,6 +173,22 @@ impl SharedCache {
         self.run(connection.del::<_, ()>(format!("{KEY_PREFIX}{key}"))).await;
     }
 
+    /// Drops the shared copy of each key that is of a record version before the one given, in
+    /// one round trip (the store watch found those changes: an instance that could not reach
+    /// Redis may have made them, leaving the old answers here). Says whether Redis answered.
+    pub async fn forget_older(&self, changes: &[(String, u32)]) -> bool {
+        if changes.is_empty() {
+            return true;
+        }
+        let Some(mut connection) = self.connection().await else { return false };
+        let script = redis::Script::new(FORGET_OLDER);
+        let mut invocation = script.prepare_invoke();
+        for (key, version) in changes {
+            invocation.key(format!("{KEY_PREFIX}{key}")).arg(*version);
+        }
+        self.run(invocation.invoke_async::<i64>(&mut connection)).await.is_some()
+    }
+
     /// Tells every instance that `key` changed.
     pub async fn announce(&self, key: &str) {
         let Some(mut connection) = self.connection().await else { return };
@@ -172,7 +205,6 @@ impl SharedCache {
                 Ok(feed) => {
                     backoff = Duration::from_millis(100);
                     local.forget_all();
-                    local.set_trusted(true);
                     // Every (re)connection of the feed is reported, whatever single
                     // operations said meanwhile.
                     self.up.store(true, Ordering::Relaxed);
@@ -198,14 +230,10 @@ impl SharedCache {
                             }
                         }
                     }
-                    local.set_trusted(false);
                     self.went_down(&"change feed lost");
                     *self.connection.write().await = None;
                 }
-                Err(e) => {
-                    local.set_trusted(false);
-                    self.went_down(&e);
-                }
+                Err(e) => self.went_down(&e),
             }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(MAX_BACKOFF);

@@ -17,6 +17,7 @@ mod scan;
 mod scans;
 mod tokens;
 pub mod verify;
+pub mod watch;
 
 use std::sync::Arc;
 

@@ -249,6 +249,15 @@ pub trait Store: LogStore + Send + Sync + 'static {
     /// All events of one certificate, oldest first.
     async fn history(&self, number: &CertificateNumber) -> Result<Vec<StoredEvent>, StoreError>;
 
+    /// Up to `limit` events after sequence number `after`, oldest first, as (sequence number,
+    /// certificate number, version): how every instance learns of changes from the store itself.
+    /// Events become visible in sequence order (one writer at a time), so a reader that has seen
+    /// event `n` has seen every event before it.
+    async fn changes_after(&self, after: i64, limit: u32) -> Result<Vec<(i64, String, u32)>, StoreError>;
+
+    /// The sequence number of the latest event (0 when there is none).
+    async fn last_event_seq(&self) -> Result<i64, StoreError>;
+
     /// Reserves `count` consecutive sequence numbers for `year`, returning the first.
     async fn reserve_sequence(&self, year: i32, count: u64) -> Result<u64, StoreError>;
 

@@ -300,6 +300,22 @@ impl Store for SqliteStore {
         rows.iter().map(Self::certificate_from_row).collect()
     }
 
+    async fn changes_after(&self, after: i64, limit: u32) -> Result<Vec<(i64, String, u32)>, StoreError> {
+        let rows = sqlx::query_as::<_, (i64, String, u32)>(
+            "SELECT seq, number, version FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows)
+    }
+
+    async fn last_event_seq(&self) -> Result<i64, StoreError> {
+        let (seq,): (Option<i64>,) = sqlx::query_as("SELECT max(seq) FROM events").fetch_one(&self.reader).await?;
+        Ok(seq.unwrap_or(0))
+    }
+
     async fn history(&self, number: &CertificateNumber) -> Result<Vec<StoredEvent>, StoreError> {
         let rows = sqlx::query(
             "SELECT seq, number, version, kind, actor, at, details, record, signature FROM events \
