@@ -165,13 +165,14 @@ async fn without_redis_another_instance_catches_up_within_the_bound() {
 
 #[tokio::test]
 async fn without_redis_answers_outlive_the_bound_while_the_store_is_watched() {
-    let app = spawn_app_with(|c| c.cache_stale_bound = Duration::from_millis(300)).await;
+    let bound = Duration::from_millis(1000);
+    let app = spawn_app_with(|c| c.cache_stale_bound = bound).await;
     app.issue(&issue_body("SM2026WATCH001", "守望测试有限公司", 91)).await;
     // Past the in-flight grace of the issue and the watch's first look plus the bound.
-    tokio::time::sleep(Duration::from_millis(900)).await;
+    tokio::time::sleep(bound + Duration::from_millis(300)).await;
     assert_eq!(state_at(&app, &app.base, "SM2026WATCH001").await.1.as_deref(), Some("valid"));
     let prepared = app.registry.answers_prepared();
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    tokio::time::sleep(bound * 2).await;
     assert_eq!(state_at(&app, &app.base, "SM2026WATCH001").await.1.as_deref(), Some("valid"));
     assert_eq!(app.registry.answers_prepared(), prepared, "served from memory, not prepared again");
 }
@@ -333,21 +334,24 @@ async fn with_redis_every_instance_reports_the_same_scan_count() {
 #[tokio::test]
 async fn while_the_change_feed_is_up_answers_are_served_past_the_bound() {
     let redis = RedisServer::start();
+    // A bound that leaves the store watch (five looks within it) room on a busy machine.
+    let bound = Duration::from_millis(1000);
     let app = spawn_app_with(|c| {
         c.redis_url = Some(redis.url());
-        c.cache_stale_bound = Duration::from_millis(300);
+        c.cache_stale_bound = bound;
     })
     .await;
     let (peer, peer_registry) = app.spawn_peer_with(|_| {}).await;
     wait_for_redis(&app, &peer_registry).await;
     app.issue(&issue_body("SM2026TRUST001", "信任测试有限公司", 99)).await;
     // After a change an instance drops its copy once more half a second later (a load in
-    // flight during the change must not stay); warm the peer after that.
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // flight during the change must not stay), and answers loaded within the bound of the
+    // watch's first look are not trusted past it: warm the peer after both.
+    tokio::time::sleep(bound + Duration::from_millis(300)).await;
     assert_eq!(state_at(&app, &peer, "SM2026TRUST001").await.1.as_deref(), Some("valid"));
     let prepared = peer_registry.answers_prepared();
-    // Longer than the bound and than a heartbeat: the feed stays up, so the answer stays.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Longer than the bound and than a heartbeat: the answer stays.
+    tokio::time::sleep(bound * 2).await;
     assert_eq!(state_at(&app, &peer, "SM2026TRUST001").await.1.as_deref(), Some("valid"));
     assert_eq!(peer_registry.answers_prepared(), prepared, "served from memory, not prepared again");
 }
