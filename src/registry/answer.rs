@@ -64,17 +64,17 @@ pub struct ReadPath {
     pub format: Arc<dyn AnswerFormat>,
     /// Answers prepared from the store so far (each is one store read): what the caches save.
     pub prepared: Arc<std::sync::atomic::AtomicU64>,
-    /// How long a prepared answer's status assertion is good for (its `next_update`, never past
-    /// midnight in China); no instance serves the answer longer.
+    /// How long a prepared answer's status assertion is good for (its `next_update`, less up to
+    /// a tenth at random, never past midnight in China); no instance serves the answer longer.
     pub answer_lifetime: Duration,
     /// By number: the ETag of the answer a certificate was read back from, and the certificate.
     /// The same ETag means the same record version, state and digest, so the same certificate.
     read_backs: moka::sync::Cache<String, (String, Arc<StoredCertificate>)>,
 }
 
-/// The default of [`ReadPath::answer_lifetime`]: a change reaches every instance at once, so
-/// this only bounds how old a saved answer's assertion may be and how often each cached answer
-/// is prepared afresh from the store.
+/// The default of [`ReadPath::answer_lifetime`]: a change replaces the answer on every instance
+/// within the staleness bound (at once with Redis) whatever its lifetime, so this only bounds
+/// how old a served assertion may be and how often each cached answer is prepared afresh.
 pub const DEFAULT_ANSWER_LIFETIME: Duration = Duration::from_secs(3600);
 
 /// Up to this fraction of the lifetime is taken off each answer's, at random.
