@@ -17,8 +17,8 @@ use crate::cache::shared::Tiers;
 /// Events read in one query.
 const BATCH: u32 = 1_000;
 
-/// How often the watch looks, for a staleness bound: five times within it, at most once a
-/// second, at least every 10 ms.
+/// How often the watch looks, for a staleness bound: five times within it, but at least once a
+/// second and at most every 10 ms.
 pub fn watch_interval(stale_bound: Duration) -> Duration {
     (stale_bound / 5).clamp(Duration::from_millis(10), Duration::from_secs(1))
 }
