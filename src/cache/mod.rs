@@ -222,11 +222,10 @@ impl ReadIndex {
         self.write(key).remove(key);
     }
 
-    /// Removes the entry of `key` if it is still entry `id` (moka dropped it; a newer entry of
-    /// the same key stays).
-    fn remove_if(&self, key: &str, id: u64) {
+    /// Removes the entry of `key` if `unwanted` says so, deciding under the shard's lock.
+    fn remove_if(&self, key: &str, unwanted: impl FnOnce(&Entry) -> bool) {
         let mut shard = self.write(key);
-        if shard.get(key).is_some_and(|entry| entry.id == id) {
+        if shard.get(key).is_some_and(unwanted) {
             shard.remove(key);
         }
     }
@@ -301,7 +300,10 @@ impl AnswerCache {
             .max_capacity(settings.max_bytes)
             .weigher(|key: &String, entry: &Entry| u32::try_from(key.len() + entry.value.weight()).unwrap_or(u32::MAX))
             .expire_after(UntilExpiry)
-            .eviction_listener(move |key: Arc<String>, entry: Entry, _cause| dropped.remove_if(&key, entry.id))
+            // Moka dropped entry `id`; a newer entry of the same key stays.
+            .eviction_listener(move |key: Arc<String>, entry: Entry, _cause| {
+                dropped.remove_if(&key, |held| held.id == entry.id);
+            })
             .build();
         Self {
             entries,
@@ -435,9 +437,7 @@ impl AnswerCache {
 
     async fn forget_older(&self, key: &str, version: u32) {
         let older = |entry: &Entry| !matches!(&entry.value, Cached::Answer(prepared) if prepared.version >= version);
-        if self.index.get(key).is_some_and(|entry| older(&entry)) {
-            self.index.remove(key);
-        }
+        self.index.remove_if(key, older);
         if self.entries.get(key).await.is_some_and(|entry| older(&entry)) {
             self.entries.invalidate(key).await;
         }
