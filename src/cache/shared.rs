@@ -36,6 +36,9 @@ pub struct SharedCache {
     connection: RwLock<Option<ConnectionManager>>,
     ttl: Duration,
     up: AtomicBool,
+    /// [`PUT_UNLESS_NEWER`] and [`FORGET_OLDER`], each hashed once for `EVALSHA`.
+    put_unless_newer: redis::Script,
+    forget_older: redis::Script,
 }
 
 /// `SET key answer PX ttl`, unless the answer held under `key` is of a later record version
@@ -101,7 +104,14 @@ impl SharedCache {
     /// Prepares the client; nothing is connected until [`SharedCache::run_feed`] runs.
     pub fn new(url: &str, ttl: Duration) -> Result<Arc<Self>, redis::RedisError> {
         let client = redis::Client::open(url)?;
-        Ok(Arc::new(Self { client, connection: RwLock::new(None), ttl, up: AtomicBool::new(false) }))
+        Ok(Arc::new(Self {
+            client,
+            connection: RwLock::new(None),
+            ttl,
+            up: AtomicBool::new(false),
+            put_unless_newer: redis::Script::new(PUT_UNLESS_NEWER),
+            forget_older: redis::Script::new(FORGET_OLDER),
+        }))
     }
 
     /// Whether Redis answered the last time it was asked.
@@ -161,8 +171,7 @@ impl SharedCache {
     pub async fn put(&self, key: &str, prepared: &Prepared) -> bool {
         let Some(mut connection) = self.connection().await else { return false };
         let ttl_ms = u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-        let script = redis::Script::new(PUT_UNLESS_NEWER);
-        let mut invocation = script.key(format!("{KEY_PREFIX}{key}"));
+        let mut invocation = self.put_unless_newer.key(format!("{KEY_PREFIX}{key}"));
         invocation.arg(encode(prepared)).arg(ttl_ms).arg(prepared.version);
         self.run(invocation.invoke_async::<i64>(&mut connection)).await.is_some()
     }
@@ -181,8 +190,7 @@ impl SharedCache {
             return true;
         }
         let Some(mut connection) = self.connection().await else { return false };
-        let script = redis::Script::new(FORGET_OLDER);
-        let mut invocation = script.prepare_invoke();
+        let mut invocation = self.forget_older.prepare_invoke();
         for (key, version) in changes {
             invocation.key(format!("{KEY_PREFIX}{key}")).arg(*version);
         }
