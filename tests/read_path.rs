@@ -5,11 +5,13 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{issue_body, spawn_app, spawn_app_with, RedisServer, TestApp};
 use serde_json::{json, Value};
 use starmark::crypto::{canonical_value_bytes, Signature};
+use starmark::registry::Registry;
 
 /// What the server logs on this test's thread (a `#[tokio::test]` runs the servers it spawns on
 /// its own single thread), as text.
@@ -206,10 +208,7 @@ async fn a_change_made_by_an_instance_cut_off_from_redis_still_reaches_the_other
 
 #[tokio::test]
 async fn with_redis_a_revocation_reaches_the_other_instance_at_once() {
-    let redis = RedisServer::start();
-    let app = spawn_app_with(|c| c.redis_url = Some(redis.url())).await;
-    let (peer, peer_registry) = app.spawn_peer_with(|_| {}).await;
-    wait_for_redis(&app, &peer_registry).await;
+    let (_redis, app, peer, _) = two_instances_on_redis(|_| {}).await;
     app.issue(&issue_body("SM2026FAST0001", "传播测试有限公司", 95)).await;
     assert_eq!(state_at(&app, &peer, "SM2026FAST0001").await.1.as_deref(), Some("valid"));
     // The peer now holds the answer in memory; the revocation must replace it at once, far
@@ -217,6 +216,22 @@ async fn with_redis_a_revocation_reaches_the_other_instance_at_once() {
     app.status("SM2026FAST0001", json!({"action": "revoke", "reason": "r"})).await;
     let took = until_state(&app, &peer, "SM2026FAST0001", "revoked", Duration::from_secs(5)).await;
     assert!(took < Duration::from_millis(500), "took {took:?}");
+}
+
+/// Two instances of one store sharing a private Redis, both connected to it. `adjust` sets up
+/// the first; the second (the peer, at the returned URL) runs with the same configuration.
+async fn two_instances_on_redis(
+    adjust: impl FnOnce(&mut starmark::config::Config),
+) -> (RedisServer, TestApp, String, Arc<Registry>) {
+    let redis = RedisServer::start();
+    let app = spawn_app_with(|c| {
+        c.redis_url = Some(redis.url());
+        adjust(c);
+    })
+    .await;
+    let (peer, peer_registry) = app.spawn_peer_with(|_| {}).await;
+    wait_for_redis(&app, &peer_registry).await;
+    (redis, app, peer, peer_registry)
 }
 
 /// Waits until both instances' change feeds are connected.
@@ -238,15 +253,8 @@ async fn wait_until_connected(registry: &starmark::registry::Registry) {
 async fn when_redis_dies_answers_stay_correct_and_the_instances_reconnect() {
     let logs = Logs::default();
     let _capture = logs.capture();
-    let mut redis = RedisServer::start();
     let bound = Duration::from_millis(1000);
-    let app = spawn_app_with(|c| {
-        c.redis_url = Some(redis.url());
-        c.cache_stale_bound = bound;
-    })
-    .await;
-    let (peer, peer_registry) = app.spawn_peer_with(|_| {}).await;
-    wait_for_redis(&app, &peer_registry).await;
+    let (mut redis, app, peer, peer_registry) = two_instances_on_redis(|c| c.cache_stale_bound = bound).await;
     for (number, n) in [("SM2026DOWN0001", 96), ("SM2026DOWN0002", 97)] {
         app.issue(&issue_body(number, "故障测试有限公司", n)).await;
         assert_eq!(state_at(&app, &peer, number).await.1.as_deref(), Some("valid"));
@@ -279,10 +287,7 @@ async fn when_redis_dies_answers_stay_correct_and_the_instances_reconnect() {
 
 #[tokio::test]
 async fn with_redis_every_instance_reports_the_same_scan_count() {
-    let redis = RedisServer::start();
-    let app = spawn_app_with(|c| c.redis_url = Some(redis.url())).await;
-    let (peer, peer_registry) = app.spawn_peer_with(|_| {}).await;
-    wait_for_redis(&app, &peer_registry).await;
+    let (_redis, app, peer, peer_registry) = two_instances_on_redis(|_| {}).await;
     app.issue(&issue_body("SM2026SCAN0001", "计数共享有限公司", 98)).await;
     let response = app.post("/api/v1/certificates/SM2026SCAN0001/marks", &app.issuer, &json!({"count": 10})).await;
     assert_eq!(response.status(), 201);
@@ -333,16 +338,9 @@ async fn with_redis_every_instance_reports_the_same_scan_count() {
 
 #[tokio::test]
 async fn while_the_change_feed_is_up_answers_are_served_past_the_bound() {
-    let redis = RedisServer::start();
     // A bound that leaves the store watch (five looks within it) room on a busy machine.
     let bound = Duration::from_millis(1000);
-    let app = spawn_app_with(|c| {
-        c.redis_url = Some(redis.url());
-        c.cache_stale_bound = bound;
-    })
-    .await;
-    let (peer, peer_registry) = app.spawn_peer_with(|_| {}).await;
-    wait_for_redis(&app, &peer_registry).await;
+    let (_redis, app, peer, peer_registry) = two_instances_on_redis(|c| c.cache_stale_bound = bound).await;
     app.issue(&issue_body("SM2026TRUST001", "信任测试有限公司", 99)).await;
     // After a change an instance drops its copy once more half a second later (a load in
     // flight during the change must not stay), and answers loaded within the bound of the
@@ -373,15 +371,8 @@ async fn assertion_at(
 
 #[tokio::test]
 async fn even_with_the_feed_up_no_answer_is_served_past_its_next_update() {
-    let redis = RedisServer::start();
     let lifetime = Duration::from_millis(1200);
-    let app = spawn_app_with(|c| {
-        c.redis_url = Some(redis.url());
-        c.answer_lifetime = lifetime;
-    })
-    .await;
-    let (peer, peer_registry) = app.spawn_peer_with(|_| {}).await;
-    wait_for_redis(&app, &peer_registry).await;
+    let (_redis, app, peer, _) = two_instances_on_redis(|c| c.answer_lifetime = lifetime).await;
     app.issue(&issue_body("SM2026NEXT0001", "时效测试有限公司", 93)).await;
     let (produced, next) = assertion_at(&app, &peer, "SM2026NEXT0001").await;
     let given = (next - produced).to_std().unwrap();
