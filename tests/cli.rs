@@ -82,6 +82,15 @@ fn bad_configuration_is_named() {
 }
 
 #[test]
+fn a_bad_answer_lifetime_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = starmark(dir.path()).env("STARMARK_ANSWER_LIFETIME_MS", "an hour").arg("serve").output().unwrap();
+    assert!(!out.status.success());
+    let said = text(&out.stderr);
+    assert!(said.contains("STARMARK_ANSWER_LIFETIME_MS") && said.contains("is not a number"), "{said}");
+}
+
+#[test]
 fn tokens_are_created_listed_and_revoked() {
     let dir = tempfile::tempdir().unwrap();
     assert!(run(dir.path(), &["keygen"]).status.success());
