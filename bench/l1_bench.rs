@@ -49,7 +49,7 @@ async fn main() {
         for &i in &order {
             let hit = cache.get_or_load(&keys[i], async { Err::<Cached, ()>(()) }).await;
             if let Ok(Cached::Answer(prepared)) = hit {
-                bytes += prepared.body.len();
+                bytes += prepared.body().len();
             }
         }
         assert_eq!(bytes, LOOKUPS * 3300, "every lookup must hit");
@@ -70,7 +70,7 @@ async fn main() {
         let mut bytes = 0;
         for &i in &order {
             if let Some(Cached::Answer(prepared)) = bare.get(keys[i].as_str()).await {
-                bytes += prepared.body.len();
+                bytes += prepared.body().len();
             }
         }
         assert_eq!(bytes, LOOKUPS * 3300, "every lookup must hit");
@@ -87,7 +87,7 @@ async fn main() {
         for &i in &order {
             let hit = map.read().ok().and_then(|m| m.get(keys[i].as_str()).cloned());
             if let Some(Cached::Answer(prepared)) = hit {
-                bytes += prepared.body.len();
+                bytes += prepared.body().len();
             }
         }
         assert_eq!(bytes, LOOKUPS * 3300, "every lookup must hit");

@@ -74,14 +74,14 @@ return dropped
 /// RFC 3339; the body is everything after the third line break).
 fn encode(prepared: &Prepared) -> Vec<u8> {
     let next_update = prepared.next_update.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
-    let mut out = Vec::with_capacity(prepared.body.len() + prepared.etag().len() + next_update.len() + 16);
+    let mut out = Vec::with_capacity(prepared.body().len() + prepared.etag().len() + next_update.len() + 16);
     out.extend_from_slice(prepared.version.to_string().as_bytes());
     out.push(b'\n');
     out.extend_from_slice(prepared.etag().as_bytes());
     out.push(b'\n');
     out.extend_from_slice(next_update.as_bytes());
     out.push(b'\n');
-    out.extend_from_slice(&prepared.body);
+    out.extend_from_slice(prepared.body());
     out
 }
 
@@ -338,7 +338,7 @@ mod tests {
         let next_update = chrono::Utc::now() + chrono::Duration::minutes(5);
         let prepared = Prepared::new(b"{\"a\":\"x\ny\"}", "\"3-abcd\"", 3, next_update).unwrap();
         let back = decode(&encode(&prepared)).unwrap();
-        assert_eq!((back.version, back.etag(), &back.body[..]), (3, "\"3-abcd\"", &prepared.body[..]));
+        assert_eq!((back.version, back.etag(), back.body()), (3, "\"3-abcd\"", prepared.body()));
         assert_eq!(back.next_update, next_update);
         assert!(decode(b"garbage").is_none());
         // The packing of earlier versions (no next_update) is a miss, not a misread body.

@@ -46,18 +46,15 @@ pub async fn get_certificate(
     };
     let revalidate = HeaderValue::from_static("no-cache");
     let headers = request.headers();
-    if matches(headers, prepared.etag()) {
-        let etag = prepared.etag_header;
+    let not_modified = matches(headers, prepared.etag());
+    let (etag, body) = prepared.into_send();
+    if not_modified {
         return Ok((StatusCode::NOT_MODIFIED, [(ETAG, etag), (CACHE_CONTROL, revalidate)]).into_response());
     }
     Ok((
         StatusCode::OK,
-        [
-            (CONTENT_TYPE, HeaderValue::from_static("application/json")),
-            (ETAG, prepared.etag_header),
-            (CACHE_CONTROL, revalidate),
-        ],
-        prepared.body,
+        [(CONTENT_TYPE, HeaderValue::from_static("application/json")), (ETAG, etag), (CACHE_CONTROL, revalidate)],
+        body,
     )
         .into_response())
 }
