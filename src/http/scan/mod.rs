@@ -7,7 +7,7 @@ mod page;
 mod text;
 mod view;
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
@@ -31,12 +31,14 @@ fn requested_lang(query: Option<&str>) -> Option<&str> {
     query?.split('&').find_map(|pair| pair.strip_prefix("lang="))
 }
 
+/// The request comes last and whole, so its headers are read where they are, not copied.
 pub async fn scan(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(token): Path<String>,
     RawQuery(query): RawQuery,
+    request: Request,
 ) -> Response {
+    let headers = request.headers();
     // Longer than any token: not worth parsing, and refused as not genuine like any other.
     let token = if token.len() > MAX_TOKEN_CHARS { "" } else { token.as_str() };
     let outcome = match state.registry.scan(token).await {
@@ -49,7 +51,7 @@ pub async fn scan(
         Err(e) => return ApiError::from(e).into_response(),
     };
     let no_store = HeaderValue::from_static("no-store");
-    if wants_json(&headers) {
+    if wants_json(headers) {
         match super::certificates::json_response(StatusCode::OK, &view::ScanView::of(&outcome)) {
             Ok(mut response) => {
                 response.headers_mut().insert(header::CACHE_CONTROL, no_store);
@@ -59,7 +61,7 @@ pub async fn scan(
             Err(problem) => problem.into_response(),
         }
     } else {
-        let lang = Lang::negotiate(requested_lang(query.as_deref()), &headers);
+        let lang = Lang::negotiate(requested_lang(query.as_deref()), headers);
         let html = page::render(token, &outcome, state.registry.issuer(), lang);
         pages::html_response(StatusCode::OK, html, "no-store")
     }
