@@ -9,6 +9,7 @@
 //! cannot always be noticed here (an instance cut off from Redis while the others still hear the
 //! feed). Shared entries expire after the bound too, so a lost write heals itself within it.
 
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -296,17 +297,21 @@ impl SharedCache {
         let mut connection = self.connection().await?;
         let micros = |t: chrono::DateTime<chrono::Utc>| t.timestamp_micros();
         let mut pipe = redis::pipe();
+        // One buffer for every key: the pipeline copies each argument it is given.
+        let mut redis_key = String::with_capacity(64);
         for delta in deltas {
             let key = &delta.key;
-            let redis_key = format!("starmark:scans:{}:{}:{}", key.number, key.batch, key.serial);
+            redis_key.clear();
+            let _ = write!(redis_key, "starmark:scans:{}:{}:{}", key.number, key.batch, key.serial);
+            let redis_key = redis_key.as_str();
             if let Some(seed) = &delta.seed {
-                pipe.hset_nx(&redis_key, "count", seed.count).ignore();
-                pipe.hset_nx(&redis_key, "first", micros(seed.first_at)).ignore();
+                pipe.hset_nx(redis_key, "count", seed.count).ignore();
+                pipe.hset_nx(redis_key, "first", micros(seed.first_at)).ignore();
             }
-            pipe.hincr(&redis_key, "count", delta.tally.count).ignore();
-            pipe.hset_nx(&redis_key, "first", micros(delta.tally.first_at)).ignore();
-            pipe.expire(&redis_key, SCAN_FIGURES_TTL_SECONDS).ignore();
-            pipe.hget(&redis_key, &["count", "first"]);
+            pipe.hincr(redis_key, "count", delta.tally.count).ignore();
+            pipe.hset_nx(redis_key, "first", micros(delta.tally.first_at)).ignore();
+            pipe.expire(redis_key, SCAN_FIGURES_TTL_SECONDS).ignore();
+            pipe.hget(redis_key, &["count", "first"]);
         }
         let figures = self.run(pipe.query_async::<Vec<(u64, i64)>>(&mut connection)).await?;
         if figures.len() != deltas.len() {
