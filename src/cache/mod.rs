@@ -440,14 +440,20 @@ impl AnswerCache {
         self.forget_soon(key);
     }
 
-    /// Like [`AnswerCache::forget_now_and_soon`], for a change to record `version`: an answer
-    /// of that version or later (the one the change itself put) stays.
-    pub async fn forget_older_now_and_soon(&self, key: &str, version: u32) {
-        self.forget_older(key, version).await;
-        let (cache, key) = (self.clone(), key.to_string());
+    /// Like [`AnswerCache::forget_now_and_soon`], for changes to record versions: the answer
+    /// of each key of `changed` older than its version is dropped, now and once more after the
+    /// in-flight grace (one timer for them all: a bulk import changes thousands at once); an
+    /// answer of that version or later (the one the change itself put) stays.
+    pub async fn forget_older_now_and_soon(&self, changed: Vec<(String, u32)>) {
+        for (key, version) in &changed {
+            self.forget_older(key, *version).await;
+        }
+        let cache = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(IN_FLIGHT_GRACE).await;
-            cache.forget_older(&key, version).await;
+            for (key, version) in &changed {
+                cache.forget_older(key, *version).await;
+            }
         });
     }
 
@@ -587,9 +593,8 @@ mod tests {
         cache.get_or_load("old", load(answer("a", 1))).await.unwrap();
         cache.put("new", answer("b", 2)).await;
         cache.get_or_load("gone", load(Cached::Absent)).await.unwrap();
-        for key in ["old", "new", "gone"] {
-            cache.forget_older_now_and_soon(key, 2).await;
-        }
+        let changed = ["old", "new", "gone"].map(|key| (key.to_string(), 2)).to_vec();
+        cache.forget_older_now_and_soon(changed).await;
         let old = cache.get_or_load("old", load(answer("c", 2))).await.unwrap();
         assert!(matches!(old, Cached::Answer(p) if p.version == 2), "version 1 was dropped");
         let new = cache.get_or_load("new", load(answer("c", 3))).await.unwrap();

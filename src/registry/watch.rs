@@ -62,15 +62,14 @@ impl Registry {
             seen = *last;
             let changed: Vec<(String, u32)> =
                 changes.into_iter().map(|(_, number, version)| (number, version)).collect();
-            for (number, version) in &changed {
-                tiers.local.forget_older_now_and_soon(number, *version).await;
-            }
+            let complete = changed.len() < BATCH as usize;
             if let Some(shared) = &tiers.shared {
                 // Best effort: copies in Redis expire within the bound anyway.
                 shared.forget_older(&changed).await;
             }
+            tiers.local.forget_older_now_and_soon(changed).await;
             *after = Some(seen);
-            if changed.len() < BATCH as usize {
+            if complete {
                 return Ok(());
             }
         }
