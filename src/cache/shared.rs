@@ -37,17 +37,25 @@ pub struct SharedCache {
     connection: RwLock<Option<ConnectionManager>>,
     ttl: Duration,
     up: AtomicBool,
-    /// [`PUT_UNLESS_NEWER`] and [`FORGET_OLDER`], each hashed once for `EVALSHA`.
+    /// [`PUT_UNLESS_NEWER`] and [`FORGET_OLDER`] (each after [`HELD_VERSION`]), hashed once for
+    /// `EVALSHA`.
     put_unless_newer: redis::Script,
     forget_older: redis::Script,
 }
+
+/// Opens both scripts: the record version at the head of a packed answer (see [`encode`]).
+const HELD_VERSION: &str = r"
+local function held_version(held)
+    return tonumber(string.match(held, '^(%d+)\n'))
+end
+";
 
 /// `SET key answer PX ttl`, unless the answer held under `key` is of a later record version
 /// (the packing starts with the version). KEYS[1] key; ARGV: packed answer, ttl in ms, version.
 const PUT_UNLESS_NEWER: &str = r"
 local held = redis.call('GET', KEYS[1])
 if held then
-    local version = tonumber(string.match(held, '^(%d+)\n'))
+    local version = held_version(held)
     if version and version > tonumber(ARGV[3]) then
         return 0
     end
@@ -62,7 +70,7 @@ local dropped = 0
 for i, key in ipairs(KEYS) do
     local held = redis.call('GET', key)
     if held then
-        local version = tonumber(string.match(held, '^(%d+)\n'))
+        local version = held_version(held)
         if not version or version < tonumber(ARGV[i]) then
             dropped = dropped + redis.call('DEL', key)
         end
@@ -110,8 +118,8 @@ impl SharedCache {
             connection: RwLock::new(None),
             ttl,
             up: AtomicBool::new(false),
-            put_unless_newer: redis::Script::new(PUT_UNLESS_NEWER),
-            forget_older: redis::Script::new(FORGET_OLDER),
+            put_unless_newer: redis::Script::new(&format!("{HELD_VERSION}{PUT_UNLESS_NEWER}")),
+            forget_older: redis::Script::new(&format!("{HELD_VERSION}{FORGET_OLDER}")),
         }))
     }
 
