@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Read-path benchmark (issue 4, point 7). In one run on this machine:
 #   - builds the release binary, makes a fresh key and store, imports CERTS numbered
-#     certificates (bench/make_import_csv.py --numbered) and orders one batch of 1,000,000 marks;
+#     certificates (bench/make_import_csv.py --numbered) and orders, for the first of them, one
+#     batch of 1,000,000 marks per run;
 #   - serves them with `starmark serve`, copies every GET /api/v1/certificates/{number} answer
 #     into a static docroot (bench/read_path_fetch.py) and serves that with nginx;
 #   - drives, with the same load generator (wrk, 2 threads, 50 connections, bench/read_path.lua,
 #     random keys), SECONDS each and RUNS times in turn:
 #       (a) our GET /api/v1/certificates/{n}      (b) nginx, the same paths and bodies
 #       (c) our GET /healthz (the ceiling)         (d) our scan landing GET /v/{token} as JSON,
-#           walking a shuffled list of TOKENS serials of the 1,000,000-mark batch, each run going
-#           on where the last stopped, so no token is asked twice until all TOKENS were;
+#           each run walking a shuffled list of TOKENS serials of its own 1,000,000-mark batch,
+#           so no token is asked twice unless a run asks for more than TOKENS;
 #   - prints medians of requests/s, p50 and p99, the ratios a/b, a/c and d/c, and the server's
 #     peak memory (VmHWM) against the issue's targets; cleans up everything it started.
 #
@@ -120,32 +121,36 @@ start=$(date +%s.%N)
 "$bin" import "$work/certs.csv" --quiet >/dev/null
 say "imported $certs certificates in $(python3 -c "print(f'{$(date +%s.%N) - $start:.1f}')") s"
 
-start=$(date +%s.%N)
-batch=$("$bin" marks order "$first" --count "$marks" 2>/dev/null)
-say "ordered batch $batch of $marks marks in $(python3 -c "print(f'{$(date +%s.%N) - $start:.1f}')") s"
-# TOKENS serials in 10 ranges, one at a random place in each tenth of the batch (the whole batch
-# by default), made on every core, then shuffled. The URLs are upper case (QR alphanumeric mode):
-# HTTP://HOST/V/TOKEN becomes /v/TOKEN.
+# One batch of 1,000,000 marks per run of (d): at tens of thousands of scans a second, one
+# batch's tokens last for about two runs, and a token asked twice is no longer a fresh scan.
 ranges=10
 per=$((tokens / ranges))
 span=$((marks / ranges))
 ((per >= 1 && per <= span)) || fail "READ_PATH_TOKENS must be between $ranges and $marks"
-start=$(date +%s.%N)
-makers=()
-for ((k = 0; k < ranges; k++)); do
-    from=$((k * span + 1 + (RANDOM * 32768 + RANDOM) % (span - per + 1)))
-    timeout 300 "$bin" marks urls --batch "$batch" --first "$from" --last "$((from + per - 1))" \
-        > "$work/urls-$k.txt" &
-    makers+=("$!")
-    if ((${#makers[@]} == cores || k + 1 == ranges)); then
-        for pid in "${makers[@]}"; do wait "$pid" || fail "starmark marks urls failed"; done
-        makers=()
-    fi
+for ((run = 1; run <= runs; run++)); do
+    start=$(date +%s.%N)
+    batch=$("$bin" marks order "$first" --count "$marks" 2>/dev/null)
+    say "ordered batch $batch of $marks marks in $(python3 -c "print(f'{$(date +%s.%N) - $start:.1f}')") s"
+    # TOKENS serials in 10 ranges, one at a random place in each tenth of the batch (the whole
+    # batch by default), made on every core, then shuffled. The URLs are upper case (QR
+    # alphanumeric mode): HTTP://HOST/V/TOKEN becomes /v/TOKEN.
+    start=$(date +%s.%N)
+    makers=()
+    for ((k = 0; k < ranges; k++)); do
+        from=$((k * span + 1 + (RANDOM * 32768 + RANDOM) % (span - per + 1)))
+        timeout 300 "$bin" marks urls --batch "$batch" --first "$from" --last "$((from + per - 1))" \
+            > "$work/urls-$k.txt" &
+        makers+=("$!")
+        if ((${#makers[@]} == cores || k + 1 == ranges)); then
+            for pid in "${makers[@]}"; do wait "$pid" || fail "starmark marks urls failed"; done
+            makers=()
+        fi
+    done
+    cat "$work"/urls-*.txt | sed -E 's#^[A-Za-z]+://[^/]+/[Vv]/#/v/#' | shuf > "$work/scan-paths-$run.txt"
+    rm -f "$work"/urls-*.txt
+    tokens=$(wc -l < "$work/scan-paths-$run.txt")
+    say "made $tokens mark URLs in $(python3 -c "print(f'{$(date +%s.%N) - $start:.1f}')") s"
 done
-cat "$work"/urls-*.txt | sed -E 's#^[A-Za-z]+://[^/]+/[Vv]/#/v/#' | shuf > "$work/scan-paths.txt"
-rm -f "$work"/urls-*.txt
-tokens=$(wc -l < "$work/scan-paths.txt")
-say "made $tokens mark URLs in $(python3 -c "print(f'{$(date +%s.%N) - $start:.1f}')") s"
 echo /healthz > "$work/health-paths.txt"
 
 # --- our server ----------------------------------------------------------------------------------
@@ -226,7 +231,7 @@ else:
     print(f"the same answer apart from a newer status assertion ({len(ours)} and {len(theirs)} bytes)")
 PY
 ) || fail "our server and nginx answer $sample differently"
-scan=$(curl -sf -H 'Accept: application/json' "http://127.0.0.1:$port$(head -n 1 "$work/scan-paths.txt")") ||
+scan=$(curl -sf -H 'Accept: application/json' "http://127.0.0.1:$port$(head -n 1 "$work/scan-paths-1.txt")") ||
     fail "the scan landing did not answer 200"
 say "checked $sample: $same from both; a scan says $(echo "$scan" | python3 -c 'import json, sys; print(json.load(sys.stdin).get("verdict"))')"
 
@@ -246,13 +251,11 @@ load() { # SCENARIO RUN URL PATHS [MODE OFFSET [wrk options...]]
     say "run $run $scenario: $(echo "$line" | sed -E 's/.*rps=([0-9.]+) p50_us=([0-9]+) p90_us=[0-9]+ p99_us=([0-9]+).*err_status=([0-9]+) err_timeout=([0-9]+).*/\1 req\/s, p50 \2 us, p99 \3 us, non-2xx \4, timeouts \5/')"
 }
 say "load: wrk -t $threads -c $connections -d ${duration}s, $runs runs of a, b, c, d in turn"
-scanned=0 # tokens the (d) runs so far asked for: each run goes on where the last one stopped
 for ((run = 1; run <= runs; run++)); do
     load a "$run" "http://127.0.0.1:$port" "$work/cert-paths.txt"
     load b "$run" "http://127.0.0.1:$nport" "$work/cert-paths.txt"
     load c "$run" "http://127.0.0.1:$port" "$work/health-paths.txt"
-    load d "$run" "http://127.0.0.1:$port" "$work/scan-paths.txt" walk "$scanned" -H 'Accept: application/json'
-    scanned=$((scanned + $(grep "^d $run " "$results" | sed -E 's/.* requests=([0-9]+) .*/\1/')))
+    load d "$run" "http://127.0.0.1:$port" "$work/scan-paths-$run.txt" walk 0 -H 'Accept: application/json'
 done
 
 # Revocation propagation across 3 instances (target p99 <= 50 ms): bench/propagation.sh starts
@@ -287,14 +290,14 @@ names = {
 }
 print()
 print(f"read path: {int(certs):,} certificates (bodies {int(body_bytes) / int(certs):,.0f} B on average), "
-      f"{int(tokens):,} mark tokens of a 1,000,000-mark batch; wrk {wrk}, 2 threads, 50 connections, "
+      f"{int(tokens):,} mark tokens of a 1,000,000-mark batch per run of (d); wrk {wrk}, 2 threads, 50 connections, "
       f"{duration} s a run, medians of {runs} runs; nginx {nginx}; {cores} cores, {arch}")
 print(f"{'scenario':46} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8}  runs (req/s)  errors")
 for s, name in names.items():
     each = ", ".join(f"{r['rps']:,.0f}" for r in rows[s])
     errors = sum(r["err_connect"] + r["err_read"] + r["err_write"] + r["err_status"] + r["err_timeout"] for r in rows[s])
-    # The runs of (d) walk on through the shuffled tokens; only past the last do tokens repeat.
-    reused = s == "d" and sum(r["requests"] for r in rows[s]) > int(tokens)
+    # Each run of (d) walks the shuffled tokens of its own batch; only past the last do they repeat.
+    reused = s == "d" and any(r["requests"] > int(tokens) for r in rows[s])
     wrapped = " (more requests than fresh tokens: some tokens asked twice)" if reused else ""
     print(f"{name:46} {med(s, 'rps'):10,.0f} {med(s, 'p50_us') / 1000:8.2f} {med(s, 'p99_us') / 1000:8.2f}"
           f"  {each}  {errors:.0f}{wrapped}")
