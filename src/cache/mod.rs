@@ -111,11 +111,29 @@ impl Cached {
     }
 }
 
+/// What a load brought, and whether it was read from the store by the load itself (rather than
+/// copied from Redis, where an answer may have been made up to the staleness bound before).
+pub struct Loaded {
+    pub value: Cached,
+    pub from_store: bool,
+}
+
+impl From<Cached> for Loaded {
+    /// A value of unknown age: treated like a copy from Redis.
+    fn from(value: Cached) -> Self {
+        Self { value, from_store: false }
+    }
+}
+
 /// A cached value, when it was loaded and when it stops being served whatever happens.
 #[derive(Clone)]
 struct Entry {
     value: Cached,
     loaded: Instant,
+    /// No later than the moment the store was read for it: when a load from the store began,
+    /// or the staleness bound before a copy from Redis (or of unknown origin) arrived. `None`
+    /// when that would lie before this process's clock began.
+    made: Option<Instant>,
     expires: Instant,
     /// Tells this entry from a later one of the same key (see [`ReadIndex::remove_if`]).
     id: u64,
@@ -293,9 +311,9 @@ struct Vouched {
     /// When the last complete look at the store's changes began: every change committed before
     /// then has been applied to L1.
     checked_from: AtomicU64,
-    /// Entries loaded before this may hold what was current before the watch began (a copy in
-    /// Redis, say); only later ones are trusted past the bound.
-    trust_from: AtomicU64,
+    /// When the watch's first complete look began: entries made before it may hold what was
+    /// current before the watch began; only later ones are trusted past the bound.
+    first_look: AtomicU64,
 }
 
 impl Vouched {
@@ -330,23 +348,23 @@ impl AnswerCache {
             watch: Arc::new(Vouched {
                 base: Instant::now(),
                 checked_from: AtomicU64::new(0),
-                trust_from: AtomicU64::new(0),
+                first_look: AtomicU64::new(0),
             }),
         }
     }
 
     /// Said by the store watch after a complete look at the store's changes that began at
     /// `checked_from`, once each change it found was forgotten: no entry can then be older than
-    /// the store as it was at `checked_from`, except one loaded from a copy made before the
-    /// watch first looked. While the watch keeps saying so within the bound, answers are
-    /// served until they are replaced; when it falls silent (the store cannot be read), at most
-    /// `stale_bound` after they were loaded.
+    /// the store as it was at `checked_from`, except one made before the watch first looked
+    /// (whose changes the watch never saw). While the watch keeps saying so within the bound,
+    /// answers are served until they are replaced; when it falls silent (the store cannot be
+    /// read), at most `stale_bound` after they were loaded.
     pub fn verified(&self, checked_from: Instant) {
         let watch = &self.watch;
-        // Copies in Redis live `stale_bound` at most: those loaded from then on were made after
-        // the watch's first look.
-        let trust_from = watch.micros(checked_from + self.stale_bound);
-        let _ = watch.trust_from.compare_exchange(0, trust_from, Ordering::SeqCst, Ordering::SeqCst);
+        // The first look only noted where the store's events end: entries made from now on
+        // hold every change up to there, and the watch applies every later one.
+        let now = watch.micros(Instant::now());
+        let _ = watch.first_look.compare_exchange(0, now, Ordering::SeqCst, Ordering::SeqCst);
         watch.checked_from.fetch_max(watch.micros(checked_from), Ordering::SeqCst);
     }
 
@@ -355,17 +373,20 @@ impl AnswerCache {
         self.stale_bound
     }
 
-    /// A new entry for `value`, loaded now. Answers live until the `next_update` of their status
+    /// A new entry for `value`, loaded now; read from the store by a load that began at
+    /// `read_from`, if it was (otherwise it may be a copy made up to the staleness bound ago:
+    /// Redis keeps copies no longer). Answers live until the `next_update` of their status
     /// assertion (set when they were prepared: an hour by default, never past midnight in China,
     /// when expiry dates may turn a valid certificate into an expired one); whether a long-lived
     /// answer may still be served is decided at each hit. Absences live briefly.
-    fn entry(&self, value: Cached) -> Entry {
+    fn entry(&self, value: Cached, read_from: Option<Instant>) -> Entry {
         let loaded = Instant::now();
+        let made = read_from.or_else(|| loaded.checked_sub(self.stale_bound));
         let lifetime = match &value {
             Cached::Answer(prepared) => prepared.time_left(),
             Cached::Absent => self.absent_for,
         };
-        Entry { value, loaded, expires: loaded + lifetime, id: self.next_id.fetch_add(1, Ordering::Relaxed) }
+        Entry { value, loaded, made, expires: loaded + lifetime, id: self.next_id.fetch_add(1, Ordering::Relaxed) }
     }
 
     /// Whether `entry` may be served now: before it expires, and either within the bound of
@@ -376,19 +397,23 @@ impl AnswerCache {
 
     fn vouched_for(&self, entry: &Entry, now: Instant) -> bool {
         let watch = &self.watch;
-        let (Some(checked_from), Some(trust_from)) = (
+        let (Some(checked_from), Some(first_look), Some(made)) = (
             watch.instant(watch.checked_from.load(Ordering::Relaxed)),
-            watch.instant(watch.trust_from.load(Ordering::Relaxed)),
+            watch.instant(watch.first_look.load(Ordering::Relaxed)),
+            entry.made,
         ) else {
             return false;
         };
-        entry.loaded >= trust_from && now.saturating_duration_since(checked_from) < self.stale_bound
+        made >= first_look && now.saturating_duration_since(checked_from) < self.stale_bound
     }
 
     /// The cached entry, or the result of `load`, run once for all concurrent callers of `key`.
-    pub async fn get_or_load<F, E>(&self, key: &str, load: F) -> Result<Cached, Arc<E>>
+    /// A load says whether it read the store itself ([`Loaded`]); a bare [`Cached`] is taken
+    /// for a copy.
+    pub async fn get_or_load<F, T, E>(&self, key: &str, load: F) -> Result<Cached, Arc<E>>
     where
-        F: Future<Output = Result<Cached, E>>,
+        F: Future<Output = Result<T, E>>,
+        T: Into<Loaded>,
         E: Send + Sync + 'static,
     {
         if let Some(hit) = self.index.get(key) {
@@ -414,7 +439,11 @@ impl AnswerCache {
             }
             self.entries.invalidate(key).await;
         }
-        let load = async { load.await.map(|value| self.entry(value)) };
+        let load = async {
+            let began = Instant::now();
+            let loaded: Loaded = load.await?.into();
+            Ok(self.entry(loaded.value, loaded.from_store.then_some(began)))
+        };
         let entry = self.entries.try_get_with(key.to_string(), load).await?;
         self.index.insert_if_vacant(key, entry.clone());
         Ok(entry.value)
@@ -422,7 +451,7 @@ impl AnswerCache {
 
     /// Replaces the entry of `key` (after a write, or on an invalidation message).
     pub async fn put(&self, key: &str, value: Cached) {
-        let entry = self.entry(value);
+        let entry = self.entry(value, None);
         self.entries.insert(key.to_string(), entry.clone()).await;
         self.index.insert(key, entry);
     }
@@ -584,6 +613,26 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(150)).await;
         let fresh = cache.get_or_load("k", load(answer("b", 2))).await.unwrap();
         assert!(matches!(fresh, Cached::Answer(p) if p.version == 2), "without the watch the bound holds");
+    }
+
+    #[tokio::test]
+    async fn answers_read_from_the_store_after_the_first_look_are_trusted_at_once() {
+        let cache = AnswerCache::new(settings(100, 100));
+        let from_store = |value: Cached| async move { Ok::<_, std::io::Error>(Loaded { value, from_store: true }) };
+        let copy = |value: Cached| async move { Ok::<_, std::io::Error>(value) };
+        cache.get_or_load("before", from_store(answer("a", 1))).await.unwrap();
+        cache.verified(Instant::now());
+        cache.get_or_load("store", from_store(answer("a", 1))).await.unwrap();
+        cache.get_or_load("copy", copy(answer("a", 1))).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        cache.verified(Instant::now());
+
+        let store = cache.get_or_load("store", from_store(answer("b", 2))).await.unwrap();
+        assert!(matches!(store, Cached::Answer(p) if p.version == 1), "read after the first look: vouched for");
+        let copy = cache.get_or_load("copy", from_store(answer("b", 2))).await.unwrap();
+        assert!(matches!(copy, Cached::Answer(p) if p.version == 2), "a copy may predate the first look");
+        let before = cache.get_or_load("before", from_store(answer("b", 2))).await.unwrap();
+        assert!(matches!(before, Cached::Answer(p) if p.version == 2), "read before the watch's first look");
     }
 
     #[tokio::test]

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use super::log::LogProof;
 use super::{clock, Registry, RegistryError};
 use crate::cache::shared::Tiers;
-use crate::cache::{Cached, Prepared};
+use crate::cache::{Cached, Loaded, Prepared};
 use crate::crypto::{canonical_bytes, Signature};
 use crate::domain::{CertificateNumber, State};
 use crate::store::StoredCertificate;
@@ -139,14 +139,14 @@ impl Registry {
         let load = async {
             if let Some(shared) = &read_path.tiers.shared {
                 if let Some(prepared) = shared.get(key).await {
-                    return Ok(Cached::Answer(prepared));
+                    return Ok(Loaded { value: Cached::Answer(prepared), from_store: false });
                 }
             }
             let cached = self.prepare_answer(number).await?;
             if let (Some(shared), Cached::Answer(prepared)) = (&read_path.tiers.shared, &cached) {
                 shared.put(key, prepared).await;
             }
-            Ok::<_, RegistryError>(cached)
+            Ok::<_, RegistryError>(Loaded { value: cached, from_store: true })
         };
         read_path.tiers.local.get_or_load(key, load).await.map_err(|e| match Arc::try_unwrap(e) {
             Ok(error) => error,
