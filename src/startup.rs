@@ -98,6 +98,7 @@ impl Application {
         });
         let watch = tokio::spawn(self.registry.clone().watch_changes());
         let served = axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await;
+        self.registry.stop_background_work();
         flusher.abort();
         watch.abort();
         if let Some(feed) = feed {

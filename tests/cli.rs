@@ -320,3 +320,33 @@ async fn demo_serves_every_level_and_state_and_keeps_its_token() {
         client.get(format!("{}/api/v1/certificates?limit=100", again.base)).send().await.unwrap().json().await.unwrap();
     assert_eq!(page["items"].as_array().unwrap().len(), 8);
 }
+
+#[tokio::test]
+async fn a_stopping_server_does_not_wait_for_a_digest_index_it_would_throw_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut demo = start_demo(dir.path());
+    // A million marks: their digest index takes some 15 s of signing on two cores in a release
+    // build, minutes in a test build, and is built in the background after the order's answer.
+    let ordered = reqwest::Client::new()
+        .post(format!("{}/api/v1/certificates/SM2026ASC000001/marks", demo.base))
+        .bearer_auth(&demo.token)
+        .json(&serde_json::json!({ "count": 1_000_000 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ordered.status(), 201, "{}", ordered.text().await.unwrap());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let stopped = Instant::now();
+    let term = Command::new("kill").args(["-TERM", &demo.child.id().to_string()]).status().unwrap();
+    assert!(term.success());
+    let exited = loop {
+        if let Some(status) = demo.child.try_wait().unwrap() {
+            break status;
+        }
+        // Waiting for the build took 9 to 10 s here; giving up takes a few milliseconds.
+        assert!(stopped.elapsed() < Duration::from_secs(3), "still running 3 s after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(exited.success(), "{exited}");
+}

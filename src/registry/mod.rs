@@ -59,6 +59,9 @@ pub struct Registry {
     mark_digests: mark_digests::MarkDigests,
     /// Ed25519 verifications done by scans since start.
     signatures_verified: std::sync::atomic::AtomicU64,
+    /// Set when the server stops: long background work (a digest index build) gives up rather
+    /// than hold the process's exit for a result nobody would keep.
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 impl Registry {
@@ -86,7 +89,13 @@ impl Registry {
             tokens_checked: std::sync::atomic::AtomicU64::new(0),
             mark_digests: mark_digests::MarkDigests::new(mark_digests::DEFAULT_CACHE_BYTES),
             signatures_verified: std::sync::atomic::AtomicU64::new(0),
+            stopping: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Tells long background work to give up: the server is stopping.
+    pub fn stop_background_work(&self) {
+        self.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Bounds how many receipts anyone may have issued per minute (`STARMARK_RECEIPTS_PER_MINUTE`).
