@@ -97,6 +97,7 @@ impl Application {
             Some(tokio::spawn(shared.run_feed(tiers.local)))
         });
         let watch = tokio::spawn(self.registry.clone().watch_changes());
+        tokio::spawn(self.registry.clone().repair_mark_digests());
         let served = axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await;
         self.registry.stop_background_work();
         flusher.abort();

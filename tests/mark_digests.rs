@@ -139,20 +139,43 @@ async fn batches_without_an_index_are_verified_as_before() {
     let answer = scan(&app.base, &app.client, &app.registry.mark_token(&record, 1, 11).expect("token")).await;
     assert_eq!(answer["verdict"], "valid", "{answer}");
     assert_eq!(app.registry.signatures_verified(), verified, "vouched for by the new index");
+}
 
-    // An index deleted from the store (or never finished) is no index for a fresh instance.
-    order(&app, "SM2026DIGEST02", 20).await;
-    until_index(&app.registry, "SM2026DIGEST02", 2).await;
+#[tokio::test]
+async fn a_missing_index_is_built_again_by_the_next_instance_from_the_orders_record() {
+    let app = spawn_app().await;
+    let mut body = issue_body("SM2025DIGEST05", "补建索引有限公司", 65);
+    body["issued"] = json!("2025-03-01");
+    app.issue(&body).await;
+    order(&app, "SM2025DIGEST05", 20).await;
+    until_index(&app.registry, "SM2025DIGEST05", 1).await;
+    let printed = app.registry.mark_token(&record(&app, "SM2025DIGEST05").await, 1, 5).expect("token");
+
+    // The index is lost (deleted here; a server stopped during its background build never
+    // stores it), and the certificate is renewed: its marks would now be made differently.
     let mut db = database(&app).await;
-    sqlx::query("DELETE FROM mark_digests WHERE number = 'SM2026DIGEST02' AND batch = 2")
-        .execute(&mut db)
-        .await
-        .expect("delete");
+    sqlx::query("DELETE FROM mark_digests WHERE number = 'SM2025DIGEST05'").execute(&mut db).await.expect("delete");
+    let renew = json!({"evaluation": {"system": 38, "commodity": 33, "customer": 24}});
+    let response = app.post("/api/v1/certificates/SM2025DIGEST05/renew", &app.issuer, &renew).await;
+    assert_eq!(response.status(), 200);
+    let renewed = record(&app, "SM2025DIGEST05").await;
+
+    // The next instance to start builds it again, from the record as the order left it.
     let (peer, peer_registry) = app.spawn_peer_with(|_| {}).await;
-    let record = app.registry.get(&number).await.expect("certificate").record;
-    let answer = scan(&peer, &app.client, &app.registry.mark_token(&record, 2, 5).expect("token")).await;
+    until_index(&peer_registry, "SM2025DIGEST05", 1).await;
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM mark_digests WHERE number = 'SM2025DIGEST05'")
+        .fetch_one(&mut db)
+        .await
+        .expect("count");
+    assert_eq!(stored, 1, "stored again");
+    let answer = scan(&peer, &app.client, &printed).await;
     assert_eq!(answer["verdict"], "valid", "{answer}");
-    assert_eq!(peer_registry.signatures_verified(), 1, "no index in the store: verified");
+    assert_eq!(peer_registry.signatures_verified(), 0, "the rebuilt index vouches for the printed mark");
+    let remade = app.registry.mark_token(&renewed, 1, 5).expect("token");
+    assert_ne!(remade, printed);
+    let answer = scan(&peer, &app.client, &remade).await;
+    assert_eq!(answer["verdict"], "valid", "{answer}");
+    assert_eq!(peer_registry.signatures_verified(), 1, "not the renewed record's tokens: verified");
 }
 
 #[tokio::test]

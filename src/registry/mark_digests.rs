@@ -40,7 +40,7 @@ use subtle::ConstantTimeEq;
 use super::{clock, Registry, RegistryError};
 use crate::crypto::token::{self, MarkClaims, ParsedToken, TokenError};
 use crate::crypto::{KeyId, Signer};
-use crate::domain::{CertificateRecord, MarkError};
+use crate::domain::{CertificateNumber, CertificateRecord, MarkError};
 use crate::store::{Store, StoreError, StoredMarkDigests};
 
 /// Bytes of one serial's tag.
@@ -310,6 +310,62 @@ impl Registry {
                 }
             }
         });
+    }
+
+    /// Builds, one batch at a time, the digest index of every batch that has none in the store:
+    /// an order whose background build a stopping server gave up, or a batch ordered before
+    /// indexes existed. Each is made from the record as it was when the batch was ordered (the
+    /// tokens printed then). A task of the server, started with it; it gives up when the server
+    /// stops. Instances started together may each build the same batch (the last one stored
+    /// stays; either vouches for the same tokens).
+    pub async fn repair_mark_digests(self: Arc<Self>) {
+        let missing = match self.store.batches_without_digests().await {
+            Ok(missing) => missing,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list the mark batches without a digest index; their scans verify signatures");
+                return;
+            }
+        };
+        if missing.is_empty() {
+            return;
+        }
+        tracing::info!(batches = missing.len(), "building the missing mark digest indexes");
+        for (number, batch) in missing {
+            if self.stopping.load(Ordering::SeqCst) {
+                return;
+            }
+            let record = match self.record_at_order(&number, batch).await {
+                Ok(Some(record)) => record,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(%number, batch, error = %e, "mark digest index not rebuilt; the batch's scans verify signatures");
+                    continue;
+                }
+            };
+            if let Ok(Some(_)) = self.store.get_mark_digests(&number, batch).await {
+                continue; // made meanwhile by another instance
+            }
+            match self.prepare_mark_digests(&record, batch).await {
+                Ok(_) => {}
+                Err(_) if self.stopping.load(Ordering::SeqCst) => return,
+                Err(e) => {
+                    tracing::warn!(%number, batch, error = %e, "mark digest index not rebuilt; the batch's scans verify signatures");
+                }
+            }
+        }
+    }
+
+    /// The first record version of `number` that lists batch `batch`: the one the order made.
+    async fn record_at_order(&self, number: &str, batch: u32) -> Result<Option<CertificateRecord>, RegistryError> {
+        let Ok(number) = CertificateNumber::parse(number) else { return Ok(None) };
+        for event in self.store.history(&number).await? {
+            let record: CertificateRecord = serde_json::from_str(&event.record)
+                .map_err(|e| StoreError::Corrupt(format!("event {} of {number}: {e}", event.version)))?;
+            if record.mark_batches.iter().any(|b| b.id == batch) {
+                return Ok(Some(record));
+            }
+        }
+        Ok(None)
     }
 
     /// Whether this process holds the digest index of `number`/`batch` (never loads it).

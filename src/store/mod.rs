@@ -286,6 +286,9 @@ pub trait Store: LogStore + Send + Sync + 'static {
     async fn put_mark_digests(&self, digests: &StoredMarkDigests) -> Result<(), StoreError>;
     /// The digest index of batch `batch` of certificate `number`, if one was stored.
     async fn get_mark_digests(&self, number: &str, batch: u32) -> Result<Option<StoredMarkDigests>, StoreError>;
+    /// Every (certificate, batch) whose current record lists the batch and that has no stored
+    /// digest index, in certificate and batch order.
+    async fn batches_without_digests(&self) -> Result<Vec<(String, u32)>, StoreError>;
 
     // Scan seeds: which serials already have a stored tally, read once per batch.
     /// The serials of batch `batch` of certificate `number` that have a stored scan tally, in

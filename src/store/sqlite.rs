@@ -490,6 +490,10 @@ impl Store for SqliteStore {
         self.select_mark_digests(number, batch).await
     }
 
+    async fn batches_without_digests(&self) -> Result<Vec<(String, u32)>, StoreError> {
+        self.select_batches_without_digests().await
+    }
+
     async fn scanned_serials(&self, number: &str, batch: u32) -> Result<Vec<u32>, StoreError> {
         let serials: Vec<u32> =
             sqlx::query_scalar("SELECT serial FROM mark_scans WHERE number = ? AND batch = ? ORDER BY serial")
