@@ -330,6 +330,9 @@ impl Registry {
             return;
         }
         tracing::info!(batches = missing.len(), "building the missing mark digest indexes");
+        let not_rebuilt = |number: &str, batch: u32, e: RegistryError| {
+            tracing::warn!(number, batch, error = %e, "mark digest index not rebuilt; the batch's scans verify signatures");
+        };
         for (number, batch) in missing {
             if self.stopping.load(Ordering::SeqCst) {
                 return;
@@ -338,7 +341,7 @@ impl Registry {
                 Ok(Some(record)) => record,
                 Ok(None) => continue,
                 Err(e) => {
-                    tracing::warn!(%number, batch, error = %e, "mark digest index not rebuilt; the batch's scans verify signatures");
+                    not_rebuilt(&number, batch, e);
                     continue;
                 }
             };
@@ -348,9 +351,7 @@ impl Registry {
             match self.prepare_mark_digests(&record, batch).await {
                 Ok(_) => {}
                 Err(_) if self.stopping.load(Ordering::SeqCst) => return,
-                Err(e) => {
-                    tracing::warn!(%number, batch, error = %e, "mark digest index not rebuilt; the batch's scans verify signatures");
-                }
+                Err(e) => not_rebuilt(&number, batch, e),
             }
         }
     }
