@@ -311,8 +311,9 @@ struct Vouched {
     /// When the last complete look at the store's changes began: every change committed before
     /// then has been applied to L1.
     checked_from: AtomicU64,
-    /// When the watch's first complete look began: entries made before it may hold what was
-    /// current before the watch began; only later ones are trusted past the bound.
+    /// When the watch's first look had ended (it noted where the store's events end): entries
+    /// made before it may miss a change the watch never saw; only later ones are trusted past
+    /// the bound.
     first_look: AtomicU64,
 }
 

@@ -260,6 +260,16 @@ impl Registry {
         record: &CertificateRecord,
         batch: u32,
     ) -> Result<PreparedDigests, RegistryError> {
+        self.prepare_mark_digests_on(record, batch, build_threads()).await
+    }
+
+    /// [`Registry::prepare_mark_digests`] signing on `threads` threads.
+    async fn prepare_mark_digests_on(
+        self: &Arc<Self>,
+        record: &CertificateRecord,
+        batch: u32,
+        threads: usize,
+    ) -> Result<PreparedDigests, RegistryError> {
         let entry = record.mark_batches.iter().find(|b| b.id == batch).ok_or(MarkError::NoSuchBatch(batch))?;
         let count = entry.count;
         let template = super::marks::claims_of(record, batch, 1);
@@ -268,7 +278,7 @@ impl Registry {
         let started = Instant::now();
         let this = Arc::clone(self);
         let index = tokio::task::spawn_blocking(move || {
-            MarkDigestIndex::build(&this.signer, &template, count, salt, build_threads(), &this.stopping)
+            MarkDigestIndex::build(&this.signer, &template, count, salt, threads, &this.stopping)
         })
         .await
         .map_err(|e| RegistryError::Internal(format!("building the mark digest index failed: {e}")))?
@@ -315,9 +325,10 @@ impl Registry {
     /// Builds, one batch at a time, the digest index of every batch that has none in the store:
     /// an order whose background build a stopping server gave up, or a batch ordered before
     /// indexes existed. Each is made from the record as it was when the batch was ordered (the
-    /// tokens printed then). A task of the server, started with it; it gives up when the server
-    /// stops. Instances started together may each build the same batch (the last one stored
-    /// stays; either vouches for the same tokens).
+    /// tokens printed then). A task of the server, started with it, signing on one thread so
+    /// that the other cores keep serving; it gives up when the server stops. Instances started
+    /// together may each build the same batch (the last one stored stays; either vouches for
+    /// the same tokens).
     pub async fn repair_mark_digests(self: Arc<Self>) {
         let missing = match self.store.batches_without_digests().await {
             Ok(missing) => missing,
@@ -348,7 +359,7 @@ impl Registry {
             if let Ok(Some(_)) = self.store.get_mark_digests(&number, batch).await {
                 continue; // made meanwhile by another instance
             }
-            match self.prepare_mark_digests(&record, batch).await {
+            match self.prepare_mark_digests_on(&record, batch, 1).await {
                 Ok(_) => {}
                 Err(_) if self.stopping.load(Ordering::SeqCst) => return,
                 Err(e) => not_rebuilt(&number, batch, e),
