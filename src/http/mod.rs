@@ -1,7 +1,8 @@
 //! The HTTP face: public API, admin API, errors as problem+json, bearer-token auth.
 //!
-//! The whole middleware stack is built here, in one place: tracing, a timeout and a body limit
-//! on every route, security headers, and problem+json for anything axum would answer itself.
+//! The whole middleware stack is built here, in one place: a timeout and a body limit on every
+//! route, security headers, a log line for every server error, per-request tracing when it is
+//! asked for, and problem+json for anything axum would answer itself.
 
 pub mod answers;
 pub mod assets;
@@ -25,10 +26,10 @@ use axum::body::Bytes;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{BoxError, Router};
 use tower::ServiceBuilder;
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
@@ -63,6 +64,18 @@ async fn not_found() -> ApiError {
 
 async fn method_not_allowed() -> ApiError {
     ApiError::method_not_allowed()
+}
+
+/// Adds the security headers every answer carries (unless a handler set its own) and logs
+/// server errors: one step for all of it, since each layer costs every request.
+fn finish_response(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.entry(header::X_CONTENT_TYPE_OPTIONS).or_insert(HeaderValue::from_static("nosniff"));
+    headers.entry(header::REFERRER_POLICY).or_insert(HeaderValue::from_static("no-referrer"));
+    if response.status().is_server_error() {
+        tracing::warn!(status = %response.status(), "answered with a server error");
+    }
+    response
 }
 
 /// All routes with the middleware stack.
@@ -119,22 +132,23 @@ pub fn router(state: AppState, config: &Config) -> Router {
         );
 
     let timeout: Duration = config.request_timeout;
-    api.fallback(not_found)
+    let router = api
+        .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(
             ServiceBuilder::new()
-                .layer(TraceLayer::new_for_http())
-                .layer(SetResponseHeaderLayer::if_not_present(
-                    header::X_CONTENT_TYPE_OPTIONS,
-                    HeaderValue::from_static("nosniff"),
-                ))
-                .layer(SetResponseHeaderLayer::if_not_present(
-                    header::REFERRER_POLICY,
-                    HeaderValue::from_static("no-referrer"),
-                ))
+                .map_response(finish_response)
                 .layer(HandleErrorLayer::new(on_timeout))
                 .timeout(timeout),
         )
-        .layer(DefaultBodyLimit::max(config.body_limit))
+        .layer(DefaultBodyLimit::max(config.body_limit));
+    // A span, two clock reads and a wrapped body for every request, even when the log filter
+    // drops them all: the layer is there only when its debug output is wanted
+    // (`STARMARK_LOG=debug`, or `tower_http=debug`); server errors are logged either way.
+    if tracing::enabled!(target: "tower_http::trace", tracing::Level::DEBUG) {
+        router.layer(TraceLayer::new_for_http())
+    } else {
+        router
+    }
 }
