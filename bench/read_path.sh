@@ -268,12 +268,17 @@ rss_kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$server/status")
 kill -0 "$server" || fail "the server died during the runs"
 
 # --- summary -------------------------------------------------------------------------------------
+# What the ratios depend on besides our code: the processor and its caches (the answers are cold
+# memory), and how many of the files nginx keeps open.
+machine="$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)"
+caches="$(lscpu 2>/dev/null | sed -n 's/^\(L[23]\) cache: *\(.*\)/\1 \2/p' | paste -sd, - | sed 's/,/, /g')"
+machine="${machine:-unknown processor}${caches:+ ($caches)}; nginx open_file_cache max=$((nofile - 2048)) for $certs files"
 PROPAGATION_FILE="$work/propagation.txt" python3 - "$results" "$peak_kb" "$rss_kb" "$certs" "$tokens" "$body_bytes" "$duration" "$runs" \
-    "$cores" "$(uname -m)" "$(nginx -v 2>&1 | sed 's#.*/##')" "$(wrk -v 2>&1 | head -n 1 | cut -d' ' -f2)" <<'PY'
+    "$cores" "$(uname -m)" "$(nginx -v 2>&1 | sed 's#.*/##')" "$(wrk -v 2>&1 | head -n 1 | cut -d' ' -f2)" "$machine" <<'PY'
 import statistics
 import sys
 
-path, peak_kb, rss_kb, certs, tokens, body_bytes, duration, runs, cores, arch, nginx, wrk = sys.argv[1:]
+path, peak_kb, rss_kb, certs, tokens, body_bytes, duration, runs, cores, arch, nginx, wrk, machine = sys.argv[1:]
 rows = {}
 for line in open(path):
     scenario, run, *fields = line.split()
@@ -292,6 +297,7 @@ print()
 print(f"read path: {int(certs):,} certificates (bodies {int(body_bytes) / int(certs):,.0f} B on average), "
       f"{int(tokens):,} mark tokens of a 1,000,000-mark batch per run of (d); wrk {wrk}, 2 threads, 50 connections, "
       f"{duration} s a run, medians of {runs} runs; nginx {nginx}; {cores} cores, {arch}")
+print(f"machine: {machine}")
 print(f"{'scenario':46} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8}  runs (req/s)  errors")
 for s, name in names.items():
     each = ", ".join(f"{r['rps']:,.0f}" for r in rows[s])
