@@ -49,6 +49,24 @@ async fn database(app: &TestApp) -> SqliteConnection {
     SqliteConnection::connect_with(&options).await.expect("open database")
 }
 
+/// Issues `number` as of 2025-03-01 (so that a renewal moves its validity), orders `count`
+/// marks and waits for their index.
+async fn issued_last_year_with_marks(app: &TestApp, number: &str, name: &str, n: u32, count: u64) {
+    let mut body = issue_body(number, name, n);
+    body["issued"] = json!("2025-03-01");
+    app.issue(&body).await;
+    order(app, number, count).await;
+    until_index(&app.registry, number, 1).await;
+}
+
+/// Renews `number` and answers the renewed record.
+async fn renew(app: &TestApp, number: &str) -> CertificateRecord {
+    let renew = json!({"evaluation": {"system": 38, "commodity": 33, "customer": 24}});
+    let response = app.post(&format!("/api/v1/certificates/{number}/renew"), &app.issuer, &renew).await;
+    assert_eq!(response.status(), 200);
+    record(app, number).await
+}
+
 /// The token with one character of its signature changed, still valid base32.
 fn altered(token: &str) -> String {
     let mut bytes = token.as_bytes().to_vec();
@@ -144,21 +162,14 @@ async fn batches_without_an_index_are_verified_as_before() {
 #[tokio::test]
 async fn a_missing_index_is_built_again_by_the_next_instance_from_the_orders_record() {
     let app = spawn_app().await;
-    let mut body = issue_body("SM2025DIGEST05", "补建索引有限公司", 65);
-    body["issued"] = json!("2025-03-01");
-    app.issue(&body).await;
-    order(&app, "SM2025DIGEST05", 20).await;
-    until_index(&app.registry, "SM2025DIGEST05", 1).await;
+    issued_last_year_with_marks(&app, "SM2025DIGEST05", "补建索引有限公司", 65, 20).await;
     let printed = app.registry.mark_token(&record(&app, "SM2025DIGEST05").await, 1, 5).expect("token");
 
     // The index is lost (deleted here; a server stopped during its background build never
     // stores it), and the certificate is renewed: its marks would now be made differently.
     let mut db = database(&app).await;
     sqlx::query("DELETE FROM mark_digests WHERE number = 'SM2025DIGEST05'").execute(&mut db).await.expect("delete");
-    let renew = json!({"evaluation": {"system": 38, "commodity": 33, "customer": 24}});
-    let response = app.post("/api/v1/certificates/SM2025DIGEST05/renew", &app.issuer, &renew).await;
-    assert_eq!(response.status(), 200);
-    let renewed = record(&app, "SM2025DIGEST05").await;
+    let renewed = renew(&app, "SM2025DIGEST05").await;
 
     // The next instance to start builds it again, from the record as the order left it.
     let (peer, peer_registry) = app.spawn_peer_with(|_| {}).await;
@@ -181,18 +192,11 @@ async fn a_missing_index_is_built_again_by_the_next_instance_from_the_orders_rec
 #[tokio::test]
 async fn tokens_made_again_after_a_renewal_are_verified_and_valid() {
     let app = spawn_app().await;
-    let mut body = issue_body("SM2025DIGEST03", "续证标志有限公司", 63);
-    body["issued"] = json!("2025-03-01");
-    app.issue(&body).await;
-    order(&app, "SM2025DIGEST03", 50).await;
-    until_index(&app.registry, "SM2025DIGEST03", 1).await;
+    issued_last_year_with_marks(&app, "SM2025DIGEST03", "续证标志有限公司", 63, 50).await;
     let before_renewal = record(&app, "SM2025DIGEST03").await;
     let printed = app.registry.mark_token(&before_renewal, 1, 12).expect("token");
 
-    let renew = json!({"evaluation": {"system": 38, "commodity": 33, "customer": 24}});
-    let response = app.post("/api/v1/certificates/SM2025DIGEST03/renew", &app.issuer, &renew).await;
-    assert_eq!(response.status(), 200);
-    let renewed = record(&app, "SM2025DIGEST03").await;
+    let renewed = renew(&app, "SM2025DIGEST03").await;
     assert_ne!(renewed.valid_until, before_renewal.valid_until);
 
     let verified = app.registry.signatures_verified();

@@ -545,6 +545,11 @@ mod tests {
         answer_for(text, version, 3_600_000)
     }
 
+    /// A load that brings `value` at once (a copy, as far as the cache can tell).
+    async fn load(value: Cached) -> Result<Cached, std::io::Error> {
+        Ok(value)
+    }
+
     fn settings(stale_ms: u64, absent_ms: u64) -> CacheSettings {
         CacheSettings {
             max_bytes: 1024 * 1024,
@@ -580,7 +585,6 @@ mod tests {
     #[tokio::test]
     async fn absences_expire_sooner_than_answers_and_both_expire() {
         let cache = AnswerCache::new(settings(400, 100));
-        let load = |value: Cached| async move { Ok::<_, std::io::Error>(value) };
         cache.get_or_load("gone", load(Cached::Absent)).await.unwrap();
         cache.get_or_load("here", load(answer("a", 1))).await.unwrap();
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -596,7 +600,6 @@ mod tests {
     #[tokio::test]
     async fn vouched_answers_outlive_the_bound_others_do_not() {
         let cache = AnswerCache::new(settings(100, 100));
-        let load = |value: Cached| async move { Ok::<_, std::io::Error>(value) };
         // Loaded before the watch first looked (plus the bound): not trusted past the bound.
         cache.get_or_load("early", load(answer("a", 1))).await.unwrap();
         cache.verified(Instant::now());
@@ -620,11 +623,10 @@ mod tests {
     async fn answers_read_from_the_store_after_the_first_look_are_trusted_at_once() {
         let cache = AnswerCache::new(settings(100, 100));
         let from_store = |value: Cached| async move { Ok::<_, std::io::Error>(Loaded { value, from_store: true }) };
-        let copy = |value: Cached| async move { Ok::<_, std::io::Error>(value) };
         cache.get_or_load("before", from_store(answer("a", 1))).await.unwrap();
         cache.verified(Instant::now());
         cache.get_or_load("store", from_store(answer("a", 1))).await.unwrap();
-        cache.get_or_load("copy", copy(answer("a", 1))).await.unwrap();
+        cache.get_or_load("copy", load(answer("a", 1))).await.unwrap();
         tokio::time::sleep(Duration::from_millis(150)).await;
         cache.verified(Instant::now());
 
@@ -639,7 +641,6 @@ mod tests {
     #[tokio::test]
     async fn a_change_drops_older_answers_and_keeps_its_own() {
         let cache = AnswerCache::new(settings(60_000, 1_000));
-        let load = |value: Cached| async move { Ok::<_, std::io::Error>(value) };
         cache.get_or_load("old", load(answer("a", 1))).await.unwrap();
         cache.put("new", answer("b", 2)).await;
         cache.get_or_load("gone", load(Cached::Absent)).await.unwrap();
@@ -656,7 +657,6 @@ mod tests {
     #[tokio::test]
     async fn no_answer_is_served_past_its_next_update_even_when_trusted() {
         let cache = AnswerCache::new(settings(60_000, 1_000));
-        let load = |value: Cached| async move { Ok::<_, std::io::Error>(value) };
         cache.get_or_load("k", load(answer_for("a", 1, 150))).await.unwrap();
         let kept = cache.get_or_load("k", load(answer("b", 2))).await.unwrap();
         assert!(matches!(kept, Cached::Answer(p) if p.version == 1), "still before its next_update");
@@ -697,7 +697,6 @@ mod tests {
     #[tokio::test]
     async fn put_replaces_and_forget_drops() {
         let cache = AnswerCache::new(settings(5_000, 1_000));
-        let load = |value: Cached| async move { Ok::<_, std::io::Error>(value) };
         cache.get_or_load("k", load(answer("a", 1))).await.unwrap();
         cache.put("k", answer("b", 2)).await;
         let got = cache.get_or_load("k", load(answer("c", 3))).await.unwrap();
@@ -739,7 +738,6 @@ mod tests {
     #[tokio::test]
     async fn hits_come_from_the_read_index_and_forget_reaches_both() {
         let cache = AnswerCache::new(settings(60_000, 1_000));
-        let load = |value: Cached| async move { Ok::<_, std::io::Error>(value) };
         cache.get_or_load("k", load(answer("a", 1))).await.unwrap();
         assert_eq!(cache.indexed(), 1);
         for _ in 0..(3 * SAMPLED_HITS) {
