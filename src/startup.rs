@@ -59,7 +59,8 @@ pub async fn open_registry(config: &Config) -> anyhow::Result<Arc<Registry>> {
 /// A bound, ready-to-run server.
 pub struct Application {
     listener: TcpListener,
-    router: axum::Router,
+    state: http::AppState,
+    config: Config,
     registry: Arc<Registry>,
 }
 
@@ -73,8 +74,8 @@ impl Application {
     pub async fn with_registry(config: &Config, registry: Arc<Registry>) -> anyhow::Result<Self> {
         let listener =
             TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
-        let router = http::router(http::AppState::new(registry.clone(), config)?, config);
-        Ok(Self { listener, router, registry })
+        let state = http::AppState::new(registry.clone(), config)?;
+        Ok(Self { listener, state, config: config.clone(), registry })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -98,7 +99,12 @@ impl Application {
         });
         let watch = tokio::spawn(self.registry.clone().watch_changes());
         tokio::spawn(self.registry.clone().repair_mark_digests());
-        let served = axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await;
+        let served = axum::serve(
+            self.listener,
+            axum::ServiceExt::<axum::extract::Request>::into_make_service(http::app(self.state, &self.config)),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
         self.registry.stop_background_work();
         flusher.abort();
         watch.abort();
