@@ -1,7 +1,7 @@
 //! Scan counting never delays a scan's answer: fresh serials cost no store read each (one query
 //! per batch), a serial counted before a restart goes on from its stored tally, and with a real
 //! Redis shared by two instances the counts converge to the total across instances, with the
-//! store receiving every scan, Redis up or down.
+//! store receiving every scan, Redis up or down; a Redis restarted empty is counted in again.
 
 mod common;
 
@@ -194,4 +194,52 @@ async fn with_redis_counts_of_two_instances_converge_to_their_total() {
     app.registry.scans().flush().await.unwrap();
     peer_registry.scans().flush().await.unwrap();
     assert_eq!(stored_total(&app, "SM2026SHARE001").await, made, "the store has every scan of both instances");
+
+    // Redis comes back empty, without the counting script either instance loaded: their next
+    // round trips load it again, and Redis counts the scans of both once more.
+    redis.restart();
+    wait_for_redis(&[&app.registry, &peer_registry]).await;
+    for _ in 0..3 {
+        scan_at(&app, &app.base, &path).await;
+        scan_at(&app, &peer, &path).await;
+    }
+    let mut connection = redis::Client::open(redis.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let started = Instant::now();
+    loop {
+        let counted: Option<u64> = redis::cmd("HGET")
+            .arg("starmark:scans:SM2026SHARE001:1:42")
+            .arg("count")
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        if counted == Some(6) {
+            break;
+        }
+        assert!(started.elapsed() < CONVERGENCE, "Redis counted {counted:?} of the 6 scans made since its restart");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Redis loses the figures; a third instance, new to the serial, seeds it with the store's
+    // tally before counting its scan.
+    app.registry.scans().flush().await.unwrap();
+    peer_registry.scans().flush().await.unwrap();
+    let stored = stored_total(&app, "SM2026SHARE001").await;
+    let () = redis::cmd("FLUSHALL").query_async(&mut connection).await.unwrap();
+    let (third, third_registry) = app.spawn_peer_with(|_| {}).await;
+    wait_for_redis(&[&third_registry]).await;
+    assert_eq!(scan_at(&app, &third, &path).await["scans"]["count"], stored + 1);
+    let started = Instant::now();
+    loop {
+        let counted: Option<u64> = redis::cmd("HGET")
+            .arg("starmark:scans:SM2026SHARE001:1:42")
+            .arg("count")
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        if counted == Some(stored + 1) {
+            break;
+        }
+        assert!(started.elapsed() < CONVERGENCE, "Redis holds {counted:?}, not the stored {stored} and one more");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

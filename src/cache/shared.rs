@@ -41,7 +41,32 @@ pub struct SharedCache {
     /// `EVALSHA`.
     put_unless_newer: redis::Script,
     forget_older: redis::Script,
+    /// [`COUNT_SCANS`], sent by its hash (see [`SharedCache::count_scans`]).
+    count_scans: redis::Script,
 }
+
+/// Counts the scans of several serials (`KEYS`, one hash each) and returns, serial after
+/// serial, `count, first` as every instance now shares them. ARGV: seconds to keep a serial's
+/// figures after its last scan, then for each key: scans, earliest scan (microseconds), and,
+/// when this instance read the store's tally first, its count and first scan (which initialise a
+/// serial Redis has not seen), else two empty strings. One call for a whole round trip instead
+/// of four commands a serial: this process spent more parsing the replies than Redis counting.
+const COUNT_SCANS: &str = r"
+local ttl = ARGV[1]
+local figures = {}
+for i, key in ipairs(KEYS) do
+    local at = 1 + (i - 1) * 4
+    if ARGV[at + 3] ~= '' then
+        redis.call('HSETNX', key, 'count', ARGV[at + 3])
+        redis.call('HSETNX', key, 'first', ARGV[at + 4])
+    end
+    figures[#figures + 1] = redis.call('HINCRBY', key, 'count', ARGV[at + 1])
+    redis.call('HSETNX', key, 'first', ARGV[at + 2])
+    redis.call('EXPIRE', key, ttl)
+    figures[#figures + 1] = tonumber(redis.call('HGET', key, 'first'))
+end
+return figures
+";
 
 /// Opens both scripts: the record version at the head of a packed answer (see [`encode`]).
 const HELD_VERSION: &str = r"
@@ -120,6 +145,7 @@ impl SharedCache {
             up: AtomicBool::new(false),
             put_unless_newer: redis::Script::new(&format!("{HELD_VERSION}{PUT_UNLESS_NEWER}")),
             forget_older: redis::Script::new(&format!("{HELD_VERSION}{FORGET_OLDER}")),
+            count_scans: redis::Script::new(COUNT_SCANS),
         }))
     }
 
@@ -163,6 +189,28 @@ impl SharedCache {
                 None
             }
         }
+    }
+
+    /// Runs `call`, an `EVALSHA` of `script`; when Redis does not know the script (it restarted
+    /// since it last ran), loads it and runs the call once more. Nothing ran when Redis answers
+    /// `NOSCRIPT`, so running again counts nothing twice. Like [`SharedCache::run`], `None` when
+    /// it failed or took too long.
+    async fn run_scripted<T: redis::FromRedisValue>(
+        &self,
+        call: &redis::Cmd,
+        script: &redis::Script,
+        connection: &mut ConnectionManager,
+    ) -> Option<T> {
+        self.run(async {
+            match call.query_async::<T>(connection).await {
+                Err(e) if e.kind() == redis::ErrorKind::NoScriptError => {
+                    script.load_async(connection).await?;
+                    call.query_async::<T>(connection).await
+                }
+                outcome => outcome,
+            }
+        })
+        .await
     }
 
     /// The shared copy of `key`, if Redis has one and answers in time.
@@ -294,8 +342,9 @@ pub struct ScanDelta {
 const SCAN_FIGURES_TTL_SECONDS: i64 = 30 * 24 * 3600;
 
 impl SharedCache {
-    /// Counts scans of several serials in Redis, shared by every instance, in ONE pipelined
-    /// round trip (not atomic: each serial's commands are independent), and returns, per delta
+    /// Counts scans of several serials in Redis, shared by every instance, in ONE round trip
+    /// ([`COUNT_SCANS`]: the keys of all serials in one call, so not for Redis Cluster, whose
+    /// slots split them; neither is [`FORGET_OLDER`]), and returns, per delta
     /// and in the same order, the figure every instance shares: count and first-scan time
     /// including these scans (`last_at` is the delta's). `None` when Redis is unavailable.
     pub async fn count_scans(&self, deltas: &[ScanDelta]) -> Option<Vec<crate::store::ScanTally>> {
@@ -304,24 +353,27 @@ impl SharedCache {
         }
         let mut connection = self.connection().await?;
         let micros = |t: chrono::DateTime<chrono::Utc>| t.timestamp_micros();
-        let mut pipe = redis::pipe();
-        // One buffer for every key: the pipeline copies each argument it is given.
+        let mut call = redis::cmd("EVALSHA");
+        call.arg(self.count_scans.get_hash()).arg(deltas.len());
+        // One buffer for every key: the command copies each argument it is given.
         let mut redis_key = String::with_capacity(64);
         for delta in deltas {
             let key = &delta.key;
             redis_key.clear();
             let _ = write!(redis_key, "starmark:scans:{}:{}:{}", key.number, key.batch, key.serial);
-            let redis_key = redis_key.as_str();
-            if let Some(seed) = &delta.seed {
-                pipe.hset_nx(redis_key, "count", seed.count).ignore();
-                pipe.hset_nx(redis_key, "first", micros(seed.first_at)).ignore();
-            }
-            pipe.hincr(redis_key, "count", delta.tally.count).ignore();
-            pipe.hset_nx(redis_key, "first", micros(delta.tally.first_at)).ignore();
-            pipe.expire(redis_key, SCAN_FIGURES_TTL_SECONDS).ignore();
-            pipe.hget(redis_key, &["count", "first"]);
+            call.arg(redis_key.as_str());
         }
-        let figures = self.run(pipe.query_async::<Vec<(u64, i64)>>(&mut connection)).await?;
+        call.arg(SCAN_FIGURES_TTL_SECONDS);
+        for delta in deltas {
+            call.arg(delta.tally.count).arg(micros(delta.tally.first_at));
+            match &delta.seed {
+                Some(seed) => call.arg(seed.count).arg(micros(seed.first_at)),
+                None => call.arg("").arg(""),
+            };
+        }
+        let flat: Vec<i64> = self.run_scripted(&call, &self.count_scans, &mut connection).await?;
+        let figures: Vec<(u64, i64)> =
+            flat.chunks_exact(2).map(|pair| (u64::try_from(pair[0]).unwrap_or(0), pair[1])).collect();
         if figures.len() != deltas.len() {
             tracing::warn!(sent = deltas.len(), received = figures.len(), "redis scan figures do not match");
             return None;

@@ -17,8 +17,8 @@
 //!   elsewhere after the load starts here from this instance's own count (the store still
 //!   receives every scan; with Redis, the shared figure corrects it after one round trip).
 //! - **Redis** (optional): each scan is queued (bounded, [`QUEUE_CAPACITY`]) to a background
-//!   task that drains what is queued and sends it in ONE pipelined round trip (per serial:
-//!   HSETNX of the stored seed, HINCRBY, HSETNX of the first time, EXPIRE, HMGET; the last time
+//!   task that drains what is queued and counts it in ONE round trip, a script call (per serial:
+//!   HSETNX of the stored seed, HINCRBY, HSETNX of the first time, EXPIRE, HGET; the last time
 //!   is each instance's own and goes to the store only),
 //!   then writes the figures every instance shares back into the entries. A scan's answer is
 //!   what this instance knows right now: its own total, or the last shared figure plus its own
@@ -401,7 +401,7 @@ impl ScanCounter {
     }
 }
 
-/// The Redis task: drains what is queued, counts it in one pipelined round trip, and writes the
+/// The Redis task: drains what is queued, counts it in one round trip, and writes the
 /// shared figures back into the entries. Ends when the counter (the queue's sender) is gone.
 async fn share_scans(mut queue: mpsc::Receiver<QueuedScan>, cache: Arc<SharedCache>, entries: Arc<Entries>) {
     let mut scans = Vec::with_capacity(MAX_ROUND_TRIP);
