@@ -196,50 +196,102 @@ async fn with_redis_counts_of_two_instances_converge_to_their_total() {
     assert_eq!(stored_total(&app, "SM2026SHARE001").await, made, "the store has every scan of both instances");
 
     // Redis comes back empty, without the counting script either instance loaded: their next
-    // round trips load it again, and Redis counts the scans of both once more.
+    // round trips load it again, and Redis counts the scans of both once more (and perhaps some
+    // of the ten made while it was down, still queued when it came back).
     redis.restart();
     wait_for_redis(&[&app.registry, &peer_registry]).await;
-    for _ in 0..3 {
-        scan_at(&app, &app.base, &path).await;
-        scan_at(&app, &peer, &path).await;
+    // A fresh serial of a second batch is counted in the same round trips: each serial keeps
+    // its own figures.
+    order(&app, "SM2026SHARE001", 10).await;
+    let other = mark_path(&app, "SM2026SHARE001", 2, 7).await;
+    for round in 0..3 {
+        let (_, _, fresh) = tokio::join!(
+            scan_at(&app, &app.base, &path),
+            scan_at(&app, &peer, &path),
+            scan_at(&app, &app.base, &other)
+        );
+        assert_eq!(fresh["scans"]["count"], round + 1, "{fresh}");
     }
-    let mut connection = redis::Client::open(redis.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
-    let started = Instant::now();
-    loop {
-        let counted: Option<u64> = redis::cmd("HGET")
-            .arg("starmark:scans:SM2026SHARE001:1:42")
-            .arg("count")
-            .query_async(&mut connection)
-            .await
-            .unwrap();
-        if counted == Some(6) {
-            break;
-        }
-        assert!(started.elapsed() < CONVERGENCE, "Redis counted {counted:?} of the 6 scans made since its restart");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let mut redis_connection =
+        redis::Client::open(redis.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let counted = redis_count_reaching(&mut redis_connection, 1, 42, 6).await;
+    assert!(counted <= 16, "Redis counted {counted} scans, more than were made since it went down");
+    assert_eq!(redis_count_reaching(&mut redis_connection, 2, 7, 3).await, 3);
 
-    // Redis loses the figures; a third instance, new to the serial, seeds it with the store's
-    // tally before counting its scan.
+    // Redis loses the figures; a third instance, new to a serial the store has counted, seeds
+    // Redis with the store's tally before counting its scan.
+    let seeded = mark_path(&app, "SM2026SHARE001", 1, 43).await;
+    scan_at(&app, &app.base, &seeded).await;
+    scan_at(&app, &app.base, &seeded).await;
+    assert_eq!(redis_count_reaching(&mut redis_connection, 1, 43, 2).await, 2);
     app.registry.scans().flush().await.unwrap();
-    peer_registry.scans().flush().await.unwrap();
-    let stored = stored_total(&app, "SM2026SHARE001").await;
-    let () = redis::cmd("FLUSHALL").query_async(&mut connection).await.unwrap();
+    let () = redis::cmd("FLUSHALL").query_async(&mut redis_connection).await.unwrap();
     let (third, third_registry) = app.spawn_peer_with(|_| {}).await;
     wait_for_redis(&[&third_registry]).await;
-    assert_eq!(scan_at(&app, &third, &path).await["scans"]["count"], stored + 1);
+    assert_eq!(scan_at(&app, &third, &seeded).await["scans"]["count"], 3);
+    assert_eq!(redis_count_reaching(&mut redis_connection, 1, 43, 3).await, 3);
+}
+
+/// Redis's count of a serial of SM2026SHARE001 once it is at least `at_least` (it is counted
+/// there by background round trips).
+async fn redis_count_reaching(
+    connection: &mut redis::aio::MultiplexedConnection,
+    batch: u32,
+    serial: u32,
+    at_least: u64,
+) -> u64 {
     let started = Instant::now();
     loop {
         let counted: Option<u64> = redis::cmd("HGET")
-            .arg("starmark:scans:SM2026SHARE001:1:42")
-            .arg("count")
-            .query_async(&mut connection)
+            .arg(format!("starmark:scans:SM2026SHARE001:{batch}:count"))
+            .arg(serial)
+            .query_async(connection)
             .await
             .unwrap();
-        if counted == Some(stored + 1) {
-            break;
+        match counted {
+            Some(count) if count >= at_least => return count,
+            _ => assert!(started.elapsed() < CONVERGENCE, "Redis counted {counted:?} scans of {batch}-{serial}"),
         }
-        assert!(started.elapsed() < CONVERGENCE, "Redis holds {counted:?}, not the stored {stored} and one more");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+#[tokio::test]
+async fn redis_keeps_the_earliest_first_scan_whatever_order_the_instances_report_in() {
+    use chrono::{DateTime, SubsecRound, Utc};
+    use starmark::cache::shared::{ScanDelta, SharedCache};
+    use starmark::cache::{AnswerCache, CacheSettings};
+    use starmark::store::{ScanTally, SerialKey};
+
+    let redis = RedisServer::start();
+    let shared = SharedCache::new(&redis.url(), Duration::from_secs(5)).unwrap();
+    tokio::spawn(shared.clone().run_feed(AnswerCache::new(CacheSettings::default())));
+    let started = Instant::now();
+    while !shared.is_up() {
+        assert!(started.elapsed() < Duration::from_secs(10), "did not connect to Redis");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let at = Utc::now().trunc_subsecs(6);
+    let ms = chrono::Duration::milliseconds;
+    let delta = |batch: u32, serial: u32, count: u64, first_at: DateTime<Utc>, seed: Option<ScanTally>| ScanDelta {
+        key: SerialKey { number: "SM2026ORDER001".into(), batch, serial },
+        tally: ScanTally { count, first_at, last_at: first_at },
+        seed,
+    };
+    let figures = |tallies: Vec<ScanTally>| tallies.iter().map(|t| (t.count, t.first_at)).collect::<Vec<_>>();
+
+    // One instance's round trip with a later scan reaches Redis first ...
+    let first = shared.count_scans(&[delta(1, 5, 1, at + ms(3), None)]).await.unwrap();
+    assert_eq!(figures(first), [(1, at + ms(3))]);
+    // ... then another's with the earlier scans of that serial, and a fresh serial of another
+    // batch in the same call: each serial gets its own figure, in the order asked.
+    let second = shared.count_scans(&[delta(2, 9, 2, at + ms(1), None), delta(1, 5, 2, at, None)]).await.unwrap();
+    assert_eq!(figures(second), [(2, at + ms(1)), (3, at)]);
+    // A serial Redis has not seen starts from the store's tally, whose first scan is earlier.
+    let stored = ScanTally { count: 4, first_at: at - chrono::Duration::days(1), last_at: at };
+    let seeded = shared.count_scans(&[delta(1, 6, 1, at + ms(5), Some(stored))]).await.unwrap();
+    assert_eq!(figures(seeded), [(5, stored.first_at)]);
+    // Seen already, the serial ignores a seed.
+    let again = shared.count_scans(&[delta(1, 6, 1, at + ms(6), Some(stored))]).await.unwrap();
+    assert_eq!(figures(again), [(6, stored.first_at)]);
 }

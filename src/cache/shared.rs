@@ -9,7 +9,7 @@
 //! cannot always be noticed here (an instance cut off from Redis while the others still hear the
 //! feed). Shared entries expire after the bound too, so a lost write heals itself within it.
 
-use std::fmt::Write as _;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,25 +45,50 @@ pub struct SharedCache {
     count_scans: redis::Script,
 }
 
-/// Counts the scans of several serials (`KEYS`, one hash each) and returns, serial after
-/// serial, `count, first` as every instance now shares them. ARGV: seconds to keep a serial's
-/// figures after its last scan, then for each key: scans, earliest scan (microseconds), and,
-/// when this instance read the store's tally first, its count and first scan (which initialise a
-/// serial Redis has not seen), else two empty strings. One call for a whole round trip instead
-/// of four commands a serial: this process spent more parsing the replies than Redis counting.
+/// Counts the scans of several serials and returns, serial after serial in the order given,
+/// `count, first` as every instance now shares them. The figures of a mark batch live in two
+/// hashes keyed by serial, its counts and its first-scan times (`KEYS` holds the pair of each
+/// batch in the call): a key of its own per serial cost Redis about twice as much (a new key, an
+/// expiry entry and a small hash for every fresh serial). ARGV: seconds to keep a batch's
+/// figures after its last scan; then for each batch, how many of its serials follow, and for
+/// each serial: serial, scans, earliest scan (microseconds), and, when this instance read the
+/// store's tally first, its count and first scan (which initialise a serial Redis has not seen),
+/// else two empty strings. One call for a whole round trip instead of commands for each serial:
+/// this process spent more parsing their replies than Redis counting.
 const COUNT_SCANS: &str = r"
-local ttl = ARGV[1]
-local figures = {}
-for i, key in ipairs(KEYS) do
-    local at = 1 + (i - 1) * 4
-    if ARGV[at + 3] ~= '' then
-        redis.call('HSETNX', key, 'count', ARGV[at + 3])
-        redis.call('HSETNX', key, 'first', ARGV[at + 4])
+-- Keeps the earlier of the serial's known first scan and `at`: round trips of several
+-- instances reach Redis in any order, so the first to arrive need not hold the first scan.
+local function keep_earliest(firsts, serial, at)
+    if redis.call('HSETNX', firsts, serial, at) == 1 then
+        return at
     end
-    figures[#figures + 1] = redis.call('HINCRBY', key, 'count', ARGV[at + 1])
-    redis.call('HSETNX', key, 'first', ARGV[at + 2])
-    redis.call('EXPIRE', key, ttl)
-    figures[#figures + 1] = tonumber(redis.call('HGET', key, 'first'))
+    local known = redis.call('HGET', firsts, serial)
+    if tonumber(known) > tonumber(at) then
+        redis.call('HSET', firsts, serial, at)
+        return at
+    end
+    return known
+end
+
+local ttl = ARGV[1]
+local at = 2
+local figures = {}
+for k = 1, #KEYS, 2 do
+    local counts, firsts = KEYS[k], KEYS[k + 1]
+    local serials = tonumber(ARGV[at])
+    at = at + 1
+    for _ = 1, serials do
+        local serial, scans, first = ARGV[at], ARGV[at + 1], ARGV[at + 2]
+        if ARGV[at + 3] ~= '' then
+            redis.call('HSETNX', counts, serial, ARGV[at + 3])
+            keep_earliest(firsts, serial, ARGV[at + 4])
+        end
+        at = at + 5
+        figures[#figures + 1] = redis.call('HINCRBY', counts, serial, scans)
+        figures[#figures + 1] = tonumber(keep_earliest(firsts, serial, first))
+    end
+    redis.call('EXPIRE', counts, ttl)
+    redis.call('EXPIRE', firsts, ttl)
 end
 return figures
 ";
@@ -337,14 +362,14 @@ pub struct ScanDelta {
     pub seed: Option<crate::store::ScanTally>,
 }
 
-/// How long Redis keeps a serial's running figures after its last scan; the store keeps them
-/// for good.
+/// How long Redis keeps a batch's running figures after the last scan of one of its marks; the
+/// store keeps them for good.
 const SCAN_FIGURES_TTL_SECONDS: i64 = 30 * 24 * 3600;
 
 impl SharedCache {
     /// Counts scans of several serials in Redis, shared by every instance, in ONE round trip
-    /// ([`COUNT_SCANS`]: the keys of all serials in one call, so not for Redis Cluster, whose
-    /// slots split them; neither is [`FORGET_OLDER`]), and returns, per delta
+    /// ([`COUNT_SCANS`]: the keys of every batch in one call, so not for Redis Cluster, whose
+    /// slots may split them; neither is [`FORGET_OLDER`]), and returns, per delta
     /// and in the same order, the figure every instance shares: count and first-scan time
     /// including these scans (`last_at` is the delta's). `None` when Redis is unavailable.
     pub async fn count_scans(&self, deltas: &[ScanDelta]) -> Option<Vec<crate::store::ScanTally>> {
@@ -353,37 +378,53 @@ impl SharedCache {
         }
         let mut connection = self.connection().await?;
         let micros = |t: chrono::DateTime<chrono::Utc>| t.timestamp_micros();
+        // The deltas batch by batch (in order of first appearance); the figures come back in
+        // that order, and `order` says which delta each one belongs to.
+        let mut batches: Vec<(&str, u32, Vec<usize>)> = Vec::new();
+        let mut place: HashMap<(&str, u32), usize> = HashMap::new();
+        for (i, delta) in deltas.iter().enumerate() {
+            let key = (delta.key.number.as_str(), delta.key.batch);
+            let at = *place.entry(key).or_insert_with(|| {
+                batches.push((key.0, key.1, Vec::new()));
+                batches.len() - 1
+            });
+            batches[at].2.push(i);
+        }
         let mut call = redis::cmd("EVALSHA");
-        call.arg(self.count_scans.get_hash()).arg(deltas.len());
-        // One buffer for every key: the command copies each argument it is given.
-        let mut redis_key = String::with_capacity(64);
-        for delta in deltas {
-            let key = &delta.key;
-            redis_key.clear();
-            let _ = write!(redis_key, "starmark:scans:{}:{}:{}", key.number, key.batch, key.serial);
-            call.arg(redis_key.as_str());
+        call.arg(self.count_scans.get_hash()).arg(batches.len() * 2);
+        for (number, batch, _) in &batches {
+            call.arg(format!("starmark:scans:{number}:{batch}:count"));
+            call.arg(format!("starmark:scans:{number}:{batch}:first"));
         }
         call.arg(SCAN_FIGURES_TTL_SECONDS);
-        for delta in deltas {
-            call.arg(delta.tally.count).arg(micros(delta.tally.first_at));
-            match &delta.seed {
-                Some(seed) => call.arg(seed.count).arg(micros(seed.first_at)),
-                None => call.arg("").arg(""),
-            };
+        let mut order = Vec::with_capacity(deltas.len());
+        for (_, _, members) in &batches {
+            call.arg(members.len());
+            for &i in members {
+                let delta = &deltas[i];
+                call.arg(delta.key.serial).arg(delta.tally.count).arg(micros(delta.tally.first_at));
+                match &delta.seed {
+                    Some(seed) => call.arg(seed.count).arg(micros(seed.first_at)),
+                    None => call.arg("").arg(""),
+                };
+                order.push(i);
+            }
         }
         let flat: Vec<i64> = self.run_scripted(&call, &self.count_scans, &mut connection).await?;
-        let figures: Vec<(u64, i64)> =
-            flat.chunks_exact(2).map(|pair| (u64::try_from(pair[0]).unwrap_or(0), pair[1])).collect();
-        if figures.len() != deltas.len() {
-            tracing::warn!(sent = deltas.len(), received = figures.len(), "redis scan figures do not match");
+        if flat.len() != deltas.len() * 2 {
+            tracing::warn!(sent = deltas.len(), received = flat.len() / 2, "redis scan figures do not match");
             return None;
         }
-        let shared = deltas.iter().zip(figures).map(|(delta, (count, first))| crate::store::ScanTally {
-            count,
-            first_at: chrono::DateTime::from_timestamp_micros(first).unwrap_or(delta.tally.first_at),
-            last_at: delta.tally.last_at,
-        });
-        Some(shared.collect())
+        let mut shared: Vec<Option<crate::store::ScanTally>> = vec![None; deltas.len()];
+        for (&i, figure) in order.iter().zip(flat.chunks_exact(2)) {
+            let delta = &deltas[i];
+            shared[i] = Some(crate::store::ScanTally {
+                count: u64::try_from(figure[0]).unwrap_or(0),
+                first_at: chrono::DateTime::from_timestamp_micros(figure[1]).unwrap_or(delta.tally.first_at),
+                last_at: delta.tally.last_at,
+            });
+        }
+        shared.into_iter().collect()
     }
 }
 

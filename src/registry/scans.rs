@@ -17,9 +17,10 @@
 //!   elsewhere after the load starts here from this instance's own count (the store still
 //!   receives every scan; with Redis, the shared figure corrects it after one round trip).
 //! - **Redis** (optional): each scan is queued (bounded, [`QUEUE_CAPACITY`]) to a background
-//!   task that drains what is queued and counts it in ONE round trip, a script call (per serial:
-//!   HSETNX of the stored seed, HINCRBY, HSETNX of the first time, EXPIRE, HGET; the last time
-//!   is each instance's own and goes to the store only),
+//!   task that lets scans gather for [`GATHER`], then counts them in ONE round trip, a script
+//!   call (per serial: the stored seed when Redis has none, HINCRBY of its count in its batch's
+//!   hash of counts, its first time in the batch's hash of first times; the last time is each
+//!   instance's own and goes to the store only),
 //!   then writes the figures every instance shares back into the entries. A scan's answer is
 //!   what this instance knows right now: its own total, or the last shared figure plus its own
 //!   scans since, whichever is larger; so the next scan on any instance shows the count all
@@ -50,6 +51,9 @@ const SHARDS: usize = 32;
 pub const QUEUE_CAPACITY: usize = 65_536;
 /// Most scans sent to Redis in one round trip.
 const MAX_ROUND_TRIP: usize = 2_048;
+/// How long the Redis task lets scans gather after the first one before it sends them (see
+/// [`share_scans`]).
+const GATHER: Duration = Duration::from_millis(5);
 /// Memory for the seed bitmaps of all batches together.
 pub const MAX_SEED_BYTES: usize = 32 * 1024 * 1024;
 /// What one batch's bitmap costs besides its bits (map entries, key, locks), for the budget.
@@ -82,8 +86,8 @@ impl Entry {
     }
 
     /// What this instance knows right now. Once Redis answered for the serial, its first-scan
-    /// time is the one shown (the first scan Redis was told of, which every instance shares;
-    /// scans arriving from several instances at once may differ from it by milliseconds).
+    /// time is the one shown (the earliest scan Redis was told of, which every instance shares;
+    /// until the round trip of an instance that scanned earlier arrives, it may be a later one).
     fn answer(&self) -> ScanTally {
         match self.shared {
             None => self.total,
@@ -406,6 +410,16 @@ impl ScanCounter {
 async fn share_scans(mut queue: mpsc::Receiver<QueuedScan>, cache: Arc<SharedCache>, entries: Arc<Entries>) {
     let mut scans = Vec::with_capacity(MAX_ROUND_TRIP);
     while queue.recv_many(&mut scans, MAX_ROUND_TRIP).await > 0 {
+        // Each round trip costs this process and Redis wake-ups and system calls whatever it
+        // carries; sent as soon as anything was queued, round trips under load carried a few
+        // scans each. No answer waits for this: the shared figure shows a moment later.
+        if scans.len() < MAX_ROUND_TRIP {
+            tokio::time::sleep(GATHER).await;
+            while scans.len() < MAX_ROUND_TRIP {
+                let Ok(scan) = queue.try_recv() else { break };
+                scans.push(scan);
+            }
+        }
         let mut deltas: Vec<ScanDelta> = Vec::new();
         let mut index: HashMap<SerialKey, usize> = HashMap::new();
         for (key, at) in scans.drain(..) {
