@@ -10,6 +10,7 @@ pub mod auth;
 pub mod certificates;
 pub mod error;
 pub mod extract;
+pub mod finish;
 pub mod health;
 pub mod log;
 pub mod pages;
@@ -24,13 +25,11 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::Request;
-use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{BoxError, Router};
+use axum::Router;
 use tower::{Service, ServiceBuilder};
 use tower_http::trace::TraceLayer;
 
@@ -52,32 +51,12 @@ impl AppState {
     }
 }
 
-async fn on_timeout(error: BoxError) -> ApiError {
-    if error.is::<tower::timeout::error::Elapsed>() {
-        ApiError::timeout()
-    } else {
-        ApiError::internal(error)
-    }
-}
-
 async fn not_found() -> ApiError {
     ApiError::not_found("no such route; see the API overview in the README")
 }
 
 async fn method_not_allowed() -> ApiError {
     ApiError::method_not_allowed()
-}
-
-/// Adds the security headers every answer carries (unless a handler set its own) and logs
-/// server errors: one step for all of it, since each layer costs every request.
-fn finish_response(mut response: Response) -> Response {
-    let headers = response.headers_mut();
-    headers.entry(header::X_CONTENT_TYPE_OPTIONS).or_insert(HeaderValue::from_static("nosniff"));
-    headers.entry(header::REFERRER_POLICY).or_insert(HeaderValue::from_static("no-referrer"));
-    if response.status().is_server_error() {
-        tracing::warn!(status = %response.status(), "answered with a server error");
-    }
-    response
 }
 
 /// All routes; [`app`] puts them inside the middleware stack.
@@ -160,9 +139,7 @@ pub fn app(
         .then(|| ServiceBuilder::new().map_response(IntoResponse::into_response).layer(TraceLayer::new_for_http()));
     ServiceBuilder::new()
         .option_layer(trace)
-        .map_response(finish_response)
-        .layer(HandleErrorLayer::new(on_timeout))
-        .timeout(config.request_timeout)
+        .layer(finish::FinishLayer { limit: config.request_timeout })
         .layer(DefaultBodyLimit::max(config.body_limit))
         .service(router(state, config))
 }

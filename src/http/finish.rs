@@ -1,0 +1,107 @@
+//! The outermost middleware: every request's time limit, and every answer's last touches (the
+//! security headers, a log line for a server error), in one layer.
+//!
+//! One layer rather than tower's `Timeout`, axum's `HandleError` and a `MapResponse`, because
+//! each of those costs every request even when nothing goes wrong: the error handler boxes a
+//! future and clones the service behind it, and the timeout makes a timer for every request and
+//! locks the runtime's timer wheel to drop it. Here the timer is made only when the handler
+//! could not answer at its first poll (a cache hit always can), and counts from the moment the
+//! request arrived, so the limit is the same.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::extract::Request;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use tokio::time::{Instant, Sleep};
+use tower::{Layer, Service};
+
+use super::error::ApiError;
+
+/// Wraps a service in [`Finish`].
+#[derive(Clone, Copy, Debug)]
+pub struct FinishLayer {
+    /// Longest a request may take before it is answered with a timeout problem.
+    pub limit: Duration,
+}
+
+impl<S> Layer<S> for FinishLayer {
+    type Service = Finish<S>;
+
+    fn layer(&self, inner: S) -> Finish<S> {
+        Finish { inner, limit: self.limit }
+    }
+}
+
+/// See the module documentation.
+#[derive(Clone, Debug)]
+pub struct Finish<S> {
+    inner: S,
+    limit: Duration,
+}
+
+impl<S> Service<Request> for Finish<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Finishing<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        Finishing { answer: self.inner.call(request), deadline: Instant::now() + self.limit, timer: None }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request on its way through [`Finish`].
+    pub struct Finishing<F> {
+        #[pin]
+        answer: F,
+        deadline: Instant,
+        // Made at the first poll the answer is not ready; boxed so that this future stays small
+        // on the common path, where it never is.
+        timer: Option<Pin<Box<Sleep>>>,
+    }
+}
+
+impl<F> Future for Finishing<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(answered) = this.answer.poll(cx) {
+            let Ok(response) = answered;
+            return Poll::Ready(Ok(finish_response(response)));
+        }
+        let deadline = *this.deadline;
+        let timer = this.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Ok(finish_response(ApiError::timeout().into_response()))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// Adds the security headers every answer carries (unless a handler set its own) and logs
+/// server errors.
+fn finish_response(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.entry(header::X_CONTENT_TYPE_OPTIONS).or_insert(HeaderValue::from_static("nosniff"));
+    headers.entry(header::REFERRER_POLICY).or_insert(HeaderValue::from_static("no-referrer"));
+    if response.status().is_server_error() {
+        tracing::warn!(status = %response.status(), "answered with a server error");
+    }
+    response
+}
