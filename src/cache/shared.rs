@@ -378,8 +378,8 @@ impl SharedCache {
         }
         let mut connection = self.connection().await?;
         let micros = |t: chrono::DateTime<chrono::Utc>| t.timestamp_micros();
-        // The deltas batch by batch (in order of first appearance); the figures come back in
-        // that order, and `order` says which delta each one belongs to.
+        // The deltas batch by batch (in order of first appearance): the figures come back in
+        // that order.
         let mut batches: Vec<(&str, u32, Vec<usize>)> = Vec::new();
         let mut place: HashMap<(&str, u32), usize> = HashMap::new();
         for (i, delta) in deltas.iter().enumerate() {
@@ -397,7 +397,6 @@ impl SharedCache {
             call.arg(format!("starmark:scans:{number}:{batch}:first"));
         }
         call.arg(SCAN_FIGURES_TTL_SECONDS);
-        let mut order = Vec::with_capacity(deltas.len());
         for (_, _, members) in &batches {
             call.arg(members.len());
             for &i in members {
@@ -407,7 +406,6 @@ impl SharedCache {
                     Some(seed) => call.arg(seed.count).arg(micros(seed.first_at)),
                     None => call.arg("").arg(""),
                 };
-                order.push(i);
             }
         }
         let flat: Vec<i64> = self.run_scripted(&call, &self.count_scans, &mut connection).await?;
@@ -416,7 +414,8 @@ impl SharedCache {
             return None;
         }
         let mut shared: Vec<Option<crate::store::ScanTally>> = vec![None; deltas.len()];
-        for (&i, figure) in order.iter().zip(flat.chunks_exact(2)) {
+        let order = batches.iter().flat_map(|(_, _, members)| members);
+        for (&i, figure) in order.zip(flat.chunks_exact(2)) {
             let delta = &deltas[i];
             shared[i] = Some(crate::store::ScanTally {
                 count: u64::try_from(figure[0]).unwrap_or(0),
