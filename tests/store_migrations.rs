@@ -9,6 +9,8 @@ use starmark::store::{ScanTally, SerialKey, SqliteStore, Store};
 
 /// Scan times became integer microseconds in this migration.
 const SCAN_MICROS: u32 = 7;
+/// Scan tallies moved from a row per serial to a blob per chunk of 1,024 serials here.
+const SCAN_CHUNKS: u32 = 8;
 
 /// A database at the schema just before `version`, as an older release left it: the project's
 /// migrations older than `version`, run from a copy.
@@ -100,4 +102,66 @@ async fn a_scan_time_that_does_not_convert_stops_the_migration_and_loses_nothing
         .await
         .expect("the old table is still there");
     assert_eq!(rows, vec![(1, "2026-11-27T05:24:08.591169Z".into()), (2, "27/11/2026 05:24".into())]);
+}
+
+fn micros_at(micros: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(micros).unwrap()
+}
+
+#[tokio::test]
+async fn scan_tallies_kept_a_row_per_serial_come_back_exactly_from_their_chunks() {
+    let (_dir, path, mut db) = database_before(SCAN_CHUNKS).await;
+    // Both sides of chunk boundaries, two batches, two certificates, the highest serial, the
+    // largest count and a time before 1970 (a negative number of microseconds).
+    let rows: [(&str, u32, u32, i64, i64, i64); 8] = [
+        ("SM2026MIGRATE01", 1, 0, 1, 1_795_794_381_213_912, 1_795_794_381_213_912),
+        ("SM2026MIGRATE01", 1, 1_023, 5, -1, 1_795_794_381_213_913),
+        ("SM2026MIGRATE01", 1, 1_024, 2, 1_795_794_300_000_000, 1_795_794_400_000_000),
+        ("SM2026MIGRATE01", 1, 1_000_000, 7, 1_700_000_000_000_001, 1_800_000_000_000_001),
+        ("SM2026MIGRATE01", 2, 1_023, 5, 1_000, 2_000),
+        ("SM2026MIGRATE01", 2, u32::MAX, i64::MAX, 3_000, 4_000),
+        ("SM2026MIGRATE02", 1, 1_023, 9, 5_000, 6_000),
+        ("SM2026MIGRATE02", 1, 2_047, 1, 7_000, 8_000),
+    ];
+    // Inserted in no particular order: the chunks come out in serial order all the same.
+    for (number, batch, serial, count, first_us, last_us) in rows.iter().rev() {
+        sqlx::query(
+            "INSERT INTO mark_scans (number, batch, serial, count, first_us, last_us) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(number)
+        .bind(batch)
+        .bind(serial)
+        .bind(count)
+        .bind(first_us)
+        .bind(last_us)
+        .execute(&mut db)
+        .await
+        .expect("row per serial");
+    }
+    db.close().await.unwrap();
+
+    let store = SqliteStore::open(path.to_str().unwrap()).await.expect("migrates");
+    for (number, batch, serial, count, first_us, last_us) in rows {
+        let key = SerialKey { number: number.into(), batch, serial };
+        let expected = ScanTally {
+            count: u64::try_from(count).unwrap(),
+            first_at: micros_at(first_us),
+            last_at: micros_at(last_us),
+        };
+        assert_eq!(store.scan_tally(&key).await.unwrap(), Some(expected), "{key:?}");
+    }
+    assert_eq!(store.scanned_serials("SM2026MIGRATE01", 1).await.unwrap(), vec![0, 1_023, 1_024, 1_000_000]);
+    assert_eq!(store.scanned_serials("SM2026MIGRATE01", 2).await.unwrap(), vec![1_023, u32::MAX]);
+    let (total, top) = store.scan_summary("SM2026MIGRATE02", 10).await.unwrap();
+    assert_eq!(total, 10);
+    assert_eq!(top.iter().map(|(key, _)| key.serial).collect::<Vec<_>>(), vec![1_023, 2_047]);
+
+    let mut db = SqliteConnection::connect_with(&SqliteConnectOptions::new().filename(&path)).await.unwrap();
+    let old: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = 'mark_scans'")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(old, 0, "the per-serial table is gone once its rows are in chunks");
+    let chunks: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mark_scan_chunks").fetch_one(&mut db).await.unwrap();
+    assert_eq!(chunks, 7, "serials 1,023 and 1,024 are in different chunks, 0 and 1,023 in one");
 }

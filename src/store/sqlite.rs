@@ -2,6 +2,7 @@
 
 mod mark_digests;
 mod receipts;
+mod scans;
 mod tlog;
 
 use std::path::Path;
@@ -365,68 +366,15 @@ impl Store for SqliteStore {
     }
 
     async fn add_scans(&self, deltas: &[(SerialKey, ScanTally)]) -> Result<(), StoreError> {
-        if deltas.is_empty() {
-            return Ok(());
-        }
-        // In key order, each upsert lands next to the last one, so the B-tree visits each page
-        // once per flush; in the order the serials were scanned it fetches pages again and again
-        // and, once the small page cache is full, spills and re-reads them.
-        let mut ordered: Vec<&(SerialKey, ScanTally)> = deltas.iter().collect();
-        ordered.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        for chunk in ordered.chunks(INSERT_CHUNK) {
-            let mut upsert: QueryBuilder<Sqlite> =
-                QueryBuilder::new("INSERT INTO mark_scans (number, batch, serial, count, first_us, last_us) ");
-            upsert.push_values(chunk, |mut b, (key, tally)| {
-                b.push_bind(key.number.as_str())
-                    .push_bind(key.batch)
-                    .push_bind(key.serial)
-                    .push_bind(i64::try_from(tally.count).unwrap_or(i64::MAX))
-                    .push_bind(tally.first_at.timestamp_micros())
-                    .push_bind(tally.last_at.timestamp_micros());
-            });
-            upsert.push(
-                " ON CONFLICT (number, batch, serial) DO UPDATE SET count = count + excluded.count, \
-                 first_us = min(first_us, excluded.first_us), last_us = max(last_us, excluded.last_us)",
-            );
-            upsert.build().execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        self.add_scan_tallies(deltas).await
     }
 
     async fn scan_tally(&self, key: &SerialKey) -> Result<Option<ScanTally>, StoreError> {
-        let row = sqlx::query(
-            "SELECT count, first_us, last_us FROM mark_scans WHERE number = ? AND batch = ? AND serial = ?",
-        )
-        .bind(&key.number)
-        .bind(key.batch)
-        .bind(key.serial)
-        .fetch_optional(&self.reader)
-        .await?;
-        row.as_ref().map(tally_from_row).transpose()
+        self.select_scan_tally(key).await
     }
 
     async fn scan_summary(&self, number: &str, limit: u32) -> Result<(u64, Vec<(SerialKey, ScanTally)>), StoreError> {
-        let total: Option<i64> = sqlx::query_scalar("SELECT SUM(count) FROM mark_scans WHERE number = ?")
-            .bind(number)
-            .fetch_one(&self.reader)
-            .await?;
-        let rows = sqlx::query(
-            "SELECT batch, serial, count, first_us, last_us FROM mark_scans WHERE number = ? \
-             ORDER BY count DESC, batch, serial LIMIT ?",
-        )
-        .bind(number)
-        .bind(i64::from(limit))
-        .fetch_all(&self.reader)
-        .await?;
-        let mut top = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let key =
-                SerialKey { number: number.to_string(), batch: row.try_get("batch")?, serial: row.try_get("serial")? };
-            top.push((key, tally_from_row(row)?));
-        }
-        Ok((u64::try_from(total.unwrap_or(0)).unwrap_or(0), top))
+        self.select_scan_summary(number, limit).await
     }
 
     async fn insert_token(&self, token: &StoredToken) -> Result<(), StoreError> {
@@ -495,28 +443,8 @@ impl Store for SqliteStore {
     }
 
     async fn scanned_serials(&self, number: &str, batch: u32) -> Result<Vec<u32>, StoreError> {
-        let serials: Vec<u32> =
-            sqlx::query_scalar("SELECT serial FROM mark_scans WHERE number = ? AND batch = ? ORDER BY serial")
-                .bind(number)
-                .bind(batch)
-                .fetch_all(&self.reader)
-                .await?;
-        Ok(serials)
+        self.select_scanned_serials(number, batch).await
     }
-}
-
-fn tally_from_row(row: &SqliteRow) -> Result<ScanTally, StoreError> {
-    let count: i64 = row.try_get("count")?;
-    Ok(ScanTally {
-        count: u64::try_from(count).unwrap_or(0),
-        first_at: micros(row.try_get("first_us")?)?,
-        last_at: micros(row.try_get("last_us")?)?,
-    })
-}
-
-/// A scan time as stored: microseconds since the Unix epoch, UTC.
-fn micros(value: i64) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp_micros(value).ok_or_else(|| StoreError::Corrupt(format!("scan time {value} out of range")))
 }
 
 /// Turns a unique-constraint violation into [`StoreError::Duplicate`].

@@ -1,0 +1,88 @@
+//! Scan tallies as the embedded store keeps them (packed per chunk of 1,024 serials): every
+//! serial's figures come back exactly, however many chunks one flush touches, and flushes add up.
+
+use chrono::{DateTime, Duration, Utc};
+use starmark::store::{ScanTally, SerialKey, SqliteStore, Store};
+
+fn key(number: &str, batch: u32, serial: u32) -> SerialKey {
+    SerialKey { number: number.into(), batch, serial }
+}
+
+fn tally(count: u64, first_at: DateTime<Utc>, last_at: DateTime<Utc>) -> ScanTally {
+    ScanTally { count, first_at, last_at }
+}
+
+async fn store() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let store = SqliteStore::open(dir.path().join("scans.db").to_str().unwrap()).await.expect("open store");
+    (dir, store)
+}
+
+#[tokio::test]
+async fn a_flush_over_many_chunks_keeps_every_serial_and_the_next_one_adds_to_it() {
+    let (_dir, store) = store().await;
+    let at = DateTime::parse_from_rfc3339("2026-11-27T08:00:00.123456Z").unwrap().with_timezone(&Utc);
+    // 1,500 serials 300 apart over two batches, in no particular order: about 440 chunks in
+    // each batch, more than one read of stored chunks and many multi-row writes per flush.
+    let serials: Vec<u32> = (0..1_500u32).map(|i| (i * 7_919) % 1_500 * 300).collect();
+    let batch_of = |serial: u32| 1 + (serial / 300) % 2;
+    let mut first: Vec<(SerialKey, ScanTally)> = Vec::new();
+    for &serial in &serials {
+        let count = u64::from(serial / 300 % 5) + 1;
+        let when = at + Duration::microseconds(i64::from(serial));
+        first.push((key("SM2026CHUNKS01", batch_of(serial), serial), tally(count, when, when + Duration::seconds(1))));
+    }
+    store.add_scans(&first).await.expect("first flush");
+    for (key, expected) in &first {
+        assert_eq!(store.scan_tally(key).await.unwrap().as_ref(), Some(expected), "{key:?}");
+    }
+    assert_eq!(store.scan_tally(&key("SM2026CHUNKS01", 1, 601)).await.unwrap(), None);
+    assert_eq!(store.scan_tally(&key("SM2026CHUNKS01", 2, 600)).await.unwrap(), None, "600 is in batch 1");
+    assert_eq!(store.scan_tally(&key("SM2026CHUNKS01", 3, 600)).await.unwrap(), None);
+    assert_eq!(store.scan_tally(&key("SM2026OTHER001", 1, 600)).await.unwrap(), None);
+
+    // The second flush: the same serials again (earlier first scan for some, later last scan
+    // for all) and new neighbours in the same chunks.
+    let later = at + Duration::hours(1);
+    let earlier = at - Duration::hours(1);
+    let mut second: Vec<(SerialKey, ScanTally)> = Vec::new();
+    for (key, _) in &first {
+        let from = if key.serial % 3 == 0 { earlier } else { later };
+        second.push((key.clone(), tally(2, from, later)));
+        second.push((SerialKey { serial: key.serial + 1, ..key.clone() }, tally(1, later, later)));
+    }
+    store.add_scans(&second).await.expect("second flush");
+    for (key, before) in &first {
+        let now = store.scan_tally(key).await.unwrap().expect("still there");
+        let first_at = if key.serial % 3 == 0 { earlier } else { before.first_at };
+        assert_eq!(now, tally(before.count + 2, first_at, later), "{key:?}");
+        let neighbour = SerialKey { serial: key.serial + 1, ..key.clone() };
+        assert_eq!(store.scan_tally(&neighbour).await.unwrap(), Some(tally(1, later, later)));
+    }
+
+    let mut expected: Vec<u32> = serials.iter().filter(|&&s| batch_of(s) == 1).flat_map(|&s| [s, s + 1]).collect();
+    expected.sort_unstable();
+    assert_eq!(store.scanned_serials("SM2026CHUNKS01", 1).await.unwrap(), expected);
+}
+
+#[tokio::test]
+async fn the_summary_totals_every_serial_and_ranks_by_count_then_batch_and_serial() {
+    let (_dir, store) = store().await;
+    let at = Utc::now();
+    let scans = [(2, 5, 4), (1, 2_048, 9), (1, 7, 4), (1, 3, 1), (2, 1_023, 9), (1, 1_024, 4), (3, 0, 2)];
+    let deltas: Vec<(SerialKey, ScanTally)> = scans
+        .iter()
+        .map(|&(batch, serial, count)| (key("SM2026SUMMARY1", batch, serial), tally(count, at, at)))
+        .collect();
+    store.add_scans(&deltas).await.unwrap();
+    store.add_scans(&[(key("SM2026SUMMARY2", 1, 1), tally(100, at, at))]).await.unwrap();
+
+    let (total, top) = store.scan_summary("SM2026SUMMARY1", 4).await.unwrap();
+    assert_eq!(total, 33);
+    let ranked: Vec<(u32, u32, u64)> = top.iter().map(|(k, t)| (k.batch, k.serial, t.count)).collect();
+    assert_eq!(ranked, vec![(1, 2_048, 9), (2, 1_023, 9), (1, 7, 4), (1, 1_024, 4)]);
+    let (total, top) = store.scan_summary("SM2026SUMMARY1", 100).await.unwrap();
+    assert_eq!((total, top.len()), (33, 7));
+    assert_eq!(store.scan_summary("SM2026NOSCANS1", 10).await.unwrap(), (0, vec![]));
+    assert_eq!(store.scan_summary("SM2026SUMMARY1", 0).await.unwrap(), (33, vec![]));
+}
