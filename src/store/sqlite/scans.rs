@@ -301,15 +301,15 @@ impl SqliteStore {
         Ok((total, top))
     }
 
+    /// Reads the batch's chunks one at a time: a batch scanned end to end is megabytes of blobs.
     pub(super) async fn select_scanned_serials(&self, number: &str, batch: u32) -> Result<Vec<u32>, StoreError> {
-        let rows =
+        let mut rows =
             sqlx::query("SELECT chunk, tallies FROM mark_scan_chunks WHERE number = ? AND batch = ? ORDER BY chunk")
                 .bind(number)
                 .bind(batch)
-                .fetch_all(&self.reader)
-                .await?;
+                .fetch(&self.reader);
         let mut serials = Vec::new();
-        for row in &rows {
+        while let Some(row) = rows.try_next().await? {
             let chunk: i64 = row.try_get("chunk")?;
             for (offset, _) in decode(row.try_get("tallies")?)? {
                 serials.push(serial_of(chunk, offset)?);
