@@ -4,8 +4,9 @@
 //! A flush of tens of thousands of fresh serials then costs a few hundred row writes instead of
 //! tens of thousands of B-tree upserts (each a key comparison on the certificate number, a page
 //! change and, for a new serial, sooner or later a page split): measured on the scan landing,
-//! the per-serial rows took about 4 us of the store's thread for every scan, more than a third
-//! of what the rest of the scan cost. The blob keeps the figures a serial's row held, exactly.
+//! the store's thread spent 1.1 to 3.6 us a scan with a row per serial and 0.4 to 2.7 us with
+//! chunks (more the fuller the batch, as each flush rewrites the chunks it touches; see
+//! BENCHMARKS.md). The blob keeps the figures a serial's row held, exactly.
 //!
 //! Blob format (also written by `migrations/sqlite/0008_mark_scan_chunks.sql`): entries of
 //! [`ENTRY_BYTES`], in ascending serial order, each the serial's offset in its chunk (`u16`),
@@ -24,7 +25,7 @@ use crate::store::{ScanTally, SerialKey, StoreError};
 
 /// Serials per chunk: a chunk of a batch scanned end to end is a 26 KB blob, and a flush of a
 /// 1,000,000-mark batch touches at most 977 rows.
-pub(super) const CHUNK_SERIALS: u32 = 1024;
+const CHUNK_SERIALS: u32 = 1024;
 /// Bytes per serial in a chunk's blob.
 const ENTRY_BYTES: usize = 26;
 /// Chunks per multi-row upsert (four bound values each).
