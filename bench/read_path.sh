@@ -11,8 +11,10 @@
 #       (c) our GET /healthz (the ceiling)         (d) our scan landing GET /v/{token} as JSON,
 #           each run walking a shuffled list of TOKENS serials of its own 1,000,000-mark batch,
 #           so no token is asked twice unless a run asks for more than TOKENS;
-#   - prints medians of requests/s, p50 and p99, the ratios a/b, a/c and d/c, and the server's
-#     peak memory (VmHWM) against the issue's targets; cleans up everything it started.
+#   - prints medians of requests/s, p50 and p99 and of the server's CPU time per request (nginx's
+#     workers for b; steadier than requests/s when the machine's speed drifts), the ratios a/b,
+#     a/c and d/c, and the server's peak memory (VmHWM) against the issue's targets; cleans up
+#     everything it started.
 #
 # Usage: bench/read_path.sh [SECONDS=10] [RUNS=3]
 # Environment: STARMARK_BIN=path   use this binary instead of building target/release/starmark
@@ -64,6 +66,7 @@ need wrk wrk
 need nginx nginx-light nginx
 need curl curl
 need shuf coreutils
+need pgrep procps
 need python3 python3
 
 # --- work directory and cleanup ------------------------------------------------------------------
@@ -238,15 +241,34 @@ say "checked $sample: $same from both; a scan says $(echo "$scan" | python3 -c '
 # --- load ----------------------------------------------------------------------------------------
 results=$work/results.txt
 : > "$results"
+# CPU time (user + system, in clock ticks) of the given processes, all their threads included.
+cpu_ticks() {
+    local pid total=0
+    for pid in "$@"; do
+        total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+    done
+    echo "$total"
+}
+ticks_per_second=$(getconf CLK_TCK)
 load() { # SCENARIO RUN URL PATHS [MODE OFFSET [wrk options...]]
     local scenario=$1 run=$2 url=$3 paths=$4 mode=${5:-random} offset=${6:-0}
     shift $(($# < 6 ? $# : 6))
     local out=$work/wrk-$scenario-$run.txt
+    # The server's own CPU per request says more than requests/s when the machine's speed drifts
+    # between runs: nginx's workers for (b), our server for the rest.
+    local measured=("$server")
+    [ "$scenario" != b ] || mapfile -t measured < <(pgrep -P "$nginx_pid")
+    local before
+    before=$(cpu_ticks "${measured[@]}")
     wrk -t "$threads" -c "$connections" -d "${duration}s" --timeout 5s --latency "$@" \
         -s bench/read_path.lua "$url" -- "$paths" "$mode" "$offset" "$threads" > "$out" 2>&1 ||
         { cat "$out" >&2; fail "wrk failed for $scenario"; }
+    local used=$(($(cpu_ticks "${measured[@]}") - before))
     local line
     line=$(grep '^READPATH ' "$out") || { cat "$out" >&2; fail "no result line from wrk for $scenario"; }
+    local requests=${line#*requests=}
+    requests=${requests%% *}
+    line="$line cpu_us=$(python3 -c "print(f'{$used * 1e6 / $ticks_per_second / max($requests, 1):.2f}')")"
     echo "$scenario $run ${line#READPATH }" >> "$results"
     say "run $run $scenario: $(echo "$line" | sed -E 's/.*rps=([0-9.]+) p50_us=([0-9]+) p90_us=[0-9]+ p99_us=([0-9]+).*err_status=([0-9]+) err_timeout=([0-9]+).*/\1 req\/s, p50 \2 us, p99 \3 us, non-2xx \4, timeouts \5/')"
 }
@@ -298,7 +320,7 @@ print(f"read path: {int(certs):,} certificates (bodies {int(body_bytes) / int(ce
       f"{int(tokens):,} mark tokens of a 1,000,000-mark batch per run of (d); wrk {wrk}, 2 threads, 50 connections, "
       f"{duration} s a run, medians of {runs} runs; nginx {nginx}; {cores} cores, {arch}")
 print(f"machine: {machine}")
-print(f"{'scenario':46} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8}  runs (req/s)  errors")
+print(f"{'scenario':46} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'CPU us':>7}  runs (req/s)  errors")
 for s, name in names.items():
     each = ", ".join(f"{r['rps']:,.0f}" for r in rows[s])
     errors = sum(r["err_connect"] + r["err_read"] + r["err_write"] + r["err_status"] + r["err_timeout"] for r in rows[s])
@@ -306,7 +328,7 @@ for s, name in names.items():
     reused = s == "d" and any(r["requests"] > int(tokens) for r in rows[s])
     wrapped = " (more requests than fresh tokens: some tokens asked twice)" if reused else ""
     print(f"{name:46} {med(s, 'rps'):10,.0f} {med(s, 'p50_us') / 1000:8.2f} {med(s, 'p99_us') / 1000:8.2f}"
-          f"  {each}  {errors:.0f}{wrapped}")
+          f" {med(s, 'cpu_us'):7.2f}  {each}  {errors:.0f}{wrapped}")
 
 failed = [s for s in names if any(r["err_connect"] + r["err_read"] + r["err_write"] + r["err_status"]
                                   + r["err_timeout"] for r in rows[s])]
