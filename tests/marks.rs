@@ -231,12 +231,23 @@ async fn certificate_states_and_mark_revocations_decide_the_verdict() {
     assert_eq!(scan_json(&app, &app.url(&scan_path(&token_of(&one, 21)))).await["verdict"], "valid");
 
     // Certificate states win: suspended, revoked, withdrawn.
+    // A scan before the change: the certificate part of scan answers is made once per record
+    // version, and the change must show in the next scan all the same.
+    let before =
+        scan_json(&app, &app.url(&scan_path(&app.registry.mark_token(&get("SM2026STATE002").await, 1, 1).unwrap())))
+            .await;
+    assert_eq!(before["certificate"]["status"]["state"], "valid");
     let until = (clock::today() + Days::new(30)).to_string();
     app.status("SM2026STATE002", json!({"action": "suspend", "reason": "audit", "until": until})).await;
     let two = get("SM2026STATE002").await;
-    assert_eq!(scan_json(&app, &app.url(&scan_path(&token_of(&two, 1)))).await["verdict"], "suspended");
+    let suspended = scan_json(&app, &app.url(&scan_path(&token_of(&two, 1)))).await;
+    assert_eq!(suspended["verdict"], "suspended");
+    assert_eq!(suspended["certificate"]["status"]["state"], "suspended", "{suspended}");
+    assert_eq!(suspended["certificate"]["status"]["reason"], "audit");
     app.status("SM2026STATE002", json!({"action": "revoke", "reason": "no correction"})).await;
-    assert_eq!(scan_json(&app, &app.url(&scan_path(&token_of(&two, 1)))).await["verdict"], "revoked");
+    let revoked = scan_json(&app, &app.url(&scan_path(&token_of(&two, 1)))).await;
+    assert_eq!(revoked["verdict"], "revoked");
+    assert_eq!(revoked["certificate"]["status"]["state"], "revoked", "{revoked}");
     app.status("SM2026STATE003", json!({"action": "withdraw", "reason": "holder request"})).await;
     let three = get("SM2026STATE003").await;
     assert_eq!(scan_json(&app, &app.url(&scan_path(&token_of(&three, 1)))).await["verdict"], "withdrawn");

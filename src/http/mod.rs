@@ -16,6 +16,7 @@ pub mod log;
 pub mod pages;
 pub mod receipts;
 pub mod scan;
+pub mod timestamps;
 pub mod trust_list;
 pub mod verify;
 pub mod views;
@@ -42,12 +43,14 @@ use error::ApiError;
 pub struct AppState {
     pub registry: Arc<Registry>,
     pub trust_list_json: Bytes,
+    /// The certificate part of scan answers, kept between scans.
+    pub scan_fragments: Arc<scan::fragments::CertificateFragments>,
 }
 
 impl AppState {
     pub fn new(registry: Arc<Registry>, _config: &Config) -> Result<Self, serde_json::Error> {
         let trust_list_json = Bytes::from(serde_json::to_vec_pretty(registry.trust_list())?);
-        Ok(Self { registry, trust_list_json })
+        Ok(Self { registry, trust_list_json, scan_fragments: Arc::default() })
     }
 }
 

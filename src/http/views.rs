@@ -171,13 +171,13 @@ impl<'a> EventView<'a> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::crypto::KeyId;
     use crate::domain::certificate::tests::{draft, issuer};
     use crate::domain::{CertificateNumber, CertificateRecord, Status};
 
-    fn stored(status: Status, issued: NaiveDate) -> StoredCertificate {
+    pub(crate) fn stored(status: Status, issued: NaiveDate) -> StoredCertificate {
         let mut draft = draft();
         draft.issued = Some(issued);
         let mut record =
@@ -195,7 +195,7 @@ mod tests {
         }
     }
 
-    fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+    pub(crate) fn day(y: i32, m: u32, d: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, d).unwrap()
     }
 

@@ -28,7 +28,6 @@
 //!   locally only (and still flushed to the store), with a rate-limited warning. While Redis is
 //!   down each instance answers with what it knows, and the store still receives every scan.
 
-use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -47,6 +46,7 @@ pub const SUSPICIOUS_SCANS: u64 = 10;
 const MAX_CACHED: usize = 100_000;
 /// Locks the serial map is split over.
 const SHARDS: usize = 32;
+const _: () = assert!(SHARDS.is_power_of_two() && SHARDS > 1);
 /// Scans waiting for the Redis task; when it is full, scans are counted locally only.
 pub const QUEUE_CAPACITY: usize = 65_536;
 /// Most scans sent to Redis in one round trip.
@@ -119,27 +119,36 @@ fn merge_tally(into: &mut Option<ScanTally>, tally: ScanTally) {
     }
 }
 
+/// One shard's entries.
+type SerialMap = HashMap<SerialKey, Entry, foldhash::fast::RandomState>;
+
 /// The per-serial entries, split over [`SHARDS`] locks.
 struct Entries {
-    shards: Box<[Mutex<HashMap<SerialKey, Entry>>]>,
-    hasher: RandomState,
+    shards: Box<[Mutex<SerialMap>]>,
+    /// Picks the shard. Keys come from tokens whose signature was checked, so nobody can pick
+    /// colliding ones at will; a fast seeded hasher is enough (SipHash cost a scan about 1%).
+    hasher: foldhash::fast::RandomState,
 }
 
 impl Entries {
     fn new() -> Self {
-        Self { shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(), hasher: RandomState::new() }
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::new(SerialMap::default())).collect(),
+            hasher: foldhash::fast::RandomState::default(),
+        }
     }
 
-    fn lock_shard(&self, index: usize) -> MutexGuard<'_, HashMap<SerialKey, Entry>> {
+    fn lock_shard(&self, index: usize) -> MutexGuard<'_, SerialMap> {
         // A panic while holding the lock cannot leave the map inconsistent (every update is a
         // few field writes), so a poisoned lock is still usable.
         self.shards[index].lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn lock(&self, key: &SerialKey) -> MutexGuard<'_, HashMap<SerialKey, Entry>> {
+    fn lock(&self, key: &SerialKey) -> MutexGuard<'_, SerialMap> {
+        // The top bits pick the shard (each shard's map has a seed of its own, so its keys do
+        // not share bits of their hash there); they are below SHARDS, so they fit.
         let hash = self.hasher.hash_one(key);
-        // The remainder is below SHARDS, so it fits.
-        self.lock_shard((hash % SHARDS as u64) as usize)
+        self.lock_shard((hash >> (u64::BITS - SHARDS.trailing_zeros())) as usize)
     }
 }
 

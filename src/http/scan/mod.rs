@@ -3,6 +3,7 @@
 //! carry one verdict. If the certificate's status cannot be read the answer is a 503 problem,
 //! never a verdict.
 
+pub mod fragments;
 mod page;
 mod text;
 mod view;
@@ -52,7 +53,10 @@ pub async fn scan(
     };
     let no_store = HeaderValue::from_static("no-store");
     if wants_json(headers) {
-        match super::certificates::json_response(StatusCode::OK, &view::ScanView::of(&outcome)) {
+        let answer = view::ScanView::of(&outcome, &state.scan_fragments)
+            .map_err(|e| ApiError::internal(format_args!("scan answer: {e}")))
+            .and_then(|view| super::certificates::json_response(StatusCode::OK, &view));
+        match answer {
             Ok(mut response) => {
                 response.headers_mut().insert(header::CACHE_CONTROL, no_store);
                 response.headers_mut().insert(header::VARY, HeaderValue::from_static("Accept"));

@@ -3,11 +3,14 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
+use super::fragments::{CertificateFragments, Fragment};
 use crate::crypto::KeyId;
 use crate::domain::Level;
+use crate::http::timestamps;
 use crate::http::views::{CertificateSummary, StatusView};
 use crate::mark::layout::serial_text;
 use crate::registry::{ScanOutcome, Verdict};
+use crate::store::StoredCertificate;
 
 /// Headline of each verdict in Chinese and English.
 pub fn headline(verdict: Verdict) -> (&'static str, &'static str) {
@@ -34,6 +37,7 @@ pub struct MarkView<'a> {
     number: &'a str,
     uscc: &'a str,
     level: Level,
+    #[serde(serialize_with = "timestamps::date")]
     valid_until: NaiveDate,
     batch: u32,
     serial: u32,
@@ -47,7 +51,9 @@ pub struct MarkView<'a> {
 #[derive(Serialize)]
 pub struct ScansView {
     count: u64,
+    #[serde(serialize_with = "timestamps::instant")]
     first_at: DateTime<Utc>,
+    #[serde(serialize_with = "timestamps::instant")]
     last_at: DateTime<Utc>,
     /// Checked far more often than a real package's mark would be.
     suspicious: bool,
@@ -59,12 +65,23 @@ pub struct RevocationView<'a> {
     date: NaiveDate,
 }
 
+/// The certificate as a scan shows it.
 #[derive(Serialize)]
 pub struct CertificateView<'a> {
     #[serde(flatten)]
     summary: CertificateSummary<'a>,
     scope: &'a str,
     issuer: &'a crate::domain::Issuer,
+}
+
+impl<'a> CertificateView<'a> {
+    pub fn of(certificate: &'a StoredCertificate, today: NaiveDate) -> Self {
+        Self {
+            summary: CertificateSummary::of(certificate, today),
+            scope: &certificate.record.scope,
+            issuer: &certificate.record.issuer,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -77,16 +94,22 @@ pub struct ScanView<'a> {
     mark: Option<MarkView<'a>>,
     mark_revocation: Option<RevocationView<'a>>,
     scans: Option<ScansView>,
-    certificate: Option<CertificateView<'a>>,
+    /// Made once per record version and day (see [`CertificateFragments`]).
+    certificate: Option<std::sync::Arc<Fragment>>,
     notes: &'a [String],
+    #[serde(serialize_with = "timestamps::instant")]
     checked_at: DateTime<Utc>,
 }
 
 impl<'a> ScanView<'a> {
-    pub fn of(outcome: &'a ScanOutcome) -> Self {
+    pub fn of(outcome: &'a ScanOutcome, fragments: &CertificateFragments) -> Result<Self, serde_json::Error> {
         let (zh, en) = headline(outcome.verdict);
         let today = crate::registry::clock::date_in_china(outcome.checked_at);
-        Self {
+        let certificate = match &outcome.certificate {
+            Some(certificate) => Some(fragments.of(certificate, today)?),
+            None => None,
+        };
+        Ok(Self {
             verdict: outcome.verdict,
             reason: outcome.reason,
             headline: Headline { zh, en },
@@ -111,14 +134,10 @@ impl<'a> ScanView<'a> {
                 last_at: s.last_at,
                 suspicious: s.count > crate::registry::SUSPICIOUS_SCANS,
             }),
-            certificate: outcome.certificate.as_ref().map(|c| CertificateView {
-                summary: CertificateSummary::of(c, today),
-                scope: &c.record.scope,
-                issuer: &c.record.issuer,
-            }),
+            certificate,
             notes: &outcome.notes,
             checked_at: outcome.checked_at,
-        }
+        })
     }
 }
 
