@@ -4,6 +4,9 @@
 //! [`Store`] is the seam: the registry talks only to the trait, so the embedded SQLite store and
 //! a PostgreSQL one are interchangeable without touching callers.
 
+mod columns;
+mod leaves;
+mod scan_chunks;
 mod sqlite;
 pub mod tlog;
 
