@@ -192,6 +192,7 @@ async fn search_matches_substrings_filters_and_pages_by_number(backend: Backend)
     assert_eq!(search(query(Some("sm2020"))).await, ["SM2020SEARCH4"]);
     assert_eq!(search(query(Some("SEARCH2"))).await, Vec::<String>::new(), "numbers match from the start");
     assert_eq!(search(query(Some(&common::uscc(13)))).await, ["SM2026SEARCH3"]);
+    assert!(search(query(Some("示例\0"))).await.is_empty(), "a control character matches nothing");
 
     let uscc = SearchQuery { uscc: Some(Uscc::parse(&common::uscc(12)).unwrap()), ..query(None) };
     assert_eq!(search(uscc).await, ["SM2026SEARCH2"]);

@@ -300,6 +300,11 @@ impl Store for PostgresStore {
     /// folding depends on the server's locale and reaches beyond ASCII).
     async fn search(&self, query: &SearchQuery) -> Result<Vec<StoredCertificate>, StoreError> {
         const UPPER: &str = "'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'";
+        // PostgreSQL text cannot hold NUL and no stored field has a control character, so a
+        // search for one finds nothing (as on SQLite) rather than failing on the parameter.
+        if query.text.as_deref().is_some_and(|text| text.contains('\0')) {
+            return Ok(Vec::new());
+        }
         let mut sql: QueryBuilder<Postgres> =
             QueryBuilder::new("SELECT record, signature, updated_at FROM certificates WHERE TRUE");
         if let Some(text) = query.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
