@@ -31,9 +31,9 @@ pub async fn open_registry(config: &Config) -> anyhow::Result<Arc<Registry>> {
     let issuer = Issuer { name: config.issuer_name.clone(), approval_number: config.issuer_approval.clone() };
     let trust_list = TrustList::build(&issuer.name, &public, &signing.key_id);
     let verifier = Verifier::new(&public);
-    let store = crate::store::open(&config.database_url())
-        .await
-        .with_context(|| format!("cannot open the database at {}", config.database_url()))?;
+    let store = crate::store::open(&config.database_url()).await.with_context(|| {
+        format!("cannot open the database at {}", crate::store::display_url(&config.database_url()))
+    })?;
     let mut registry = Registry::new(store, Signer::new(signing), verifier, issuer, trust_list)
         .with_public_url(&config.public_url)
         .with_receipt_quota(config.receipts_per_minute);

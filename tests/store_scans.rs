@@ -1,8 +1,12 @@
-//! Scan tallies as the embedded store keeps them (packed per chunk of 1,024 serials): every
-//! serial's figures come back exactly, however many chunks one flush touches, and flushes add up.
+//! Scan tallies as each store keeps them (packed per chunk of 1,024 serials): every serial's
+//! figures come back exactly, however many chunks one flush touches, and flushes add up.
+
+mod common;
 
 use chrono::{DateTime, Duration, Utc};
-use starmark::store::{ScanTally, SerialKey, SqliteStore, Store};
+use common::postgres::TestStore;
+use common::Backend;
+use starmark::store::{ScanTally, SerialKey};
 
 fn key(number: &str, batch: u32, serial: u32) -> SerialKey {
     SerialKey { number: number.into(), batch, serial }
@@ -12,15 +16,13 @@ fn tally(count: u64, first_at: DateTime<Utc>, last_at: DateTime<Utc>) -> ScanTal
     ScanTally { count, first_at, last_at }
 }
 
-async fn store() -> (tempfile::TempDir, SqliteStore) {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let store = SqliteStore::open(dir.path().join("scans.db").to_str().unwrap()).await.expect("open store");
-    (dir, store)
-}
+on_each_backend!(
+    a_flush_over_many_chunks_keeps_every_serial_and_the_next_one_adds_to_it,
+    the_summary_totals_every_serial_and_ranks_by_count_then_batch_and_serial,
+);
 
-#[tokio::test]
-async fn a_flush_over_many_chunks_keeps_every_serial_and_the_next_one_adds_to_it() {
-    let (_dir, store) = store().await;
+async fn a_flush_over_many_chunks_keeps_every_serial_and_the_next_one_adds_to_it(backend: Backend) {
+    let store = TestStore::open(backend).await;
     let at = DateTime::parse_from_rfc3339("2026-11-27T08:00:00.123456Z").unwrap().with_timezone(&Utc);
     // 1,500 serials 300 apart over two batches, in no particular order: about 440 chunks in
     // each batch, more than one read of stored chunks and many multi-row writes per flush.
@@ -65,9 +67,8 @@ async fn a_flush_over_many_chunks_keeps_every_serial_and_the_next_one_adds_to_it
     assert_eq!(store.scanned_serials("SM2026CHUNKS01", 1).await.unwrap(), expected);
 }
 
-#[tokio::test]
-async fn the_summary_totals_every_serial_and_ranks_by_count_then_batch_and_serial() {
-    let (_dir, store) = store().await;
+async fn the_summary_totals_every_serial_and_ranks_by_count_then_batch_and_serial(backend: Backend) {
+    let store = TestStore::open(backend).await;
     let at = Utc::now();
     let scans = [(2, 5, 4), (1, 2_048, 9), (1, 7, 4), (1, 3, 1), (2, 1_023, 9), (1, 1_024, 4), (3, 0, 2)];
     let deltas: Vec<(SerialKey, ScanTally)> = scans

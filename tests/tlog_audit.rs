@@ -6,10 +6,8 @@ mod common;
 use std::process::{Command, Output, Stdio};
 
 use chrono::Days;
-use common::{issue_body, spawn_app, TestApp};
+use common::{issue_body, spawn_app, spawn_app_on, Backend, TestApp};
 use serde_json::json;
-use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{Connection, SqliteConnection};
 use starmark::registry::clock;
 
 fn audit(app: &TestApp) -> Output {
@@ -17,7 +15,8 @@ fn audit(app: &TestApp) -> Output {
 }
 
 fn audit_with(app: &TestApp, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_starmark"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_starmark"));
+    command
         .arg("audit")
         .args(args)
         .env_clear()
@@ -26,9 +25,11 @@ fn audit_with(app: &TestApp, args: &[&str]) -> Output {
         .env("STARMARK_KEYS_DIR", &app.config.keys_dir)
         .env("STARMARK_PUBLIC_URL", &app.config.public_url)
         .env("STARMARK_LOG", "warn")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run starmark audit")
+        .stdin(Stdio::null());
+    if let Some(url) = &app.config.database_url {
+        command.env("DATABASE_URL", url);
+    }
+    command.output().expect("run starmark audit")
 }
 
 fn stdout(out: &Output) -> String {
@@ -36,8 +37,8 @@ fn stdout(out: &Output) -> String {
 }
 
 /// Three certificates; the second is suspended and reinstated (versions 1, 2, 3).
-async fn populated() -> TestApp {
-    let app = spawn_app().await;
+async fn populated(backend: Backend) -> TestApp {
+    let app = spawn_app_on(backend).await;
     app.issue(&issue_body("SM2026AUDIT01", "审计测试一有限公司", 1)).await;
     app.issue(&issue_body("SM2026AUDIT02", "审计测试二有限公司", 2)).await;
     let until = (clock::today() + Days::new(30)).to_string();
@@ -49,13 +50,17 @@ async fn populated() -> TestApp {
     app
 }
 
-async fn database(app: &TestApp) -> SqliteConnection {
-    SqliteConnection::connect_with(&SqliteConnectOptions::new().filename(app.db_path())).await.expect("open database")
-}
+on_each_backend!(
+    a_clean_store_passes,
+    an_edited_record_is_named,
+    a_deleted_event_is_named,
+    a_state_column_changed_behind_the_records_back_is_named,
+    a_rewritten_log_contradicts_its_checkpoint,
+    the_log_tables_refuse_edits_deletes_and_out_of_order_leaves,
+);
 
-#[tokio::test]
-async fn a_clean_store_passes() {
-    let app = populated().await;
+async fn a_clean_store_passes(backend: Backend) {
+    let app = populated(backend).await;
     let out = audit(&app);
     let text = stdout(&out);
     assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
@@ -64,13 +69,11 @@ async fn a_clean_store_passes() {
     assert!(!text.contains("FINDING"), "{text}");
 }
 
-#[tokio::test]
-async fn an_edited_record_is_named() {
-    let app = populated().await;
-    let mut db = database(&app).await;
-    sqlx::query("DROP TRIGGER events_no_update").execute(&mut db).await.unwrap();
-    sqlx::query("UPDATE events SET record = replace(record, 'five_star', 'four_star') WHERE number = 'SM2026AUDIT01'")
-        .execute(&mut db)
+async fn an_edited_record_is_named(backend: Backend) {
+    let app = populated(backend).await;
+    let mut db = app.raw_db().await;
+    db.drop_trigger("events", "events_no_update").await;
+    db.execute("UPDATE events SET record = replace(record, 'five_star', 'four_star') WHERE number = 'SM2026AUDIT01'")
         .await
         .unwrap();
 
@@ -91,17 +94,13 @@ async fn an_edited_record_is_named() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("audit FAILED"));
 }
 
-#[tokio::test]
-async fn a_deleted_event_is_named() {
-    let app = populated().await;
-    let mut db = database(&app).await;
-    sqlx::query("DROP TRIGGER events_no_delete").execute(&mut db).await.unwrap();
+async fn a_deleted_event_is_named(backend: Backend) {
+    let app = populated(backend).await;
+    let mut db = app.raw_db().await;
+    db.drop_trigger("events", "events_no_delete").await;
     // The suspension (version 2 of the second certificate, the third event and leaf 2) vanishes.
-    let deleted = sqlx::query("DELETE FROM events WHERE number = 'SM2026AUDIT02' AND version = 2")
-        .execute(&mut db)
-        .await
-        .unwrap();
-    assert_eq!(deleted.rows_affected(), 1);
+    let deleted = db.execute("DELETE FROM events WHERE number = 'SM2026AUDIT02' AND version = 2").await.unwrap();
+    assert_eq!(deleted, 1);
 
     let out = audit(&app);
     let text = stdout(&out);
@@ -117,17 +116,13 @@ async fn a_deleted_event_is_named() {
     assert!(!text.contains("SM2026AUDIT01"), "{text}");
 }
 
-#[tokio::test]
-async fn a_state_column_changed_behind_the_records_back_is_named() {
-    let app = populated().await;
-    let mut db = database(&app).await;
+async fn a_state_column_changed_behind_the_records_back_is_named(backend: Backend) {
+    let app = populated(backend).await;
+    let mut db = app.raw_db().await;
     // The triggers refuse a state column that disagrees with the record (store_integrity.rs);
     // someone with the database in hand drops them first, and audit must still name the edit.
-    sqlx::query("DROP TRIGGER certificates_update_needs_event").execute(&mut db).await.unwrap();
-    sqlx::query("UPDATE certificates SET state = 'revoked' WHERE number = 'SM2026AUDIT03'")
-        .execute(&mut db)
-        .await
-        .unwrap();
+    db.drop_trigger("certificates", "certificates_update_needs_event").await;
+    db.execute("UPDATE certificates SET state = 'revoked' WHERE number = 'SM2026AUDIT03'").await.unwrap();
     let out = audit(&app);
     let text = stdout(&out);
     assert!(!out.status.success(), "{text}");
@@ -139,41 +134,37 @@ async fn a_state_column_changed_behind_the_records_back_is_named() {
     );
 }
 
-#[tokio::test]
-async fn a_rewritten_log_contradicts_its_checkpoint() {
-    let app = populated().await;
-    let mut db = database(&app).await;
+async fn a_rewritten_log_contradicts_its_checkpoint(backend: Backend) {
+    let app = populated(backend).await;
+    let mut db = app.raw_db().await;
     // Rewrite a leaf to hide a change: the signed checkpoint still holds the old root.
-    sqlx::query("DROP TRIGGER tlog_leaves_no_update").execute(&mut db).await.unwrap();
-    sqlx::query("UPDATE tlog_leaves SET hash = zeroblob(32) WHERE idx = 4").execute(&mut db).await.unwrap();
+    db.drop_trigger("tlog_leaves", "tlog_leaves_no_update").await;
+    let zero = db.zero_hash();
+    db.execute(&format!("UPDATE tlog_leaves SET hash = {zero} WHERE idx = 4")).await.unwrap();
     let out = audit(&app);
     let text = stdout(&out);
     assert!(!out.status.success(), "{text}");
     assert!(text.contains("FINDING leaf 4 (certificate SM2026AUDIT03 version 1): does not match event 5"), "{text}");
 }
 
-#[tokio::test]
-async fn the_log_tables_refuse_edits_deletes_and_out_of_order_leaves() {
-    let app = populated().await;
-    let mut db = database(&app).await;
-    let err = |r: Result<sqlx::sqlite::SqliteQueryResult, sqlx::Error>| r.unwrap_err().to_string();
-    assert!(
-        err(sqlx::query("UPDATE tlog_leaves SET hash = zeroblob(32)").execute(&mut db).await).contains("append-only")
-    );
-    assert!(err(sqlx::query("DELETE FROM tlog_leaves").execute(&mut db).await).contains("append-only"));
-    assert!(err(sqlx::query("DELETE FROM tlog_checkpoints").execute(&mut db).await).contains("append-only"));
-    assert!(err(sqlx::query("UPDATE tlog_checkpoints SET note = ''").execute(&mut db).await).contains("append-only"));
-    let skip = sqlx::query(
-        "INSERT INTO tlog_leaves (idx, number, version, hash) VALUES (9, 'SM2026AUDIT01', 1, zeroblob(32))",
-    )
-    .execute(&mut db)
-    .await;
-    assert!(err(skip).contains("in order"));
-    let orphan =
-        sqlx::query("INSERT INTO tlog_leaves (idx, number, version, hash) VALUES (5, 'SM2026NOPE', 1, zeroblob(32))")
-            .execute(&mut db)
-            .await;
-    assert!(err(orphan).contains("without its event"));
+async fn the_log_tables_refuse_edits_deletes_and_out_of_order_leaves(backend: Backend) {
+    let app = populated(backend).await;
+    let mut db = app.raw_db().await;
+    let zero = db.zero_hash();
+    assert!(db.execute(&format!("UPDATE tlog_leaves SET hash = {zero}")).await.unwrap_err().contains("append-only"));
+    assert!(db.execute("DELETE FROM tlog_leaves").await.unwrap_err().contains("append-only"));
+    assert!(db.execute("DELETE FROM tlog_checkpoints").await.unwrap_err().contains("append-only"));
+    assert!(db.execute("UPDATE tlog_checkpoints SET note = ''").await.unwrap_err().contains("append-only"));
+    let skip = db
+        .execute(&format!(
+            "INSERT INTO tlog_leaves (idx, number, version, hash) VALUES (9, 'SM2026AUDIT01', 1, {zero})"
+        ))
+        .await;
+    assert!(skip.unwrap_err().contains("in order"));
+    let orphan = db
+        .execute(&format!("INSERT INTO tlog_leaves (idx, number, version, hash) VALUES (5, 'SM2026NOPE', 1, {zero})"))
+        .await;
+    assert!(orphan.unwrap_err().contains("without its event"));
 }
 
 #[test]

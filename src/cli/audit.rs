@@ -41,9 +41,9 @@ pub async fn run(config: &Config, args: AuditArgs) -> anyhow::Result<Outcome> {
             anyhow::bail!("there is no database at {path}; set STARMARK_DATA_DIR or DATABASE_URL");
         }
     }
-    let store = crate::store::open(&config.database_url())
-        .await
-        .with_context(|| format!("cannot open the database at {}", config.database_url()))?;
+    let store = crate::store::open(&config.database_url()).await.with_context(|| {
+        format!("cannot open the database at {}", crate::store::display_url(&config.database_url()))
+    })?;
     let report = audit(store.as_ref(), &verifier, &log_keys).await.context("the store could not be read")?;
 
     println!(

@@ -26,7 +26,8 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the public and admin API (configured by STARMARK_* environment variables).
+    /// Serve the public and admin API (configured by the environment: STARMARK_*, DATABASE_URL
+    /// for an SQLite file or postgres://..., REDIS_URL).
     Serve,
     /// Serve with a seeded set of demo certificates, a dev key and an admin token.
     Demo,

@@ -2,8 +2,13 @@
 //! in one transaction with the current state it produces; nothing is updated without its event.
 //!
 //! [`Store`] is the seam: the registry talks only to the trait, so the embedded SQLite store and
-//! a PostgreSQL one are interchangeable without touching callers.
+//! the PostgreSQL one are interchangeable without touching callers; [`open`] picks one from the
+//! database URL.
 
+mod columns;
+mod leaves;
+mod postgres;
+mod scan_chunks;
 mod sqlite;
 pub mod tlog;
 
@@ -14,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::crypto::Signature;
 use crate::domain::{CertificateNumber, CertificateRecord, Level, State, Uscc};
 
+pub use postgres::{display_url, PostgresStore};
 pub use sqlite::SqliteStore;
 pub use tlog::{LeafRow, LogEntry, LogStore, RawCertificate, RawEvent, StoredCheckpoint};
 
@@ -221,6 +227,9 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("{0}")]
     Unsupported(String),
+    /// The database server could not be reached or refused us; the message says what to do.
+    #[error("{0}")]
+    Unreachable(String),
     #[error("migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
 }
@@ -296,13 +305,16 @@ pub trait Store: LogStore + Send + Sync + 'static {
     async fn scanned_serials(&self, number: &str, batch: u32) -> Result<Vec<u32>, StoreError>;
 }
 
-/// Opens the store named by a database URL.
+/// Whether `url` names a PostgreSQL database rather than an SQLite file.
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// Opens the store named by a database URL: `postgres://` or `postgresql://` for PostgreSQL,
+/// anything else (`sqlite://path` or a plain path) for the embedded SQLite file.
 pub async fn open(database_url: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
-    if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
-        return Err(StoreError::Unsupported(
-            "the PostgreSQL store is not available in this build yet; leave DATABASE_URL unset to use the embedded SQLite store"
-                .into(),
-        ));
+    if is_postgres_url(database_url) {
+        return Ok(std::sync::Arc::new(PostgresStore::open(database_url).await?));
     }
     if let Some(path) = database_url.strip_prefix("sqlite://") {
         if let Some(parent) = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {

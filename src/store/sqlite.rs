@@ -10,10 +10,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
+use super::columns::{details_json, like_escape, signature_json, timestamp, utf8};
 use super::{
     EventKind, NewEvent, Role, ScanTally, SearchQuery, SerialKey, Store, StoreError, StoredCertificate, StoredEvent,
     StoredReceipt, StoredToken,
@@ -31,18 +32,10 @@ pub struct SqliteStore {
     writer: SqlitePool,
 }
 
-fn timestamp(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
-
 fn parse_timestamp(text: &str) -> Result<DateTime<Utc>, StoreError> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| StoreError::Corrupt(format!("bad timestamp '{text}': {e}")))
-}
-
-fn utf8(bytes: &[u8]) -> Result<&str, StoreError> {
-    std::str::from_utf8(bytes).map_err(|_| StoreError::Corrupt("canonical record is not UTF-8".into()))
 }
 
 impl SqliteStore {
@@ -93,26 +86,6 @@ impl SqliteStore {
             revoked_at: revoked_at.as_deref().map(parse_timestamp).transpose()?,
         })
     }
-}
-
-fn signature_json(signature: &Signature) -> Result<String, StoreError> {
-    serde_json::to_string(signature).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-fn details_json(event: &NewEvent) -> String {
-    event.details.to_string()
-}
-
-/// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
-fn like_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[async_trait]

@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod postgres;
+pub mod records;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,6 +20,8 @@ use starmark::registry::Registry;
 use starmark::startup::Application;
 use starmark::store::Role;
 
+pub use postgres::{Backend, RawDb, TestDatabase};
+
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
@@ -27,6 +31,8 @@ pub struct TestApp {
     pub issuer: String,
     pub reader: String,
     pub dir: tempfile::TempDir,
+    /// The app's own PostgreSQL database, when it runs on PostgreSQL (dropped with the app).
+    pub database: Option<TestDatabase>,
 }
 
 /// A configuration rooted in `dir`, listening on a free loopback port.
@@ -67,7 +73,28 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let (_, admin) = registry.create_token(Role::Admin, "test admin").await.expect("token");
     let (_, issuer) = registry.create_token(Role::Issuer, "test issuer").await.expect("token");
     let (_, reader) = registry.create_token(Role::Reader, "test reader").await.expect("token");
-    TestApp { base, client: reqwest::Client::new(), registry, config, admin, issuer, reader, dir }
+    TestApp { base, client: reqwest::Client::new(), registry, config, admin, issuer, reader, dir, database: None }
+}
+
+/// The app on `backend`: on PostgreSQL with a fresh database of its own.
+pub async fn spawn_app_on(backend: Backend) -> TestApp {
+    spawn_app_on_with(backend, |_| {}).await
+}
+
+/// Like [`spawn_app_on`], with a chance to adjust the configuration first.
+pub async fn spawn_app_on_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let database = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(TestDatabase::create().await),
+    };
+    let url = database.as_ref().map(|database| database.url.clone());
+    let mut app = spawn_app_with(|config| {
+        config.database_url = url;
+        adjust(config);
+    })
+    .await;
+    app.database = database;
+    app
 }
 
 /// A valid USCC made from a number, so tests can create many distinct holders.
@@ -147,6 +174,14 @@ impl TestApp {
 
     pub fn db_path(&self) -> PathBuf {
         self.config.data_dir.join("starmark.db")
+    }
+
+    /// A connection to the app's database that goes around the application.
+    pub async fn raw_db(&self) -> RawDb {
+        match &self.database {
+            Some(database) => RawDb::Postgres(database.connect().await),
+            None => RawDb::sqlite(&self.db_path()).await,
+        }
     }
 }
 

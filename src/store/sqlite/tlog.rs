@@ -6,65 +6,13 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use super::{timestamp, SqliteStore, INSERT_CHUNK};
+use crate::store::leaves::{hash_of, index, leaf_hashes, unsigned};
 use crate::store::tlog::{LeafRow, LogEntry, LogStore, RawCertificate, RawEvent, StoredCheckpoint};
 use crate::store::{NewEvent, StoreError};
-use crate::tlog::{leaf_data, leaf_hash, Hash, LeafInput};
+use crate::tlog::{leaf_hash, Hash};
 
 /// Rows per page when reading the whole log.
 const PAGE: u32 = 10_000;
-
-fn index(idx: u64) -> Result<i64, StoreError> {
-    i64::try_from(idx).map_err(|_| StoreError::Corrupt(format!("log index {idx} out of range")))
-}
-
-fn hash_of(bytes: Vec<u8>, what: &str) -> Result<Hash, StoreError> {
-    bytes.try_into().map_err(|_| StoreError::Corrupt(format!("{what} is not a 32-byte hash")))
-}
-
-/// The leaf hash of an event about to be stored.
-fn new_leaf(event: &NewEvent) -> Result<Hash, StoreError> {
-    let at = timestamp(event.at);
-    let record = &event.signed.record;
-    let data = leaf_data(&LeafInput {
-        number: record.number.as_str(),
-        version: record.version,
-        kind: event.kind.as_str(),
-        at: &at,
-        details: &event.details,
-        record: &event.signed.canonical,
-        signature: &event.signed.signature,
-    })
-    .map_err(|e| StoreError::Corrupt(format!("leaf data cannot be written: {e}")))?;
-    Ok(leaf_hash(&data))
-}
-
-/// Events per thread below which hashing leaves in parallel is not worth a thread.
-const PARALLEL_FROM: usize = 512;
-
-/// Leaf hashes of `events`, on every core for big batches (bulk import), so the log costs the
-/// writer as little as possible.
-fn leaf_hashes(events: &[NewEvent]) -> Result<Vec<Hash>, StoreError> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if threads < 2 || events.len() < 2 * PARALLEL_FROM {
-        return events.iter().map(new_leaf).collect();
-    }
-    let chunk = events.len().div_ceil(threads);
-    let parts: Vec<Result<Vec<Hash>, StoreError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = events
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(new_leaf).collect::<Result<Vec<_>, _>>()))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(StoreError::Corrupt("leaf hashing thread panicked".into()))))
-            .collect()
-    });
-    let mut hashes = Vec::with_capacity(events.len());
-    for part in parts {
-        hashes.extend(part?);
-    }
-    Ok(hashes)
-}
 
 /// Appends the leaves of `events`, in order, after the last leaf. Must run inside the
 /// transaction that stores the events, after they are written.
@@ -108,7 +56,7 @@ fn raw_event(row: &SqliteRow) -> Result<RawEvent, StoreError> {
 fn checkpoint_row(row: &SqliteRow) -> Result<StoredCheckpoint, StoreError> {
     let size: i64 = row.try_get("size")?;
     Ok(StoredCheckpoint {
-        size: u64::try_from(size).map_err(|_| StoreError::Corrupt("negative checkpoint size".into()))?,
+        size: unsigned(size, "checkpoint size")?,
         root: hash_of(row.try_get("root")?, "checkpoint root")?,
         note: row.try_get("note")?,
     })
@@ -172,10 +120,7 @@ impl LogStore for SqliteStore {
         let Some(row) = row else { return Ok(None) };
         let idx: i64 = row.try_get("idx")?;
         let event = raw_event(&row)?;
-        Ok(Some(LogEntry {
-            idx: u64::try_from(idx).map_err(|_| StoreError::Corrupt("negative log index".into()))?,
-            data: leaf_data_or_corrupt(&event)?,
-        }))
+        Ok(Some(LogEntry { idx: unsigned(idx, "log index")?, data: leaf_data_or_corrupt(&event)? }))
     }
 
     async fn log_entries(&self, from: u64, count: u32) -> Result<Vec<Vec<u8>>, StoreError> {
@@ -245,7 +190,7 @@ impl LogStore for SqliteStore {
             .map(|row| {
                 let idx: i64 = row.try_get("idx")?;
                 Ok(LeafRow {
-                    idx: u64::try_from(idx).map_err(|_| StoreError::Corrupt("negative log index".into()))?,
+                    idx: unsigned(idx, "log index")?,
                     number: row.try_get("number")?,
                     version: row.try_get("version")?,
                     hash: hash_of(row.try_get("hash")?, "leaf hash")?,
