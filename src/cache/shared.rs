@@ -133,14 +133,15 @@ return dropped
 /// RFC 3339; the body is everything after the third line break).
 fn encode(prepared: &Prepared) -> Vec<u8> {
     let next_update = prepared.next_update.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
-    let mut out = Vec::with_capacity(prepared.body().len() + prepared.etag().len() + next_update.len() + 16);
+    let body = prepared.body();
+    let mut out = Vec::with_capacity(body.len() + prepared.etag().len() + next_update.len() + 16);
     out.extend_from_slice(prepared.version.to_string().as_bytes());
     out.push(b'\n');
     out.extend_from_slice(prepared.etag().as_bytes());
     out.push(b'\n');
     out.extend_from_slice(next_update.as_bytes());
     out.push(b'\n');
-    out.extend_from_slice(prepared.body());
+    out.extend_from_slice(&body);
     out
 }
 

@@ -102,7 +102,7 @@ impl ReadPath {
                 return Ok(certificate);
             }
         }
-        let certificate = Arc::new(self.format.read_back(prepared.body())?);
+        let certificate = Arc::new(self.format.read_back(&prepared.body())?);
         self.read_backs.insert(key.to_string(), (prepared.etag().to_string(), Arc::clone(&certificate)));
         Ok(certificate)
     }

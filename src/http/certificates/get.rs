@@ -2,7 +2,7 @@
 //! record, the proof that the transparency log holds it, and a signed status assertion.
 //!
 //! The hot path: the answer was prepared when the certificate last changed (or when its cached
-//! copy expired) and is sent as it is, from memory; no SQL, no signing, no serialising. A
+//! copy expired) and is sent from memory, only unpacked; no SQL, no signing, no serialising. A
 //! client holding the answer revalidates with `If-None-Match` and gets `304 Not Modified`.
 
 use axum::extract::{Request, State};
@@ -46,11 +46,11 @@ pub async fn get_certificate(
     };
     let revalidate = HeaderValue::from_static("no-cache");
     let headers = request.headers();
-    let not_modified = matches(headers, prepared.etag());
-    let (etag, body) = prepared.into_send();
-    if not_modified {
+    if matches(headers, prepared.etag()) {
+        let etag = HeaderValue::from_str(prepared.etag()).map_err(ApiError::internal)?;
         return Ok((StatusCode::NOT_MODIFIED, [(ETAG, etag), (CACHE_CONTROL, revalidate)]).into_response());
     }
+    let (etag, body) = prepared.into_send().ok_or_else(|| ApiError::internal("a prepared answer did not unpack"))?;
     Ok((
         StatusCode::OK,
         [(CONTENT_TYPE, HeaderValue::from_static("application/json")), (ETAG, etag), (CACHE_CONTROL, revalidate)],
