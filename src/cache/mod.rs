@@ -75,13 +75,13 @@ impl Prepared {
         Some(Self { whole: whole.into(), etag_len: etag.len(), packed_from, version, next_update })
     }
 
-    /// The JSON answer (unpacked: a copy when it is kept packed).
-    pub fn body(&self) -> Cow<'_, [u8]> {
+    /// The JSON answer (unpacked: a copy when it is kept packed); `None` if it no longer
+    /// unpacks, which `new` ruled out.
+    pub fn body(&self) -> Option<Cow<'_, [u8]>> {
         let kept = &self.whole[self.etag_len..];
         match self.packed_from {
-            // `new` checked that it unpacks; an empty body (never sent) if it ever did not.
-            Some(len) => Cow::Owned(packing::unpack(kept, len).unwrap_or_default()),
-            None => Cow::Borrowed(kept),
+            Some(len) => packing::unpack(kept, len).map(Cow::Owned),
+            None => Some(Cow::Borrowed(kept)),
         }
     }
 
@@ -581,13 +581,13 @@ mod tests {
         let prepared = Prepared::new(&body, "W/\"7-valid-9-abcdef\"", 7, next_update).expect("a valid ETag");
         assert!(prepared.len() < body.len() / 2, "kept in {} bytes for a body of {}", prepared.len(), body.len());
         assert_eq!(prepared.body_len(), body.len());
-        assert_eq!(&prepared.body()[..], &body[..]);
+        assert_eq!(prepared.body().as_deref(), Some(&body[..]));
         assert_eq!(prepared.etag(), "W/\"7-valid-9-abcdef\"");
         let (etag, sent) = prepared.into_send().expect("unpacks");
         assert_eq!((etag.to_str().expect("text"), &sent[..]), ("W/\"7-valid-9-abcdef\"", &body[..]));
 
         let small = Prepared::new(b"{}", "\"1\"", 1, next_update).expect("a valid ETag");
-        assert_eq!((small.len(), small.body_len(), &small.body()[..]), (5, 2, &b"{}"[..]));
+        assert_eq!((small.len(), small.body_len(), small.body().as_deref()), (5, 2, Some(&b"{}"[..])));
     }
 
     /// A load that brings `value` at once (a copy, as far as the cache can tell).

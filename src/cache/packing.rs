@@ -10,8 +10,8 @@
 //! tighter, about 0.95 KB, but takes four times as long to unpack: measured on this service's
 //! answers, 2026-11-27.)
 //!
-//! The dictionary is the first answer of at least [`DICTIONARY_MIN`] bytes this process
-//! prepares, fixed from then on: every packed answer needs the very dictionary it was packed
+//! The dictionary is the first answer of at least [`DICTIONARY_MIN`] bytes this process keeps
+//! (prepared here or copied from Redis), fixed from then on: every packed answer needs the very dictionary it was packed
 //! with, so it never changes. It holds nothing private (it is a public answer), and answers
 //! differ from it in their own fields only, whatever certificate it came from.
 

@@ -130,10 +130,11 @@ return dropped
 ";
 
 /// Packs a prepared answer as `version \n etag \n next_update \n body` (`next_update` in
-/// RFC 3339; the body is everything after the third line break).
-fn encode(prepared: &Prepared) -> Vec<u8> {
+/// RFC 3339; the body, unpacked, is everything after the third line break); `None` for an
+/// answer whose body does not unpack (see [`Prepared::body`]).
+fn encode(prepared: &Prepared) -> Option<Vec<u8>> {
     let next_update = prepared.next_update.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
-    let body = prepared.body();
+    let body = prepared.body()?;
     let mut out = Vec::with_capacity(body.len() + prepared.etag().len() + next_update.len() + 16);
     out.extend_from_slice(prepared.version.to_string().as_bytes());
     out.push(b'\n');
@@ -142,7 +143,7 @@ fn encode(prepared: &Prepared) -> Vec<u8> {
     out.extend_from_slice(next_update.as_bytes());
     out.push(b'\n');
     out.extend_from_slice(&body);
-    out
+    Some(out)
 }
 
 /// The answer packed by [`encode`], unless it is malformed (say, packed by an older version of
@@ -252,10 +253,11 @@ impl SharedCache {
     /// find it after the change was announced. Says whether Redis holds this answer now (or a
     /// later one).
     pub async fn put(&self, key: &str, prepared: &Prepared) -> bool {
+        let Some(packed) = encode(prepared) else { return false };
         let Some(mut connection) = self.connection().await else { return false };
         let ttl_ms = u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX).max(1);
         let mut invocation = self.put_unless_newer.key(format!("{KEY_PREFIX}{key}"));
-        invocation.arg(encode(prepared)).arg(ttl_ms).arg(prepared.version);
+        invocation.arg(packed).arg(ttl_ms).arg(prepared.version);
         self.run(invocation.invoke_async::<i64>(&mut connection)).await.is_some()
     }
 
@@ -443,8 +445,14 @@ mod tests {
     fn packing_round_trips() {
         let next_update = chrono::Utc::now() + chrono::Duration::minutes(5);
         let prepared = Prepared::new(b"{\"a\":\"x\ny\"}", "\"3-abcd\"", 3, next_update).unwrap();
-        let back = decode(&encode(&prepared)).unwrap();
+        let back = decode(&encode(&prepared).unwrap()).unwrap();
         assert_eq!((back.version, back.etag(), back.body()), (3, "\"3-abcd\"", prepared.body()));
+        // A packed answer goes to Redis unpacked: another instance packs it with its own dictionary.
+        let large = format!("{{\"pad\":\"{}\"}}", "售后服务".repeat(200));
+        let prepared = Prepared::new(large.as_bytes(), "\"4-abcd\"", 4, next_update).unwrap();
+        let packed = encode(&prepared).unwrap();
+        assert!(packed.ends_with(large.as_bytes()));
+        assert_eq!(decode(&packed).unwrap().body().as_deref(), Some(large.as_bytes()));
         assert_eq!(back.next_update, next_update);
         assert!(decode(b"garbage").is_none());
         // The packing of earlier versions (no next_update) is a miss, not a misread body.
@@ -455,6 +463,6 @@ mod tests {
     fn an_answer_past_its_next_update_is_a_miss() {
         let past = chrono::Utc::now() - chrono::Duration::milliseconds(1);
         let prepared = Prepared::new(b"{}", "\"1-a\"", 1, past).unwrap();
-        assert!(decode(&encode(&prepared)).is_none());
+        assert!(decode(&encode(&prepared).unwrap()).is_none());
     }
 }

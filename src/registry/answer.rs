@@ -102,7 +102,8 @@ impl ReadPath {
                 return Ok(certificate);
             }
         }
-        let certificate = Arc::new(self.format.read_back(&prepared.body())?);
+        let body = prepared.body().ok_or("a prepared answer did not unpack")?;
+        let certificate = Arc::new(self.format.read_back(&body)?);
         self.read_backs.insert(key.to_string(), (prepared.etag().to_string(), Arc::clone(&certificate)));
         Ok(certificate)
     }
