@@ -199,6 +199,17 @@ pub struct StoredReceipt {
     pub document: String,
 }
 
+impl StoredReceipt {
+    /// After an insert found this receipt's id taken by `stored`: the same document again is
+    /// fine (ids are derived from the documents); another one under the id means corruption.
+    pub(crate) fn same_as(&self, stored: Option<&StoredReceipt>) -> Result<(), StoreError> {
+        if stored.map(|r| r.document.as_str()) != Some(self.document.as_str()) {
+            return Err(StoreError::Corrupt(format!("receipt id {} is taken by another document", self.id)));
+        }
+        Ok(())
+    }
+}
+
 /// The mark digest index of one batch (docs/format.md, "Mark digest indexes"): 8 bytes per
 /// serial, serial 1 first, each the start of SHA-256(`salt` || token). The salt is secret.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -18,10 +18,7 @@ impl PostgresStore {
         .execute(&self.pool)
         .await?;
         if done.rows_affected() == 0 {
-            let stored = self.select_receipt(&receipt.id).await?;
-            if stored.as_ref().map(|r| r.document.as_str()) != Some(receipt.document.as_str()) {
-                return Err(StoreError::Corrupt(format!("receipt id {} is taken by another document", receipt.id)));
-            }
+            receipt.same_as(self.select_receipt(&receipt.id).await?.as_ref())?;
         }
         Ok(())
     }
