@@ -185,8 +185,7 @@ impl Registry {
                 claims.valid_until, record.valid_until
             ));
         }
-        let key = SerialKey { number: claims.number.to_string(), batch: claims.batch, serial: claims.serial };
-        let scans = Some(self.scans.record(key, now).await?);
+        let scans = Some(self.scans.record(claims.number.as_str(), claims.batch, claims.serial, now).await?);
         Ok(ScanOutcome {
             verdict,
             detail,

@@ -34,7 +34,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
 use crate::cache::shared::{ScanDelta, SharedCache};
@@ -43,9 +43,10 @@ use crate::store::{ScanTally, SerialKey, Store, StoreError};
 /// More scans than a real package's mark sees: the mark was probably copied.
 pub const SUSPICIOUS_SCANS: u64 = 10;
 /// Serials kept in memory after a flush before clean entries are dropped. A clean entry only
-/// spares a re-scan of its serial one indexed read; each costs about 200 bytes in its shard's
-/// map, whose capacity stays where the busiest second between two flushes took it (100,000
-/// kept, under 35,000 fresh scans a second, held 44 MB).
+/// spares a re-scan of its serial one indexed read; each costs 117 bytes in its shard's map
+/// (224 before entries were made compact), whose capacity stays where the busiest second
+/// between two flushes took it (100,000 kept, under 35,000 fresh scans a second, held 44 MB
+/// with the larger entries).
 const MAX_CACHED: usize = 32_768;
 /// Locks the serial map is split over.
 const SHARDS: usize = 32;
@@ -64,66 +65,155 @@ const SEED_OVERHEAD_BYTES: usize = 128;
 /// Shortest time between two warnings about a full Redis queue.
 const OVERFLOW_WARNING_EVERY: Duration = Duration::from_secs(10);
 
+/// A tally as the counter keeps it, in 24 bytes: times in microseconds since 1970 (scans are
+/// kept to the microsecond anyway, as the store and Redis keep them); a count of 0 is "none".
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Tally {
+    count: u64,
+    first: i64,
+    last: i64,
+}
+
+impl Tally {
+    /// One scan at `at` (microseconds since 1970).
+    fn one(at: i64) -> Self {
+        Self { count: 1, first: at, last: at }
+    }
+
+    fn of(tally: Option<ScanTally>) -> Self {
+        tally.map_or_else(Self::default, |t| Self {
+            count: t.count,
+            first: t.first_at.timestamp_micros(),
+            last: t.last_at.timestamp_micros(),
+        })
+    }
+
+    /// As the store and the answers show it (for a tally of at least one scan).
+    fn scan_tally(self) -> ScanTally {
+        ScanTally { count: self.count, first_at: at_micros(self.first), last_at: at_micros(self.last) }
+    }
+
+    fn get(self) -> Option<ScanTally> {
+        (self.count > 0).then(|| self.scan_tally())
+    }
+
+    /// Adds the scans of `other`, widening the time span.
+    fn merge(&mut self, other: Tally) {
+        if other.count == 0 {
+            return;
+        }
+        if self.count == 0 {
+            *self = other;
+            return;
+        }
+        self.count = self.count.saturating_add(other.count);
+        self.first = self.first.min(other.first);
+        self.last = self.last.max(other.last);
+    }
+
+    /// The scans held, leaving none.
+    fn take(&mut self) -> Option<Tally> {
+        (self.count > 0).then(|| std::mem::take(self))
+    }
+}
+
+fn at_micros(micros: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(micros).unwrap_or_default()
+}
+
+/// What this process knows of one serial: 104 bytes, since under a flood of fresh scans the
+/// entries are most of what scanning costs in memory (tens of thousands a second).
 struct Entry {
     /// The store's tally when this process first saw the serial (seeds Redis).
-    seed: Option<ScanTally>,
+    seed: Tally,
     /// Everything this process knows by itself: stored plus its own scans since.
-    total: ScanTally,
-    /// Not yet written: count and time span.
-    pending: Option<ScanTally>,
+    total: Tally,
+    /// Not yet written to the store.
+    pending: Tally,
     /// The figure every instance shares, from the last Redis round trip for this serial.
-    shared: Option<ScanTally>,
+    shared: Tally,
     /// This process's scans queued for Redis and not yet in `shared`.
     unshared: u64,
 }
 
 impl Entry {
-    fn new(stored: Option<ScanTally>, at: DateTime<Utc>) -> Self {
-        Self {
-            seed: stored,
-            total: stored.unwrap_or(ScanTally { count: 0, first_at: at, last_at: at }),
-            pending: None,
-            shared: None,
-            unshared: 0,
-        }
+    fn new(stored: Option<ScanTally>) -> Self {
+        let seed = Tally::of(stored);
+        Self { seed, total: seed, pending: Tally::default(), shared: Tally::default(), unshared: 0 }
     }
 
     /// What this instance knows right now. Once Redis answered for the serial, its first-scan
     /// time is the one shown (the earliest scan Redis was told of, which every instance shares;
     /// until the round trip of an instance that scanned earlier arrives, it may be a later one).
-    fn answer(&self) -> ScanTally {
-        match self.shared {
-            None => self.total,
-            Some(shared) => ScanTally {
-                count: self.total.count.max(shared.count.saturating_add(self.unshared)),
-                first_at: shared.first_at,
-                last_at: self.total.last_at.max(shared.last_at),
-            },
+    fn answer(&self) -> Tally {
+        if self.shared.count == 0 {
+            return self.total;
+        }
+        Tally {
+            count: self.total.count.max(self.shared.count.saturating_add(self.unshared)),
+            first: self.shared.first,
+            last: self.total.last.max(self.shared.last),
         }
     }
 }
 
-/// One scan at `at`.
-fn one_scan(at: DateTime<Utc>) -> ScanTally {
-    ScanTally { count: 1, first_at: at, last_at: at }
+/// A serial as the counter keys it: the certificate number by its id in [`Numbers`], so that an
+/// entry holds no text of its own (12 bytes, where a [`SerialKey`] takes 32 and an allocation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Serial {
+    number: u32,
+    batch: u32,
+    serial: u32,
 }
 
-/// Adds the scans of `tally` to `into`, widening its time span.
-fn merge(into: &mut ScanTally, tally: ScanTally) {
-    into.count += tally.count;
-    into.first_at = into.first_at.min(tally.first_at);
-    into.last_at = into.last_at.max(tally.last_at);
+/// The certificate numbers scans named, each given an id for good. Only scans of certificates
+/// that exist are counted, so the table is never longer than the registry.
+#[derive(Default)]
+struct Numbers {
+    table: RwLock<NumberTable>,
 }
 
-fn merge_tally(into: &mut Option<ScanTally>, tally: ScanTally) {
-    match into {
-        Some(into) => merge(into, tally),
-        None => *into = Some(tally),
+#[derive(Default)]
+struct NumberTable {
+    ids: HashMap<Box<str>, u32>,
+    names: Vec<Box<str>>,
+}
+
+impl NumberTable {
+    fn key(&self, serial: Serial) -> SerialKey {
+        let number = usize::try_from(serial.number).ok().and_then(|i| self.names.get(i));
+        SerialKey {
+            number: number.map(|n| n.to_string()).unwrap_or_default(),
+            batch: serial.batch,
+            serial: serial.serial,
+        }
+    }
+}
+
+impl Numbers {
+    fn table(&self) -> std::sync::RwLockReadGuard<'_, NumberTable> {
+        // Every change is one push and one insert, made together under the write lock.
+        self.table.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn id(&self, number: &str) -> u32 {
+        if let Some(id) = self.table().ids.get(number) {
+            return *id;
+        }
+        let mut table = self.table.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(id) = table.ids.get(number) {
+            return *id;
+        }
+        // More certificate numbers than u32 can count would not fit in memory anyway.
+        let id = u32::try_from(table.names.len()).unwrap_or(u32::MAX);
+        table.names.push(number.into());
+        table.ids.insert(number.into(), id);
+        id
     }
 }
 
 /// One shard's entries.
-type SerialMap = HashMap<SerialKey, Entry, foldhash::fast::RandomState>;
+type SerialMap = HashMap<Serial, Entry, foldhash::fast::RandomState>;
 
 /// The per-serial entries, split over [`SHARDS`] locks.
 struct Entries {
@@ -131,6 +221,7 @@ struct Entries {
     /// Picks the shard. Keys come from tokens whose signature was checked, so nobody can pick
     /// colliding ones at will; a fast seeded hasher is enough (SipHash cost a scan about 1%).
     hasher: foldhash::fast::RandomState,
+    numbers: Numbers,
 }
 
 impl Entries {
@@ -138,6 +229,7 @@ impl Entries {
         Self {
             shards: (0..SHARDS).map(|_| Mutex::new(SerialMap::default())).collect(),
             hasher: foldhash::fast::RandomState::default(),
+            numbers: Numbers::default(),
         }
     }
 
@@ -147,7 +239,7 @@ impl Entries {
         self.shards[index].lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn lock(&self, key: &SerialKey) -> MutexGuard<'_, SerialMap> {
+    fn lock(&self, key: &Serial) -> MutexGuard<'_, SerialMap> {
         // The top bits pick the shard (each shard's map has a seed of its own, so its keys do
         // not share bits of their hash there); they are below SHARDS, so they fit.
         let hash = self.hasher.hash_one(key);
@@ -228,7 +320,7 @@ impl Seeds {
 }
 
 /// A scan on its way to Redis.
-type QueuedScan = (SerialKey, DateTime<Utc>);
+type QueuedScan = (Serial, i64);
 
 /// The Redis side: the shared cache and the queue to the task that talks to it.
 struct Sharing {
@@ -283,38 +375,39 @@ impl ScanCounter {
         self.seed_loads.load(Ordering::Relaxed)
     }
 
-    /// What this instance would answer for `key` now, without counting a scan; `None` for a
-    /// serial it does not hold in memory.
-    pub fn known(&self, key: &SerialKey) -> Option<ScanTally> {
-        self.entries.lock(key).get(key).map(Entry::answer)
-    }
-
-    /// Counts one scan of `key` at `at` and returns the tally including it. Waits for nothing
-    /// but, the first time this process sees the serial's batch, the one query loading its
-    /// seed bitmap (and one read for a serial that has a stored tally but left memory).
-    pub async fn record(&self, key: SerialKey, at: DateTime<Utc>) -> Result<ScanTally, StoreError> {
+    /// Counts one scan of serial `serial` of batch `batch` of certificate `number` at `at` and
+    /// returns the tally including it. Waits for nothing but, the first time this process sees
+    /// the serial's batch, the one query loading its seed bitmap (and one read for a serial that
+    /// has a stored tally but left memory).
+    pub async fn record(
+        &self,
+        number: &str,
+        batch: u32,
+        serial: u32,
+        at: DateTime<Utc>,
+    ) -> Result<ScanTally, StoreError> {
         // Kept to the microsecond, as the store and Redis keep it, so an answer shows the same
         // first-scan time whichever of them it comes from.
-        let at = at.trunc_subsecs(6);
-        if let Some(answer) = self.count(&key, at, None) {
-            return Ok(answer);
+        let at = at.timestamp_micros();
+        let key = Serial { number: self.entries.numbers.id(number), batch, serial };
+        if let Some(answer) = self.count(key, at, None) {
+            return Ok(answer.scan_tally());
         }
-        let stored = self.stored_tally(&key).await?;
-        let answer = self.count(&key, at, Some(stored));
+        let stored = self.stored_tally(&SerialKey { number: number.to_string(), batch, serial }).await?;
         // With a stored tally given, `count` always has an entry to count in.
-        Ok(answer.unwrap_or(one_scan(at)))
+        Ok(self.count(key, at, Some(stored)).unwrap_or(Tally::one(at)).scan_tally())
     }
 
     /// Counts the scan in the entry of `key`, making the entry from `stored` (the store's tally,
     /// or none) when given; `None` when there is no entry and nothing to make it from.
-    fn count(&self, key: &SerialKey, at: DateTime<Utc>, stored: Option<Option<ScanTally>>) -> Option<ScanTally> {
-        let mut entries = self.entries.lock(key);
-        if !entries.contains_key(key) {
-            entries.insert(key.clone(), Entry::new(stored?, at));
-        }
-        let entry = entries.get_mut(key)?;
-        merge(&mut entry.total, one_scan(at));
-        merge_tally(&mut entry.pending, one_scan(at));
+    fn count(&self, key: Serial, at: i64, stored: Option<Option<ScanTally>>) -> Option<Tally> {
+        let mut entries = self.entries.lock(&key);
+        let entry = match entries.entry(key) {
+            std::collections::hash_map::Entry::Occupied(held) => held.into_mut(),
+            std::collections::hash_map::Entry::Vacant(vacant) => vacant.insert(Entry::new(stored?)),
+        };
+        entry.total.merge(Tally::one(at));
+        entry.pending.merge(Tally::one(at));
         // Queued under the entry's lock, so the Redis task cannot return this scan's figure
         // before it is known to be on its way.
         if self.queue(key, at) {
@@ -344,7 +437,7 @@ impl ScanCounter {
     }
 
     /// Hands a scan to the Redis task; false without Redis or when the queue is full.
-    fn queue(&self, key: &SerialKey, at: DateTime<Utc>) -> bool {
+    fn queue(&self, key: Serial, at: i64) -> bool {
         let Some(sharing) = self.shared.get() else { return false };
         let queue = sharing.queue.get_or_init(|| {
             let runtime = tokio::runtime::Handle::try_current().ok()?;
@@ -353,7 +446,7 @@ impl ScanCounter {
             Some(sender)
         });
         let Some(queue) = queue else { return false };
-        match queue.try_send((key.clone(), at)) {
+        match queue.try_send((key, at)) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.overflowed();
@@ -381,18 +474,22 @@ impl ScanCounter {
 
     /// Writes pending counts to the store. On failure they stay pending for the next flush.
     pub async fn flush(&self) -> Result<usize, StoreError> {
-        let mut deltas: Vec<(SerialKey, ScanTally)> = Vec::new();
+        let mut taken: Vec<(Serial, Tally)> = Vec::new();
         for index in 0..SHARDS {
             let mut entries = self.entries.lock_shard(index);
-            deltas.extend(entries.iter_mut().filter_map(|(key, entry)| entry.pending.take().map(|p| (key.clone(), p))));
+            taken.extend(entries.iter_mut().filter_map(|(key, entry)| entry.pending.take().map(|p| (*key, p))));
         }
-        if deltas.is_empty() {
+        if taken.is_empty() {
             return Ok(0);
         }
+        let deltas: Vec<(SerialKey, ScanTally)> = {
+            let numbers = self.entries.numbers.table();
+            taken.iter().map(|(key, tally)| (numbers.key(*key), tally.scan_tally())).collect()
+        };
         if let Err(e) = self.store.add_scans(&deltas).await {
-            for (key, delta) in deltas {
+            for (key, tally) in taken {
                 if let Some(entry) = self.entries.lock(&key).get_mut(&key) {
-                    merge_tally(&mut entry.pending, delta);
+                    entry.pending.merge(tally);
                 }
             }
             return Err(e);
@@ -410,7 +507,7 @@ impl ScanCounter {
         for index in 0..SHARDS {
             let mut entries = self.entries.lock_shard(index);
             if entries.len() > MAX_CACHED / SHARDS {
-                entries.retain(|_, entry| entry.pending.is_some());
+                entries.retain(|_, entry| entry.pending.count > 0);
             }
         }
         Ok(deltas.len())
@@ -432,30 +529,37 @@ async fn share_scans(mut queue: mpsc::Receiver<QueuedScan>, cache: Arc<SharedCac
                 scans.push(scan);
             }
         }
-        let mut deltas: Vec<ScanDelta> = Vec::new();
-        let mut index: HashMap<SerialKey, usize> = HashMap::new();
+        let mut serials: Vec<(Serial, Tally)> = Vec::new();
+        let mut index: HashMap<Serial, usize> = HashMap::new();
         for (key, at) in scans.drain(..) {
             match index.get(&key) {
-                Some(&i) => merge(&mut deltas[i].tally, one_scan(at)),
+                Some(&i) => serials[i].1.merge(Tally::one(at)),
                 None => {
-                    index.insert(key.clone(), deltas.len());
-                    deltas.push(ScanDelta { key, tally: one_scan(at), seed: None });
+                    index.insert(key, serials.len());
+                    serials.push((key, Tally::one(at)));
                 }
             }
         }
-        for delta in &mut deltas {
-            delta.seed = entries.lock(&delta.key).get(&delta.key).and_then(|entry| entry.seed);
-        }
+        let seeds: Vec<Option<ScanTally>> =
+            serials.iter().map(|(key, _)| entries.lock(key).get(key).and_then(|entry| entry.seed.get())).collect();
+        let deltas: Vec<ScanDelta> = {
+            let numbers = entries.numbers.table();
+            serials
+                .iter()
+                .zip(seeds)
+                .map(|((key, tally), seed)| ScanDelta { key: numbers.key(*key), tally: tally.scan_tally(), seed })
+                .collect()
+        };
         // When the round trip failed these scans stay unshared: they are in no shared figure
         // this instance knows of, and its answers go on counting them on top of the last one,
         // so no answer goes backwards. (Had Redis counted them and only the reply been lost,
         // this instance shows them twice; the store, which the flush fills, still has them once.)
         let Some(figures) = cache.count_scans(&deltas).await else { continue };
-        for (delta, figure) in deltas.iter().zip(figures) {
-            let mut entries = entries.lock(&delta.key);
-            let Some(entry) = entries.get_mut(&delta.key) else { continue };
-            entry.unshared = entry.unshared.saturating_sub(delta.tally.count);
-            entry.shared = Some(figure);
+        for ((key, tally), figure) in serials.iter().zip(figures) {
+            let mut entries = entries.lock(key);
+            let Some(entry) = entries.get_mut(key) else { continue };
+            entry.unshared = entry.unshared.saturating_sub(tally.count);
+            entry.shared = Tally::of(Some(figure));
         }
     }
 }
@@ -463,6 +567,7 @@ async fn share_scans(mut queue: mpsc::Receiver<QueuedScan>, cache: Arc<SharedCac
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::SubsecRound;
 
     async fn store() -> (tempfile::TempDir, Arc<dyn Store>) {
         let dir = tempfile::tempdir().unwrap();
@@ -471,9 +576,7 @@ mod tests {
         (dir, store)
     }
 
-    fn key(batch: u32, serial: u32) -> SerialKey {
-        SerialKey { number: "SM2026SEED0001".into(), batch, serial }
-    }
+    const NUMBER: &str = "SM2026SEED0001";
 
     #[tokio::test]
     async fn fresh_serials_cost_one_load_per_batch_and_no_read_each() {
@@ -483,15 +586,15 @@ mod tests {
         let mut scans = Vec::new();
         for serial in 1..=500 {
             let counter = counter.clone();
-            scans.push(tokio::spawn(async move { counter.record(key(1, serial), at).await.unwrap() }));
+            scans.push(tokio::spawn(async move { counter.record(NUMBER, 1, serial, at).await.unwrap() }));
         }
         for scan in scans {
             assert_eq!(scan.await.unwrap().count, 1);
         }
         assert_eq!(counter.seed_loads(), 1, "500 concurrent first scans wait for one load");
         assert_eq!(counter.seed_reads(), 0);
-        assert_eq!(counter.record(key(1, 3), at).await.unwrap().count, 2);
-        assert_eq!(counter.record(key(2, 3), at).await.unwrap().count, 1);
+        assert_eq!(counter.record(NUMBER, 1, 3, at).await.unwrap().count, 2);
+        assert_eq!(counter.record(NUMBER, 2, 3, at).await.unwrap().count, 1);
         assert_eq!(counter.seed_loads(), 2, "one load per batch");
         assert_eq!(counter.flush().await.unwrap(), 501);
     }
@@ -502,24 +605,30 @@ mod tests {
         let at = Utc::now();
         let before = ScanCounter::new(store.clone());
         for _ in 0..3 {
-            before.record(key(1, 9), at).await.unwrap();
+            before.record(NUMBER, 1, 9, at).await.unwrap();
         }
         before.flush().await.unwrap();
 
         // Another process on the same store: the bitmap says serial 9 has a tally.
         let after = ScanCounter::new(store.clone());
-        assert_eq!(after.record(key(1, 8), at).await.unwrap().count, 1);
+        assert_eq!(after.record(NUMBER, 1, 8, at).await.unwrap().count, 1);
         assert_eq!(after.seed_reads(), 0);
-        assert_eq!(after.record(key(1, 9), at).await.unwrap().count, 4);
-        assert_eq!(after.record(key(1, 9), at).await.unwrap().count, 5);
+        let stored = after.record(NUMBER, 1, 9, at).await.unwrap();
+        assert_eq!(stored.count, 4);
+        assert_eq!(stored.first_at, at.trunc_subsecs(6), "the first scan, as the store kept it");
+        assert_eq!(after.record(NUMBER, 1, 9, at).await.unwrap().count, 5);
         assert_eq!(after.seed_reads(), 1, "read once, then from memory");
 
         // Its own flush sets the bits, so a serial that leaves memory is read back, not lost.
         after.flush().await.unwrap();
-        after.entries.lock(&key(1, 8)).remove(&key(1, 8));
-        assert_eq!(after.record(key(1, 8), at).await.unwrap().count, 2);
+        let eight = Serial { number: after.entries.numbers.id(NUMBER), batch: 1, serial: 8 };
+        after.entries.lock(&eight).remove(&eight);
+        assert_eq!(after.record(NUMBER, 1, 8, at).await.unwrap().count, 2);
         assert_eq!(after.seed_reads(), 2);
         assert_eq!(after.seed_loads(), 1);
+        after.flush().await.unwrap();
+        let scanned = after.store.scan_summary(NUMBER, 10).await.unwrap();
+        assert_eq!(scanned.0, 7, "every scan reached the store once: 3 + 2 of serial 9, 2 of serial 8");
     }
 
     #[test]
@@ -533,18 +642,48 @@ mod tests {
 
     #[test]
     fn the_answer_is_the_larger_of_local_and_shared_plus_unshared() {
-        let at = Utc::now();
-        let earlier = at - chrono::Duration::seconds(60);
-        let mut entry = Entry::new(None, at);
-        merge(&mut entry.total, ScanTally { count: 3, first_at: at, last_at: at });
+        let at = Utc::now().timestamp_micros();
+        let earlier = at - 60_000_000;
+        let mut entry = Entry::new(None);
+        entry.total.merge(Tally { count: 3, first: at, last: at });
         assert_eq!(entry.answer().count, 3);
-        entry.shared = Some(ScanTally { count: 10, first_at: earlier, last_at: at });
+        entry.shared = Tally { count: 10, first: earlier, last: at };
         entry.unshared = 2;
         let answer = entry.answer();
-        assert_eq!((answer.count, answer.first_at), (12, earlier));
-        entry.shared = Some(ScanTally { count: 1, first_at: earlier, last_at: at });
+        assert_eq!((answer.count, answer.first), (12, earlier));
+        entry.shared = Tally { count: 1, first: earlier, last: at };
         let answer = entry.answer();
         assert_eq!(answer.count, 3, "never less than this instance counted itself");
-        assert_eq!(answer.first_at, earlier, "the first-scan time every instance shares");
+        assert_eq!(answer.first, earlier, "the first-scan time every instance shares");
+    }
+
+    #[test]
+    fn tallies_merge_into_none_and_keep_their_span_and_the_microsecond() {
+        let at = Utc::now().trunc_subsecs(6);
+        let stored = ScanTally { count: 4, first_at: at - chrono::Duration::days(3), last_at: at };
+        assert_eq!(Tally::of(Some(stored)).get(), Some(stored), "round trip");
+        assert_eq!(Tally::of(None).get(), None);
+        let mut none = Tally::default();
+        none.merge(Tally::one(7));
+        assert_eq!(none, Tally::one(7), "merged into none, it is the other");
+        let mut tally = Tally { count: 2, first: 5, last: 9 };
+        tally.merge(Tally::one(3));
+        tally.merge(Tally::one(12));
+        tally.merge(Tally::default());
+        assert_eq!(tally, Tally { count: 4, first: 3, last: 12 });
+        assert_eq!(tally.take(), Some(Tally { count: 4, first: 3, last: 12 }));
+        assert_eq!(tally.take(), None, "taken once");
+    }
+
+    #[test]
+    fn entries_stay_small_and_numbers_get_one_id_each() {
+        assert_eq!(std::mem::size_of::<Entry>(), 104);
+        assert_eq!(std::mem::size_of::<Serial>(), 12);
+        let numbers = Numbers::default();
+        let (a, b) = (numbers.id("SM2026A"), numbers.id("SM2026B"));
+        assert_ne!(a, b);
+        assert_eq!(numbers.id("SM2026A"), a);
+        let key = numbers.table().key(Serial { number: b, batch: 2, serial: 7 });
+        assert_eq!(key, SerialKey { number: "SM2026B".into(), batch: 2, serial: 7 });
     }
 }
