@@ -8,10 +8,12 @@ use serde_json::value::RawValue;
 
 use crate::crypto::Signature;
 use crate::domain::CertificateRecord;
+use crate::http::log::base64_hashes;
 use crate::http::log::view::LogView;
 use crate::http::views::CertificateView;
 use crate::registry::{clock, AnswerFormat, LogProof, SignedAssertion};
 use crate::store::StoredCertificate;
+use crate::tlog::Hash;
 
 /// The JSON answer format of `GET /api/v1/certificates/{number}`.
 pub struct JsonAnswers;
@@ -43,6 +45,11 @@ impl AnswerFormat for JsonAnswers {
         let canonical = stored.record.get().to_string();
         let record: CertificateRecord = serde_json::from_str(&canonical).map_err(|e| e.to_string())?;
         Ok(StoredCertificate { record, canonical, signature: stored.signature, updated_at: stored.updated_at })
+    }
+
+    fn render_hashes(&self, hashes: &[Hash]) -> Vec<u8> {
+        // The very text `LogView` gives `inclusion`: a JSON array of standard base64 strings.
+        serde_json::to_vec(&base64_hashes(hashes)).unwrap_or_default()
     }
 }
 

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::dictionaries::AnswerDictionaries;
 use super::log::LogProof;
 use super::{clock, Registry, RegistryError};
 use crate::cache::shared::Tiers;
@@ -20,6 +21,7 @@ use crate::cache::{Cached, Loaded, Prepared};
 use crate::crypto::{canonical_bytes, Signature};
 use crate::domain::{CertificateNumber, State};
 use crate::store::StoredCertificate;
+use crate::tlog::Hash;
 
 /// A short signed statement of a certificate's state at a moment, in the spirit of an OCSP
 /// response: who, which version, what state, when said, and when a fresher one will exist.
@@ -51,6 +53,10 @@ pub trait AnswerFormat: Send + Sync {
     /// The stored certificate an answer was rendered from, read back from its bytes: the scan
     /// path judges marks by the cached answer instead of asking the store each time.
     fn read_back(&self, body: &[u8]) -> Result<StoredCertificate, String>;
+
+    /// Log hashes as an answer's inclusion proof shows them: packing dictionaries hold the
+    /// nodes answers share in this form, so that the packer finds them.
+    fn render_hashes(&self, hashes: &[Hash]) -> Vec<u8>;
 }
 
 /// Certificates read back from answers, kept at most this many: scans come in bursts for the
@@ -70,6 +76,8 @@ pub struct ReadPath {
     /// By number: the ETag of the answer a certificate was read back from, and the certificate.
     /// The same ETag means the same record version, state and digest, so the same certificate.
     read_backs: moka::sync::Cache<String, (String, Arc<StoredCertificate>)>,
+    /// What answers are packed against, by stretch of the log.
+    pub(super) dictionaries: Arc<AnswerDictionaries>,
 }
 
 /// The default of [`ReadPath::answer_lifetime`]: a change replaces the answer on every instance
@@ -83,7 +91,8 @@ const MAX_SHORTENING: f64 = 0.1;
 impl ReadPath {
     pub fn new(tiers: Tiers, format: Arc<dyn AnswerFormat>, answer_lifetime: Duration) -> Self {
         let read_backs = moka::sync::Cache::new(READ_BACKS_KEPT);
-        Self { tiers, format, prepared: Arc::default(), answer_lifetime, read_backs }
+        let dictionaries = Arc::default();
+        Self { tiers, format, prepared: Arc::default(), answer_lifetime, read_backs, dictionaries }
     }
 
     /// The `next_update` of an answer produced at `produced_at`: the lifetime on, less a random
@@ -209,10 +218,15 @@ impl Registry {
             log.as_ref().map_or(0, |l| l.checkpoint.checkpoint.size),
             hex::encode(&digest[..6])
         );
-        // Copied into a buffer exactly as long as the ETag and the answer: a rendered body's spare
-        // capacity (up to half of it) would otherwise stay allocated as long as it is cached.
-        let prepared = Prepared::new(&body, &etag, certificate.record.version, signed.assertion.next_update)
-            .ok_or_else(|| RegistryError::Internal("an ETag that is no header value".into()))?;
+        // Copied into a buffer exactly as long as the ETag and the packed answer: a rendered body's
+        // spare capacity (up to half of it) would otherwise stay allocated as long as it is cached.
+        let dictionary = match &log {
+            Some(log) => self.answer_dictionary(read_path, log, &body),
+            None => crate::cache::packing::default_dictionary(&body),
+        };
+        let prepared =
+            Prepared::packed_with(&body, &etag, certificate.record.version, signed.assertion.next_update, dictionary)
+                .ok_or_else(|| RegistryError::Internal("an ETag that is no header value".into()))?;
         Ok(Cached::Answer(prepared))
     }
 
@@ -270,6 +284,10 @@ mod tests {
         fn read_back(&self, _body: &[u8]) -> Result<StoredCertificate, String> {
             self.read_backs.fetch_add(1, Ordering::SeqCst);
             Ok(self.certificate.clone())
+        }
+
+        fn render_hashes(&self, _: &[Hash]) -> Vec<u8> {
+            Vec::new()
         }
     }
 

@@ -149,6 +149,18 @@ impl Registry {
         self.tree().inclusion(index, size)
     }
 
+    /// The hashes that at least `min_shared` inclusion proofs of leaves `first..first + count`
+    /// hold in the tree of `size` leaves (see [`Tree::shared_nodes`]).
+    pub(super) fn log_shared_nodes(
+        &self,
+        first: u64,
+        count: u64,
+        size: u64,
+        min_shared: usize,
+    ) -> Result<Vec<Hash>, TreeError> {
+        self.tree().shared_nodes(first, count, size, min_shared)
+    }
+
     /// Consistency proof from the tree of `from` leaves to that of `to`.
     pub fn consistency_proof(&self, from: u64, to: u64) -> Result<Vec<Hash>, TreeError> {
         self.tree().consistency(from, to)

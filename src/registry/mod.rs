@@ -4,6 +4,7 @@
 mod answer;
 pub mod audit;
 pub mod clock;
+mod dictionaries;
 mod error;
 mod import;
 mod issue;

@@ -133,6 +133,23 @@ impl Tree {
         Ok(path)
     }
 
+    /// The hashes that at least `min_shared` of the inclusion proofs of leaves `first..first +
+    /// count` (those below `size`) hold in the tree of `size` leaves, least shared first: what
+    /// the proofs of neighbouring leaves have in common, for packing them (a node `k` levels up
+    /// inside the stretch is in the proofs of `2^k` of its leaves, a node above it in all).
+    pub fn shared_nodes(&self, first: u64, count: u64, size: u64, min_shared: usize) -> Result<Vec<Hash>, TreeError> {
+        let mut seen: std::collections::HashMap<Hash, usize> = std::collections::HashMap::new();
+        for index in first..first.saturating_add(count).min(size) {
+            for hash in self.inclusion(index, size)? {
+                *seen.entry(hash).or_default() += 1;
+            }
+        }
+        let mut shared: Vec<(usize, Hash)> =
+            seen.into_iter().filter(|(_, n)| *n >= min_shared).map(|(hash, n)| (n, hash)).collect();
+        shared.sort_unstable();
+        Ok(shared.into_iter().map(|(_, hash)| hash).collect())
+    }
+
     /// RFC 9162 §2.1.4.1 consistency proof between the trees of `from` and `to` leaves.
     pub fn consistency(&self, from: u64, to: u64) -> Result<Vec<Hash>, TreeError> {
         self.check_size(to)?;
@@ -196,6 +213,29 @@ pub(crate) mod tests {
 
     fn hexes(hashes: &[Hash]) -> Vec<String> {
         hashes.iter().map(hex::encode).collect()
+    }
+
+    #[test]
+    fn shared_nodes_are_those_many_proofs_of_a_stretch_hold() {
+        let mut tree = Tree::new();
+        for n in 0u32..1000 {
+            tree.push(leaf_hash(&n.to_be_bytes()));
+        }
+        let (first, count, size) = (512, 64, 1000);
+        let nodes = tree.shared_nodes(first, count, size, 4).unwrap();
+        // Inside the stretch of 64, the nodes of levels 2 to 5 (16 + 8 + 4 + 2), and above it the
+        // four siblings on the way to the root of 1,000 leaves.
+        assert_eq!(nodes.len(), 16 + 8 + 4 + 2 + 4);
+        for index in first..first + count {
+            let proof = tree.inclusion(index, size).unwrap();
+            assert!(proof[2..].iter().all(|hash| nodes.contains(hash)), "leaf {index}: levels 2 and up");
+            assert!(!nodes.contains(&proof[0]) && !nodes.contains(&proof[1]), "leaf {index}: held by fewer than 4");
+        }
+        let above = &tree.inclusion(first, size).unwrap()[6..];
+        assert!(above.iter().all(|hash| nodes[30..].contains(hash)), "the most shared last");
+        let end = tree.shared_nodes(992, 64, size, 4).unwrap();
+        assert!(end.len() < nodes.len(), "a stretch cut by the tree's end");
+        assert_eq!(tree.shared_nodes(0, 8, 1001, 1), Err(TreeError::SizeBeyondLog { asked: 1001, size: 1000 }));
     }
 
     #[test]
