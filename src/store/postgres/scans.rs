@@ -3,16 +3,16 @@
 //!
 //! A flush reads, merges and rewrites blobs, so two instances flushing at once must not both
 //! read the same blob: each flush holds [`super::SCANS_LOCK`] for its transaction, as SQLite's
-//! single writer does. Touched chunks are read and written a page at a time, each page in one
-//! statement of bound arrays.
+//! single writer does. Touched chunks are read and written a page at a time (of
+//! [`CHUNKS_PER_MERGE`]), each page in one statement of bound arrays.
 
 use std::collections::HashMap;
 
 use futures_util::TryStreamExt;
 use sqlx::Row;
 
-use super::{batch_of, begin, lock, PostgresStore, BULK_ROWS, SCANS_LOCK};
-use crate::store::scan_chunks::{by_chunk, chunk_of, find, serials, Summary, Tally};
+use super::{batch_of, begin, lock, PostgresStore, SCANS_LOCK};
+use crate::store::scan_chunks::{by_chunk, chunk_of, find, serials, Summary, Tally, CHUNKS_PER_MERGE};
 use crate::store::{ScanTally, SerialKey, StoreError};
 
 /// A stored chunk's key.
@@ -27,7 +27,7 @@ impl PostgresStore {
         let chunks = by_chunk(deltas);
         let mut tx = begin(&self.pool).await?;
         lock(&mut tx, SCANS_LOCK).await?;
-        for page in chunks.chunks(BULK_ROWS) {
+        for page in chunks.chunks(CHUNKS_PER_MERGE) {
             let numbers: Vec<&str> = page.iter().map(|c| c.number).collect();
             let batches: Vec<i64> = page.iter().map(|c| i64::from(c.batch)).collect();
             let ids: Vec<i64> = page.iter().map(|c| c.chunk).collect();

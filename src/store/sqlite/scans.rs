@@ -7,7 +7,7 @@ use futures_util::TryStreamExt;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::{SqliteStore, INSERT_CHUNK};
-use crate::store::scan_chunks::{by_chunk, chunk_of, find, serials, ChunkDelta, Summary, Tally};
+use crate::store::scan_chunks::{by_chunk, chunk_of, find, serials, ChunkDelta, Summary, Tally, CHUNKS_PER_MERGE};
 use crate::store::{ScanTally, SerialKey, StoreError};
 
 /// Chunks per multi-row upsert (four bound values each).
@@ -25,7 +25,7 @@ impl SqliteStore {
         // whoever else writes to the file.
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         for group in chunks.chunk_by(|a, b| a.number == b.number && a.batch == b.batch) {
-            for part in group.chunks(INSERT_CHUNK) {
+            for part in group.chunks(CHUNKS_PER_MERGE) {
                 let mut select: QueryBuilder<Sqlite> =
                     QueryBuilder::new("SELECT chunk, tallies FROM mark_scan_chunks WHERE number = ");
                 select.push_bind(part[0].number).push(" AND batch = ").push_bind(part[0].batch).push(" AND chunk IN (");
