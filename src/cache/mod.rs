@@ -27,7 +27,7 @@ use std::borrow::Cow;
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
@@ -50,11 +50,12 @@ use moka::Expiry;
 pub struct Prepared {
     /// The ETag, quoted (weak, e.g. `W/"3-valid-120-1a2b3c4d5e6f"`), then the body, packed or not.
     whole: Arc<[u8]>,
+    /// The dictionary the body was packed against; `None` when it is kept as it is.
+    dictionary: Option<Arc<packing::Dictionary>>,
+    /// The body's length unpacked, when it is packed.
+    plain_len: u32,
     /// Where the ETag ends and the body begins.
-    etag_len: usize,
-    /// The dictionary the body was packed against and its length unpacked; `None` when it is
-    /// kept as it is.
-    packing: Option<(Arc<packing::Dictionary>, usize)>,
+    etag_len: u16,
     /// Record version the answer was prepared from.
     pub version: u32,
     /// The `next_update` its status assertion names: no instance serves the answer past it.
@@ -77,47 +78,54 @@ impl Prepared {
         dictionary: Option<Arc<packing::Dictionary>>,
     ) -> Option<Self> {
         HeaderValue::from_str(etag).ok()?;
-        let (kept, packing) = match dictionary {
-            Some(dictionary) => match packing::pack(body, &dictionary) {
-                packing::Packed::Lz4(packed) => (Cow::Owned(packed), Some((dictionary, body.len()))),
+        let etag_len = u16::try_from(etag.len()).ok()?;
+        let plain_len = u32::try_from(body.len()).ok();
+        let (kept, dictionary) = match (dictionary, plain_len) {
+            (Some(dictionary), Some(_)) => match packing::pack(body, &dictionary) {
+                packing::Packed::Lz4(packed) => (Cow::Owned(packed), Some(dictionary)),
                 packing::Packed::Plain => (Cow::Borrowed(body), None),
             },
-            None => (Cow::Borrowed(body), None),
+            _ => (Cow::Borrowed(body), None),
         };
         let mut whole = Vec::with_capacity(etag.len() + kept.len());
         whole.extend_from_slice(etag.as_bytes());
         whole.extend_from_slice(&kept);
-        Some(Self { whole: whole.into(), etag_len: etag.len(), packing, version, next_update })
+        let plain_len = plain_len.unwrap_or(0);
+        Some(Self { whole: whole.into(), dictionary, plain_len, etag_len, version, next_update })
     }
 
     /// The JSON answer (unpacked: a copy when it is kept packed); `None` if it no longer
     /// unpacks, which `new` ruled out.
     pub fn body(&self) -> Option<Cow<'_, [u8]>> {
-        let kept = &self.whole[self.etag_len..];
-        match &self.packing {
-            Some((dictionary, len)) => packing::unpack(kept, *len, dictionary).map(Cow::Owned),
+        let kept = &self.whole[usize::from(self.etag_len)..];
+        match &self.dictionary {
+            Some(dictionary) => packing::unpack(kept, self.plain_len as usize, dictionary).map(Cow::Owned),
             None => Some(Cow::Borrowed(kept)),
         }
     }
 
     /// The body's length unpacked, without unpacking it.
     pub fn body_len(&self) -> usize {
-        self.packing.as_ref().map_or(self.whole.len() - self.etag_len, |(_, len)| *len)
+        match self.dictionary {
+            Some(_) => self.plain_len as usize,
+            None => self.whole.len() - usize::from(self.etag_len),
+        }
     }
 
     /// The ETag as text (checked to be a header value by [`Prepared::new`]).
     pub fn etag(&self) -> &str {
-        std::str::from_utf8(&self.whole[..self.etag_len]).unwrap_or_default()
+        std::str::from_utf8(&self.whole[..usize::from(self.etag_len)]).unwrap_or_default()
     }
 
     /// The ETag header and the body to send, unpacked (the ETag shares this answer's bytes);
     /// `None` if the body no longer unpacks, which `new` ruled out.
     pub fn into_send(self) -> Option<(HeaderValue, Bytes)> {
         let whole = Bytes::from_owner(self.whole);
-        let etag = HeaderValue::from_maybe_shared(whole.slice(..self.etag_len)).ok()?;
-        let body = match &self.packing {
-            Some((dictionary, len)) => Bytes::from(packing::unpack(&whole[self.etag_len..], *len, dictionary)?),
-            None => whole.slice(self.etag_len..),
+        let etag_len = usize::from(self.etag_len);
+        let etag = HeaderValue::from_maybe_shared(whole.slice(..etag_len)).ok()?;
+        let body = match &self.dictionary {
+            Some(dictionary) => Bytes::from(packing::unpack(&whole[etag_len..], self.plain_len as usize, dictionary)?),
+            None => whole.slice(etag_len..),
         };
         Some((etag, body))
     }
@@ -165,18 +173,46 @@ impl From<Cached> for Loaded {
     }
 }
 
-/// A cached value, when it was loaded and when it stops being served whatever happens.
+/// A cached value, when it was loaded and when it stops being served whatever happens. Moments
+/// are microseconds of the cache's [`Clock`]: each entry is held twice (moka and the read
+/// index), 100,000 of them for as many certificates, so it is kept to 80 bytes.
 #[derive(Clone)]
 struct Entry {
     value: Cached,
-    loaded: Instant,
+    loaded: u64,
     /// No later than the moment the store was read for it: when a load from the store began,
-    /// or the staleness bound before a copy from Redis (or of unknown origin) arrived. `None`
-    /// when that would lie before this process's clock began.
-    made: Option<Instant>,
-    expires: Instant,
-    /// Tells this entry from a later one of the same key (see [`ReadIndex::remove_if`]).
-    id: u64,
+    /// or the staleness bound before a copy from Redis (or of unknown origin) arrived. 0 when
+    /// that would lie before the cache's clock began.
+    made: u64,
+    expires: u64,
+    /// Tells this entry from a later one of the same key (see [`ReadIndex::remove_if`]); after
+    /// 2^32 entries an id comes back, and the worst a mix-up can do is drop a newer entry early.
+    id: u32,
+}
+
+/// Moments as the cache keeps them: microseconds since the cache began, never 0 (8 bytes where
+/// an `Instant` takes 16).
+#[derive(Clone, Copy)]
+struct Clock {
+    base: Instant,
+}
+
+impl Clock {
+    fn micros(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.base).as_micros()).unwrap_or(u64::MAX).max(1)
+    }
+
+    fn now(&self) -> u64 {
+        self.micros(Instant::now())
+    }
+
+    fn instant(&self, micros: u64) -> Instant {
+        self.base + Duration::from_micros(micros)
+    }
+}
+
+fn micros_of(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// Longer than any load of an answer takes (a store read, or a Redis read bounded at 150 ms).
@@ -186,11 +222,13 @@ const IN_FLIGHT_GRACE: Duration = Duration::from_millis(500);
 pub const SAMPLED_HITS: u32 = 64;
 
 /// Entries expire when they say: set once, at creation (see [`AnswerCache::entry`]).
-struct UntilExpiry;
+struct UntilExpiry {
+    clock: Clock,
+}
 
 impl Expiry<String, Entry> for UntilExpiry {
     fn expire_after_create(&self, _key: &String, entry: &Entry, created_at: Instant) -> Option<Duration> {
-        Some(entry.expires.saturating_duration_since(created_at))
+        Some(self.clock.instant(entry.expires).saturating_duration_since(created_at))
     }
 
     fn expire_after_update(
@@ -200,7 +238,7 @@ impl Expiry<String, Entry> for UntilExpiry {
         updated_at: Instant,
         _duration_until_expiry: Option<Duration>,
     ) -> Option<Duration> {
-        Some(entry.expires.saturating_duration_since(updated_at))
+        Some(self.clock.instant(entry.expires).saturating_duration_since(updated_at))
     }
 }
 
@@ -338,16 +376,16 @@ thread_local! {
 pub struct AnswerCache {
     entries: Cache<String, Entry>,
     index: Arc<ReadIndex>,
-    next_id: Arc<AtomicU64>,
+    next_id: Arc<AtomicU32>,
+    clock: Clock,
     stale_bound: Duration,
     absent_for: Duration,
     /// What the store watch vouches for (see [`AnswerCache::verified`]).
     watch: Arc<Vouched>,
 }
 
-/// The store watch's word, as microseconds since `base` (0: not yet).
+/// The store watch's word, in microseconds of the cache's clock (0: not yet).
 struct Vouched {
-    base: Instant,
     /// When the last complete look at the store's changes began: every change committed before
     /// then has been applied to L1.
     checked_from: AtomicU64,
@@ -357,24 +395,15 @@ struct Vouched {
     first_look: AtomicU64,
 }
 
-impl Vouched {
-    fn micros(&self, at: Instant) -> u64 {
-        u64::try_from(at.saturating_duration_since(self.base).as_micros()).unwrap_or(u64::MAX).max(1)
-    }
-
-    fn instant(&self, micros: u64) -> Option<Instant> {
-        (micros != 0).then(|| self.base + Duration::from_micros(micros))
-    }
-}
-
 impl AnswerCache {
     pub fn new(settings: CacheSettings) -> Self {
         let index = Arc::new(ReadIndex::new());
         let dropped = Arc::clone(&index);
+        let clock = Clock { base: Instant::now() };
         let entries = Cache::builder()
             .max_capacity(settings.max_bytes)
             .weigher(|key: &String, entry: &Entry| u32::try_from(key.len() + entry.value.weight()).unwrap_or(u32::MAX))
-            .expire_after(UntilExpiry)
+            .expire_after(UntilExpiry { clock })
             // Moka dropped entry `id`; a newer entry of the same key stays.
             .eviction_listener(move |key: Arc<String>, entry: Entry, _cause| {
                 dropped.remove_if(&key, |held| held.id == entry.id);
@@ -384,13 +413,10 @@ impl AnswerCache {
             entries,
             index,
             next_id: Arc::default(),
+            clock,
             stale_bound: settings.stale_bound,
             absent_for: settings.absent_for,
-            watch: Arc::new(Vouched {
-                base: Instant::now(),
-                checked_from: AtomicU64::new(0),
-                first_look: AtomicU64::new(0),
-            }),
+            watch: Arc::new(Vouched { checked_from: AtomicU64::new(0), first_look: AtomicU64::new(0) }),
         }
     }
 
@@ -404,9 +430,9 @@ impl AnswerCache {
         let watch = &self.watch;
         // The first look only noted where the store's events end: entries made from now on
         // hold every change up to there, and the watch applies every later one.
-        let now = watch.micros(Instant::now());
+        let now = self.clock.now();
         let _ = watch.first_look.compare_exchange(0, now, Ordering::SeqCst, Ordering::SeqCst);
-        watch.checked_from.fetch_max(watch.micros(checked_from), Ordering::SeqCst);
+        watch.checked_from.fetch_max(self.clock.micros(checked_from), Ordering::SeqCst);
     }
 
     /// The longest an entry is served after it was loaded.
@@ -421,31 +447,35 @@ impl AnswerCache {
     /// when expiry dates may turn a valid certificate into an expired one); whether a long-lived
     /// answer may still be served is decided at each hit. Absences live briefly.
     fn entry(&self, value: Cached, read_from: Option<Instant>) -> Entry {
-        let loaded = Instant::now();
-        let made = read_from.or_else(|| loaded.checked_sub(self.stale_bound));
+        let now = Instant::now();
+        let loaded = self.clock.micros(now);
+        let made = match read_from.or_else(|| now.checked_sub(self.stale_bound)) {
+            Some(made) if made >= self.clock.base => self.clock.micros(made),
+            _ => 0,
+        };
         let lifetime = match &value {
             Cached::Answer(prepared) => prepared.time_left(),
             Cached::Absent => self.absent_for,
         };
-        Entry { value, loaded, made, expires: loaded + lifetime, id: self.next_id.fetch_add(1, Ordering::Relaxed) }
+        let expires = loaded.saturating_add(micros_of(lifetime));
+        Entry { value, loaded, made, expires, id: self.next_id.fetch_add(1, Ordering::Relaxed) }
     }
 
-    /// Whether `entry` may be served now: before it expires, and either within the bound of
-    /// its load or while the store watch vouches for it.
-    fn servable(&self, entry: &Entry, now: Instant) -> bool {
-        now < entry.expires && (now.duration_since(entry.loaded) < self.stale_bound || self.vouched_for(entry, now))
+    /// Whether `entry` may be served at `now` (microseconds of the clock): before it expires,
+    /// and either within the bound of its load or while the store watch vouches for it.
+    fn servable(&self, entry: &Entry, now: u64) -> bool {
+        now < entry.expires
+            && (now.saturating_sub(entry.loaded) < micros_of(self.stale_bound) || self.vouched_for(entry, now))
     }
 
-    fn vouched_for(&self, entry: &Entry, now: Instant) -> bool {
+    fn vouched_for(&self, entry: &Entry, now: u64) -> bool {
         let watch = &self.watch;
-        let (Some(checked_from), Some(first_look), Some(made)) = (
-            watch.instant(watch.checked_from.load(Ordering::Relaxed)),
-            watch.instant(watch.first_look.load(Ordering::Relaxed)),
-            entry.made,
-        ) else {
+        let checked_from = watch.checked_from.load(Ordering::Relaxed);
+        let first_look = watch.first_look.load(Ordering::Relaxed);
+        if checked_from == 0 || first_look == 0 || entry.made == 0 {
             return false;
-        };
-        made >= first_look && now.saturating_duration_since(checked_from) < self.stale_bound
+        }
+        entry.made >= first_look && now.saturating_sub(checked_from) < micros_of(self.stale_bound)
     }
 
     /// The cached entry, or the result of `load`, run once for all concurrent callers of `key`.
@@ -458,7 +488,7 @@ impl AnswerCache {
         E: Send + Sync + 'static,
     {
         if let Some(hit) = self.index.get(key) {
-            if self.servable(&hit, Instant::now()) {
+            if self.servable(&hit, self.clock.now()) {
                 let sampled = HITS.with(|hits| {
                     let n = hits.get().wrapping_add(1);
                     hits.set(n);
@@ -474,7 +504,7 @@ impl AnswerCache {
             self.forget(key).await;
         } else if let Some(held) = self.entries.get(key).await {
             // Moka may hold what the read index does not (a load that ended during a change).
-            if self.servable(&held, Instant::now()) {
+            if self.servable(&held, self.clock.now()) {
                 self.index.insert_if_vacant(key, held.clone());
                 return Ok(held.value);
             }
@@ -609,6 +639,14 @@ mod tests {
 
         let small = Prepared::new(b"{}", "\"1\"", 1, next_update).expect("a valid ETag");
         assert_eq!((small.kept_len(), small.body_len(), small.body().as_deref()), (5, 2, Some(&b"{}"[..])));
+    }
+
+    #[test]
+    fn entries_and_answers_stay_small() {
+        // Held twice per key (moka and the read index), for every certificate in memory.
+        assert!(std::mem::size_of::<Prepared>() <= 48, "{}", std::mem::size_of::<Prepared>());
+        assert!(std::mem::size_of::<Cached>() <= 48);
+        assert!(std::mem::size_of::<Entry>() <= 80, "{}", std::mem::size_of::<Entry>());
     }
 
     /// A load that brings `value` at once (a copy, as far as the cache can tell).
