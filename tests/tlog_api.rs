@@ -5,7 +5,7 @@ mod common;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
-use common::{assert_problem, issue_body, spawn_app, TestApp};
+use common::{assert_problem, issue_body, spawn_app, uscc, TestApp};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use starmark::tlog::tiles::parse_entry_bundle;
@@ -76,6 +76,56 @@ async fn a_certificate_answer_proves_its_record_is_in_the_signed_log() {
     assert_eq!(checkpoint.size, size);
     assert_eq!(checkpoint.origin, "starmark.test/starmark-log");
     verify_inclusion(0, size, &leaf_hash_value, &hashes(&log["inclusion"]), &checkpoint.root).expect("included");
+}
+
+/// Imports `count` certificates numbered `SM2026PACK{n:05}`, `n` from `from`.
+async fn import_numbered(app: &TestApp, from: u32, count: u32) {
+    let mut csv = String::from("number,holder_name,holder_name_en,uscc,address,scope,system,commodity,customer\n");
+    for n in from..from + count {
+        csv.push_str(&format!(
+            "SM2026PACK{n:05},打包测试{n}有限公司,Packing {n} Co.,{},福州市示例路{n}号,家电售后服务,38,33,24\n",
+            uscc(n + 1000)
+        ));
+    }
+    let (rows, errors) = starmark::registry::parse_csv(csv.as_bytes()).expect("csv");
+    assert!(errors.is_empty(), "{errors:?}");
+    let report = app.registry.import("test", rows, &|_| {}).await.expect("import");
+    assert_eq!(report.issued, u64::from(count));
+}
+
+/// Fetches the answer of `SM2026PACK{n:05}` and checks its proof against its checkpoint.
+async fn check_packed_answer(app: &TestApp, key: &LogKey, n: u32) -> u64 {
+    let answer = json_of(app, &format!("/api/v1/certificates/SM2026PACK{n:05}")).await;
+    let log = &answer["log"];
+    let (index, size) = (log["index"].as_u64().expect("index"), log["tree_size"].as_u64().expect("size"));
+    let checkpoint = key.open(log["checkpoint"].as_str().expect("note")).expect("signed");
+    assert_eq!(checkpoint.size, size, "SM2026PACK{n:05}");
+    let leaf = leaf_hash(log["leaf"].as_str().expect("leaf").as_bytes());
+    verify_inclusion(index, size, &leaf, &hashes(&log["inclusion"]), &checkpoint.root)
+        .unwrap_or_else(|e| panic!("SM2026PACK{n:05} (leaf {index} of {size}): {e}"));
+    app.verify_answer(&answer).await.expect("record signature");
+    size
+}
+
+// Answers are kept packed against a dictionary of their stretch of 512 leaves (the log nodes the
+// stretch's proofs share): across stretches, in a stretch still filling, and after the log grew
+// enough for a new dictionary, every answer sent is whole and proves what it shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_packed_by_stretch_of_the_log_come_out_whole() {
+    let app = spawn_app().await;
+    let key = log_key(&app).await;
+    import_numbered(&app, 0, 1_100).await;
+    for n in (0..1_100).step_by(7).chain([0, 511, 512, 1_023, 1_024, 1_099]) {
+        assert_eq!(check_packed_answer(&app, &key, n).await, 1_100);
+    }
+    // An eighth more leaves: new answers get new dictionaries; the ones cached keep theirs.
+    import_numbered(&app, 1_100, 200).await;
+    for n in [3, 600, 1_050, 1_100, 1_299] {
+        check_packed_answer(&app, &key, n).await;
+    }
+    let (status, body) = app.status("SM2026PACK00600", json!({"action": "withdraw", "reason": "持证方申请撤销"})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(check_packed_answer(&app, &key, 600).await, 1_301, "the change's own answer, packed anew");
 }
 
 #[tokio::test]
