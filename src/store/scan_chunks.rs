@@ -26,8 +26,8 @@ pub(super) const CHUNK_SERIALS: u32 = 1024;
 /// Chunks a flush reads, merges and writes back at a time, in either store. A chunk of a batch
 /// scanned end to end is a 26 KB blob, held about three times while it is merged (as read,
 /// merged, and bound to the write): 64 at a time keep that near 5 MB, where pages of 400
-/// (SQLite) or 1,000 (PostgreSQL) chunks held up to 31 or 78 MB at once under a flood of fresh
-/// scans.
+/// (SQLite) or 1,000 (PostgreSQL) chunks could hold up to 31 or 78 MB at once under a flood of
+/// fresh scans.
 pub(super) const CHUNKS_PER_MERGE: usize = 64;
 /// Bytes per serial in a chunk's blob.
 const ENTRY_BYTES: usize = 26;
