@@ -38,7 +38,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
 use crate::cache::shared::{ScanDelta, SharedCache};
-use crate::store::{ScanTally, SerialKey, Store, StoreError};
+use crate::store::{CompactTally, ScanTally, SerialKey, Store, StoreError};
 
 /// More scans than a real package's mark sees: the mark was probably copied.
 pub const SUSPICIOUS_SCANS: u64 = 10;
@@ -65,94 +65,38 @@ const SEED_OVERHEAD_BYTES: usize = 128;
 /// Shortest time between two warnings about a full Redis queue.
 const OVERFLOW_WARNING_EVERY: Duration = Duration::from_secs(10);
 
-/// A tally as the counter keeps it, in 24 bytes: times in microseconds since 1970 (scans are
-/// kept to the microsecond anyway, as the store and Redis keep them); a count of 0 is "none".
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Tally {
-    count: u64,
-    first: i64,
-    last: i64,
-}
-
-impl Tally {
-    /// One scan at `at` (microseconds since 1970).
-    fn one(at: i64) -> Self {
-        Self { count: 1, first: at, last: at }
-    }
-
-    fn of(tally: Option<ScanTally>) -> Self {
-        tally.map_or_else(Self::default, |t| Self {
-            count: t.count,
-            first: t.first_at.timestamp_micros(),
-            last: t.last_at.timestamp_micros(),
-        })
-    }
-
-    /// As the store and the answers show it (for a tally of at least one scan).
-    fn scan_tally(self) -> ScanTally {
-        ScanTally { count: self.count, first_at: at_micros(self.first), last_at: at_micros(self.last) }
-    }
-
-    fn get(self) -> Option<ScanTally> {
-        (self.count > 0).then(|| self.scan_tally())
-    }
-
-    /// Adds the scans of `other`, widening the time span.
-    fn merge(&mut self, other: Tally) {
-        if other.count == 0 {
-            return;
-        }
-        if self.count == 0 {
-            *self = other;
-            return;
-        }
-        self.count = self.count.saturating_add(other.count);
-        self.first = self.first.min(other.first);
-        self.last = self.last.max(other.last);
-    }
-
-    /// The scans held, leaving none.
-    fn take(&mut self) -> Option<Tally> {
-        (self.count > 0).then(|| std::mem::take(self))
-    }
-}
-
-fn at_micros(micros: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(micros).unwrap_or_default()
-}
-
 /// What this process knows of one serial: 104 bytes, since under a flood of fresh scans the
 /// entries are most of what scanning costs in memory (tens of thousands a second).
 struct Entry {
     /// The store's tally when this process first saw the serial (seeds Redis).
-    seed: Tally,
+    seed: CompactTally,
     /// Everything this process knows by itself: stored plus its own scans since.
-    total: Tally,
+    total: CompactTally,
     /// Not yet written to the store.
-    pending: Tally,
+    pending: CompactTally,
     /// The figure every instance shares, from the last Redis round trip for this serial.
-    shared: Tally,
+    shared: CompactTally,
     /// This process's scans queued for Redis and not yet in `shared`.
     unshared: u64,
 }
 
 impl Entry {
     fn new(stored: Option<ScanTally>) -> Self {
-        let seed = Tally::of(stored);
-        Self { seed, total: seed, pending: Tally::default(), shared: Tally::default(), unshared: 0 }
+        let seed = stored.as_ref().map_or_else(CompactTally::default, CompactTally::of);
+        Self { seed, total: seed, pending: CompactTally::default(), shared: CompactTally::default(), unshared: 0 }
     }
 
     /// What this instance knows right now. Once Redis answered for the serial, its first-scan
     /// time is the one shown (the earliest scan Redis was told of, which every instance shares;
     /// until the round trip of an instance that scanned earlier arrives, it may be a later one).
-    fn answer(&self) -> Tally {
+    fn answer(&self) -> CompactTally {
         if self.shared.count == 0 {
             return self.total;
         }
-        Tally {
+        CompactTally {
             count: self.total.count.max(self.shared.count.saturating_add(self.unshared)),
-            first: self.shared.first,
-            last: self.total.last.max(self.shared.last),
+            first_us: self.shared.first_us,
+            last_us: self.total.last_us.max(self.shared.last_us),
         }
     }
 }
@@ -391,23 +335,23 @@ impl ScanCounter {
         let at = at.timestamp_micros();
         let key = Serial { number: self.entries.numbers.id(number), batch, serial };
         if let Some(answer) = self.count(key, at, None) {
-            return Ok(answer.scan_tally());
+            return answer.to_scan_tally();
         }
         let stored = self.stored_tally(&SerialKey { number: number.to_string(), batch, serial }).await?;
         // With a stored tally given, `count` always has an entry to count in.
-        Ok(self.count(key, at, Some(stored)).unwrap_or(Tally::one(at)).scan_tally())
+        self.count(key, at, Some(stored)).unwrap_or(CompactTally::one(at)).to_scan_tally()
     }
 
     /// Counts the scan in the entry of `key`, making the entry from `stored` (the store's tally,
     /// or none) when given; `None` when there is no entry and nothing to make it from.
-    fn count(&self, key: Serial, at: i64, stored: Option<Option<ScanTally>>) -> Option<Tally> {
+    fn count(&self, key: Serial, at: i64, stored: Option<Option<ScanTally>>) -> Option<CompactTally> {
         let mut entries = self.entries.lock(&key);
         let entry = match entries.entry(key) {
             std::collections::hash_map::Entry::Occupied(held) => held.into_mut(),
             std::collections::hash_map::Entry::Vacant(vacant) => vacant.insert(Entry::new(stored?)),
         };
-        entry.total.merge(Tally::one(at));
-        entry.pending.merge(Tally::one(at));
+        entry.total.merge(CompactTally::one(at));
+        entry.pending.merge(CompactTally::one(at));
         // Queued under the entry's lock, so the Redis task cannot return this scan's figure
         // before it is known to be on its way.
         if self.queue(key, at) {
@@ -472,9 +416,18 @@ impl ScanCounter {
         );
     }
 
+    /// Puts scans a flush took back into their entries, for the next flush.
+    fn pend_again(&self, taken: Vec<(Serial, CompactTally)>) {
+        for (key, tally) in taken {
+            if let Some(entry) = self.entries.lock(&key).get_mut(&key) {
+                entry.pending.merge(tally);
+            }
+        }
+    }
+
     /// Writes pending counts to the store. On failure they stay pending for the next flush.
     pub async fn flush(&self) -> Result<usize, StoreError> {
-        let mut taken: Vec<(Serial, Tally)> = Vec::new();
+        let mut taken: Vec<(Serial, CompactTally)> = Vec::new();
         for index in 0..SHARDS {
             let mut entries = self.entries.lock_shard(index);
             taken.extend(entries.iter_mut().filter_map(|(key, entry)| entry.pending.take().map(|p| (*key, p))));
@@ -482,16 +435,22 @@ impl ScanCounter {
         if taken.is_empty() {
             return Ok(0);
         }
-        let deltas: Vec<(SerialKey, ScanTally)> = {
+        let deltas = {
             let numbers = self.entries.numbers.table();
-            taken.iter().map(|(key, tally)| (numbers.key(*key), tally.scan_tally())).collect()
+            taken
+                .iter()
+                .map(|(key, tally)| Ok((numbers.key(*key), tally.to_scan_tally()?)))
+                .collect::<Result<Vec<(SerialKey, ScanTally)>, StoreError>>()
+        };
+        let deltas = match deltas {
+            Ok(deltas) => deltas,
+            Err(e) => {
+                self.pend_again(taken);
+                return Err(e);
+            }
         };
         if let Err(e) = self.store.add_scans(&deltas).await {
-            for (key, tally) in taken {
-                if let Some(entry) = self.entries.lock(&key).get_mut(&key) {
-                    entry.pending.merge(tally);
-                }
-            }
+            self.pend_again(taken);
             return Err(e);
         }
         // These serials now have a stored tally: set their bits before any entry leaves memory.
@@ -529,26 +488,39 @@ async fn share_scans(mut queue: mpsc::Receiver<QueuedScan>, cache: Arc<SharedCac
                 scans.push(scan);
             }
         }
-        let mut serials: Vec<(Serial, Tally)> = Vec::new();
+        let mut serials: Vec<(Serial, CompactTally)> = Vec::new();
         let mut index: HashMap<Serial, usize> = HashMap::new();
         for (key, at) in scans.drain(..) {
             match index.get(&key) {
-                Some(&i) => serials[i].1.merge(Tally::one(at)),
+                Some(&i) => serials[i].1.merge(CompactTally::one(at)),
                 None => {
                     index.insert(key, serials.len());
-                    serials.push((key, Tally::one(at)));
+                    serials.push((key, CompactTally::one(at)));
                 }
             }
         }
-        let seeds: Vec<Option<ScanTally>> =
-            serials.iter().map(|(key, _)| entries.lock(key).get(key).and_then(|entry| entry.seed.get())).collect();
-        let deltas: Vec<ScanDelta> = {
+        let seeds: Vec<CompactTally> = serials
+            .iter()
+            .map(|(key, _)| entries.lock(key).get(key).map_or_else(CompactTally::default, |e| e.seed))
+            .collect();
+        let deltas = {
             let numbers = entries.numbers.table();
             serials
                 .iter()
                 .zip(seeds)
-                .map(|((key, tally), seed)| ScanDelta { key: numbers.key(*key), tally: tally.scan_tally(), seed })
-                .collect()
+                .map(|((key, tally), seed)| {
+                    Ok(ScanDelta { key: numbers.key(*key), tally: tally.to_scan_tally()?, seed: seed.to_option()? })
+                })
+                .collect::<Result<Vec<ScanDelta>, StoreError>>()
+        };
+        // Times made from scan moments are always in range; should one not be, these scans stay
+        // unshared, as after a failed round trip.
+        let deltas = match deltas {
+            Ok(deltas) => deltas,
+            Err(e) => {
+                tracing::warn!(error = %e, "scan figures not sent to redis");
+                continue;
+            }
         };
         // When the round trip failed these scans stay unshared: they are in no shared figure
         // this instance knows of, and its answers go on counting them on top of the last one,
@@ -559,7 +531,7 @@ async fn share_scans(mut queue: mpsc::Receiver<QueuedScan>, cache: Arc<SharedCac
             let mut entries = entries.lock(key);
             let Some(entry) = entries.get_mut(key) else { continue };
             entry.unshared = entry.unshared.saturating_sub(tally.count);
-            entry.shared = Tally::of(Some(figure));
+            entry.shared = CompactTally::of(&figure);
         }
     }
 }
@@ -645,34 +617,16 @@ mod tests {
         let at = Utc::now().timestamp_micros();
         let earlier = at - 60_000_000;
         let mut entry = Entry::new(None);
-        entry.total.merge(Tally { count: 3, first: at, last: at });
+        entry.total.merge(CompactTally { count: 3, first_us: at, last_us: at });
         assert_eq!(entry.answer().count, 3);
-        entry.shared = Tally { count: 10, first: earlier, last: at };
+        entry.shared = CompactTally { count: 10, first_us: earlier, last_us: at };
         entry.unshared = 2;
         let answer = entry.answer();
-        assert_eq!((answer.count, answer.first), (12, earlier));
-        entry.shared = Tally { count: 1, first: earlier, last: at };
+        assert_eq!((answer.count, answer.first_us), (12, earlier));
+        entry.shared = CompactTally { count: 1, first_us: earlier, last_us: at };
         let answer = entry.answer();
         assert_eq!(answer.count, 3, "never less than this instance counted itself");
-        assert_eq!(answer.first, earlier, "the first-scan time every instance shares");
-    }
-
-    #[test]
-    fn tallies_merge_into_none_and_keep_their_span_and_the_microsecond() {
-        let at = Utc::now().trunc_subsecs(6);
-        let stored = ScanTally { count: 4, first_at: at - chrono::Duration::days(3), last_at: at };
-        assert_eq!(Tally::of(Some(stored)).get(), Some(stored), "round trip");
-        assert_eq!(Tally::of(None).get(), None);
-        let mut none = Tally::default();
-        none.merge(Tally::one(7));
-        assert_eq!(none, Tally::one(7), "merged into none, it is the other");
-        let mut tally = Tally { count: 2, first: 5, last: 9 };
-        tally.merge(Tally::one(3));
-        tally.merge(Tally::one(12));
-        tally.merge(Tally::default());
-        assert_eq!(tally, Tally { count: 4, first: 3, last: 12 });
-        assert_eq!(tally.take(), Some(Tally { count: 4, first: 3, last: 12 }));
-        assert_eq!(tally.take(), None, "taken once");
+        assert_eq!(answer.first_us, earlier, "the first-scan time every instance shares");
     }
 
     #[test]

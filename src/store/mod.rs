@@ -6,6 +6,7 @@
 //! database URL.
 
 mod columns;
+mod compact_tally;
 mod leaves;
 mod postgres;
 mod scan_chunks;
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::crypto::Signature;
 use crate::domain::{CertificateNumber, CertificateRecord, Level, State, Uscc};
 
+pub use compact_tally::CompactTally;
 pub use postgres::{display_url, PostgresStore};
 pub use sqlite::SqliteStore;
 pub use tlog::{LeafRow, LogEntry, LogStore, RawCertificate, RawEvent, StoredCheckpoint};

@@ -16,9 +16,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use chrono::{DateTime, Utc};
-
-use super::{ScanTally, SerialKey, StoreError};
+use super::{CompactTally, ScanTally, SerialKey, StoreError};
 
 /// Serials per chunk: a chunk of a batch scanned end to end is a 26 KB blob, and a flush of a
 /// 1,000,000-mark batch touches at most 977 rows.
@@ -31,40 +29,6 @@ pub(super) const CHUNK_SERIALS: u32 = 1024;
 pub(super) const CHUNKS_PER_MERGE: usize = 64;
 /// Bytes per serial in a chunk's blob.
 const ENTRY_BYTES: usize = 26;
-
-/// One serial's figures as stored.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Tally {
-    count: u64,
-    first_us: i64,
-    last_us: i64,
-}
-
-impl Tally {
-    fn of(tally: &ScanTally) -> Self {
-        Self {
-            count: tally.count,
-            first_us: tally.first_at.timestamp_micros(),
-            last_us: tally.last_at.timestamp_micros(),
-        }
-    }
-
-    fn merge(&mut self, other: Tally) {
-        self.count = self.count.saturating_add(other.count);
-        self.first_us = self.first_us.min(other.first_us);
-        self.last_us = self.last_us.max(other.last_us);
-    }
-
-    /// The figures as the [`super::Store`] answers them.
-    pub(super) fn to_scan_tally(self) -> Result<ScanTally, StoreError> {
-        Ok(ScanTally { count: self.count, first_at: micros(self.first_us)?, last_at: micros(self.last_us)? })
-    }
-}
-
-/// A scan time as stored: microseconds since the Unix epoch, UTC.
-fn micros(value: i64) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp_micros(value).ok_or_else(|| StoreError::Corrupt(format!("scan time {value} out of range")))
-}
 
 /// The chunk a serial is kept in, and its offset there.
 pub(super) fn chunk_of(serial: u32) -> (i64, u16) {
@@ -82,7 +46,7 @@ pub(super) fn serial_of(chunk: i64, offset: u16) -> Result<u32, StoreError> {
 }
 
 /// One entry of a blob (`entry` is [`ENTRY_BYTES`] long).
-fn entry_of(entry: &[u8]) -> (u16, Tally) {
+fn entry_of(entry: &[u8]) -> (u16, CompactTally) {
     let int = |at: usize| {
         let mut bytes = [0u8; 8];
         bytes.copy_from_slice(&entry[at..at + 8]);
@@ -91,7 +55,7 @@ fn entry_of(entry: &[u8]) -> (u16, Tally) {
     let offset = u16::from_be_bytes([entry[0], entry[1]]);
     (
         offset,
-        Tally {
+        CompactTally {
             count: u64::from_be_bytes(int(2)),
             first_us: i64::from_be_bytes(int(10)),
             last_us: i64::from_be_bytes(int(18)),
@@ -108,7 +72,7 @@ fn whole_entries(blob: &[u8]) -> Result<(), StoreError> {
 
 /// The entry of `offset`, found by bisection without reading the rest of the chunk (a re-scan
 /// of a serial that left memory reads one tally).
-pub(super) fn find(blob: &[u8], offset: u16) -> Result<Option<Tally>, StoreError> {
+pub(super) fn find(blob: &[u8], offset: u16) -> Result<Option<CompactTally>, StoreError> {
     whole_entries(blob)?;
     let (mut low, mut high) = (0, blob.len() / ENTRY_BYTES);
     while low < high {
@@ -124,9 +88,9 @@ pub(super) fn find(blob: &[u8], offset: u16) -> Result<Option<Tally>, StoreError
 }
 
 /// A chunk's entries, checked: whole entries, offsets inside the chunk and strictly ascending.
-fn decode(blob: &[u8]) -> Result<Vec<(u16, Tally)>, StoreError> {
+fn decode(blob: &[u8]) -> Result<Vec<(u16, CompactTally)>, StoreError> {
     whole_entries(blob)?;
-    let mut entries: Vec<(u16, Tally)> = Vec::with_capacity(blob.len() / ENTRY_BYTES);
+    let mut entries: Vec<(u16, CompactTally)> = Vec::with_capacity(blob.len() / ENTRY_BYTES);
     for entry in blob.chunks_exact(ENTRY_BYTES) {
         let (offset, tally) = entry_of(entry);
         if u32::from(offset) >= CHUNK_SERIALS || entries.last().is_some_and(|(last, _)| *last >= offset) {
@@ -142,7 +106,7 @@ pub(super) fn serials(chunk: i64, blob: &[u8]) -> Result<Vec<u32>, StoreError> {
     decode(blob)?.into_iter().map(|(offset, _)| serial_of(chunk, offset)).collect()
 }
 
-fn encode(entries: &[(u16, Tally)]) -> Vec<u8> {
+fn encode(entries: &[(u16, CompactTally)]) -> Vec<u8> {
     let mut blob = Vec::with_capacity(entries.len() * ENTRY_BYTES);
     for (offset, tally) in entries {
         blob.extend_from_slice(&offset.to_be_bytes());
@@ -154,8 +118,8 @@ fn encode(entries: &[(u16, Tally)]) -> Vec<u8> {
 }
 
 /// The stored entries with `added` (in ascending offset order) merged in.
-fn merged(stored: Vec<(u16, Tally)>, added: &[(u16, Tally)]) -> Vec<(u16, Tally)> {
-    let mut out: Vec<(u16, Tally)> = Vec::with_capacity(stored.len() + added.len());
+fn merged(stored: Vec<(u16, CompactTally)>, added: &[(u16, CompactTally)]) -> Vec<(u16, CompactTally)> {
+    let mut out: Vec<(u16, CompactTally)> = Vec::with_capacity(stored.len() + added.len());
     let mut stored = stored.into_iter().peekable();
     for &(offset, tally) in added {
         while let Some(entry) = stored.next_if(|(stored_offset, _)| *stored_offset < offset) {
@@ -181,7 +145,7 @@ pub(super) struct ChunkDelta<'a> {
     pub(super) number: &'a str,
     pub(super) batch: u32,
     pub(super) chunk: i64,
-    added: Vec<(u16, Tally)>,
+    added: Vec<(u16, CompactTally)>,
 }
 
 impl ChunkDelta<'_> {
@@ -205,13 +169,13 @@ pub(super) fn by_chunk(deltas: &[(SerialKey, ScanTally)]) -> Vec<ChunkDelta<'_>>
         let (chunk, offset) = chunk_of(key.serial);
         match chunks.last_mut() {
             Some(last) if last.number == key.number && last.batch == key.batch && last.chunk == chunk => {
-                last.added.push((offset, Tally::of(tally)));
+                last.added.push((offset, CompactTally::of(tally)));
             }
             _ => chunks.push(ChunkDelta {
                 number: key.number.as_str(),
                 batch: key.batch,
                 chunk,
-                added: vec![(offset, Tally::of(tally))],
+                added: vec![(offset, CompactTally::of(tally))],
             }),
         }
     }
@@ -256,7 +220,7 @@ impl Summary {
         // Ascending order of Reverse is descending rank: most scanned first.
         for Reverse(((count, Reverse(batch), Reverse(serial)), first_us, last_us)) in self.best.into_sorted_vec() {
             let key = SerialKey { number: number.to_string(), batch, serial };
-            top.push((key, Tally { count, first_us, last_us }.to_scan_tally()?));
+            top.push((key, CompactTally { count, first_us, last_us }.to_scan_tally()?));
         }
         Ok((self.total, top))
     }
@@ -266,8 +230,8 @@ impl Summary {
 mod tests {
     use super::*;
 
-    fn tally(count: u64, first_us: i64, last_us: i64) -> Tally {
-        Tally { count, first_us, last_us }
+    fn tally(count: u64, first_us: i64, last_us: i64) -> CompactTally {
+        CompactTally { count, first_us, last_us }
     }
 
     #[test]
@@ -323,7 +287,7 @@ mod tests {
 
     #[test]
     fn deltas_group_by_chunk_in_key_order() {
-        let at = DateTime::from_timestamp_micros(1_000).unwrap();
+        let at = chrono::DateTime::from_timestamp_micros(1_000).unwrap();
         let one = ScanTally { count: 1, first_at: at, last_at: at };
         let key = |number: &str, batch, serial| SerialKey { number: number.into(), batch, serial };
         let deltas = [

@@ -12,8 +12,8 @@ use futures_util::TryStreamExt;
 use sqlx::Row;
 
 use super::{batch_of, begin, lock, PostgresStore, SCANS_LOCK};
-use crate::store::scan_chunks::{by_chunk, chunk_of, find, serials, Summary, Tally, CHUNKS_PER_MERGE};
-use crate::store::{ScanTally, SerialKey, StoreError};
+use crate::store::scan_chunks::{by_chunk, chunk_of, find, serials, Summary, CHUNKS_PER_MERGE};
+use crate::store::{CompactTally, ScanTally, SerialKey, StoreError};
 
 /// A stored chunk's key.
 type ChunkKey = (String, i64, i64);
@@ -79,7 +79,7 @@ impl PostgresStore {
                 .fetch_optional(&self.pool)
                 .await?;
         let Some(blob) = blob else { return Ok(None) };
-        find(&blob, offset)?.map(Tally::to_scan_tally).transpose()
+        find(&blob, offset)?.map(CompactTally::to_scan_tally).transpose()
     }
 
     /// Streams the certificate's chunks, keeping only the `limit` most scanned.

@@ -7,8 +7,8 @@ use futures_util::TryStreamExt;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::{SqliteStore, INSERT_CHUNK};
-use crate::store::scan_chunks::{by_chunk, chunk_of, find, serials, ChunkDelta, Summary, Tally, CHUNKS_PER_MERGE};
-use crate::store::{ScanTally, SerialKey, StoreError};
+use crate::store::scan_chunks::{by_chunk, chunk_of, find, serials, ChunkDelta, Summary, CHUNKS_PER_MERGE};
+use crate::store::{CompactTally, ScanTally, SerialKey, StoreError};
 
 /// Chunks per multi-row upsert (four bound values each).
 const CHUNKS_PER_UPSERT: usize = INSERT_CHUNK / 4;
@@ -70,7 +70,7 @@ impl SqliteStore {
                 .fetch_optional(&self.reader)
                 .await?;
         let Some(blob) = blob else { return Ok(None) };
-        find(&blob, offset)?.map(Tally::to_scan_tally).transpose()
+        find(&blob, offset)?.map(CompactTally::to_scan_tally).transpose()
     }
 
     /// Reads the certificate's chunks one at a time, keeping only the `limit` most scanned.
