@@ -42,15 +42,6 @@ impl Dictionary {
         let cut = bytes.len().saturating_sub(DICTIONARY_MAX);
         Arc::new(Self { bytes: bytes[cut..].into() })
     }
-
-    /// Bytes the dictionary holds.
-    pub fn len(&self) -> usize {
-        self.bytes.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
-    }
 }
 
 impl std::fmt::Debug for Dictionary {
@@ -156,7 +147,7 @@ mod tests {
         let template = answer(3);
         let fragments = vec![b'x'; 2 * DICTIONARY_MAX];
         let dictionary = Dictionary::new(&fragments, &template);
-        assert_eq!(dictionary.len(), DICTIONARY_MAX);
+        assert_eq!(dictionary.bytes.len(), DICTIONARY_MAX);
         assert!(dictionary.bytes.ends_with(&template));
     }
 
