@@ -22,7 +22,7 @@ fn main() -> std::process::ExitCode {
 /// blocks of that size come from the arenas, and each of SQLite's connection threads keeps up to
 /// 16 MiB resident that nothing uses. Fixed at glibc's defaults, large blocks keep mappings of
 /// their own and go back to the system when freed: after three batches of fresh scans, glibc's
-/// arenas held 15 MiB instead of 45 (BENCHMARKS.md, "Memory the C heap kept").
+/// arenas held 17.5 MiB instead of 45.8 (BENCHMARKS.md, "Memory the C heap kept").
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 mod c_heap {
     /// glibc's own default: blocks from 128 KiB up get mappings of their own.
