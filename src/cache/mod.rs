@@ -150,12 +150,16 @@ pub enum Cached {
     Absent,
 }
 
-/// What an entry costs beyond its key and the answer's kept bytes, so that the memory bound
-/// counts memory the entry really takes: moka's own entry (the value, copies of the key, its
-/// deque and timer nodes; about 320 bytes) and the read index's slot with its map's spare room
-/// (about 190 bytes), measured with heaptrack on 100,000 answers. An absence costs as much
-/// bookkeeping as an answer, so a flood of fake numbers is held to the same bound.
-const ENTRY_COST: usize = 512;
+/// What one moka entry costs beyond its value's own heap bytes: the entry, copies of the key,
+/// its deque and timer nodes (about 320 bytes, measured with heaptrack on 100,000 answers).
+/// Every byte-bounded cache weighs its entries with it, so that a bound counts memory the entries
+/// really take, and a flood of entries with small values (absences) is held to the same bound.
+pub(crate) const MOKA_ENTRY_COST: usize = 320;
+
+/// What an answer cache entry costs beyond its key and the answer's kept bytes: moka's entry and
+/// the read index's slot with its map's spare room (about 190 bytes). An absence costs as much
+/// bookkeeping as an answer.
+const ENTRY_COST: usize = MOKA_ENTRY_COST + 192;
 
 impl Cached {
     fn weight(&self) -> usize {

@@ -7,11 +7,13 @@ use std::time::Duration;
 
 use moka::sync::Cache;
 
+use super::MOKA_ENTRY_COST;
+
 /// How long a refusal is remembered unless configured: long enough to absorb a flood, short
 /// enough that a newly trusted key takes effect at once in practice.
 pub const DEFAULT_REFUSAL_LIFETIME: Duration = Duration::from_secs(2);
 
-/// Memory for remembered tokens (the text of each, plus the answer's bookkeeping).
+/// Memory for remembered tokens (the text of each, the answer and the entry's bookkeeping).
 const MAX_BYTES: u64 = 8 * 1024 * 1024;
 
 /// Refused tokens and what was answered for them.
@@ -24,7 +26,9 @@ impl<V: Clone + Send + Sync + 'static> RefusalCache<V> {
     pub fn new(lifetime: Duration) -> Self {
         let entries = Cache::builder()
             .max_capacity(MAX_BYTES)
-            .weigher(|token: &String, _: &Arc<V>| u32::try_from(token.len() + 256).unwrap_or(u32::MAX))
+            .weigher(|token: &String, _: &Arc<V>| {
+                u32::try_from(MOKA_ENTRY_COST + token.len() + std::mem::size_of::<V>()).unwrap_or(u32::MAX)
+            })
             .time_to_live(lifetime)
             .build();
         Self { entries }

@@ -38,6 +38,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::{clock, Registry, RegistryError};
+use crate::cache::MOKA_ENTRY_COST;
 use crate::crypto::token::{self, MarkClaims, ParsedToken, TokenError};
 use crate::crypto::{KeyId, Signer};
 use crate::domain::{CertificateNumber, CertificateRecord, MarkError};
@@ -153,9 +154,18 @@ impl MarkDigestIndex {
         stored.ct_eq(&tag(&self.salt, token)).into()
     }
 
-    fn weight(&self) -> usize {
-        self.tags.len() + SALT_LEN + 128
+    /// Heap bytes of the index itself (its tags; the rest is inline).
+    fn heap_bytes(&self) -> usize {
+        self.tags.len() + std::mem::size_of::<Self>()
     }
+}
+
+/// What an entry weighs against the cache's bound: moka's bookkeeping and the key's text for
+/// every entry, so that absences made up by a flood of forged tokens (each names a batch that
+/// has no index) are held to the bound too, plus the index's bytes when there is one.
+fn weight(key: &Key, entry: &Entry) -> u32 {
+    let bytes = MOKA_ENTRY_COST + key.0.len() + entry.as_ref().map_or(0, |index| index.heap_bytes());
+    u32::try_from(bytes).unwrap_or(u32::MAX)
 }
 
 /// Cache key: certificate number and batch.
@@ -190,13 +200,7 @@ pub(crate) struct MarkDigests {
 
 impl MarkDigests {
     pub(crate) fn new(max_bytes: u64) -> Self {
-        let entries = Cache::builder()
-            .max_capacity(max_bytes)
-            .weigher(|_: &Key, entry: &Entry| {
-                u32::try_from(entry.as_ref().map_or(64, |index| index.weight())).unwrap_or(u32::MAX)
-            })
-            .expire_after(AbsentExpire)
-            .build();
+        let entries = Cache::builder().max_capacity(max_bytes).weigher(weight).expire_after(AbsentExpire).build();
         Self { entries }
     }
 
@@ -499,6 +503,18 @@ mod tests {
             let many = build(&signer, 7, 3, threads);
             assert_eq!(many.tags, one.tags, "{threads} threads");
         }
+    }
+
+    #[tokio::test]
+    async fn absences_count_their_bookkeeping_against_the_bound() {
+        // Forged tokens naming made-up batches: each absence weighs what its entry takes.
+        let digests = MarkDigests::new(10 * MOKA_ENTRY_COST as u64);
+        for batch in 0..1_000u32 {
+            digests.entries.insert(("SM2026ASC000001".to_string(), batch), None).await;
+            digests.entries.run_pending_tasks().await;
+        }
+        let held = digests.entries.entry_count();
+        assert!((1..10).contains(&held), "moka holds {held} absences");
     }
 
     #[test]
