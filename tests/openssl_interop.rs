@@ -172,7 +172,7 @@ fn starmark_verifies_what_openssl_signs() {
     let public = VerifyingKey::from_public_key_pem(&public_pem).unwrap();
     let key_id = KeyId::of(&public);
     let verifier = Verifier::default().with_key(public);
-    let signature = Signature { alg: ALGORITHM.to_string(), key_id: key_id.clone(), value: BASE64.encode(&raw) };
+    let signature = Signature { alg: ALGORITHM.to_string(), key_id, value: BASE64.encode(&raw) };
     assert_eq!(verifier.verify(&canonical, &signature), Ok(()));
     let mut altered = canonical.clone();
     altered[canonical.len() / 2] ^= 0x01;

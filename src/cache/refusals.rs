@@ -1,6 +1,7 @@
-//! Tokens already found not genuine, remembered briefly: a flood of the same fake code (a
-//! counterfeiter's QR printed on a thousand boxes, or a script) then costs one parse and one
-//! signature check, not one per request. Bounded by the bytes of the tokens it holds.
+//! Tokens whose signature was found bad, remembered briefly: a flood of the same fake code (a
+//! counterfeiter's QR printed on a thousand boxes, or a script) then costs one signature check,
+//! not one per request (each request still parses the token and looks it up here, both far
+//! cheaper). Bounded by the bytes of the tokens it holds.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -23,9 +23,20 @@ pub const PUBLIC_SUFFIX: &str = ".pub.pem";
 pub const ACTIVE_FILE: &str = "active";
 
 /// Identifies a public key: hex of the first 8 bytes of SHA-256 over its 32 raw bytes.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-#[serde(transparent)]
-pub struct KeyId(String);
+///
+/// Held as its 16 hex digits inline (always ASCII): every scan reads one out of its token, and
+/// an id that needs no allocation of its own costs nothing to make or copy.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeyId([u8; KEY_ID_LEN]);
+
+/// Hex digits of a key id.
+const KEY_ID_LEN: usize = 16;
+
+impl serde::Serialize for KeyId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
 
 impl<'de> serde::Deserialize<'de> for KeyId {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -37,29 +48,43 @@ impl<'de> serde::Deserialize<'de> for KeyId {
 impl KeyId {
     pub fn of(key: &VerifyingKey) -> Self {
         let digest = Sha256::digest(key.as_bytes());
-        Self(hex::encode(&digest[..8]))
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        Self::from_bytes(&first)
+    }
+
+    /// The id whose 8 bytes are `bytes` (as a mark token carries it).
+    pub fn from_bytes(bytes: &[u8; 8]) -> Self {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut hex = [0u8; KEY_ID_LEN];
+        for (pair, byte) in hex.chunks_exact_mut(2).zip(bytes) {
+            pair[0] = DIGITS[usize::from(byte >> 4)];
+            pair[1] = DIGITS[usize::from(byte & 0x0f)];
+        }
+        Self(hex)
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        // Only ever made of hex digits (`from_bytes`, `parse`).
+        std::str::from_utf8(&self.0).unwrap_or_default()
     }
 
     /// Accepts exactly 16 lower-case hex digits.
     pub fn parse(input: &str) -> Option<Self> {
-        let ok = input.len() == 16 && input.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        ok.then(|| Self(input.to_string()))
+        let hex: [u8; KEY_ID_LEN] = input.as_bytes().try_into().ok()?;
+        hex.iter().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b)).then_some(Self(hex))
     }
 }
 
 impl fmt::Display for KeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl fmt::Debug for KeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "KeyId({})", self.0)
+        write!(f, "KeyId({})", self.as_str())
     }
 }
 
@@ -229,6 +254,20 @@ pub fn has_private_key(dir: &Path) -> Result<bool, KeyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_ids_are_their_hex_whichever_way_they_are_made() {
+        let key = SigningKey::from_bytes(&[7; 32]).verifying_key();
+        let id = KeyId::of(&key);
+        assert_eq!(id.as_str(), hex::encode(&Sha256::digest(key.as_bytes())[..8]));
+        assert_eq!(KeyId::from_bytes(&[0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef]).as_str(), "0123456789abcdef");
+        assert_eq!(KeyId::parse(id.as_str()), Some(id));
+        assert_eq!(serde_json::to_string(&id).unwrap(), format!("\"{id}\""));
+        for bad in ["0123456789ABCDEF", "0123456789abcde", "0123456789abcdef0", "0123456789abcdeg", "é123456789abcde"]
+        {
+            assert_eq!(KeyId::parse(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn generated_keys_load_back_and_are_private() {

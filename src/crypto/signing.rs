@@ -48,11 +48,7 @@ impl Signer {
 
     pub fn sign(&self, message: &[u8]) -> Signature {
         let signature = self.key.sign(message);
-        Signature {
-            alg: ALGORITHM.to_string(),
-            key_id: self.key_id.clone(),
-            value: BASE64.encode(signature.to_bytes()),
-        }
+        Signature { alg: ALGORITHM.to_string(), key_id: self.key_id, value: BASE64.encode(signature.to_bytes()) }
     }
 }
 
@@ -77,7 +73,7 @@ pub struct Verifier {
 
 impl Verifier {
     pub fn new(keys: &[PublicKeyEntry]) -> Self {
-        Self { keys: keys.iter().map(|entry| (entry.key_id.clone(), entry.key)).collect() }
+        Self { keys: keys.iter().map(|entry| (entry.key_id, entry.key)).collect() }
     }
 
     pub fn with_key(mut self, key: VerifyingKey) -> Self {
@@ -92,7 +88,7 @@ impl Verifier {
 
     /// Checks raw signature bytes by key id with `verify_strict`.
     pub fn verify_raw(&self, key_id: &KeyId, message: &[u8], signature: &[u8; 64]) -> Result<(), VerifyError> {
-        let key = self.keys.get(key_id).ok_or_else(|| VerifyError::UnknownKey(key_id.clone()))?;
+        let key = self.keys.get(key_id).ok_or(VerifyError::UnknownKey(*key_id))?;
         let signature = ed25519_dalek::Signature::from_bytes(signature);
         key.verify_strict(message, &signature).map_err(|_| VerifyError::Mismatch)
     }
@@ -103,7 +99,7 @@ impl Verifier {
             return Err(VerifyError::Algorithm(signature.alg.clone()));
         }
         if !self.keys.contains_key(&signature.key_id) {
-            return Err(VerifyError::UnknownKey(signature.key_id.clone()));
+            return Err(VerifyError::UnknownKey(signature.key_id));
         }
         let bytes = BASE64.decode(signature.value.as_bytes()).map_err(|_| VerifyError::Malformed)?;
         let bytes: [u8; 64] = bytes.try_into().map_err(|_| VerifyError::Malformed)?;

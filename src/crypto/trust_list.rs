@@ -32,7 +32,7 @@ impl TrustList {
         let keys = keys
             .iter()
             .map(|entry| TrustedKey {
-                key_id: entry.key_id.clone(),
+                key_id: entry.key_id,
                 alg: super::signing::ALGORITHM.to_string(),
                 public_key: BASE64.encode(entry.key.as_bytes()),
                 pem: entry.pem.clone(),

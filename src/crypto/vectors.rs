@@ -158,7 +158,7 @@ impl Computed {
         let public = key.verifying_key();
         let key_id = KeyId::of(&public);
         let canonical = canonical_bytes(&vector.record).expect("record serialises");
-        let signer = Signer::new(SigningKeyEntry { key_id: key_id.clone(), key: key.clone() });
+        let signer = Signer::new(SigningKeyEntry { key_id, key: key.clone() });
         Self {
             seed_hex: hex::encode(vector.seed),
             private_key_pem: key.to_pkcs8_pem(LineEnding::LF).expect("PKCS#8 encodes").to_string(),

@@ -68,7 +68,27 @@ fn rounded_rect(path: &mut Path, x: f32, y: f32, w: f32, h: f32, r: f32) {
 
 /// The text of the serial line, e.g. `No. 3-000123`.
 pub fn serial_text(batch: u32, serial: u32) -> String {
-    format!("No. {batch}-{serial:06}")
+    format!("No. {}", SerialLabel { batch, serial })
+}
+
+/// A mark's serial as printed after `No. `, e.g. `3-000123`; written where it is needed (a scan
+/// answer serialises it without making a string first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SerialLabel {
+    pub batch: u32,
+    pub serial: u32,
+}
+
+impl std::fmt::Display for SerialLabel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{:06}", self.batch, self.serial)
+    }
+}
+
+impl serde::Serialize for SerialLabel {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
 }
 
 /// Lays out everything but the QR modules and the serial.

@@ -27,8 +27,9 @@
 //! - tokens are unchanged: ordinary Ed25519-signed tokens that anyone verifies offline against
 //!   the trust list (docs/format.md section 10). Nothing changes for readers.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use moka::future::Cache;
@@ -114,7 +115,7 @@ impl MarkDigestIndex {
                 });
             }
         });
-        (!stop.load(Ordering::SeqCst)).then(|| Self { key_id: signer.key_id().clone(), salt, tags })
+        (!stop.load(Ordering::SeqCst)).then(|| Self { key_id: *signer.key_id(), salt, tags })
     }
 
     /// Takes a stored index back, checking its shape.
@@ -196,17 +197,81 @@ impl Expiry<Key, Entry> for AbsentExpire {
 /// read per batch however many scans wait).
 pub(crate) struct MarkDigests {
     entries: Cache<Key, Entry>,
+    /// Tells this cache's indexes in a thread's [`LAST_USED`] from another registry's.
+    owner: u64,
+}
+
+/// Gives each [`MarkDigests`] its `owner` (tests run several registries in one process).
+static NEXT_OWNER: AtomicU64 = AtomicU64::new(1);
+
+/// Moka hears of one use in this many of a thread's last used index, enough to keep it from
+/// looking unused when the cache must evict.
+const SAMPLED_USES: u32 = 64;
+
+thread_local! {
+    /// The index this thread used last. Fresh scans come in runs of one batch, and finding the
+    /// index here costs a compare, where moka's lookup costs a copy of the key, a hash, its
+    /// concurrent table and an access record. Held weakly: once the cache drops the index
+    /// (evicted, or replaced by a rebuilt one), the memo no longer reaches it.
+    static LAST_USED: RefCell<LastUsed> = const { RefCell::new(LastUsed::EMPTY) };
+}
+
+/// See [`LAST_USED`].
+struct LastUsed {
+    owner: u64,
+    number: String,
+    batch: u32,
+    index: Weak<MarkDigestIndex>,
+    /// Uses since moka last heard of one.
+    uses: u32,
+}
+
+impl LastUsed {
+    const EMPTY: Self = Self { owner: 0, number: String::new(), batch: 0, index: Weak::new(), uses: 0 };
+
+    /// The index of `number`/`batch` if it is the one kept and still loaded, unless it is
+    /// moka's turn to hear of a use.
+    fn get(&mut self, owner: u64, number: &str, batch: u32) -> Option<Arc<MarkDigestIndex>> {
+        if self.owner != owner || self.batch != batch || self.number != number || self.uses >= SAMPLED_USES {
+            return None;
+        }
+        self.uses += 1;
+        self.index.upgrade()
+    }
+
+    fn keep(&mut self, owner: u64, number: &str, batch: u32, index: &Arc<MarkDigestIndex>) {
+        self.owner = owner;
+        self.number.clear();
+        self.number.push_str(number);
+        self.batch = batch;
+        self.index = Arc::downgrade(index);
+        self.uses = 0;
+    }
 }
 
 impl MarkDigests {
     pub(crate) fn new(max_bytes: u64) -> Self {
         let entries = Cache::builder().max_capacity(max_bytes).weigher(weight).expire_after(AbsentExpire).build();
-        Self { entries }
+        Self { entries, owner: NEXT_OWNER.fetch_add(1, Ordering::Relaxed) }
     }
 
-    /// The index of `number`/`batch`, loading it from the store on first use. A failed load
-    /// counts as no index (scans then verify signatures), and is logged.
+    /// The index of `number`/`batch`: the one this thread used last when it is that one, else
+    /// from the cache, loading it from the store on first use.
     async fn get(&self, store: &Arc<dyn Store>, number: &str, batch: u32) -> Entry {
+        let owner = self.owner;
+        if let Some(index) = LAST_USED.with_borrow_mut(|last| last.get(owner, number, batch)) {
+            return Some(index);
+        }
+        let entry = self.load(store, number, batch).await;
+        if let Some(index) = &entry {
+            LAST_USED.with_borrow_mut(|last| last.keep(owner, number, batch, index));
+        }
+        entry
+    }
+
+    /// The index of `number`/`batch` from the cache, loading it from the store on first use. A
+    /// failed load counts as no index (scans then verify signatures), and is logged.
+    async fn load(&self, store: &Arc<dyn Store>, number: &str, batch: u32) -> Entry {
         self.entries
             .get_with((number.to_string(), batch), async {
                 match store.get_mark_digests(number, batch).await {
@@ -390,10 +455,13 @@ impl Registry {
     }
 
     /// The signature step of a scan: the batch's digest index vouches for the token, or else its
-    /// signature is verified (`verify_strict`) against the trust list.
+    /// signature is verified (`verify_strict`) against the trust list. A token whose
+    /// verification failed a moment ago is refused again from memory (see [`RefusalCache`]).
+    ///
+    /// [`RefusalCache`]: crate::cache::refusals::RefusalCache
     pub(super) async fn check_mark_signature(&self, parsed: &ParsedToken) -> Result<(), TokenError> {
         if !self.verifier.trusts(&parsed.key_id) {
-            return Err(TokenError::UnknownKey(parsed.key_id.clone()));
+            return Err(TokenError::UnknownKey(parsed.key_id));
         }
         let claims = &parsed.claims;
         if claims.batch != 0 {
@@ -403,8 +471,15 @@ impl Registry {
                 }
             }
         }
+        if let Some(refused) = self.refusals.get(parsed.text()) {
+            return Err((*refused).clone());
+        }
         self.signatures_verified.fetch_add(1, Ordering::Relaxed);
-        parsed.verify(&self.verifier)
+        let verified = parsed.verify(&self.verifier);
+        if let Err(e) = &verified {
+            self.refusals.remember(parsed.text(), e.clone());
+        }
+        verified
     }
 }
 
@@ -469,7 +544,7 @@ mod tests {
         let signer = signer_of(1);
         let index = build(&signer, 10, 9, 3);
         assert_eq!(index.serials(), 10);
-        let key_id = signer.key_id().clone();
+        let key_id = *signer.key_id();
         for serial in 1..=10 {
             let token = token::issue(&signer, &claims(serial));
             assert!(index.vouches_for(&key_id, serial, &token), "serial {serial}");
@@ -503,6 +578,24 @@ mod tests {
             let many = build(&signer, 7, 3, threads);
             assert_eq!(many.tags, one.tags, "{threads} threads");
         }
+    }
+
+    #[test]
+    fn the_last_used_index_is_found_while_loaded_and_moka_hears_of_some_uses() {
+        let index = Arc::new(build(&signer_of(1), 3, 1, 1));
+        let mut last = LastUsed::EMPTY;
+        assert!(last.get(1, "SM2026ASC000001", 3).is_none(), "nothing kept yet");
+        last.keep(1, "SM2026ASC000001", 3, &index);
+        for _ in 0..SAMPLED_USES {
+            assert!(last.get(1, "SM2026ASC000001", 3).is_some_and(|kept| Arc::ptr_eq(&kept, &index)));
+        }
+        assert!(last.get(1, "SM2026ASC000001", 3).is_none(), "moka's turn");
+        last.keep(1, "SM2026ASC000001", 3, &index);
+        assert!(last.get(2, "SM2026ASC000001", 3).is_none(), "another registry's cache");
+        assert!(last.get(1, "SM2026ASC000002", 3).is_none(), "another certificate");
+        assert!(last.get(1, "SM2026ASC000001", 4).is_none(), "another batch");
+        drop(index);
+        assert!(last.get(1, "SM2026ASC000001", 3).is_none(), "dropped by the cache");
     }
 
     #[tokio::test]

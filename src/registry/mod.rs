@@ -52,10 +52,8 @@ pub struct Registry {
     log: log::TransparencyLog,
     read_path: Option<answer::ReadPath>,
     receipt_quota: quota::Quota,
-    /// Tokens found not genuine a moment ago, answered again without checking.
-    refusals: crate::cache::refusals::RefusalCache<ScanOutcome>,
-    /// Tokens parsed and signature-checked since start (what the refusal cache saves).
-    tokens_checked: std::sync::atomic::AtomicU64,
+    /// Tokens whose signature was found bad a moment ago, refused again without verifying.
+    refusals: crate::cache::refusals::RefusalCache<crate::crypto::token::TokenError>,
     /// Digest indexes of mark batches: fresh tokens scanned without a signature verification.
     mark_digests: mark_digests::MarkDigests,
     /// Ed25519 verifications done by scans since start.
@@ -87,7 +85,6 @@ impl Registry {
             read_path: None,
             receipt_quota: quota::Quota::per_minute(DEFAULT_RECEIPTS_PER_MINUTE),
             refusals: crate::cache::refusals::RefusalCache::new(crate::cache::refusals::DEFAULT_REFUSAL_LIFETIME),
-            tokens_checked: std::sync::atomic::AtomicU64::new(0),
             mark_digests: mark_digests::MarkDigests::new(mark_digests::DEFAULT_CACHE_BYTES),
             signatures_verified: std::sync::atomic::AtomicU64::new(0),
             stopping: std::sync::atomic::AtomicBool::new(false),

@@ -114,7 +114,7 @@ pub fn check_signature(document: &Value, verifier: &Verifier) -> Result<Signatur
     let verdict = |genuine: bool, reason: Option<String>, receipt: Option<Receipt>| SignatureVerdict {
         genuine,
         reason,
-        key_id: named_key.clone(),
+        key_id: named_key,
         issued_at: issued_at.clone(),
         receipt,
     };

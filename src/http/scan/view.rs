@@ -8,7 +8,7 @@ use crate::crypto::KeyId;
 use crate::domain::Level;
 use crate::http::timestamps;
 use crate::http::views::{CertificateSummary, StatusView};
-use crate::mark::layout::serial_text;
+use crate::mark::layout::SerialLabel;
 use crate::registry::{ScanOutcome, Verdict};
 use crate::store::StoredCertificate;
 
@@ -43,7 +43,7 @@ pub struct MarkView<'a> {
     serial: u32,
     /// As printed on the mark, e.g. `3-000123`; absent for the certificate-level mark.
     #[serde(skip_serializing_if = "Option::is_none")]
-    label: Option<String>,
+    label: Option<SerialLabel>,
     #[serde(skip_serializing_if = "Option::is_none")]
     key_id: Option<&'a KeyId>,
 }
@@ -121,7 +121,7 @@ impl<'a> ScanView<'a> {
                 valid_until: c.valid_until,
                 batch: c.batch,
                 serial: c.serial,
-                label: (c.batch != 0).then(|| serial_text(c.batch, c.serial).trim_start_matches("No. ").to_string()),
+                label: (c.batch != 0).then_some(SerialLabel { batch: c.batch, serial: c.serial }),
                 key_id: outcome.key_id.as_ref(),
             }),
             mark_revocation: outcome
