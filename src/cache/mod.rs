@@ -499,18 +499,12 @@ impl AnswerCache {
         T: Into<Loaded>,
         E: Send + Sync + 'static,
     {
-        if let Some(hit) = self.index.get(key) {
-            if self.servable(&hit, self.clock.now()) {
-                let sampled = HITS.with(|hits| {
-                    let n = hits.get().wrapping_add(1);
-                    hits.set(n);
-                    n % SAMPLED_HITS == 0
-                });
-                if sampled {
-                    // Only so that moka's eviction order knows this key is wanted.
-                    let _ = self.entries.get(key).await;
-                }
-                return Ok(hit.value);
+        if let Some(hit) = self.hit(key).await {
+            return Ok(hit);
+        }
+        if let Some(held) = self.index.get(key) {
+            if self.servable(&held, self.clock.now()) {
+                return Ok(held.value); // became servable since: put meanwhile
             }
             // Expired, or possibly stale and nobody would have told us: load afresh.
             self.forget(key).await;
@@ -530,6 +524,28 @@ impl AnswerCache {
         let entry = self.entries.try_get_with(key.to_string(), load).await?;
         self.index.insert_if_vacant(key, entry.clone());
         Ok(entry.value)
+    }
+
+    /// What the read index holds for `key`, when it may be served: the hot path of
+    /// [`AnswerCache::get_or_load`], for callers that make their load only on a miss. Its future
+    /// is a few words: a future carrying a load (a store read, a Redis round trip) takes
+    /// kilobytes, and every request moves its handler's future a few times.
+    pub async fn hit(&self, key: &str) -> Option<Cached> {
+        let hit = self.index.get(key)?;
+        if !self.servable(&hit, self.clock.now()) {
+            return None;
+        }
+        let sampled = HITS.with(|hits| {
+            let n = hits.get().wrapping_add(1);
+            hits.set(n);
+            n % SAMPLED_HITS == 0
+        });
+        if sampled {
+            // Only so that moka's eviction order knows this key is wanted (boxed: a rare
+            // moment, and a moka lookup's future is large).
+            let _ = Box::pin(self.entries.get(key)).await;
+        }
+        Some(hit.value)
     }
 
     /// Replaces the entry of `key` (after a write, or on an invalidation message).

@@ -145,6 +145,19 @@ impl Registry {
     /// The prepared answer for `number`, or `Absent` when there is no such certificate.
     pub async fn public_answer(&self, number: &CertificateNumber) -> Result<Cached, RegistryError> {
         let read_path = self.read_path()?;
+        if let Some(hit) = read_path.tiers.local.hit(number.as_str()).await {
+            return Ok(hit);
+        }
+        // Boxed: the load's future takes kilobytes, which every hit would otherwise carry.
+        Box::pin(self.load_public_answer(read_path, number)).await
+    }
+
+    /// [`Registry::public_answer`] on a miss of the read index: L1 (moka), L2, then the store.
+    async fn load_public_answer(
+        &self,
+        read_path: &ReadPath,
+        number: &CertificateNumber,
+    ) -> Result<Cached, RegistryError> {
         let key = number.as_str();
         let load = async {
             if let Some(shared) = &read_path.tiers.shared {

@@ -262,7 +262,8 @@ impl MarkDigests {
         if let Some(index) = LAST_USED.with_borrow_mut(|last| last.get(owner, number, batch)) {
             return Some(index);
         }
-        let entry = self.load(store, number, batch).await;
+        // Boxed: moka's lookup future takes kilobytes, which every scan would otherwise carry.
+        let entry = Box::pin(self.load(store, number, batch)).await;
         if let Some(index) = &entry {
             LAST_USED.with_borrow_mut(|last| last.keep(owner, number, batch, index));
         }
