@@ -1,7 +1,8 @@
 //! Mark digest indexes end to end: ordering a batch prepares its index, scans of its fresh
 //! tokens are then judged genuine without an Ed25519 verification, and everything the index
 //! cannot vouch for (an altered token, a batch without an index, a token re-made after a
-//! renewal) still goes through the signature check.
+//! renewal) still goes through the signature check. Another instance loads a stored index once
+//! the batch is scanned steadily (`DIGEST_INDEX_LOAD_AFTER` scans), verifying until then.
 
 mod common;
 
@@ -12,7 +13,7 @@ use serde_json::{json, Value};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Connection, Row, SqliteConnection};
 use starmark::domain::{CertificateNumber, CertificateRecord};
-use starmark::registry::{Change, Registry};
+use starmark::registry::{Change, Registry, DIGEST_INDEX_LOAD_AFTER};
 
 async fn order(app: &TestApp, number: &str, count: u64) -> Value {
     let response =
@@ -122,12 +123,51 @@ async fn fresh_tokens_of_an_indexed_batch_scan_without_a_signature_verification(
     assert_eq!(again["reason"], "bad_signature", "{again}");
     assert_eq!(app.registry.signatures_verified(), verified + 1, "not verified again");
 
-    // Another instance on the same store loads the index from there.
+    // Another instance on the same store verifies the batch's first scans, then loads the index
+    // from there once the batch is in demand.
     let (peer, peer_registry) = app.spawn_peer_with(|_| {}).await;
-    let token = app.registry.mark_token(&record, 1, 77).expect("token");
-    assert_eq!(scan(&peer, &app.client, &token).await["verdict"], "valid");
-    assert_eq!(peer_registry.signatures_verified(), 0, "the peer used the stored index");
+    for serial in 100..100 + DIGEST_INDEX_LOAD_AFTER {
+        let token = app.registry.mark_token(&record, 1, serial).expect("token");
+        assert_eq!(scan(&peer, &app.client, &token).await["verdict"], "valid");
+    }
+    assert_eq!(
+        peer_registry.signatures_verified(),
+        u64::from(DIGEST_INDEX_LOAD_AFTER) - 1,
+        "verified until the last of those scans loaded the index"
+    );
     assert!(peer_registry.mark_digests_loaded("SM2026DIGEST01", 1).await);
+    for serial in 200..210 {
+        let token = app.registry.mark_token(&record, 1, serial).expect("token");
+        assert_eq!(scan(&peer, &app.client, &token).await["verdict"], "valid");
+    }
+    assert_eq!(
+        peer_registry.signatures_verified(),
+        u64::from(DIGEST_INDEX_LOAD_AFTER) - 1,
+        "the peer used the stored index"
+    );
+}
+
+#[tokio::test]
+async fn a_batch_scanned_now_and_then_is_verified_without_loading_its_index() {
+    let app = spawn_app().await;
+    app.issue(&issue_body("SM2026DIGEST06", "偶尔扫码电器有限公司", 66)).await;
+    order(&app, "SM2026DIGEST06", 100).await;
+    until_index(&app.registry, "SM2026DIGEST06", 1).await;
+    let record = record(&app, "SM2026DIGEST06").await;
+
+    // A peer sees fewer scans of the batch than a load is worth: each is verified, and the
+    // index stays in the store.
+    let (peer, peer_registry) = app.spawn_peer_with(|_| {}).await;
+    for serial in 1..DIGEST_INDEX_LOAD_AFTER {
+        let token = app.registry.mark_token(&record, 1, serial).expect("token");
+        assert_eq!(scan(&peer, &app.client, &token).await["verdict"], "valid");
+        assert!(!peer_registry.mark_digests_loaded("SM2026DIGEST06", 1).await, "not loaded after scan {serial}");
+    }
+    assert_eq!(peer_registry.signatures_verified(), u64::from(DIGEST_INDEX_LOAD_AFTER) - 1);
+    // A forged token among them is still refused.
+    let forged = altered(&app.registry.mark_token(&record, 1, 99).expect("token"));
+    let answer = scan(&peer, &app.client, &forged).await;
+    assert_eq!(answer["verdict"], "not_genuine", "{answer}");
 }
 
 #[tokio::test]
@@ -142,7 +182,7 @@ async fn batches_without_an_index_are_verified_as_before() {
     let answer = scan(&app.base, &app.client, &token).await;
     assert_eq!(answer["verdict"], "valid", "{answer}");
     assert_eq!(app.registry.signatures_verified(), before + 1, "verified");
-    // The batch is remembered as having no index; the next scan verifies again, from memory.
+    // Not in demand (nor with an index to load): the next scan verifies again.
     let answer = scan(&app.base, &app.client, &app.registry.mark_token(&record, 1, 10).expect("token")).await;
     assert_eq!(answer["verdict"], "valid", "{answer}");
     assert_eq!(app.registry.signatures_verified(), before + 2);
@@ -240,9 +280,16 @@ async fn the_cli_prepares_the_index_before_it_exits() {
         .expect("index row");
     assert_eq!(tags.len(), 40 * 8);
     let record = record(&app, "SM2026DIGEST04").await;
-    // A server started now (the running one learns of the CLI's change within its stale bound).
+    // A server started now (the running one learns of the CLI's change within its stale bound):
+    // the batch's first scans are verified until it is in demand, then the stored index serves.
     let (server, server_registry) = app.spawn_peer_with(|_| {}).await;
+    for serial in 1..=DIGEST_INDEX_LOAD_AFTER {
+        let answer = scan(&server, &app.client, &app.registry.mark_token(&record, 1, serial).expect("token")).await;
+        assert_eq!(answer["verdict"], "valid", "{answer}");
+    }
+    let verified = server_registry.signatures_verified();
+    assert_eq!(verified, u64::from(DIGEST_INDEX_LOAD_AFTER) - 1);
     let answer = scan(&server, &app.client, &app.registry.mark_token(&record, 1, 40).expect("token")).await;
     assert_eq!(answer["verdict"], "valid", "{answer}");
-    assert_eq!(server_registry.signatures_verified(), 0, "the server loaded the index the CLI stored");
+    assert_eq!(server_registry.signatures_verified(), verified, "the server loaded the index the CLI stored");
 }

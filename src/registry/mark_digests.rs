@@ -9,8 +9,12 @@
 //! text), with `salt` 32 random bytes made for that index. The index (8 bytes a serial, 8 MB for
 //! 1,000,000 marks, plus the salt and the signing key's id) is stored by (certificate, batch).
 //!
-//! A scan whose token parses and names a trusted key looks its batch's index up (loaded from the
-//! store once, kept in a cache bounded by bytes; a batch without one is remembered briefly). When
+//! A scan whose token parses and names a trusted key looks its batch's index up (kept in a cache
+//! bounded by bytes; a batch without one is remembered briefly). An index is loaded from the
+//! store only for a batch being scanned steadily ([`LOAD_AFTER`] scans within [`DEMAND_WINDOW`])
+//! and let go after [`IDLE_FOR`] without a scan: a load reads 8 bytes a serial (8 MB for a
+//! 1,000,000-mark batch), which a batch scanned now and then never pays back, and an idle index
+//! is memory nobody uses. Until its index is loaded, a batch's scans verify signatures. When
 //! the index was made with the token's key and the tag of the token's serial equals the token's
 //! own tag (compared in constant time), the token is genuine without a signature verification.
 //! In every other case (no index yet, an older batch, another key, a tag that differs because
@@ -28,8 +32,9 @@
 //!   the trust list (docs/format.md section 10). Nothing changes for readers.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use moka::future::Cache;
@@ -53,6 +58,18 @@ pub const SALT_LEN: usize = 32;
 pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 /// How long a batch found without an index is not looked up again.
 const ABSENT_FOR: Duration = Duration::from_secs(3);
+/// Scans of a batch within [`DEMAND_WINDOW`] before its index is loaded. Below that, verifying
+/// each scan's signature (50 to 80 us) costs less than reading the index (8 bytes a serial) and
+/// keeping it: a few sporadic scans of many batches would otherwise read and evict whole
+/// indexes one after the other.
+pub const LOAD_AFTER: u32 = 16;
+/// The span [`LOAD_AFTER`] scans are counted over.
+pub const DEMAND_WINDOW: Duration = Duration::from_secs(10);
+/// A loaded index nobody scanned for this long is let go (and loaded again on demand).
+pub const IDLE_FOR: Duration = Duration::from_secs(60);
+/// Batches whose scans are counted towards a load at once; past it the counts start again
+/// (tokens naming made-up batches cannot grow it without bound).
+const DEMAND_KEYS: usize = 4096;
 /// Serials a build thread makes between two looks at whether the server is stopping (a few
 /// milliseconds of signing).
 const STOP_CHECK_EVERY: usize = 256;
@@ -174,12 +191,39 @@ type Key = (String, u32);
 /// A loaded index, or `None` for a batch found without one (remembered for `ABSENT_FOR`).
 type Entry = Option<Arc<MarkDigestIndex>>;
 
-/// Indexes expire only when absent: then `ABSENT_FOR` after they were found so.
-struct AbsentExpire;
+/// An absence expires `ABSENT_FOR` after it was found; an index after `idle_for` without a use.
+struct DigestExpiry {
+    idle_for: Duration,
+}
 
-impl Expiry<Key, Entry> for AbsentExpire {
+impl DigestExpiry {
+    fn lifetime(&self, entry: &Entry) -> Duration {
+        if entry.is_some() {
+            self.idle_for
+        } else {
+            ABSENT_FOR
+        }
+    }
+}
+
+impl Expiry<Key, Entry> for DigestExpiry {
     fn expire_after_create(&self, _key: &Key, entry: &Entry, _created_at: Instant) -> Option<Duration> {
-        entry.is_none().then_some(ABSENT_FOR)
+        Some(self.lifetime(entry))
+    }
+
+    fn expire_after_read(
+        &self,
+        _key: &Key,
+        entry: &Entry,
+        _read_at: Instant,
+        duration_until_expiry: Option<Duration>,
+        _last_modified_at: Instant,
+    ) -> Option<Duration> {
+        if entry.is_some() {
+            Some(self.idle_for)
+        } else {
+            duration_until_expiry
+        }
     }
 
     fn expire_after_update(
@@ -189,7 +233,30 @@ impl Expiry<Key, Entry> for AbsentExpire {
         _updated_at: Instant,
         _duration_until_expiry: Option<Duration>,
     ) -> Option<Duration> {
-        entry.is_none().then_some(ABSENT_FOR)
+        Some(self.lifetime(entry))
+    }
+}
+
+/// Scans of batches whose index is not loaded, counted over [`DEMAND_WINDOW`].
+struct Demand {
+    since: Instant,
+    scans: HashMap<Key, u32>,
+}
+
+impl Demand {
+    /// Counts a scan of `key`; whether its batch now has [`LOAD_AFTER`] within the window.
+    fn wants(&mut self, key: &Key, now: Instant) -> bool {
+        if now.saturating_duration_since(self.since) >= DEMAND_WINDOW || self.scans.len() >= DEMAND_KEYS {
+            self.scans.clear();
+            self.since = now;
+        }
+        let scans = self.scans.entry(key.clone()).or_insert(0);
+        *scans += 1;
+        if *scans < LOAD_AFTER {
+            return false;
+        }
+        self.scans.remove(key);
+        true
     }
 }
 
@@ -199,14 +266,17 @@ pub(crate) struct MarkDigests {
     entries: Cache<Key, Entry>,
     /// Tells this cache's indexes in a thread's [`LAST_USED`] from another registry's.
     owner: u64,
+    demand: Mutex<Demand>,
 }
 
 /// Gives each [`MarkDigests`] its `owner` (tests run several registries in one process).
 static NEXT_OWNER: AtomicU64 = AtomicU64::new(1);
 
-/// Moka hears of one use in this many of a thread's last used index, enough to keep it from
-/// looking unused when the cache must evict.
+/// Moka hears of one use in this many of a thread's last used index, or of the first after
+/// [`HEARD_EVERY`], enough to keep it from looking unused when the cache must evict or when
+/// [`IDLE_FOR`] runs out.
 const SAMPLED_USES: u32 = 64;
+const HEARD_EVERY: Duration = Duration::from_secs(1);
 
 thread_local! {
     /// The index this thread used last. Fresh scans come in runs of one batch, and finding the
@@ -222,59 +292,85 @@ struct LastUsed {
     number: String,
     batch: u32,
     index: Weak<MarkDigestIndex>,
-    /// Uses since moka last heard of one.
+    /// Uses since moka last heard of one, and when it did.
     uses: u32,
+    heard: Option<Instant>,
 }
 
 impl LastUsed {
-    const EMPTY: Self = Self { owner: 0, number: String::new(), batch: 0, index: Weak::new(), uses: 0 };
+    const EMPTY: Self = Self { owner: 0, number: String::new(), batch: 0, index: Weak::new(), uses: 0, heard: None };
 
     /// The index of `number`/`batch` if it is the one kept and still loaded, unless it is
     /// moka's turn to hear of a use.
-    fn get(&mut self, owner: u64, number: &str, batch: u32) -> Option<Arc<MarkDigestIndex>> {
+    fn get(&mut self, owner: u64, number: &str, batch: u32, now: Instant) -> Option<Arc<MarkDigestIndex>> {
         if self.owner != owner || self.batch != batch || self.number != number || self.uses >= SAMPLED_USES {
+            return None;
+        }
+        if !self.heard.is_some_and(|heard| now.saturating_duration_since(heard) < HEARD_EVERY) {
             return None;
         }
         self.uses += 1;
         self.index.upgrade()
     }
 
-    fn keep(&mut self, owner: u64, number: &str, batch: u32, index: &Arc<MarkDigestIndex>) {
+    fn keep(&mut self, owner: u64, number: &str, batch: u32, index: &Arc<MarkDigestIndex>, now: Instant) {
         self.owner = owner;
         self.number.clear();
         self.number.push_str(number);
         self.batch = batch;
         self.index = Arc::downgrade(index);
         self.uses = 0;
+        self.heard = Some(now);
     }
 }
 
 impl MarkDigests {
     pub(crate) fn new(max_bytes: u64) -> Self {
-        let entries = Cache::builder().max_capacity(max_bytes).weigher(weight).expire_after(AbsentExpire).build();
-        Self { entries, owner: NEXT_OWNER.fetch_add(1, Ordering::Relaxed) }
+        Self::with_idle(max_bytes, IDLE_FOR)
+    }
+
+    /// A cache that lets an index go after `idle_for` without a use.
+    fn with_idle(max_bytes: u64, idle_for: Duration) -> Self {
+        let entries =
+            Cache::builder().max_capacity(max_bytes).weigher(weight).expire_after(DigestExpiry { idle_for }).build();
+        let demand = Mutex::new(Demand { since: Instant::now(), scans: HashMap::new() });
+        Self { entries, owner: NEXT_OWNER.fetch_add(1, Ordering::Relaxed), demand }
     }
 
     /// The index of `number`/`batch`: the one this thread used last when it is that one, else
-    /// from the cache, loading it from the store on first use.
+    /// from the cache, loaded from the store once the batch is in demand ([`LOAD_AFTER`]).
     async fn get(&self, store: &Arc<dyn Store>, number: &str, batch: u32) -> Entry {
         let owner = self.owner;
-        if let Some(index) = LAST_USED.with_borrow_mut(|last| last.get(owner, number, batch)) {
+        let now = Instant::now();
+        if let Some(index) = LAST_USED.with_borrow_mut(|last| last.get(owner, number, batch, now)) {
             return Some(index);
         }
-        // Boxed: moka's lookup future takes kilobytes, which every scan would otherwise carry.
-        let entry = Box::pin(self.load(store, number, batch)).await;
+        // Boxed: moka's futures take kilobytes, which every scan would otherwise carry.
+        let key = (number.to_string(), batch);
+        let entry = match Box::pin(self.entries.get(&key)).await {
+            Some(entry) => entry,
+            None if self.wanted(&key, now) => Box::pin(self.load(store, &key)).await,
+            None => None,
+        };
         if let Some(index) = &entry {
-            LAST_USED.with_borrow_mut(|last| last.keep(owner, number, batch, index));
+            LAST_USED.with_borrow_mut(|last| last.keep(owner, number, batch, index, now));
         }
         entry
     }
 
-    /// The index of `number`/`batch` from the cache, loading it from the store on first use. A
-    /// failed load counts as no index (scans then verify signatures), and is logged.
-    async fn load(&self, store: &Arc<dyn Store>, number: &str, batch: u32) -> Entry {
+    /// Counts a scan of a batch whose index is not loaded; whether to load it now.
+    fn wanted(&self, key: &Key, now: Instant) -> bool {
+        // A panic while counting leaves at worst a wrong count: the lock stays usable.
+        self.demand.lock().unwrap_or_else(std::sync::PoisonError::into_inner).wants(key, now)
+    }
+
+    /// The index of `key` from the cache, loading it from the store if it is not there (one
+    /// store read however many scans wait). A failed load counts as no index (scans then verify
+    /// signatures), and is logged.
+    async fn load(&self, store: &Arc<dyn Store>, key: &Key) -> Entry {
+        let (number, batch) = (key.0.as_str(), key.1);
         self.entries
-            .get_with((number.to_string(), batch), async {
+            .get_with_by_ref(key, async {
                 match store.get_mark_digests(number, batch).await {
                     Ok(None) => None,
                     Ok(Some(stored)) => match MarkDigestIndex::from_stored(stored) {
@@ -585,18 +681,65 @@ mod tests {
     fn the_last_used_index_is_found_while_loaded_and_moka_hears_of_some_uses() {
         let index = Arc::new(build(&signer_of(1), 3, 1, 1));
         let mut last = LastUsed::EMPTY;
-        assert!(last.get(1, "SM2026ASC000001", 3).is_none(), "nothing kept yet");
-        last.keep(1, "SM2026ASC000001", 3, &index);
+        let now = Instant::now();
+        assert!(last.get(1, "SM2026ASC000001", 3, now).is_none(), "nothing kept yet");
+        last.keep(1, "SM2026ASC000001", 3, &index, now);
         for _ in 0..SAMPLED_USES {
-            assert!(last.get(1, "SM2026ASC000001", 3).is_some_and(|kept| Arc::ptr_eq(&kept, &index)));
+            assert!(last.get(1, "SM2026ASC000001", 3, now).is_some_and(|kept| Arc::ptr_eq(&kept, &index)));
         }
-        assert!(last.get(1, "SM2026ASC000001", 3).is_none(), "moka's turn");
-        last.keep(1, "SM2026ASC000001", 3, &index);
-        assert!(last.get(2, "SM2026ASC000001", 3).is_none(), "another registry's cache");
-        assert!(last.get(1, "SM2026ASC000002", 3).is_none(), "another certificate");
-        assert!(last.get(1, "SM2026ASC000001", 4).is_none(), "another batch");
+        assert!(last.get(1, "SM2026ASC000001", 3, now).is_none(), "moka's turn");
+        last.keep(1, "SM2026ASC000001", 3, &index, now);
+        assert!(last.get(1, "SM2026ASC000001", 3, now + HEARD_EVERY).is_none(), "moka's turn, a while later");
+        assert!(last.get(2, "SM2026ASC000001", 3, now).is_none(), "another registry's cache");
+        assert!(last.get(1, "SM2026ASC000002", 3, now).is_none(), "another certificate");
+        assert!(last.get(1, "SM2026ASC000001", 4, now).is_none(), "another batch");
+        assert!(last.get(1, "SM2026ASC000001", 3, now).is_some(), "still the kept one");
         drop(index);
-        assert!(last.get(1, "SM2026ASC000001", 3).is_none(), "dropped by the cache");
+        assert!(last.get(1, "SM2026ASC000001", 3, now).is_none(), "dropped by the cache");
+    }
+
+    #[test]
+    fn a_batch_is_wanted_after_enough_scans_within_the_window() {
+        let start = Instant::now();
+        let mut demand = Demand { since: start, scans: HashMap::new() };
+        let key = ("SM2026ASC000001".to_string(), 3);
+        for n in 1..LOAD_AFTER {
+            assert!(!demand.wants(&key, start), "scan {n}");
+        }
+        assert!(demand.wants(&key, start), "scan {LOAD_AFTER}");
+        // Counting starts again (a failed load is tried again after as many scans).
+        assert!(!demand.wants(&key, start));
+
+        // Sporadic scans: the window ends before they add up.
+        let mut demand = Demand { since: start, scans: HashMap::new() };
+        for n in 0..10 * LOAD_AFTER {
+            let at = start + DEMAND_WINDOW / (LOAD_AFTER / 2) * n;
+            assert!(!demand.wants(&key, at), "sporadic scan {n}");
+        }
+
+        // Made-up batches cannot hold more than DEMAND_KEYS counts.
+        let mut demand = Demand { since: start, scans: HashMap::new() };
+        for batch in 0..3 * DEMAND_KEYS as u32 {
+            demand.wants(&("SM2026ASC000001".to_string(), batch), start);
+            assert!(demand.scans.len() <= DEMAND_KEYS);
+        }
+    }
+
+    #[tokio::test]
+    async fn an_index_nobody_scans_is_let_go_and_a_used_one_stays() {
+        let digests = MarkDigests::with_idle(64 * 1024 * 1024, Duration::from_millis(300));
+        let index = Arc::new(build(&signer_of(1), 3, 1, 1));
+        digests.put("SM2026ASC000001", 1, Arc::clone(&index)).await;
+        digests.put("SM2026ASC000001", 2, index).await;
+        let key = ("SM2026ASC000001".to_string(), 1);
+        // Batch 1 is used every 100 ms for a second; batch 2 is not.
+        for _ in 0..10 {
+            assert!(matches!(digests.entries.get(&key).await, Some(Some(_))), "used, so kept");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        digests.entries.run_pending_tasks().await;
+        assert!(digests.holds("SM2026ASC000001", 1).await);
+        assert!(!digests.holds("SM2026ASC000001", 2).await, "idle for longer than its bound");
     }
 
     #[tokio::test]
