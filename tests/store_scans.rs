@@ -19,7 +19,53 @@ fn tally(count: u64, first_at: DateTime<Utc>, last_at: DateTime<Utc>) -> ScanTal
 on_each_backend!(
     a_flush_over_many_chunks_keeps_every_serial_and_the_next_one_adds_to_it,
     the_summary_totals_every_serial_and_ranks_by_count_then_batch_and_serial,
+    a_damaged_chunk_is_kept_aside_and_stops_no_flush,
 );
+
+async fn a_damaged_chunk_is_kept_aside_and_stops_no_flush(backend: Backend) {
+    let store = TestStore::open(backend).await;
+    let at = DateTime::parse_from_rfc3339("2026-11-28T08:00:00Z").unwrap().with_timezone(&Utc);
+    let once = tally(1, at, at);
+    // Serials 5 (chunk 0) and 1030 (chunk 1) of batch 1.
+    store
+        .add_scans(&[(key("SM2026DAMAGE01", 1, 5), tally(3, at, at)), (key("SM2026DAMAGE01", 1, 1030), once)])
+        .await
+        .expect("first flush");
+
+    // Chunk 0's blob is damaged: 25 bytes, not a whole entry.
+    let mut db = store.raw_db().await;
+    let damaged = "00".repeat(25);
+    let sql = format!("UPDATE mark_scan_chunks SET tallies = {} WHERE chunk = 0", db.blob(&damaged));
+    assert_eq!(db.execute(&sql).await, Ok(1));
+
+    // Readers skip it rather than fail: its serials read as never scanned.
+    assert_eq!(store.scan_tally(&key("SM2026DAMAGE01", 1, 5)).await.expect("read"), None);
+    assert_eq!(store.scanned_serials("SM2026DAMAGE01", 1).await.expect("serials"), vec![1030]);
+    let (total, top) = store.scan_summary("SM2026DAMAGE01", 10).await.expect("summary");
+    assert_eq!((total, top.len()), (1, 1), "chunk 1 only");
+
+    // The next flush into both chunks succeeds: chunk 0 starts again from its scans, chunk 1
+    // adds up as always, and the damaged blob is kept as it was.
+    store
+        .add_scans(&[(key("SM2026DAMAGE01", 1, 6), once), (key("SM2026DAMAGE01", 1, 1030), once)])
+        .await
+        .expect("a flush over a damaged chunk");
+    assert_eq!(store.scan_tally(&key("SM2026DAMAGE01", 1, 6)).await.expect("read"), Some(once));
+    assert_eq!(store.scan_tally(&key("SM2026DAMAGE01", 1, 5)).await.expect("read"), None);
+    assert_eq!(store.scan_tally(&key("SM2026DAMAGE01", 1, 1030)).await.expect("read").map(|t| t.count), Some(2));
+    let kept = db
+        .integer(&format!(
+            "SELECT count(*) FROM mark_scan_chunks_damaged WHERE number = 'SM2026DAMAGE01' AND batch = 1 \
+             AND chunk = 0 AND tallies = {}",
+            db.blob(&damaged)
+        ))
+        .await;
+    assert_eq!(kept, 1, "the damaged blob, kept aside unchanged");
+    // Later flushes merge into the fresh chunk as usual, and keep nothing more aside.
+    store.add_scans(&[(key("SM2026DAMAGE01", 1, 6), once)]).await.expect("third flush");
+    assert_eq!(store.scan_tally(&key("SM2026DAMAGE01", 1, 6)).await.expect("read").map(|t| t.count), Some(2));
+    assert_eq!(db.integer("SELECT count(*) FROM mark_scan_chunks_damaged").await, 1);
+}
 
 async fn a_flush_over_many_chunks_keeps_every_serial_and_the_next_one_adds_to_it(backend: Backend) {
     let store = TestStore::open(backend).await;

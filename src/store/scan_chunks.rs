@@ -8,6 +8,11 @@
 //! more the fuller the batch, as each flush rewrites the chunks it touches; see BENCHMARKS.md).
 //! The blob keeps the figures a serial's row held, exactly.
 //!
+//! A stored blob that does not decode (damaged on disk, or edited by hand) must not stop the
+//! counting of every other scan: readers skip it, and the next flush that touches its chunk keeps
+//! it aside, unchanged, in `mark_scan_chunks_damaged` and starts the chunk again from that
+//! flush's scans. Each time, an error is logged with the certificate, batch and chunk.
+//!
 //! Blob format (also written by `migrations/sqlite/0008_mark_scan_chunks.sql`): entries of
 //! [`ENTRY_BYTES`], in ascending serial order, each the serial's offset in its chunk (`u16`),
 //! its count (`u64`), and its first and last scan in microseconds since the Unix epoch (`i64`),
@@ -72,7 +77,7 @@ fn whole_entries(blob: &[u8]) -> Result<(), StoreError> {
 
 /// The entry of `offset`, found by bisection without reading the rest of the chunk (a re-scan
 /// of a serial that left memory reads one tally).
-pub(super) fn find(blob: &[u8], offset: u16) -> Result<Option<CompactTally>, StoreError> {
+fn find(blob: &[u8], offset: u16) -> Result<Option<CompactTally>, StoreError> {
     whole_entries(blob)?;
     let (mut low, mut high) = (0, blob.len() / ENTRY_BYTES);
     while low < high {
@@ -101,9 +106,44 @@ fn decode(blob: &[u8]) -> Result<Vec<(u16, CompactTally)>, StoreError> {
     Ok(entries)
 }
 
-/// The serials of chunk `chunk` that its blob holds a tally of, in ascending order.
-pub(super) fn serials(chunk: i64, blob: &[u8]) -> Result<Vec<u32>, StoreError> {
-    decode(blob)?.into_iter().map(|(offset, _)| serial_of(chunk, offset)).collect()
+/// Logs that the stored blob of a chunk could not be read, and what happens to it.
+pub(super) fn report_damaged(number: &str, batch: u32, chunk: i64, error: &StoreError, outcome: &str) {
+    tracing::error!(number, batch, chunk, error = %error, "scan chunk damaged: {outcome}");
+}
+
+/// The entries of chunk `chunk`, checked: decoded, and a chunk number serials can have.
+fn checked(chunk: i64, blob: &[u8]) -> Result<Vec<(u16, CompactTally)>, StoreError> {
+    let entries = decode(blob)?;
+    // Offsets are below CHUNK_SERIALS, so when the chunk's first serial fits, every one does.
+    serial_of(chunk, 0)?;
+    Ok(entries)
+}
+
+/// The serials of chunk `chunk` that its blob holds a tally of, in ascending order; none, and
+/// logged, when the blob is damaged.
+pub(super) fn serials(number: &str, batch: u32, chunk: i64, blob: &[u8]) -> Vec<u32> {
+    match checked(chunk, blob) {
+        Ok(entries) => entries.into_iter().filter_map(|(offset, _)| serial_of(chunk, offset).ok()).collect(),
+        Err(e) => {
+            report_damaged(number, batch, chunk, &e, "its serials count as never scanned until a flush keeps it aside");
+            Vec::new()
+        }
+    }
+}
+
+/// The tally at `offset` of a stored chunk of `key`'s batch; none, and logged, when the blob is
+/// damaged.
+pub(super) fn find_or_skip(key: &SerialKey, chunk: i64, blob: &[u8], offset: u16) -> Option<CompactTally> {
+    find(blob, offset).unwrap_or_else(|e| {
+        report_damaged(
+            &key.number,
+            key.batch,
+            chunk,
+            &e,
+            "its serials count as never scanned until a flush keeps it aside",
+        );
+        None
+    })
 }
 
 fn encode(entries: &[(u16, CompactTally)]) -> Vec<u8> {
@@ -148,14 +188,33 @@ pub(super) struct ChunkDelta<'a> {
     added: Vec<(u16, CompactTally)>,
 }
 
+/// A chunk's blob after a flush.
+pub(super) struct Merged {
+    pub(super) blob: Vec<u8>,
+    /// The stored blob was damaged: the new blob holds this flush's scans only, and the caller
+    /// keeps the old one aside in `mark_scan_chunks_damaged` in the same transaction.
+    pub(super) replaced_damaged: bool,
+}
+
 impl ChunkDelta<'_> {
-    /// The chunk's new blob: the stored one (if any) with this delta's scans added.
-    pub(super) fn merge_into(&self, stored: Option<&[u8]>) -> Result<Vec<u8>, StoreError> {
-        let entries = match stored {
-            Some(blob) => decode(blob)?,
+    /// The chunk's new blob: the stored one (if any) with this delta's scans added; this
+    /// delta's scans alone, logged, when the stored blob is damaged.
+    pub(super) fn merge_into(&self, stored: Option<&[u8]>) -> Merged {
+        let entries = match stored.map(|blob| checked(self.chunk, blob)) {
             None => Vec::new(),
+            Some(Ok(entries)) => entries,
+            Some(Err(e)) => {
+                report_damaged(
+                    self.number,
+                    self.batch,
+                    self.chunk,
+                    &e,
+                    "kept aside in mark_scan_chunks_damaged; the chunk starts again from this flush",
+                );
+                return Merged { blob: encode(&self.added), replaced_damaged: true };
+            }
         };
-        Ok(encode(&merged(entries, &self.added)))
+        Merged { blob: encode(&merged(entries, &self.added)), replaced_damaged: false }
     }
 }
 
@@ -188,6 +247,7 @@ type Rank = (u64, Reverse<u32>, Reverse<u32>);
 /// The total and the `limit` most scanned serials of one certificate, fed one chunk at a time
 /// so that a store can stream the chunks rather than hold them all.
 pub(super) struct Summary {
+    number: String,
     limit: usize,
     total: u64,
     /// The worst of the best so far on top, to be pushed out by a better one.
@@ -195,15 +255,29 @@ pub(super) struct Summary {
 }
 
 impl Summary {
-    pub(super) fn new(limit: u32) -> Self {
-        Self { limit: usize::try_from(limit).unwrap_or(usize::MAX), total: 0, best: BinaryHeap::new() }
+    /// The summary of certificate `number`.
+    pub(super) fn new(number: &str, limit: u32) -> Self {
+        Self {
+            number: number.to_string(),
+            limit: usize::try_from(limit).unwrap_or(usize::MAX),
+            total: 0,
+            best: BinaryHeap::new(),
+        }
     }
 
-    /// Counts every tally of one stored chunk.
-    pub(super) fn add(&mut self, batch: u32, chunk: i64, blob: &[u8]) -> Result<(), StoreError> {
-        for (offset, tally) in decode(blob)? {
+    /// Counts every tally of one stored chunk; a damaged chunk is left out, and logged.
+    pub(super) fn add(&mut self, batch: u32, chunk: i64, blob: &[u8]) {
+        let entries = match checked(chunk, blob) {
+            Ok(entries) => entries,
+            Err(e) => {
+                report_damaged(&self.number, batch, chunk, &e, "left out of the scan summary");
+                return;
+            }
+        };
+        for (offset, tally) in entries {
+            let Ok(serial) = serial_of(chunk, offset) else { continue };
             self.total = self.total.saturating_add(tally.count);
-            let rank = (tally.count, Reverse(batch), Reverse(serial_of(chunk, offset)?));
+            let rank = (tally.count, Reverse(batch), Reverse(serial));
             if self.best.len() < self.limit {
                 self.best.push(Reverse((rank, tally.first_us, tally.last_us)));
             } else if self.best.peek().is_some_and(|Reverse((worst, _, _))| rank > *worst) {
@@ -211,15 +285,14 @@ impl Summary {
                 self.best.push(Reverse((rank, tally.first_us, tally.last_us)));
             }
         }
-        Ok(())
     }
 
-    /// The total of all scans and the most scanned serials of `number`, most first.
-    pub(super) fn finish(self, number: &str) -> Result<(u64, Vec<(SerialKey, ScanTally)>), StoreError> {
+    /// The total of all scans and the most scanned serials, most first.
+    pub(super) fn finish(self) -> Result<(u64, Vec<(SerialKey, ScanTally)>), StoreError> {
         let mut top = Vec::with_capacity(self.best.len());
         // Ascending order of Reverse is descending rank: most scanned first.
         for Reverse(((count, Reverse(batch), Reverse(serial)), first_us, last_us)) in self.best.into_sorted_vec() {
-            let key = SerialKey { number: number.to_string(), batch, serial };
+            let key = SerialKey { number: self.number.clone(), batch, serial };
             top.push((key, CompactTally { count, first_us, last_us }.to_scan_tally()?));
         }
         Ok((self.total, top))
@@ -249,7 +322,7 @@ mod tests {
         }
         assert_eq!(find(&[], 0).unwrap(), None);
         assert!(find(&blob[1..], 0).is_err());
-        assert_eq!(serials(2, &blob).unwrap(), vec![2048, 2051, 3071]);
+        assert_eq!(serials("A", 1, 2, &blob), vec![2048, 2051, 3071]);
     }
 
     #[test]
@@ -301,9 +374,40 @@ mod tests {
         let shape: Vec<(&str, u32, i64, usize)> =
             chunks.iter().map(|c| (c.number, c.batch, c.chunk, c.added.len())).collect();
         assert_eq!(shape, vec![("A", 1, 0, 2), ("A", 1, 1, 1), ("A", 2, 0, 1), ("B", 1, 0, 1)]);
-        let blob = chunks[0].merge_into(None).unwrap();
-        assert_eq!(serials(0, &blob).unwrap(), vec![1, 3]);
-        let again = chunks[0].merge_into(Some(&blob)).unwrap();
-        assert_eq!(find(&again, 3).unwrap(), Some(tally(2, 1_000, 1_000)));
+        let blob = chunks[0].merge_into(None).blob;
+        assert_eq!(serials("A", 1, 0, &blob), vec![1, 3]);
+        let again = chunks[0].merge_into(Some(&blob));
+        assert!(!again.replaced_damaged);
+        assert_eq!(find(&again.blob, 3).unwrap(), Some(tally(2, 1_000, 1_000)));
+    }
+
+    #[test]
+    fn a_damaged_blob_is_skipped_by_readers_and_replaced_by_the_next_flush() {
+        let good = encode(&[(5, tally(4, 1, 2)), (9, tally(1, 3, 3))]);
+        let damaged = &good[..ENTRY_BYTES + 3];
+        let key = SerialKey { number: "A".into(), batch: 1, serial: 5 };
+        assert_eq!(find_or_skip(&key, 0, &good, 5), Some(tally(4, 1, 2)));
+        assert_eq!(find_or_skip(&key, 0, damaged, 5), None, "skipped, not an error");
+        assert_eq!(serials("A", 1, 0, damaged), Vec::<u32>::new());
+        assert_eq!(serials("A", 1, i64::from(u32::MAX), &good), Vec::<u32>::new(), "a chunk no serial has");
+
+        let mut summary = Summary::new("A", 10);
+        summary.add(1, 0, &good);
+        summary.add(1, 1, damaged);
+        summary.add(2, 0, &good);
+        let (total, top) = summary.finish().unwrap();
+        assert_eq!(total, 10, "the damaged chunk left out");
+        assert_eq!(top.len(), 4);
+
+        let at = chrono::DateTime::from_timestamp_micros(7).unwrap();
+        let one = ScanTally { count: 1, first_at: at, last_at: at };
+        let deltas = [(SerialKey { number: "A".into(), batch: 1, serial: 6 }, one)];
+        let chunk = &by_chunk(&deltas)[0];
+        let merged = chunk.merge_into(Some(damaged));
+        assert!(merged.replaced_damaged);
+        assert_eq!(decode(&merged.blob).unwrap(), vec![(6, tally(1, 7, 7))], "this flush's scans only");
+        let merged = chunk.merge_into(Some(&good));
+        assert!(!merged.replaced_damaged);
+        assert_eq!(decode(&merged.blob).unwrap().len(), 3);
     }
 }

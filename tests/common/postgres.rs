@@ -161,6 +161,14 @@ impl TestStore {
         };
         starmark::store::open(&url).await.expect("open the store again")
     }
+
+    /// A connection around the store, as someone with the database in hand would have.
+    pub async fn raw_db(&self) -> RawDb {
+        match &self.database {
+            Some(database) => RawDb::Postgres(database.connect().await),
+            None => RawDb::sqlite(&self._dir.path().join("starmark.db")).await,
+        }
+    }
 }
 
 /// A connection that goes around the application, as someone with the database in hand would.
@@ -191,6 +199,23 @@ impl RawDb {
             RawDb::Postgres(_) => format!("DROP TRIGGER {trigger} ON {table}"),
         };
         self.execute(&sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    /// The bytes `hex` spells, as an SQL expression.
+    pub fn blob(&self, hex: &str) -> String {
+        match self {
+            RawDb::Sqlite(_) => format!("X'{hex}'"),
+            RawDb::Postgres(_) => format!("decode('{hex}', 'hex')"),
+        }
+    }
+
+    /// The one integer `sql` answers.
+    pub async fn integer(&mut self, sql: &str) -> i64 {
+        match self {
+            RawDb::Sqlite(db) => sqlx::query_scalar(sql).fetch_one(db).await,
+            RawDb::Postgres(db) => sqlx::query_scalar(sql).fetch_one(db).await,
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
     /// A 32-byte hash of zeros, as an SQL expression.

@@ -12,7 +12,7 @@ use futures_util::TryStreamExt;
 use sqlx::Row;
 
 use super::{batch_of, begin, lock, PostgresStore, SCANS_LOCK};
-use crate::store::scan_chunks::{by_chunk, chunk_of, find, serials, Summary, CHUNKS_PER_MERGE};
+use crate::store::scan_chunks::{by_chunk, chunk_of, find_or_skip, serials, Summary, CHUNKS_PER_MERGE};
 use crate::store::{CompactTally, ScanTally, SerialKey, StoreError};
 
 /// A stored chunk's key.
@@ -51,7 +51,20 @@ impl PostgresStore {
             let mut blobs = Vec::with_capacity(page.len());
             for delta in page {
                 let key = (delta.number.to_string(), i64::from(delta.batch), delta.chunk);
-                blobs.push(delta.merge_into(stored.remove(&key).as_deref())?);
+                let old = stored.remove(&key);
+                let merged = delta.merge_into(old.as_deref());
+                if let (true, Some(old)) = (merged.replaced_damaged, old) {
+                    sqlx::query(
+                        "INSERT INTO mark_scan_chunks_damaged (number, batch, chunk, tallies) VALUES ($1, $2, $3, $4)",
+                    )
+                    .bind(delta.number)
+                    .bind(i64::from(delta.batch))
+                    .bind(delta.chunk)
+                    .bind(old)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                blobs.push(merged.blob);
             }
             sqlx::query(
                 "INSERT INTO mark_scan_chunks (number, batch, chunk, tallies) \
@@ -79,7 +92,7 @@ impl PostgresStore {
                 .fetch_optional(&self.pool)
                 .await?;
         let Some(blob) = blob else { return Ok(None) };
-        find(&blob, offset)?.map(CompactTally::to_scan_tally).transpose()
+        find_or_skip(key, chunk, &blob, offset).map(CompactTally::to_scan_tally).transpose()
     }
 
     /// Streams the certificate's chunks, keeping only the `limit` most scanned.
@@ -88,14 +101,14 @@ impl PostgresStore {
         number: &str,
         limit: u32,
     ) -> Result<(u64, Vec<(SerialKey, ScanTally)>), StoreError> {
-        let mut summary = Summary::new(limit);
+        let mut summary = Summary::new(number, limit);
         let mut rows = sqlx::query("SELECT batch, chunk, tallies FROM mark_scan_chunks WHERE number = $1")
             .bind(number)
             .fetch(&self.pool);
         while let Some(row) = rows.try_next().await? {
-            summary.add(batch_of(row.try_get("batch")?)?, row.try_get("chunk")?, row.try_get("tallies")?)?;
+            summary.add(batch_of(row.try_get("batch")?)?, row.try_get("chunk")?, row.try_get("tallies")?);
         }
-        summary.finish(number)
+        summary.finish()
     }
 
     /// Streams the batch's chunks: a batch scanned end to end is megabytes of blobs.
@@ -107,7 +120,7 @@ impl PostgresStore {
                 .fetch(&self.pool);
         let mut found = Vec::new();
         while let Some(row) = rows.try_next().await? {
-            found.extend(serials(row.try_get("chunk")?, row.try_get("tallies")?)?);
+            found.extend(serials(number, batch, row.try_get("chunk")?, row.try_get("tallies")?));
         }
         Ok(found)
     }

@@ -7,7 +7,8 @@ use futures_util::TryStreamExt;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::{SqliteStore, INSERT_CHUNK};
-use crate::store::scan_chunks::{by_chunk, chunk_of, find, serials, ChunkDelta, Summary, CHUNKS_PER_MERGE};
+use crate::store::columns::timestamp;
+use crate::store::scan_chunks::{by_chunk, chunk_of, find_or_skip, serials, ChunkDelta, Summary, CHUNKS_PER_MERGE};
 use crate::store::{CompactTally, ScanTally, SerialKey, StoreError};
 
 /// Chunks per multi-row upsert (four bound values each).
@@ -40,7 +41,22 @@ impl SqliteStore {
                 }
                 let mut blobs: Vec<(&ChunkDelta, Vec<u8>)> = Vec::with_capacity(part.len());
                 for delta in part {
-                    blobs.push((delta, delta.merge_into(stored.remove(&delta.chunk).as_deref())?));
+                    let old = stored.remove(&delta.chunk);
+                    let merged = delta.merge_into(old.as_deref());
+                    if let (true, Some(old)) = (merged.replaced_damaged, old) {
+                        sqlx::query(
+                            "INSERT INTO mark_scan_chunks_damaged (number, batch, chunk, tallies, found_at) \
+                             VALUES (?, ?, ?, ?, ?)",
+                        )
+                        .bind(delta.number)
+                        .bind(delta.batch)
+                        .bind(delta.chunk)
+                        .bind(old)
+                        .bind(timestamp(chrono::Utc::now()))
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    blobs.push((delta, merged.blob));
                 }
                 for rows in blobs.chunks(CHUNKS_PER_UPSERT) {
                     let mut upsert: QueryBuilder<Sqlite> =
@@ -70,7 +86,7 @@ impl SqliteStore {
                 .fetch_optional(&self.reader)
                 .await?;
         let Some(blob) = blob else { return Ok(None) };
-        find(&blob, offset)?.map(CompactTally::to_scan_tally).transpose()
+        find_or_skip(key, chunk, &blob, offset).map(CompactTally::to_scan_tally).transpose()
     }
 
     /// Reads the certificate's chunks one at a time, keeping only the `limit` most scanned.
@@ -79,14 +95,14 @@ impl SqliteStore {
         number: &str,
         limit: u32,
     ) -> Result<(u64, Vec<(SerialKey, ScanTally)>), StoreError> {
-        let mut summary = Summary::new(limit);
+        let mut summary = Summary::new(number, limit);
         let mut rows = sqlx::query("SELECT batch, chunk, tallies FROM mark_scan_chunks WHERE number = ?")
             .bind(number)
             .fetch(&self.reader);
         while let Some(row) = rows.try_next().await? {
-            summary.add(row.try_get("batch")?, row.try_get("chunk")?, row.try_get("tallies")?)?;
+            summary.add(row.try_get("batch")?, row.try_get("chunk")?, row.try_get("tallies")?);
         }
-        summary.finish(number)
+        summary.finish()
     }
 
     /// Reads the batch's chunks one at a time: a batch scanned end to end is megabytes of blobs.
@@ -98,7 +114,7 @@ impl SqliteStore {
                 .fetch(&self.reader);
         let mut found = Vec::new();
         while let Some(row) = rows.try_next().await? {
-            found.extend(serials(row.try_get("chunk")?, row.try_get("tallies")?)?);
+            found.extend(serials(number, batch, row.try_get("chunk")?, row.try_get("tallies")?));
         }
         Ok(found)
     }
