@@ -68,6 +68,15 @@ async fn renew(app: &TestApp, number: &str) -> CertificateRecord {
     record(app, number).await
 }
 
+/// Scans the tokens of `serials` of batch 1 of `record` on `base`; each must be valid.
+async fn scan_valid(app: &TestApp, base: &str, record: &CertificateRecord, serials: std::ops::Range<u32>) {
+    for serial in serials {
+        let token = app.registry.mark_token(record, 1, serial).expect("token");
+        let answer = scan(base, &app.client, &token).await;
+        assert_eq!(answer["verdict"], "valid", "serial {serial}: {answer}");
+    }
+}
+
 /// The token with one character of its signature changed, still valid base32.
 fn altered(token: &str) -> String {
     let mut bytes = token.as_bytes().to_vec();
@@ -126,20 +135,14 @@ async fn fresh_tokens_of_an_indexed_batch_scan_without_a_signature_verification(
     // Another instance on the same store verifies the batch's first scans, then loads the index
     // from there once the batch is in demand.
     let (peer, peer_registry) = app.spawn_peer_with(|_| {}).await;
-    for serial in 100..100 + DIGEST_INDEX_LOAD_AFTER {
-        let token = app.registry.mark_token(&record, 1, serial).expect("token");
-        assert_eq!(scan(&peer, &app.client, &token).await["verdict"], "valid");
-    }
+    scan_valid(&app, &peer, &record, 100..100 + DIGEST_INDEX_LOAD_AFTER).await;
     assert_eq!(
         peer_registry.signatures_verified(),
         u64::from(DIGEST_INDEX_LOAD_AFTER) - 1,
         "verified until the last of those scans loaded the index"
     );
     assert!(peer_registry.mark_digests_loaded("SM2026DIGEST01", 1).await);
-    for serial in 200..210 {
-        let token = app.registry.mark_token(&record, 1, serial).expect("token");
-        assert_eq!(scan(&peer, &app.client, &token).await["verdict"], "valid");
-    }
+    scan_valid(&app, &peer, &record, 200..210).await;
     assert_eq!(
         peer_registry.signatures_verified(),
         u64::from(DIGEST_INDEX_LOAD_AFTER) - 1,
@@ -283,10 +286,7 @@ async fn the_cli_prepares_the_index_before_it_exits() {
     // A server started now (the running one learns of the CLI's change within its stale bound):
     // the batch's first scans are verified until it is in demand, then the stored index serves.
     let (server, server_registry) = app.spawn_peer_with(|_| {}).await;
-    for serial in 1..=DIGEST_INDEX_LOAD_AFTER {
-        let answer = scan(&server, &app.client, &app.registry.mark_token(&record, 1, serial).expect("token")).await;
-        assert_eq!(answer["verdict"], "valid", "{answer}");
-    }
+    scan_valid(&app, &server, &record, 1..DIGEST_INDEX_LOAD_AFTER + 1).await;
     let verified = server_registry.signatures_verified();
     assert_eq!(verified, u64::from(DIGEST_INDEX_LOAD_AFTER) - 1);
     let answer = scan(&server, &app.client, &app.registry.mark_token(&record, 1, 40).expect("token")).await;
