@@ -106,8 +106,11 @@ fn decode(blob: &[u8]) -> Result<Vec<(u16, CompactTally)>, StoreError> {
     Ok(entries)
 }
 
+/// What happens to a damaged chunk's serials until a flush keeps the chunk aside.
+const UNTIL_KEPT_ASIDE: &str = "its serials count as never scanned until a flush keeps it aside";
+
 /// Logs that the stored blob of a chunk could not be read, and what happens to it.
-pub(super) fn report_damaged(number: &str, batch: u32, chunk: i64, error: &StoreError, outcome: &str) {
+fn report_damaged(number: &str, batch: u32, chunk: i64, error: &StoreError, outcome: &str) {
     tracing::error!(number, batch, chunk, error = %error, "scan chunk damaged: {outcome}");
 }
 
@@ -125,25 +128,22 @@ pub(super) fn serials(number: &str, batch: u32, chunk: i64, blob: &[u8]) -> Vec<
     match checked(chunk, blob) {
         Ok(entries) => entries.into_iter().filter_map(|(offset, _)| serial_of(chunk, offset).ok()).collect(),
         Err(e) => {
-            report_damaged(number, batch, chunk, &e, "its serials count as never scanned until a flush keeps it aside");
+            report_damaged(number, batch, chunk, &e, UNTIL_KEPT_ASIDE);
             Vec::new()
         }
     }
 }
 
-/// The tally at `offset` of a stored chunk of `key`'s batch; none, and logged, when the blob is
-/// damaged.
-pub(super) fn find_or_skip(key: &SerialKey, chunk: i64, blob: &[u8], offset: u16) -> Option<CompactTally> {
-    find(blob, offset).unwrap_or_else(|e| {
-        report_damaged(
-            &key.number,
-            key.batch,
-            chunk,
-            &e,
-            "its serials count as never scanned until a flush keeps it aside",
-        );
-        None
-    })
+/// The tally of `key` in its stored chunk `chunk` (`offset` its place there); none, and logged,
+/// when the blob is damaged or the tally's times are out of range.
+pub(super) fn find_or_skip(key: &SerialKey, chunk: i64, blob: &[u8], offset: u16) -> Option<ScanTally> {
+    match find(blob, offset).and_then(|found| found.map(CompactTally::to_scan_tally).transpose()) {
+        Ok(found) => found,
+        Err(e) => {
+            report_damaged(&key.number, key.batch, chunk, &e, UNTIL_KEPT_ASIDE);
+            None
+        }
+    }
 }
 
 fn encode(entries: &[(u16, CompactTally)]) -> Vec<u8> {
@@ -386,7 +386,9 @@ mod tests {
         let good = encode(&[(5, tally(4, 1, 2)), (9, tally(1, 3, 3))]);
         let damaged = &good[..ENTRY_BYTES + 3];
         let key = SerialKey { number: "A".into(), batch: 1, serial: 5 };
-        assert_eq!(find_or_skip(&key, 0, &good, 5), Some(tally(4, 1, 2)));
+        assert_eq!(find_or_skip(&key, 0, &good, 5), tally(4, 1, 2).to_scan_tally().ok());
+        let out_of_range = encode(&[(5, tally(1, i64::MAX, i64::MAX))]);
+        assert_eq!(find_or_skip(&key, 0, &out_of_range, 5), None, "times no date can hold");
         assert_eq!(find_or_skip(&key, 0, damaged, 5), None, "skipped, not an error");
         assert_eq!(serials("A", 1, 0, damaged), Vec::<u32>::new());
         assert_eq!(serials("A", 1, i64::from(u32::MAX), &good), Vec::<u32>::new(), "a chunk no serial has");

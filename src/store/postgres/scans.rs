@@ -13,7 +13,7 @@ use sqlx::Row;
 
 use super::{batch_of, begin, lock, PostgresStore, SCANS_LOCK};
 use crate::store::scan_chunks::{by_chunk, chunk_of, find_or_skip, serials, Summary, CHUNKS_PER_MERGE};
-use crate::store::{CompactTally, ScanTally, SerialKey, StoreError};
+use crate::store::{ScanTally, SerialKey, StoreError};
 
 /// A stored chunk's key.
 type ChunkKey = (String, i64, i64);
@@ -92,7 +92,7 @@ impl PostgresStore {
                 .fetch_optional(&self.pool)
                 .await?;
         let Some(blob) = blob else { return Ok(None) };
-        find_or_skip(key, chunk, &blob, offset).map(CompactTally::to_scan_tally).transpose()
+        Ok(find_or_skip(key, chunk, &blob, offset))
     }
 
     /// Streams the certificate's chunks, keeping only the `limit` most scanned.

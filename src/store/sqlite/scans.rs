@@ -9,7 +9,7 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 use super::{SqliteStore, INSERT_CHUNK};
 use crate::store::columns::timestamp;
 use crate::store::scan_chunks::{by_chunk, chunk_of, find_or_skip, serials, ChunkDelta, Summary, CHUNKS_PER_MERGE};
-use crate::store::{CompactTally, ScanTally, SerialKey, StoreError};
+use crate::store::{ScanTally, SerialKey, StoreError};
 
 /// Chunks per multi-row upsert (four bound values each).
 const CHUNKS_PER_UPSERT: usize = INSERT_CHUNK / 4;
@@ -86,7 +86,7 @@ impl SqliteStore {
                 .fetch_optional(&self.reader)
                 .await?;
         let Some(blob) = blob else { return Ok(None) };
-        find_or_skip(key, chunk, &blob, offset).map(CompactTally::to_scan_tally).transpose()
+        Ok(find_or_skip(key, chunk, &blob, offset))
     }
 
     /// Reads the certificate's chunks one at a time, keeping only the `limit` most scanned.
