@@ -11,13 +11,17 @@
 //! is served, so even if a change announcement is lost no instance serves a stale answer for
 //! longer.
 //!
-//! Two structures share the work. Moka decides what L1 holds: it is bounded by bytes, expires
-//! entries, coalesces loads and evicts by recency and frequency. A read index ([`ReadIndex`])
-//! holds the very same entries in a plain sharded map, and hits are read there: a moka lookup
-//! costs about 1.6 us with 100,000 keys (its concurrent table, access-order queue and frequency
-//! sketch), a plain map about 0.2 us, and at tens of thousands of hits a second that difference
-//! is most of the hit. Moka still hears of one hit in [`SAMPLED_HITS`] to keep its eviction
-//! order, and tells the read index of every entry it drops.
+//! Two structures share the work. The entries live in a read index ([`ReadIndex`]): a plain
+//! map split in [`SHARDS`] shards, where hits are read (a moka lookup costs about 1.6 us with
+//! 100,000 keys, its concurrent table, access-order queue and frequency sketch; a plain map
+//! about 0.2 us, and at tens of thousands of hits a second that difference is most of the hit).
+//! Moka decides what L1 holds: it is bounded by bytes and evicts by recency and frequency, with
+//! one entry per shard, weighing what the shard holds, and a shard it evicts is emptied. Moka
+//! per answer cost about 320 bytes of bookkeeping (32 MB with 100,000 answers, next to 78 MB of
+//! answers); per shard it is next to nothing, at the price of evicting a shard's answers
+//! together (about a thousandth of them). Moka hears of one hit in [`SAMPLED_HITS`] to keep its
+//! order. Concurrent misses of a key are coalesced with moka too ([`AnswerCache::get_or_load`]),
+//! in a cache that holds a loaded entry only until the read index has it.
 
 pub mod packing;
 pub mod refusals;
@@ -27,7 +31,7 @@ use std::borrow::Cow;
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
@@ -35,7 +39,7 @@ use axum::http::HeaderValue;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use moka::future::Cache;
-use moka::Expiry;
+use moka::notification::RemovalCause;
 
 /// An answer prepared when the state last changed: the hot path sends these bytes as they are,
 /// once unpacked.
@@ -156,10 +160,10 @@ pub enum Cached {
 /// really take, and a flood of entries with small values (absences) is held to the same bound.
 pub(crate) const MOKA_ENTRY_COST: usize = 320;
 
-/// What an answer cache entry costs beyond its key and the answer's kept bytes: moka's entry and
-/// the read index's slot with its map's spare room (about 190 bytes). An absence costs as much
-/// bookkeeping as an answer.
-const ENTRY_COST: usize = MOKA_ENTRY_COST + 192;
+/// What an answer cache entry costs beyond its key and the answer's kept bytes: the read index's
+/// slot with its map's spare room (about 190 bytes; moka's entry per shard is shared by about a
+/// hundred answers). An absence costs as much bookkeeping as an answer.
+const ENTRY_COST: usize = 192;
 
 impl Cached {
     fn weight(&self) -> usize {
@@ -186,8 +190,8 @@ impl From<Cached> for Loaded {
 }
 
 /// A cached value, when it was loaded and when it stops being served whatever happens. Moments
-/// are microseconds of the cache's [`Clock`]: each entry is held twice (moka and the read
-/// index), 100,000 of them for as many certificates, so it is kept to 80 bytes.
+/// are microseconds of the cache's [`Clock`]: the read index holds 100,000 of them for as many
+/// certificates, so an entry is kept to 80 bytes.
 #[derive(Clone)]
 struct Entry {
     value: Cached,
@@ -197,9 +201,6 @@ struct Entry {
     /// that would lie before the cache's clock began.
     made: u64,
     expires: u64,
-    /// Tells this entry from a later one of the same key (see [`ReadIndex::remove_if`]); after
-    /// 2^32 entries an id comes back, and the worst a mix-up can do is drop a newer entry early.
-    id: u32,
 }
 
 /// Moments as the cache keeps them: microseconds since the cache began, never 0 (8 bytes where
@@ -217,10 +218,6 @@ impl Clock {
     fn now(&self) -> u64 {
         self.micros(Instant::now())
     }
-
-    fn instant(&self, micros: u64) -> Instant {
-        self.base + Duration::from_micros(micros)
-    }
 }
 
 fn micros_of(duration: Duration) -> u64 {
@@ -232,27 +229,6 @@ const IN_FLIGHT_GRACE: Duration = Duration::from_millis(500);
 
 /// Moka hears of one hit in this many (per worker thread), enough for its eviction order.
 pub const SAMPLED_HITS: u32 = 64;
-
-/// Entries expire when they say: set once, at creation (see [`AnswerCache::entry`]).
-struct UntilExpiry {
-    clock: Clock,
-}
-
-impl Expiry<String, Entry> for UntilExpiry {
-    fn expire_after_create(&self, _key: &String, entry: &Entry, created_at: Instant) -> Option<Duration> {
-        Some(self.clock.instant(entry.expires).saturating_duration_since(created_at))
-    }
-
-    fn expire_after_update(
-        &self,
-        _key: &String,
-        entry: &Entry,
-        updated_at: Instant,
-        _duration_until_expiry: Option<Duration>,
-    ) -> Option<Duration> {
-        Some(self.clock.instant(entry.expires).saturating_duration_since(updated_at))
-    }
-}
 
 /// A key held inside the map's own slot when it is short (every certificate number is), so
 /// that comparing it on a hit does not reach for another cold allocation.
@@ -299,64 +275,142 @@ impl std::borrow::Borrow<str> for SlotKey {
     }
 }
 
-/// The entries moka holds, in a plain map split in shards so that the two workers rarely meet
-/// on one lock. Only [`AnswerCache`] writes it, always together with moka.
-struct ReadIndex {
-    shards: Box<[RwLock<HashMap<SlotKey, Entry>>]>,
+/// One shard of the read index: its entries and what they weigh. A shard is also what moka
+/// weighs and evicts as one ([`AnswerCache`]).
+#[derive(Default)]
+struct Shard {
+    entries: HashMap<SlotKey, Entry>,
+    /// What `entries` weigh (keys, answers as kept, bookkeeping).
+    bytes: u64,
 }
 
-const SHARDS: usize = 64;
+/// What an entry of `key` weighs against the cache's bound.
+fn weight_of(key: &str, entry: &Entry) -> u64 {
+    (key.len() + entry.value.weight()) as u64
+}
+
+impl Shard {
+    /// Puts `entry` (unless `key` has one and `replace` is false); whether it was put.
+    fn put(&mut self, key: &str, entry: Entry, replace: bool) -> bool {
+        if !replace && self.entries.contains_key(key) {
+            return false;
+        }
+        let added = weight_of(key, &entry);
+        if let Some(old) = self.entries.insert(SlotKey::new(key), entry) {
+            self.bytes = self.bytes.saturating_sub(weight_of(key, &old));
+        }
+        self.bytes += added;
+        true
+    }
+
+    fn take(&mut self, key: &str) -> bool {
+        let Some(old) = self.entries.remove(key) else { return false };
+        self.bytes = self.bytes.saturating_sub(weight_of(key, &old));
+        true
+    }
+
+    /// Drops the entries past their expiry (absences, mostly: an answer's lasts hours), so that
+    /// the made-up numbers of a flood do not stay until their shard is evicted.
+    fn sweep(&mut self, now: u64) {
+        let Shard { entries, bytes } = self;
+        entries.retain(|key, entry| {
+            let keep = now < entry.expires;
+            if !keep {
+                *bytes = bytes.saturating_sub(weight_of(key.as_str(), entry));
+            }
+            keep
+        });
+    }
+}
+
+/// The entries L1 holds, in a plain map split in shards. Only [`AnswerCache`] writes it, and
+/// tells moka what each shard weighs after every change.
+struct ReadIndex {
+    shards: Box<[RwLock<Shard>]>,
+}
+
+/// Shards of the read index, and so the groups of answers moka weighs and evicts together:
+/// enough that a shard is a small part of the bound (about 100 answers, 100 KB, with 100,000
+/// certificates) and that the workers rarely meet on one lock; few enough that a shard's map
+/// has little spare room.
+pub const SHARDS: usize = 1024;
+
+/// A shard's place, as moka keys it.
+type ShardId = u32;
 
 impl ReadIndex {
     fn new() -> Self {
-        Self { shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect() }
+        Self { shards: (0..SHARDS).map(|_| RwLock::new(Shard::default())).collect() }
     }
 
-    fn shard(&self, key: &str) -> &RwLock<HashMap<SlotKey, Entry>> {
-        // Only spreads keys over the locks; each shard's map hashes with its own random keys.
+    fn shard_of(key: &str) -> ShardId {
+        // Only spreads keys over the shards; each shard's map hashes with its own random keys.
         let spread = key.bytes().fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(usize::from(b)));
-        &self.shards[spread % SHARDS]
+        (spread % SHARDS) as ShardId
     }
 
-    // A panic while holding one of these locks cannot leave a map half-changed (every change is
-    // one insert or remove), so a poisoned lock is still usable.
-    fn read(&self, key: &str) -> RwLockReadGuard<'_, HashMap<SlotKey, Entry>> {
-        self.shard(key).read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    // A panic while holding one of these locks cannot leave a shard half-changed (every change
+    // is one insert or remove and its weight), so a poisoned lock is still usable.
+    fn read(&self, shard: ShardId) -> RwLockReadGuard<'_, Shard> {
+        self.shards[shard as usize].read().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn write(&self, key: &str) -> RwLockWriteGuard<'_, HashMap<SlotKey, Entry>> {
-        self.shard(key).write().unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn write(&self, shard: ShardId) -> RwLockWriteGuard<'_, Shard> {
+        self.shards[shard as usize].write().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn get(&self, key: &str) -> Option<Entry> {
-        self.read(key).get(key).cloned()
+    fn get(&self, shard: ShardId, key: &str) -> Option<Entry> {
+        self.read(shard).entries.get(key).cloned()
     }
 
-    fn insert(&self, key: &str, entry: Entry) {
-        self.write(key).insert(SlotKey::new(key), entry);
+    /// What the shard's entries weigh now.
+    fn bytes(&self, shard: ShardId) -> u64 {
+        self.read(shard).bytes
     }
 
-    /// Inserts unless the key already has an entry (which was put after a change, and so is
-    /// at least as new as one a load brings).
-    fn insert_if_vacant(&self, key: &str, entry: Entry) {
-        self.write(key).entry(SlotKey::new(key)).or_insert(entry);
+    /// Puts `entry` for `key`, replacing any; when it is an absence, first drops the shard's
+    /// expired entries.
+    fn insert(&self, shard: ShardId, key: &str, entry: Entry, now: u64) {
+        let mut held = self.write(shard);
+        if matches!(entry.value, Cached::Absent) {
+            held.sweep(now);
+        }
+        held.put(key, entry, true);
     }
 
-    fn remove(&self, key: &str) {
-        self.write(key).remove(key);
+    /// Puts `entry` unless the key already has one (which was put after a change, and so is at
+    /// least as new as one a load brings); whether it was put.
+    fn insert_if_vacant(&self, shard: ShardId, key: &str, entry: Entry, now: u64) -> bool {
+        let mut held = self.write(shard);
+        if matches!(entry.value, Cached::Absent) {
+            held.sweep(now);
+        }
+        held.put(key, entry, false)
+    }
+
+    fn remove(&self, shard: ShardId, key: &str) -> bool {
+        self.write(shard).take(key)
     }
 
     /// Removes the entry of `key` if `unwanted` says so, deciding under the shard's lock.
-    fn remove_if(&self, key: &str, unwanted: impl FnOnce(&Entry) -> bool) {
-        let mut shard = self.write(key);
-        if shard.get(key).is_some_and(unwanted) {
-            shard.remove(key);
+    fn remove_if(&self, shard: ShardId, key: &str, unwanted: impl FnOnce(&Entry) -> bool) -> bool {
+        let mut held = self.write(shard);
+        if held.entries.get(key).is_some_and(unwanted) {
+            return held.take(key);
+        }
+        false
+    }
+
+    /// Empties a shard moka evicted, handing its map's memory back.
+    fn evict(&self, shard: ShardId) {
+        if let Some(held) = self.shards.get(shard as usize) {
+            *held.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Shard::default();
         }
     }
 
     fn clear(&self) {
         for shard in self.shards.iter() {
-            shard.write().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+            *shard.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Shard::default();
         }
     }
 }
@@ -383,12 +437,19 @@ thread_local! {
     static HITS: Cell<u32> = const { Cell::new(0) };
 }
 
+/// Entries a coalesced load keeps in moka after it ended, for requests that waited for it and
+/// have yet to read it (the read index has it by then; see [`AnswerCache::get_or_load`]).
+const LOADS_HELD: u64 = 10_000;
+
 /// The in-process answer cache.
 #[derive(Clone)]
 pub struct AnswerCache {
-    entries: Cache<String, Entry>,
+    /// What L1 holds, as moka sees it: one entry per shard of the read index, weighing what the
+    /// shard holds. A shard moka evicts is emptied.
+    shards: Cache<ShardId, u32>,
+    /// Coalesces concurrent loads of one key; holds a loaded entry only briefly.
+    loads: Cache<String, Entry>,
     index: Arc<ReadIndex>,
-    next_id: Arc<AtomicU32>,
     clock: Clock,
     stale_bound: Duration,
     absent_for: Duration,
@@ -410,22 +471,24 @@ struct Vouched {
 impl AnswerCache {
     pub fn new(settings: CacheSettings) -> Self {
         let index = Arc::new(ReadIndex::new());
-        let dropped = Arc::clone(&index);
-        let clock = Clock { base: Instant::now() };
-        let entries = Cache::builder()
+        let evicted = Arc::clone(&index);
+        let shards = Cache::builder()
             .max_capacity(settings.max_bytes)
-            .weigher(|key: &String, entry: &Entry| u32::try_from(key.len() + entry.value.weight()).unwrap_or(u32::MAX))
-            .expire_after(UntilExpiry { clock })
-            // Moka dropped entry `id`; a newer entry of the same key stays.
-            .eviction_listener(move |key: Arc<String>, entry: Entry, _cause| {
-                dropped.remove_if(&key, |held| held.id == entry.id);
+            .weigher(|_: &ShardId, bytes: &u32| *bytes)
+            // Only an eviction empties the shard: a replaced weight (cause `Replaced`) or an
+            // invalidation (the cache changed the shard itself) leaves it as it is.
+            .eviction_listener(move |shard: Arc<ShardId>, _bytes: u32, cause: RemovalCause| {
+                if cause == RemovalCause::Size {
+                    evicted.evict(*shard);
+                }
             })
             .build();
+        let loads = Cache::builder().max_capacity(LOADS_HELD).time_to_live(IN_FLIGHT_GRACE).build();
         Self {
-            entries,
+            shards,
+            loads,
             index,
-            next_id: Arc::default(),
-            clock,
+            clock: Clock { base: Instant::now() },
             stale_bound: settings.stale_bound,
             absent_for: settings.absent_for,
             watch: Arc::new(Vouched { checked_from: AtomicU64::new(0), first_look: AtomicU64::new(0) }),
@@ -470,7 +533,7 @@ impl AnswerCache {
             Cached::Absent => self.absent_for,
         };
         let expires = loaded.saturating_add(micros_of(lifetime));
-        Entry { value, loaded, made, expires, id: self.next_id.fetch_add(1, Ordering::Relaxed) }
+        Entry { value, loaded, made, expires }
     }
 
     /// Whether `entry` may be served at `now` (microseconds of the clock): before it expires,
@@ -502,27 +565,31 @@ impl AnswerCache {
         if let Some(hit) = self.hit(key).await {
             return Ok(hit);
         }
-        if let Some(held) = self.index.get(key) {
+        let shard = ReadIndex::shard_of(key);
+        if let Some(held) = self.index.get(shard, key) {
             if self.servable(&held, self.clock.now()) {
                 return Ok(held.value); // became servable since: put meanwhile
             }
             // Expired, or possibly stale and nobody would have told us: load afresh.
             self.forget(key).await;
-        } else if let Some(held) = self.entries.get(key).await {
-            // Moka may hold what the read index does not (a load that ended during a change).
-            if self.servable(&held, self.clock.now()) {
-                self.index.insert_if_vacant(key, held.clone());
-                return Ok(held.value);
-            }
-            self.entries.invalidate(key).await;
         }
+        let mut loaded_here = false;
         let load = async {
+            loaded_here = true;
             let began = Instant::now();
             let loaded: Loaded = load.await?.into();
             Ok(self.entry(loaded.value, loaded.from_store.then_some(began)))
         };
-        let entry = self.entries.try_get_with(key.to_string(), load).await?;
-        self.index.insert_if_vacant(key, entry.clone());
+        let entry = self.loads.try_get_with(key.to_string(), load).await?;
+        // Every request that waited keeps it (the first does; the others find it there), unless
+        // it may not be served even now (an answer past its `next_update`, say an old copy).
+        let now = self.clock.now();
+        if self.servable(&entry, now) && self.index.insert_if_vacant(shard, key, entry.clone(), now) {
+            self.reweigh(shard).await;
+        }
+        if loaded_here {
+            self.loads.invalidate(key).await;
+        }
         Ok(entry.value)
     }
 
@@ -531,7 +598,8 @@ impl AnswerCache {
     /// is a few words: a future carrying a load (a store read, a Redis round trip) takes
     /// kilobytes, and every request moves its handler's future a few times.
     pub async fn hit(&self, key: &str) -> Option<Cached> {
-        let hit = self.index.get(key)?;
+        let shard = ReadIndex::shard_of(key);
+        let hit = self.index.get(shard, key)?;
         if !self.servable(&hit, self.clock.now()) {
             return None;
         }
@@ -541,24 +609,38 @@ impl AnswerCache {
             n % SAMPLED_HITS == 0
         });
         if sampled {
-            // Only so that moka's eviction order knows this key is wanted (boxed: a rare
+            // Only so that moka's eviction order knows this shard is wanted (boxed: a rare
             // moment, and a moka lookup's future is large).
-            let _ = Box::pin(self.entries.get(key)).await;
+            let _ = Box::pin(self.shards.get(&shard)).await;
         }
         Some(hit.value)
+    }
+
+    /// Tells moka what `shard` weighs now (read afresh, so that of two changes told in the
+    /// wrong order the later telling still has the latest weight).
+    async fn reweigh(&self, shard: ShardId) {
+        match u32::try_from(self.index.bytes(shard)).unwrap_or(u32::MAX) {
+            0 => self.shards.invalidate(&shard).await,
+            bytes => self.shards.insert(shard, bytes).await,
+        }
     }
 
     /// Replaces the entry of `key` (after a write, or on an invalidation message).
     pub async fn put(&self, key: &str, value: Cached) {
         let entry = self.entry(value, None);
-        self.entries.insert(key.to_string(), entry.clone()).await;
-        self.index.insert(key, entry);
+        let shard = ReadIndex::shard_of(key);
+        self.index.insert(shard, key, entry.clone(), entry.loaded);
+        self.reweigh(shard).await;
+        self.loads.invalidate(key).await;
     }
 
     /// Forgets `key`; the next request loads it afresh.
     pub async fn forget(&self, key: &str) {
-        self.index.remove(key);
-        self.entries.invalidate(key).await;
+        let shard = ReadIndex::shard_of(key);
+        if self.index.remove(shard, key) {
+            self.reweigh(shard).await;
+        }
+        self.loads.invalidate(key).await;
     }
 
     /// Forgets `key` now and once more a moment later: a load that started before the change
@@ -587,9 +669,12 @@ impl AnswerCache {
 
     async fn forget_older(&self, key: &str, version: u32) {
         let older = |entry: &Entry| !matches!(&entry.value, Cached::Answer(prepared) if prepared.version >= version);
-        self.index.remove_if(key, older);
-        if self.entries.get(key).await.is_some_and(|entry| older(&entry)) {
-            self.entries.invalidate(key).await;
+        let shard = ReadIndex::shard_of(key);
+        if self.index.remove_if(shard, key, older) {
+            self.reweigh(shard).await;
+        }
+        if self.loads.get(key).await.is_some_and(|entry| older(&entry)) {
+            self.loads.invalidate(key).await;
         }
     }
 
@@ -611,19 +696,29 @@ impl AnswerCache {
     /// Forgets everything (after invalidation messages may have been lost).
     pub fn forget_all(&self) {
         self.index.clear();
-        self.entries.invalidate_all();
+        self.shards.invalidate_all();
+        self.loads.invalidate_all();
     }
 
     /// Runs moka's pending work now (evictions reach the read index then); for tests.
     #[cfg(test)]
     async fn settle(&self) {
-        self.entries.run_pending_tasks().await;
+        self.shards.run_pending_tasks().await;
     }
 
     /// Entries the read index holds; for tests.
     #[cfg(test)]
     fn indexed(&self) -> usize {
-        self.index.shards.iter().map(|s| s.read().map_or(0, |m| m.len())).sum()
+        self.index.shards.iter().map(|s| s.read().map_or(0, |s| s.entries.len())).sum()
+    }
+
+    /// Entries the read index holds in shards moka does not weigh (outside the bound); for tests.
+    #[cfg(test)]
+    fn unweighed(&self) -> usize {
+        (0..SHARDS as ShardId)
+            .filter(|shard| !self.shards.contains_key(shard))
+            .map(|shard| self.index.read(shard).entries.len())
+            .sum()
     }
 }
 
@@ -671,7 +766,7 @@ mod tests {
 
     #[test]
     fn entries_and_answers_stay_small() {
-        // Held twice per key (moka and the read index), for every certificate in memory.
+        // Held in the read index for every certificate in memory.
         assert!(std::mem::size_of::<Prepared>() <= 48, "{}", std::mem::size_of::<Prepared>());
         assert!(std::mem::size_of::<Cached>() <= 48);
         assert!(std::mem::size_of::<Entry>() <= 80, "{}", std::mem::size_of::<Entry>());
@@ -850,9 +945,10 @@ mod tests {
             cache.settle().await;
         }
         cache.settle().await;
-        let held = cache.entries.entry_count();
-        assert!(held <= 10, "moka holds {held} entries");
-        assert_eq!(cache.indexed() as u64, held, "the read index holds what moka holds, no more");
+        let held = cache.shards.entry_count();
+        assert!(held <= 10, "moka holds {held} shards");
+        assert!((1..=10).contains(&cache.indexed()), "the read index holds {} answers", cache.indexed());
+        assert_eq!(cache.unweighed(), 0, "the read index holds only shards moka holds");
         // An evicted key loads afresh; one still held is served from the read index.
         let reloads = AtomicUsize::new(0);
         for n in 0..100u32 {
@@ -876,9 +972,65 @@ mod tests {
             cache.settle().await;
         }
         cache.settle().await;
-        let held = cache.entries.entry_count();
-        assert!((1..10).contains(&held), "moka holds {held} absences");
-        assert_eq!(cache.indexed() as u64, held, "the read index holds what moka holds, no more");
+        let held = cache.shards.entry_count();
+        assert!((1..10).contains(&held), "moka holds {held} shards");
+        assert!((1..10).contains(&cache.indexed()), "the read index holds {} absences", cache.indexed());
+        assert_eq!(cache.unweighed(), 0, "the read index holds only shards moka holds");
+    }
+
+    #[tokio::test]
+    async fn a_shard_weighs_what_it_holds_and_sheds_expired_absences() {
+        let cache = AnswerCache::new(settings(60_000, 50));
+        let (one, two) = (cache.entry(answer("one", 1), None), cache.entry(answer("second", 2), None));
+        let absent = cache.entry(Cached::Absent, None);
+        let mut shard = Shard::default();
+        assert!(shard.put("k", one.clone(), true));
+        assert_eq!(shard.bytes, weight_of("k", &one));
+        assert!(shard.put("k", two.clone(), true), "replaced");
+        assert_eq!(shard.bytes, weight_of("k", &two));
+        assert!(!shard.put("k", one.clone(), false), "kept: the key has an entry");
+        assert!(shard.put("gone", absent.clone(), true));
+        assert_eq!(shard.bytes, weight_of("k", &two) + weight_of("gone", &absent));
+        shard.sweep(absent.expires - 1);
+        assert_eq!(shard.entries.len(), 2, "nothing expired yet");
+        shard.sweep(absent.expires);
+        assert_eq!((shard.entries.len(), shard.bytes), (1, weight_of("k", &two)), "the absence went");
+        assert!(shard.take("k") && !shard.take("k"));
+        assert_eq!((shard.entries.len(), shard.bytes), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn moka_evicts_whole_shards_and_every_key_of_one_goes() {
+        // Keys that share a shard: a shard is what moka weighs and evicts.
+        let mut together = (0..).map(|n| format!("SM{n:06}"));
+        let first = together.next().unwrap_or_default();
+        let shard = ReadIndex::shard_of(&first);
+        let mates: Vec<String> = together.filter(|k| ReadIndex::shard_of(k) == shard).take(2).collect();
+        let cache = AnswerCache::new(CacheSettings { max_bytes: 4 * 1_400, ..settings(60_000, 1_000) });
+        let body = "y".repeat(1_000);
+        for key in std::iter::once(&first).chain(&mates) {
+            cache.get_or_load(key, async { Ok::<_, std::io::Error>(answer(&body, 1)) }).await.unwrap();
+        }
+        cache.settle().await;
+        assert_eq!(cache.shards.entry_count(), 1, "three answers, one shard");
+        assert_eq!(cache.index.bytes(shard), 3 * weight_of(&first, &cache.entry(answer(&body, 1), None)));
+        // Other shards fill the bound, asked for more often: the three go together.
+        for n in 0..50u32 {
+            let key = format!("OTHER{n}");
+            if ReadIndex::shard_of(&key) == shard {
+                continue;
+            }
+            for _ in 0..3 {
+                cache.get_or_load(&key, async { Ok::<_, std::io::Error>(answer(&body, 1)) }).await.unwrap();
+                let _ = cache.shards.get(&ReadIndex::shard_of(&key)).await;
+            }
+            cache.settle().await;
+        }
+        assert!(!cache.shards.contains_key(&shard), "the shard was evicted");
+        for key in std::iter::once(&first).chain(&mates) {
+            assert!(cache.hit(key).await.is_none(), "{key} went with its shard");
+        }
+        assert_eq!(cache.unweighed(), 0);
     }
 
     #[tokio::test]
