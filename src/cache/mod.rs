@@ -617,7 +617,11 @@ impl AnswerCache {
     }
 
     /// Tells moka what `shard` weighs now (read afresh, so that of two changes told in the
-    /// wrong order the later telling still has the latest weight).
+    /// wrong order the later telling still has the latest weight). Between the change and the
+    /// telling another thread may change the shard too, or moka may evict it: the worst is a
+    /// shard weighed at a figure already gone, or an emptied one told as unweighed while a
+    /// concurrent put refills it; either lasts until the shard's next change, and is off by
+    /// at most that put.
     async fn reweigh(&self, shard: ShardId) {
         match u32::try_from(self.index.bytes(shard)).unwrap_or(u32::MAX) {
             0 => self.shards.invalidate(&shard).await,
