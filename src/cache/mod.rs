@@ -290,10 +290,14 @@ fn weight_of(key: &str, entry: &Entry) -> u64 {
 }
 
 impl Shard {
-    /// Puts `entry` (unless `key` has one and `replace` is false); whether it was put.
-    fn put(&mut self, key: &str, entry: Entry, replace: bool) -> bool {
+    /// Puts `entry` (unless `key` has one and `replace` is false); whether it was put. An
+    /// absence first drops the shard's expired entries (see [`Shard::sweep`]).
+    fn put(&mut self, key: &str, entry: Entry, replace: bool, now: u64) -> bool {
         if !replace && self.entries.contains_key(key) {
             return false;
+        }
+        if matches!(entry.value, Cached::Absent) {
+            self.sweep(now);
         }
         let added = weight_of(key, &entry);
         if let Some(old) = self.entries.insert(SlotKey::new(key), entry) {
@@ -368,24 +372,11 @@ impl ReadIndex {
         self.read(shard).bytes
     }
 
-    /// Puts `entry` for `key`, replacing any; when it is an absence, first drops the shard's
-    /// expired entries.
-    fn insert(&self, shard: ShardId, key: &str, entry: Entry, now: u64) {
-        let mut held = self.write(shard);
-        if matches!(entry.value, Cached::Absent) {
-            held.sweep(now);
-        }
-        held.put(key, entry, true);
-    }
-
-    /// Puts `entry` unless the key already has one (which was put after a change, and so is at
-    /// least as new as one a load brings); whether it was put.
-    fn insert_if_vacant(&self, shard: ShardId, key: &str, entry: Entry, now: u64) -> bool {
-        let mut held = self.write(shard);
-        if matches!(entry.value, Cached::Absent) {
-            held.sweep(now);
-        }
-        held.put(key, entry, false)
+    /// Puts `entry` for `key`, replacing any only when `replace` says so (a load does not: an
+    /// entry already there was put after a change, and so is at least as new as one a load
+    /// brings); whether it was put.
+    fn put(&self, shard: ShardId, key: &str, entry: Entry, replace: bool, now: u64) -> bool {
+        self.write(shard).put(key, entry, replace, now)
     }
 
     fn remove(&self, shard: ShardId, key: &str) -> bool {
@@ -584,7 +575,7 @@ impl AnswerCache {
         // Every request that waited keeps it (the first does; the others find it there), unless
         // it may not be served even now (an answer past its `next_update`, say an old copy).
         let now = self.clock.now();
-        if self.servable(&entry, now) && self.index.insert_if_vacant(shard, key, entry.clone(), now) {
+        if self.servable(&entry, now) && self.index.put(shard, key, entry.clone(), false, now) {
             self.reweigh(shard).await;
         }
         if loaded_here {
@@ -633,7 +624,7 @@ impl AnswerCache {
     pub async fn put(&self, key: &str, value: Cached) {
         let entry = self.entry(value, None);
         let shard = ReadIndex::shard_of(key);
-        self.index.insert(shard, key, entry.clone(), entry.loaded);
+        self.index.put(shard, key, entry.clone(), true, entry.loaded);
         self.reweigh(shard).await;
         self.loads.invalidate(key).await;
     }
@@ -988,12 +979,13 @@ mod tests {
         let (one, two) = (cache.entry(answer("one", 1), None), cache.entry(answer("second", 2), None));
         let absent = cache.entry(Cached::Absent, None);
         let mut shard = Shard::default();
-        assert!(shard.put("k", one.clone(), true));
+        let now = absent.loaded;
+        assert!(shard.put("k", one.clone(), true, now));
         assert_eq!(shard.bytes, weight_of("k", &one));
-        assert!(shard.put("k", two.clone(), true), "replaced");
+        assert!(shard.put("k", two.clone(), true, now), "replaced");
         assert_eq!(shard.bytes, weight_of("k", &two));
-        assert!(!shard.put("k", one.clone(), false), "kept: the key has an entry");
-        assert!(shard.put("gone", absent.clone(), true));
+        assert!(!shard.put("k", one.clone(), false, now), "kept: the key has an entry");
+        assert!(shard.put("gone", absent.clone(), true, now));
         assert_eq!(shard.bytes, weight_of("k", &two) + weight_of("gone", &absent));
         shard.sweep(absent.expires - 1);
         assert_eq!(shard.entries.len(), 2, "nothing expired yet");
