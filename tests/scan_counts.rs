@@ -242,12 +242,17 @@ async fn redis_count_reaching(
 ) -> u64 {
     let started = Instant::now();
     loop {
-        let counted: Option<u64> = redis::cmd("HGET")
-            .arg(format!("starmark:scans:SM2026SHARE001:{batch}:count"))
-            .arg(serial)
+        use starmark::cache::shared::scan_figures::{batch_key, read_figure, serial_field};
+        let held: Option<Vec<u8>> = redis::cmd("HGET")
+            .arg(batch_key("SM2026SHARE001", batch))
+            .arg(&serial_field(serial)[..])
             .query_async(connection)
             .await
             .unwrap();
+        let counted = held.map(|value| {
+            let (count, _) = read_figure(&value).expect("a figure of 16 bytes");
+            u64::try_from(count).unwrap()
+        });
         match counted {
             Some(count) if count >= at_least => return count,
             _ => assert!(started.elapsed() < CONVERGENCE, "Redis counted {counted:?} scans of {batch}-{serial}"),
@@ -294,4 +299,32 @@ async fn redis_keeps_the_earliest_first_scan_whatever_order_the_instances_report
     // Seen already, the serial ignores a seed.
     let again = shared.count_scans(&[delta(1, 6, 1, at + ms(6), Some(stored))]).await.unwrap();
     assert_eq!(figures(again), [(6, stored.first_at)]);
+
+    // A serial given twice in one call adds up, each figure counting what came before it.
+    let twice =
+        shared.count_scans(&[delta(1, 5, 2, at + ms(9), None), delta(1, 5, 1, at - ms(1), None)]).await.unwrap();
+    assert_eq!(figures(twice), [(5, at), (6, at - ms(1))]);
+
+    // A value in the batch's hash that is not a figure (edited by hand) counts as none.
+    let mut redis_connection =
+        redis::Client::open(redis.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let key = starmark::cache::shared::scan_figures::batch_key("SM2026ORDER001", 1);
+    let field = starmark::cache::shared::scan_figures::serial_field(7);
+    let () = redis::cmd("HSET").arg(&key).arg(&field[..]).arg("12").query_async(&mut redis_connection).await.unwrap();
+    let edited = shared.count_scans(&[delta(1, 7, 1, at, None)]).await.unwrap();
+    assert_eq!(figures(edited), [(1, at)]);
+
+    // Thousands of serials of one batch in one call (Redis takes them in slices): every one
+    // gets its figure, in the order asked, and the hash holds them all.
+    let many: Vec<ScanDelta> =
+        (1_000..3_500).map(|serial| delta(3, serial, u64::from(serial % 3) + 1, at, None)).collect();
+    let counted = shared.count_scans(&many).await.unwrap();
+    let expected: Vec<_> = (1_000u32..3_500).map(|serial| (u64::from(serial % 3) + 1, at)).collect();
+    assert_eq!(figures(counted), expected);
+    let held: u64 = redis::cmd("HLEN")
+        .arg(starmark::cache::shared::scan_figures::batch_key("SM2026ORDER001", 3))
+        .query_async(&mut redis_connection)
+        .await
+        .unwrap();
+    assert_eq!(held, 2_500);
 }

@@ -9,7 +9,6 @@
 //! cannot always be noticed here (an instance cut off from Redis while the others still hear the
 //! feed). Shared entries expire after the bound too, so a lost write heals itself within it.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +19,9 @@ use redis::AsyncCommands;
 use tokio::sync::RwLock;
 
 use super::{AnswerCache, Prepared};
+
+pub mod scan_figures;
+pub use scan_figures::ScanDelta;
 
 /// The pub/sub channel carrying the keys of changed answers.
 pub const CHANNEL: &str = "starmark:changes";
@@ -41,57 +43,9 @@ pub struct SharedCache {
     /// `EVALSHA`.
     put_unless_newer: redis::Script,
     forget_older: redis::Script,
-    /// [`COUNT_SCANS`], sent by its hash (see [`SharedCache::count_scans`]).
+    /// [`scan_figures::COUNT_SCANS`], sent by its hash (see [`SharedCache::count_scans`]).
     count_scans: redis::Script,
 }
-
-/// Counts the scans of several serials and returns, serial after serial in the order given,
-/// `count, first` as every instance now shares them. The figures of a mark batch live in two
-/// hashes keyed by serial, its counts and its first-scan times (`KEYS` holds the pair of each
-/// batch in the call): a key of its own per serial cost Redis about twice as much (a new key, an
-/// expiry entry and a small hash for every fresh serial). ARGV: seconds to keep a batch's
-/// figures after its last scan; then for each batch, how many of its serials follow, and for
-/// each serial: serial, scans, earliest scan (microseconds), and, when this instance read the
-/// store's tally first, its count and first scan (which initialise a serial Redis has not seen),
-/// else two empty strings. One call for a whole round trip instead of commands for each serial:
-/// this process spent more parsing their replies than Redis counting.
-const COUNT_SCANS: &str = r"
--- Keeps the earlier of the serial's known first scan and `at`: round trips of several
--- instances reach Redis in any order, so the first to arrive need not hold the first scan.
-local function keep_earliest(firsts, serial, at)
-    if redis.call('HSETNX', firsts, serial, at) == 1 then
-        return at
-    end
-    local known = redis.call('HGET', firsts, serial)
-    if tonumber(known) > tonumber(at) then
-        redis.call('HSET', firsts, serial, at)
-        return at
-    end
-    return known
-end
-
-local ttl = ARGV[1]
-local at = 2
-local figures = {}
-for k = 1, #KEYS, 2 do
-    local counts, firsts = KEYS[k], KEYS[k + 1]
-    local serials = tonumber(ARGV[at])
-    at = at + 1
-    for _ = 1, serials do
-        local serial, scans, first = ARGV[at], ARGV[at + 1], ARGV[at + 2]
-        if ARGV[at + 3] ~= '' then
-            redis.call('HSETNX', counts, serial, ARGV[at + 3])
-            keep_earliest(firsts, serial, ARGV[at + 4])
-        end
-        at = at + 5
-        figures[#figures + 1] = redis.call('HINCRBY', counts, serial, scans)
-        figures[#figures + 1] = tonumber(keep_earliest(firsts, serial, first))
-    end
-    redis.call('EXPIRE', counts, ttl)
-    redis.call('EXPIRE', firsts, ttl)
-end
-return figures
-";
 
 /// Opens both scripts: the record version at the head of a packed answer (see [`encode`]).
 const HELD_VERSION: &str = r"
@@ -172,7 +126,7 @@ impl SharedCache {
             up: AtomicBool::new(false),
             put_unless_newer: redis::Script::new(&format!("{HELD_VERSION}{PUT_UNLESS_NEWER}")),
             forget_older: redis::Script::new(&format!("{HELD_VERSION}{FORGET_OLDER}")),
-            count_scans: redis::Script::new(COUNT_SCANS),
+            count_scans: redis::Script::new(scan_figures::COUNT_SCANS),
         }))
     }
 
@@ -351,82 +305,6 @@ impl SharedCache {
             *self.connection.write().await = Some(manager);
         }
         Ok(feed)
-    }
-}
-
-/// Scans of one serial sent to Redis in one round trip (see [`SharedCache::count_scans`]).
-#[derive(Clone, Debug)]
-pub struct ScanDelta {
-    pub key: crate::store::SerialKey,
-    /// How many scans, and the earliest and latest of them.
-    pub tally: crate::store::ScanTally,
-    /// The store's tally as this instance read it when it first saw the serial: it initialises a
-    /// serial Redis has not seen (after a Redis restart, or once its figures expired).
-    pub seed: Option<crate::store::ScanTally>,
-}
-
-/// How long Redis keeps a batch's running figures after the last scan of one of its marks; the
-/// store keeps them for good.
-const SCAN_FIGURES_TTL_SECONDS: i64 = 30 * 24 * 3600;
-
-impl SharedCache {
-    /// Counts scans of several serials in Redis, shared by every instance, in ONE round trip
-    /// ([`COUNT_SCANS`]: the keys of every batch in one call, so not for Redis Cluster, whose
-    /// slots may split them; neither is [`FORGET_OLDER`]), and returns, per delta
-    /// and in the same order, the figure every instance shares: count and first-scan time
-    /// including these scans (`last_at` is the delta's). `None` when Redis is unavailable.
-    pub async fn count_scans(&self, deltas: &[ScanDelta]) -> Option<Vec<crate::store::ScanTally>> {
-        if deltas.is_empty() {
-            return Some(Vec::new());
-        }
-        let mut connection = self.connection().await?;
-        let micros = |t: chrono::DateTime<chrono::Utc>| t.timestamp_micros();
-        // The deltas batch by batch (in order of first appearance): the figures come back in
-        // that order.
-        let mut batches: Vec<(&str, u32, Vec<usize>)> = Vec::new();
-        let mut place: HashMap<(&str, u32), usize> = HashMap::new();
-        for (i, delta) in deltas.iter().enumerate() {
-            let key = (delta.key.number.as_str(), delta.key.batch);
-            let at = *place.entry(key).or_insert_with(|| {
-                batches.push((key.0, key.1, Vec::new()));
-                batches.len() - 1
-            });
-            batches[at].2.push(i);
-        }
-        let mut call = redis::cmd("EVALSHA");
-        call.arg(self.count_scans.get_hash()).arg(batches.len() * 2);
-        for (number, batch, _) in &batches {
-            call.arg(format!("starmark:scans:{number}:{batch}:count"));
-            call.arg(format!("starmark:scans:{number}:{batch}:first"));
-        }
-        call.arg(SCAN_FIGURES_TTL_SECONDS);
-        for (_, _, members) in &batches {
-            call.arg(members.len());
-            for &i in members {
-                let delta = &deltas[i];
-                call.arg(delta.key.serial).arg(delta.tally.count).arg(micros(delta.tally.first_at));
-                match &delta.seed {
-                    Some(seed) => call.arg(seed.count).arg(micros(seed.first_at)),
-                    None => call.arg("").arg(""),
-                };
-            }
-        }
-        let flat: Vec<i64> = self.run_scripted(&call, &self.count_scans, &mut connection).await?;
-        if flat.len() != deltas.len() * 2 {
-            tracing::warn!(sent = deltas.len(), received = flat.len() / 2, "redis scan figures do not match");
-            return None;
-        }
-        let mut shared: Vec<Option<crate::store::ScanTally>> = vec![None; deltas.len()];
-        let order = batches.iter().flat_map(|(_, _, members)| members);
-        for (&i, figure) in order.zip(flat.chunks_exact(2)) {
-            let delta = &deltas[i];
-            shared[i] = Some(crate::store::ScanTally {
-                count: u64::try_from(figure[0]).unwrap_or(0),
-                first_at: chrono::DateTime::from_timestamp_micros(figure[1]).unwrap_or(delta.tally.first_at),
-                last_at: delta.tally.last_at,
-            });
-        }
-        shared.into_iter().collect()
     }
 }
 
