@@ -153,7 +153,8 @@ impl SharedCache {
         // The deltas batch by batch (in order of first appearance): the figures come back in
         // that order.
         let mut batches: Vec<(&str, u32, Vec<usize>)> = Vec::new();
-        let mut place: HashMap<(&str, u32), usize> = HashMap::new();
+        // Keys of genuine marks only (see `registry::scans`): a fast seeded hasher is enough.
+        let mut place: HashMap<(&str, u32), usize, foldhash::fast::RandomState> = HashMap::default();
         for (i, delta) in deltas.iter().enumerate() {
             let key = (delta.key.number.as_str(), delta.key.batch);
             let at = *place.entry(key).or_insert_with(|| {
