@@ -12,6 +12,7 @@ pub mod error;
 pub mod extract;
 pub mod finish;
 pub mod health;
+pub mod json_text;
 pub mod log;
 pub mod pages;
 pub mod receipts;

@@ -34,6 +34,20 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// The verdict as the JSON answer names it (the same as its serde name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Valid => "valid",
+            Verdict::Suspended => "suspended",
+            Verdict::Revoked => "revoked",
+            Verdict::Withdrawn => "withdrawn",
+            Verdict::Expired => "expired",
+            Verdict::MarkRevoked => "mark_revoked",
+            Verdict::NotGenuine => "not_genuine",
+            Verdict::Unknown => "unknown",
+        }
+    }
+
     /// The certificate state this verdict reports, for the verdicts that are one.
     pub fn state(self) -> Option<State> {
         match self {

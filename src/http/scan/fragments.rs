@@ -24,6 +24,13 @@ pub struct Fragment {
     json: Box<RawValue>,
 }
 
+impl Fragment {
+    /// The fragment's JSON text.
+    pub fn json(&self) -> &str {
+        self.json.get()
+    }
+}
+
 impl Serialize for Fragment {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         self.json.serialize(serializer)

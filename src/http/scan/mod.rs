@@ -53,16 +53,16 @@ pub async fn scan(
     };
     let no_store = HeaderValue::from_static("no-store");
     if wants_json(headers) {
-        let answer = view::ScanView::of(&outcome, &state.scan_fragments)
-            .map_err(|e| ApiError::internal(format_args!("scan answer: {e}")))
-            .and_then(|view| super::certificates::json_response(StatusCode::OK, &view));
+        let answer = view::ScanView::of(&outcome, &state.scan_fragments).and_then(|view| view.to_json());
         match answer {
-            Ok(mut response) => {
+            Ok(body) => {
+                let mut response = (StatusCode::OK, body).into_response();
+                response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
                 response.headers_mut().insert(header::CACHE_CONTROL, no_store);
                 response.headers_mut().insert(header::VARY, HeaderValue::from_static("Accept"));
                 response
             }
-            Err(problem) => problem.into_response(),
+            Err(e) => ApiError::internal(format_args!("scan answer: {e}")).into_response(),
         }
     } else {
         let lang = Lang::negotiate(requested_lang(query.as_deref()), headers);
