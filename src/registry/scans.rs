@@ -18,8 +18,8 @@
 //!   receives every scan; with Redis, the shared figure corrects it after one round trip).
 //! - **Redis** (optional): each scan is queued (bounded, [`QUEUE_CAPACITY`]) to a background
 //!   task that lets scans gather for [`GATHER`], then counts them in ONE round trip, a script
-//!   call (per serial: the stored seed when Redis has none, HINCRBY of its count in its batch's
-//!   hash of counts, its first time in the batch's hash of first times; the last time is each
+//!   call (per serial: the stored seed when Redis has none, then its count and earliest first
+//!   scan in its batch's hash, see `cache::shared::scan_figures`; the last time is each
 //!   instance's own and goes to the store only),
 //!   then writes the figures every instance shares back into the entries. A scan's answer is
 //!   what this instance knows right now: its own total, or the last shared figure plus its own
