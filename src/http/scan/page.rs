@@ -17,20 +17,6 @@ use crate::http::pages::i18n::{self, Text};
 use crate::http::pages::{china_time, escape, url_encode, widgets, Lang, Page};
 use crate::registry::{ScanOutcome, Verdict};
 
-/// The verdict's slug, as in the JSON answer: CSS class and data attribute.
-pub fn verdict_slug(verdict: Verdict) -> &'static str {
-    match verdict {
-        Verdict::Valid => "valid",
-        Verdict::Suspended => "suspended",
-        Verdict::Revoked => "revoked",
-        Verdict::Withdrawn => "withdrawn",
-        Verdict::Expired => "expired",
-        Verdict::MarkRevoked => "mark_revoked",
-        Verdict::NotGenuine => "not_genuine",
-        Verdict::Unknown => "unknown",
-    }
-}
-
 /// The icon shown with each verdict, so colour is never the only signal: a state's own icon
 /// (the same as on every other page), a cross for a revoked mark, a warning for the rest.
 fn icon(verdict: Verdict) -> &'static str {
@@ -170,7 +156,7 @@ fn device_check(out: &mut String, token: &str, outcome: &ScanOutcome, lang: Lang
         "<section class=\"device-check\" id=\"device-check\" aria-labelledby=\"device-check-title\" \
          data-token=\"{}\" data-verdict=\"{}\" data-trust-list=\"/.well-known/starmark/keys.json\"",
         escape(token),
-        verdict_slug(outcome.verdict),
+        outcome.verdict.as_str(),
     );
     for (name, text) in messages {
         let _ = write!(out, " data-msg-{name}=\"{}\"", escape(text.get(lang)));
@@ -280,7 +266,8 @@ fn notes(out: &mut String, outcome: &ScanOutcome, lang: Lang) {
 /// The whole page for a scan of `token` in `lang`; `issuer` is whom to report a fake to.
 pub fn render(token: &str, outcome: &ScanOutcome, issuer: &Issuer, lang: Lang) -> String {
     let verdict = outcome.verdict;
-    let slug = verdict_slug(verdict);
+    // The verdict as the JSON answer names it: CSS class and data attribute.
+    let slug = verdict.as_str();
     let (zh, en) = headline(verdict);
     let title = match lang {
         Lang::Zh => zh,
@@ -343,7 +330,7 @@ mod tests {
             Verdict::Unknown,
         ] {
             let json = serde_json::to_value(verdict).expect("json");
-            assert_eq!(json, verdict_slug(verdict), "the slug is the JSON name");
+            assert_eq!(json, verdict.as_str(), "the slug is the JSON name");
             assert!(!icon(verdict).is_empty());
         }
         assert_eq!(date(NaiveDate::from_ymd_opt(2029, 3, 1).expect("date"), Lang::Zh), "2029年3月1日");

@@ -329,20 +329,4 @@ mod tests {
         let (short, _) = by_hand_and_by_serde(&outcomes[1]);
         assert!(short.contains(r#""label":"3-000012""#), "{short}");
     }
-
-    #[test]
-    fn verdict_names_are_their_serde_names() {
-        for verdict in [
-            Verdict::Valid,
-            Verdict::Suspended,
-            Verdict::Revoked,
-            Verdict::Withdrawn,
-            Verdict::Expired,
-            Verdict::MarkRevoked,
-            Verdict::NotGenuine,
-            Verdict::Unknown,
-        ] {
-            assert_eq!(serde_json::to_value(verdict).unwrap(), verdict.as_str());
-        }
-    }
 }
