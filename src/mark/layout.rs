@@ -85,6 +85,19 @@ impl std::fmt::Display for SerialLabel {
     }
 }
 
+impl SerialLabel {
+    /// Appends the label's text, the same as its `Display` writes, without `core::fmt` (a scan
+    /// answer writes one each time).
+    pub fn push_text(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(itoa::Buffer::new().format(self.batch).as_bytes());
+        out.push(b'-');
+        let mut digits = itoa::Buffer::new();
+        let serial = digits.format(self.serial).as_bytes();
+        out.extend_from_slice(&b"000000"[serial.len().min(6)..]);
+        out.extend_from_slice(serial);
+    }
+}
+
 impl serde::Serialize for SerialLabel {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(self)
@@ -117,4 +130,19 @@ pub fn static_art(number: &str, level: Level, serialised: bool) -> Result<Static
     rounded_rect(&mut border, 0.8, 0.8, WIDTH - 1.6, height - 1.6, 6.0);
     rounded_rect(&mut border, 2.0, 2.0, WIDTH - 4.0, height - 4.0, 5.0);
     Ok(StaticArt { shapes, border, height })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SerialLabel;
+
+    #[test]
+    fn the_pushed_label_is_the_displayed_one() {
+        for (batch, serial) in [(3, 366_512), (3, 12), (0, 0), (12, 1_234_567), (u32::MAX, u32::MAX), (1, 100_000)] {
+            let label = SerialLabel { batch, serial };
+            let mut out = Vec::new();
+            label.push_text(&mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), label.to_string());
+        }
+    }
 }

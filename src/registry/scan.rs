@@ -16,8 +16,7 @@ use crate::domain::{SerialStatus, State};
 use crate::store::{ScanTally, SerialKey, StoredCertificate};
 
 /// One clear answer for the consumer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
     /// Genuine mark, certificate valid.
     Valid,
@@ -34,7 +33,7 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    /// The verdict as the JSON answer names it (the same as its serde name).
+    /// The verdict as the JSON answer and the scan page name it.
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Valid => "valid",
@@ -68,6 +67,12 @@ impl Verdict {
             State::Withdrawn => Verdict::Withdrawn,
             State::Expired => Verdict::Expired,
         }
+    }
+}
+
+impl Serialize for Verdict {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
     }
 }
 

@@ -27,15 +27,20 @@ pub(crate) fn level_field(text: Option<&str>) -> Result<Option<crate::domain::Le
         .transpose()
 }
 
-/// Room a JSON answer starts with: most (a scan's, a certificate's) fit without the buffer
-/// growing and being copied four or five times from serde_json's default of 128 bytes.
+/// Room a JSON answer starts with: most (a certificate's, a search answer's) fit without the
+/// buffer growing and being copied four or five times from serde_json's default of 128 bytes.
 const JSON_START_CAPACITY: usize = 2048;
 
 /// Serialises `value` as a JSON response with `status`.
 pub(crate) fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Result<Response, ApiError> {
     let mut body = Vec::with_capacity(JSON_START_CAPACITY);
     serde_json::to_writer(&mut body, value).map_err(ApiError::internal)?;
+    Ok(json_bytes_response(status, body))
+}
+
+/// A response of JSON text already written (`body`) with `status`.
+pub(crate) fn json_bytes_response(status: StatusCode, body: Vec<u8>) -> Response {
     let mut response = (status, body).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    Ok(response)
+    response
 }

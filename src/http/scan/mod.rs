@@ -56,8 +56,7 @@ pub async fn scan(
         let answer = view::ScanView::of(&outcome, &state.scan_fragments).and_then(|view| view.to_json());
         match answer {
             Ok(body) => {
-                let mut response = (StatusCode::OK, body).into_response();
-                response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                let mut response = super::certificates::json_bytes_response(StatusCode::OK, body);
                 response.headers_mut().insert(header::CACHE_CONTROL, no_store);
                 response.headers_mut().insert(header::VARY, HeaderValue::from_static("Accept"));
                 response

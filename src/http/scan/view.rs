@@ -214,15 +214,10 @@ impl MarkView<'_> {
         json_text::number(mark.key("batch"), self.batch);
         json_text::number(mark.key("serial"), self.serial);
         if let Some(label) = &self.label {
-            // As `SerialLabel` displays it: the batch, a dash, the serial in six digits or more.
+            // Digits and a dash: nothing to escape.
             let out = mark.key("label");
             out.push(b'"');
-            json_text::number(out, label.batch);
-            out.push(b'-');
-            let mut digits = itoa::Buffer::new();
-            let serial = digits.format(label.serial).as_bytes();
-            out.extend_from_slice(&b"000000"[serial.len().min(6)..]);
-            out.extend_from_slice(serial);
+            label.push_text(out);
             out.push(b'"');
         }
         if let Some(key_id) = self.key_id {
