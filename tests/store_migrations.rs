@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Connection, SqliteConnection};
-use starmark::store::{ScanTally, SerialKey, SqliteStore, Store};
+use starmark::store::{ScanDeltas, ScanTally, SerialKey, SqliteStore, Store};
 
 /// Scan times became integer microseconds in this migration.
 const SCAN_MICROS: u32 = 7;
@@ -81,7 +81,7 @@ async fn scan_tallies_stored_as_text_keep_every_microsecond() {
 
     // New scans merge with the migrated tallies: earliest first, latest last.
     let later = ScanTally { count: 2, first_at: at("2026-11-29T00:00:00Z"), last_at: at("2026-11-29T00:00:01Z") };
-    store.add_scans(&[(key(7), later)]).await.unwrap();
+    store.add_scans(&ScanDeltas::from_tallies(&[(key(7), later)])).await.unwrap();
     let merged = store.scan_tally(&key(7)).await.unwrap().unwrap();
     assert_eq!((merged.count, merged.first_at, merged.last_at), (5, at("2026-11-27T05:24:08.591169Z"), later.last_at));
 }

@@ -10,7 +10,7 @@ use common::postgres::{server_url, with_database, TestStore};
 use common::records::Records;
 use common::Backend;
 use starmark::domain::State;
-use starmark::store::{ScanTally, SerialKey, Store, StoreError};
+use starmark::store::{ScanDeltas, ScanTally, SerialKey, Store, StoreError};
 
 /// Two instances on one fresh database.
 async fn two_instances() -> (TestStore, Arc<dyn Store>) {
@@ -122,7 +122,7 @@ async fn scan_flushes_from_two_instances_at_once_add_up() {
                     .into_iter()
                     .map(|serial| (SerialKey { number: "SM2026FLUSH01".into(), batch: 1, serial }, tally))
                     .collect();
-                store.add_scans(&deltas).await.unwrap();
+                store.add_scans(&ScanDeltas::from_tallies(&deltas)).await.unwrap();
             }
         })
     };

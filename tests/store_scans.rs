@@ -6,7 +6,7 @@ mod common;
 use chrono::{DateTime, Duration, Utc};
 use common::postgres::TestStore;
 use common::Backend;
-use starmark::store::{ScanTally, SerialKey};
+use starmark::store::{ScanDeltas, ScanTally, SerialKey};
 
 fn key(number: &str, batch: u32, serial: u32) -> SerialKey {
     SerialKey { number: number.into(), batch, serial }
@@ -28,7 +28,10 @@ async fn a_damaged_chunk_is_kept_aside_and_stops_no_flush(backend: Backend) {
     let once = tally(1, at, at);
     // Serials 5 (chunk 0) and 1030 (chunk 1) of batch 1.
     store
-        .add_scans(&[(key("SM2026DAMAGE01", 1, 5), tally(3, at, at)), (key("SM2026DAMAGE01", 1, 1030), once)])
+        .add_scans(&ScanDeltas::from_tallies(&[
+            (key("SM2026DAMAGE01", 1, 5), tally(3, at, at)),
+            (key("SM2026DAMAGE01", 1, 1030), once),
+        ]))
         .await
         .expect("first flush");
 
@@ -47,7 +50,10 @@ async fn a_damaged_chunk_is_kept_aside_and_stops_no_flush(backend: Backend) {
     // The next flush into both chunks succeeds: chunk 0 starts again from its scans, chunk 1
     // adds up as always, and the damaged blob is kept as it was.
     store
-        .add_scans(&[(key("SM2026DAMAGE01", 1, 6), once), (key("SM2026DAMAGE01", 1, 1030), once)])
+        .add_scans(&ScanDeltas::from_tallies(&[
+            (key("SM2026DAMAGE01", 1, 6), once),
+            (key("SM2026DAMAGE01", 1, 1030), once),
+        ]))
         .await
         .expect("a flush over a damaged chunk");
     assert_eq!(store.scan_tally(&key("SM2026DAMAGE01", 1, 6)).await.expect("read"), Some(once));
@@ -62,7 +68,7 @@ async fn a_damaged_chunk_is_kept_aside_and_stops_no_flush(backend: Backend) {
         .await;
     assert_eq!(kept, 1, "the damaged blob, kept aside unchanged");
     // Later flushes merge into the fresh chunk as usual, and keep nothing more aside.
-    store.add_scans(&[(key("SM2026DAMAGE01", 1, 6), once)]).await.expect("third flush");
+    store.add_scans(&ScanDeltas::from_tallies(&[(key("SM2026DAMAGE01", 1, 6), once)])).await.expect("third flush");
     assert_eq!(store.scan_tally(&key("SM2026DAMAGE01", 1, 6)).await.expect("read").map(|t| t.count), Some(2));
     assert_eq!(db.integer("SELECT count(*) FROM mark_scan_chunks_damaged").await, 1);
 }
@@ -80,7 +86,7 @@ async fn a_flush_over_many_chunks_keeps_every_serial_and_the_next_one_adds_to_it
         let when = at + Duration::microseconds(i64::from(serial));
         first.push((key("SM2026CHUNKS01", batch_of(serial), serial), tally(count, when, when + Duration::seconds(1))));
     }
-    store.add_scans(&first).await.expect("first flush");
+    store.add_scans(&ScanDeltas::from_tallies(&first)).await.expect("first flush");
     for (key, expected) in &first {
         assert_eq!(store.scan_tally(key).await.unwrap().as_ref(), Some(expected), "{key:?}");
     }
@@ -99,7 +105,7 @@ async fn a_flush_over_many_chunks_keeps_every_serial_and_the_next_one_adds_to_it
         second.push((key.clone(), tally(2, from, later)));
         second.push((SerialKey { serial: key.serial + 1, ..key.clone() }, tally(1, later, later)));
     }
-    store.add_scans(&second).await.expect("second flush");
+    store.add_scans(&ScanDeltas::from_tallies(&second)).await.expect("second flush");
     for (key, before) in &first {
         let now = store.scan_tally(key).await.unwrap().expect("still there");
         let first_at = if key.serial % 3 == 0 { earlier } else { before.first_at };
@@ -121,8 +127,8 @@ async fn the_summary_totals_every_serial_and_ranks_by_count_then_batch_and_seria
         .iter()
         .map(|&(batch, serial, count)| (key("SM2026SUMMARY1", batch, serial), tally(count, at, at)))
         .collect();
-    store.add_scans(&deltas).await.unwrap();
-    store.add_scans(&[(key("SM2026SUMMARY2", 1, 1), tally(100, at, at))]).await.unwrap();
+    store.add_scans(&ScanDeltas::from_tallies(&deltas)).await.unwrap();
+    store.add_scans(&ScanDeltas::from_tallies(&[(key("SM2026SUMMARY2", 1, 1), tally(100, at, at))])).await.unwrap();
 
     let (total, top) = store.scan_summary("SM2026SUMMARY1", 4).await.unwrap();
     assert_eq!(total, 33);

@@ -38,7 +38,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
 use crate::cache::shared::{ScanDelta, SharedCache};
-use crate::store::{CompactTally, ScanTally, SerialKey, Store, StoreError};
+use crate::store::{CompactTally, ScanDeltas, ScanTally, SerialKey, SerialScans, Store, StoreError};
 
 /// The maps of this module: their keys come only from tokens whose signature was checked (a
 /// certificate number, a batch, a serial), so nobody can pick colliding ones at will, and a fast
@@ -130,13 +130,13 @@ struct NumberTable {
 }
 
 impl NumberTable {
+    /// The certificate number of an id ([`Numbers::id`] gave every id it hands out a name).
+    fn name(&self, id: u32) -> &str {
+        usize::try_from(id).ok().and_then(|i| self.names.get(i)).map_or("", |name| name)
+    }
+
     fn key(&self, serial: Serial) -> SerialKey {
-        let number = usize::try_from(serial.number).ok().and_then(|i| self.names.get(i));
-        SerialKey {
-            number: number.map(|n| n.to_string()).unwrap_or_default(),
-            batch: serial.batch,
-            serial: serial.serial,
-        }
+        SerialKey { number: self.name(serial.number).to_string(), batch: serial.batch, serial: serial.serial }
     }
 }
 
@@ -422,50 +422,49 @@ impl ScanCounter {
     }
 
     /// Puts scans a flush took back into their entries, for the next flush.
-    fn pend_again(&self, taken: Vec<(Serial, CompactTally)>) {
-        for (key, tally) in taken {
-            if let Some(entry) = self.entries.lock(&key).get_mut(&key) {
-                entry.pending.merge(tally);
+    fn pend_again(&self, taken: &ScanDeltas) {
+        for batch in taken.batches() {
+            let number = self.entries.numbers.id(batch.number());
+            for &(serial, tally) in batch.serials() {
+                let key = Serial { number, batch: batch.batch(), serial };
+                if let Some(entry) = self.entries.lock(&key).get_mut(&key) {
+                    entry.pending.merge(tally);
+                }
             }
         }
     }
 
     /// Writes pending counts to the store. On failure they stay pending for the next flush.
     pub async fn flush(&self) -> Result<usize, StoreError> {
-        let mut taken: Vec<(Serial, CompactTally)> = Vec::new();
+        // Gathered by batch as they are taken: 32 bytes a serial, however many there are.
+        let mut by_batch: FastMap<(u32, u32), SerialScans> = FastMap::default();
         for index in 0..SHARDS {
             let mut entries = self.entries.lock_shard(index);
-            taken.extend(entries.iter_mut().filter_map(|(key, entry)| entry.pending.take().map(|p| (*key, p))));
+            for (key, entry) in entries.iter_mut() {
+                if let Some(pending) = entry.pending.take() {
+                    by_batch.entry((key.number, key.batch)).or_default().push((key.serial, pending));
+                }
+            }
         }
-        if taken.is_empty() {
+        if by_batch.is_empty() {
             return Ok(0);
         }
-        let deltas = {
+        let named: Vec<(String, u32, SerialScans)> = {
             let numbers = self.entries.numbers.table();
-            taken
-                .iter()
-                .map(|(key, tally)| Ok((numbers.key(*key), tally.to_scan_tally()?)))
-                .collect::<Result<Vec<(SerialKey, ScanTally)>, StoreError>>()
+            by_batch
+                .into_iter()
+                .map(|((number, batch), serials)| (numbers.name(number).to_string(), batch, serials))
+                .collect()
         };
-        let deltas = match deltas {
-            Ok(deltas) => deltas,
-            Err(e) => {
-                self.pend_again(taken);
-                return Err(e);
-            }
-        };
+        let deltas = ScanDeltas::from_batches(named);
         if let Err(e) = self.store.add_scans(&deltas).await {
-            self.pend_again(taken);
+            self.pend_again(&deltas);
             return Err(e);
         }
         // These serials now have a stored tally: set their bits before any entry leaves memory.
-        let mut by_batch: FastMap<(&str, u32), Vec<u32>> = FastMap::default();
-        for (key, _) in &deltas {
-            by_batch.entry((key.number.as_str(), key.batch)).or_default().push(key.serial);
-        }
-        for ((number, batch), serials) in by_batch {
-            if let Some(seeds) = self.seeds.get(number, batch) {
-                self.seeds.grew(seeds.insert(serials));
+        for batch in deltas.batches() {
+            if let Some(seeds) = self.seeds.get(batch.number(), batch.batch()) {
+                self.seeds.grew(seeds.insert(batch.serials().iter().map(|(serial, _)| *serial)));
             }
         }
         for index in 0..SHARDS {
@@ -474,7 +473,7 @@ impl ScanCounter {
                 entries.retain(|_, entry| entry.pending.count > 0);
             }
         }
-        Ok(deltas.len())
+        Ok(deltas.serial_count())
     }
 }
 
@@ -574,6 +573,38 @@ mod tests {
         assert_eq!(counter.record(NUMBER, 2, 3, at).await.unwrap().count, 1);
         assert_eq!(counter.seed_loads(), 2, "one load per batch");
         assert_eq!(counter.flush().await.unwrap(), 501);
+    }
+
+    #[tokio::test]
+    async fn a_flush_the_store_refuses_keeps_every_scan_for_the_next_one() {
+        use sqlx::Connection;
+        let (dir, store) = store().await;
+        let mut side = sqlx::SqliteConnection::connect(&format!("sqlite://{}", dir.path().join("scans.db").display()))
+            .await
+            .unwrap();
+        let at = Utc::now();
+        let counter = ScanCounter::new(store.clone());
+        // Two certificates, two batches, serials over several chunks, one serial scanned twice.
+        for serial in 1..=3_000 {
+            counter.record(NUMBER, 1 + serial % 2, serial, at).await.unwrap();
+        }
+        counter.record("SM2026SEED0002", 1, 77, at).await.unwrap();
+        counter.record(NUMBER, 2, 1, at).await.unwrap();
+
+        sqlx::query("ALTER TABLE mark_scan_chunks RENAME TO held_aside").execute(&mut side).await.unwrap();
+        assert!(counter.flush().await.is_err(), "the store cannot take the scans");
+        counter.record(NUMBER, 1, 2_000, at).await.unwrap();
+        sqlx::query("ALTER TABLE held_aside RENAME TO mark_scan_chunks").execute(&mut side).await.unwrap();
+
+        assert_eq!(counter.flush().await.unwrap(), 3_001, "the serials refused and the one scanned since");
+        assert_eq!(counter.flush().await.unwrap(), 0, "nothing left pending");
+        let (total, top) = store.scan_summary(NUMBER, 2).await.unwrap();
+        assert_eq!(total, 3_002, "every scan stored once");
+        assert_eq!(
+            top.iter().map(|(key, tally)| (key.batch, key.serial, tally.count)).collect::<Vec<_>>(),
+            vec![(1, 2_000, 2), (2, 1, 2)]
+        );
+        assert_eq!(store.scan_summary("SM2026SEED0002", 2).await.unwrap().0, 1);
     }
 
     #[tokio::test]

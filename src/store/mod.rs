@@ -10,6 +10,7 @@ mod compact_tally;
 mod leaves;
 mod postgres;
 mod scan_chunks;
+mod scan_deltas;
 mod sqlite;
 pub mod tlog;
 
@@ -22,6 +23,7 @@ use crate::domain::{CertificateNumber, CertificateRecord, Level, State, Uscc};
 
 pub use compact_tally::CompactTally;
 pub use postgres::{display_url, PostgresStore};
+pub use scan_deltas::{BatchScans, ScanDeltas, SerialScans};
 pub use sqlite::SqliteStore;
 pub use tlog::{LeafRow, LogEntry, LogStore, RawCertificate, RawEvent, StoredCheckpoint};
 
@@ -286,7 +288,7 @@ pub trait Store: LogStore + Send + Sync + 'static {
     async fn count_certificates(&self) -> Result<u64, StoreError>;
 
     /// Adds scan counts (merging first and last times) in one transaction.
-    async fn add_scans(&self, deltas: &[(SerialKey, ScanTally)]) -> Result<(), StoreError>;
+    async fn add_scans(&self, deltas: &ScanDeltas) -> Result<(), StoreError>;
     /// The stored tally of one serial.
     async fn scan_tally(&self, key: &SerialKey) -> Result<Option<ScanTally>, StoreError>;
     /// The most scanned serials of a certificate, most first, with the total of all scans.

@@ -22,8 +22,8 @@ use sqlx::{PgConnection, Postgres, QueryBuilder, Row, Transaction};
 
 use super::columns::{details_json, like_escape, signature_json, utf8};
 use super::{
-    EventKind, NewEvent, Role, ScanTally, SearchQuery, SerialKey, Store, StoreError, StoredCertificate, StoredEvent,
-    StoredMarkDigests, StoredReceipt, StoredToken,
+    EventKind, NewEvent, Role, ScanDeltas, ScanTally, SearchQuery, SerialKey, Store, StoreError, StoredCertificate,
+    StoredEvent, StoredMarkDigests, StoredReceipt, StoredToken,
 };
 use crate::crypto::Signature;
 use crate::domain::{CertificateNumber, CertificateRecord, State};
@@ -410,7 +410,7 @@ impl Store for PostgresStore {
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
-    async fn add_scans(&self, deltas: &[(SerialKey, ScanTally)]) -> Result<(), StoreError> {
+    async fn add_scans(&self, deltas: &ScanDeltas) -> Result<(), StoreError> {
         self.add_scan_tallies(deltas).await
     }
 

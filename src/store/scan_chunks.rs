@@ -21,7 +21,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use super::{CompactTally, ScanTally, SerialKey, StoreError};
+use super::{CompactTally, ScanDeltas, ScanTally, SerialKey, StoreError};
 
 /// Serials per chunk: a chunk of a batch scanned end to end is a 26 KB blob, and a flush of a
 /// 1,000,000-mark batch touches at most 977 rows.
@@ -158,10 +158,13 @@ fn encode(entries: &[(u16, CompactTally)]) -> Vec<u8> {
 }
 
 /// The stored entries with `added` (in ascending offset order) merged in.
-fn merged(stored: Vec<(u16, CompactTally)>, added: &[(u16, CompactTally)]) -> Vec<(u16, CompactTally)> {
+fn merged(
+    stored: Vec<(u16, CompactTally)>,
+    added: impl ExactSizeIterator<Item = (u16, CompactTally)>,
+) -> Vec<(u16, CompactTally)> {
     let mut out: Vec<(u16, CompactTally)> = Vec::with_capacity(stored.len() + added.len());
     let mut stored = stored.into_iter().peekable();
-    for &(offset, tally) in added {
+    for (offset, tally) in added {
         while let Some(entry) = stored.next_if(|(stored_offset, _)| *stored_offset < offset) {
             out.push(entry);
         }
@@ -180,12 +183,12 @@ fn merged(stored: Vec<(u16, CompactTally)>, added: &[(u16, CompactTally)]) -> Ve
     out
 }
 
-/// The scans a flush adds to one chunk, in ascending offset order.
+/// The scans a flush adds to one chunk: a slice of its batch's serials, ascending.
 pub(super) struct ChunkDelta<'a> {
     pub(super) number: &'a str,
     pub(super) batch: u32,
     pub(super) chunk: i64,
-    added: Vec<(u16, CompactTally)>,
+    added: &'a [(u32, CompactTally)],
 }
 
 /// A chunk's blob after a flush.
@@ -197,6 +200,11 @@ pub(super) struct Merged {
 }
 
 impl ChunkDelta<'_> {
+    /// The added scans by their offset in the chunk, ascending.
+    fn offsets(&self) -> impl ExactSizeIterator<Item = (u16, CompactTally)> + '_ {
+        self.added.iter().map(|&(serial, tally)| (chunk_of(serial).1, tally))
+    }
+
     /// The chunk's new blob: the stored one (if any) with this delta's scans added; this
     /// delta's scans alone, logged, when the stored blob is damaged.
     pub(super) fn merge_into(&self, stored: Option<&[u8]>) -> Merged {
@@ -211,31 +219,26 @@ impl ChunkDelta<'_> {
                     &e,
                     "kept aside in mark_scan_chunks_damaged; the chunk starts again from this flush",
                 );
-                return Merged { blob: encode(&self.added), replaced_damaged: true };
+                return Merged { blob: encode(&merged(Vec::new(), self.offsets())), replaced_damaged: true };
             }
         };
-        Merged { blob: encode(&merged(entries, &self.added)), replaced_damaged: false }
+        Merged { blob: encode(&merged(entries, self.offsets())), replaced_damaged: false }
     }
 }
 
 /// Groups deltas by chunk, in (certificate, batch, chunk) order, so that a flush reads and
 /// writes each touched chunk once and every writer touches rows in the same order.
-pub(super) fn by_chunk(deltas: &[(SerialKey, ScanTally)]) -> Vec<ChunkDelta<'_>> {
-    let mut ordered: Vec<&(SerialKey, ScanTally)> = deltas.iter().collect();
-    ordered.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+pub(super) fn by_chunk(deltas: &ScanDeltas) -> Vec<ChunkDelta<'_>> {
     let mut chunks: Vec<ChunkDelta<'_>> = Vec::new();
-    for (key, tally) in ordered {
-        let (chunk, offset) = chunk_of(key.serial);
-        match chunks.last_mut() {
-            Some(last) if last.number == key.number && last.batch == key.batch && last.chunk == chunk => {
-                last.added.push((offset, CompactTally::of(tally)));
-            }
-            _ => chunks.push(ChunkDelta {
-                number: key.number.as_str(),
-                batch: key.batch,
-                chunk,
-                added: vec![(offset, CompactTally::of(tally))],
-            }),
+    for batch in deltas.batches() {
+        // Serials are ascending, so each chunk's are one run of them.
+        for run in batch.serials().chunk_by(|a, b| chunk_of(a.0).0 == chunk_of(b.0).0) {
+            chunks.push(ChunkDelta {
+                number: batch.number(),
+                batch: batch.batch(),
+                chunk: chunk_of(run[0].0).0,
+                added: run,
+            });
         }
     }
     chunks
@@ -342,10 +345,10 @@ mod tests {
         let stored = vec![(2, tally(3, 10, 20)), (7, tally(1, 5, 5))];
         let added = [(1, tally(1, 30, 30)), (2, tally(2, 5, 40)), (8, tally(1, 50, 50)), (8, tally(1, 49, 49))];
         assert_eq!(
-            merged(stored, &added),
+            merged(stored, added.into_iter()),
             vec![(1, tally(1, 30, 30)), (2, tally(5, 5, 40)), (7, tally(1, 5, 5)), (8, tally(2, 49, 50))]
         );
-        assert_eq!(merged(vec![(4, tally(1, 1, 1))], &[]), vec![(4, tally(1, 1, 1))]);
+        assert_eq!(merged(vec![(4, tally(1, 1, 1))], std::iter::empty()), vec![(4, tally(1, 1, 1))]);
     }
 
     #[test]
@@ -370,6 +373,7 @@ mod tests {
             (key("A", 1, 3), one),
             (key("A", 1, 1), one),
         ];
+        let deltas = ScanDeltas::from_tallies(&deltas);
         let chunks = by_chunk(&deltas);
         let shape: Vec<(&str, u32, i64, usize)> =
             chunks.iter().map(|c| (c.number, c.batch, c.chunk, c.added.len())).collect();
@@ -404,6 +408,7 @@ mod tests {
         let at = chrono::DateTime::from_timestamp_micros(7).unwrap();
         let one = ScanTally { count: 1, first_at: at, last_at: at };
         let deltas = [(SerialKey { number: "A".into(), batch: 1, serial: 6 }, one)];
+        let deltas = ScanDeltas::from_tallies(&deltas);
         let chunk = &by_chunk(&deltas)[0];
         let merged = chunk.merge_into(Some(damaged));
         assert!(merged.replaced_damaged);

@@ -16,8 +16,8 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use super::columns::{details_json, like_escape, signature_json, timestamp, utf8};
 use super::{
-    EventKind, NewEvent, Role, ScanTally, SearchQuery, SerialKey, Store, StoreError, StoredCertificate, StoredEvent,
-    StoredReceipt, StoredToken,
+    EventKind, NewEvent, Role, ScanDeltas, ScanTally, SearchQuery, SerialKey, Store, StoreError, StoredCertificate,
+    StoredEvent, StoredReceipt, StoredToken,
 };
 use crate::crypto::Signature;
 use crate::domain::{CertificateNumber, CertificateRecord, State};
@@ -346,7 +346,7 @@ impl Store for SqliteStore {
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
-    async fn add_scans(&self, deltas: &[(SerialKey, ScanTally)]) -> Result<(), StoreError> {
+    async fn add_scans(&self, deltas: &ScanDeltas) -> Result<(), StoreError> {
         self.add_scan_tallies(deltas).await
     }
 

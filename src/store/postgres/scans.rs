@@ -13,14 +13,14 @@ use sqlx::Row;
 
 use super::{batch_of, begin, lock, PostgresStore, SCANS_LOCK};
 use crate::store::scan_chunks::{by_chunk, chunk_of, find_or_skip, serials, Summary, CHUNKS_PER_MERGE};
-use crate::store::{ScanTally, SerialKey, StoreError};
+use crate::store::{ScanDeltas, ScanTally, SerialKey, StoreError};
 
 /// A stored chunk's key.
 type ChunkKey = (String, i64, i64);
 
 impl PostgresStore {
     /// Adds the deltas to the stored tallies in one transaction.
-    pub(super) async fn add_scan_tallies(&self, deltas: &[(SerialKey, ScanTally)]) -> Result<(), StoreError> {
+    pub(super) async fn add_scan_tallies(&self, deltas: &ScanDeltas) -> Result<(), StoreError> {
         if deltas.is_empty() {
             return Ok(());
         }

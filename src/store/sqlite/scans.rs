@@ -9,7 +9,7 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 use super::{SqliteStore, INSERT_CHUNK};
 use crate::store::columns::timestamp;
 use crate::store::scan_chunks::{by_chunk, chunk_of, find_or_skip, serials, ChunkDelta, Summary, CHUNKS_PER_MERGE};
-use crate::store::{ScanTally, SerialKey, StoreError};
+use crate::store::{ScanDeltas, ScanTally, SerialKey, StoreError};
 
 /// Chunks per multi-row upsert (four bound values each).
 const CHUNKS_PER_UPSERT: usize = INSERT_CHUNK / 4;
@@ -17,7 +17,7 @@ const CHUNKS_PER_UPSERT: usize = INSERT_CHUNK / 4;
 impl SqliteStore {
     /// Adds the deltas to the stored tallies in one transaction: per group of touched chunks,
     /// one read of their blobs and one multi-row write back.
-    pub(super) async fn add_scan_tallies(&self, deltas: &[(SerialKey, ScanTally)]) -> Result<(), StoreError> {
+    pub(super) async fn add_scan_tallies(&self, deltas: &ScanDeltas) -> Result<(), StoreError> {
         if deltas.is_empty() {
             return Ok(());
         }
