@@ -65,8 +65,13 @@ const ABSENT_FOR: Duration = Duration::from_secs(3);
 pub const LOAD_AFTER: u32 = 16;
 /// The span [`LOAD_AFTER`] scans are counted over.
 pub const DEMAND_WINDOW: Duration = Duration::from_secs(10);
-/// A loaded index nobody scanned for this long is let go (and loaded again on demand).
-pub const IDLE_FOR: Duration = Duration::from_secs(60);
+/// A loaded index nobody scanned for this long is let go (and loaded again on demand). Three
+/// demand windows: a batch still scanned steadily is scanned well within it, while an index of 8
+/// MB held for nobody is the largest thing scans leave in memory; loading it again costs one
+/// read of 10 to 30 ms (SQLite, 1,000,000 marks) and [`LOAD_AFTER`] signature checks. (It was a
+/// minute until 2026-11-29: with fresh scans moving from batch to batch, as in the read-path
+/// benchmark, two idle indexes were then held beside the one in use.)
+pub const IDLE_FOR: Duration = Duration::from_secs(30);
 /// Batches whose scans are counted towards a load at once; past it the counts start again
 /// (tokens naming made-up batches cannot grow it without bound).
 const DEMAND_KEYS: usize = 4096;
