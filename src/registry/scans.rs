@@ -54,6 +54,8 @@ pub const SUSPICIOUS_SCANS: u64 = 10;
 /// between two flushes took it (100,000 kept, under 35,000 fresh scans a second, held 44 MB
 /// with the larger entries).
 const MAX_CACHED: usize = 32_768;
+/// Room a shard's map keeps when it has been idle for a flush interval (see [`ScanCounter::flush`]).
+const IDLE_SHARD_SLOTS: usize = 64;
 /// Locks the serial map is split over.
 const SHARDS: usize = 32;
 const _: () = assert!(SHARDS.is_power_of_two() && SHARDS > 1);
@@ -440,10 +442,18 @@ impl ScanCounter {
         let mut by_batch: FastMap<(u32, u32), SerialScans> = FastMap::default();
         for index in 0..SHARDS {
             let mut entries = self.entries.lock_shard(index);
+            let mut took = false;
             for (key, entry) in entries.iter_mut() {
                 if let Some(pending) = entry.pending.take() {
                     by_batch.entry((key.number, key.batch)).or_default().push((key.serial, pending));
+                    took = true;
                 }
+            }
+            // A map keeps the room of its busiest second (some 500 KB a shard under a flood of
+            // fresh scans); once a whole interval brought it no scan, that room goes back.
+            let held = entries.len();
+            if !took && entries.capacity() > 2 * held + IDLE_SHARD_SLOTS {
+                entries.shrink_to(held);
             }
         }
         if by_batch.is_empty() {
@@ -605,6 +615,24 @@ mod tests {
             vec![(1, 2_000, 2), (2, 1, 2)]
         );
         assert_eq!(store.scan_summary("SM2026SEED0002", 2).await.unwrap().0, 1);
+    }
+
+    #[tokio::test]
+    async fn the_maps_give_their_room_back_once_scans_stop() {
+        let (_dir, store) = store().await;
+        let counter = ScanCounter::new(store);
+        let at = Utc::now();
+        let room = |counter: &ScanCounter| (0..SHARDS).map(|i| counter.entries.lock_shard(i).capacity()).sum::<usize>();
+        for serial in 1..=60_000 {
+            counter.record(NUMBER, 1, serial, at).await.unwrap();
+        }
+        let busy = room(&counter);
+        assert!(busy >= 60_000, "{busy} slots");
+        counter.flush().await.unwrap();
+        assert!(room(&counter) * 2 > busy, "the room stays while scans come");
+        counter.flush().await.unwrap();
+        assert!(room(&counter) <= SHARDS * IDLE_SHARD_SLOTS, "{} slots after an idle interval", room(&counter));
+        assert_eq!(counter.record(NUMBER, 1, 7, at).await.unwrap().count, 2, "figures still known");
     }
 
     #[tokio::test]
