@@ -374,6 +374,9 @@ impl MarkDigests {
     /// signatures), and is logged.
     async fn load(&self, store: &Arc<dyn Store>, key: &Key) -> Entry {
         let (number, batch) = (key.0.as_str(), key.1);
+        // Indexes past their idle time leave first, so that a batch taking over from another
+        // does not hold both (moka otherwise drops expired entries in its own time).
+        self.entries.run_pending_tasks().await;
         self.entries
             .get_with_by_ref(key, async {
                 match store.get_mark_digests(number, batch).await {
