@@ -65,48 +65,44 @@ fn date_text(date: &NaiveDate) -> Option<Text> {
 
 /// `serialize_with` for a [`NaiveDate`]: `YYYY-MM-DD`, as chrono writes it.
 pub fn date<S: Serializer>(date: &NaiveDate, serializer: S) -> Result<S::Ok, S::Error> {
-    match date_text(date) {
-        Some(text) => serializer.serialize_str(text.as_str()),
-        None => date.serialize(serializer),
-    }
+    serialize_text_or(date_text(date), date, serializer)
 }
 
 /// Appends `date` as a JSON string, the same text as [`date`] gives.
 pub fn push_date(out: &mut Vec<u8>, date: &NaiveDate) -> Result<(), serde_json::Error> {
-    match date_text(date) {
-        Some(text) => {
-            push_quoted(out, &text);
-            Ok(())
-        }
-        None => serde_json::to_writer(out, date),
-    }
+    push_text_or(out, date_text(date), date)
 }
 
 /// Appends `at` as a JSON string, the same text as [`instant`] gives.
 pub fn push_instant(out: &mut Vec<u8>, at: &DateTime<Utc>) -> Result<(), serde_json::Error> {
-    match instant_text(at) {
-        Some(text) => {
-            push_quoted(out, &text);
-            Ok(())
-        }
-        None => serde_json::to_writer(out, at),
+    push_text_or(out, instant_text(at), at)
+}
+
+/// `text` as a string when there is one, else `value` as chrono serialises it.
+fn serialize_text_or<S: Serializer>(
+    text: Option<Text>,
+    value: &impl Serialize,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match text {
+        Some(text) => serializer.serialize_str(text.as_str()),
+        None => value.serialize(serializer),
     }
 }
 
-/// Digits and punctuation need no escaping.
-fn push_quoted(out: &mut Vec<u8>, text: &Text) {
+/// [`serialize_text_or`] appending JSON to `out`; digits and punctuation need no escaping.
+fn push_text_or(out: &mut Vec<u8>, text: Option<Text>, value: &impl Serialize) -> Result<(), serde_json::Error> {
+    let Some(text) = text else { return serde_json::to_writer(out, value) };
     out.push(b'"');
     out.extend_from_slice(&text.bytes[..text.len]);
     out.push(b'"');
+    Ok(())
 }
 
 /// `serialize_with` for a UTC instant: RFC 3339 with `Z`, and as many fraction digits as chrono's
 /// own serialisation writes (none, 3, 6 or 9: the fewest that keep the value exact).
 pub fn instant<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
-    match instant_text(at) {
-        Some(text) => serializer.serialize_str(text.as_str()),
-        None => at.serialize(serializer),
-    }
+    serialize_text_or(instant_text(at), at, serializer)
 }
 
 /// RFC 3339 with `Z` as chrono writes it; `None` outside the years written here and in a leap
