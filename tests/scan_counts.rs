@@ -144,6 +144,38 @@ async fn a_serial_counted_before_a_restart_goes_on_from_its_stored_tally() {
 }
 
 #[tokio::test]
+async fn a_scan_the_store_cannot_count_yet_still_gets_its_verdict_and_is_stored_later() {
+    let app = spawn_app().await;
+    app.issue(&issue_body("SM2026STORE001", "存储中断有限公司", 74)).await;
+    order(&app, "SM2026STORE001", 20).await;
+    let path = mark_path(&app, "SM2026STORE001", 1, 5).await;
+    scan_at(&app, &app.base, &path).await;
+    scan_at(&app, &app.base, &path).await;
+    app.registry.scans().flush().await.unwrap();
+
+    // A new instance (no serial of the batch in memory yet) while the scan tallies cannot be
+    // read: the verdict comes from the record, and the count is left out rather than shown short.
+    let (restarted, registry) = app.spawn_peer_with(|_| {}).await;
+    let mut db = app.raw_db().await;
+    db.execute("ALTER TABLE mark_scan_chunks RENAME TO held_aside").await.unwrap();
+    for path in [&path, &mark_path(&app, "SM2026STORE001", 1, 6).await] {
+        let answer = scan_at(&app, &restarted, path).await;
+        assert_eq!(answer["verdict"], "valid", "{answer}");
+        assert_eq!(answer["scans"], Value::Null, "{answer}");
+    }
+    let page = app.client.get(format!("{restarted}{path}")).send().await.unwrap();
+    assert_eq!(page.status(), 200, "the consumer page too");
+    assert!(registry.scans().flush().await.is_err(), "the store cannot take them yet");
+
+    // Once the store takes them, every scan is stored once, and counts show the whole history.
+    db.execute("ALTER TABLE held_aside RENAME TO mark_scan_chunks").await.unwrap();
+    assert_eq!(registry.scans().flush().await.unwrap(), 2);
+    assert_eq!(stored_total(&app, "SM2026STORE001").await, 5);
+    let answer = scan_at(&app, &restarted, &path).await;
+    assert_eq!(answer["scans"]["count"], 5, "two before, two without a count, and this one: {answer}");
+}
+
+#[tokio::test]
 async fn with_redis_counts_of_two_instances_converge_to_their_total() {
     let mut redis = RedisServer::start();
     let app = spawn_app_with(|c| c.redis_url = Some(redis.url())).await;

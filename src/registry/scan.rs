@@ -93,7 +93,8 @@ pub struct ScanOutcome {
     pub certificate: Option<std::sync::Arc<StoredCertificate>>,
     /// Reason and date when the serial was revoked.
     pub mark_revocation: Option<(String, chrono::NaiveDate)>,
-    /// Scans of this serial including this one.
+    /// Scans of this serial including this one; `None` for a refused token, or when the store
+    /// could not say how often the serial was scanned before.
     pub scans: Option<ScanTally>,
     /// Differences between what the mark says and the record today.
     pub notes: Vec<String>,
@@ -190,7 +191,9 @@ impl Registry {
                 claims.valid_until, record.valid_until
             ));
         }
-        let scans = Some(self.scans.record(claims.number.as_str(), claims.batch, claims.serial, now).await?);
+        // The verdict stands on the record alone; a count the store cannot complete right now
+        // is left out rather than shown short.
+        let scans = self.scans.record(claims.number.as_str(), claims.batch, claims.serial, now).await?;
         Ok(ScanOutcome {
             verdict,
             detail,

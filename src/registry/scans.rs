@@ -27,6 +27,11 @@
 //!   instances share (as of its last round trip). When the queue is full the scan is counted
 //!   locally only (and still flushed to the store), with a rate-limited warning. While Redis is
 //!   down each instance answers with what it knows, and the store still receives every scan.
+//! - **Store down**: a scan whose serial's earlier scans cannot be read (no bitmap yet, or a set
+//!   bit) is still counted, in an entry marked as lacking that history: the scan's answer shows
+//!   no count rather than a wrong one, the scan is flushed once the store takes writes again,
+//!   and the entry then leaves memory, so the next scan starts from the stored tally. Such
+//!   entries never reach Redis, whose figure would otherwise lack the history for good.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -70,8 +75,9 @@ const GATHER: Duration = Duration::from_millis(5);
 pub const MAX_SEED_BYTES: usize = 32 * 1024 * 1024;
 /// What one batch's bitmap costs besides its bits (map entries, key, locks), for the budget.
 const SEED_OVERHEAD_BYTES: usize = 128;
-/// Shortest time between two warnings about a full Redis queue.
-const OVERFLOW_WARNING_EVERY: Duration = Duration::from_secs(10);
+/// Shortest time between two warnings of the same kind (a full Redis queue, an unreadable
+/// stored tally): under a flood, one line every few seconds says as much as thousands.
+const WARNING_EVERY: Duration = Duration::from_secs(10);
 
 /// What this process knows of one serial: 104 bytes, since under a flood of fresh scans the
 /// entries are most of what scanning costs in memory (tens of thousands a second).
@@ -84,14 +90,46 @@ struct Entry {
     pending: CompactTally,
     /// The figure every instance shares, from the last Redis round trip for this serial.
     shared: CompactTally,
-    /// This process's scans queued for Redis and not yet in `shared`.
-    unshared: u64,
+    /// This process's scans queued for Redis and not yet in `shared` (at most the queue's
+    /// capacity, so 32 bits are plenty and leave room for `seeded` in the same word).
+    unshared: u32,
+    /// False when the store could not say what it holds of the serial: `total` then lacks the
+    /// earlier scans, so no count is shown and nothing goes to Redis (see the module's doc).
+    seeded: bool,
+}
+
+/// What the store holds of a serial this process has no entry for.
+enum History {
+    /// Its stored tally, or none.
+    Read(Option<ScanTally>),
+    /// The store could not be read.
+    Unknown,
+}
+
+/// What counting a scan in memory came to.
+enum Counted {
+    /// The figure to show.
+    Shown(CompactTally),
+    /// Counted, but the serial's earlier scans are unknown: no figure to show.
+    WithoutHistory,
+    /// No entry for the serial yet, and no history was given to make one.
+    NoEntry,
 }
 
 impl Entry {
-    fn new(stored: Option<ScanTally>) -> Self {
-        let seed = stored.as_ref().map_or_else(CompactTally::default, CompactTally::of);
-        Self { seed, total: seed, pending: CompactTally::default(), shared: CompactTally::default(), unshared: 0 }
+    fn new(history: History) -> Self {
+        let (seed, seeded) = match history {
+            History::Read(stored) => (stored.as_ref().map_or_else(CompactTally::default, CompactTally::of), true),
+            History::Unknown => (CompactTally::default(), false),
+        };
+        Self {
+            seed,
+            total: seed,
+            pending: CompactTally::default(),
+            shared: CompactTally::default(),
+            unshared: 0,
+            seeded,
+        }
     }
 
     /// What this instance knows right now. Once Redis answered for the serial, its first-scan
@@ -102,7 +140,7 @@ impl Entry {
             return self.total;
         }
         CompactTally {
-            count: self.total.count.max(self.shared.count.saturating_add(self.unshared)),
+            count: self.total.count.max(self.shared.count.saturating_add(u64::from(self.unshared))),
             first_us: self.shared.first_us,
             last_us: self.total.last_us.max(self.shared.last_us),
         }
@@ -291,9 +329,31 @@ pub struct ScanCounter {
     seed_reads: AtomicU64,
     /// Batches whose seed bitmap was loaded from the store.
     seed_loads: AtomicU64,
-    /// Scans not queued for Redis because the queue was full, since the last warning.
-    overflow: AtomicU64,
-    last_overflow_warning: Mutex<Option<Instant>>,
+    /// Scans not queued for Redis because the queue was full.
+    overflow: Occasional,
+    /// Scans counted without their serial's history because the store could not be read.
+    unread_history: Occasional,
+}
+
+/// Events worth a warning that may come by the thousand: counted, and reported at most once
+/// per [`WARNING_EVERY`] with how many came since the last report.
+#[derive(Default)]
+struct Occasional {
+    since_last: AtomicU64,
+    last: Mutex<Option<Instant>>,
+}
+
+impl Occasional {
+    /// Counts one event; `Some(events since the last report)` when it is time to report.
+    fn note(&self) -> Option<u64> {
+        self.since_last.fetch_add(1, Ordering::Relaxed);
+        let Ok(mut last) = self.last.try_lock() else { return None };
+        if last.is_some_and(|last| last.elapsed() < WARNING_EVERY) {
+            return None;
+        }
+        *last = Some(Instant::now());
+        Some(self.since_last.swap(0, Ordering::Relaxed))
+    }
 }
 
 impl ScanCounter {
@@ -305,8 +365,8 @@ impl ScanCounter {
             shared: OnceLock::new(),
             seed_reads: AtomicU64::new(0),
             seed_loads: AtomicU64::new(0),
-            overflow: AtomicU64::new(0),
-            last_overflow_warning: Mutex::new(None),
+            overflow: Occasional::default(),
+            unread_history: Occasional::default(),
         }
     }
 
@@ -329,42 +389,72 @@ impl ScanCounter {
     /// Counts one scan of serial `serial` of batch `batch` of certificate `number` at `at` and
     /// returns the tally including it. Waits for nothing but, the first time this process sees
     /// the serial's batch, the one query loading its seed bitmap (and one read for a serial that
-    /// has a stored tally but left memory).
+    /// has a stored tally but left memory). `None` when that read failed: the scan is counted
+    /// all the same, but its serial's earlier scans are unknown, so there is no figure to show.
     pub async fn record(
         &self,
         number: &str,
         batch: u32,
         serial: u32,
         at: DateTime<Utc>,
-    ) -> Result<ScanTally, StoreError> {
+    ) -> Result<Option<ScanTally>, StoreError> {
         // Kept to the microsecond, as the store and Redis keep it, so an answer shows the same
         // first-scan time whichever of them it comes from.
         let at = at.timestamp_micros();
         let key = Serial { number: self.entries.numbers.id(number), batch, serial };
-        if let Some(answer) = self.count(key, at, None) {
-            return answer.to_scan_tally();
+        let counted = match self.count(key, at, None) {
+            Counted::NoEntry => {
+                let history = self.history(SerialKey { number: number.to_string(), batch, serial }).await;
+                self.count(key, at, Some(history))
+            }
+            counted => counted,
+        };
+        match counted {
+            Counted::Shown(answer) => answer.to_scan_tally().map(Some),
+            // `NoEntry` cannot follow a given history; either way there is no figure to show.
+            Counted::WithoutHistory | Counted::NoEntry => Ok(None),
         }
-        let stored = self.stored_tally(&SerialKey { number: number.to_string(), batch, serial }).await?;
-        // With a stored tally given, `count` always has an entry to count in.
-        self.count(key, at, Some(stored)).unwrap_or(CompactTally::one(at)).to_scan_tally()
     }
 
-    /// Counts the scan in the entry of `key`, making the entry from `stored` (the store's tally,
-    /// or none) when given; `None` when there is no entry and nothing to make it from.
-    fn count(&self, key: Serial, at: i64, stored: Option<Option<ScanTally>>) -> Option<CompactTally> {
+    /// Counts the scan in the entry of `key`, making the entry from `history` when given.
+    fn count(&self, key: Serial, at: i64, history: Option<History>) -> Counted {
         let mut entries = self.entries.lock(&key);
         let entry = match entries.entry(key) {
             std::collections::hash_map::Entry::Occupied(held) => held.into_mut(),
-            std::collections::hash_map::Entry::Vacant(vacant) => vacant.insert(Entry::new(stored?)),
+            std::collections::hash_map::Entry::Vacant(vacant) => match history {
+                Some(history) => vacant.insert(Entry::new(history)),
+                None => return Counted::NoEntry,
+            },
         };
         entry.total.merge(CompactTally::one(at));
         entry.pending.merge(CompactTally::one(at));
+        if !entry.seeded {
+            return Counted::WithoutHistory;
+        }
         // Queued under the entry's lock, so the Redis task cannot return this scan's figure
         // before it is known to be on its way.
         if self.queue(key, at) {
-            entry.unshared += 1;
+            entry.unshared = entry.unshared.saturating_add(1);
         }
-        Some(entry.answer())
+        Counted::Shown(entry.answer())
+    }
+
+    /// What the store holds of a serial this process has no entry for; a store that cannot be
+    /// read is reported now and then and gives [`History::Unknown`].
+    async fn history(&self, key: SerialKey) -> History {
+        match self.stored_tally(&key).await {
+            Ok(stored) => History::Read(stored),
+            Err(error) => {
+                if let Some(serials) = self.unread_history.note() {
+                    tracing::warn!(
+                        %error,
+                        serials,
+                        "earlier scans of serials could not be read from the store; their new scans are counted but shown without a count"
+                    );
+                }
+                History::Unknown
+            }
+        }
     }
 
     /// The store's tally of a serial this process does not hold in memory: none without a read
@@ -409,13 +499,7 @@ impl ScanCounter {
 
     /// Notes a scan Redis will not see, and says so now and then (the store still counts it).
     fn overflowed(&self) {
-        self.overflow.fetch_add(1, Ordering::Relaxed);
-        let Ok(mut last) = self.last_overflow_warning.try_lock() else { return };
-        if last.is_some_and(|last| last.elapsed() < OVERFLOW_WARNING_EVERY) {
-            return;
-        }
-        *last = Some(Instant::now());
-        let skipped = self.overflow.swap(0, Ordering::Relaxed);
+        let Some(skipped) = self.overflow.note() else { return };
         tracing::warn!(
             skipped,
             capacity = QUEUE_CAPACITY,
@@ -440,6 +524,7 @@ impl ScanCounter {
     pub async fn flush(&self) -> Result<usize, StoreError> {
         // Gathered by batch as they are taken: 32 bytes a serial, however many there are.
         let mut by_batch: FastMap<(u32, u32), SerialScans> = FastMap::default();
+        let mut without_history = false;
         for index in 0..SHARDS {
             let mut entries = self.entries.lock_shard(index);
             let mut took = false;
@@ -448,6 +533,7 @@ impl ScanCounter {
                     by_batch.entry((key.number, key.batch)).or_default().push((key.serial, pending));
                     took = true;
                 }
+                without_history |= !entry.seeded;
             }
             // A map keeps the room of its busiest second (some 500 KB a shard under a flood of
             // fresh scans); once a whole interval brought it no scan, that room goes back.
@@ -481,6 +567,9 @@ impl ScanCounter {
             let mut entries = self.entries.lock_shard(index);
             if entries.len() > MAX_CACHED / SHARDS {
                 entries.retain(|_, entry| entry.pending.count > 0);
+            } else if without_history {
+                // Their scans are stored now: the next scan reads the whole tally back.
+                entries.retain(|_, entry| entry.seeded || entry.pending.count > 0);
             }
         }
         Ok(deltas.serial_count())
@@ -544,7 +633,7 @@ async fn share_scans(mut queue: mpsc::Receiver<QueuedScan>, cache: Arc<SharedCac
         for ((key, tally), figure) in serials.iter().zip(figures) {
             let mut entries = entries.lock(key);
             let Some(entry) = entries.get_mut(key) else { continue };
-            entry.unshared = entry.unshared.saturating_sub(tally.count);
+            entry.unshared = entry.unshared.saturating_sub(u32::try_from(tally.count).unwrap_or(u32::MAX));
             entry.shared = CompactTally::of(&figure);
         }
     }
@@ -572,15 +661,15 @@ mod tests {
         let mut scans = Vec::new();
         for serial in 1..=500 {
             let counter = counter.clone();
-            scans.push(tokio::spawn(async move { counter.record(NUMBER, 1, serial, at).await.unwrap() }));
+            scans.push(tokio::spawn(async move { counter.record(NUMBER, 1, serial, at).await.unwrap().unwrap() }));
         }
         for scan in scans {
             assert_eq!(scan.await.unwrap().count, 1);
         }
         assert_eq!(counter.seed_loads(), 1, "500 concurrent first scans wait for one load");
         assert_eq!(counter.seed_reads(), 0);
-        assert_eq!(counter.record(NUMBER, 1, 3, at).await.unwrap().count, 2);
-        assert_eq!(counter.record(NUMBER, 2, 3, at).await.unwrap().count, 1);
+        assert_eq!(counter.record(NUMBER, 1, 3, at).await.unwrap().unwrap().count, 2);
+        assert_eq!(counter.record(NUMBER, 2, 3, at).await.unwrap().unwrap().count, 1);
         assert_eq!(counter.seed_loads(), 2, "one load per batch");
         assert_eq!(counter.flush().await.unwrap(), 501);
     }
@@ -618,6 +707,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_scan_whose_history_cannot_be_read_is_counted_and_shown_without_a_count() {
+        use sqlx::Connection;
+        let (dir, store) = store().await;
+        let mut side = sqlx::SqliteConnection::connect(&format!("sqlite://{}", dir.path().join("scans.db").display()))
+            .await
+            .unwrap();
+        let at = Utc::now();
+        let before = ScanCounter::new(store.clone());
+        before.record(NUMBER, 1, 5, at).await.unwrap();
+        before.record(NUMBER, 1, 5, at).await.unwrap();
+        before.flush().await.unwrap();
+
+        // A new process while the store cannot be read: no bitmap, so no serial's history.
+        let after = ScanCounter::new(store.clone());
+        sqlx::query("ALTER TABLE mark_scan_chunks RENAME TO held_aside").execute(&mut side).await.unwrap();
+        assert_eq!(after.record(NUMBER, 1, 5, at).await.unwrap(), None, "two stored scans unknown: no count");
+        assert_eq!(after.record(NUMBER, 1, 5, at).await.unwrap(), None, "still unknown");
+        assert_eq!(after.record(NUMBER, 1, 6, at).await.unwrap(), None, "not even whether it is the first");
+        assert!(after.flush().await.is_err());
+        sqlx::query("ALTER TABLE held_aside RENAME TO mark_scan_chunks").execute(&mut side).await.unwrap();
+
+        assert_eq!(after.flush().await.unwrap(), 2, "both serials' scans reach the store");
+        assert_eq!(store.scan_summary(NUMBER, 2).await.unwrap().0, 5, "every scan stored once");
+        let five = after.record(NUMBER, 1, 5, at).await.unwrap().unwrap();
+        assert_eq!(five.count, 5, "the whole history once the store answers");
+        assert_eq!(five.first_at, at.trunc_subsecs(6));
+        assert_eq!(after.record(NUMBER, 1, 6, at).await.unwrap().unwrap().count, 2);
+        after.flush().await.unwrap();
+        assert_eq!(store.scan_summary(NUMBER, 2).await.unwrap().0, 7);
+    }
+
+    #[tokio::test]
     async fn the_maps_give_their_room_back_once_scans_stop() {
         let (_dir, store) = store().await;
         let counter = ScanCounter::new(store);
@@ -632,7 +753,7 @@ mod tests {
         assert!(room(&counter) * 2 > busy, "the room stays while scans come");
         counter.flush().await.unwrap();
         assert!(room(&counter) <= SHARDS * IDLE_SHARD_SLOTS, "{} slots after an idle interval", room(&counter));
-        assert_eq!(counter.record(NUMBER, 1, 7, at).await.unwrap().count, 2, "figures still known");
+        assert_eq!(counter.record(NUMBER, 1, 7, at).await.unwrap().unwrap().count, 2, "figures still known");
     }
 
     #[tokio::test]
@@ -647,19 +768,19 @@ mod tests {
 
         // Another process on the same store: the bitmap says serial 9 has a tally.
         let after = ScanCounter::new(store.clone());
-        assert_eq!(after.record(NUMBER, 1, 8, at).await.unwrap().count, 1);
+        assert_eq!(after.record(NUMBER, 1, 8, at).await.unwrap().unwrap().count, 1);
         assert_eq!(after.seed_reads(), 0);
-        let stored = after.record(NUMBER, 1, 9, at).await.unwrap();
+        let stored = after.record(NUMBER, 1, 9, at).await.unwrap().unwrap();
         assert_eq!(stored.count, 4);
         assert_eq!(stored.first_at, at.trunc_subsecs(6), "the first scan, as the store kept it");
-        assert_eq!(after.record(NUMBER, 1, 9, at).await.unwrap().count, 5);
+        assert_eq!(after.record(NUMBER, 1, 9, at).await.unwrap().unwrap().count, 5);
         assert_eq!(after.seed_reads(), 1, "read once, then from memory");
 
         // Its own flush sets the bits, so a serial that leaves memory is read back, not lost.
         after.flush().await.unwrap();
         let eight = Serial { number: after.entries.numbers.id(NUMBER), batch: 1, serial: 8 };
         after.entries.lock(&eight).remove(&eight);
-        assert_eq!(after.record(NUMBER, 1, 8, at).await.unwrap().count, 2);
+        assert_eq!(after.record(NUMBER, 1, 8, at).await.unwrap().unwrap().count, 2);
         assert_eq!(after.seed_reads(), 2);
         assert_eq!(after.seed_loads(), 1);
         after.flush().await.unwrap();
@@ -680,7 +801,7 @@ mod tests {
     fn the_answer_is_the_larger_of_local_and_shared_plus_unshared() {
         let at = Utc::now().timestamp_micros();
         let earlier = at - 60_000_000;
-        let mut entry = Entry::new(None);
+        let mut entry = Entry::new(History::Read(None));
         entry.total.merge(CompactTally { count: 3, first_us: at, last_us: at });
         assert_eq!(entry.answer().count, 3);
         entry.shared = CompactTally { count: 10, first_us: earlier, last_us: at };
