@@ -199,3 +199,33 @@ async fn the_application_refuses_to_start_on_an_unreachable_server_and_says_wher
     assert!(error.contains("cannot connect to PostgreSQL at 127.0.0.1:1"), "{error}");
     assert!(!error.contains("s3cret"), "{error}");
 }
+
+#[tokio::test]
+async fn a_change_that_cannot_get_the_write_lock_in_time_is_told_to_retry_and_changes_nothing() {
+    let app = spawn_app_on(Backend::Postgres).await;
+    app.issue(&issue_body("SM2026PGLOCK1", "写锁测试有限公司", 83)).await;
+
+    // Another session holds the lock every event-writing transaction takes ("STARMARK").
+    let mut holder = app.database.as_ref().expect("a PostgreSQL app").connect().await;
+    sqlx::query("SELECT pg_advisory_lock($1)").bind(0x5354_4152_4d41_524b_i64).execute(&mut holder).await.unwrap();
+    let started = std::time::Instant::now();
+    let response = app
+        .post(
+            "/api/v1/certificates/SM2026PGLOCK1/status",
+            &app.issuer,
+            &json!({"action": "revoke", "reason": "严重违规"}),
+        )
+        .await;
+    let waited = started.elapsed();
+    assert_eq!(response.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("2"));
+    let problem = common::assert_problem(response, 503, "unavailable").await;
+    assert!(!problem["detail"].as_str().unwrap().contains("lock"), "no database detail leaks: {problem}");
+    assert!(waited >= std::time::Duration::from_secs(7), "refused after {waited:?}, before the wait's bound");
+    assert_eq!(state_of(&app, "SM2026PGLOCK1").await, "valid", "nothing changed");
+
+    // Once the lock is free the same request goes through.
+    sqlx::query("SELECT pg_advisory_unlock($1)").bind(0x5354_4152_4d41_524b_i64).execute(&mut holder).await.unwrap();
+    let (status, body) = app.status("SM2026PGLOCK1", json!({"action": "revoke", "reason": "严重违规"})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(state_of(&app, "SM2026PGLOCK1").await, "revoked");
+}

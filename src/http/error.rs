@@ -12,6 +12,9 @@ use crate::registry::{AuthError, RegistryError};
 
 /// Media type of problem documents.
 pub const PROBLEM_JSON: &str = "application/problem+json";
+/// Seconds a client is asked to wait before retrying when the database is unavailable: outages
+/// worth a 503 (a restart, a held lock, a full pool) mostly pass within that.
+const RETRY_UNAVAILABLE_AFTER: u64 = 2;
 
 /// A problem to report to the client.
 #[derive(Debug)]
@@ -115,6 +118,12 @@ impl ApiError {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable", detail)
     }
 
+    /// Tells the client when to try again (`Retry-After`, in seconds).
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
     /// A public quota is spent: come back after `wait`.
     pub fn too_many_requests(detail: impl Into<String>, wait: std::time::Duration) -> Self {
         let seconds = wait.as_secs().max(1);
@@ -213,6 +222,11 @@ impl From<RegistryError> for ApiError {
                 RegistryError::Conflict(number).to_string(),
             ),
             RegistryError::Busy(wait) => ApiError::too_many_requests(error.to_string(), wait),
+            RegistryError::Store(store) if store.is_unavailable() => {
+                tracing::warn!(error = %store, "database unavailable");
+                ApiError::unavailable("the registry's database is unavailable right now; try again shortly")
+                    .retry_after(RETRY_UNAVAILABLE_AFTER)
+            }
             RegistryError::Internal(_) | RegistryError::Store(_) => ApiError::internal(error),
         }
     }

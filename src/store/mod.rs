@@ -249,6 +249,45 @@ pub enum StoreError {
     Migration(#[from] sqlx::migrate::MigrateError),
 }
 
+impl StoreError {
+    /// Whether the database is out of reach or too busy right now (no connection, a server
+    /// shutting down or out of connections, a lock not granted in time), rather than refusing
+    /// this request or holding bad data: the client should retry, so the API answers 503, not 500.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Unreachable(_) => true,
+            StoreError::Database(error) => match error {
+                sqlx::Error::Io(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed => true,
+                sqlx::Error::Database(db) => {
+                    let Some(code) = db.code() else { return false };
+                    if db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().is_some() {
+                        postgres_unavailable(&code)
+                    } else {
+                        sqlite_unavailable(&code)
+                    }
+                }
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+}
+
+/// SQLSTATEs that mean "not now" rather than "not this": connection exceptions, insufficient
+/// resources (too many connections, disk full), shutdowns, `lock_not_available`.
+fn postgres_unavailable(code: &str) -> bool {
+    code.starts_with("08") || code.starts_with("53") || matches!(code, "57P01" | "57P02" | "57P03" | "55P03")
+}
+
+/// SQLite result codes (numbers, extended codes carrying the primary one in their low byte) that
+/// mean "not now": BUSY and LOCKED.
+fn sqlite_unavailable(code: &str) -> bool {
+    code.parse::<u32>().is_ok_and(|code| matches!(code & 0xff, 5 | 6))
+}
+
 /// The persistence operations the registry needs; [`LogStore`] holds the transparency log's.
 #[async_trait]
 pub trait Store: LogStore + Send + Sync + 'static {
@@ -338,4 +377,33 @@ pub async fn open(database_url: &str) -> Result<std::sync::Arc<dyn Store>, Store
         }
     }
     Ok(std::sync::Arc::new(SqliteStore::open(database_url).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{postgres_unavailable, sqlite_unavailable, StoreError};
+
+    #[test]
+    fn only_outages_and_lock_waits_count_as_unavailable() {
+        // SQLite: BUSY, LOCKED and their extended codes (BUSY_SNAPSHOT 517, LOCKED_SHAREDCACHE 262).
+        for code in ["5", "6", "517", "262"] {
+            assert!(sqlite_unavailable(code), "{code}");
+        }
+        // CONSTRAINT_UNIQUE 2067, CORRUPT 11.
+        for code in ["2067", "11"] {
+            assert!(!sqlite_unavailable(code), "{code}");
+        }
+        // PostgreSQL: connection failure, too many connections, shutdown, lock_not_available ...
+        for code in ["08006", "53300", "57P01", "55P03"] {
+            assert!(postgres_unavailable(code), "{code}");
+        }
+        // ... but not unique_violation or a syntax error.
+        for code in ["23505", "42601"] {
+            assert!(!postgres_unavailable(code), "{code}");
+        }
+        assert!(StoreError::Database(sqlx::Error::PoolTimedOut).is_unavailable());
+        assert!(StoreError::Unreachable("down".into()).is_unavailable());
+        assert!(!StoreError::Corrupt("bad row".into()).is_unavailable());
+        assert!(!StoreError::Database(sqlx::Error::RowNotFound).is_unavailable());
+    }
 }

@@ -38,6 +38,11 @@ const BULK_ROWS: usize = 1_000;
 const EVENTS_LOCK: i64 = 0x5354_4152_4d41_524b;
 /// Advisory lock key taken by every scan flush ("STARSCAN" in ASCII).
 const SCANS_LOCK: i64 = 0x5354_4152_5343_414e;
+/// How long a transaction waits for [`EVENTS_LOCK`] or [`SCANS_LOCK`]. Writers hold them for
+/// milliseconds, an import's transaction of 5,000 certificates for under a second; a wait without a bound
+/// would outlive the request (whose time limit is 10 s by default) and keep its connection busy
+/// until the lock comes. Shorter than that limit, so the client hears "try again", not a timeout.
+const LOCK_WAIT_SETTING: &str = "SET LOCAL lock_timeout = '8s'";
 
 /// PostgreSQL-backed [`Store`]: one connection pool for reads and writes.
 pub struct PostgresStore {
@@ -67,8 +72,11 @@ async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, StoreErr
     Ok(pool.begin_with("BEGIN ISOLATION LEVEL READ COMMITTED").await?)
 }
 
-/// Waits for the transaction-scoped advisory lock `key`; it is released at commit or rollback.
+/// Waits for the transaction-scoped advisory lock `key`, released at commit or rollback, for at
+/// most [`LOCK_WAIT_SETTING`]; then the server refuses with `lock_not_available`, which the API answers
+/// as 503 with `Retry-After` ([`StoreError::is_unavailable`]).
 async fn lock(conn: &mut PgConnection, key: i64) -> Result<(), StoreError> {
+    sqlx::query(LOCK_WAIT_SETTING).execute(&mut *conn).await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(key).execute(conn).await?;
     Ok(())
 }
