@@ -236,6 +236,10 @@ fn mark(out: &mut String, outcome: &ScanOutcome, lang: Lang) {
             fill(tx::CHECKS_VALUE.get(lang), &[&scans.count.to_string(), &first])
         };
         fact(out, "checks", tx::CHECKS, &value, lang);
+    } else if outcome.reason == "checked" {
+        // A genuine mark whose earlier checks the registry cannot read right now: saying
+        // nothing would look like a mark never checked before.
+        fact(out, "checks", tx::CHECKS, tx::CHECKS_UNKNOWN.get(lang), lang);
     }
     if let Some(key_id) = &outcome.key_id {
         fact(out, "key-id", tx::KEY_ID, &format!("<code>{}</code>", escape(key_id.as_str())), lang);
