@@ -45,8 +45,9 @@ pub struct Config {
     pub answer_lifetime: Duration,
     /// `STARMARK_CACHE_MAX_MB`: memory for cached answers in each instance (default 64).
     pub cache_max_bytes: u64,
-    /// `STARMARK_RECEIPTS_PER_MINUTE`: how many verification receipts this instance issues per
-    /// minute to everyone together (default 600); beyond it, 429 with `Retry-After`.
+    /// `STARMARK_RECEIPTS_PER_MINUTE`: how many verification receipts of up to 4 KiB this
+    /// instance issues per minute to everyone together (default 600; a larger receipt counts
+    /// once per started 4 KiB); beyond it, 429 with `Retry-After`.
     pub receipts_per_minute: u32,
 }
 

@@ -398,3 +398,25 @@ async fn receipts_are_rate_limited_with_retry_after() {
     assert_eq!(page.status(), 429);
     assert!(page.text().await.unwrap().contains("try again in a moment"));
 }
+
+#[tokio::test]
+async fn a_large_receipt_costs_the_quota_by_its_size() {
+    // One token a second, a burst of ten: ten single checks' receipts, or one receipt of 40 KiB.
+    let app = common::spawn_app_with(|config| config.receipts_per_minute = 60).await;
+    app.issue(&issue_body("SM2026SIZE0001", "容量测试有限公司", 2)).await;
+    let queries: Vec<String> = (0..1_000).map(|n| format!("NOT-A-NUMBER-{n:04}")).collect();
+    let large = create(&app, json!(queries)).await;
+    assert_eq!(large.status(), 201, "a full bucket takes a receipt larger than its burst");
+    let large: Value = large.json().await.unwrap();
+    let bytes = canonical_value_bytes(&large["document"]).unwrap().len();
+    assert!(bytes > 100 * 1024, "{bytes} bytes");
+
+    // The receipt owes what it stored beyond the burst: the next one, small as it is, waits.
+    let refused = create(&app, json!(["SM2026SIZE0001"])).await;
+    let wait: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let owed = u64::try_from(bytes.div_ceil(starmark::registry::receipt::RECEIPT_QUOTA_UNIT)).unwrap() - 10;
+    assert!(owed >= 15, "{owed}");
+    // One token a second comes back; a slow machine may have taken a few seconds in between.
+    assert!(wait + 3 >= owed && wait <= owed + 1, "waits {wait} s for {owed} tokens owed");
+    assert_problem(refused, 429, "too-many-requests").await;
+}

@@ -96,7 +96,8 @@ impl Registry {
         self.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
-    /// Bounds how many receipts anyone may have issued per minute (`STARMARK_RECEIPTS_PER_MINUTE`).
+    /// Bounds how many receipts (of up to 4 KiB, a larger one counting once per started 4 KiB)
+    /// anyone may have issued per minute (`STARMARK_RECEIPTS_PER_MINUTE`).
     pub fn with_receipt_quota(mut self, per_minute: u32) -> Self {
         self.receipt_quota = quota::Quota::per_minute(per_minute);
         self

@@ -21,6 +21,11 @@ use crate::domain::receipt::{
 };
 use crate::store::{StoredCertificate, StoredReceipt};
 
+/// Bytes of stored receipt one token of the receipt quota pays for: a single check's receipt
+/// (about 1 KB) costs one, a receipt of 1,000 rows 40 (166 KB, every row malformed) or more, so the quota bounds the bytes
+/// written as well as the requests (`STARMARK_RECEIPTS_PER_MINUTE`).
+pub const RECEIPT_QUOTA_UNIT: usize = 4096;
+
 /// Bytes put before the canonical receipt in the signed message (domain separation).
 pub const RECEIPT_SIGNING_PREFIX: &[u8] = b"starmark-receipt-v1\n";
 
@@ -178,9 +183,8 @@ impl Registry {
         format!("{}/receipts/{id}", self.public_url)
     }
 
-    /// Signs and stores a receipt of `check`.
+    /// Signs and stores a receipt of `check`, if the receipt quota has room for its size.
     pub async fn issue_receipt(&self, check: &BulkCheck) -> Result<IssuedReceipt, RegistryError> {
-        self.receipt_quota.take().map_err(RegistryError::Busy)?;
         let results = check
             .rows
             .iter()
@@ -207,6 +211,8 @@ impl Registry {
         let canonical = canonical_value_bytes(&document).map_err(internal)?;
         let id = receipt_id(&canonical);
         let document = String::from_utf8(canonical).map_err(|e| RegistryError::Internal(e.to_string()))?;
+        let cost = u32::try_from(document.len().div_ceil(RECEIPT_QUOTA_UNIT)).unwrap_or(u32::MAX);
+        self.receipt_quota.take(cost).map_err(RegistryError::Busy)?;
         let stored = StoredReceipt { id: id.clone(), issued_at: check.checked_at, document };
         self.store.put_receipt(&stored).await?;
         Ok(IssuedReceipt { url: self.receipt_url(&id), id, issued_at: stored.issued_at, document: stored.document })
