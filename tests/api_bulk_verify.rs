@@ -307,6 +307,8 @@ async fn a_store_that_cannot_answer_fails_the_whole_check() {
     let mut db = SqliteConnection::connect_with(&options).await.expect("open database");
     sqlx::query("ALTER TABLE certificates RENAME TO certificates_elsewhere").execute(&mut db).await.unwrap();
     let response = bulk_json(&app, &json!({"queries": ["SM2026BULK0001", uscc(3)]})).await;
+    // A missing table is a fault, not an outage that passes: no promise of a quick retry.
+    assert!(response.headers().get("retry-after").is_none());
     let problem = assert_problem(response, 503, "unavailable").await;
     assert!(problem["detail"].as_str().unwrap().contains("nothing was checked"), "{problem}");
     let receipt = app.client.post(app.url("/api/v1/receipts")).json(&json!({"queries": ["SM2026BULK0001"]})).send();

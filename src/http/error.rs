@@ -9,6 +9,7 @@ use serde_json::{json, Map, Value};
 
 use crate::domain::{EvaluationError, IssueError, MarkError, TransitionError};
 use crate::registry::{AuthError, RegistryError};
+use crate::store::StoreError;
 
 /// Media type of problem documents.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -124,6 +125,16 @@ impl ApiError {
         self
     }
 
+    /// Adds `Retry-After` when the store failure behind this problem is an outage that passes
+    /// (see [`StoreError::is_unavailable`]) rather than a fault that a retry would meet again.
+    pub fn retry_if_outage(self, cause: &StoreError) -> Self {
+        if cause.is_unavailable() {
+            self.retry_after(RETRY_UNAVAILABLE_AFTER)
+        } else {
+            self
+        }
+    }
+
     /// A public quota is spent: come back after `wait`.
     pub fn too_many_requests(detail: impl Into<String>, wait: std::time::Duration) -> Self {
         let seconds = wait.as_secs().max(1);
@@ -225,7 +236,7 @@ impl From<RegistryError> for ApiError {
             RegistryError::Store(store) if store.is_unavailable() => {
                 tracing::warn!(error = %store, "database unavailable");
                 ApiError::unavailable("the registry's database is unavailable right now; try again shortly")
-                    .retry_after(RETRY_UNAVAILABLE_AFTER)
+                    .retry_if_outage(&store)
             }
             RegistryError::Internal(_) | RegistryError::Store(_) => ApiError::internal(error),
         }

@@ -653,6 +653,25 @@ mod tests {
 
     const NUMBER: &str = "SM2026SEED0001";
 
+    /// A store, and a connection of its own to take the scan tallies' table away and back.
+    async fn store_and_side() -> (tempfile::TempDir, Arc<dyn Store>, sqlx::SqliteConnection) {
+        use sqlx::Connection;
+        let (dir, store) = store().await;
+        let side = sqlx::SqliteConnection::connect(&format!("sqlite://{}", dir.path().join("scans.db").display()))
+            .await
+            .unwrap();
+        (dir, store, side)
+    }
+
+    /// Renames the scan tallies' table away, so that every read or write of it fails.
+    async fn hide_tallies(side: &mut sqlx::SqliteConnection) {
+        sqlx::query("ALTER TABLE mark_scan_chunks RENAME TO held_aside").execute(side).await.unwrap();
+    }
+
+    async fn restore_tallies(side: &mut sqlx::SqliteConnection) {
+        sqlx::query("ALTER TABLE held_aside RENAME TO mark_scan_chunks").execute(side).await.unwrap();
+    }
+
     #[tokio::test]
     async fn fresh_serials_cost_one_load_per_batch_and_no_read_each() {
         let (_dir, store) = store().await;
@@ -676,11 +695,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_flush_the_store_refuses_keeps_every_scan_for_the_next_one() {
-        use sqlx::Connection;
-        let (dir, store) = store().await;
-        let mut side = sqlx::SqliteConnection::connect(&format!("sqlite://{}", dir.path().join("scans.db").display()))
-            .await
-            .unwrap();
+        let (_dir, store, mut side) = store_and_side().await;
         let at = Utc::now();
         let counter = ScanCounter::new(store.clone());
         // Two certificates, two batches, serials over several chunks, one serial scanned twice.
@@ -690,10 +705,10 @@ mod tests {
         counter.record("SM2026SEED0002", 1, 77, at).await.unwrap();
         counter.record(NUMBER, 2, 1, at).await.unwrap();
 
-        sqlx::query("ALTER TABLE mark_scan_chunks RENAME TO held_aside").execute(&mut side).await.unwrap();
+        hide_tallies(&mut side).await;
         assert!(counter.flush().await.is_err(), "the store cannot take the scans");
         counter.record(NUMBER, 1, 2_000, at).await.unwrap();
-        sqlx::query("ALTER TABLE held_aside RENAME TO mark_scan_chunks").execute(&mut side).await.unwrap();
+        restore_tallies(&mut side).await;
 
         assert_eq!(counter.flush().await.unwrap(), 3_001, "the serials refused and the one scanned since");
         assert_eq!(counter.flush().await.unwrap(), 0, "nothing left pending");
@@ -708,11 +723,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_scan_whose_history_cannot_be_read_is_counted_and_shown_without_a_count() {
-        use sqlx::Connection;
-        let (dir, store) = store().await;
-        let mut side = sqlx::SqliteConnection::connect(&format!("sqlite://{}", dir.path().join("scans.db").display()))
-            .await
-            .unwrap();
+        let (_dir, store, mut side) = store_and_side().await;
         let at = Utc::now();
         let before = ScanCounter::new(store.clone());
         before.record(NUMBER, 1, 5, at).await.unwrap();
@@ -721,12 +732,12 @@ mod tests {
 
         // A new process while the store cannot be read: no bitmap, so no serial's history.
         let after = ScanCounter::new(store.clone());
-        sqlx::query("ALTER TABLE mark_scan_chunks RENAME TO held_aside").execute(&mut side).await.unwrap();
+        hide_tallies(&mut side).await;
         assert_eq!(after.record(NUMBER, 1, 5, at).await.unwrap(), None, "two stored scans unknown: no count");
         assert_eq!(after.record(NUMBER, 1, 5, at).await.unwrap(), None, "still unknown");
         assert_eq!(after.record(NUMBER, 1, 6, at).await.unwrap(), None, "not even whether it is the first");
         assert!(after.flush().await.is_err());
-        sqlx::query("ALTER TABLE held_aside RENAME TO mark_scan_chunks").execute(&mut side).await.unwrap();
+        restore_tallies(&mut side).await;
 
         assert_eq!(after.flush().await.unwrap(), 2, "both serials' scans reach the store");
         assert_eq!(store.scan_summary(NUMBER, 2).await.unwrap().0, 5, "every scan stored once");

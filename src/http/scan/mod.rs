@@ -47,6 +47,7 @@ pub async fn scan(
         Err(RegistryError::Store(e)) => {
             tracing::error!(error = %e, "scan: certificate status unavailable");
             return ApiError::unavailable("the certificate's status cannot be checked right now; try again shortly")
+                .retry_if_outage(&e)
                 .into_response();
         }
         Err(e) => return ApiError::from(e).into_response(),

@@ -36,6 +36,7 @@ pub(crate) fn fail_closed(error: RegistryError) -> ApiError {
             ApiError::unavailable(
                 "the registry could not read its records, so nothing was checked; try again in a moment",
             )
+            .retry_if_outage(&cause)
         }
         other => other.into(),
     }
