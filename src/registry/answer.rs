@@ -173,7 +173,7 @@ impl Registry {
         };
         read_path.tiers.local.get_or_load(key, load).await.map_err(|e| match Arc::try_unwrap(e) {
             Ok(error) => error,
-            Err(shared) => RegistryError::Internal(shared.to_string()),
+            Err(shared) => shared.relayed(),
         })
     }
 

@@ -27,6 +27,23 @@ pub enum RegistryError {
     Store(StoreError),
 }
 
+impl RegistryError {
+    /// The same failure for another request that waited on the one that met it (a coalesced
+    /// cache load hands every waiter one shared error): what kind of failure it was survives, so
+    /// a store outage stays a 503 for all of them and a missing certificate a 404.
+    pub fn relayed(&self) -> Self {
+        match self {
+            RegistryError::NotFound(number) => RegistryError::NotFound(number.clone()),
+            RegistryError::Busy(wait) => RegistryError::Busy(*wait),
+            RegistryError::Store(error) => RegistryError::Store(StoreError::Relayed {
+                message: error.to_string(),
+                unavailable: error.is_unavailable(),
+            }),
+            other => RegistryError::Internal(other.to_string()),
+        }
+    }
+}
+
 impl From<FieldError> for RegistryError {
     fn from(error: FieldError) -> Self {
         RegistryError::Invalid(IssueError::Field(error))
@@ -50,5 +67,20 @@ impl From<MarkError> for RegistryError {
             MarkError::State(transition) => RegistryError::Transition(transition),
             other => RegistryError::Marks(other),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_relayed_failure_keeps_its_kind() {
+        let outage = RegistryError::Store(StoreError::Database(sqlx::Error::PoolTimedOut)).relayed();
+        assert!(matches!(&outage, RegistryError::Store(store) if store.is_unavailable()), "{outage:?}");
+        let fault = RegistryError::Store(StoreError::Corrupt("bad row".into())).relayed();
+        assert!(matches!(&fault, RegistryError::Store(store) if !store.is_unavailable()), "{fault:?}");
+        assert!(fault.to_string().contains("bad row"));
+        assert!(matches!(RegistryError::NotFound("SM1".into()).relayed(), RegistryError::NotFound(n) if n == "SM1"));
     }
 }

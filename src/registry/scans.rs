@@ -75,6 +75,10 @@ const GATHER: Duration = Duration::from_millis(5);
 pub const MAX_SEED_BYTES: usize = 32 * 1024 * 1024;
 /// What one batch's bitmap costs besides its bits (map entries, key, locks), for the budget.
 const SEED_OVERHEAD_BYTES: usize = 128;
+/// How long after a failed read of a serial's history scans count without asking the store: a
+/// store that is down may take seconds to say so (its pool waits for a connection), and a scan
+/// answers at once, so while it is down one scan a second pays that wait, not every one.
+const HISTORY_RETRY_AFTER: Duration = Duration::from_secs(1);
 /// Shortest time between two warnings of the same kind (a full Redis queue, an unreadable
 /// stored tally): under a flood, one line every few seconds says as much as thousands.
 const WARNING_EVERY: Duration = Duration::from_secs(10);
@@ -333,6 +337,9 @@ pub struct ScanCounter {
     overflow: Occasional,
     /// Scans counted without their serial's history because the store could not be read.
     unread_history: Occasional,
+    /// When a read of a serial's history last failed: for [`HISTORY_RETRY_AFTER`] after it (or
+    /// until a flush succeeds), scans do not ask the store again.
+    history_failed_at: Mutex<Option<Instant>>,
 }
 
 /// Events worth a warning that may come by the thousand: counted, and reported at most once
@@ -367,6 +374,7 @@ impl ScanCounter {
             seed_loads: AtomicU64::new(0),
             overflow: Occasional::default(),
             unread_history: Occasional::default(),
+            history_failed_at: Mutex::new(None),
         }
     }
 
@@ -440,21 +448,29 @@ impl ScanCounter {
     }
 
     /// What the store holds of a serial this process has no entry for; a store that cannot be
-    /// read is reported now and then and gives [`History::Unknown`].
+    /// read (or could not a moment ago) is reported now and then and gives [`History::Unknown`].
     async fn history(&self, key: SerialKey) -> History {
-        match self.stored_tally(&key).await {
-            Ok(stored) => History::Read(stored),
-            Err(error) => {
-                if let Some(serials) = self.unread_history.note() {
-                    tracing::warn!(
-                        %error,
-                        serials,
-                        "earlier scans of serials could not be read from the store; their new scans are counted but shown without a count"
-                    );
+        let failed_at = || self.history_failed_at.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let failed_lately = failed_at().is_some_and(|at| at.elapsed() < HISTORY_RETRY_AFTER);
+        let error = if failed_lately {
+            "a read failed under a second ago".to_string()
+        } else {
+            match self.stored_tally(&key).await {
+                Ok(stored) => return History::Read(stored),
+                Err(error) => {
+                    *failed_at() = Some(Instant::now());
+                    error.to_string()
                 }
-                History::Unknown
             }
+        };
+        if let Some(serials) = self.unread_history.note() {
+            tracing::warn!(
+                error,
+                serials,
+                "earlier scans of serials could not be read from the store; their new scans are counted but shown without a count"
+            );
         }
+        History::Unknown
     }
 
     /// The store's tally of a serial this process does not hold in memory: none without a read
@@ -557,6 +573,8 @@ impl ScanCounter {
             self.pend_again(&deltas);
             return Err(e);
         }
+        // The store takes writes again: the next scan that needs a history may ask for it.
+        *self.history_failed_at.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
         // These serials now have a stored tally: set their bits before any entry leaves memory.
         for batch in deltas.batches() {
             if let Some(seeds) = self.seeds.get(batch.number(), batch.batch()) {

@@ -247,6 +247,10 @@ pub enum StoreError {
     Unreachable(String),
     #[error("migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    /// A failure that one read met and every request waiting for that same read receives (the
+    /// original cannot be cloned): its text, and whether it was an outage.
+    #[error("{message}")]
+    Relayed { message: String, unavailable: bool },
 }
 
 impl StoreError {
@@ -256,6 +260,7 @@ impl StoreError {
     pub fn is_unavailable(&self) -> bool {
         match self {
             StoreError::Unreachable(_) => true,
+            StoreError::Relayed { unavailable, .. } => *unavailable,
             StoreError::Database(error) => match error {
                 sqlx::Error::Io(_)
                 | sqlx::Error::PoolTimedOut
@@ -403,6 +408,8 @@ mod tests {
         }
         assert!(StoreError::Database(sqlx::Error::PoolTimedOut).is_unavailable());
         assert!(StoreError::Unreachable("down".into()).is_unavailable());
+        let relayed = |unavailable| StoreError::Relayed { message: "m".into(), unavailable };
+        assert!(relayed(true).is_unavailable() && !relayed(false).is_unavailable());
         assert!(!StoreError::Corrupt("bad row".into()).is_unavailable());
         assert!(!StoreError::Database(sqlx::Error::RowNotFound).is_unavailable());
     }

@@ -5,6 +5,7 @@
 pub mod browser;
 pub mod postgres;
 pub mod records;
+pub mod relay;
 
 use std::path::PathBuf;
 use std::sync::Arc;

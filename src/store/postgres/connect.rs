@@ -13,6 +13,12 @@ use crate::store::StoreError;
 const MAX_CONNECTIONS: u32 = 10;
 /// How long the first connection may take before the server is called unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a query waits for a pooled connection, reconnecting meanwhile if the server went
+/// away. sqlx's default is 30 s, longer than a request may take (10 s by default): while the
+/// server is down every request that needs it would hang until its time limit. After this the
+/// store says it is unavailable (503 with `Retry-After`), and answers that need no store read
+/// are not held up.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// A database URL as it may be shown in logs and error messages: the password (in the user
 /// part or a `password=` parameter) replaced by `***`. Anything else is shown as given.
@@ -101,7 +107,10 @@ pub(super) async fn connect(url: &str) -> Result<PgPool, StoreError> {
     };
     sqlx::migrate!("./migrations/postgres").run(&mut first).await?;
     first.close().await?;
-    Ok(PgPoolOptions::new().max_connections(MAX_CONNECTIONS).connect_lazy_with(options))
+    Ok(PgPoolOptions::new()
+        .max_connections(MAX_CONNECTIONS)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_lazy_with(options))
 }
 
 #[cfg(test)]
