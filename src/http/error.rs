@@ -236,7 +236,7 @@ impl From<RegistryError> for ApiError {
             RegistryError::Store(store) if store.is_unavailable() => {
                 tracing::warn!(error = %store, "database unavailable");
                 ApiError::unavailable("the registry's database is unavailable right now; try again shortly")
-                    .retry_if_outage(&store)
+                    .retry_after(RETRY_UNAVAILABLE_AFTER)
             }
             RegistryError::Internal(_) | RegistryError::Store(_) => ApiError::internal(error),
         }

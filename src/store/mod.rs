@@ -227,7 +227,8 @@ pub struct StoredMarkDigests {
     pub created_at: DateTime<Utc>,
 }
 
-/// Storage failures. Conflicts are the caller's business; everything else is a server fault.
+/// Storage failures. Conflicts are the caller's business; outages ([`StoreError::is_unavailable`])
+/// pass and are worth a retry; everything else is a server fault.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("certificate {0} already exists")]
