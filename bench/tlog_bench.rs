@@ -90,6 +90,7 @@ async fn registry(dir: &std::path::Path) -> Arc<Registry> {
         public_url: "https://bench.example".into(),
         database_url: None,
         redis_url: None,
+        redis_ca: None,
         issuer_name: "Bench body".into(),
         issuer_approval: ApprovalNumber::parse("CNCA-R-2026-001").expect("approval"),
         request_timeout: Duration::from_secs(10),

@@ -22,8 +22,11 @@ pub struct Config {
     pub public_url: String,
     /// `DATABASE_URL`: defaults to `sqlite://<data dir>/starmark.db`.
     pub database_url: Option<String>,
-    /// `REDIS_URL`: optional shared cache.
+    /// `REDIS_URL`: optional shared cache (`redis://`, or `rediss://` for TLS).
     pub redis_url: Option<String>,
+    /// `STARMARK_REDIS_CA`: a PEM file of the certificate authorities a `rediss://` server's
+    /// certificate must chain to, instead of the system's trust store (for a private CA).
+    pub redis_ca: Option<PathBuf>,
     /// `STARMARK_ISSUER_NAME`: the certification body's name on every record.
     pub issuer_name: String,
     /// `STARMARK_ISSUER_APPROVAL`: its CNCA approval number.
@@ -90,6 +93,7 @@ impl Config {
             public_url: String::new(),
             database_url: var("DATABASE_URL"),
             redis_url: var("REDIS_URL"),
+            redis_ca: var("STARMARK_REDIS_CA").map(PathBuf::from),
             issuer_name: var("STARMARK_ISSUER_NAME").unwrap_or_else(|| "Starmark 示范认证中心 (demo body)".to_string()),
             issuer_approval,
             request_timeout: Duration::from_millis(number("STARMARK_REQUEST_TIMEOUT_MS", 10_000u64)?),

@@ -47,13 +47,38 @@ pub async fn open_registry(config: &Config) -> anyhow::Result<Arc<Registry>> {
         absent_for: config.cache_stale_bound.min(std::time::Duration::from_secs(2)),
     });
     let shared = match &config.redis_url {
-        Some(url) => Some(SharedCache::new(url, config.cache_stale_bound).context("REDIS_URL is not a Redis URL")?),
+        Some(url) => Some(shared_cache(url, config.redis_ca.as_deref(), config.cache_stale_bound)?),
+        None if config.redis_ca.is_some() => anyhow::bail!("STARMARK_REDIS_CA is set, but REDIS_URL is not"),
         None => None,
     };
     let read_path =
         ReadPath::new(Tiers { local, shared }, Arc::new(http::answers::JsonAnswers), config.answer_lifetime);
     let registry = registry.with_read_path(read_path);
     Ok(Arc::new(registry))
+}
+
+/// The Redis tier for `url`: over TLS for `rediss://`, against the certificate authorities of
+/// `ca` when given (a private CA) or the system's trust store. Messages name the URL without
+/// its password.
+fn shared_cache(url: &str, ca: Option<&std::path::Path>, ttl: std::time::Duration) -> anyhow::Result<Arc<SharedCache>> {
+    let shown = crate::store::display_url(url);
+    let tls = url.starts_with("rediss://");
+    let shared = match ca {
+        Some(path) if tls => {
+            let roots =
+                std::fs::read(path).with_context(|| format!("STARMARK_REDIS_CA: cannot read {}", path.display()))?;
+            SharedCache::with_roots(url, roots, ttl)
+        }
+        Some(_) => {
+            anyhow::bail!("STARMARK_REDIS_CA is set, but REDIS_URL {shown} does not use TLS; write it as rediss://")
+        }
+        None => SharedCache::new(url, ttl),
+    };
+    shared.with_context(|| {
+        format!(
+            "REDIS_URL {shown} cannot be used (write it as redis://[:password@]host[:port][/db], or rediss:// for TLS)"
+        )
+    })
 }
 
 /// A bound, ready-to-run server.

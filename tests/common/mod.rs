@@ -45,6 +45,7 @@ pub fn test_config(dir: &std::path::Path) -> Config {
         public_url: "http://starmark.test".into(),
         database_url: None,
         redis_url: None,
+        redis_ca: None,
         issuer_name: "测试认证中心 Test Body".into(),
         issuer_approval: ApprovalNumber::parse("CNCA-R-2026-042").expect("approval"),
         request_timeout: Duration::from_secs(10),

@@ -116,10 +116,22 @@ fn decode(bytes: &[u8]) -> Option<Prepared> {
 }
 
 impl SharedCache {
-    /// Prepares the client; nothing is connected until [`SharedCache::run_feed`] runs.
+    /// Prepares the client; nothing is connected until [`SharedCache::run_feed`] runs. A
+    /// `rediss://` URL connects over TLS, checking the server's certificate against the system's
+    /// trust store.
     pub fn new(url: &str, ttl: Duration) -> Result<Arc<Self>, redis::RedisError> {
-        let client = redis::Client::open(url)?;
-        Ok(Arc::new(Self {
+        Ok(Self::with_client(redis::Client::open(url)?, ttl))
+    }
+
+    /// Like [`SharedCache::new`] for a `rediss://` URL whose server's certificate must chain to
+    /// one of the certificate authorities in `roots_pem` (a private CA) instead.
+    pub fn with_roots(url: &str, roots_pem: Vec<u8>, ttl: Duration) -> Result<Arc<Self>, redis::RedisError> {
+        let certificates = redis::TlsCertificates { client_tls: None, root_cert: Some(roots_pem) };
+        Ok(Self::with_client(redis::Client::build_with_tls(url, certificates)?, ttl))
+    }
+
+    fn with_client(client: redis::Client, ttl: Duration) -> Arc<Self> {
+        Arc::new(Self {
             client,
             connection: RwLock::new(None),
             ttl,
@@ -127,7 +139,7 @@ impl SharedCache {
             put_unless_newer: redis::Script::new(&format!("{HELD_VERSION}{PUT_UNLESS_NEWER}")),
             forget_older: redis::Script::new(&format!("{HELD_VERSION}{FORGET_OLDER}")),
             count_scans: redis::Script::new(scan_figures::COUNT_SCANS),
-        }))
+        })
     }
 
     /// Whether Redis answered the last time it was asked.
@@ -247,10 +259,14 @@ impl SharedCache {
     /// have been missed meanwhile.
     pub async fn run_feed(self: Arc<Self>, local: AnswerCache) {
         let mut backoff = Duration::from_millis(100);
+        // Whether the failures since start, or since the last connection, were reported: a
+        // Redis that never answers (a wrong host, password or certificate) must not be silent.
+        let mut failure_reported = false;
         loop {
             match self.subscribe().await {
                 Ok(feed) => {
                     backoff = Duration::from_millis(100);
+                    failure_reported = false;
                     local.forget_all();
                     // Every (re)connection of the feed is reported, whatever single
                     // operations said meanwhile.
@@ -279,6 +295,11 @@ impl SharedCache {
                     }
                     self.went_down(&"change feed lost");
                     *self.connection.write().await = None;
+                }
+                Err(e) if !failure_reported => {
+                    failure_reported = true;
+                    self.up.store(false, Ordering::Relaxed);
+                    tracing::warn!(error = %e, "redis unreachable; answering from memory and the store, and trying again");
                 }
                 Err(e) => self.went_down(&e),
             }
