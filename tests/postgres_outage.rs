@@ -59,6 +59,8 @@ async fn an_instance_rides_out_a_database_outage_and_recovers_by_itself() {
     assert_eq!(scan(&app, &first).await["scans"]["count"], 1);
     app.registry.scans().flush().await.unwrap();
 
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), 200);
     relay.cut().await;
 
     // In memory: served (within the staleness bound of the last look at the store).
@@ -90,6 +92,12 @@ async fn an_instance_rides_out_a_database_outage_and_recovers_by_itself() {
     assert!(change.headers().contains_key("retry-after"));
     assert_problem(change, 503, "unavailable").await;
 
+    // Not ready while the database is away, and it says which part is missing.
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), 503);
+    let ready: Value = ready.json().await.unwrap();
+    assert_eq!((ready["ready"].as_bool(), ready["store"].as_str()), (Some(false), Some("unavailable")), "{ready}");
+
     // Back: the instance reconnects by itself; the scans made meanwhile reach the database.
     relay.restore().await;
     let started = Instant::now();
@@ -105,4 +113,5 @@ async fn an_instance_rides_out_a_database_outage_and_recovers_by_itself() {
     assert_eq!(scan(&app, &fresh_batch[0]).await["scans"]["count"], 2, "the whole count again");
     let (status, body) = app.status("SM2026OUTAGE2", json!({"action": "revoke", "reason": "违规"})).await;
     assert_eq!(status, 200, "{body}");
+    assert_eq!(app.get("/readyz").await.status(), 200);
 }

@@ -501,6 +501,13 @@ impl AnswerCache {
         watch.checked_from.fetch_max(self.clock.micros(checked_from), Ordering::SeqCst);
     }
 
+    /// How long ago the store watch last read the store's events (`None` before its first
+    /// look): past the staleness bound, answers are served no longer than that after they loaded.
+    pub fn watch_age(&self) -> Option<Duration> {
+        let checked_from = self.watch.checked_from.load(Ordering::Relaxed);
+        (checked_from != 0).then(|| Duration::from_micros(self.clock.now().saturating_sub(checked_from)))
+    }
+
     /// The longest an entry is served after it was loaded.
     pub fn stale_bound(&self) -> Duration {
         self.stale_bound

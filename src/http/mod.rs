@@ -15,6 +15,7 @@ pub mod health;
 pub mod json_text;
 pub mod log;
 pub mod pages;
+pub mod readiness;
 pub mod receipts;
 pub mod scan;
 pub mod timestamps;
@@ -104,6 +105,7 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .route("/.well-known/starmark/keys.json", get(trust_list::get_trust_list))
         .route("/static/{name}", get(assets::asset))
         .route("/healthz", get(health::healthz))
+        .route("/readyz", get(readiness::readyz))
         .route("/", get(pages::search::search_page))
         .route("/search", get(pages::search::search_page))
         .route("/certificates/{number}", get(pages::certificate::certificate_page))

@@ -13,6 +13,7 @@ mod log;
 mod mark_digests;
 mod marks;
 pub mod quota;
+pub mod readiness;
 pub mod receipt;
 mod scan;
 mod scans;

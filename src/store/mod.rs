@@ -332,6 +332,9 @@ pub trait Store: LogStore + Send + Sync + 'static {
 
     async fn count_certificates(&self) -> Result<u64, StoreError>;
 
+    /// Asks the database the cheapest question there is, to tell whether it answers at all.
+    async fn ping(&self) -> Result<(), StoreError>;
+
     /// Adds scan counts (merging first and last times) in one transaction.
     async fn add_scans(&self, deltas: &ScanDeltas) -> Result<(), StoreError>;
     /// The stored tally of one serial.

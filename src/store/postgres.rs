@@ -418,6 +418,11 @@ impl Store for PostgresStore {
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     async fn add_scans(&self, deltas: &ScanDeltas) -> Result<(), StoreError> {
         self.add_scan_tallies(deltas).await
     }

@@ -346,6 +346,11 @@ impl Store for SqliteStore {
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
     async fn add_scans(&self, deltas: &ScanDeltas) -> Result<(), StoreError> {
         self.add_scan_tallies(deltas).await
     }
