@@ -11,16 +11,7 @@ use common::{issue_body, spawn_app, uscc};
 use serde_json::Value;
 
 fn starmark(dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_starmark"));
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("STARMARK_DATA_DIR", dir.join("data"))
-        .env("STARMARK_KEYS_DIR", dir.join("keys"))
-        .env("STARMARK_LISTEN", "127.0.0.1:0")
-        .env("STARMARK_LOG", "warn")
-        .stdin(Stdio::null());
-    command
+    common::starmark_command(dir)
 }
 
 fn run(dir: &Path, args: &[&str]) -> Output {

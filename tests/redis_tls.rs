@@ -148,16 +148,8 @@ async fn a_server_certificate_nobody_vouches_for_is_refused_and_answers_go_on() 
 
 /// The `starmark` binary in `dir` with the environment given, its log on stderr.
 fn starmark(dir: &Path, env: &[(&str, &str)]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_starmark"));
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("STARMARK_DATA_DIR", dir.join("data"))
-        .env("STARMARK_KEYS_DIR", dir.join("keys"))
-        .env("STARMARK_LISTEN", "127.0.0.1:0")
-        .env("STARMARK_LOG", "warn")
-        .envs(env.iter().copied())
-        .stdin(Stdio::null());
+    let mut command = common::starmark_command(dir);
+    command.envs(env.iter().copied());
     command
 }
 

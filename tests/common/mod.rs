@@ -58,6 +58,21 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     }
 }
 
+/// The `starmark` binary as a user runs it, with its data and keys in `dir`, listening on a
+/// free loopback port, logging warnings only, and nothing else of the test's environment.
+pub fn starmark_command(dir: &std::path::Path) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_starmark"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("STARMARK_DATA_DIR", dir.join("data"))
+        .env("STARMARK_KEYS_DIR", dir.join("keys"))
+        .env("STARMARK_LISTEN", "127.0.0.1:0")
+        .env("STARMARK_LOG", "warn")
+        .stdin(std::process::Stdio::null());
+    command
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
