@@ -167,7 +167,7 @@ async fn a_scan_the_store_cannot_count_yet_still_gets_its_verdict_and_is_stored_
     assert_eq!(page.status(), 200, "the consumer page too");
     let page = page.text().await.unwrap();
     assert!(page.contains("data-verdict=\"valid\""), "{page}");
-    assert!(page.contains("the number of checks cannot be shown right now"), "{page}");
+    assert!(page.contains("The number of checks cannot be shown right now"), "{page}");
     assert!(registry.scans().flush().await.is_err(), "the store cannot take them yet");
 
     // Once the store takes them, every scan is stored once, and counts show the whole history.

@@ -59,6 +59,13 @@ pub const SUSPICIOUS_SCANS: u64 = 10;
 /// between two flushes took it (100,000 kept, under 35,000 fresh scans a second, held 44 MB
 /// with the larger entries).
 const MAX_CACHED: usize = 32_768;
+/// Serials in memory at most, counted or waiting for the store: about 140 MB. Flushed every
+/// second, the map holds a second or two of fresh serials (60,000 a second at the most measured
+/// here), so only a store that takes no writes for a long while under heavy scanning fills it;
+/// then scans of serials not already in memory are answered without a count and not counted,
+/// with a warning, rather than growing until the process runs out of memory and loses every
+/// scan it holds.
+const MAX_SERIALS: usize = 1 << 20;
 /// Room a shard's map keeps when it has been idle for a flush interval (see [`ScanCounter::flush`]).
 const IDLE_SHARD_SLOTS: usize = 64;
 /// Locks the serial map is split over.
@@ -118,6 +125,8 @@ enum Counted {
     WithoutHistory,
     /// No entry for the serial yet, and no history was given to make one.
     NoEntry,
+    /// Not counted: the map is full ([`MAX_SERIALS`]).
+    Full,
 }
 
 impl Entry {
@@ -337,6 +346,10 @@ pub struct ScanCounter {
     overflow: Occasional,
     /// Scans counted without their serial's history because the store could not be read.
     unread_history: Occasional,
+    /// Scans not counted because the map was full ([`MAX_SERIALS`]).
+    not_counted: Occasional,
+    /// Entries a shard's map may hold: [`MAX_SERIALS`] over the shards.
+    max_per_shard: usize,
     /// When a read of a serial's history last failed: for [`HISTORY_RETRY_AFTER`] after it (or
     /// until a flush succeeds), scans do not ask the store again.
     history_failed_at: Mutex<Option<Instant>>,
@@ -374,6 +387,8 @@ impl ScanCounter {
             seed_loads: AtomicU64::new(0),
             overflow: Occasional::default(),
             unread_history: Occasional::default(),
+            not_counted: Occasional::default(),
+            max_per_shard: MAX_SERIALS / SHARDS,
             history_failed_at: Mutex::new(None),
         }
     }
@@ -398,7 +413,8 @@ impl ScanCounter {
     /// returns the tally including it. Waits for nothing but, the first time this process sees
     /// the serial's batch, the one query loading its seed bitmap (and one read for a serial that
     /// has a stored tally but left memory). `None` when that read failed: the scan is counted
-    /// all the same, but its serial's earlier scans are unknown, so there is no figure to show.
+    /// all the same, but its serial's earlier scans are unknown, so there is no figure to show;
+    /// `None` too, and the scan not counted, when the map is full ([`MAX_SERIALS`]).
     pub async fn record(
         &self,
         number: &str,
@@ -419,6 +435,16 @@ impl ScanCounter {
         };
         match counted {
             Counted::Shown(answer) => answer.to_scan_tally().map(Some),
+            Counted::Full => {
+                if let Some(scans) = self.not_counted.note() {
+                    tracing::error!(
+                        scans,
+                        serials = MAX_SERIALS,
+                        "scan counter full: the store has taken no scans for a while; scans of serials not in memory are not counted"
+                    );
+                }
+                Ok(None)
+            }
             // `NoEntry` cannot follow a given history; either way there is no figure to show.
             Counted::WithoutHistory | Counted::NoEntry => Ok(None),
         }
@@ -427,8 +453,10 @@ impl ScanCounter {
     /// Counts the scan in the entry of `key`, making the entry from `history` when given.
     fn count(&self, key: Serial, at: i64, history: Option<History>) -> Counted {
         let mut entries = self.entries.lock(&key);
+        let full = entries.len() >= self.max_per_shard;
         let entry = match entries.entry(key) {
             std::collections::hash_map::Entry::Occupied(held) => held.into_mut(),
+            std::collections::hash_map::Entry::Vacant(_) if full && history.is_some() => return Counted::Full,
             std::collections::hash_map::Entry::Vacant(vacant) => match history {
                 Some(history) => vacant.insert(Entry::new(history)),
                 None => return Counted::NoEntry,
@@ -765,6 +793,28 @@ mod tests {
         assert_eq!(after.record(NUMBER, 1, 6, at).await.unwrap().unwrap().count, 2);
         after.flush().await.unwrap();
         assert_eq!(store.scan_summary(NUMBER, 2).await.unwrap().0, 7);
+    }
+
+    #[tokio::test]
+    async fn a_full_map_answers_without_counting_new_serials_and_keeps_what_it_holds() {
+        let (_dir, store, mut side) = store_and_side().await;
+        let mut counter = ScanCounter::new(store.clone());
+        counter.max_per_shard = 2;
+        let at = Utc::now();
+        hide_tallies(&mut side).await;
+        let counted = |answer: Option<ScanTally>| answer.is_some();
+        // Without the store every serial is counted without a figure, until the shards are full.
+        let mut held = 0;
+        for serial in 1..=1_000 {
+            counter.record(NUMBER, 1, serial, at).await.unwrap();
+            held = (0..SHARDS).map(|i| counter.entries.lock_shard(i).len()).sum::<usize>();
+        }
+        assert_eq!(held, 2 * SHARDS, "no more than the bound");
+        restore_tallies(&mut side).await;
+        assert_eq!(counter.flush().await.unwrap(), 2 * SHARDS);
+        assert_eq!(store.scan_summary(NUMBER, 1).await.unwrap().0, 2 * SHARDS as u64, "what was held is stored");
+        // Flushed, the map has room again: scans are counted with their figures.
+        assert!(counted(counter.record(NUMBER, 1, 1, at).await.unwrap()));
     }
 
     #[tokio::test]

@@ -237,8 +237,9 @@ fn mark(out: &mut String, outcome: &ScanOutcome, lang: Lang) {
         };
         fact(out, "checks", tx::CHECKS, &value, lang);
     } else if outcome.reason == "checked" {
-        // A genuine mark whose earlier checks the registry cannot read right now: saying
-        // nothing would look like a mark never checked before.
+        // A genuine mark whose checks the registry cannot count right now (the store cannot
+        // say how often it was checked before, or the counter is full): saying nothing would
+        // look like a mark never checked before.
         fact(out, "checks", tx::CHECKS, tx::CHECKS_UNKNOWN.get(lang), lang);
     }
     if let Some(key_id) = &outcome.key_id {

@@ -18,10 +18,7 @@ pub const CERTIFICATE_MARK: Text = t("证书级标志（无序列号）", "Certi
 pub const CHECKS: Text = t("查询次数", "Checks");
 pub const CHECKS_VALUE: Text = t("已被查询 {} 次，首次查询于 {}", "Checked {} times, first on {}");
 pub const CHECKS_ONCE: Text = t("已被查询 1 次，首次查询于 {}", "Checked once, on {}");
-pub const CHECKS_UNKNOWN: Text = t(
-    "本次查询已记录，但查询次数暂时无法显示",
-    "This check was recorded, but the number of checks cannot be shown right now",
-);
+pub const CHECKS_UNKNOWN: Text = t("查询次数暂时无法显示", "The number of checks cannot be shown right now");
 pub const MARK_REVOKED_LABEL: Text = t("标志作废", "Mark revoked");
 pub const MARK_REVOKED_VALUE: Text = t("{} 作废，原因：{}", "revoked on {}, reason: {}");
 pub const KEY_ID: Text = t("签名密钥", "Signing key");
