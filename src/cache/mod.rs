@@ -508,6 +508,11 @@ impl AnswerCache {
         (checked_from != 0).then(|| Duration::from_micros(self.clock.now().saturating_sub(checked_from)))
     }
 
+    /// Bytes of answers held, as moka last weighed them (it settles its bookkeeping lazily).
+    pub fn weighed_bytes(&self) -> u64 {
+        self.shards.weighted_size()
+    }
+
     /// The longest an entry is served after it was loaded.
     pub fn stale_bound(&self) -> Duration {
         self.stale_bound

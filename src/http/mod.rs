@@ -14,6 +14,7 @@ pub mod finish;
 pub mod health;
 pub mod json_text;
 pub mod log;
+pub mod metrics;
 pub mod pages;
 pub mod readiness;
 pub mod receipts;
@@ -106,6 +107,7 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .route("/static/{name}", get(assets::asset))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(readiness::readyz))
+        .route("/metrics", get(metrics::metrics))
         .route("/", get(pages::search::search_page))
         .route("/search", get(pages::search::search_page))
         .route("/certificates/{number}", get(pages::certificate::certificate_page))

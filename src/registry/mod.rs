@@ -30,7 +30,7 @@ pub use lifecycle::Change;
 pub use log::LogProof;
 pub use mark_digests::{MarkDigestIndex, PreparedDigests, LOAD_AFTER as DIGEST_INDEX_LOAD_AFTER};
 pub use scan::{ScanOutcome, Verdict};
-pub use scans::{ScanCounter, SUSPICIOUS_SCANS};
+pub use scans::{CounterFigures, ScanCounter, SUSPICIOUS_SCANS};
 pub use tokens::{AuthError, Principal, TOKEN_PREFIX};
 
 use crate::crypto::{canonical_bytes, Signer, TrustList, Verifier};

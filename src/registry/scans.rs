@@ -331,6 +331,21 @@ struct Sharing {
     queue: OnceLock<Option<mpsc::Sender<QueuedScan>>>,
 }
 
+/// What the scan counter did since start (see [`ScanCounter::figures`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CounterFigures {
+    /// Scans written to the store.
+    pub flushed: u64,
+    /// Flushes the store refused (their scans waited for the next).
+    pub flush_failures: u64,
+    /// Scans Redis was not told of because its queue was full.
+    pub not_shared: u64,
+    /// Serials first met while the store could not say their earlier scans.
+    pub without_history: u64,
+    /// Scans not counted because the counter was full.
+    pub not_counted: u64,
+}
+
 /// Counts scans per serial and writes them out in batches.
 pub struct ScanCounter {
     store: Arc<dyn Store>,
@@ -348,6 +363,10 @@ pub struct ScanCounter {
     unread_history: Occasional,
     /// Scans not counted because the map was full ([`MAX_SERIALS`]).
     not_counted: Occasional,
+    /// Scans written to the store since start.
+    flushed: AtomicU64,
+    /// Flushes the store refused since start.
+    flush_failures: AtomicU64,
     /// Entries a shard's map may hold: [`MAX_SERIALS`] over the shards.
     max_per_shard: usize,
     /// When a read of a serial's history last failed: for [`HISTORY_RETRY_AFTER`] after it (or
@@ -360,12 +379,15 @@ pub struct ScanCounter {
 #[derive(Default)]
 struct Occasional {
     since_last: AtomicU64,
+    /// Since start, for the metrics.
+    total: AtomicU64,
     last: Mutex<Option<Instant>>,
 }
 
 impl Occasional {
     /// Counts one event; `Some(events since the last report)` when it is time to report.
     fn note(&self) -> Option<u64> {
+        self.total.fetch_add(1, Ordering::Relaxed);
         self.since_last.fetch_add(1, Ordering::Relaxed);
         let Ok(mut last) = self.last.try_lock() else { return None };
         if last.is_some_and(|last| last.elapsed() < WARNING_EVERY) {
@@ -388,6 +410,8 @@ impl ScanCounter {
             overflow: Occasional::default(),
             unread_history: Occasional::default(),
             not_counted: Occasional::default(),
+            flushed: AtomicU64::new(0),
+            flush_failures: AtomicU64::new(0),
             max_per_shard: MAX_SERIALS / SHARDS,
             history_failed_at: Mutex::new(None),
         }
@@ -407,6 +431,17 @@ impl ScanCounter {
     /// How many batches' seed bitmaps were loaded from the store since start (one query each).
     pub fn seed_loads(&self) -> u64 {
         self.seed_loads.load(Ordering::Relaxed)
+    }
+
+    /// What counting came to since start, for the metrics.
+    pub fn figures(&self) -> CounterFigures {
+        CounterFigures {
+            flushed: self.flushed.load(Ordering::Relaxed),
+            flush_failures: self.flush_failures.load(Ordering::Relaxed),
+            not_shared: self.overflow.total.load(Ordering::Relaxed),
+            without_history: self.unread_history.total.load(Ordering::Relaxed),
+            not_counted: self.not_counted.total.load(Ordering::Relaxed),
+        }
     }
 
     /// Counts one scan of serial `serial` of batch `batch` of certificate `number` at `at` and
@@ -599,8 +634,12 @@ impl ScanCounter {
         let deltas = ScanDeltas::from_batches(named);
         if let Err(e) = self.store.add_scans(&deltas).await {
             self.pend_again(&deltas);
+            self.flush_failures.fetch_add(1, Ordering::Relaxed);
             return Err(e);
         }
+        let scans =
+            deltas.batches().iter().flat_map(|batch| batch.serials()).map(|(_, tally)| tally.count).sum::<u64>();
+        self.flushed.fetch_add(scans, Ordering::Relaxed);
         // The store takes writes again: the next scan that needs a history may ask for it.
         *self.history_failed_at.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
         // These serials now have a stored tally: set their bits before any entry leaves memory.

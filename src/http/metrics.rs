@@ -1,0 +1,124 @@
+//! `GET /metrics`: the instance's figures in Prometheus's text format, for monitoring. It needs
+//! a token (any role; Prometheus sends one with `authorization` in its scrape config), since
+//! figures about the store, Redis and scanning are nobody else's business.
+//!
+//! Only figures kept anyway are read: nothing is added to the answer or scan paths to feed them.
+
+use std::fmt::Write;
+
+use axum::extract::State;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+
+use crate::http::auth::{Authorized, ReaderRole};
+use crate::http::AppState;
+
+/// Prometheus's text exposition format, version 0.0.4.
+const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The figures, one `# HELP`, `# TYPE` and sample each.
+#[derive(Default)]
+struct Exposition {
+    text: String,
+}
+
+impl Exposition {
+    fn gauge(&mut self, name: &str, help: &str, value: f64) {
+        self.sample(name, "gauge", help, value);
+    }
+
+    fn counter(&mut self, name: &str, help: &str, value: u64) {
+        // Counters stay well below 2^53, where f64 is still exact.
+        self.sample(name, "counter", help, value as f64);
+    }
+
+    fn sample(&mut self, name: &str, kind: &str, help: &str, value: f64) {
+        let _ = writeln!(self.text, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+    }
+}
+
+fn flag(on: bool) -> f64 {
+    if on {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+pub async fn metrics(State(state): State<AppState>, _auth: Authorized<ReaderRole>) -> Response {
+    let registry = &state.registry;
+    let readiness = registry.readiness().await;
+    let mut out = Exposition::default();
+    out.gauge("starmark_store_up", "Whether the store answered this scrape's trivial query.", flag(readiness.store_ok));
+    out.gauge(
+        "starmark_store_ping_seconds",
+        "How long the store took to answer (or fail) this scrape's trivial query.",
+        readiness.store_took.as_secs_f64(),
+    );
+    if readiness.redis != crate::registry::readiness::RedisState::Off {
+        out.gauge(
+            "starmark_redis_up",
+            "Whether Redis (the shared cache and change feed) answers.",
+            flag(readiness.redis == crate::registry::readiness::RedisState::Up),
+        );
+    }
+    if let Some(age) = readiness.watch_age {
+        out.gauge(
+            "starmark_store_watch_age_seconds",
+            "How long ago the store watch last read the store's events.",
+            age.as_secs_f64(),
+        );
+    }
+    if let Some(tiers) = registry.tiers() {
+        let bytes = tiers.local.weighed_bytes() as f64;
+        out.gauge("starmark_answer_cache_bytes", "Bytes of prepared answers held in this instance's cache.", bytes);
+    }
+    out.counter(
+        "starmark_answers_prepared_total",
+        "Answers prepared from the store (cache misses that reached it).",
+        registry.answers_prepared(),
+    );
+    out.counter(
+        "starmark_mark_signatures_verified_total",
+        "Ed25519 verifications scans made (tokens no digest index vouched for).",
+        registry.signatures_verified(),
+    );
+    let scans = registry.scans();
+    let figures = scans.figures();
+    out.counter("starmark_scans_stored_total", "Scans written to the store.", figures.flushed);
+    out.counter("starmark_scan_flush_failures_total", "Scan flushes the store refused.", figures.flush_failures);
+    out.counter(
+        "starmark_scans_not_shared_total",
+        "Scans Redis was not told of because the queue to it was full.",
+        figures.not_shared,
+    );
+    out.counter(
+        "starmark_scan_serials_without_history_total",
+        "Serials first met while the store could not say how often they were scanned before.",
+        figures.without_history,
+    );
+    out.counter(
+        "starmark_scans_not_counted_total",
+        "Scans not counted because the counter was full (the store took no scans for long).",
+        figures.not_counted,
+    );
+    out.counter(
+        "starmark_scan_seed_loads_total",
+        "Mark batches whose scanned serials were read from the store.",
+        scans.seed_loads(),
+    );
+    out.counter(
+        "starmark_scan_seed_reads_total",
+        "Single serials' stored scan figures read from the store.",
+        scans.seed_reads(),
+    );
+    if let Some(checkpoint) = registry.latest_checkpoint() {
+        let size = checkpoint.checkpoint.size as f64;
+        out.gauge("starmark_log_size", "Entries in the transparency log's latest signed checkpoint.", size);
+    }
+    let mut response = out.text.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
