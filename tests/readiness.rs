@@ -39,6 +39,20 @@ async fn an_instance_on_its_own_store_is_ready() {
 }
 
 #[tokio::test]
+async fn a_flood_of_readiness_questions_asks_the_store_about_once_a_second() {
+    let app = spawn_app().await;
+    let asked = app.registry.store_checks();
+    let started = Instant::now();
+    let questions: Vec<_> = (0..100).map(|_| readyz(&app)).collect();
+    for (status, _) in futures_util::future::join_all(questions).await {
+        assert_eq!(status, 200);
+    }
+    let seconds = started.elapsed().as_secs() + 1;
+    let asked = app.registry.store_checks() - asked;
+    assert!((1..=seconds).contains(&asked), "100 questions in under {seconds} s asked the store {asked} times");
+}
+
+#[tokio::test]
 async fn redis_going_down_is_reported_but_does_not_make_an_instance_unready() {
     let mut redis = RedisServer::start();
     let app = spawn_app_with(|config| config.redis_url = Some(redis.url())).await;

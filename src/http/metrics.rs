@@ -74,6 +74,11 @@ pub async fn metrics(State(state): State<AppState>, _auth: Authorized<ReaderRole
         out.gauge("starmark_answer_cache_bytes", "Bytes of prepared answers held in this instance's cache.", bytes);
     }
     out.counter(
+        "starmark_store_checks_total",
+        "Trivial queries asked of the store for readiness (at most one a second).",
+        registry.store_checks(),
+    );
+    out.counter(
         "starmark_answers_prepared_total",
         "Answers prepared from the store (cache misses that reached it).",
         registry.answers_prepared(),

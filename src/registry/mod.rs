@@ -59,6 +59,8 @@ pub struct Registry {
     mark_digests: mark_digests::MarkDigests,
     /// Ed25519 verifications done by scans since start.
     signatures_verified: std::sync::atomic::AtomicU64,
+    /// The last answer of the store to the readiness question (see `readiness.rs`).
+    store_check: readiness::StoreCheck,
     /// Set when the server stops: long background work (a digest index build) gives up rather
     /// than hold the process's exit for a result nobody would keep.
     stopping: std::sync::atomic::AtomicBool,
@@ -88,6 +90,7 @@ impl Registry {
             refusals: crate::cache::refusals::RefusalCache::new(crate::cache::refusals::DEFAULT_REFUSAL_LIFETIME),
             mark_digests: mark_digests::MarkDigests::new(mark_digests::DEFAULT_CACHE_BYTES),
             signatures_verified: std::sync::atomic::AtomicU64::new(0),
+            store_check: readiness::StoreCheck::default(),
             stopping: std::sync::atomic::AtomicBool::new(false),
         }
     }

@@ -5,12 +5,23 @@
 //! elsewhere but still right (the store watch bounds staleness); without the store it can serve
 //! what it holds for a few seconds and nothing else.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::Registry;
 
 /// How long the store may take to answer the readiness question before it counts as down.
 const STORE_PING_LIMIT: Duration = Duration::from_secs(2);
+/// How long one answer of the store serves every readiness question: `/readyz` is public, and
+/// a flood of it must not become a flood of queries taking the pool's connections.
+const STORE_CHECK_REUSED_FOR: Duration = Duration::from_secs(1);
+
+/// The store's last answer to the readiness question; one question at a time.
+#[derive(Default)]
+pub(super) struct StoreCheck {
+    last: tokio::sync::Mutex<Option<(Instant, bool, Duration)>>,
+    /// Questions asked of the store since start.
+    asked: std::sync::atomic::AtomicU64,
+}
 
 /// The shared tier's state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,12 +62,29 @@ impl Readiness {
 }
 
 impl Registry {
-    /// Asks the store one trivial question (bounded by [`STORE_PING_LIMIT`]) and reads the
-    /// state of Redis and of the store watch; never fails.
+    /// How many times readiness asked the store since start.
+    pub fn store_checks(&self) -> u64 {
+        self.store_check.asked.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Asks the store one trivial question (bounded by [`STORE_PING_LIMIT`], and at most once
+    /// per [`STORE_CHECK_REUSED_FOR`] however many ask) and reads the state of Redis and of the
+    /// store watch; never fails.
     pub async fn readiness(&self) -> Readiness {
-        let started = std::time::Instant::now();
-        let store_ok = matches!(tokio::time::timeout(STORE_PING_LIMIT, self.store.ping()).await, Ok(Ok(())));
-        let store_took = started.elapsed();
+        let (store_ok, store_took) = {
+            let mut last = self.store_check.last.lock().await;
+            match *last {
+                Some((at, ok, took)) if at.elapsed() < STORE_CHECK_REUSED_FOR => (ok, took),
+                _ => {
+                    self.store_check.asked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let started = Instant::now();
+                    let ok = matches!(tokio::time::timeout(STORE_PING_LIMIT, self.store.ping()).await, Ok(Ok(())));
+                    let took = started.elapsed();
+                    *last = Some((Instant::now(), ok, took));
+                    (ok, took)
+                }
+            }
+        };
         let tiers = self.tiers();
         let redis = match tiers.as_ref().and_then(|tiers| tiers.shared.as_ref()) {
             None => RedisState::Off,
