@@ -146,14 +146,34 @@ impl Application {
 /// How often scan counts are written to the store.
 const SCAN_FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Writes pending scan counts every second; a failed write is retried at the next tick.
+/// While the store refuses scan counts, how often the server says it still does.
+const SCAN_FLUSH_REMINDER: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Writes pending scan counts every second; a failed write is retried at the next tick. A store
+/// that refuses them is reported when it starts, once a minute while it lasts, and when it ends,
+/// not every second.
 async fn flush_scans_forever(scans: Arc<crate::registry::ScanCounter>) {
     let mut ticker = tokio::time::interval(SCAN_FLUSH_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Since when flushes fail, and when that was last said.
+    let mut failing: Option<(std::time::Instant, std::time::Instant)> = None;
     loop {
         ticker.tick().await;
-        if let Err(e) = scans.flush().await {
-            tracing::warn!(error = %e, "scan counts not written yet; retrying");
+        match (scans.flush().await, failing) {
+            (Ok(_), Some((since, _))) => {
+                failing = None;
+                tracing::info!(after_s = since.elapsed().as_secs(), "scan counts written again");
+            }
+            (Ok(_), None) => {}
+            (Err(e), None) => {
+                failing = Some((std::time::Instant::now(), std::time::Instant::now()));
+                tracing::warn!(error = %e, "scan counts not written; they stay in memory and are retried every second");
+            }
+            (Err(e), Some((since, said))) if said.elapsed() >= SCAN_FLUSH_REMINDER => {
+                failing = Some((since, std::time::Instant::now()));
+                tracing::warn!(error = %e, for_s = since.elapsed().as_secs(), "scan counts still not written; retrying");
+            }
+            (Err(_), Some(_)) => {}
         }
     }
 }
