@@ -46,12 +46,14 @@ impl Relay {
         let (target, mut cut) = (self.target, self.cut.subscribe());
         self.listener = Some(tokio::spawn(async move {
             loop {
-                let inbound = tokio::select! {
-                    accepted = listener.accept() => match accepted {
-                        Ok((inbound, _)) => inbound,
-                        Err(_) => continue,
-                    },
+                let accepted = tokio::select! {
+                    accepted = listener.accept() => accepted.ok().map(|(inbound, _)| inbound),
                     _ = cut.wait_for(|cut| *cut) => return,
+                };
+                let Some(inbound) = accepted else {
+                    // Out of descriptors, say: wait rather than spin.
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    continue;
                 };
                 let mut cut = cut.clone();
                 tokio::spawn(async move {
