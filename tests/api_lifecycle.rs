@@ -269,3 +269,26 @@ async fn concurrent_changes_are_serialised_without_loss() {
     assert_eq!(history["events"].as_array().unwrap().len(), ok + 1);
     assert!(ok >= 1);
 }
+
+#[tokio::test]
+async fn a_change_behind_another_process_holding_the_write_lock_is_told_to_retry() {
+    use sqlx::Connection;
+    let app = spawn_app().await;
+    app.issue(&issue_body("SM2026LOCKED1", "写锁等待有限公司", 8)).await;
+    // Another process (say, `starmark import`) holds the embedded database's write lock.
+    let mut holder = sqlx::SqliteConnection::connect(&format!("sqlite://{}", app.db_path().display())).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut holder).await.unwrap();
+
+    let started = std::time::Instant::now();
+    let response = app.post("/api/v1/certificates/SM2026LOCKED1/status", &app.issuer, &action("revoke")).await;
+    let waited = started.elapsed();
+    assert_eq!(response.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("2"));
+    assert_problem(response, 503, "unavailable").await;
+    assert!(waited >= std::time::Duration::from_secs(7), "refused after {waited:?}, before the wait's bound");
+    let current: Value = app.get("/api/v1/certificates/SM2026LOCKED1").await.json().await.unwrap();
+    assert_eq!(current["status"]["state"], "valid", "nothing changed, and reads go on meanwhile");
+
+    sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
+    let (status, body) = app.status("SM2026LOCKED1", action("revoke")).await;
+    assert_eq!(status, 200, "{body}");
+}

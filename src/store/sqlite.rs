@@ -38,6 +38,12 @@ fn parse_timestamp(text: &str) -> Result<DateTime<Utc>, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("bad timestamp '{text}': {e}")))
 }
 
+/// How long a write waits for SQLite's write lock (held by another process on the same file,
+/// such as `starmark import`) or for this process's single writer connection. Shorter than a
+/// request's time limit (10 s by default), so the client hears "database busy, retry" (503 with
+/// `Retry-After`), as on PostgreSQL, rather than a timeout; and the wait ends on its own.
+const WRITE_WAIT: Duration = Duration::from_secs(8);
+
 /// Page cache of each reader connection, in KiB.
 const READER_CACHE_KIB: u32 = 512;
 
@@ -54,12 +60,12 @@ impl SqliteStore {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10))
+            .busy_timeout(WRITE_WAIT)
             .foreign_keys(true);
         // No ping before each use: an embedded database has no connection that could go stale
         // between queries, and the ping is one more hand-off to the connection's thread each time.
         let pool = || SqlitePoolOptions::new().test_before_acquire(false);
-        let writer = pool().max_connections(1).connect_with(options.clone()).await?;
+        let writer = pool().max_connections(1).acquire_timeout(WRITE_WAIT).connect_with(options.clone()).await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
         // Readers keep a small page cache each (512 KiB, where SQLite's default is 2 MiB): the
         // database's pages stay in the operating system's cache anyway, the read path answers
