@@ -292,3 +292,19 @@ async fn a_change_behind_another_process_holding_the_write_lock_is_told_to_retry
     let (status, body) = app.status("SM2026LOCKED1", action("revoke")).await;
     assert_eq!(status, 200, "{body}");
 }
+
+#[tokio::test]
+async fn a_request_past_its_time_limit_is_a_503_that_says_when_to_retry() {
+    use sqlx::Connection;
+    let app = common::spawn_app_with(|config| config.request_timeout = std::time::Duration::from_millis(500)).await;
+    app.issue(&issue_body("SM2026SLOW001", "超时测试有限公司", 9)).await;
+    let mut holder = sqlx::SqliteConnection::connect(&format!("sqlite://{}", app.db_path().display())).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut holder).await.unwrap();
+
+    let started = std::time::Instant::now();
+    let response = app.post("/api/v1/certificates/SM2026SLOW001/status", &app.issuer, &action("revoke")).await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(3), "answered after {:?}", started.elapsed());
+    assert_eq!(response.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("2"));
+    assert_problem(response, 503, "timeout").await;
+    sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
+}

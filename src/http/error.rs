@@ -143,6 +143,8 @@ impl ApiError {
         problem.with("retry_after", json!(seconds))
     }
 
+    /// The request outlived `STARMARK_REQUEST_TIMEOUT_MS`: the server is overloaded or something
+    /// it waited for is slow, so the client is asked to come back shortly rather than at once.
     pub fn timeout() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -150,6 +152,7 @@ impl ApiError {
             "Request timed out",
             "the request took too long; try again",
         )
+        .retry_after(RETRY_UNAVAILABLE_AFTER)
     }
 
     /// A server fault: the cause is logged, never sent.
