@@ -10,12 +10,14 @@ use common::{issue_body, spawn_app_with, RedisServer, TestApp};
 use serde_json::json;
 use starmark::domain::CertificateNumber;
 
-/// The samples of an exposition, by name; every sample has its `# HELP` and `# TYPE`.
+/// The samples of an exposition, by name with their labels; every metric has its `# HELP` and
+/// `# TYPE`.
 fn parse(text: &str) -> HashMap<String, f64> {
     let mut samples = HashMap::new();
     for line in text.lines().filter(|line| !line.starts_with('#') && !line.is_empty()) {
-        let (name, value) = line.split_once(' ').expect("name value");
-        assert!(text.contains(&format!("# HELP {name} ")) && text.contains(&format!("# TYPE {name} ")), "{name}");
+        let (name, value) = line.rsplit_once(' ').expect("name value");
+        let metric = name.split('{').next().unwrap_or(name);
+        assert!(text.contains(&format!("# HELP {metric} ")) && text.contains(&format!("# TYPE {metric} ")), "{name}");
         samples.insert(name.to_string(), value.parse().expect("a number"));
     }
     samples
@@ -48,7 +50,18 @@ async fn figures_move_as_the_instance_works_and_need_a_token() {
     }
     app.registry.scans().flush().await.unwrap();
 
+    let unknown = app.get("/api/v1/certificates/SM2026NOSUCH9").await;
+    assert_eq!(unknown.status(), 404);
+
     let after = scrape(&app).await;
+    let answers = |samples: &HashMap<String, f64>, class: &str| {
+        samples[&format!("starmark_http_responses_total{{class=\"{class}\"}}")]
+    };
+    // Counted since the first scrape: an issue, an order and the scrape itself (2xx, three scans
+    // too), one 404; no server error.
+    assert!(answers(&after, "2xx") - answers(&before, "2xx") >= 6.0);
+    assert_eq!(answers(&after, "4xx") - answers(&before, "4xx"), 1.0);
+    assert_eq!(answers(&after, "5xx"), 0.0);
     assert_eq!(after["starmark_scans_stored_total"] - before["starmark_scans_stored_total"], 3.0);
     assert!(after["starmark_log_size"] > before.get("starmark_log_size").copied().unwrap_or(0.0));
     assert!(after["starmark_answers_prepared_total"] >= 1.0);

@@ -21,27 +21,31 @@ use tokio::time::{Instant, Sleep};
 use tower::{Layer, Service};
 
 use super::error::ApiError;
+use super::response_counts::ResponseCounts;
 
 /// Wraps a service in [`Finish`].
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct FinishLayer {
     /// Longest a request may take before it is answered with a timeout problem.
     pub limit: Duration,
+    /// Where every answer is counted by status class.
+    pub responses: &'static ResponseCounts,
 }
 
 impl<S> Layer<S> for FinishLayer {
     type Service = Finish<S>;
 
     fn layer(&self, inner: S) -> Finish<S> {
-        Finish { inner, limit: self.limit }
+        Finish { inner, limit: self.limit, responses: self.responses }
     }
 }
 
 /// See the module documentation.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Finish<S> {
     inner: S,
     limit: Duration,
+    responses: &'static ResponseCounts,
 }
 
 impl<S> Service<Request> for Finish<S>
@@ -57,7 +61,12 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        Finishing { answer: self.inner.call(request), deadline: Instant::now() + self.limit, timer: None }
+        Finishing {
+            answer: self.inner.call(request),
+            deadline: Instant::now() + self.limit,
+            timer: None,
+            responses: self.responses,
+        }
     }
 }
 
@@ -70,6 +79,7 @@ pin_project_lite::pin_project! {
         // Made at the first poll the answer is not ready; boxed so that this future stays small
         // on the common path, where it never is.
         timer: Option<Pin<Box<Sleep>>>,
+        responses: &'static ResponseCounts,
     }
 }
 
@@ -83,20 +93,21 @@ where
         let this = self.project();
         if let Poll::Ready(answered) = this.answer.poll(cx) {
             let Ok(response) = answered;
-            return Poll::Ready(Ok(finish_response(response)));
+            return Poll::Ready(Ok(finish_response(response, this.responses)));
         }
         let deadline = *this.deadline;
         let timer = this.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
         match timer.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Ok(finish_response(ApiError::timeout().into_response()))),
+            Poll::Ready(()) => Poll::Ready(Ok(finish_response(ApiError::timeout().into_response(), this.responses))),
             Poll::Pending => Poll::Pending,
         }
     }
 }
 
-/// Adds the security headers every answer carries (unless a handler set its own) and logs
-/// server errors.
-fn finish_response(mut response: Response) -> Response {
+/// Adds the security headers every answer carries (unless a handler set its own), logs server
+/// errors and counts the answer.
+fn finish_response(mut response: Response, responses: &ResponseCounts) -> Response {
+    responses.count(response.status());
     let headers = response.headers_mut();
     headers.entry(header::X_CONTENT_TYPE_OPTIONS).or_insert(HeaderValue::from_static("nosniff"));
     headers.entry(header::REFERRER_POLICY).or_insert(HeaderValue::from_static("no-referrer"));

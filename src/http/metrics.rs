@@ -2,7 +2,8 @@
 //! a token (any role; Prometheus sends one with `authorization` in its scrape config), since
 //! figures about the store, Redis and scanning are nobody else's business.
 //!
-//! Only figures kept anyway are read: nothing is added to the answer or scan paths to feed them.
+//! Apart from the answers by status class ([`super::response_counts`], one uncontended counter a
+//! request), only figures kept anyway are read: nothing else is added to the answer or scan paths.
 
 use std::fmt::Write;
 
@@ -35,6 +36,14 @@ impl Exposition {
     fn sample(&mut self, name: &str, kind: &str, help: &str, value: f64) {
         let _ = writeln!(self.text, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
     }
+
+    /// One counter with a sample per value of `label`.
+    fn labelled_counters(&mut self, name: &str, help: &str, label: &str, samples: &[(&str, u64)]) {
+        let _ = writeln!(self.text, "# HELP {name} {help}\n# TYPE {name} counter");
+        for (value, count) in samples {
+            let _ = writeln!(self.text, "{name}{{{label}=\"{value}\"}} {count}");
+        }
+    }
 }
 
 fn flag(on: bool) -> f64 {
@@ -49,6 +58,13 @@ pub async fn metrics(State(state): State<AppState>, _auth: Authorized<ReaderRole
     let registry = &state.registry;
     let readiness = registry.readiness().await;
     let mut out = Exposition::default();
+    let [informational, success, redirection, client_error, server_error] = state.responses.totals();
+    out.labelled_counters(
+        "starmark_http_responses_total",
+        "Answers given, by status class (counted as they leave, this scrape's own not yet).",
+        "class",
+        &[("1xx", informational), ("2xx", success), ("3xx", redirection), ("4xx", client_error), ("5xx", server_error)],
+    );
     out.gauge("starmark_store_up", "Whether the store answered this scrape's trivial query.", flag(readiness.store_ok));
     out.gauge(
         "starmark_store_ping_seconds",

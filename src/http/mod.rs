@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod pages;
 pub mod readiness;
 pub mod receipts;
+pub mod response_counts;
 pub mod scan;
 pub mod timestamps;
 pub mod trust_list;
@@ -48,12 +49,16 @@ pub struct AppState {
     pub trust_list_json: Bytes,
     /// The certificate part of scan answers, kept between scans.
     pub scan_fragments: Arc<scan::fragments::CertificateFragments>,
+    /// Answers by status class. Made once per server and never freed, so the outermost layer
+    /// counts through a plain reference instead of touching a shared reference count per request.
+    pub responses: &'static response_counts::ResponseCounts,
 }
 
 impl AppState {
     pub fn new(registry: Arc<Registry>, _config: &Config) -> Result<Self, serde_json::Error> {
         let trust_list_json = Bytes::from(serde_json::to_vec_pretty(registry.trust_list())?);
-        Ok(Self { registry, trust_list_json, scan_fragments: Arc::default() })
+        let responses = Box::leak(Box::default());
+        Ok(Self { registry, trust_list_json, scan_fragments: Arc::default(), responses })
     }
 }
 
@@ -147,7 +152,7 @@ pub fn app(
         .then(|| ServiceBuilder::new().map_response(IntoResponse::into_response).layer(TraceLayer::new_for_http()));
     ServiceBuilder::new()
         .option_layer(trace)
-        .layer(finish::FinishLayer { limit: config.request_timeout })
+        .layer(finish::FinishLayer { limit: config.request_timeout, responses: state.responses })
         .layer(DefaultBodyLimit::max(config.body_limit))
         .service(router(state, config))
 }
