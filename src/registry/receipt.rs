@@ -22,8 +22,8 @@ use crate::domain::receipt::{
 use crate::store::{StoredCertificate, StoredReceipt};
 
 /// Bytes of stored receipt one token of the receipt quota pays for: a single check's receipt
-/// (about 1 KB) costs one, a receipt of 1,000 rows 40 (166 KB, every row malformed) or more, so the quota bounds the bytes
-/// written as well as the requests (`STARMARK_RECEIPTS_PER_MINUTE`).
+/// (about 1 KB) costs one, a receipt of 1,000 rows 40 (166 KB, every row malformed) or more,
+/// so the quota bounds the bytes written as well as the requests (`STARMARK_RECEIPTS_PER_MINUTE`).
 pub const RECEIPT_QUOTA_UNIT: usize = 4096;
 
 /// Bytes put before the canonical receipt in the signed message (domain separation).

@@ -369,9 +369,11 @@ pub struct ScanCounter {
     flush_failures: AtomicU64,
     /// Entries a shard's map may hold: [`MAX_SERIALS`] over the shards.
     max_per_shard: usize,
-    /// When a read of a serial's history last failed: for [`HISTORY_RETRY_AFTER`] after it (or
-    /// until a flush succeeds), scans do not ask the store again.
-    history_failed_at: Mutex<Option<Instant>>,
+    /// When a read of a serial's history last failed, in microseconds since `epoch` (0: not
+    /// since the last flush that succeeded): for [`HISTORY_RETRY_AFTER`] after it, scans do not
+    /// ask the store again. An atomic, since every fresh serial's scan reads it.
+    history_failed_at: AtomicU64,
+    epoch: Instant,
 }
 
 /// Events worth a warning that may come by the thousand: counted, and reported at most once
@@ -413,7 +415,8 @@ impl ScanCounter {
             flushed: AtomicU64::new(0),
             flush_failures: AtomicU64::new(0),
             max_per_shard: MAX_SERIALS / SHARDS,
-            history_failed_at: Mutex::new(None),
+            history_failed_at: AtomicU64::new(0),
+            epoch: Instant::now(),
         }
     }
 
@@ -513,15 +516,16 @@ impl ScanCounter {
     /// What the store holds of a serial this process has no entry for; a store that cannot be
     /// read (or could not a moment ago) is reported now and then and gives [`History::Unknown`].
     async fn history(&self, key: SerialKey) -> History {
-        let failed_at = || self.history_failed_at.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let failed_lately = failed_at().is_some_and(|at| at.elapsed() < HISTORY_RETRY_AFTER);
-        let error = if failed_lately {
+        let now = || u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX).max(1);
+        let failed_at = self.history_failed_at.load(Ordering::Relaxed);
+        let retry_after = u64::try_from(HISTORY_RETRY_AFTER.as_micros()).unwrap_or(u64::MAX);
+        let error = if failed_at != 0 && now().saturating_sub(failed_at) < retry_after {
             "a read failed under a second ago".to_string()
         } else {
             match self.stored_tally(&key).await {
                 Ok(stored) => return History::Read(stored),
                 Err(error) => {
-                    *failed_at() = Some(Instant::now());
+                    self.history_failed_at.store(now(), Ordering::Relaxed);
                     error.to_string()
                 }
             }
@@ -604,11 +608,13 @@ impl ScanCounter {
         // Gathered by batch as they are taken: 32 bytes a serial, however many there are.
         let mut by_batch: FastMap<(u32, u32), SerialScans> = FastMap::default();
         let mut without_history = false;
+        let mut scans = 0u64;
         for index in 0..SHARDS {
             let mut entries = self.entries.lock_shard(index);
             let mut took = false;
             for (key, entry) in entries.iter_mut() {
                 if let Some(pending) = entry.pending.take() {
+                    scans = scans.saturating_add(pending.count);
                     by_batch.entry((key.number, key.batch)).or_default().push((key.serial, pending));
                     took = true;
                 }
@@ -637,11 +643,11 @@ impl ScanCounter {
             self.flush_failures.fetch_add(1, Ordering::Relaxed);
             return Err(e);
         }
-        let scans =
-            deltas.batches().iter().flat_map(|batch| batch.serials()).map(|(_, tally)| tally.count).sum::<u64>();
         self.flushed.fetch_add(scans, Ordering::Relaxed);
         // The store takes writes again: the next scan that needs a history may ask for it.
-        *self.history_failed_at.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+        if self.history_failed_at.load(Ordering::Relaxed) != 0 {
+            self.history_failed_at.store(0, Ordering::Relaxed);
+        }
         // These serials now have a stored tally: set their bits before any entry leaves memory.
         for batch in deltas.batches() {
             if let Some(seeds) = self.seeds.get(batch.number(), batch.batch()) {
