@@ -188,4 +188,18 @@ fn a_redis_that_never_answers_is_reported_without_its_password() {
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(said.contains("STARMARK_REDIS_CA") && said.contains("rediss://") && !said.contains("s3cret"), "{said}");
+
+    // A CA file that cannot be read, and a URL that is no Redis URL, are named too.
+    let tls_url = format!("rediss://:s3cret@127.0.0.1:{closed}");
+    let out = starmark(dir.path(), &[("REDIS_URL", &tls_url), ("STARMARK_REDIS_CA", "/nonexistent/ca.pem")])
+        .arg("serve")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(said.contains("STARMARK_REDIS_CA: cannot read /nonexistent/ca.pem") && !said.contains("s3cret"), "{said}");
+    let out = starmark(dir.path(), &[("REDIS_URL", "http://:s3cret@127.0.0.1:80")]).arg("serve").output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(said.contains("REDIS_URL") && said.contains("cannot be used") && !said.contains("s3cret"), "{said}");
 }
