@@ -153,6 +153,16 @@ fn starmark(dir: &Path, env: &[(&str, &str)]) -> Command {
     command
 }
 
+/// What `starmark serve` says when `env` stops it from starting; it must stop, and never show
+/// the password `s3cret` the tests put in their URLs.
+fn refused_start(dir: &Path, env: &[(&str, &str)]) -> String {
+    let out = starmark(dir, env).arg("serve").output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "started with {env:?}: {said}");
+    assert!(!said.contains("s3cret"), "{said}");
+    said
+}
+
 #[test]
 fn a_redis_that_never_answers_is_reported_without_its_password() {
     let dir = tempfile::tempdir().unwrap();
@@ -180,26 +190,14 @@ fn a_redis_that_never_answers_is_reported_without_its_password() {
     let line = reported.expect("no log line says Redis cannot be reached");
     assert!(line.contains("Connection refused") && !line.contains("s3cret"), "{line}");
 
-    // A CA for a Redis without TLS is a configuration error, named without the password.
-    let out = starmark(dir.path(), &[("REDIS_URL", &url), ("STARMARK_REDIS_CA", "/etc/ssl/certs/ca-certificates.crt")])
-        .arg("serve")
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(said.contains("STARMARK_REDIS_CA") && said.contains("rediss://") && !said.contains("s3cret"), "{said}");
-
-    // A CA file that cannot be read, and a URL that is no Redis URL, are named too.
+    // A CA for a Redis without TLS, a CA file that cannot be read and a URL that is no Redis URL
+    // each stop the start, named without the password.
+    let said =
+        refused_start(dir.path(), &[("REDIS_URL", &url), ("STARMARK_REDIS_CA", "/etc/ssl/certs/ca-certificates.crt")]);
+    assert!(said.contains("STARMARK_REDIS_CA") && said.contains("rediss://"), "{said}");
     let tls_url = format!("rediss://:s3cret@127.0.0.1:{closed}");
-    let out = starmark(dir.path(), &[("REDIS_URL", &tls_url), ("STARMARK_REDIS_CA", "/nonexistent/ca.pem")])
-        .arg("serve")
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(said.contains("STARMARK_REDIS_CA: cannot read /nonexistent/ca.pem") && !said.contains("s3cret"), "{said}");
-    let out = starmark(dir.path(), &[("REDIS_URL", "http://:s3cret@127.0.0.1:80")]).arg("serve").output().unwrap();
-    let said = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(said.contains("REDIS_URL") && said.contains("cannot be used") && !said.contains("s3cret"), "{said}");
+    let said = refused_start(dir.path(), &[("REDIS_URL", &tls_url), ("STARMARK_REDIS_CA", "/nonexistent/ca.pem")]);
+    assert!(said.contains("STARMARK_REDIS_CA: cannot read /nonexistent/ca.pem"), "{said}");
+    let said = refused_start(dir.path(), &[("REDIS_URL", "http://:s3cret@127.0.0.1:80")]);
+    assert!(said.contains("REDIS_URL") && said.contains("cannot be used"), "{said}");
 }
