@@ -1,0 +1,292 @@
+//! Test harness: every test gets the real application on a free port, with a fresh data
+//! directory, database and signing key, and tokens of each role.
+#![allow(dead_code)]
+
+pub mod browser;
+#[macro_use]
+pub mod postgres;
+pub mod records;
+pub mod relay;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use serde_json::{json, Value};
+use starmark::config::Config;
+use starmark::crypto::{canonical_value_bytes, keys, Signature, Verifier};
+use starmark::domain::{ApprovalNumber, Uscc};
+use starmark::registry::Registry;
+use starmark::startup::Application;
+use starmark::store::Role;
+
+pub use postgres::{Backend, RawDb, TestDatabase};
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub registry: Arc<Registry>,
+    pub config: Config,
+    pub admin: String,
+    pub issuer: String,
+    pub reader: String,
+    pub dir: tempfile::TempDir,
+    /// The app's own PostgreSQL database, when it runs on PostgreSQL (dropped with the app).
+    pub database: Option<TestDatabase>,
+}
+
+/// A configuration rooted in `dir`, listening on a free loopback port.
+pub fn test_config(dir: &std::path::Path) -> Config {
+    Config {
+        listen: "127.0.0.1:0".parse().expect("address"),
+        data_dir: dir.join("data"),
+        keys_dir: dir.join("keys"),
+        public_url: "http://starmark.test".into(),
+        database_url: None,
+        redis_url: None,
+        redis_ca: None,
+        issuer_name: "测试认证中心 Test Body".into(),
+        issuer_approval: ApprovalNumber::parse("CNCA-R-2026-042").expect("approval"),
+        request_timeout: Duration::from_secs(10),
+        body_limit: 64 * 1024,
+        log_origin: None,
+        cache_stale_bound: Duration::from_secs(5),
+        answer_lifetime: starmark::registry::DEFAULT_ANSWER_LIFETIME,
+        cache_max_bytes: 16 * 1024 * 1024,
+        receipts_per_minute: starmark::registry::DEFAULT_RECEIPTS_PER_MINUTE,
+    }
+}
+
+/// The `starmark` binary as a user runs it, with its data and keys in `dir`, listening on a
+/// free loopback port, logging warnings only, and nothing else of the test's environment.
+pub fn starmark_command(dir: &std::path::Path) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_starmark"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("STARMARK_DATA_DIR", dir.join("data"))
+        .env("STARMARK_KEYS_DIR", dir.join("keys"))
+        .env("STARMARK_LISTEN", "127.0.0.1:0")
+        .env("STARMARK_LOG", "warn")
+        .stdin(std::process::Stdio::null());
+    command
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Like [`spawn_app`], with a chance to adjust the configuration first.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = test_config(dir.path());
+    adjust(&mut config);
+    keys::generate(&config.keys_dir).expect("keygen");
+    let app = Application::build(&config).await.expect("application starts");
+    let base = format!("http://{}", app.local_addr().expect("bound"));
+    let registry = app.registry();
+    tokio::spawn(app.run_until(std::future::pending()));
+    let (_, admin) = registry.create_token(Role::Admin, "test admin").await.expect("token");
+    let (_, issuer) = registry.create_token(Role::Issuer, "test issuer").await.expect("token");
+    let (_, reader) = registry.create_token(Role::Reader, "test reader").await.expect("token");
+    TestApp { base, client: reqwest::Client::new(), registry, config, admin, issuer, reader, dir, database: None }
+}
+
+/// The app on `backend`: on PostgreSQL with a fresh database of its own.
+pub async fn spawn_app_on(backend: Backend) -> TestApp {
+    spawn_app_on_with(backend, |_| {}).await
+}
+
+/// Like [`spawn_app_on`], with a chance to adjust the configuration first.
+pub async fn spawn_app_on_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let database = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(TestDatabase::create().await),
+    };
+    let url = database.as_ref().map(|database| database.url.clone());
+    let mut app = spawn_app_with(|config| {
+        config.database_url = url;
+        adjust(config);
+    })
+    .await;
+    app.database = database;
+    app
+}
+
+/// A valid USCC made from a number, so tests can create many distinct holders.
+pub fn uscc(n: u32) -> String {
+    Uscc::with_check_character(&format!("91350200{n:09}")).expect("uscc").to_string()
+}
+
+/// An issue request for a five-star certificate; tweak the JSON as needed.
+pub fn issue_body(number: &str, name: &str, n: u32) -> Value {
+    json!({
+        "number": number,
+        "holder": { "name": name, "name_en": "Example Co., Ltd.", "uscc": uscc(n), "address": "厦门市思明区示例路1号" },
+        "scope": "家用电器的售后服务",
+        "evaluation": { "system": 38, "commodity": 33, "customer": 24.5 }
+    })
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("request")
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: &Value) -> reqwest::Response {
+        self.client.post(self.url(path)).bearer_auth(token).json(body).send().await.expect("request")
+    }
+
+    /// Issues a certificate and returns its JSON, failing the test on anything but 201.
+    pub async fn issue(&self, body: &Value) -> Value {
+        let response = self.post("/api/v1/certificates", &self.issuer, body).await;
+        let status = response.status();
+        let json: Value = response.json().await.expect("json");
+        assert_eq!(status, 201, "issue failed: {json}");
+        json
+    }
+
+    pub async fn status(&self, number: &str, body: Value) -> (u16, Value) {
+        let response = self.post(&format!("/api/v1/certificates/{number}/status"), &self.issuer, &body).await;
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("json"))
+    }
+
+    /// Checks `record` + `signature` of an answer against the served trust list.
+    pub async fn verify_answer(&self, answer: &Value) -> Result<(), String> {
+        let list: Value = self.get("/.well-known/starmark/keys.json").await.json().await.expect("trust list");
+        let mut verifier = Verifier::default();
+        for key in list["keys"].as_array().expect("keys") {
+            let raw = BASE64.decode(key["public_key"].as_str().expect("b64")).expect("base64");
+            let raw: [u8; 32] = raw.try_into().expect("32 bytes");
+            verifier = verifier.with_key(ed25519_dalek::VerifyingKey::from_bytes(&raw).expect("key"));
+        }
+        let signature: Signature = serde_json::from_value(answer["signature"].clone()).map_err(|e| e.to_string())?;
+        let canonical = canonical_value_bytes(&answer["record"]).map_err(|e| e.to_string())?;
+        verifier.verify(&canonical, &signature).map_err(|e| e.to_string())
+    }
+
+    /// Starts a second server on the same data and keys (another instance behind the same
+    /// registry) and returns its base URL.
+    pub async fn spawn_peer(&self) -> String {
+        self.spawn_peer_with(|_| {}).await.0
+    }
+
+    /// Like [`TestApp::spawn_peer`], with a chance to adjust the peer's configuration; returns
+    /// its base URL and registry.
+    pub async fn spawn_peer_with(&self, adjust: impl FnOnce(&mut Config)) -> (String, Arc<Registry>) {
+        let mut config = self.config.clone();
+        adjust(&mut config);
+        let peer = Application::build(&config).await.expect("peer starts");
+        let base = format!("http://{}", peer.local_addr().expect("bound"));
+        let registry = peer.registry();
+        tokio::spawn(peer.run_until(std::future::pending()));
+        (base, registry)
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.config.data_dir.join("starmark.db")
+    }
+
+    /// A connection to the app's database that goes around the application.
+    pub async fn raw_db(&self) -> RawDb {
+        match &self.database {
+            Some(database) => RawDb::Postgres(database.connect().await),
+            None => RawDb::sqlite(&self.db_path()).await,
+        }
+    }
+}
+
+/// A `GET` answer without its status assertion, which is made fresh for each prepared answer,
+/// so it can be compared with the answer of the write that produced it.
+pub fn without_assertion(mut answer: Value) -> Value {
+    if let Some(object) = answer.as_object_mut() {
+        object.remove("status_assertion");
+    }
+    answer
+}
+
+/// Asserts a problem+json answer with the given status and type slug; returns the body.
+pub async fn assert_problem(response: reqwest::Response, status: u16, slug: &str) -> Value {
+    assert_eq!(response.status().as_u16(), status, "unexpected status");
+    let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = response.json().await.expect("problem body");
+    assert_eq!(body["type"], format!("urn:starmark:problem:{slug}"), "{body}");
+    assert_eq!(body["status"], status);
+    assert!(body["title"].is_string() && body["detail"].is_string(), "{body}");
+    body
+}
+
+/// A private Redis server for one test, on a free loopback port, killed when dropped.
+pub struct RedisServer {
+    pub port: u16,
+    dir: tempfile::TempDir,
+    child: Option<std::process::Child>,
+}
+
+impl RedisServer {
+    pub fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        let mut server = Self { port, dir: tempfile::tempdir().expect("temp dir"), child: None };
+        server.restart();
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts (again) on the same port and waits until it answers.
+    pub fn restart(&mut self) {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .current_dir(self.dir.path())
+            .stdout(std::process::Stdio::null())
+            .spawn();
+        let child = match child {
+            Ok(child) => child,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
+                "redis-server is not installed; these tests run a real Redis: install Debian's redis-server \
+                 (`apt-get install redis-server`) or run scripts/test, which does"
+            ),
+            Err(e) => panic!("cannot start redis-server: {e}"),
+        };
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
+                use std::io::{Read, Write};
+                let mut reply = [0u8; 7];
+                if stream.write_all(b"PING\r\n").is_ok()
+                    && stream.read_exact(&mut reply).is_ok()
+                    && &reply == b"+PONG\r\n"
+                {
+                    return;
+                }
+            }
+            assert!(std::time::Instant::now() < deadline, "redis-server did not answer on port {}", self.port);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the server, as a crash or a network cut would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -1,0 +1,36 @@
+//! The integration suite: one test binary, a module per area, each test with the real
+//! application on a free port and a database of its own (see `common`).
+
+#[macro_use]
+mod common;
+
+mod api_bulk_verify;
+mod api_issue;
+mod api_lifecycle;
+mod api_receipts;
+mod api_search;
+mod browser_procurement;
+mod browser_scan;
+mod cli;
+mod cli_receipts;
+mod mark_digests;
+mod marks;
+mod metrics;
+mod openssl_interop;
+mod pages;
+mod pages_procurement;
+mod postgres_app;
+mod postgres_outage;
+mod read_path;
+mod readiness;
+mod redis_tls;
+mod scan_counts;
+mod store_contract;
+mod store_integrity;
+mod store_migrations;
+mod store_postgres;
+mod store_scans;
+mod tlog_api;
+mod tlog_audit;
+mod tlog_interop;
+mod tlog_startup;

@@ -1,0 +1,122 @@
+//! PostgreSQL goes away under a running instance (a relay between them is cut, as a restart or a
+//! network failure would): answers held in memory are still served, anything that needs the
+//! database is a prompt 503 with `Retry-After` rather than a hang, a scan of a cached
+//! certificate still gets its verdict and is counted, and once the database is back the
+//! instance recovers by itself and every scan made meanwhile reaches it.
+
+use crate::common;
+
+use std::time::{Duration, Instant};
+
+use common::relay::Relay;
+use common::{assert_problem, issue_body, spawn_app_with, TestApp, TestDatabase};
+use serde_json::{json, Value};
+use starmark::domain::CertificateNumber;
+
+/// Longest a request may take to say the database is unavailable: the pool's wait for a
+/// connection (3 s) and some slack, well under the request time limit (10 s in tests).
+const PROMPT: Duration = Duration::from_secs(6);
+
+async fn scan(app: &TestApp, path: &str) -> Value {
+    let response =
+        app.client.get(app.url(path)).header("accept", "application/json").send().await.expect("scan request");
+    let status = response.status();
+    if status != 200 {
+        panic!("scan {path}: {status} {}", response.text().await.unwrap_or_default());
+    }
+    response.json().await.expect("json")
+}
+
+async fn mark_path(app: &TestApp, number: &str, batch: u32, serial: u32) -> String {
+    let record = app.registry.get(&CertificateNumber::parse(number).unwrap()).await.unwrap().record;
+    format!("/v/{}", app.registry.mark_token(&record, batch, serial).unwrap())
+}
+
+async fn stored_scans(app: &TestApp, number: &str) -> u64 {
+    app.registry.scan_summary(&CertificateNumber::parse(number).unwrap(), 5).await.unwrap().0
+}
+
+#[tokio::test]
+async fn an_instance_rides_out_a_database_outage_and_recovers_by_itself() {
+    let database = TestDatabase::create().await;
+    let mut relay = Relay::in_front_of(&database.url).await;
+    let url = relay.url(&database.url);
+    let mut app = spawn_app_with(|config| config.database_url = Some(url)).await;
+    app.database = Some(database);
+    app.issue(&issue_body("SM2026OUTAGE1", "断库测试有限公司", 91)).await;
+    app.issue(&issue_body("SM2026OUTAGE2", "断库测试二有限公司", 92)).await;
+    for _ in 0..2 {
+        let ordered = app.post("/api/v1/certificates/SM2026OUTAGE1/marks", &app.issuer, &json!({"count": 10})).await;
+        assert_eq!(ordered.status(), 201);
+    }
+    // The answers the writes put are dropped again a moment later (a read in flight before a
+    // write must not stay cached); what is read after that stays in memory.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(app.get("/api/v1/certificates/SM2026OUTAGE1").await.status(), 200);
+    let first = mark_path(&app, "SM2026OUTAGE1", 1, 1).await;
+    let second = mark_path(&app, "SM2026OUTAGE1", 1, 2).await;
+    let fresh_batch = [mark_path(&app, "SM2026OUTAGE1", 2, 1).await, mark_path(&app, "SM2026OUTAGE1", 2, 2).await];
+    assert_eq!(scan(&app, &first).await["scans"]["count"], 1);
+    app.registry.scans().flush().await.unwrap();
+
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), 200);
+    relay.cut().await;
+
+    // In memory: served (within the staleness bound of the last look at the store).
+    let cached = app.get("/api/v1/certificates/SM2026OUTAGE1").await;
+    assert_eq!(cached.status(), 200, "a cached answer needs no database");
+    // A serial of a batch already seen is counted from memory.
+    assert_eq!(scan(&app, &second).await["scans"]["count"], 1);
+    // A batch never seen needs the database for its earlier scans: the verdict without a count,
+    // and only the first such scan waits for the pool.
+    let started = Instant::now();
+    let answer = scan(&app, &fresh_batch[0]).await;
+    assert!(started.elapsed() < PROMPT, "took {:?}", started.elapsed());
+    assert_eq!((answer["verdict"].as_str(), &answer["scans"]), (Some("valid"), &Value::Null), "{answer}");
+    let started = Instant::now();
+    assert_eq!(scan(&app, &fresh_batch[1]).await["scans"], Value::Null);
+    assert!(started.elapsed() < Duration::from_millis(500), "a second scan waited {:?}", started.elapsed());
+
+    // What needs the database is a prompt 503 that says when to come back, never a hang or 500.
+    let started = Instant::now();
+    let unknown = app.get("/api/v1/certificates/SM2026NOSUCH1").await;
+    assert!(started.elapsed() < PROMPT, "took {:?}", started.elapsed());
+    assert_eq!(unknown.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("2"));
+    assert_problem(unknown, 503, "unavailable").await;
+    let started = Instant::now();
+    let change = app
+        .post("/api/v1/certificates/SM2026OUTAGE2/status", &app.issuer, &json!({"action": "revoke", "reason": "违规"}))
+        .await;
+    assert!(started.elapsed() < PROMPT, "took {:?}", started.elapsed());
+    assert!(change.headers().contains_key("retry-after"));
+    assert_problem(change, 503, "unavailable").await;
+
+    // Not ready while the database is away, and it says which part is missing.
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), 503);
+    let ready: Value = ready.json().await.unwrap();
+    assert_eq!((ready["ready"].as_bool(), ready["store"].as_str()), (Some(false), Some("unavailable")), "{ready}");
+
+    // Back: the instance reconnects by itself; the scans made meanwhile reach the database.
+    relay.restore().await;
+    let started = Instant::now();
+    while app.get("/api/v1/certificates/SM2026NOSUCH1").await.status() != 404 {
+        assert!(started.elapsed() < Duration::from_secs(15), "no recovery after the database came back");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    while stored_scans(&app, "SM2026OUTAGE1").await < 4 {
+        assert!(started.elapsed() < Duration::from_secs(15), "the outage's scans did not reach the database");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(stored_scans(&app, "SM2026OUTAGE1").await, 4, "every scan stored once");
+    assert_eq!(scan(&app, &fresh_batch[0]).await["scans"]["count"], 2, "the whole count again");
+    let (status, body) = app.status("SM2026OUTAGE2", json!({"action": "revoke", "reason": "违规"})).await;
+    assert_eq!(status, 200, "{body}");
+    // Ready again once its one question a second to the store is answered.
+    let started = Instant::now();
+    while app.get("/readyz").await.status() != 200 {
+        assert!(started.elapsed() < Duration::from_secs(3), "not ready again after the database came back");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

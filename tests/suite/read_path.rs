@@ -1,0 +1,464 @@
+//! The fast read path: prepared answers with a signed status assertion and ETags, the in-process
+//! cache (coalesced misses, brief negative entries), and a real Redis shared by two instances:
+//! a revocation reaches the other instance at once, and when Redis dies the answers stay
+//! correct, with no stale state past the bound, and the instances reconnect by themselves.
+
+use crate::common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{issue_body, spawn_app, spawn_app_with, RedisServer, TestApp};
+use serde_json::{json, Value};
+use starmark::crypto::{canonical_value_bytes, Signature};
+use starmark::registry::Registry;
+
+/// What the server logs on this test's thread (a `#[tokio::test]` runs the servers it spawns on
+/// its own single thread), as text.
+#[derive(Clone, Default)]
+struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Logs {
+    /// Captures the logs of everything running on the calling thread while the guard lives.
+    fn capture(&self) -> tracing::subscriber::DefaultGuard {
+        let subscriber = tracing_subscriber::fmt().with_writer(self.clone()).with_ansi(false).finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+
+    fn lines_with(&self, text: &str) -> usize {
+        let logs = self.0.lock().unwrap();
+        String::from_utf8_lossy(&logs).lines().filter(|line| line.contains(text)).count()
+    }
+}
+
+impl std::io::Write for Logs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
+    type Writer = Logs;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+async fn state_at(app: &TestApp, base: &str, number: &str) -> (u16, Option<String>) {
+    let response = app.client.get(format!("{base}/api/v1/certificates/{number}")).send().await.unwrap();
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    (status, body["status"]["state"].as_str().map(String::from))
+}
+
+/// Polls `base` until the certificate reads `state`; returns how long it took.
+async fn until_state(app: &TestApp, base: &str, number: &str, state: &str, limit: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        let (status, seen) = state_at(app, base, number).await;
+        assert!(status < 500, "no 5xx while waiting, got {status}");
+        if seen.as_deref() == Some(state) {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < limit, "{number} did not read {state} within {limit:?} (still {seen:?})");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn answers_carry_a_signed_status_assertion_and_revalidate() {
+    let app = spawn_app().await;
+    app.issue(&issue_body("SM2026READ0001", "读取测试有限公司", 91)).await;
+    let url = app.url("/api/v1/certificates/SM2026READ0001");
+    let response = app.client.get(&url).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let etag = response.headers()["etag"].to_str().unwrap().to_string();
+    assert!(etag.starts_with("W/\"1-valid-"), "{etag}");
+    let answer: Value = response.json().await.unwrap();
+
+    // The assertion is signed by the registry key over its canonical bytes.
+    let assertion = &answer["status_assertion"];
+    assert_eq!(assertion["assertion"]["state"], "valid");
+    assert_eq!(assertion["assertion"]["version"], 1);
+    let produced =
+        chrono::DateTime::parse_from_rfc3339(assertion["assertion"]["produced_at"].as_str().unwrap()).unwrap();
+    let next = chrono::DateTime::parse_from_rfc3339(assertion["assertion"]["next_update"].as_str().unwrap()).unwrap();
+    // An hour on less up to a tenth (spreading re-preparation), or the next midnight in China
+    // if that comes first (16:00 UTC).
+    let midnight = (produced.with_timezone(&chrono::Utc) + chrono::Duration::hours(8)).date_naive().succ_opt().unwrap();
+    let midnight: chrono::DateTime<chrono::FixedOffset> =
+        (midnight.and_hms_opt(0, 0, 0).unwrap().and_utc() - chrono::Duration::hours(8)).into();
+    let (shortest, longest) = (produced + chrono::Duration::minutes(54), produced + chrono::Duration::hours(1));
+    assert!(
+        (shortest.min(midnight)..=longest.min(midnight)).contains(&next),
+        "next_update {next} is the lifetime from {produced}, or midnight in China"
+    );
+    let wrapped = json!({"record": assertion["assertion"], "signature": assertion["signature"]});
+    app.verify_answer(&wrapped).await.expect("the assertion verifies against the trust list");
+    let signature: Signature = serde_json::from_value(assertion["signature"].clone()).unwrap();
+    assert_eq!(signature.key_id.as_str(), answer["signature"]["key_id"]);
+    assert!(!canonical_value_bytes(&assertion["assertion"]).unwrap().is_empty());
+
+    // Revalidation: the same ETag gives 304, a change gives a new answer and a new ETag.
+    let not_modified = app.client.get(&url).header("if-none-match", &etag).send().await.unwrap();
+    assert_eq!(not_modified.status(), 304);
+    assert_eq!(not_modified.headers()["etag"], etag.as_str());
+    let prepared = app.registry.answers_prepared();
+    for _ in 0..20 {
+        assert_eq!(app.client.get(&url).send().await.unwrap().status(), 200);
+    }
+    assert_eq!(app.registry.answers_prepared(), prepared, "hits are served from memory");
+    app.status("SM2026READ0001", json!({"action": "revoke", "reason": "r"})).await;
+    let changed = app.client.get(&url).header("if-none-match", &etag).send().await.unwrap();
+    assert_eq!(changed.status(), 200);
+    assert_ne!(changed.headers()["etag"], etag.as_str());
+    let body: Value = changed.json().await.unwrap();
+    assert_eq!(body["status"]["state"], "revoked");
+    assert_eq!(body["status_assertion"]["assertion"]["state"], "revoked");
+}
+
+#[tokio::test]
+async fn misses_are_coalesced_and_unknown_numbers_cached_briefly() {
+    let app = spawn_app().await;
+    app.issue(&issue_body("SM2026COLD0001", "合并测试有限公司", 92)).await;
+    // A second instance on the same store starts cold.
+    let (peer, peer_registry) = app.spawn_peer_with(|_| {}).await;
+    let before = peer_registry.answers_prepared();
+    let mut requests = Vec::new();
+    for _ in 0..50 {
+        let client = app.client.clone();
+        let url = format!("{peer}/api/v1/certificates/SM2026COLD0001");
+        requests.push(tokio::spawn(async move { client.get(url).send().await.unwrap().status().as_u16() }));
+    }
+    for request in requests {
+        assert_eq!(request.await.unwrap(), 200);
+    }
+    assert_eq!(peer_registry.answers_prepared() - before, 1, "50 concurrent misses, one store read");
+
+    // A flood of a fake number reaches the store once.
+    let before = app.registry.answers_prepared();
+    for _ in 0..30 {
+        let response = app.get("/api/v1/certificates/SM2026FAKE0001").await;
+        common::assert_problem(response, 404, "not-found").await;
+    }
+    assert_eq!(app.registry.answers_prepared() - before, 1);
+    // Issuing it replaces the negative entry at once on this instance.
+    app.issue(&issue_body("SM2026FAKE0001", "后发有限公司", 93)).await;
+    assert_eq!(app.get("/api/v1/certificates/SM2026FAKE0001").await.status(), 200);
+}
+
+#[tokio::test]
+async fn without_redis_another_instance_catches_up_within_the_bound() {
+    let app = spawn_app_with(|c| c.cache_stale_bound = Duration::from_millis(800)).await;
+    let (peer, _) = app.spawn_peer_with(|_| {}).await;
+    app.issue(&issue_body("SM2026BOUND001", "时限测试有限公司", 94)).await;
+    assert_eq!(state_at(&app, &peer, "SM2026BOUND001").await.1.as_deref(), Some("valid"));
+    app.status("SM2026BOUND001", json!({"action": "revoke", "reason": "r"})).await;
+    let took = until_state(&app, &peer, "SM2026BOUND001", "revoked", Duration::from_millis(2000)).await;
+    // The bound, plus slack for polling and a loaded CI machine; a lost bound would be seconds.
+    assert!(took <= Duration::from_millis(1300), "stale for {took:?}, bound 800 ms");
+}
+
+#[tokio::test]
+async fn without_redis_answers_outlive_the_bound_while_the_store_is_watched() {
+    let bound = Duration::from_millis(1000);
+    let app = spawn_app_with(|c| c.cache_stale_bound = bound).await;
+    app.issue(&issue_body("SM2026WATCH001", "守望测试有限公司", 91)).await;
+    // Past the in-flight grace of the issue and the watch's first look plus the bound.
+    tokio::time::sleep(bound + Duration::from_millis(300)).await;
+    assert_eq!(state_at(&app, &app.base, "SM2026WATCH001").await.1.as_deref(), Some("valid"));
+    let prepared = app.registry.answers_prepared();
+    tokio::time::sleep(bound * 2).await;
+    assert_eq!(state_at(&app, &app.base, "SM2026WATCH001").await.1.as_deref(), Some("valid"));
+    assert_eq!(app.registry.answers_prepared(), prepared, "served from memory, not prepared again");
+}
+
+#[tokio::test]
+async fn a_change_made_by_an_instance_cut_off_from_redis_still_reaches_the_others_within_the_bound() {
+    let redis = RedisServer::start();
+    let bound = Duration::from_millis(1000);
+    // The instance that makes the change cannot reach Redis (nothing listens on its port), so it
+    // can neither share the new answer nor announce it; the peer hears the feed all along.
+    let unreachable = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("redis://{}", listener.local_addr().unwrap())
+    };
+    let app = spawn_app_with(|c| {
+        c.redis_url = Some(unreachable);
+        c.cache_stale_bound = bound;
+    })
+    .await;
+    let (peer, peer_registry) = app.spawn_peer_with(|c| c.redis_url = Some(redis.url())).await;
+    wait_until_connected(&peer_registry).await;
+    app.issue(&issue_body("SM2026CUTS0001", "断网测试有限公司", 90)).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(state_at(&app, &peer, "SM2026CUTS0001").await.1.as_deref(), Some("valid"));
+    tokio::time::sleep(bound).await; // the peer's copy is now older than the bound, and trusted
+    assert_eq!(state_at(&app, &peer, "SM2026CUTS0001").await.1.as_deref(), Some("valid"));
+    app.status("SM2026CUTS0001", json!({"action": "revoke", "reason": "r"})).await;
+    let took = until_state(&app, &peer, "SM2026CUTS0001", "revoked", bound * 2).await;
+    assert!(took <= bound, "took {took:?}, past the bound of {bound:?}");
+}
+
+#[tokio::test]
+async fn with_redis_a_revocation_reaches_the_other_instance_at_once() {
+    let (_redis, app, peer, _) = two_instances_on_redis(|_| {}).await;
+    app.issue(&issue_body("SM2026FAST0001", "传播测试有限公司", 95)).await;
+    assert_eq!(state_at(&app, &peer, "SM2026FAST0001").await.1.as_deref(), Some("valid"));
+    // The peer now holds the answer in memory; the revocation must replace it at once, far
+    // sooner than the 5 s bound.
+    app.status("SM2026FAST0001", json!({"action": "revoke", "reason": "r"})).await;
+    let took = until_state(&app, &peer, "SM2026FAST0001", "revoked", Duration::from_secs(5)).await;
+    assert!(took < Duration::from_millis(500), "took {took:?}");
+}
+
+/// Two instances of one store sharing a private Redis, both connected to it. `adjust` sets up
+/// the first; the second (the peer, at the returned URL) runs with the same configuration.
+async fn two_instances_on_redis(
+    adjust: impl FnOnce(&mut starmark::config::Config),
+) -> (RedisServer, TestApp, String, Arc<Registry>) {
+    let redis = RedisServer::start();
+    let app = spawn_app_with(|c| {
+        c.redis_url = Some(redis.url());
+        adjust(c);
+    })
+    .await;
+    let (peer, peer_registry) = app.spawn_peer_with(|_| {}).await;
+    wait_for_redis(&app, &peer_registry).await;
+    (redis, app, peer, peer_registry)
+}
+
+/// Waits until both instances' change feeds are connected.
+async fn wait_for_redis(app: &TestApp, peer: &starmark::registry::Registry) {
+    wait_until_connected(&app.registry).await;
+    wait_until_connected(peer).await;
+}
+
+/// Waits until an instance's change feed is connected.
+async fn wait_until_connected(registry: &starmark::registry::Registry) {
+    let started = Instant::now();
+    while !registry.tiers().and_then(|t| t.shared).is_some_and(|shared| shared.is_up()) {
+        assert!(started.elapsed() < Duration::from_secs(10), "the instance did not connect to Redis");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn when_redis_dies_answers_stay_correct_and_the_instances_reconnect() {
+    let logs = Logs::default();
+    let _capture = logs.capture();
+    let bound = Duration::from_millis(1000);
+    let (mut redis, app, peer, peer_registry) = two_instances_on_redis(|c| c.cache_stale_bound = bound).await;
+    for (number, n) in [("SM2026DOWN0001", 96), ("SM2026DOWN0002", 97)] {
+        app.issue(&issue_body(number, "故障测试有限公司", n)).await;
+        assert_eq!(state_at(&app, &peer, number).await.1.as_deref(), Some("valid"));
+    }
+
+    redis.kill();
+    // Changes go on; the peer misses the announcement but never serves the old state past the
+    // bound, and never fails.
+    app.status("SM2026DOWN0001", json!({"action": "revoke", "reason": "during the outage"})).await;
+    let took = until_state(&app, &peer, "SM2026DOWN0001", "revoked", Duration::from_secs(4)).await;
+    assert!(took <= bound + Duration::from_millis(500), "stale for {took:?} with Redis down, bound {bound:?}");
+    for _ in 0..20 {
+        let (status, _) = state_at(&app, &peer, "SM2026DOWN0002").await;
+        assert_eq!(status, 200);
+    }
+    // Both instances said they had lost Redis.
+    assert!(logs.lines_with("redis unavailable") >= 2, "the outage was not reported in the logs");
+    let connected = logs.lines_with("redis connected");
+    assert!(connected >= 2, "the first connections were not reported");
+
+    redis.restart();
+    wait_for_redis(&app, &peer_registry).await;
+    assert!(logs.lines_with("redis connected") >= connected + 2, "the reconnections were not reported");
+    // Warm the peer again, then a change must propagate at once through the restored feed.
+    assert_eq!(state_at(&app, &peer, "SM2026DOWN0002").await.1.as_deref(), Some("valid"));
+    app.status("SM2026DOWN0002", json!({"action": "withdraw", "reason": "after the outage"})).await;
+    let took = until_state(&app, &peer, "SM2026DOWN0002", "withdrawn", Duration::from_secs(5)).await;
+    assert!(took < Duration::from_millis(500), "took {took:?} after reconnecting");
+}
+
+#[tokio::test]
+async fn with_redis_every_instance_reports_the_same_scan_count() {
+    let (_redis, app, peer, peer_registry) = two_instances_on_redis(|_| {}).await;
+    app.issue(&issue_body("SM2026SCAN0001", "计数共享有限公司", 98)).await;
+    let response = app.post("/api/v1/certificates/SM2026SCAN0001/marks", &app.issuer, &json!({"count": 10})).await;
+    assert_eq!(response.status(), 201);
+    let record =
+        app.registry.get(&starmark::domain::CertificateNumber::parse("SM2026SCAN0001").unwrap()).await.unwrap().record;
+    let path = format!("/v/{}", app.registry.mark_token(&record, 1, 4).unwrap());
+    // Redis is counted off the answer path: an instance's answer shows the shared figure of its
+    // last round trip plus its own scans since, so the next scans on each instance reach the
+    // count of all scans made anywhere (bounded wait: it must converge).
+    let mut first_at = None;
+    let mut made = 0u64;
+    for round in 0..6 {
+        let base = if round % 2 == 1 { peer.clone() } else { app.base.clone() };
+        let started = Instant::now();
+        let answer = loop {
+            let answer: Value = app
+                .client
+                .get(format!("{base}{path}"))
+                .header("accept", "application/json")
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            made += 1;
+            let count = answer["scans"]["count"].as_u64().unwrap();
+            assert!(count <= made, "{count} scans shown on {base}, only {made} made");
+            if count == made {
+                break answer;
+            }
+            assert!(started.elapsed() < Duration::from_secs(2), "{base} still shows {count} of {made} scans");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let first = answer["scans"]["first_at"].as_str().unwrap().to_string();
+        assert_eq!(first_at.get_or_insert(first.clone()), &first, "one first-scan time for all");
+    }
+    // Both instances flush their own scans: the store ends with every scan made.
+    app.registry.scans().flush().await.unwrap();
+    peer_registry.scans().flush().await.unwrap();
+    let (total, _) = app
+        .registry
+        .scan_summary(&starmark::domain::CertificateNumber::parse("SM2026SCAN0001").unwrap(), 5)
+        .await
+        .unwrap();
+    assert_eq!(total, made);
+}
+
+#[tokio::test]
+async fn while_the_change_feed_is_up_answers_are_served_past_the_bound() {
+    // A bound that leaves the store watch (five looks within it) room on a busy machine.
+    let bound = Duration::from_millis(1000);
+    let (_redis, app, peer, peer_registry) = two_instances_on_redis(|c| c.cache_stale_bound = bound).await;
+    app.issue(&issue_body("SM2026TRUST001", "信任测试有限公司", 99)).await;
+    // After a change an instance drops its copy once more half a second later (a load in
+    // flight during the change must not stay), and answers loaded within the bound of the
+    // watch's first look are not trusted past it: warm the peer after both.
+    tokio::time::sleep(bound + Duration::from_millis(300)).await;
+    assert_eq!(state_at(&app, &peer, "SM2026TRUST001").await.1.as_deref(), Some("valid"));
+    let prepared = peer_registry.answers_prepared();
+    // Longer than the bound and than a heartbeat: the answer stays.
+    tokio::time::sleep(bound * 2).await;
+    assert_eq!(state_at(&app, &peer, "SM2026TRUST001").await.1.as_deref(), Some("valid"));
+    assert_eq!(peer_registry.answers_prepared(), prepared, "served from memory, not prepared again");
+}
+
+/// The `produced_at` and `next_update` of the status assertion `base` answers for `number`.
+async fn assertion_at(
+    app: &TestApp,
+    base: &str,
+    number: &str,
+) -> (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>) {
+    let answer: Value =
+        app.client.get(format!("{base}/api/v1/certificates/{number}")).send().await.unwrap().json().await.unwrap();
+    let at = |name: &str| {
+        let text = answer["status_assertion"]["assertion"][name].as_str().unwrap_or_else(|| panic!("{name}: {answer}"));
+        chrono::DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&chrono::Utc)
+    };
+    (at("produced_at"), at("next_update"))
+}
+
+#[tokio::test]
+async fn even_with_the_feed_up_no_answer_is_served_past_its_next_update() {
+    let lifetime = Duration::from_millis(1200);
+    let (_redis, app, peer, _) = two_instances_on_redis(|c| c.answer_lifetime = lifetime).await;
+    app.issue(&issue_body("SM2026NEXT0001", "时效测试有限公司", 93)).await;
+    let (produced, next) = assertion_at(&app, &peer, "SM2026NEXT0001").await;
+    let given = (next - produced).to_std().unwrap();
+    assert!(given <= lifetime && given >= lifetime.mul_f64(0.9), "{given:?} for a lifetime of {lifetime:?}");
+    // For three lifetimes, from both instances (the peer also finds the first instance's copy in
+    // Redis): every answer's assertion is still current when it arrives.
+    let mut seen = std::collections::BTreeSet::new();
+    let started = Instant::now();
+    while started.elapsed() < lifetime * 3 {
+        for base in [app.base.as_str(), peer.as_str()] {
+            let asked = chrono::Utc::now();
+            let (produced, next) = assertion_at(&app, base, "SM2026NEXT0001").await;
+            assert!(next > asked, "{base} served an assertion past its next_update ({next} <= {asked})");
+            seen.insert(produced);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(seen.len() >= 3, "the answer was prepared afresh as each assertion ran out: {seen:?}");
+}
+
+#[tokio::test]
+async fn a_load_that_read_the_old_state_cannot_put_it_back_over_the_new_one_in_redis() {
+    use redis::AsyncCommands;
+    let redis = RedisServer::start();
+    let app = spawn_app_with(|c| c.redis_url = Some(redis.url())).await;
+    let shared = app.registry.tiers().and_then(|t| t.shared).expect("a shared cache");
+    wait_until_connected(&app.registry).await;
+    let number = "SM2026RACE0001";
+    app.issue(&issue_body(number, "竞态测试有限公司", 92)).await;
+    app.status(number, json!({"action": "revoke", "reason": "r"})).await;
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let key = format!("starmark:answer:{number}");
+    let held = |raw: Option<Vec<u8>>| {
+        raw.map(|raw| String::from_utf8_lossy(&raw).split('\n').next().unwrap_or("").to_string())
+    };
+    assert_eq!(held(connection.get(&key).await.unwrap()).as_deref(), Some("2"), "the revocation's answer is shared");
+
+    // What a load that read the store just before the revocation would bring, finishing after it.
+    let next_update = chrono::Utc::now() + chrono::Duration::minutes(10);
+    let old =
+        starmark::cache::Prepared::new(b"{\"status\":{\"state\":\"valid\"}}", "W/\"1-valid-1-aa\"", 1, next_update)
+            .unwrap();
+    assert!(shared.put(number, &old).await, "Redis holds a later answer");
+    assert_eq!(held(connection.get(&key).await.unwrap()).as_deref(), Some("2"), "the old answer did not replace it");
+    let (peer, _) = app.spawn_peer_with(|_| {}).await;
+    assert_eq!(state_at(&app, &peer, number).await.1.as_deref(), Some("revoked"));
+
+    // A later version does replace it.
+    let newer = starmark::cache::Prepared::new(b"{}", "W/\"3-valid-1-bb\"", 3, next_update).unwrap();
+    assert!(shared.put(number, &newer).await);
+    assert_eq!(held(connection.get(&key).await.unwrap()).as_deref(), Some("3"));
+
+    // The store watch drops a shared copy older than a change it found, and only such a copy.
+    assert!(shared.forget_older(&[(number.to_string(), 3)]).await);
+    assert_eq!(held(connection.get(&key).await.unwrap()).as_deref(), Some("3"), "not older than version 3");
+    assert!(shared.forget_older(&[("SM2026NONE0001".to_string(), 9), (number.to_string(), 4)]).await);
+    assert_eq!(held(connection.get(&key).await.unwrap()), None, "older than version 4");
+}
+
+#[tokio::test]
+async fn a_scan_reads_the_store_when_a_shared_answer_is_of_another_version() {
+    use redis::AsyncCommands;
+    let redis = RedisServer::start();
+    let app = spawn_app_with(|c| c.redis_url = Some(redis.url())).await;
+    app.issue(&issue_body("SM2026OLDV0001", "升级测试有限公司", 96)).await;
+    let ordered = app.post("/api/v1/certificates/SM2026OLDV0001/marks", &app.issuer, &json!({"count": 5})).await;
+    assert_eq!(ordered.status(), 201);
+    let record =
+        app.registry.get(&starmark::domain::CertificateNumber::parse("SM2026OLDV0001").unwrap()).await.unwrap().record;
+    let token = app.registry.mark_token(&record, 1, 2).unwrap();
+
+    // What an older version of the service might have left in Redis: an answer without the
+    // members this version reads back.
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let next_update = (chrono::Utc::now() + chrono::Duration::minutes(1)).to_rfc3339();
+    let old = format!("{}\nW/\"old\"\n{next_update}\n{{\"number\":\"SM2026OLDV0001\"}}", record.version);
+    let _: () = connection.pset_ex("starmark:answer:SM2026OLDV0001", old.into_bytes(), 60_000u64).await.unwrap();
+
+    // A cold instance finds that answer in Redis and still judges the mark from the store.
+    let (peer, peer_registry) = app.spawn_peer_with(|_| {}).await;
+    wait_for_redis(&app, &peer_registry).await;
+    let response =
+        app.client.get(format!("{peer}/v/{token}")).header("accept", "application/json").send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["verdict"], "valid", "{answer}");
+}

@@ -1,0 +1,203 @@
+//! Redis over TLS (`rediss://`) with a private certificate authority (`STARMARK_REDIS_CA`), a
+//! server certificate nobody vouches for, and a Redis that never answers: each is connected to,
+//! refused, or reported in the server's log, and answers are served throughout.
+
+use crate::common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{issue_body, spawn_app_with};
+use serde_json::json;
+use starmark::registry::Registry;
+
+/// Runs `openssl` with `args` in `dir`, failing the test with its output if it fails.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl").args(args).current_dir(dir).output();
+    let out = match out {
+        Ok(out) => out,
+        Err(e) => panic!("openssl is needed to make the test's certificates ({e}); scripts/test installs it"),
+    };
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A certificate authority and a certificate it signed for 127.0.0.1, in `dir`: `ca.pem`,
+/// `server.pem` and `server.key`.
+fn make_certificates(dir: &Path) {
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(ec);
+    ca.extend(["-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=Starmark test CA"]);
+    openssl(dir, &ca);
+    let mut request = vec!["req"];
+    request.extend(ec);
+    request.extend(["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]);
+    openssl(dir, &request);
+    std::fs::write(dir.join("san.cnf"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "san.cnf",
+        ],
+    );
+}
+
+/// A private `redis-server` that speaks TLS only, with the certificate of [`make_certificates`].
+struct TlsRedis {
+    port: u16,
+    dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl TlsRedis {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        make_certificates(dir.path());
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).unwrap().port();
+        let child = Command::new("redis-server")
+            .args(["--port", "0", "--tls-port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--tls-cert-file", "server.pem", "--tls-key-file", "server.key", "--tls-ca-cert-file", "ca.pem"])
+            .args(["--tls-auth-clients", "no", "--save", "", "--appendonly", "no"])
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server is needed; scripts/test installs it");
+        let server = Self { port, dir, child };
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(10), "redis-server did not listen with TLS");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
+    fn url(&self) -> String {
+        format!("rediss://127.0.0.1:{}", self.port)
+    }
+
+    fn ca(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+}
+
+impl Drop for TlsRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn redis_up(registry: &Registry) -> bool {
+    registry.tiers().and_then(|tiers| tiers.shared).is_some_and(|shared| shared.is_up())
+}
+
+#[tokio::test]
+async fn over_tls_with_a_private_ca_a_change_reaches_the_other_instance() {
+    let redis = TlsRedis::start();
+    let app = spawn_app_with(|config| {
+        config.redis_url = Some(redis.url());
+        config.redis_ca = Some(redis.ca());
+    })
+    .await;
+    let (peer, peer_registry) = app.spawn_peer_with(|_| {}).await;
+    let started = Instant::now();
+    while !(redis_up(&app.registry) && redis_up(&peer_registry)) {
+        assert!(started.elapsed() < Duration::from_secs(10), "the instances did not connect to Redis over TLS");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    app.issue(&issue_body("SM2026TLS00001", "加密缓存有限公司", 93)).await;
+    let url = format!("{peer}/api/v1/certificates/SM2026TLS00001");
+    let state = |answer: serde_json::Value| answer["status"]["state"].as_str().unwrap_or_default().to_string();
+    assert_eq!(state(app.client.get(&url).send().await.unwrap().json().await.unwrap()), "valid");
+
+    let (status, _) = app.status("SM2026TLS00001", json!({"action": "revoke", "reason": "严重违规"})).await;
+    assert_eq!(status, 200);
+    let revoked = Instant::now();
+    while state(app.client.get(&url).send().await.unwrap().json().await.unwrap()) != "revoked" {
+        assert!(revoked.elapsed() < Duration::from_secs(5), "the peer still answers valid after the bound");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_server_certificate_nobody_vouches_for_is_refused_and_answers_go_on() {
+    let redis = TlsRedis::start();
+    // No STARMARK_REDIS_CA: the system's trust store does not know the test's CA.
+    let app = spawn_app_with(|config| config.redis_url = Some(redis.url())).await;
+    app.issue(&issue_body("SM2026TLS00002", "证书不符有限公司", 94)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!redis_up(&app.registry), "connected to a server whose certificate no trusted CA signed");
+    assert_eq!(app.get("/api/v1/certificates/SM2026TLS00002").await.status(), 200);
+}
+
+/// The `starmark` binary in `dir` with the environment given, its log on stderr.
+fn starmark(dir: &Path, env: &[(&str, &str)]) -> Command {
+    let mut command = common::starmark_command(dir);
+    command.envs(env.iter().copied());
+    command
+}
+
+/// What `starmark serve` says when `env` stops it from starting; it must stop, and never show
+/// the password `s3cret` the tests put in their URLs.
+fn refused_start(dir: &Path, env: &[(&str, &str)]) -> String {
+    let out = starmark(dir, env).arg("serve").output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "started with {env:?}: {said}");
+    assert!(!said.contains("s3cret"), "{said}");
+    said
+}
+
+#[test]
+fn a_redis_that_never_answers_is_reported_without_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(starmark(dir.path(), &[]).arg("keygen").output().unwrap().status.success());
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).unwrap().port();
+    let url = format!("redis://:s3cret@127.0.0.1:{closed}");
+    let mut server = starmark(dir.path(), &[("REDIS_URL", &url)]).arg("serve").stderr(Stdio::piped()).spawn().unwrap();
+    let (lines, log) = std::sync::mpsc::channel();
+    let stderr = server.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let reported = loop {
+        match log.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) if line.contains("redis unreachable") => break Some(line),
+            Ok(line) => assert!(!line.contains("s3cret"), "{line}"),
+            Err(_) => break None,
+        }
+    };
+    let _ = server.kill();
+    let _ = server.wait();
+    let line = reported.expect("no log line says Redis cannot be reached");
+    assert!(line.contains("Connection refused") && !line.contains("s3cret"), "{line}");
+
+    // A CA for a Redis without TLS, a CA file that cannot be read and a URL that is no Redis URL
+    // each stop the start, named without the password.
+    let said =
+        refused_start(dir.path(), &[("REDIS_URL", &url), ("STARMARK_REDIS_CA", "/etc/ssl/certs/ca-certificates.crt")]);
+    assert!(said.contains("STARMARK_REDIS_CA") && said.contains("rediss://"), "{said}");
+    let tls_url = format!("rediss://:s3cret@127.0.0.1:{closed}");
+    let said = refused_start(dir.path(), &[("REDIS_URL", &tls_url), ("STARMARK_REDIS_CA", "/nonexistent/ca.pem")]);
+    assert!(said.contains("STARMARK_REDIS_CA: cannot read /nonexistent/ca.pem"), "{said}");
+    let said = refused_start(dir.path(), &[("REDIS_URL", "http://:s3cret@127.0.0.1:80")]);
+    assert!(said.contains("REDIS_URL") && said.contains("cannot be used"), "{said}");
+}
