@@ -9,11 +9,11 @@
 //! Every figure is the median of `RUNS` runs.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use starmark::config::Config;
 use starmark::crypto::keys;
-use starmark::domain::{ApprovalNumber, Uscc};
+use starmark::domain::Uscc;
 use starmark::registry::{parse_csv, Registry};
 use starmark::tlog::{leaf_hash, Tree};
 
@@ -84,22 +84,12 @@ fn proofs() {
 
 async fn registry(dir: &std::path::Path) -> Arc<Registry> {
     let config = Config {
-        listen: "127.0.0.1:0".parse().expect("address"),
         data_dir: dir.join("data"),
         keys_dir: dir.join("keys"),
         public_url: "https://bench.example".into(),
-        database_url: None,
-        redis_url: None,
-        redis_ca: None,
         issuer_name: "Bench body".into(),
-        issuer_approval: ApprovalNumber::parse("CNCA-R-2026-001").expect("approval"),
-        request_timeout: Duration::from_secs(10),
-        body_limit: 1 << 20,
-        log_origin: None,
-        cache_stale_bound: Duration::from_secs(5),
-        answer_lifetime: starmark::registry::DEFAULT_ANSWER_LIFETIME,
         cache_max_bytes: 16 << 20,
-        receipts_per_minute: starmark::registry::DEFAULT_RECEIPTS_PER_MINUTE,
+        ..Config::default()
     };
     keys::generate(&config.keys_dir).expect("keygen");
     starmark::startup::open_registry(&config).await.expect("registry")

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::domain::{ApprovalNumber, FieldError};
+use crate::http::client::TrustedProxies;
 
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -52,6 +53,22 @@ pub struct Config {
     /// instance issues per minute to everyone together (default 600; a larger receipt counts
     /// once per started 4 KiB); beyond it, 429 with `Retry-After`.
     pub receipts_per_minute: u32,
+    /// `STARMARK_TRUSTED_PROXIES`: reverse proxies (addresses or CIDR networks) whose
+    /// `Forwarded`/`X-Forwarded-For` headers name the client; none by default.
+    pub trusted_proxies: TrustedProxies,
+    /// `STARMARK_MAX_CONNECTIONS`: connections held at once, beyond which new ones are refused
+    /// with a 503; by default all the file descriptors the process may open but a reserve.
+    pub max_connections: Option<usize>,
+    /// `STARMARK_MAX_CONNECTIONS_PER_CLIENT`: connections one client (an IPv4 address or an IPv6
+    /// /64) may hold at once; by default a quarter of the total, at most 256. Trusted proxies
+    /// are held to the total only.
+    pub max_connections_per_client: Option<usize>,
+    /// `STARMARK_HEADER_TIMEOUT_MS`: longest wait for a request's complete head, from when the
+    /// server waits for it (so also how long a kept-alive connection may sit idle); default 5000.
+    pub header_timeout: Duration,
+    /// `STARMARK_SEND_TIMEOUT_MS`: a client that reads nothing of an answer for this long is
+    /// disconnected; default 30000.
+    pub send_timeout: Duration,
 }
 
 /// A configuration value that cannot be used, naming the variable.
@@ -62,12 +79,18 @@ pub struct ConfigError {
     pub message: String,
 }
 
-fn var(name: &str) -> Option<String> {
-    std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+/// The variables configuration is read from: the process's environment, or a map in tests.
+struct Vars<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Vars<'_> {
+    /// A variable's value, trimmed; unset and blank are the same.
+    fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+    }
 }
 
-fn number<T: std::str::FromStr>(name: &'static str, default: T) -> Result<T, ConfigError> {
-    match var(name) {
+fn number<T: std::str::FromStr>(vars: &Vars, name: &'static str, default: T) -> Result<T, ConfigError> {
+    match vars.get(name) {
         None => Ok(default),
         Some(text) => {
             text.parse().map_err(|_| ConfigError { variable: name, message: format!("'{text}' is not a number") })
@@ -75,40 +98,77 @@ fn number<T: std::str::FromStr>(name: &'static str, default: T) -> Result<T, Con
     }
 }
 
+/// A positive count, or `None` when the variable is unset.
+fn optional_count(vars: &Vars, name: &'static str) -> Result<Option<usize>, ConfigError> {
+    match vars.get(name) {
+        None => Ok(None),
+        Some(text) => match text.parse::<usize>() {
+            Ok(count) if count > 0 => Ok(Some(count)),
+            _ => Err(ConfigError { variable: name, message: format!("'{text}' is not a positive whole number") }),
+        },
+    }
+}
+
 impl Config {
     /// Reads the environment, applying the documented defaults.
     pub fn from_env() -> Result<Self, ConfigError> {
-        let listen_text = var("STARMARK_LISTEN").unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+        Self::from_vars(&|name| std::env::var(name).ok())
+    }
+
+    /// Reads the variables `lookup` gives, applying the documented defaults.
+    pub fn from_vars(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let vars = Vars(lookup);
+        let listen_text = vars.get("STARMARK_LISTEN").unwrap_or_else(|| DEFAULT_LISTEN.to_string());
         let listen = listen_text.parse().map_err(|_| ConfigError {
             variable: "STARMARK_LISTEN",
             message: format!("'{listen_text}' is not an address like 127.0.0.1:8080"),
         })?;
-        let approval_text = var("STARMARK_ISSUER_APPROVAL").unwrap_or_else(|| "CNCA-R-2026-001".to_string());
+        let approval_text = vars.get("STARMARK_ISSUER_APPROVAL").unwrap_or_else(|| "CNCA-R-2026-001".to_string());
         let issuer_approval = ApprovalNumber::parse(&approval_text)
             .map_err(|e: FieldError| ConfigError { variable: "STARMARK_ISSUER_APPROVAL", message: e.message })?;
         let mut config = Self {
             listen,
-            data_dir: var("STARMARK_DATA_DIR").map_or_else(|| PathBuf::from("data"), PathBuf::from),
-            keys_dir: var("STARMARK_KEYS_DIR").map_or_else(|| PathBuf::from("keys"), PathBuf::from),
+            data_dir: vars.get("STARMARK_DATA_DIR").map_or_else(|| PathBuf::from("data"), PathBuf::from),
+            keys_dir: vars.get("STARMARK_KEYS_DIR").map_or_else(|| PathBuf::from("keys"), PathBuf::from),
             public_url: String::new(),
-            database_url: var("DATABASE_URL"),
-            redis_url: var("REDIS_URL"),
-            redis_ca: var("STARMARK_REDIS_CA").map(PathBuf::from),
-            issuer_name: var("STARMARK_ISSUER_NAME").unwrap_or_else(|| "Starmark 示范认证中心 (demo body)".to_string()),
+            database_url: vars.get("DATABASE_URL"),
+            redis_url: vars.get("REDIS_URL"),
+            redis_ca: vars.get("STARMARK_REDIS_CA").map(PathBuf::from),
+            issuer_name: vars
+                .get("STARMARK_ISSUER_NAME")
+                .unwrap_or_else(|| "Starmark 示范认证中心 (demo body)".to_string()),
             issuer_approval,
-            request_timeout: Duration::from_millis(number("STARMARK_REQUEST_TIMEOUT_MS", 10_000u64)?),
-            body_limit: number("STARMARK_BODY_LIMIT", 1024 * 1024usize)?,
-            log_origin: var("STARMARK_LOG_ORIGIN"),
-            cache_stale_bound: Duration::from_millis(number("STARMARK_CACHE_STALE_MS", 5_000u64)?.max(1)),
+            request_timeout: Duration::from_millis(number(&vars, "STARMARK_REQUEST_TIMEOUT_MS", 10_000u64)?),
+            body_limit: number(&vars, "STARMARK_BODY_LIMIT", 1024 * 1024usize)?,
+            log_origin: vars.get("STARMARK_LOG_ORIGIN"),
+            cache_stale_bound: Duration::from_millis(number(&vars, "STARMARK_CACHE_STALE_MS", 5_000u64)?.max(1)),
             answer_lifetime: Duration::from_millis(
-                number("STARMARK_ANSWER_LIFETIME_MS", crate::registry::DEFAULT_ANSWER_LIFETIME.as_secs() * 1000)?
-                    .max(1),
-            ),
-            cache_max_bytes: number("STARMARK_CACHE_MAX_MB", 64u64)?.max(1) * 1024 * 1024,
-            receipts_per_minute: number("STARMARK_RECEIPTS_PER_MINUTE", crate::registry::DEFAULT_RECEIPTS_PER_MINUTE)?
+                number(
+                    &vars,
+                    "STARMARK_ANSWER_LIFETIME_MS",
+                    crate::registry::DEFAULT_ANSWER_LIFETIME.as_secs() * 1000,
+                )?
                 .max(1),
+            ),
+            cache_max_bytes: number(&vars, "STARMARK_CACHE_MAX_MB", 64u64)?.max(1) * 1024 * 1024,
+            receipts_per_minute: number(
+                &vars,
+                "STARMARK_RECEIPTS_PER_MINUTE",
+                crate::registry::DEFAULT_RECEIPTS_PER_MINUTE,
+            )?
+            .max(1),
+            trusted_proxies: match vars.get("STARMARK_TRUSTED_PROXIES") {
+                None => TrustedProxies::default(),
+                Some(text) => {
+                    text.parse().map_err(|message| ConfigError { variable: "STARMARK_TRUSTED_PROXIES", message })?
+                }
+            },
+            max_connections: optional_count(&vars, "STARMARK_MAX_CONNECTIONS")?,
+            max_connections_per_client: optional_count(&vars, "STARMARK_MAX_CONNECTIONS_PER_CLIENT")?,
+            header_timeout: Duration::from_millis(number(&vars, "STARMARK_HEADER_TIMEOUT_MS", 5_000u64)?.max(1)),
+            send_timeout: Duration::from_millis(number(&vars, "STARMARK_SEND_TIMEOUT_MS", 30_000u64)?.max(1)),
         };
-        config.public_url = match var("STARMARK_PUBLIC_URL") {
+        config.public_url = match vars.get("STARMARK_PUBLIC_URL") {
             Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
                 url.trim_end_matches('/').to_string()
             }
@@ -126,5 +186,64 @@ impl Config {
     /// The database to open: `DATABASE_URL`, or the SQLite file in the data directory.
     pub fn database_url(&self) -> String {
         self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("starmark.db").display()))
+    }
+}
+
+impl Default for Config {
+    /// The documented defaults, as with an empty environment.
+    fn default() -> Self {
+        Self::from_vars(&|_| None).expect("the documented defaults are a valid configuration")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_vars(&|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn the_connection_settings_have_their_documented_defaults() {
+        let config = Config::default();
+        assert!(config.trusted_proxies.is_empty());
+        assert_eq!(config.max_connections, None);
+        assert_eq!(config.max_connections_per_client, None);
+        assert_eq!(config.header_timeout, Duration::from_secs(5));
+        assert_eq!(config.send_timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn the_connection_settings_are_read_and_checked() {
+        let config = from(&[
+            ("STARMARK_TRUSTED_PROXIES", "10.0.0.0/8, ::1"),
+            ("STARMARK_MAX_CONNECTIONS", "500"),
+            ("STARMARK_MAX_CONNECTIONS_PER_CLIENT", " 20 "),
+            ("STARMARK_HEADER_TIMEOUT_MS", "2500"),
+            ("STARMARK_SEND_TIMEOUT_MS", "10000"),
+        ])
+        .unwrap();
+        assert!(config.trusted_proxies.contains("10.1.2.3".parse().unwrap()));
+        assert!(config.trusted_proxies.contains("::1".parse().unwrap()));
+        assert_eq!(config.max_connections, Some(500));
+        assert_eq!(config.max_connections_per_client, Some(20));
+        assert_eq!(config.header_timeout, Duration::from_millis(2500));
+        assert_eq!(config.send_timeout, Duration::from_secs(10));
+
+        for (name, value) in [
+            ("STARMARK_TRUSTED_PROXIES", "proxy.example"),
+            ("STARMARK_TRUSTED_PROXIES", "10.0.0.0/40"),
+            ("STARMARK_MAX_CONNECTIONS", "0"),
+            ("STARMARK_MAX_CONNECTIONS_PER_CLIENT", "many"),
+            ("STARMARK_HEADER_TIMEOUT_MS", "5s"),
+        ] {
+            let error = from(&[(name, value)]).expect_err(value);
+            assert_eq!(error.variable, name);
+            assert!(error.message.contains(value.split('/').next().unwrap()), "{error} names the value");
+        }
     }
 }

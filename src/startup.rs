@@ -124,11 +124,25 @@ impl Application {
         });
         let watch = tokio::spawn(self.registry.clone().watch_changes());
         tokio::spawn(self.registry.clone().repair_mark_digests());
-        let served = axum::serve(
+        let settings = http::server::ServerSettings {
+            header_timeout: self.config.header_timeout,
+            send_timeout: self.config.send_timeout,
+            drain_timeout: self.config.request_timeout + std::time::Duration::from_secs(1),
+        };
+        let (connections, proxies) = (self.state.connections, self.state.proxies);
+        tracing::debug!(
+            max_connections = connections.max_total(),
+            per_client = connections.max_per_client(),
+            "connection limits"
+        );
+        http::server::serve(
             self.listener,
-            axum::ServiceExt::<axum::extract::Request>::into_make_service(http::app(self.state, &self.config)),
+            http::app(self.state, &self.config),
+            connections,
+            proxies,
+            settings,
+            shutdown,
         )
-        .with_graceful_shutdown(shutdown)
         .await;
         self.registry.stop_background_work();
         flusher.abort();
@@ -139,7 +153,7 @@ impl Application {
         if let Err(e) = scans.flush().await {
             tracing::error!(error = %e, "could not write the last scan counts");
         }
-        served.context("server failed")
+        Ok(())
     }
 }
 

@@ -65,6 +65,14 @@ pub async fn metrics(State(state): State<AppState>, _auth: Authorized<ReaderRole
         "class",
         &[("1xx", informational), ("2xx", success), ("3xx", redirection), ("4xx", client_error), ("5xx", server_error)],
     );
+    out.gauge("starmark_connections_open", "Connections this instance holds.", state.connections.open() as f64);
+    let (refused_full, refused_client) = state.connections.refused();
+    out.labelled_counters(
+        "starmark_connections_refused_total",
+        "Connections refused with a 503: the instance held all it may (full), or the client did (client).",
+        "reason",
+        &[("full", refused_full), ("client", refused_client)],
+    );
     out.gauge("starmark_store_up", "Whether the store answered this scrape's trivial query.", flag(readiness.store_ok));
     out.gauge(
         "starmark_store_ping_seconds",

@@ -8,6 +8,7 @@ pub mod answers;
 pub mod assets;
 pub mod auth;
 pub mod certificates;
+pub mod client;
 pub mod error;
 pub mod extract;
 pub mod finish;
@@ -20,6 +21,7 @@ pub mod readiness;
 pub mod receipts;
 pub mod response_counts;
 pub mod scan;
+pub mod server;
 pub mod timestamps;
 pub mod trust_list;
 pub mod verify;
@@ -52,13 +54,27 @@ pub struct AppState {
     /// Answers by status class. Made once per server and never freed, so the outermost layer
     /// counts through a plain reference instead of touching a shared reference count per request.
     pub responses: &'static response_counts::ResponseCounts,
+    /// The connections the server holds and refuses, for `/metrics`; made once per server, as above.
+    pub connections: &'static server::admission::Admission,
+    /// The reverse proxies whose forwarding headers name the client.
+    pub proxies: &'static client::TrustedProxies,
 }
 
 impl AppState {
-    pub fn new(registry: Arc<Registry>, _config: &Config) -> Result<Self, serde_json::Error> {
+    /// The state of one server; raises the process's descriptor limit to size the connection limit.
+    pub fn new(registry: Arc<Registry>, config: &Config) -> Result<Self, serde_json::Error> {
         let trust_list_json = Bytes::from(serde_json::to_vec_pretty(registry.trust_list())?);
         let responses = Box::leak(Box::default());
-        Ok(Self { registry, trust_list_json, scan_fragments: Arc::default(), responses })
+        let proxies: &'static client::TrustedProxies = Box::leak(Box::new(config.trusted_proxies.clone()));
+        let max_connections = config
+            .max_connections
+            .unwrap_or_else(|| server::descriptors::default_max_connections(server::descriptors::raise_limit()));
+        let max_per_client = config
+            .max_connections_per_client
+            .unwrap_or_else(|| server::descriptors::default_max_per_client(max_connections));
+        let connections =
+            Box::leak(Box::new(server::admission::Admission::new(max_connections, max_per_client, proxies)));
+        Ok(Self { registry, trust_list_json, scan_fragments: Arc::default(), responses, connections, proxies })
     }
 }
 

@@ -56,6 +56,7 @@ pub fn test_config(dir: &std::path::Path) -> Config {
         answer_lifetime: starmark::registry::DEFAULT_ANSWER_LIFETIME,
         cache_max_bytes: 16 * 1024 * 1024,
         receipts_per_minute: starmark::registry::DEFAULT_RECEIPTS_PER_MINUTE,
+        ..Config::default()
     }
 }
 
@@ -289,4 +290,73 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// `starmark serve` as a user starts it, killed when dropped so that it never outlives its test.
+pub struct ServeProcess {
+    pub child: std::process::Child,
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    pub addr: std::net::SocketAddr,
+}
+
+impl ServeProcess {
+    /// Starts `command` (a `starmark serve` from [`starmark_command`], to which this adds the
+    /// log level it reads its address from) and waits up to a minute for it to listen.
+    pub fn start(mut command: std::process::Command) -> Self {
+        use std::io::BufRead;
+        command.env("STARMARK_LOG", "info").stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+        let mut child = command.spawn().expect("starmark serve starts");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                // Keep draining even when nobody listens, so the server never sees a closed pipe.
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let addr = loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let Ok(line) = rx.recv_timeout(left) else {
+                let _ = child.kill();
+                panic!("starmark serve did not say it was listening within a minute: {:?}", child.wait());
+            };
+            let line = without_colours(&line);
+            if let Some(rest) = line.split("starmark listening").nth(1) {
+                let address = rest.split("address=").nth(1).expect("the address is logged").trim();
+                break address.parse::<std::net::SocketAddr>().expect("a socket address");
+            }
+        };
+        Self { child, base: format!("http://{addr}"), addr }
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The value of one sample (`name` with its labels, as written) in a Prometheus exposition.
+pub fn metric(exposition: &str, name: &str) -> f64 {
+    exposition
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no sample {name} in:\n{exposition}"))
+}
+
+/// `text` without the terminal colour sequences (`ESC [ ... m`) a log line may carry.
+pub fn without_colours(text: &str) -> String {
+    let mut plain = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            chars.by_ref().find(|&c| c == 'm');
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
 }
