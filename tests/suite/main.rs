@@ -13,6 +13,7 @@ mod browser_procurement;
 mod browser_scan;
 mod cli;
 mod cli_receipts;
+mod fuzz_findings;
 mod mark_digests;
 mod marks;
 mod metrics;
