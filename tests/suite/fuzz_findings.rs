@@ -5,7 +5,8 @@ use serde_json::Value;
 
 use crate::common;
 
-use common::{issue_body, spawn_app_on, Backend, TestApp};
+use common::postgres::TestDatabase;
+use common::{issue_body, spawn_app_on, starmark_command, uscc, Backend, TestApp};
 
 on_each_backend!(
     a_genuine_token_with_blanks_inside_is_not_genuine,
@@ -35,5 +36,42 @@ async fn a_genuine_token_with_blanks_inside_is_not_genuine(backend: Backend) {
         let answer = scan_json(&app, &spelled).await;
         assert_eq!(answer["reason"], "malformed", "{spelled:?} was read as {answer}");
         assert_ne!(answer["verdict"], genuine["verdict"], "{spelled:?}");
+    }
+}
+
+/// `import_csv` found that with lone carriage returns as line ends (as some spreadsheet
+/// programs save CSV) every refused row was reported at line 1; blank lines also shifted every
+/// later row's line. `starmark import` names the line of the file the row is on.
+async fn import_names_the_line_of_a_row_whatever_the_line_ends(backend: Backend) {
+    let database = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(TestDatabase::create().await),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let command = |args: &[&str]| {
+        let mut command = starmark_command(dir.path());
+        if let Some(database) = &database {
+            command.env("DATABASE_URL", &database.url);
+        }
+        command.args(args).output().expect("run starmark")
+    };
+    assert!(command(&["keygen"]).status.success());
+    let rows = [
+        "number,holder_name,uscc,address,scope,system,commodity,customer".to_string(),
+        format!("SM2026LINE0001,行尾一号有限公司,{},地址1,服务范围,38,33,24", uscc(41)),
+        String::new(),
+        "SM2026LINE0002,坏代码有限公司,91350200776049653B,地址2,服务范围,38,33,24".to_string(),
+        format!("SM2026LINE0003,行尾三号有限公司,{},地址3,服务范围,38,33,24", uscc(43)),
+        "SM2026LINE0004,缺列有限公司".to_string(),
+    ];
+    for (name, end, series) in [("lf.csv", "\n", "A"), ("crlf.csv", "\r\n", "B"), ("cr.csv", "\r", "C")] {
+        let file = dir.path().join(name);
+        std::fs::write(&file, rows.join(end).replace("SM2026LINE", &format!("SM2026LINE{series}"))).unwrap();
+        let out = command(&["import", file.to_str().unwrap(), "--quiet"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("line 4: uscc: check character should be"), "{name}: {stderr}");
+        assert!(stderr.contains("line 6: unreadable row"), "{name}: {stderr}");
+        assert_eq!(stderr.lines().count(), 2, "{name}: {stderr}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("issued 2 certificates"), "{name}");
     }
 }
