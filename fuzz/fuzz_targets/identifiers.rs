@@ -53,7 +53,7 @@ fuzz_target!(|data: &[u8]| {
         assert!(text.len() == 32 && text.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
     }
     if let Some(key_id) = KeyId::parse(text) {
-        assert_eq!(KeyId::parse(key_id.as_str()), Some(key_id.clone()));
+        assert_eq!(KeyId::parse(key_id.as_str()), Some(key_id));
     }
     if let Ok(points) = Points::parse(text) {
         assert_eq!(Points::parse(&points.to_string()).ok(), Some(points));
