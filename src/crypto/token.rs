@@ -127,7 +127,11 @@ pub fn issue(signer: &Signer, claims: &MarkClaims) -> String {
 pub fn parse(token: &str) -> Result<ParsedToken, TokenError> {
     let token = token.trim().to_ascii_uppercase();
     let (number, rest) = token.split_once('.').ok_or(TokenError::Malformed("no '.' after the certificate number"))?;
-    let number = CertificateNumber::parse(number).map_err(|_| TokenError::Malformed("bad certificate number"))?;
+    let number = CertificateNumber::parse(number)
+        .ok()
+        // Only the number exactly as issued: one spelling per mark, so a token's text names it.
+        .filter(|parsed| parsed.as_str() == number)
+        .ok_or(TokenError::Malformed("bad certificate number"))?;
     if rest.len() != 18 + BASE32_LEN || !rest.is_char_boundary(18) {
         return Err(TokenError::Malformed("wrong length (truncated or padded)"));
     }
@@ -267,6 +271,15 @@ mod tests {
         }
         assert!(matches!(verify(&token[..token.len() - 1], &verifier), Err(TokenError::Malformed(_))));
         assert!(matches!(verify("hello", &verifier), Err(TokenError::Malformed(_))));
+        // Blanks between the number and the '.' are not another spelling of the same mark.
+        for blank in [" ", "\t", "\u{c}", "\u{3000}"] {
+            let spelled = token.replacen('.', &format!("{blank}."), 1);
+            assert_eq!(
+                verify(&spelled, &verifier),
+                Err(TokenError::Malformed("bad certificate number")),
+                "{spelled:?}"
+            );
+        }
         let stranger = signer_from(2);
         let foreign = issue(&stranger, &claims());
         assert!(matches!(verify(&foreign, &verifier), Err(TokenError::UnknownKey(_))));

@@ -138,9 +138,68 @@ impl CsvRow {
     }
 }
 
+/// Reads `inner` with every line end made a line feed (a lone carriage return is the line end
+/// of CSV that some spreadsheet programs still save), and notes where each line starts, so a
+/// row is reported at its line in the file: the CSV reader's own line count leaves out blank
+/// lines and lone carriage returns.
+struct LineFeeds<R> {
+    inner: R,
+    after_carriage_return: bool,
+    /// Bytes handed out so far.
+    offset: u64,
+    /// Offsets of the line feeds handed out, in order.
+    line_feeds: Vec<u64>,
+}
+
+impl<R> LineFeeds<R> {
+    fn new(inner: R) -> Self {
+        Self { inner, after_carriage_return: false, offset: 0, line_feeds: Vec::new() }
+    }
+
+    /// The line (from 1) of the row the CSV reader places at `offset`: it places a row after
+    /// blank lines at the first of them, so the line feeds right there are stepped over.
+    fn line_at(&self, offset: u64) -> u64 {
+        let before = self.line_feeds.partition_point(|&feed| feed < offset);
+        let blank = self.line_feeds[before..].iter().zip(offset..).take_while(|(&feed, at)| feed == *at).count();
+        (before + blank) as u64 + 1
+    }
+}
+
+impl<R: Read> Read for LineFeeds<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let read = self.inner.read(buf)?;
+            let mut kept = 0;
+            for index in 0..read {
+                let byte = buf[index];
+                let after_carriage_return = std::mem::replace(&mut self.after_carriage_return, byte == b'\r');
+                if byte == b'\n' && after_carriage_return {
+                    continue;
+                }
+                let byte = if byte == b'\r' { b'\n' } else { byte };
+                if byte == b'\n' {
+                    self.line_feeds.push(self.offset + kept as u64);
+                }
+                buf[kept] = byte;
+                kept += 1;
+            }
+            self.offset += kept as u64;
+            // A read that held only the line feed of a CRLF is not the end of the input.
+            if kept > 0 || read == 0 {
+                return Ok(kept);
+            }
+        }
+    }
+}
+
+/// The line of the row at `position`, by the bytes before it.
+fn line_of<R: Read>(reader: &csv::Reader<LineFeeds<R>>, position: Option<&csv::Position>) -> u64 {
+    position.map_or(0, |p| reader.get_ref().line_at(p.byte()))
+}
+
 /// Reads a CSV file into rows that parsed and errors for rows that did not.
 pub fn parse_csv<R: Read>(input: R) -> Result<(Vec<ImportRow>, Vec<RowError>), RowError> {
-    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(false).from_reader(input);
+    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(false).from_reader(LineFeeds::new(input));
     let headers =
         reader.headers().map_err(|e| RowError { line: 1, message: format!("cannot read the header: {e}") })?;
     for header in headers.iter() {
@@ -154,18 +213,29 @@ pub fn parse_csv<R: Read>(input: R) -> Result<(Vec<ImportRow>, Vec<RowError>), R
     let headers = headers.clone();
     let mut rows = Vec::new();
     let mut errors = Vec::new();
-    for result in reader.records() {
-        let record = match result {
-            Ok(record) => record,
+    let mut record = csv::StringRecord::new();
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
+                let line = line_of(&reader, e.position());
+                let io = matches!(e.kind(), csv::ErrorKind::Io(_));
                 errors.push(RowError { line, message: format!("unreadable row: {e}") });
+                if io {
+                    break;
+                }
                 continue;
             }
-        };
-        let line = record.position().map_or(0, |p| p.line());
+        }
+        let line = line_of(&reader, record.position());
         let parsed: Result<CsvRow, _> = record.deserialize(Some(&headers));
-        match parsed.map_err(|e| e.to_string()).and_then(CsvRow::into_draft) {
+        // The reader's own message counts lines its own way; the row's line is said once, by us.
+        let reason = |e: csv::Error| match e.kind() {
+            csv::ErrorKind::Deserialize { err, .. } => err.to_string(),
+            _ => e.to_string(),
+        };
+        match parsed.map_err(reason).and_then(CsvRow::into_draft) {
             Ok(draft) => rows.push(ImportRow { line, draft }),
             Err(message) => errors.push(RowError { line, message }),
         }
@@ -293,5 +363,36 @@ impl Registry {
             all.extend(part?);
         }
         Ok(all)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader that hands out one byte per read, so line ends fall across reads.
+    struct ByteByByte<'a>(&'a [u8]);
+
+    impl Read for ByteByByte<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let Some((&first, rest)) = self.0.split_first() else { return Ok(0) };
+            buf[0] = first;
+            self.0 = rest;
+            Ok(1)
+        }
+    }
+
+    fn lines_of_refused_rows(file: &[u8]) -> Vec<u64> {
+        let (_, errors) = parse_csv(ByteByByte(file)).expect("header");
+        errors.into_iter().map(|e| e.line).collect()
+    }
+
+    #[test]
+    fn rows_are_reported_at_their_line_whatever_the_line_ends() {
+        let rows = ["uscc", "bad", "", "worse"];
+        for end in ["\n", "\r\n", "\r"] {
+            let file = rows.join(end);
+            assert_eq!(lines_of_refused_rows(file.as_bytes()), [2, 4], "line ends {end:?}");
+        }
     }
 }

@@ -14,6 +14,7 @@ mod browser_scan;
 mod cli;
 mod cli_receipts;
 mod connections;
+mod fuzz_findings;
 mod mark_digests;
 mod marks;
 mod metrics;

@@ -43,7 +43,7 @@ fn present(value: &Option<String>) -> Option<&str> {
 }
 
 /// Turns the query string into a store query, naming the first bad parameter.
-pub(crate) fn parse(params: &SearchParams) -> Result<SearchQuery, ApiError> {
+pub fn parse(params: &SearchParams) -> Result<SearchQuery, ApiError> {
     let uscc = present(&params.uscc)
         .map(|v| Uscc::parse(v).map_err(|e| ApiError::invalid_parameter("uscc", format!("uscc: {e}"))))
         .transpose()?;
@@ -80,7 +80,8 @@ pub(crate) fn parse(params: &SearchParams) -> Result<SearchQuery, ApiError> {
     Ok(SearchQuery { text, uscc, level, state, today: clock::today(), after, limit })
 }
 
-pub(crate) fn encode_cursor(number: &str) -> String {
+/// The `cursor` of the page after the one ending with `number`: opaque to clients.
+pub fn encode_cursor(number: &str) -> String {
     URL_SAFE_NO_PAD.encode(number.as_bytes())
 }
 

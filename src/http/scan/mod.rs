@@ -20,7 +20,8 @@ use crate::registry::RegistryError;
 /// Longest token text looked at; real tokens are under 200 characters.
 const MAX_TOKEN_CHARS: usize = 512;
 
-fn wants_json(headers: &HeaderMap) -> bool {
+/// Whether the scan answers JSON rather than the page: `Accept` names JSON and not HTML.
+pub fn wants_json(headers: &HeaderMap) -> bool {
     headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
