@@ -1,8 +1,16 @@
 //! Starmark: the public registry of commodity after-sales service certificates (GB/T 27922-2011).
 //!
-//! The folders are the layers of `DESIGN.md`: [`http`] on top, [`registry`] as the only writer,
-//! [`domain`] pure rules at the bottom, with [`crypto`], [`store`] and [`tlog`] (the transparency
-//! log) beside it.
+//! The crate's layout, top to bottom (docs/architecture.md tells the write, read and scan paths):
+//!
+//! - [`cli`]: the `starmark` subcommands; [`startup`] wires configuration ([`config`]), store,
+//!   keys, registry and HTTP server the same way for `serve`, `demo` and the tests.
+//! - [`http`]: routes, problem+json errors, auth, pages and the accept loop. It renders; every
+//!   read and write goes through the registry (some store and cache types still appear in it).
+//! - [`registry`]: the application service, the only writer, and where verdicts are decided.
+//! - [`cache`] (L1 in process, L2 in Redis), [`store`] (SQLite and PostgreSQL behind one trait),
+//!   [`tlog`] (the transparency log), [`mark`] (QR and star-mark artwork) and [`crypto`] (keys,
+//!   canonical bytes, signatures): what the registry builds on.
+//! - [`domain`]: pure rules with no I/O, types that can only hold valid values.
 
 pub mod cache;
 pub mod cli;
