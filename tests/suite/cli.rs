@@ -15,7 +15,7 @@ fn starmark(dir: &Path) -> Command {
 }
 
 fn run(dir: &Path, args: &[&str]) -> Output {
-    starmark(dir).args(args).output().expect("run starmark")
+    common::process::output(starmark(dir).args(args))
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -67,7 +67,7 @@ fn serve_without_a_key_says_how_to_make_one() {
 #[test]
 fn bad_configuration_is_named() {
     let dir = tempfile::tempdir().unwrap();
-    let out = starmark(dir.path()).env("STARMARK_LISTEN", "localhost").arg("serve").output().unwrap();
+    let out = common::process::output(starmark(dir.path()).env("STARMARK_LISTEN", "localhost").arg("serve"));
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("STARMARK_LISTEN"), "{}", text(&out.stderr));
 }
@@ -75,7 +75,7 @@ fn bad_configuration_is_named() {
 #[test]
 fn a_bad_answer_lifetime_is_named() {
     let dir = tempfile::tempdir().unwrap();
-    let out = starmark(dir.path()).env("STARMARK_ANSWER_LIFETIME_MS", "an hour").arg("serve").output().unwrap();
+    let out = common::process::output(starmark(dir.path()).env("STARMARK_ANSWER_LIFETIME_MS", "an hour").arg("serve"));
     assert!(!out.status.success());
     let said = text(&out.stderr);
     assert!(said.contains("STARMARK_ANSWER_LIFETIME_MS") && said.contains("is not a number"), "{said}");

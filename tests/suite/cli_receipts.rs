@@ -14,16 +14,16 @@ async fn verify_receipt(keys_dir: &Path, args: &[&str]) -> Output {
     let keys_dir = keys_dir.to_path_buf();
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_starmark"))
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("STARMARK_KEYS_DIR", keys_dir)
-            .env("STARMARK_LOG", "warn")
-            .arg("verify-receipt")
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run starmark")
+        common::process::output(
+            Command::new(env!("CARGO_BIN_EXE_starmark"))
+                .env_clear()
+                .env("PATH", std::env::var("PATH").unwrap_or_default())
+                .env("STARMARK_KEYS_DIR", keys_dir)
+                .env("STARMARK_LOG", "warn")
+                .arg("verify-receipt")
+                .args(args)
+                .stdin(Stdio::null()),
+        )
     })
     .await
     .expect("join")

@@ -178,7 +178,7 @@ async fn open_connections(app: &common::TestApp) -> f64 {
 #[tokio::test]
 async fn a_server_with_few_descriptors_keeps_answering_under_a_slow_loris() {
     let dir = tempfile::tempdir().unwrap();
-    let keygen = common::starmark_command(dir.path()).arg("keygen").output().unwrap();
+    let keygen = common::process::output(common::starmark_command(dir.path()).arg("keygen"));
     assert!(keygen.status.success(), "{}", String::from_utf8_lossy(&keygen.stderr));
     let mut command = std::process::Command::new("sh");
     command

@@ -15,18 +15,18 @@ use starmark::registry::clock;
 use starmark::tlog::{verify_inclusion, Hash, LogKey};
 
 fn audit(app: &TestApp) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_starmark"))
-        .arg("audit")
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", app.config.database_url.as_deref().expect("a PostgreSQL app"))
-        .env("STARMARK_DATA_DIR", &app.config.data_dir)
-        .env("STARMARK_KEYS_DIR", &app.config.keys_dir)
-        .env("STARMARK_PUBLIC_URL", &app.config.public_url)
-        .env("STARMARK_LOG", "warn")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run starmark audit")
+    common::process::output(
+        Command::new(env!("CARGO_BIN_EXE_starmark"))
+            .arg("audit")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL", app.config.database_url.as_deref().expect("a PostgreSQL app"))
+            .env("STARMARK_DATA_DIR", &app.config.data_dir)
+            .env("STARMARK_KEYS_DIR", &app.config.keys_dir)
+            .env("STARMARK_PUBLIC_URL", &app.config.public_url)
+            .env("STARMARK_LOG", "warn")
+            .stdin(Stdio::null()),
+    )
 }
 
 async fn json_of(app: &TestApp, path: &str) -> Value {

@@ -141,9 +141,26 @@ async fn a_server_certificate_nobody_vouches_for_is_refused_and_answers_go_on() 
     // No STARMARK_REDIS_CA: the system's trust store does not know the test's CA.
     let app = spawn_app_with(|config| config.redis_url = Some(redis.url())).await;
     app.issue(&issue_body("SM2026TLS00002", "证书不符有限公司", 94)).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert!(!redis_up(&app.registry), "connected to a server whose certificate no trusted CA signed");
     assert_eq!(app.get("/api/v1/certificates/SM2026TLS00002").await.status(), 200);
+    assert!(!redis_up(&app.registry), "connected to a server whose certificate no trusted CA signed");
+
+    // The warning the README promises: the same start as a user runs it says so in its log.
+    let dir = tempfile::tempdir().unwrap();
+    assert!(common::process::output(starmark(dir.path(), &[]).arg("keygen")).status.success());
+    let server = common::ServeProcess::start({
+        let mut command = starmark(dir.path(), &[("REDIS_URL", &redis.url())]);
+        command.arg("serve");
+        command
+    });
+    let warned = tokio::task::spawn_blocking(move || {
+        let line = server.wait_for_line("redis unreachable", Duration::from_secs(30));
+        (line, server)
+    });
+    let (line, server) = warned.await.unwrap();
+    let line = line.expect("no warning says Redis cannot be reached over TLS");
+    assert!(line.contains("WARN") && line.to_lowercase().contains("certificate"), "{line}");
+    let answer = reqwest::get(format!("{}/api/v1/certificates?limit=1", server.base)).await.unwrap();
+    assert_eq!(answer.status(), 200, "answers go on without Redis");
 }
 
 /// The `starmark` binary in `dir` with the environment given, its log on stderr.
@@ -156,7 +173,7 @@ fn starmark(dir: &Path, env: &[(&str, &str)]) -> Command {
 /// What `starmark serve` says when `env` stops it from starting; it must stop, and never show
 /// the password `s3cret` the tests put in their URLs.
 fn refused_start(dir: &Path, env: &[(&str, &str)]) -> String {
-    let out = starmark(dir, env).arg("serve").output().unwrap();
+    let out = common::process::output(starmark(dir, env).arg("serve"));
     let said = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(!out.status.success(), "started with {env:?}: {said}");
     assert!(!said.contains("s3cret"), "{said}");
@@ -166,7 +183,7 @@ fn refused_start(dir: &Path, env: &[(&str, &str)]) -> String {
 #[test]
 fn a_redis_that_never_answers_is_reported_without_its_password() {
     let dir = tempfile::tempdir().unwrap();
-    assert!(starmark(dir.path(), &[]).arg("keygen").output().unwrap().status.success());
+    assert!(common::process::output(starmark(dir.path(), &[]).arg("keygen")).status.success());
     let closed = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).unwrap().port();
     let url = format!("redis://:s3cret@127.0.0.1:{closed}");
     let mut server = starmark(dir.path(), &[("REDIS_URL", &url)]).arg("serve").stderr(Stdio::piped()).spawn().unwrap();

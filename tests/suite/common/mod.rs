@@ -5,6 +5,7 @@
 pub mod browser;
 #[macro_use]
 pub mod postgres;
+pub mod process;
 pub mod records;
 pub mod relay;
 
@@ -298,6 +299,8 @@ pub struct ServeProcess {
     /// `http://127.0.0.1:<port>`.
     pub base: String,
     pub addr: std::net::SocketAddr,
+    /// The lines it logs after the one saying where it listens, colours removed.
+    log: std::sync::mpsc::Receiver<String>,
 }
 
 impl ServeProcess {
@@ -328,7 +331,19 @@ impl ServeProcess {
                 break address.parse::<std::net::SocketAddr>().expect("a socket address");
             }
         };
-        Self { child, base: format!("http://{addr}"), addr }
+        Self { child, base: format!("http://{addr}"), addr, log: rx }
+    }
+
+    /// The first line it logs, from now on, that contains `needle`, or `None` after `within`.
+    pub fn wait_for_line(&self, needle: &str, within: Duration) -> Option<String> {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = without_colours(&self.log.recv_timeout(left).ok()?);
+            if line.contains(needle) {
+                return Some(line);
+            }
+        }
     }
 }
 
