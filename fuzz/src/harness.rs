@@ -68,6 +68,7 @@ fn config(dir: &std::path::Path) -> Config {
         cache_max_bytes: 16 * 1024 * 1024,
         // Receipts are fuzzed too; the quota is not what is under test here.
         receipts_per_minute: 1_000_000,
+        ..Config::default()
     }
 }
 
