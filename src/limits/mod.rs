@@ -20,7 +20,7 @@ use gcra::Gcra;
 /// Number of classes.
 pub const CLASSES: usize = 7;
 
-/// Clients held at once unless configured (`STARMARK_RATE_LIMIT_CLIENTS`): some 6 MB.
+/// Clients held at once unless configured (`STARMARK_RATE_LIMIT_CLIENTS`): 5 to 10 MB.
 pub const DEFAULT_MAX_CLIENTS: usize = 50_000;
 
 /// What a request is counted as.

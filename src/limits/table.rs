@@ -46,7 +46,9 @@ impl Table {
         let shards = (0..SHARDS)
             .map(|_| Shard {
                 state: Mutex::new(ShardState {
-                    // Room for the bound from the start: a new client is never an allocation.
+                    // Room for the bound from the start, so the table does not grow with the
+                    // first clients; the space forgotten clients leave may make it grow once
+                    // more (to twice this) when it is reused, never beyond.
                     clients: HashMap::with_capacity_and_hasher(per_shard, Default::default()),
                     floor: [0; CLASSES],
                 }),
