@@ -69,6 +69,10 @@ pub struct Config {
     /// `STARMARK_SEND_TIMEOUT_MS`: a client that reads nothing of an answer for this long is
     /// disconnected; default 30000.
     pub send_timeout: Duration,
+    /// `STARMARK_RATE_LIMITS`: each route class's per-client policy (see [`crate::limits`]).
+    pub rate_limits: crate::limits::Policies,
+    /// `STARMARK_RATE_LIMIT_CLIENTS`: clients whose rate limits are held at once (default 50,000).
+    pub rate_limit_clients: usize,
 }
 
 /// A configuration value that cannot be used, naming the variable.
@@ -167,6 +171,14 @@ impl Config {
             max_connections_per_client: optional_count(&vars, "STARMARK_MAX_CONNECTIONS_PER_CLIENT")?,
             header_timeout: Duration::from_millis(number(&vars, "STARMARK_HEADER_TIMEOUT_MS", 5_000u64)?.max(1)),
             send_timeout: Duration::from_millis(number(&vars, "STARMARK_SEND_TIMEOUT_MS", 30_000u64)?.max(1)),
+            rate_limits: match vars.get("STARMARK_RATE_LIMITS") {
+                None => crate::limits::Policies::default(),
+                Some(text) => {
+                    text.parse().map_err(|message| ConfigError { variable: "STARMARK_RATE_LIMITS", message })?
+                }
+            },
+            rate_limit_clients: optional_count(&vars, "STARMARK_RATE_LIMIT_CLIENTS")?
+                .unwrap_or(crate::limits::DEFAULT_MAX_CLIENTS),
         };
         config.public_url = match vars.get("STARMARK_PUBLIC_URL") {
             Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
@@ -244,6 +256,30 @@ mod tests {
             let error = from(&[(name, value)]).expect_err(value);
             assert_eq!(error.variable, name);
             assert!(error.message.contains(value.split('/').next().unwrap()), "{error} names the value");
+        }
+    }
+
+    #[test]
+    fn the_rate_limits_are_read_and_checked() {
+        use crate::limits::{Class, Policies, Policy};
+        let config = Config::default();
+        assert_eq!(config.rate_limits, Policies::default());
+        assert_eq!(config.rate_limit_clients, 50_000);
+        let config =
+            from(&[("STARMARK_RATE_LIMITS", "search=5/10, log=off"), ("STARMARK_RATE_LIMIT_CLIENTS", "1000")]).unwrap();
+        assert_eq!(config.rate_limits.get(Class::Search), Some(Policy { quota: 5, window_secs: 10 }));
+        assert_eq!(config.rate_limits.get(Class::Log), None);
+        assert_eq!(config.rate_limits.get(Class::Scans), Policies::default().get(Class::Scans));
+        assert_eq!(config.rate_limit_clients, 1000);
+        for (name, value, says) in [
+            ("STARMARK_RATE_LIMITS", "searches=5/10", "'searches' is not a class"),
+            ("STARMARK_RATE_LIMITS", "search=5", "'5' is not QUOTA/SECONDS"),
+            ("STARMARK_RATE_LIMITS", "search=-1/10", "the quota must be"),
+            ("STARMARK_RATE_LIMIT_CLIENTS", "0", "'0' is not a positive whole number"),
+        ] {
+            let error = from(&[(name, value)]).expect_err(value);
+            assert_eq!(error.variable, name);
+            assert!(error.to_string().starts_with(name) && error.message.contains(says), "{error}");
         }
     }
 }

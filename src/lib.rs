@@ -18,6 +18,7 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod http;
+pub mod limits;
 pub mod mark;
 pub mod registry;
 pub mod startup;

@@ -116,15 +116,14 @@ impl ClientAddr {
         if trusted.is_empty() || !trusted.contains(peer) {
             return Self(peer);
         }
-        let chain = forwarding_chain(headers);
         // Right to left: the first hop that is not a trusted proxy is the client. A hop that does
         // not name an address (`unknown`, an obfuscated name, garbage) ends the walk at the last
         // proxy that could be believed.
         let mut client = peer;
-        for hop in chain.iter().rev().take(MAX_HOPS) {
+        for hop in hops_from_the_right(headers).take(MAX_HOPS) {
             match hop {
-                Some(ip) if trusted.contains(*ip) => client = *ip,
-                Some(ip) => return Self(*ip),
+                Some(ip) if trusted.contains(ip) => client = ip,
+                Some(ip) => return Self(ip),
                 None => return Self(client),
             }
         }
@@ -218,21 +217,22 @@ fn canonical(ip: IpAddr) -> IpAddr {
 static FORWARDED: HeaderName = HeaderName::from_static("forwarded");
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
-/// The addresses the proxies recorded, left (farthest) to right (nearest); `None` for a hop that
-/// names no address. `Forwarded` wins when present, as RFC 7239 asks.
-fn forwarding_chain(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
-    let forwarded: Vec<_> = headers.get_all(&FORWARDED).iter().collect();
-    if !forwarded.is_empty() {
-        return forwarded
-            .iter()
-            .flat_map(|value| value.to_str().map_or(vec![None], |text| text.split(',').map(forwarded_for).collect()))
-            .collect();
-    }
-    headers
-        .get_all(&X_FORWARDED_FOR)
-        .iter()
-        .flat_map(|value| value.to_str().map_or(vec![None], |text| text.split(',').map(hop_address).collect()))
-        .collect()
+/// The addresses the proxies recorded, nearest (rightmost) first; `None` for a hop that names no
+/// address. `Forwarded` wins when present, as RFC 7239 asks. Read in place, without collecting
+/// the chain: every request behind a proxy walks it (for the rate limits), so it must not allocate.
+fn hops_from_the_right(headers: &HeaderMap) -> impl Iterator<Item = Option<IpAddr>> + '_ {
+    let forwarded = headers.contains_key(&FORWARDED);
+    let name = if forwarded { &FORWARDED } else { &X_FORWARDED_FOR };
+    headers.get_all(name).iter().rev().flat_map(move |value| {
+        // A value that is not text is one hop that names no address.
+        let (text, garbage) = match value.to_str() {
+            Ok(text) => (text, false),
+            Err(_) => ("", true),
+        };
+        let unreadable = std::iter::once(None).filter(move |_| garbage);
+        let hops = text.rsplit(',').filter(move |_| !garbage);
+        unreadable.chain(hops.map(move |hop| if forwarded { forwarded_for(hop) } else { hop_address(hop) }))
+    })
 }
 
 /// The `for=` address of one `Forwarded` element (`for=192.0.2.1;proto=https`).
@@ -318,6 +318,10 @@ mod tests {
         // A hop that names no address stops the walk at the last believable proxy.
         let unknown = headers(&[("forwarded", "for=203.0.113.9, for=unknown, for=10.0.0.4")]);
         assert_eq!(ClientAddr::resolve(ip("10.0.0.1"), &unknown, &trusted).ip(), ip("10.0.0.4"));
+        // A value that is not text is a hop that names no address.
+        let mut garbage = headers(&[("x-forwarded-for", "203.0.113.7")]);
+        garbage.append(&X_FORWARDED_FOR, HeaderValue::from_bytes(b"\xff10.0.0.5").unwrap());
+        assert_eq!(ClientAddr::resolve(ip("10.0.0.1"), &garbage, &trusted).ip(), ip("10.0.0.1"));
         // No header at all: the proxy itself is all that is known.
         assert_eq!(ClientAddr::resolve(ip("10.0.0.1"), &HeaderMap::new(), &trusted).ip(), ip("10.0.0.1"));
         // Every hop trusted: the farthest one.

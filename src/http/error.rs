@@ -27,11 +27,14 @@ pub struct ApiError {
     extensions: Map<String, Value>,
     /// Seconds for a `Retry-After` header.
     retry_after: Option<u64>,
+    /// Further header fields of the answer (the rate-limit fields of a refusal); boxed, as
+    /// few problems have any and every handler's result carries this type.
+    headers: Option<Box<axum::http::HeaderMap>>,
 }
 
 impl ApiError {
     fn new(status: StatusCode, slug: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, slug, title, detail: detail.into(), extensions: Map::new(), retry_after: None }
+        Self { status, slug, title, detail: detail.into(), extensions: Map::new(), retry_after: None, headers: None }
     }
 
     pub fn with(mut self, key: &str, value: Value) -> Self {
@@ -143,6 +146,20 @@ impl ApiError {
         problem.with("retry_after", json!(seconds))
     }
 
+    /// The client is over its rate limit in `class` (see `http::rate_limits`): come back after
+    /// `retry_after` seconds.
+    pub fn rate_limited(class: &str, detail: impl Into<String>, retry_after: u64) -> Self {
+        let mut problem = Self::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", "Rate limit reached", detail);
+        problem.retry_after = Some(retry_after);
+        problem.with("class", json!(class)).with("retry_after", json!(retry_after))
+    }
+
+    /// Adds a header field to the answer.
+    pub fn with_header(mut self, name: header::HeaderName, value: HeaderValue) -> Self {
+        self.headers.get_or_insert_with(Box::default).insert(name, value);
+        self
+    }
+
     /// The request outlived `STARMARK_REQUEST_TIMEOUT_MS`: the server is overloaded or something
     /// it waited for is slow, so the client is asked to come back shortly rather than at once.
     pub fn timeout() -> Self {
@@ -179,6 +196,11 @@ impl IntoResponse for ApiError {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if let Some(seconds) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if let Some(extra) = self.headers {
+            for (name, value) in extra.iter() {
+                headers.insert(name.clone(), value.clone());
+            }
         }
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"starmark\""));
@@ -236,6 +258,7 @@ impl From<RegistryError> for ApiError {
                 RegistryError::Conflict(number).to_string(),
             ),
             RegistryError::Busy(wait) => ApiError::too_many_requests(error.to_string(), wait),
+            RegistryError::RateLimited(refusal) => super::rate_limits::refused(&refusal),
             RegistryError::Store(store) if store.is_unavailable() => {
                 tracing::warn!(error = %store, "database unavailable");
                 ApiError::unavailable("the registry's database is unavailable right now; try again shortly")

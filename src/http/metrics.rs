@@ -73,6 +73,13 @@ pub async fn metrics(State(state): State<AppState>, _auth: Authorized<ReaderRole
         "reason",
         &[("full", refused_full), ("client", refused_client)],
     );
+    let refusals = state.limits.refusals().map(|(class, count)| (class.name(), count));
+    out.labelled_counters(
+        "starmark_rate_limited_total",
+        "Requests refused with a 429 because their client was over its rate limit, by class.",
+        "class",
+        &refusals,
+    );
     out.gauge("starmark_store_up", "Whether the store answered this scrape's trivial query.", flag(readiness.store_ok));
     out.gauge(
         "starmark_store_ping_seconds",

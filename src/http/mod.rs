@@ -17,6 +17,7 @@ pub mod json_text;
 pub mod log;
 pub mod metrics;
 pub mod pages;
+pub mod rate_limits;
 pub mod readiness;
 pub mod receipts;
 pub mod response_counts;
@@ -58,6 +59,8 @@ pub struct AppState {
     pub connections: &'static server::admission::Admission,
     /// The reverse proxies whose forwarding headers name the client.
     pub proxies: &'static client::TrustedProxies,
+    /// Every client's rate limits (`STARMARK_RATE_LIMITS`; see [`rate_limits`]).
+    pub limits: Arc<crate::limits::Limiter>,
 }
 
 impl AppState {
@@ -74,7 +77,8 @@ impl AppState {
             .unwrap_or_else(|| server::descriptors::default_max_per_client(max_connections));
         let connections =
             Box::leak(Box::new(server::admission::Admission::new(max_connections, max_per_client, proxies)));
-        Ok(Self { registry, trust_list_json, scan_fragments: Arc::default(), responses, connections, proxies })
+        let limits = Arc::new(crate::limits::Limiter::new(config.rate_limits, config.rate_limit_clients));
+        Ok(Self { registry, trust_list_json, scan_fragments: Arc::default(), responses, connections, proxies, limits })
     }
 }
 
@@ -166,9 +170,11 @@ pub fn app(
     // (`STARMARK_LOG=debug`, or `tower_http=debug`); server errors are logged either way.
     let trace = tracing::enabled!(target: "tower_http::trace", tracing::Level::DEBUG)
         .then(|| ServiceBuilder::new().map_response(IntoResponse::into_response).layer(TraceLayer::new_for_http()));
+    let limits = rate_limits::RateLimitLayer { limiter: state.limits.clone(), registry: state.registry.clone() };
     ServiceBuilder::new()
         .option_layer(trace)
         .layer(finish::FinishLayer { limit: config.request_timeout, responses: state.responses })
         .layer(DefaultBodyLimit::max(config.body_limit))
+        .layer(limits)
         .service(router(state, config))
 }

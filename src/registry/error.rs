@@ -21,6 +21,9 @@ pub enum RegistryError {
     /// A public write quota is spent; try again after the given time.
     #[error("too many requests of this kind right now; try again in {} s", .0.as_secs().max(1))]
     Busy(std::time::Duration),
+    /// The client is over its own rate limit (a receipt's stored bytes beyond its receipts quota).
+    #[error("this client's {} allowance is spent; try again in {} s", .0.standing.class, .0.retry_after_secs)]
+    RateLimited(crate::limits::Refusal),
     #[error("internal error: {0}")]
     Internal(String),
     #[error(transparent)]
@@ -35,6 +38,7 @@ impl RegistryError {
         match self {
             RegistryError::NotFound(number) => RegistryError::NotFound(number.clone()),
             RegistryError::Busy(wait) => RegistryError::Busy(*wait),
+            RegistryError::RateLimited(refusal) => RegistryError::RateLimited(*refusal),
             RegistryError::Store(error) => RegistryError::Store(StoreError::Relayed {
                 message: error.to_string(),
                 unavailable: error.is_unavailable(),

@@ -185,6 +185,18 @@ impl Registry {
 
     /// Signs and stores a receipt of `check`, if the receipt quota has room for its size.
     pub async fn issue_receipt(&self, check: &BulkCheck) -> Result<IssuedReceipt, RegistryError> {
+        self.issue_receipt_for(check, None).await
+    }
+
+    /// Like [`Registry::issue_receipt`] for a client with a purse: its size is charged to the
+    /// client's receipts quota first, then to the instance's (which bounds what all clients
+    /// together store). A client over its own quota is refused without touching the
+    /// instance's, so one client cannot spend everyone's.
+    pub async fn issue_receipt_for(
+        &self,
+        check: &BulkCheck,
+        client: Option<crate::limits::Budget<'_>>,
+    ) -> Result<IssuedReceipt, RegistryError> {
         let results = check
             .rows
             .iter()
@@ -212,6 +224,9 @@ impl Registry {
         let id = receipt_id(&canonical);
         let document = String::from_utf8(canonical).map_err(|e| RegistryError::Internal(e.to_string()))?;
         let cost = u32::try_from(document.len().div_ceil(RECEIPT_QUOTA_UNIT)).unwrap_or(u32::MAX);
+        if let Some(client) = client {
+            client.charge(crate::limits::Class::Receipts, cost).map_err(RegistryError::RateLimited)?;
+        }
         self.receipt_quota.take(cost).map_err(RegistryError::Busy)?;
         let stored = StoredReceipt { id: id.clone(), issued_at: check.checked_at, document };
         self.store.put_receipt(&stored).await?;

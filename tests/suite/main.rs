@@ -23,6 +23,7 @@ mod pages;
 mod pages_procurement;
 mod postgres_app;
 mod postgres_outage;
+mod rate_limits;
 mod read_path;
 mod readiness;
 mod redis_tls;

@@ -42,6 +42,7 @@ pub async fn bulk_form(headers: HeaderMap, ApiQuery(query): ApiQuery<LangQuery>)
 
 pub async fn bulk_submit(
     State(state): State<AppState>,
+    client: crate::http::rate_limits::ClientBudget,
     headers: HeaderMap,
     ApiQuery(query): ApiQuery<LangQuery>,
     multipart: Multipart,
@@ -68,13 +69,22 @@ pub async fn bulk_submit(
         );
         return page(lang, StatusCode::PAYLOAD_TOO_LARGE, &form.text, &error);
     }
+    // Each row costs the client one unit of its bulk allowance.
+    if let Err(refused) = client.charge(crate::limits::Class::Bulk, rows.len()) {
+        let message = format!("<div class=\"error-box\" role=\"alert\"><p>{}</p></div>", lang.t(i18n::BUSY));
+        let mut response = page(lang, StatusCode::TOO_MANY_REQUESTS, &form.text, &message);
+        if let Some(wait) = refused.into_response().headers().get(axum::http::header::RETRY_AFTER) {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, wait.clone());
+        }
+        return response;
+    }
     let check = match state.registry.verify_bulk(&rows).await {
         Ok(check) => check,
         Err(e) => return unavailable(lang, &form.text, e),
     };
     match form.action {
         Action::Csv => csv_response(&check).unwrap_or_else(IntoResponse::into_response),
-        Action::Receipt => match state.registry.issue_receipt(&check).await {
+        Action::Receipt => match state.registry.issue_receipt_for(&check, client.budget()).await {
             Ok(receipt) => {
                 let location = format!("/receipts/{}?lang={}", receipt.id, lang.param());
                 let mut response = StatusCode::SEE_OTHER.into_response();
@@ -90,7 +100,7 @@ pub async fn bulk_submit(
 }
 
 fn unavailable(lang: Lang, text: &str, error: RegistryError) -> Response {
-    if let RegistryError::Busy(_) = error {
+    if let RegistryError::Busy(_) | RegistryError::RateLimited(_) = error {
         let message = format!("<div class=\"error-box\" role=\"alert\"><p>{}</p></div>", lang.t(i18n::BUSY));
         return page(lang, StatusCode::TOO_MANY_REQUESTS, text, &message);
     }

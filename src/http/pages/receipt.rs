@@ -88,6 +88,7 @@ pub struct SingleReceipt {
 /// `POST /receipts`: a receipt for one certificate, then on to its page.
 pub async fn issue_single(
     State(state): State<AppState>,
+    client: crate::http::rate_limits::ClientBudget,
     headers: HeaderMap,
     Form(form): Form<SingleReceipt>,
 ) -> Response {
@@ -97,7 +98,7 @@ pub async fn issue_single(
     };
     let rows = rows_from_list(std::slice::from_ref(&number));
     let issued = match state.registry.verify_bulk(&rows).await {
-        Ok(check) => state.registry.issue_receipt(&check).await,
+        Ok(check) => state.registry.issue_receipt_for(&check, client.budget()).await,
         Err(e) => Err(e),
     };
     match issued {
@@ -110,7 +111,7 @@ pub async fn issue_single(
         }
         Err(e) => {
             let (status, message) = match e {
-                RegistryError::Busy(_) => (StatusCode::TOO_MANY_REQUESTS, i18n::BUSY),
+                RegistryError::Busy(_) | RegistryError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, i18n::BUSY),
                 e => {
                     tracing::error!(error = %e, "single receipt: failed");
                     (StatusCode::SERVICE_UNAVAILABLE, i18n::STATUS_UNAVAILABLE)

@@ -15,6 +15,7 @@ use crate::domain::receipt::{Outcome, QueryKind};
 use crate::http::certificates::json_response;
 use crate::http::error::ApiError;
 use crate::http::extract::ApiQuery;
+use crate::http::rate_limits::ClientBudget;
 use crate::http::receipts::ReceiptView;
 use crate::http::views::CertificateSummary;
 use crate::http::AppState;
@@ -121,6 +122,7 @@ fn wants_csv(params: &BulkParams, headers: &HeaderMap) -> Result<bool, ApiError>
 
 pub async fn verify_bulk(
     State(state): State<AppState>,
+    client: ClientBudget,
     ApiQuery(params): ApiQuery<BulkParams>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -128,9 +130,10 @@ pub async fn verify_bulk(
     let csv = wants_csv(&params, &headers)?;
     let receipt_param = flag(params.receipt.as_deref())?;
     let list = input::read(&headers, body)?;
+    client.charge(crate::limits::Class::Bulk, list.rows.len())?;
     let check = state.registry.verify_bulk(&list.rows).await.map_err(fail_closed)?;
     let receipt = if receipt_param || list.receipt {
-        Some(state.registry.issue_receipt(&check).await.map_err(fail_closed)?)
+        Some(state.registry.issue_receipt_for(&check, client.budget()).await.map_err(fail_closed)?)
     } else {
         None
     };
