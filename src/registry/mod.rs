@@ -16,6 +16,7 @@ pub mod quota;
 pub mod readiness;
 pub mod receipt;
 mod scan;
+mod scanners;
 mod scans;
 mod tokens;
 pub mod verify;
@@ -30,6 +31,7 @@ pub use lifecycle::Change;
 pub use log::LogProof;
 pub use mark_digests::{MarkDigestIndex, PreparedDigests, LOAD_AFTER as DIGEST_INDEX_LOAD_AFTER};
 pub use scan::{ScanOutcome, Verdict};
+pub use scanners::ScanClient;
 pub use scans::{CounterFigures, ScanCounter, SUSPICIOUS_SCANS};
 pub use tokens::{AuthError, Principal, TOKEN_PREFIX};
 
@@ -50,6 +52,8 @@ pub struct Registry {
     trust_list: TrustList,
     public_url: String,
     scans: Arc<ScanCounter>,
+    /// Turns a scan's client into the scanner the public figure counts.
+    scanner_key: scanners::ScannerKey,
     log: log::TransparencyLog,
     read_path: Option<answer::ReadPath>,
     receipt_quota: quota::Quota,
@@ -75,6 +79,7 @@ impl Registry {
         trust_list: TrustList,
     ) -> Self {
         let scans = Arc::new(ScanCounter::new(store.clone()));
+        let scanner_key = scanners::ScannerKey::derive(&signer);
         let log = log::TransparencyLog::new("starmark-log", &signer).expect("a constant, valid log name");
         Self {
             store,
@@ -84,6 +89,7 @@ impl Registry {
             trust_list,
             public_url: String::new(),
             scans,
+            scanner_key,
             log,
             read_path: None,
             receipt_quota: quota::Quota::per_minute(DEFAULT_RECEIPTS_PER_MINUTE),

@@ -13,7 +13,7 @@ use super::{clock, Registry, RegistryError};
 use crate::crypto::token::{self, MarkClaims, TokenError};
 use crate::crypto::KeyId;
 use crate::domain::{SerialStatus, State};
-use crate::store::{ScanTally, SerialKey, StoredCertificate};
+use crate::store::{ScanTally, ScannerSet, SerialKey, StoredCertificate};
 
 /// One clear answer for the consumer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,6 +96,9 @@ pub struct ScanOutcome {
     /// Scans of this serial including this one; `None` for a refused token, or when the store
     /// could not say how often the serial was scanned before.
     pub scans: Option<ScanTally>,
+    /// The serial's distinct scanners (client network, browser, day), when `scans` is shown:
+    /// what the public figure and the copy warning count.
+    pub scanners: ScannerSet,
     /// Differences between what the mark says and the record today.
     pub notes: Vec<String>,
     pub checked_at: DateTime<Utc>,
@@ -118,20 +121,30 @@ impl ScanOutcome {
             certificate: None,
             mark_revocation: None,
             scans: None,
+            scanners: ScannerSet::default(),
             notes: Vec::new(),
             checked_at: clock::now(),
         }
     }
 
-    /// Whether the serial was checked far more often than a real package would be.
+    /// Whether the serial was checked from more places than a real package's mark would be.
+    /// Never for the certificate-level mark (batch 0), which is meant to be shown anywhere.
     pub fn suspicious(&self) -> bool {
-        self.scans.is_some_and(|s| s.count > super::SUSPICIOUS_SCANS)
+        self.scans.is_some()
+            && self.claims.as_ref().is_some_and(|claims| claims.batch != 0)
+            && self.scanners.len() > super::SUSPICIOUS_SCANS as usize
     }
 }
 
 impl Registry {
-    /// Checks a scanned token against the trust list and the live record, and counts the scan.
-    pub async fn scan(&self, token_text: &str) -> Result<ScanOutcome, RegistryError> {
+    /// Checks a scanned token against the trust list and the live record, and counts the scan:
+    /// as a request always, and among the serial's distinct scanners when `client` is given
+    /// (the handler leaves it out for HEAD requests and bots).
+    pub async fn scan(
+        &self,
+        token_text: &str,
+        client: Option<super::ScanClient<'_>>,
+    ) -> Result<ScanOutcome, RegistryError> {
         let parsed = match token::parse(token_text) {
             Ok(parsed) => parsed,
             Err(e) => {
@@ -193,7 +206,13 @@ impl Registry {
         }
         // The verdict stands on the record alone; a count the store cannot complete right now
         // is left out rather than shown short.
-        let scans = self.scans.record(claims.number.as_str(), claims.batch, claims.serial, now).await?;
+        let scanner =
+            client.map(|client| self.scanner_key.scanner(&client, super::scanners::china_day(now.timestamp_micros())));
+        let counted = self.scans.record_scan(claims.number.as_str(), claims.batch, claims.serial, now, scanner).await?;
+        let (scans, scanners) = match counted {
+            Some((scans, scanners)) => (Some(scans), scanners),
+            None => (None, ScannerSet::default()),
+        };
         Ok(ScanOutcome {
             verdict,
             detail,
@@ -203,6 +222,7 @@ impl Registry {
             certificate: Some(certificate),
             mark_revocation,
             scans,
+            scanners,
             notes,
             checked_at: now,
         })
@@ -217,6 +237,16 @@ impl Registry {
     ) -> Result<(u64, Vec<(SerialKey, ScanTally)>), RegistryError> {
         self.get(number).await?;
         Ok(self.store.scan_summary(number.as_str(), limit).await?)
+    }
+
+    /// The stored distinct scanners of each serial, in order (an empty set for a serial with
+    /// none): what the public figure and the copy warning count, beside the raw requests.
+    pub async fn stored_scanners(&self, keys: &[SerialKey]) -> Result<Vec<ScannerSet>, RegistryError> {
+        let mut sets = Vec::with_capacity(keys.len());
+        for key in keys {
+            sets.push(self.store.scanners(key).await?.unwrap_or_default());
+        }
+        Ok(sets)
     }
 }
 
@@ -236,7 +266,7 @@ mod tests {
     /// times a request; boxed where they are awaited, it is under 1 KB.
     #[test]
     fn the_hot_paths_futures_stay_small() {
-        let scan = future_size(|registry, _, token| registry.scan(token));
+        let scan = future_size(|registry, _, token| registry.scan(token, None));
         let answer = future_size(|registry, number, _| registry.public_answer(number));
         assert!(scan <= 1024, "a scan's future takes {scan} bytes");
         assert!(answer <= 512, "an answer's future takes {answer} bytes");

@@ -43,7 +43,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
 use crate::cache::shared::{ScanDelta, SharedCache};
-use crate::store::{CompactTally, ScanDeltas, ScanTally, SerialKey, SerialScans, Store, StoreError};
+use crate::store::{CompactTally, ScanDeltas, ScanTally, ScannerSet, SerialKey, SerialScans, Store, StoreError};
 
 /// The maps of this module: their keys come only from tokens whose signature was checked (a
 /// certificate number, a batch, a serial), so nobody can pick colliding ones at will, and a fast
@@ -90,8 +90,9 @@ const HISTORY_RETRY_AFTER: Duration = Duration::from_secs(1);
 /// stored tally): under a flood, one line every few seconds says as much as thousands.
 const WARNING_EVERY: Duration = Duration::from_secs(10);
 
-/// What this process knows of one serial: 104 bytes, since under a flood of fresh scans the
-/// entries are most of what scanning costs in memory (tens of thousands a second).
+/// What this process knows of one serial: 160 bytes (56 of them its distinct scanners), since
+/// under a flood of fresh scans the entries are most of what scanning costs in memory (tens of
+/// thousands a second).
 struct Entry {
     /// The store's tally when this process first saw the serial (seeds Redis).
     seed: CompactTally,
@@ -107,20 +108,24 @@ struct Entry {
     /// False when the store could not say what it holds of the serial: `total` then lacks the
     /// earlier scans, so no count is shown and nothing goes to Redis (see the module's doc).
     seeded: bool,
+    /// Scanners not yet written to the store (the set is written whole: a union there).
+    scanners_changed: bool,
+    /// The distinct scanners known here: stored, this process's own, and Redis's union.
+    scanners: ScannerSet,
 }
 
 /// What the store holds of a serial this process has no entry for.
 enum History {
-    /// Its stored tally, or none.
-    Read(Option<ScanTally>),
+    /// Its stored tally, or none, and its stored scanners.
+    Read(Option<ScanTally>, ScannerSet),
     /// The store could not be read.
     Unknown,
 }
 
 /// What counting a scan in memory came to.
 enum Counted {
-    /// The figure to show.
-    Shown(CompactTally),
+    /// The figures to show: requests and distinct scanners.
+    Shown(CompactTally, ScannerSet),
     /// Counted, but the serial's earlier scans are unknown: no figure to show.
     WithoutHistory,
     /// No entry for the serial yet, and no history was given to make one.
@@ -131,9 +136,11 @@ enum Counted {
 
 impl Entry {
     fn new(history: History) -> Self {
-        let (seed, seeded) = match history {
-            History::Read(stored) => (stored.as_ref().map_or_else(CompactTally::default, CompactTally::of), true),
-            History::Unknown => (CompactTally::default(), false),
+        let (seed, seeded, scanners) = match history {
+            History::Read(stored, scanners) => {
+                (stored.as_ref().map_or_else(CompactTally::default, CompactTally::of), true, scanners)
+            }
+            History::Unknown => (CompactTally::default(), false, ScannerSet::default()),
         };
         Self {
             seed,
@@ -142,6 +149,8 @@ impl Entry {
             shared: CompactTally::default(),
             unshared: 0,
             seeded,
+            scanners_changed: false,
+            scanners,
         }
     }
 
@@ -460,19 +469,33 @@ impl ScanCounter {
         serial: u32,
         at: DateTime<Utc>,
     ) -> Result<Option<ScanTally>, StoreError> {
+        Ok(self.record_scan(number, batch, serial, at, None).await?.map(|(tally, _)| tally))
+    }
+
+    /// Like [`ScanCounter::record`], and counts `scanner` (a hash from `registry::scanners`;
+    /// `None` for a request that is not a consumer's scan: HEAD, a bot) among the serial's
+    /// distinct scanners. Returns the request tally and the distinct scanners known here.
+    pub async fn record_scan(
+        &self,
+        number: &str,
+        batch: u32,
+        serial: u32,
+        at: DateTime<Utc>,
+        scanner: Option<u32>,
+    ) -> Result<Option<(ScanTally, ScannerSet)>, StoreError> {
         // Kept to the microsecond, as the store and Redis keep it, so an answer shows the same
         // first-scan time whichever of them it comes from.
         let at = at.timestamp_micros();
         let key = Serial { number: self.entries.numbers.id(number), batch, serial };
-        let counted = match self.count(key, at, None) {
+        let counted = match self.count(key, at, scanner, None) {
             Counted::NoEntry => {
                 let history = self.history(SerialKey { number: number.to_string(), batch, serial }).await;
-                self.count(key, at, Some(history))
+                self.count(key, at, scanner, Some(history))
             }
             counted => counted,
         };
         match counted {
-            Counted::Shown(answer) => answer.to_scan_tally().map(Some),
+            Counted::Shown(answer, scanners) => Ok(Some((answer.to_scan_tally()?, scanners))),
             Counted::Full => {
                 if let Some(scans) = self.not_counted.note() {
                     tracing::error!(
@@ -489,7 +512,7 @@ impl ScanCounter {
     }
 
     /// Counts the scan in the entry of `key`, making the entry from `history` when given.
-    fn count(&self, key: Serial, at: i64, history: Option<History>) -> Counted {
+    fn count(&self, key: Serial, at: i64, scanner: Option<u32>, history: Option<History>) -> Counted {
         let mut entries = self.entries.lock(&key);
         let full = entries.len() >= self.max_per_shard;
         let entry = match entries.entry(key) {
@@ -502,6 +525,9 @@ impl ScanCounter {
         };
         entry.total.merge(CompactTally::one(at));
         entry.pending.merge(CompactTally::one(at));
+        if let Some(scanner) = scanner {
+            entry.scanners_changed |= entry.scanners.insert(scanner, at);
+        }
         if !entry.seeded {
             return Counted::WithoutHistory;
         }
@@ -510,7 +536,7 @@ impl ScanCounter {
         if self.queue(key, at) {
             entry.unshared = entry.unshared.saturating_add(1);
         }
-        Counted::Shown(entry.answer())
+        Counted::Shown(entry.answer(), entry.scanners)
     }
 
     /// What the store holds of a serial this process has no entry for; a store that cannot be
@@ -523,7 +549,7 @@ impl ScanCounter {
             "a read failed under a second ago".to_string()
         } else {
             match self.stored_tally(&key).await {
-                Ok(stored) => return History::Read(stored),
+                Ok((stored, scanners)) => return History::Read(stored, scanners),
                 Err(error) => {
                     self.history_failed_at.store(now(), Ordering::Relaxed);
                     error.to_string()
@@ -540,9 +566,9 @@ impl ScanCounter {
         History::Unknown
     }
 
-    /// The store's tally of a serial this process does not hold in memory: none without a read
-    /// when its batch's bitmap says so.
-    async fn stored_tally(&self, key: &SerialKey) -> Result<Option<ScanTally>, StoreError> {
+    /// The store's tally and scanners of a serial this process does not hold in memory: none
+    /// without a read when its batch's bitmap says so (scanners are stored only with a tally).
+    async fn stored_tally(&self, key: &SerialKey) -> Result<(Option<ScanTally>, ScannerSet), StoreError> {
         let seeds = self.seeds.get_or_insert(&key.number, key.batch);
         seeds
             .loaded
@@ -554,10 +580,12 @@ impl ScanCounter {
             })
             .await?;
         if !seeds.contains(key.serial) {
-            return Ok(None);
+            return Ok((None, ScannerSet::default()));
         }
         self.seed_reads.fetch_add(1, Ordering::Relaxed);
-        self.store.scan_tally(key).await
+        let tally = self.store.scan_tally(key).await?;
+        let scanners = self.store.scanners(key).await?.unwrap_or_default();
+        Ok((tally, scanners))
     }
 
     /// Hands a scan to the Redis task; false without Redis or when the queue is full.
@@ -603,10 +631,32 @@ impl ScanCounter {
         }
     }
 
+    /// Marks scanner sets a flush could not store as changed again, for the next flush.
+    fn scanners_again(&self, sets: &[(Serial, ScannerSet)]) {
+        for (key, _) in sets {
+            if let Some(entry) = self.entries.lock(key).get_mut(key) {
+                entry.scanners_changed = true;
+            }
+        }
+    }
+
+    /// Writes changed scanner sets to the store (a union there).
+    async fn store_scanners(&self, sets: &[(Serial, ScannerSet)]) -> Result<(), StoreError> {
+        if sets.is_empty() {
+            return Ok(());
+        }
+        let keyed: Vec<(SerialKey, ScannerSet)> = {
+            let numbers = self.entries.numbers.table();
+            sets.iter().map(|(key, set)| (numbers.key(*key), *set)).collect()
+        };
+        self.store.add_scanners(&keyed).await
+    }
+
     /// Writes pending counts to the store. On failure they stay pending for the next flush.
     pub async fn flush(&self) -> Result<usize, StoreError> {
         // Gathered by batch as they are taken: 32 bytes a serial, however many there are.
         let mut by_batch: FastMap<(u32, u32), SerialScans> = FastMap::default();
+        let mut scanner_sets: Vec<(Serial, ScannerSet)> = Vec::new();
         let mut without_history = false;
         let mut scans = 0u64;
         for index in 0..SHARDS {
@@ -618,6 +668,9 @@ impl ScanCounter {
                     by_batch.entry((key.number, key.batch)).or_default().push((key.serial, pending));
                     took = true;
                 }
+                if std::mem::take(&mut entry.scanners_changed) {
+                    scanner_sets.push((*key, entry.scanners));
+                }
                 without_history |= !entry.seeded;
             }
             // A map keeps the room of its busiest second (some 500 KB a shard under a flood of
@@ -628,6 +681,12 @@ impl ScanCounter {
             }
         }
         if by_batch.is_empty() {
+            // Scanners a failed flush left behind, whose scans are stored already.
+            if let Err(e) = self.store_scanners(&scanner_sets).await {
+                self.scanners_again(&scanner_sets);
+                self.flush_failures.fetch_add(1, Ordering::Relaxed);
+                return Err(e);
+            }
             return Ok(0);
         }
         let named: Vec<(String, u32, SerialScans)> = {
@@ -640,6 +699,12 @@ impl ScanCounter {
         let deltas = ScanDeltas::from_batches(named);
         if let Err(e) = self.store.add_scans(&deltas).await {
             self.pend_again(&deltas);
+            self.scanners_again(&scanner_sets);
+            self.flush_failures.fetch_add(1, Ordering::Relaxed);
+            return Err(e);
+        }
+        if let Err(e) = self.store_scanners(&scanner_sets).await {
+            self.scanners_again(&scanner_sets);
             self.flush_failures.fetch_add(1, Ordering::Relaxed);
             return Err(e);
         }
@@ -657,10 +722,10 @@ impl ScanCounter {
         for index in 0..SHARDS {
             let mut entries = self.entries.lock_shard(index);
             if entries.len() > MAX_CACHED / SHARDS {
-                entries.retain(|_, entry| entry.pending.count > 0);
+                entries.retain(|_, entry| entry.pending.count > 0 || entry.scanners_changed);
             } else if without_history {
                 // Their scans are stored now: the next scan reads the whole tally back.
-                entries.retain(|_, entry| entry.seeded || entry.pending.count > 0);
+                entries.retain(|_, entry| entry.seeded || entry.pending.count > 0 || entry.scanners_changed);
             }
         }
         Ok(deltas.serial_count())
@@ -726,6 +791,25 @@ async fn share_scans(mut queue: mpsc::Receiver<QueuedScan>, cache: Arc<SharedCac
             let Some(entry) = entries.get_mut(key) else { continue };
             entry.unshared = entry.unshared.saturating_sub(u32::try_from(tally.count).unwrap_or(u32::MAX));
             entry.shared = CompactTally::of(&figure);
+        }
+        share_scanners(&cache, &entries, &serials).await;
+    }
+}
+
+/// Unions the scanner sets of the serials of one round trip with the ones every instance
+/// shares, and keeps the union: the next scan of such a serial here counts every instance's
+/// scanners (as of this round trip). Sent whole each time, which the union makes harmless.
+async fn share_scanners(cache: &SharedCache, entries: &Entries, serials: &[(Serial, CompactTally)]) {
+    let sets: Vec<(Serial, ScannerSet)> =
+        serials.iter().filter_map(|(key, _)| entries.lock(key).get(key).map(|entry| (*key, entry.scanners))).collect();
+    let keyed: Vec<(SerialKey, ScannerSet)> = {
+        let numbers = entries.numbers.table();
+        sets.iter().map(|(key, set)| (numbers.key(*key), *set)).collect()
+    };
+    let Some(shared) = cache.union_scanners(&keyed).await else { return };
+    for ((key, _), set) in sets.iter().zip(shared) {
+        if let Some(entry) = entries.lock(key).get_mut(key) {
+            entry.scanners.merge(&set);
         }
     }
 }
@@ -925,7 +1009,7 @@ mod tests {
     fn the_answer_is_the_larger_of_local_and_shared_plus_unshared() {
         let at = Utc::now().timestamp_micros();
         let earlier = at - 60_000_000;
-        let mut entry = Entry::new(History::Read(None));
+        let mut entry = Entry::new(History::Read(None, ScannerSet::default()));
         entry.total.merge(CompactTally { count: 3, first_us: at, last_us: at });
         assert_eq!(entry.answer().count, 3);
         entry.shared = CompactTally { count: 10, first_us: earlier, last_us: at };
@@ -940,7 +1024,7 @@ mod tests {
 
     #[test]
     fn entries_stay_small_and_numbers_get_one_id_each() {
-        assert_eq!(std::mem::size_of::<Entry>(), 104);
+        assert_eq!(std::mem::size_of::<Entry>(), 160);
         assert_eq!(std::mem::size_of::<Serial>(), 12);
         let numbers = Numbers::default();
         let (a, b) = (numbers.id("SM2026A"), numbers.id("SM2026B"));

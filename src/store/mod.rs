@@ -11,6 +11,7 @@ mod leaves;
 mod postgres;
 mod scan_chunks;
 mod scan_deltas;
+mod scanner_set;
 mod sqlite;
 pub mod tlog;
 
@@ -24,6 +25,7 @@ use crate::domain::{CertificateNumber, CertificateRecord, Level, State, Uscc};
 pub use compact_tally::CompactTally;
 pub use postgres::{display_url, PostgresStore};
 pub use scan_deltas::{BatchScans, ScanDeltas, SerialScans};
+pub use scanner_set::{ScannerSet, SCANNER_CAPACITY};
 pub use sqlite::SqliteStore;
 pub use tlog::{LeafRow, LogEntry, LogStore, RawCertificate, RawEvent, StoredCheckpoint};
 
@@ -366,6 +368,14 @@ pub trait Store: LogStore + Send + Sync + 'static {
     /// The serials of batch `batch` of certificate `number` that have a stored scan tally, in
     /// serial order (one query for the whole batch).
     async fn scanned_serials(&self, number: &str, batch: u32) -> Result<Vec<u32>, StoreError>;
+
+    // Distinct scanners (see `scanner_set`), kept beside the request tallies.
+    /// Adds each set to the serial's stored one (a union: sending a set twice changes nothing),
+    /// in one transaction.
+    async fn add_scanners(&self, sets: &[(SerialKey, ScannerSet)]) -> Result<(), StoreError>;
+    /// The stored distinct scanners of a serial; `None` when none were counted (or the stored
+    /// value is damaged, which is logged).
+    async fn scanners(&self, key: &SerialKey) -> Result<Option<ScannerSet>, StoreError>;
 }
 
 /// Whether `url` names a PostgreSQL database rather than an SQLite file.

@@ -2,6 +2,7 @@
 
 mod mark_digests;
 mod receipts;
+mod scanners;
 mod scans;
 mod tlog;
 
@@ -436,6 +437,14 @@ impl Store for SqliteStore {
 
     async fn scanned_serials(&self, number: &str, batch: u32) -> Result<Vec<u32>, StoreError> {
         self.select_scanned_serials(number, batch).await
+    }
+
+    async fn add_scanners(&self, sets: &[(SerialKey, super::ScannerSet)]) -> Result<(), StoreError> {
+        self.union_scanners(sets).await
+    }
+
+    async fn scanners(&self, key: &SerialKey) -> Result<Option<super::ScannerSet>, StoreError> {
+        self.select_scanners(key).await
     }
 }
 

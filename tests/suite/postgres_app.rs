@@ -118,9 +118,9 @@ async fn the_registry_runs_on_postgresql_end_to_end() {
     let number = CertificateNumber::parse("SM2026PGAPP02").unwrap();
     let record = app.registry.get(&number).await.unwrap().record;
     let path = format!("/v/{}", app.registry.mark_token(&record, 1, 2).unwrap());
-    assert_eq!(scan(&app, &app.base, &path).await["scans"]["count"], 1);
+    assert_eq!(scan(&app, &app.base, &path).await["scans"]["requests"], 1);
     let answer = scan(&app, &app.base, &path).await;
-    assert_eq!(answer["scans"]["count"], 2);
+    assert_eq!(answer["scans"]["requests"], 2);
     app.registry.scans().flush().await.unwrap();
     let (total, top) = app.registry.scan_summary(&number, 5).await.unwrap();
     assert_eq!(total, 2);
@@ -128,7 +128,7 @@ async fn the_registry_runs_on_postgresql_end_to_end() {
     // Another instance on the same database, as after a restart, goes on from the stored tally.
     let (restarted, registry) = app.spawn_peer_with(|_| {}).await;
     let answer = scan(&app, &restarted, &path).await;
-    assert_eq!(answer["scans"]["count"], 3, "{answer}");
+    assert_eq!(answer["scans"]["requests"], 3, "{answer}");
     registry.scans().flush().await.unwrap();
     assert_eq!(registry.scan_summary(&number, 5).await.unwrap().0, 3);
     // An instance that stops writes its last counts to the database as it goes.
@@ -139,7 +139,7 @@ async fn the_registry_runs_on_postgresql_end_to_end() {
     let server = tokio::spawn(stopping.run_until(async move {
         let _ = stopped.await;
     }));
-    assert_eq!(scan(&app, &stopping_base, &path).await["scans"]["count"], 4);
+    assert_eq!(scan(&app, &stopping_base, &path).await["scans"]["requests"], 4);
     let _ = stop.send(());
     server.await.unwrap().expect("a clean stop");
     assert_eq!(stopping_registry.scan_summary(&number, 5).await.unwrap().0, 4, "flushed on the way out");

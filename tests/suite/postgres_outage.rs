@@ -56,7 +56,7 @@ async fn an_instance_rides_out_a_database_outage_and_recovers_by_itself() {
     let first = mark_path(&app, "SM2026OUTAGE1", 1, 1).await;
     let second = mark_path(&app, "SM2026OUTAGE1", 1, 2).await;
     let fresh_batch = [mark_path(&app, "SM2026OUTAGE1", 2, 1).await, mark_path(&app, "SM2026OUTAGE1", 2, 2).await];
-    assert_eq!(scan(&app, &first).await["scans"]["count"], 1);
+    assert_eq!(scan(&app, &first).await["scans"]["requests"], 1);
     app.registry.scans().flush().await.unwrap();
 
     let ready = app.get("/readyz").await;
@@ -67,7 +67,7 @@ async fn an_instance_rides_out_a_database_outage_and_recovers_by_itself() {
     let cached = app.get("/api/v1/certificates/SM2026OUTAGE1").await;
     assert_eq!(cached.status(), 200, "a cached answer needs no database");
     // A serial of a batch already seen is counted from memory.
-    assert_eq!(scan(&app, &second).await["scans"]["count"], 1);
+    assert_eq!(scan(&app, &second).await["scans"]["requests"], 1);
     // A batch never seen needs the database for its earlier scans: the verdict without a count,
     // and only the first such scan waits for the pool.
     let started = Instant::now();
@@ -110,7 +110,7 @@ async fn an_instance_rides_out_a_database_outage_and_recovers_by_itself() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(stored_scans(&app, "SM2026OUTAGE1").await, 4, "every scan stored once");
-    assert_eq!(scan(&app, &fresh_batch[0]).await["scans"]["count"], 2, "the whole count again");
+    assert_eq!(scan(&app, &fresh_batch[0]).await["scans"]["requests"], 2, "the whole count again");
     let (status, body) = app.status("SM2026OUTAGE2", json!({"action": "revoke", "reason": "违规"})).await;
     assert_eq!(status, 200, "{body}");
     // Ready again once its one question a second to the store is answered.

@@ -314,7 +314,7 @@ async fn with_redis_every_instance_reports_the_same_scan_count() {
                 .await
                 .unwrap();
             made += 1;
-            let count = answer["scans"]["count"].as_u64().unwrap();
+            let count = answer["scans"]["requests"].as_u64().unwrap();
             assert!(count <= made, "{count} scans shown on {base}, only {made} made");
             if count == made {
                 break answer;

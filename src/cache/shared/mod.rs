@@ -21,6 +21,7 @@ use tokio::sync::RwLock;
 use super::{AnswerCache, Prepared};
 
 pub mod scan_figures;
+pub mod scanner_sets;
 pub use scan_figures::ScanDelta;
 
 /// The pub/sub channel carrying the keys of changed answers.
@@ -45,6 +46,8 @@ pub struct SharedCache {
     forget_older: redis::Script,
     /// [`scan_figures::COUNT_SCANS`], sent by its hash (see [`SharedCache::count_scans`]).
     count_scans: redis::Script,
+    /// [`scanner_sets::UNION_SCANNERS`] (see [`SharedCache::union_scanners`]).
+    union_scanners: redis::Script,
 }
 
 /// Opens both scripts: the record version at the head of a packed answer (see [`encode`]).
@@ -139,6 +142,7 @@ impl SharedCache {
             put_unless_newer: redis::Script::new(&format!("{HELD_VERSION}{PUT_UNLESS_NEWER}")),
             forget_older: redis::Script::new(&format!("{HELD_VERSION}{FORGET_OLDER}")),
             count_scans: redis::Script::new(scan_figures::COUNT_SCANS),
+            union_scanners: redis::Script::new(scanner_sets::UNION_SCANNERS),
         })
     }
 

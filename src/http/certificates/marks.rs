@@ -105,13 +105,20 @@ pub async fn revoke_marks(
     )
 }
 
+/// One serial's figures for the issuer: every request (`count`, with its first and last), so
+/// that the body can investigate replays and bots, and the distinct networks the public sees.
 #[derive(Serialize)]
 struct SerialFigures {
     batch: u32,
     serial: u32,
+    /// Raw requests, replays, HEAD requests and bots included.
     count: u64,
     first_at: chrono::DateTime<chrono::Utc>,
     last_at: chrono::DateTime<chrono::Utc>,
+    /// Distinct networks as the public scan figure counts them (at most the threshold plus one).
+    networks: usize,
+    networks_at_least: bool,
+    /// The copy warning the public sees: more networks than the threshold, never for batch 0.
     suspicious: bool,
 }
 
@@ -121,15 +128,20 @@ pub async fn scan_figures(
     NumberPath(number): NumberPath,
 ) -> Result<Response, ApiError> {
     let (total, top) = state.registry.scan_summary(&number, 50).await?;
+    let keys: Vec<_> = top.iter().map(|(key, _)| key.clone()).collect();
+    let scanners = state.registry.stored_scanners(&keys).await?;
     let serials: Vec<SerialFigures> = top
         .into_iter()
-        .map(|(key, tally)| SerialFigures {
+        .zip(scanners)
+        .map(|((key, tally), scanners)| SerialFigures {
             batch: key.batch,
             serial: key.serial,
             count: tally.count,
             first_at: tally.first_at,
             last_at: tally.last_at,
-            suspicious: tally.count > SUSPICIOUS_SCANS,
+            networks: scanners.len(),
+            networks_at_least: scanners.is_full(),
+            suspicious: key.batch != 0 && scanners.len() > SUSPICIOUS_SCANS as usize,
         })
         .collect();
     let suspicious = serials.iter().filter(|s| s.suspicious).count();

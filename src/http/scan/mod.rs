@@ -5,6 +5,7 @@
 
 pub mod fragments;
 mod page;
+pub mod scanner;
 mod text;
 mod view;
 
@@ -43,7 +44,7 @@ pub async fn scan(
     let headers = request.headers();
     // Longer than any token: not worth parsing, and refused as not genuine like any other.
     let token = if token.len() > MAX_TOKEN_CHARS { "" } else { token.as_str() };
-    let outcome = match state.registry.scan(token).await {
+    let outcome = match state.registry.scan(token, scanner::scan_client(&request)).await {
         Ok(outcome) => outcome,
         Err(RegistryError::Store(e)) => {
             tracing::error!(error = %e, "scan: certificate status unavailable");

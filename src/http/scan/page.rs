@@ -228,12 +228,17 @@ fn mark(out: &mut String, outcome: &ScanOutcome, lang: Lang) {
         let value = fill(tx::MARK_REVOKED_VALUE.get(lang), &[&date(*day, lang), &escape(reason)]);
         fact(out, "mark-revoked", tx::MARK_REVOKED_LABEL, &value, lang);
     }
-    if let Some(scans) = &outcome.scans {
-        let first = china_time(scans.first_at, lang);
-        let value = if scans.count == 1 {
-            fill(tx::CHECKS_ONCE.get(lang), &[&first])
-        } else {
-            fill(tx::CHECKS_VALUE.get(lang), &[&scans.count.to_string(), &first])
+    if outcome.scans.is_some() {
+        // Distinct networks, not requests: one client replaying the URL is one network a day.
+        let scanners = &outcome.scanners;
+        let value = match scanners.first_at() {
+            None => tx::CHECKS_NONE.get(lang).to_string(),
+            Some(since) if scanners.is_full() => fill(
+                tx::CHECKS_AT_LEAST.get(lang),
+                &[&crate::registry::SUSPICIOUS_SCANS.to_string(), &china_time(since, lang)],
+            ),
+            Some(since) if scanners.len() == 1 => fill(tx::CHECKS_ONCE.get(lang), &[&china_time(since, lang)]),
+            Some(since) => fill(tx::CHECKS_VALUE.get(lang), &[&scanners.len().to_string(), &china_time(since, lang)]),
         };
         fact(out, "checks", tx::CHECKS, &value, lang);
     } else if outcome.reason == "checked" {
@@ -291,11 +296,11 @@ pub fn render(token: &str, outcome: &ScanOutcome, issuer: &Issuer, lang: Lang) -
         i18n::DATA_AS_OF.get(lang),
         china_time(outcome.checked_at, lang),
     );
-    if let Some(scans) = outcome.scans.filter(|_| outcome.suspicious()) {
+    if outcome.suspicious() {
         let _ = write!(
             body,
             "<p class=\"warn-box copied\" id=\"copied-warning\" role=\"alert\"><span aria-hidden=\"true\">⚠</span> <strong>{}</strong></p>",
-            fill(tx::SUSPICIOUS.get(lang), &[&scans.count.to_string()])
+            fill(tx::SUSPICIOUS.get(lang), &[&crate::registry::SUSPICIOUS_SCANS.to_string()])
         );
     }
     if matches!(verdict, Verdict::NotGenuine | Verdict::Unknown | Verdict::MarkRevoked) {

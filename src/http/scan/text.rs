@@ -15,10 +15,22 @@ pub const ISSUER: Text = t("认证机构", "Issuing body");
 pub const ISSUER_VALUE: Text = t("{}（批准号 {}）", "{} (approval {})");
 pub const SERIAL: Text = t("标志序列号", "Mark serial");
 pub const CERTIFICATE_MARK: Text = t("证书级标志（无序列号）", "Certificate-level mark (no serial)");
-pub const CHECKS: Text = t("查询次数", "Checks");
-pub const CHECKS_VALUE: Text = t("已被查询 {} 次，首次查询于 {}", "Checked {} times, first on {}");
-pub const CHECKS_ONCE: Text = t("已被查询 1 次，首次查询于 {}", "Checked once, on {}");
-pub const CHECKS_UNKNOWN: Text = t("查询次数暂时无法显示", "The number of checks cannot be shown right now");
+pub const CHECKS: Text = t("查询情况", "Checks");
+pub const CHECKS_VALUE: Text = t(
+    "已有 {} 个不同网络查询过此标志（自 {} 起，同一网络和浏览器每天只计一次）",
+    "Checked from {} different networks since {} (each network and browser counted once a day)",
+);
+pub const CHECKS_ONCE: Text = t(
+    "已有 1 个网络查询过此标志（自 {} 起，同一网络和浏览器每天只计一次）",
+    "Checked from 1 network since {} (each network and browser counted once a day)",
+);
+pub const CHECKS_AT_LEAST: Text =
+    t("已有超过 {} 个不同网络查询过此标志（自 {} 起）", "Checked from more than {} different networks since {}");
+pub const CHECKS_NONE: Text = t(
+    "尚未计入任何来自手机或浏览器的查询",
+    "No check from a phone or browser counted yet (bots and link previews are not counted)",
+);
+pub const CHECKS_UNKNOWN: Text = t("查询情况暂时无法显示", "The number of checks cannot be shown right now");
 pub const MARK_REVOKED_LABEL: Text = t("标志作废", "Mark revoked");
 pub const MARK_REVOKED_VALUE: Text = t("{} 作废，原因：{}", "revoked on {}, reason: {}");
 pub const KEY_ID: Text = t("签名密钥", "Signing key");
@@ -104,8 +116,8 @@ pub const PLATFORM_12315: Text = t("全国12315平台", "the national 12315 plat
 
 // Copied marks.
 pub const SUSPICIOUS: Text = t(
-    "此标志已被查询 {} 次，远多于一件真实商品的标志。该标志可能被复制，请谨慎。",
-    "This mark was checked {} times, far more than one real package's mark would be: it may have been copied. Be careful.",
+    "此标志已从超过 {} 个不同网络被查询，远多于一件真实商品的标志。该标志可能被复制，请谨慎。",
+    "This mark was checked from more than {} different networks, far more than one real package's mark would be: it may have been copied. Be careful.",
 );
 
 // The check on this device (the script fills these in; the first shows without it).
@@ -163,7 +175,10 @@ mod tests {
 
     #[test]
     fn fill_puts_values_in_order() {
-        assert_eq!(fill(CHECKS_VALUE.en, &["3", "today"]), "Checked 3 times, first on today");
+        assert_eq!(
+            fill(CHECKS_VALUE.en, &["3", "today"]),
+            "Checked from 3 different networks since today (each network and browser counted once a day)"
+        );
         assert_eq!(fill(VALIDITY_RANGE.zh, &["a", "b"]), "a 至 b");
         assert_eq!(fill("no holes", &["x"]), "no holes");
     }
@@ -174,6 +189,8 @@ mod tests {
             VALIDITY_RANGE,
             ISSUER_VALUE,
             CHECKS_VALUE,
+            CHECKS_ONCE,
+            CHECKS_AT_LEAST,
             MARK_REVOKED_VALUE,
             CLAIMED_VALUE,
             STATUS_SINCE,

@@ -53,15 +53,38 @@ pub struct MarkView<'a> {
     key_id: Option<&'a KeyId>,
 }
 
+/// What `networks` counts, said in the answer itself.
+pub const NETWORKS_COUNTED: &str = "different client networks (IPv4 address or IPv6 /64, with the browser) that opened this mark's page with GET, each counted at most once a day; HEAD requests, bots, link previews and HTTP tools are not counted";
+
+/// The scan figures of a serial: the distinct networks that checked it (what the copy warning
+/// is about) and, for the record, every request.
 #[derive(Serialize)]
 pub struct ScansView {
-    count: u64,
+    /// See [`NETWORKS_COUNTED`]; at most one more than the copy-warning threshold.
+    networks: usize,
+    /// `networks` reached the most counted: there may have been more.
+    networks_at_least: bool,
+    /// When the first of `networks` was counted; `null` while none was.
+    #[serde(serialize_with = "optional_instant")]
+    networks_since: Option<DateTime<Utc>>,
+    networks_counted: &'static str,
+    /// Every request for this serial's page, replays, HEAD requests and bots included: not a
+    /// sign of copying.
+    requests: u64,
     #[serde(serialize_with = "timestamps::instant")]
     first_at: DateTime<Utc>,
     #[serde(serialize_with = "timestamps::instant")]
     last_at: DateTime<Utc>,
-    /// Checked far more often than a real package's mark would be.
+    /// Checked from more networks than a real package's mark would be (never for the
+    /// certificate-level mark).
     suspicious: bool,
+}
+
+fn optional_instant<S: serde::Serializer>(at: &Option<DateTime<Utc>>, serializer: S) -> Result<S::Ok, S::Error> {
+    match at {
+        Some(at) => timestamps::instant(at, serializer),
+        None => serializer.serialize_none(),
+    }
 }
 
 #[derive(Serialize)]
@@ -134,10 +157,14 @@ impl<'a> ScanView<'a> {
                 .as_ref()
                 .map(|(reason, date)| RevocationView { reason, date: *date }),
             scans: outcome.scans.map(|s| ScansView {
-                count: s.count,
+                networks: outcome.scanners.len(),
+                networks_at_least: outcome.scanners.is_full(),
+                networks_since: outcome.scanners.first_at(),
+                networks_counted: NETWORKS_COUNTED,
+                requests: s.count,
                 first_at: s.first_at,
                 last_at: s.last_at,
-                suspicious: s.count > crate::registry::SUSPICIOUS_SCANS,
+                suspicious: outcome.suspicious(),
             }),
             certificate,
             notes: &outcome.notes,
@@ -174,7 +201,14 @@ impl ScanView<'_> {
         match &self.scans {
             Some(scans) => {
                 let mut object = Object::open(answer.key("scans"));
-                json_text::number(object.key("count"), scans.count);
+                json_text::number(object.key("networks"), scans.networks);
+                json_text::boolean(object.key("networks_at_least"), scans.networks_at_least);
+                match &scans.networks_since {
+                    Some(since) => timestamps::push_instant(object.key("networks_since"), since)?,
+                    None => json_text::null(object.key("networks_since")),
+                }
+                json_text::string(object.key("networks_counted"), scans.networks_counted)?;
+                json_text::number(object.key("requests"), scans.requests);
                 timestamps::push_instant(object.key("first_at"), &scans.first_at)?;
                 timestamps::push_instant(object.key("last_at"), &scans.last_at)?;
                 json_text::boolean(object.key("suspicious"), scans.suspicious);
@@ -201,8 +235,8 @@ impl ScanView<'_> {
     }
 }
 
-/// Room for a scan answer of a valid mark (about 950 bytes) without growing.
-const JSON_CAPACITY: usize = 1280;
+/// Room for a scan answer of a valid mark (about 1,250 bytes) without growing.
+const JSON_CAPACITY: usize = 1600;
 
 impl MarkView<'_> {
     fn write(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
@@ -266,6 +300,11 @@ mod tests {
             certificate: Some(Arc::new(certificate)),
             mark_revocation: None,
             scans: Some(ScanTally { count: 1, first_at: at, last_at: at }),
+            scanners: {
+                let mut scanners = crate::store::ScannerSet::default();
+                scanners.insert(7, at.timestamp_micros());
+                scanners
+            },
             notes: Vec::new(),
             checked_at: at + chrono::Duration::nanoseconds(796),
         }
@@ -290,7 +329,13 @@ mod tests {
             vec!["the mark shows the level three_star, the certificate now holds four_star".into(), "二\t".into()];
         revoked.scans =
             revoked.scans.map(|s| ScanTally { count: 11, first_at: s.first_at - chrono::Duration::days(3), ..s });
+        for scanner in 0..20 {
+            revoked.scanners.insert(scanner, 1_764_000_000_000_000 - scanner as i64);
+        }
         outcomes.push(revoked);
+        let mut unseen = checked(5, 5);
+        unseen.scanners = crate::store::ScannerSet::default();
+        outcomes.push(unseen);
 
         let mut suspended = checked(2, 5);
         suspended.verdict = Verdict::Suspended;
