@@ -58,6 +58,8 @@ pub struct AppState {
     pub connections: &'static server::admission::Admission,
     /// The reverse proxies whose forwarding headers name the client.
     pub proxies: &'static client::TrustedProxies,
+    /// Certificate-level artwork drawn on request, kept in bounded memory.
+    pub artwork: Arc<certificates::artwork_cache::ArtworkCache>,
 }
 
 impl AppState {
@@ -74,7 +76,15 @@ impl AppState {
             .unwrap_or_else(|| server::descriptors::default_max_per_client(max_connections));
         let connections =
             Box::leak(Box::new(server::admission::Admission::new(max_connections, max_per_client, proxies)));
-        Ok(Self { registry, trust_list_json, scan_fragments: Arc::default(), responses, connections, proxies })
+        Ok(Self {
+            registry,
+            trust_list_json,
+            scan_fragments: Arc::default(),
+            responses,
+            connections,
+            proxies,
+            artwork: Arc::default(),
+        })
     }
 }
 

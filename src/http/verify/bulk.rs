@@ -50,6 +50,8 @@ pub struct RowView<'a> {
     pub outcome: Outcome,
     pub error: Option<String>,
     pub certificates: Vec<BulkCertificate<'a>>,
+    /// Certificates found but not listed (bounds of a row and of the answer).
+    pub more: u64,
 }
 
 /// The JSON answer.
@@ -81,6 +83,7 @@ impl<'a> RowView<'a> {
                     version: c.record.version,
                 })
                 .collect(),
+            more: row.more,
         }
     }
 }
