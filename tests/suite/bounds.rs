@@ -306,3 +306,34 @@ async fn artwork_is_bounded_drawn_once_and_redrawn_after_a_change() {
     assert_ne!(renewed.bytes().await.unwrap(), picture, "three stars now, not five");
     assert_eq!(renders(&app).await, 3);
 }
+
+/// `starmark verify-receipt FILE --server URL` on the largest kind of receipt: 1,000 rows of a
+/// large holder, with `more` counts, checked offline and online.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_verifies_a_bounded_receipt_online() {
+    let app = common::spawn_app().await;
+    import_many(&app, 1, 30).await;
+    let response = app.client.post(app.url("/api/v1/receipts")).json(&json!({ "queries": amplifying_list() })).send();
+    let issued: Value = response.await.unwrap().json().await.unwrap();
+    let id = issued["id"].as_str().unwrap();
+    let document = app.get(&format!("/api/v1/receipts/{id}")).await.bytes().await.unwrap();
+    let path = app.dir.path().join("large-receipt.json");
+    std::fs::write(&path, &document).unwrap();
+    let (keys, file, server) = (app.config.keys_dir.clone(), path.to_str().unwrap().to_string(), app.base.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_starmark"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("STARMARK_KEYS_DIR", keys)
+            .env("STARMARK_LOG", "warn")
+            .args(["verify-receipt", &file, "--server", &server])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run starmark")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("UNCHANGED"), "{stdout}");
+}
