@@ -15,6 +15,21 @@ use super::uscc::{Uscc, USCC_LEN};
 /// Most queries one bulk check or receipt may hold: a bidder list, not a registry dump.
 pub const MAX_QUERIES: usize = 1000;
 
+/// Most certificates one row of a bulk answer or receipt names; the others it finds are
+/// counted in the row's `more`, never silently dropped.
+pub const MAX_CERTIFICATES_PER_ROW: usize = 10;
+
+/// Most certificates one bulk answer or receipt names in all, so that its size stays a small
+/// multiple of its input however many rows name the same large holder; rows past the budget
+/// count what they find in `more`.
+pub const MAX_CERTIFICATES: usize = 2000;
+
+/// Hard bound on a receipt's stored size (its canonical document). The row and certificate
+/// bounds keep every receipt below it (a unit test builds the largest one possible); a receipt
+/// above it is refused rather than stored, and `POST /api/v1/receipts/verify` accepts at least
+/// this much.
+pub const MAX_RECEIPT_BYTES: usize = 4 * 1024 * 1024;
+
 /// The `format` member of every receipt this version signs.
 pub const RECEIPT_FORMAT: &str = "starmark-receipt-v1";
 
@@ -240,6 +255,15 @@ pub struct ReceiptRow {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub certificates: Vec<Snapshot>,
+    /// Certificates the query found beyond those listed (see [`MAX_CERTIFICATES_PER_ROW`] and
+    /// [`MAX_CERTIFICATES`]); absent when none, so receipts that list everything keep the bytes
+    /// they were always signed with.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub more: u64,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 /// A certificate as the receipt saw it: the exact signed record version (`version`,

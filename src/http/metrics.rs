@@ -105,6 +105,12 @@ pub async fn metrics(State(state): State<AppState>, _auth: Authorized<ReaderRole
         out.gauge("starmark_answer_cache_bytes", "Bytes of prepared answers held in this instance's cache.", bytes);
     }
     out.counter(
+        "starmark_artwork_renders_total",
+        "Certificate-level mark pictures drawn (requests the artwork cache could not answer).",
+        state.artwork.renders(),
+    );
+    out.gauge("starmark_artwork_cache_bytes", "Bytes of mark pictures kept.", state.artwork.weighed_bytes() as f64);
+    out.counter(
         "starmark_store_checks_total",
         "Trivial queries asked of the store for readiness (at most one a second).",
         registry.store_checks(),

@@ -61,6 +61,8 @@ pub struct AppState {
     pub proxies: &'static client::TrustedProxies,
     /// Every client's rate limits (`STARMARK_RATE_LIMITS`; see [`rate_limits`]).
     pub limits: Arc<crate::limits::Limiter>,
+    /// Certificate-level artwork drawn on request, kept in bounded memory.
+    pub artwork: Arc<certificates::artwork_cache::ArtworkCache>,
 }
 
 impl AppState {
@@ -78,7 +80,16 @@ impl AppState {
         let connections =
             Box::leak(Box::new(server::admission::Admission::new(max_connections, max_per_client, proxies)));
         let limits = Arc::new(crate::limits::Limiter::new(config.rate_limits, config.rate_limit_clients));
-        Ok(Self { registry, trust_list_json, scan_fragments: Arc::default(), responses, connections, proxies, limits })
+        Ok(Self {
+            registry,
+            trust_list_json,
+            scan_fragments: Arc::default(),
+            responses,
+            connections,
+            proxies,
+            limits,
+            artwork: Arc::default(),
+        })
     }
 }
 

@@ -13,12 +13,14 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::verify::BulkCheck;
+use super::verify::{BulkCheck, Named, MAX_PER_HOLDER};
 use super::{clock, Registry, RegistryError};
 use crate::crypto::{canonical_value_bytes, KeyId, Signature, TrustList, Verifier};
 use crate::domain::receipt::{
-    changes_between, is_receipt_id, FieldChange, Outcome, Query, Receipt, ReceiptRow, Snapshot, RECEIPT_FORMAT,
+    changes_between, is_receipt_id, FieldChange, Outcome, Query, Receipt, ReceiptRow, Snapshot, MAX_RECEIPT_BYTES,
+    RECEIPT_FORMAT,
 };
+use crate::domain::FieldError;
 use crate::store::{StoredCertificate, StoredReceipt};
 
 /// Bytes of stored receipt one token of the receipt quota pays for: a single check's receipt
@@ -207,6 +209,7 @@ impl Registry {
                 outcome: row.outcome(),
                 error: row.error(),
                 certificates: row.certificates.iter().map(|c| snapshot(c, check.today)).collect(),
+                more: row.more,
             })
             .collect();
         let receipt = Receipt {
@@ -223,6 +226,16 @@ impl Registry {
         let canonical = canonical_value_bytes(&document).map_err(internal)?;
         let id = receipt_id(&canonical);
         let document = String::from_utf8(canonical).map_err(|e| RegistryError::Internal(e.to_string()))?;
+        if document.len() > MAX_RECEIPT_BYTES {
+            return Err(FieldError::new(
+                "queries",
+                format!(
+                    "the receipt would hold {} bytes, more than the {MAX_RECEIPT_BYTES} a receipt may; split the list",
+                    document.len()
+                ),
+            )
+            .into());
+        }
         let cost = u32::try_from(document.len().div_ceil(RECEIPT_QUOTA_UNIT)).unwrap_or(u32::MAX);
         if let Some(client) = client {
             client.charge(crate::limits::Class::Receipts, cost).map_err(RegistryError::RateLimited)?;
@@ -277,7 +290,7 @@ impl Registry {
         receipt: &Receipt,
         today: NaiveDate,
     ) -> Result<(usize, Vec<RowChange>), RegistryError> {
-        let mut found: HashMap<String, Vec<StoredCertificate>> = HashMap::new();
+        let mut found: HashMap<String, Named> = HashMap::new();
         let mut unchanged = 0;
         let mut changed = Vec::new();
         for row in &receipt.results {
@@ -287,23 +300,26 @@ impl Registry {
                 continue;
             }
             if !found.contains_key(&key) {
-                let current = self.lookup(&query, today).await?;
+                // Enough to see every certificate the receipt listed, within the old per-holder bound.
+                let limit = u32::try_from(row.certificates.len()).unwrap_or(u32::MAX).clamp(10, MAX_PER_HOLDER);
+                let current = self.lookup(&query, today, limit).await?;
                 found.insert(key.clone(), current);
             }
-            let current = found.get(&key).map(Vec::as_slice).unwrap_or_default();
-            let change = |number: &str, changes: Vec<FieldChange>| RowChange {
+            let named = found.get(&key).cloned().unwrap_or_default();
+            let current = named.certificates.as_slice();
+            let change = |number: Option<&str>, changes: Vec<FieldChange>| RowChange {
                 row: row.row,
                 query: row.query.clone(),
-                number: Some(number.to_string()),
+                number: number.map(str::to_string),
                 changes,
             };
             if row.outcome == Outcome::Unknown {
-                if current.is_empty() {
+                if named.total == 0 {
                     unchanged += 1;
                 }
                 for certificate in current {
                     let outcome = FieldChange::new("outcome", json!("unknown"), json!("found"));
-                    changed.push(change(certificate.record.number.as_str(), vec![outcome]));
+                    changed.push(change(Some(certificate.record.number.as_str()), vec![outcome]));
                 }
                 continue;
             }
@@ -322,13 +338,23 @@ impl Registry {
                 if changes.is_empty() {
                     unchanged += 1;
                 } else {
-                    changed.push(change(&then.number, changes));
+                    changed.push(change(Some(&then.number), changes));
                 }
             }
-            for certificate in current {
-                let number = certificate.record.number.as_str();
-                if !row.certificates.iter().any(|then| then.number == number) {
-                    changed.push(change(number, vec![FieldChange::new("certificate", Value::Null, json!(number))]));
+            if row.more == 0 && named.total <= current.len() as u64 {
+                for certificate in current {
+                    let number = certificate.record.number.as_str();
+                    if !row.certificates.iter().any(|then| then.number == number) {
+                        let new = FieldChange::new("certificate", Value::Null, json!(number));
+                        changed.push(change(Some(number), vec![new]));
+                    }
+                }
+            } else {
+                // The receipt or today's answer lists only some: compare how many there are.
+                let then_total = row.certificates.len() as u64 + row.more;
+                if then_total != named.total {
+                    let count = FieldChange::new("certificates", json!(then_total), json!(named.total));
+                    changed.push(change(None, vec![count]));
                 }
             }
         }
@@ -384,6 +410,57 @@ mod tests {
 
         assert!(check_signature(&json!([1]), &verifier).is_err());
         assert!(check_signature(&json!({"receipt": {"format": "other"}, "signature": {}}), &verifier).is_err());
+    }
+
+    #[test]
+    fn the_largest_receipt_the_bounds_allow_fits_the_size_bound() {
+        use crate::domain::receipt::{
+            QueryKind, ReceiptRow, Snapshot, MAX_CERTIFICATES, MAX_CERTIFICATES_PER_ROW, MAX_QUERIES,
+        };
+        use crate::domain::{ApprovalNumber, Issuer, Level, State};
+        // Every text at its longest in its widest UTF-8 (4 bytes a character) or escaping.
+        let widest = |chars: usize| "\u{20000}".repeat(chars);
+        let snapshot = Snapshot {
+            number: "9".repeat(32),
+            holder_name: widest(200),
+            uscc: "91350200776049653A".into(),
+            level: Level::ThreeStar,
+            state: State::Suspended,
+            valid_from: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+            valid_until: NaiveDate::from_ymd_opt(2029, 1, 1).unwrap(),
+            version: u32::MAX,
+            record_sha256: "f".repeat(64),
+        };
+        let mut budget = MAX_CERTIFICATES;
+        let results = (0..MAX_QUERIES)
+            .map(|row| {
+                let listed = MAX_CERTIFICATES_PER_ROW.min(budget);
+                budget -= listed;
+                ReceiptRow {
+                    row: u32::MAX - row as u32,
+                    query: format!("{}…", widest(100)),
+                    kind: QueryKind::Malformed,
+                    outcome: Outcome::Malformed,
+                    error: Some(format!("{}{}", "\"".repeat(200), widest(100))),
+                    certificates: vec![snapshot.clone(); listed],
+                    more: u64::MAX,
+                }
+            })
+            .collect();
+        let receipt = Receipt {
+            format: RECEIPT_FORMAT.into(),
+            issuer: Issuer { name: widest(200), approval_number: ApprovalNumber::parse("CNCA-R-2026-001").unwrap() },
+            registry: format!("https://{}", "r".repeat(200)),
+            issued_at: Utc::now(),
+            results,
+        };
+        let signer = signer(3);
+        let receipt = serde_json::to_value(&receipt).unwrap();
+        let signature = signer.sign(&receipt_message(&receipt).unwrap());
+        let document = canonical_value_bytes(&json!({"receipt": receipt, "signature": signature})).unwrap();
+        eprintln!("the largest receipt possible: {} bytes", document.len());
+        assert!(document.len() <= MAX_RECEIPT_BYTES, "{} bytes", document.len());
+        assert!(document.len() > MAX_RECEIPT_BYTES / 2, "the bound is not loose: {} bytes", document.len());
     }
 
     #[test]

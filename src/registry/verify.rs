@@ -10,12 +10,21 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 
 use super::{clock, Registry, RegistryError};
-use crate::domain::receipt::{InputRow, Outcome, Query};
+use crate::domain::receipt::{InputRow, Outcome, Query, MAX_CERTIFICATES, MAX_CERTIFICATES_PER_ROW};
 use crate::domain::State;
 use crate::store::{SearchQuery, StoredCertificate};
 
-/// Most certificates one USCC query returns; a holder has a handful at most.
+/// Most certificates a receipt check reads back for one USCC row: enough for every row of a
+/// receipt issued before rows were bounded to [`MAX_CERTIFICATES_PER_ROW`].
 pub const MAX_PER_HOLDER: u32 = 100;
+
+/// What one well-formed query names: the first certificates in number order, and how many
+/// there are in all.
+#[derive(Clone, Debug, Default)]
+pub struct Named {
+    pub certificates: Vec<StoredCertificate>,
+    pub total: u64,
+}
 
 /// One input row with what it asked and found.
 #[derive(Clone, Debug)]
@@ -25,15 +34,18 @@ pub struct CheckedRow {
     /// The query as given (trimmed).
     pub query: String,
     pub parsed: Query,
-    /// The certificates found, in number order; empty when unknown or malformed.
+    /// The certificates listed, in number order; empty when unknown or malformed, and at most
+    /// [`MAX_CERTIFICATES_PER_ROW`].
     pub certificates: Vec<StoredCertificate>,
+    /// Certificates found but not listed: beyond the row's bound or the answer's budget.
+    pub more: u64,
 }
 
 impl CheckedRow {
     pub fn outcome(&self) -> Outcome {
         match self.parsed {
             Query::Malformed(_) => Outcome::Malformed,
-            _ if self.certificates.is_empty() => Outcome::Unknown,
+            _ if self.certificates.is_empty() && self.more == 0 => Outcome::Unknown,
             _ => Outcome::Found,
         }
     }
@@ -42,6 +54,7 @@ impl CheckedRow {
     pub fn error(&self) -> Option<String> {
         match &self.parsed {
             Query::Malformed(message) => Some(message.clone()),
+            _ if self.more > 0 => None,
             Query::Uscc(uscc) if self.certificates.is_empty() => {
                 Some(format!("no certificate of the holder with unified social credit code {uscc} in this registry"))
             }
@@ -71,12 +84,15 @@ pub struct BulkSummary {
     pub expired: usize,
     pub unknown: usize,
     pub malformed: usize,
+    /// Certificates found but not listed (the sum of the rows' `more`).
+    pub more: u64,
 }
 
 impl BulkCheck {
     pub fn summary(&self) -> BulkSummary {
         let mut summary = BulkSummary::default();
         for row in &self.rows {
+            summary.more += row.more;
             match row.outcome() {
                 Outcome::Malformed => summary.malformed += 1,
                 Outcome::Unknown => summary.unknown += 1,
@@ -98,12 +114,9 @@ impl BulkCheck {
 }
 
 impl Registry {
-    /// Reads what one well-formed query names: the holder's certificates or one certificate.
-    pub(super) async fn lookup(
-        &self,
-        query: &Query,
-        today: NaiveDate,
-    ) -> Result<Vec<StoredCertificate>, RegistryError> {
+    /// Reads what one well-formed query names: the holder's certificates (the first `limit` in
+    /// number order, and how many there are) or one certificate.
+    pub(super) async fn lookup(&self, query: &Query, today: NaiveDate, limit: u32) -> Result<Named, RegistryError> {
         match query {
             Query::Uscc(uscc) => {
                 let search = SearchQuery {
@@ -113,12 +126,22 @@ impl Registry {
                     state: None,
                     today,
                     after: None,
-                    limit: MAX_PER_HOLDER,
+                    limit,
                 };
-                Ok(self.store.search(&search).await?)
+                let certificates = self.store.search(&search).await?;
+                let listed = certificates.len() as u64;
+                let total = if listed < u64::from(limit) {
+                    listed
+                } else {
+                    self.store.count_holder_certificates(uscc).await?.max(listed)
+                };
+                Ok(Named { certificates, total })
             }
-            Query::Number(number) => Ok(self.store.get(number).await?.into_iter().collect()),
-            Query::Malformed(_) => Ok(Vec::new()),
+            Query::Number(number) => {
+                let certificates: Vec<_> = self.store.get(number).await?.into_iter().collect();
+                Ok(Named { total: certificates.len() as u64, certificates })
+            }
+            Query::Malformed(_) => Ok(Named::default()),
         }
     }
 
@@ -127,22 +150,28 @@ impl Registry {
     pub async fn verify_bulk(&self, input: &[InputRow]) -> Result<BulkCheck, RegistryError> {
         let checked_at = clock::now().trunc_subsecs(3);
         let today = clock::date_in_china(checked_at);
-        let mut found: HashMap<String, Vec<StoredCertificate>> = HashMap::new();
+        let mut found: HashMap<String, Named> = HashMap::new();
         let mut rows = Vec::with_capacity(input.len());
+        let mut budget = MAX_CERTIFICATES;
+        let per_row = u32::try_from(MAX_CERTIFICATES_PER_ROW).unwrap_or(u32::MAX);
         for line in input {
             let parsed = Query::classify(&line.query);
-            let certificates = match parsed.key() {
-                None => Vec::new(),
+            let named = match parsed.key() {
+                None => Named::default(),
                 Some(key) => match found.get(&key) {
-                    Some(certificates) => certificates.clone(),
+                    Some(named) => named.clone(),
                     None => {
-                        let certificates = self.lookup(&parsed, today).await?;
-                        found.insert(key, certificates.clone());
-                        certificates
+                        let named = self.lookup(&parsed, today, per_row).await?;
+                        found.insert(key, named.clone());
+                        named
                     }
                 },
             };
-            rows.push(CheckedRow { row: line.row, query: line.query.clone(), parsed, certificates });
+            let Named { mut certificates, total } = named;
+            certificates.truncate(MAX_CERTIFICATES_PER_ROW.min(budget));
+            budget -= certificates.len();
+            let more = total.saturating_sub(certificates.len() as u64);
+            rows.push(CheckedRow { row: line.row, query: line.query.clone(), parsed, certificates, more });
         }
         Ok(BulkCheck { checked_at, today, rows })
     }

@@ -334,6 +334,10 @@ pub trait Store: LogStore + Send + Sync + 'static {
 
     async fn count_certificates(&self) -> Result<u64, StoreError>;
 
+    /// How many certificates the holder with this USCC has, in any state: what a bulk answer
+    /// that lists only some of them says it left out.
+    async fn count_holder_certificates(&self, uscc: &Uscc) -> Result<u64, StoreError>;
+
     /// Asks the database the cheapest question there is, to tell whether it answers at all.
     async fn ping(&self) -> Result<(), StoreError>;
 

@@ -27,7 +27,7 @@ use super::{
     StoredEvent, StoredMarkDigests, StoredReceipt, StoredToken,
 };
 use crate::crypto::Signature;
-use crate::domain::{CertificateNumber, CertificateRecord, State};
+use crate::domain::{CertificateNumber, CertificateRecord, State, Uscc};
 
 pub use connect::display_url;
 
@@ -416,6 +416,14 @@ impl Store for PostgresStore {
 
     async fn count_certificates(&self) -> Result<u64, StoreError> {
         let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM certificates").fetch_one(&self.pool).await?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    async fn count_holder_certificates(&self, uscc: &Uscc) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM certificates WHERE uscc = $1")
+            .bind(uscc.as_str())
+            .fetch_one(&self.pool)
+            .await?;
         Ok(u64::try_from(count).unwrap_or(0))
     }
 

@@ -21,7 +21,7 @@ use super::{
     StoredEvent, StoredReceipt, StoredToken,
 };
 use crate::crypto::Signature;
-use crate::domain::{CertificateNumber, CertificateRecord, State};
+use crate::domain::{CertificateNumber, CertificateRecord, State, Uscc};
 
 /// Rows per multi-row INSERT in bulk writes (well under SQLite's bound-variable limit).
 const INSERT_CHUNK: usize = 400;
@@ -350,6 +350,14 @@ impl Store for SqliteStore {
 
     async fn count_certificates(&self) -> Result<u64, StoreError> {
         let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM certificates").fetch_one(&self.reader).await?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    async fn count_holder_certificates(&self, uscc: &Uscc) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM certificates WHERE uscc = ?")
+            .bind(uscc.as_str())
+            .fetch_one(&self.reader)
+            .await?;
         Ok(u64::try_from(count).unwrap_or(0))
     }
 

@@ -65,7 +65,7 @@ async fn every_row_is_answered_in_order_with_its_effective_state() {
     assert!(chrono::DateTime::parse_from_rfc3339(answer["checked_at"].as_str().unwrap()).is_ok());
     assert_eq!(
         answer["summary"],
-        json!({"valid": 2, "suspended": 2, "revoked": 1, "withdrawn": 1, "expired": 1, "unknown": 2, "malformed": 3})
+        json!({"valid": 2, "suspended": 2, "revoked": 1, "withdrawn": 1, "expired": 1, "unknown": 2, "malformed": 3, "more": 0})
     );
     assert!(answer.get("receipt").is_none(), "no receipt unless asked");
     let rows = answer["results"].as_array().unwrap();

@@ -9,6 +9,7 @@ mod api_issue;
 mod api_lifecycle;
 mod api_receipts;
 mod api_search;
+mod bounds;
 mod browser_procurement;
 mod browser_scan;
 mod cli;

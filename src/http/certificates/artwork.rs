@@ -1,8 +1,11 @@
 //! `GET /api/v1/certificates/{number}/mark.svg` and `.png?size_mm=&dpi=`: the certificate-level
 //! star mark (no serial), for web pages and documents. Only a valid certificate has one.
+//!
+//! Drawing is bounded ([`MAX_WIDTH_PX`], `size_mm` to a tenth of a millimetre) and each picture
+//! is drawn once and kept ([`super::artwork_cache`]), with an entity tag for revalidation.
 
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -13,6 +16,15 @@ use crate::http::extract::{ApiQuery, NumberPath};
 use crate::http::AppState;
 use crate::mark::{MarkArt, MarkFace, DEFAULT_DPI, DEFAULT_SIZE_MM};
 use crate::registry::clock;
+
+use super::artwork_cache::{Art, ArtKey, DrawError};
+
+/// Widest PNG drawn on request: 100 mm at 600 dpi, or 30 mm at 2,000 dpi. Larger rasters for
+/// print runs come from `starmark marks`, not from a public route.
+pub const MAX_WIDTH_PX: u32 = 2_400;
+
+/// Millimetres in an inch.
+const MM_PER_INCH: f32 = 25.4;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -28,7 +40,8 @@ pub enum Format {
     Png,
 }
 
-fn parse_params(params: &ArtParams) -> Result<(f32, u32), ApiError> {
+/// The width in tenths of a millimetre and the resolution asked for.
+fn parse_params(params: &ArtParams) -> Result<(u32, u32), ApiError> {
     let size_mm = match params.size_mm.as_deref() {
         None => DEFAULT_SIZE_MM,
         Some(v) => v.parse::<f32>().ok().filter(|s| s.is_finite() && (10.0..=100.0).contains(s)).ok_or_else(|| {
@@ -41,11 +54,49 @@ fn parse_params(params: &ArtParams) -> Result<(f32, u32), ApiError> {
             ApiError::invalid_parameter("dpi", format!("dpi must be a whole number from 72 to 2400, not '{v}'"))
         })?,
     };
-    Ok((size_mm, dpi))
+    // Whole tenths of a millimetre: finer steps print the same and would only defeat the cache.
+    let tenths = (size_mm * 10.0).round() as u32;
+    Ok((tenths, dpi))
 }
 
-async fn render(state: AppState, number: NumberPath, params: ArtParams, format: Format) -> Result<Response, ApiError> {
-    let (size_mm, dpi) = parse_params(&params)?;
+/// Refuses a PNG wider than [`MAX_WIDTH_PX`] before any drawing, naming the limit.
+fn check_width(tenths: u32, dpi: u32) -> Result<(), ApiError> {
+    let width = tenths as f32 / 10.0 / MM_PER_INCH * dpi as f32;
+    if width > MAX_WIDTH_PX as f32 {
+        return Err(ApiError::invalid_parameter(
+            "dpi",
+            format!(
+                "size_mm x dpi gives {} pixels of width; at most {MAX_WIDTH_PX} are drawn on request (lower dpi or size_mm)",
+                width.round()
+            ),
+        )
+        .with("max_width_px", json!(MAX_WIDTH_PX)));
+    }
+    Ok(())
+}
+
+/// Whether `If-None-Match` names `etag` (or is `*`).
+fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|tag| tag.trim().trim_start_matches("W/"))
+        .any(|tag| tag == etag || tag == "*")
+}
+
+async fn render(
+    state: AppState,
+    number: NumberPath,
+    params: ArtParams,
+    headers: HeaderMap,
+    format: Format,
+) -> Result<Response, ApiError> {
+    let (tenths, dpi) = parse_params(&params)?;
+    if matches!(format, Format::Png) {
+        check_width(tenths, dpi)?;
+    }
     let certificate = state.registry.get(&number.0).await?;
     let record = &certificate.record;
     let current = record.state_on(clock::today());
@@ -59,22 +110,43 @@ async fn render(state: AppState, number: NumberPath, params: ArtParams, format: 
     }
     let token = state.registry.mark_token(record, 0, 0)?;
     let url = state.registry.mark_url(&token);
+    let key = ArtKey {
+        number: record.number.to_string(),
+        version: record.version,
+        url: url.clone(),
+        level: record.level.as_str(),
+        png: matches!(format, Format::Png),
+        size_tenth_mm: tenths,
+        dpi,
+    };
     let face = MarkFace { number: record.number.to_string(), level: record.level, serialised: false };
-    let rendered = tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, &'static str), crate::mark::MarkError> {
-        match format {
-            Format::Svg => Ok((MarkArt::new(&face, size_mm, None)?.svg(&url, None)?.into_bytes(), "image/svg+xml")),
-            Format::Png => Ok((MarkArt::new(&face, size_mm, Some(dpi))?.png(&url, None)?, "image/png")),
-        }
-    })
-    .await
-    .map_err(ApiError::internal)?;
-    let (body, content_type) = rendered.map_err(|e| match e {
-        crate::mark::MarkError::Size(message) => ApiError::invalid_parameter("dpi", message),
-        other => ApiError::internal(other),
-    })?;
-    let mut response = (StatusCode::OK, body).into_response();
+    let size_mm = tenths as f32 / 10.0;
+    let art = state
+        .artwork
+        .get_or_draw(key, move || -> Result<Art, crate::mark::MarkError> {
+            match format {
+                Format::Svg => {
+                    Ok(Art::new(MarkArt::new(&face, size_mm, None)?.svg(&url, None)?.into_bytes(), "image/svg+xml"))
+                }
+                Format::Png => Ok(Art::new(MarkArt::new(&face, size_mm, Some(dpi))?.png(&url, None)?, "image/png")),
+            }
+        })
+        .await
+        .map_err(|e| match &*e {
+            DrawError::Art(crate::mark::MarkError::Size(message)) => ApiError::invalid_parameter("dpi", *message),
+            DrawError::Art(other) => ApiError::internal(other.to_string()),
+            DrawError::Stopped => ApiError::internal("the drawing was interrupted"),
+        })?;
+    let etag = HeaderValue::from_str(&art.etag).map_err(ApiError::internal)?;
+    let mut response = if not_modified(&headers, &art.etag) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let mut response = (StatusCode::OK, art.body.clone()).into_response();
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(art.content_type));
+        response
+    };
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::ETAG, etag);
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
     Ok(response)
 }
@@ -83,14 +155,16 @@ pub async fn mark_svg(
     State(state): State<AppState>,
     number: NumberPath,
     ApiQuery(params): ApiQuery<ArtParams>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    render(state, number, params, Format::Svg).await
+    render(state, number, params, headers, Format::Svg).await
 }
 
 pub async fn mark_png(
     State(state): State<AppState>,
     number: NumberPath,
     ApiQuery(params): ApiQuery<ArtParams>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    render(state, number, params, Format::Png).await
+    render(state, number, params, headers, Format::Png).await
 }

@@ -1,6 +1,7 @@
 //! `/api/v1/certificates`: one file per endpoint.
 
 pub mod artwork;
+pub mod artwork_cache;
 pub mod get;
 pub mod history;
 pub mod issue;

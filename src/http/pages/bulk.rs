@@ -237,6 +237,15 @@ fn results(check: &BulkCheck, lang: Lang) -> String {
         missing_badge(true, lang),
         summary.malformed
     );
+    if summary.more > 0 {
+        let _ = write!(
+            out,
+            "<p class=\"hint\">{}<span data-count=\"more\">{}</span>. {}</p>",
+            lang.t(i18n::MORE_FOUND),
+            summary.more,
+            lang.t(i18n::MORE_HINT)
+        );
+    }
     results::open(&mut out, "results", i18n::RESULTS, "bulk-results", i18n::VALID_UNTIL, lang);
     for row in &check.rows {
         match row.outcome() {
@@ -255,6 +264,9 @@ fn results(check: &BulkCheck, lang: Lang) -> String {
                         validity_label: i18n::VALID_UNTIL,
                     };
                     results::found(&mut out, &line, lang);
+                }
+                if row.more > 0 {
+                    results::more(&mut out, row.row, &row.query, row.more, lang);
                 }
             }
             outcome => {

@@ -150,7 +150,7 @@ pub const BULK_BAD_FORM: Text = t("无法读取提交的表单", "The form could
 pub const BULK_SUMMARY: Text = t("核验汇总", "Summary");
 pub const BULK_ROWS: Text = t("项查询", "queries");
 pub const ROW: Text = t("行号", "Row");
-pub const QUERY: Text = t("查询内容", "Query");
+pub const QUERY: Text = t("您查询的内容（原样照录）", "You asked for (as typed)");
 pub const DETAIL: Text = t("说明", "Detail");
 pub const CHECKED_AT: Text = t("核验时间", "Checked at");
 pub const BULK_AGAIN: Text = t("用同一份清单", "With the same list");
@@ -189,3 +189,20 @@ pub const RECEIPT_PRINT_HINT: Text =
     t("可直接打印本页作为核验记录。", "Print this page to keep as a record of the check.");
 pub const RECEIPT_SINGLE: Text =
     t("为此证书生成签名核验回执", "Get a signed verification receipt for this certificate");
+pub const MORE_FOUND: Text = t("另有已找到但未列出的证书：", "More certificates found but not listed: ");
+pub const MORE_HINT: Text = t(
+    "每行最多列出 10 张、每次核验最多列出 2,000 张；请单独核验或搜索这一项。",
+    "at most 10 are listed per row and 2,000 per check; check this query on its own or search for it.",
+);
+pub const RECEIPT_PAGE: Text = t("第", "Page ");
+pub const RECEIPT_PAGE_OF: Text = t("页，共", " of ");
+pub const RECEIPT_PAGE_END: Text = t("页", "");
+pub const RECEIPT_PREVIOUS: Text = t("上一页", "Previous page");
+pub const RECEIPT_NEXT: Text = t("下一页", "Next page");
+pub const RECEIPT_CHANGES_ELSEWHERE: Text =
+    t("项变化在本回执的其他页。", "more change(s) are on other pages of this receipt.");
+pub const RECEIPT_TOO_LARGE: Text = t(
+    "本回执超出本登记系统现行的大小上限，无法在网页上显示。请下载签名回执（JSON），用 starmark verify-receipt 核对。",
+    "This receipt is larger than this registry now allows and cannot be shown as a page. Download the signed receipt (JSON) and check it with starmark verify-receipt.",
+);
+pub const CERTIFICATE_COUNT: Text = t("证书数量", "Number of certificates");

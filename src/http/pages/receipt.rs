@@ -13,8 +13,8 @@ use serde_json::Value;
 
 use super::i18n;
 use super::results;
-use super::{china_time, escape, html_response, url_encode, Lang, LangQuery, Page};
-use crate::domain::receipt::{rows_from_list, Outcome, Receipt};
+use super::{china_time, escape, html_response, url_encode, Lang, Page};
+use crate::domain::receipt::{rows_from_list, Outcome, Receipt, ReceiptRow, MAX_RECEIPT_BYTES};
 use crate::http::extract::ApiQuery;
 use crate::http::AppState;
 use crate::mark::plain::qr_svg;
@@ -22,11 +22,22 @@ use crate::mark::QrMatrix;
 use crate::registry::receipt::{ReceiptCheck, ReceiptError};
 use crate::registry::RegistryError;
 
+/// Table lines (a certificate, a row that found nothing, a count of more) shown on one page at
+/// most, so that a view costs the same whatever the receipt holds. Rows are never split.
+pub const LINES_PER_PAGE: usize = 200;
+
+/// The page's query string: the language toggle and which page of rows.
+#[derive(Deserialize, Default)]
+pub struct ReceiptPageQuery {
+    lang: Option<String>,
+    page: Option<String>,
+}
+
 pub async fn receipt_page(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    ApiQuery(query): ApiQuery<LangQuery>,
+    ApiQuery(query): ApiQuery<ReceiptPageQuery>,
 ) -> Response {
     let lang = Lang::negotiate(query.lang.as_deref(), &headers);
     let path = format!("/receipts/{}", url_encode(&id));
@@ -64,12 +75,26 @@ pub async fn receipt_page(
             return render(StatusCode::SERVICE_UNAVAILABLE, failed(lang));
         }
     };
+    if issued.document.len() > MAX_RECEIPT_BYTES {
+        // Only a receipt issued before receipts were bounded can be this large: say so rather
+        // than read it on every view.
+        let body = format!(
+            "<h1>{}</h1><div class=\"error-box\" id=\"receipt-verdict\" data-genuine=\"unchecked\" role=\"alert\"><p>{}</p></div>\
+             <p><a href=\"/api/v1/receipts/{id}\" download=\"starmark-receipt-{id}.json\">{}</a></p>",
+            lang.t(i18n::RECEIPT_TITLE),
+            lang.t(i18n::RECEIPT_TOO_LARGE),
+            lang.t(i18n::RECEIPT_JSON),
+            id = escape(&issued.id)
+        );
+        return render(StatusCode::OK, body);
+    }
+    let page = query.page.as_deref().and_then(|p| p.trim().parse::<usize>().ok()).unwrap_or(1);
     let check = match serde_json::from_str::<Value>(&issued.document) {
         Ok(document) => state.registry.check_receipt(&document).await,
         Err(e) => Err(ReceiptError::Shape(crate::registry::receipt::NotAReceipt(e.to_string()))),
     };
     match check {
-        Ok(check) => render(StatusCode::OK, body(&issued.id, &issued.url, &check, lang)),
+        Ok(check) => render(StatusCode::OK, body(&issued.id, &issued.url, &check, page, lang)),
         Err(e) => {
             tracing::error!(error = %e, "receipt page: the check failed");
             render(StatusCode::SERVICE_UNAVAILABLE, failed(lang))
@@ -141,7 +166,34 @@ fn single_failed(lang: Lang, status: StatusCode, message: i18n::Text) -> Respons
     html_response(status, page.render(), "no-store")
 }
 
-fn body(id: &str, url: &str, check: &ReceiptCheck, lang: Lang) -> String {
+/// The table lines row `row` takes.
+fn lines(row: &ReceiptRow) -> usize {
+    (row.certificates.len() + usize::from(row.more > 0)).max(1)
+}
+
+/// The rows of page `page` (from 1; clamped to the pages there are), the page shown and how
+/// many pages there are. A page holds whole rows, at most [`LINES_PER_PAGE`] lines of them
+/// (a row has at most 11).
+fn page_of(receipt: Option<&Receipt>, page: usize) -> (&[ReceiptRow], usize, usize) {
+    let rows = receipt.map(|r| r.results.as_slice()).unwrap_or_default();
+    let mut starts = vec![0];
+    let mut used = 0;
+    for (index, row) in rows.iter().enumerate() {
+        if used + lines(row) > LINES_PER_PAGE && used > 0 {
+            starts.push(index);
+            used = 0;
+        }
+        used += lines(row);
+    }
+    let pages = starts.len();
+    let page = page.clamp(1, pages);
+    let end = starts.get(page).copied().unwrap_or(rows.len());
+    (&rows[starts[page - 1]..end], page, pages)
+}
+
+fn body(id: &str, url: &str, check: &ReceiptCheck, page: usize, lang: Lang) -> String {
+    let (rows, page, pages) = page_of(check.receipt.as_ref(), page);
+    let on_page = |row: u32| rows.iter().any(|r| r.row == row);
     let mut out = String::with_capacity(16 * 1024);
     let _ = write!(out, "<h1>{}</h1>", lang.t(i18n::RECEIPT_TITLE));
     if check.genuine {
@@ -168,7 +220,12 @@ fn body(id: &str, url: &str, check: &ReceiptCheck, lang: Lang) -> String {
                 check.changed.len(),
                 lang.t(i18n::RECEIPT_CHANGED)
             );
+            let mut elsewhere = 0;
             for change in &check.changed {
+                if !on_page(change.row) {
+                    elsewhere += 1;
+                    continue;
+                }
                 let fields: Vec<String> = change
                     .changes
                     .iter()
@@ -188,10 +245,17 @@ fn body(id: &str, url: &str, check: &ReceiptCheck, lang: Lang) -> String {
                     "<li data-changed-number=\"{}\">#{} {} {}{}{}</li>",
                     escape(change.number.as_deref().unwrap_or("")),
                     change.row,
-                    escape(&change.query),
+                    results::client_input(&change.query),
                     escape(change.number.as_deref().unwrap_or("")),
                     lang.t(i18n::COLON),
                     fields.join("; ")
+                );
+            }
+            if elsewhere > 0 {
+                let _ = write!(
+                    out,
+                    "<li data-changes-elsewhere=\"{elsewhere}\">{elsewhere} {}</li>",
+                    lang.t(i18n::RECEIPT_CHANGES_ELSEWHERE)
                 );
             }
             out.push_str("</ul>");
@@ -222,8 +286,11 @@ fn body(id: &str, url: &str, check: &ReceiptCheck, lang: Lang) -> String {
         );
     }
     out.push_str("</div>");
-    if let Some(receipt) = &check.receipt {
-        write_rows(&mut out, receipt, lang);
+    if check.receipt.is_some() {
+        write_rows(&mut out, rows, lang);
+        if pages > 1 {
+            write_pager(&mut out, id, page, pages, lang);
+        }
     }
     let _ = write!(
         out,
@@ -245,6 +312,7 @@ fn field_name(field: &str, lang: Lang) -> String {
         "holder_name" => i18n::HOLDER,
         "outcome" => i18n::OUTCOME,
         "certificate" => i18n::NUMBER,
+        "certificates" => i18n::CERTIFICATE_COUNT,
         other => return escape(other),
     };
     lang.t(text).to_string()
@@ -289,11 +357,32 @@ fn write_header(out: &mut String, receipt: &Receipt, check: &ReceiptCheck, lang:
     );
 }
 
-fn write_rows(out: &mut String, receipt: &Receipt, lang: Lang) {
+/// Links to the previous and next pages of rows.
+fn write_pager(out: &mut String, id: &str, page: usize, pages: usize, lang: Lang) {
+    let _ = write!(
+        out,
+        "<nav class=\"pager\" id=\"receipt-pages\" data-page=\"{page}\" data-pages=\"{pages}\"><p>{}{page}{}{pages}{}</p>",
+        lang.t(i18n::RECEIPT_PAGE),
+        lang.t(i18n::RECEIPT_PAGE_OF),
+        lang.t(i18n::RECEIPT_PAGE_END)
+    );
+    let link = |target: usize, text: i18n::Text| {
+        format!("<a href=\"/receipts/{}?page={target}&amp;lang={}\">{}</a> ", escape(id), lang.param(), lang.t(text))
+    };
+    if page > 1 {
+        out.push_str(&link(page - 1, i18n::RECEIPT_PREVIOUS));
+    }
+    if page < pages {
+        out.push_str(&link(page + 1, i18n::RECEIPT_NEXT));
+    }
+    out.push_str("</nav>");
+}
+
+fn write_rows(out: &mut String, rows: &[ReceiptRow], lang: Lang) {
     results::open(out, "snapshot", i18n::RECEIPT_SNAPSHOT, "receipt-rows", i18n::VALIDITY, lang);
-    for row in &receipt.results {
+    for row in rows {
         let number = usize::try_from(row.row).unwrap_or(usize::MAX);
-        if row.certificates.is_empty() {
+        if row.certificates.is_empty() && row.more == 0 {
             let detail = results::why_missing(row.kind, row.error.as_deref().unwrap_or(""), lang);
             results::missing(out, number, &row.query, row.outcome == Outcome::Malformed, &detail, lang);
             continue;
@@ -311,6 +400,9 @@ fn write_rows(out: &mut String, receipt: &Receipt, lang: Lang) {
                 validity_label: i18n::VALIDITY,
             };
             results::found(out, &line, lang);
+        }
+        if row.more > 0 {
+            results::more(out, number, &row.query, row.more, lang);
         }
     }
     results::close(out);

@@ -59,7 +59,7 @@ pub fn found(out: &mut String, line: &Found<'_>, lang: Lang) {
         s = line.state.as_str(),
         lr = lang.t(i18n::ROW),
         lq = lang.t(i18n::QUERY),
-        query = escape(line.query),
+        query = client_input(line.query),
         ls = lang.t(i18n::STATE),
         badge = state_badge(line.state, lang),
         ln = lang.t(i18n::NUMBER),
@@ -83,11 +83,32 @@ pub fn missing(out: &mut String, row: usize, query: &str, malformed: bool, detai
         o = if malformed { "malformed" } else { "unknown" },
         lr = lang.t(i18n::ROW),
         lq = lang.t(i18n::QUERY),
-        query = escape(query),
+        query = client_input(query),
         ls = lang.t(i18n::STATE),
         badge = missing_badge(malformed, lang),
         ld = lang.t(i18n::DETAIL),
         detail = escape(detail),
+    );
+}
+
+/// Text the client supplied (a query as typed), shown as theirs: quoted, in an element of its
+/// own, never in the registry's voice, whatever it says.
+pub fn client_input(text: &str) -> String {
+    format!("<q class=\"client-input\">{}</q>", escape(text))
+}
+
+/// The line of a row whose query found `more` certificates that are not listed.
+pub fn more(out: &mut String, row: usize, query: &str, more: u64, lang: Lang) {
+    let _ = write!(
+        out,
+        "<tr data-row=\"{row}\" data-outcome=\"more\" data-more=\"{more}\"><td data-label=\"{lr}\">{row}</td>\
+         <td data-label=\"{lq}\">{query}</td><td data-label=\"{ld}\" colspan=\"5\">{found}<strong>{more}</strong>. {hint}</td></tr>",
+        lr = lang.t(i18n::ROW),
+        lq = lang.t(i18n::QUERY),
+        query = client_input(query),
+        ld = lang.t(i18n::DETAIL),
+        found = lang.t(i18n::MORE_FOUND),
+        hint = lang.t(i18n::MORE_HINT),
     );
 }
 

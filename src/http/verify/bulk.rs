@@ -51,6 +51,8 @@ pub struct RowView<'a> {
     pub outcome: Outcome,
     pub error: Option<String>,
     pub certificates: Vec<BulkCertificate<'a>>,
+    /// Certificates found but not listed (bounds of a row and of the answer).
+    pub more: u64,
 }
 
 /// The JSON answer.
@@ -82,6 +84,7 @@ impl<'a> RowView<'a> {
                     version: c.record.version,
                 })
                 .collect(),
+            more: row.more,
         }
     }
 }

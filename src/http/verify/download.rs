@@ -4,7 +4,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use crate::domain::receipt::Outcome;
+use crate::domain::receipt::{Outcome, MAX_CERTIFICATES, MAX_CERTIFICATES_PER_ROW};
 use crate::domain::State;
 use crate::http::error::ApiError;
 use crate::http::views::StatusView;
@@ -40,6 +40,13 @@ fn detail(status: &StatusView<'_>) -> String {
     }
 }
 
+/// What the line of a row with certificates left out says.
+pub fn more_detail(more: u64) -> String {
+    format!(
+        "{more} more certificate(s) found but not listed (at most {MAX_CERTIFICATES_PER_ROW} per row and {MAX_CERTIFICATES} per answer); check this query on its own or search for it"
+    )
+}
+
 /// The CSV text (UTF-8 with a byte order mark, so spreadsheet programs read the Chinese names).
 pub fn csv_bytes(check: &BulkCheck) -> Result<Vec<u8>, csv::Error> {
     let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(b"\xEF\xBB\xBF".to_vec());
@@ -69,6 +76,10 @@ pub fn csv_bytes(check: &BulkCheck) -> Result<Vec<u8>, csv::Error> {
                 &record.valid_until.to_string(),
                 &neutralise(&detail(&status)),
             ])?;
+        }
+        if row.more > 0 {
+            let detail = more_detail(row.more);
+            writer.write_record([&line, &query, "more", "", "", "", "", "", "", "", &detail])?;
         }
     }
     writer.into_inner().map_err(|e| csv::Error::from(e.into_error()))

@@ -6,6 +6,7 @@ pub mod download;
 pub mod input;
 
 use crate::config::Config;
+use crate::domain::receipt::MAX_RECEIPT_BYTES;
 use crate::http::error::ApiError;
 use crate::registry::RegistryError;
 
@@ -13,9 +14,9 @@ use crate::registry::RegistryError;
 /// line each fit, whatever the global `STARMARK_BODY_LIMIT` is.
 pub const QUERY_LIST_BODY_LIMIT: usize = 256 * 1024;
 
-/// Smallest body limit of `POST /api/v1/receipts/verify`: a receipt of 1,000 rows with their
-/// certificate snapshots.
-pub const RECEIPT_BODY_LIMIT: usize = 2 * 1024 * 1024;
+/// Smallest body limit of `POST /api/v1/receipts/verify`: any receipt the registry issues (at
+/// most [`MAX_RECEIPT_BYTES`] as stored), with room for a copy that a tool pretty-printed.
+pub const RECEIPT_BODY_LIMIT: usize = MAX_RECEIPT_BYTES + 1024 * 1024;
 
 /// The body limit of the query-list routes under `config`.
 pub fn query_list_limit(config: &Config) -> usize {
