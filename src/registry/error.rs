@@ -21,6 +21,13 @@ pub enum RegistryError {
     /// A public write quota is spent; try again after the given time.
     #[error("too many requests of this kind right now; try again in {} s", .0.as_secs().max(1))]
     Busy(std::time::Duration),
+    /// The stored certificate cannot be tied to the transparency log (see `backing.rs`): its
+    /// status is refused, never guessed. `problem` is for the log, not for the public.
+    #[error("the status of certificate {number} cannot be confirmed: {problem}")]
+    Unconfirmed { number: String, problem: String },
+    /// Part of the transparency log cannot be served because the store lost what it is made of.
+    #[error("the transparency log is damaged: {0}")]
+    LogDamaged(String),
     #[error("internal error: {0}")]
     Internal(String),
     #[error(transparent)]
@@ -35,6 +42,10 @@ impl RegistryError {
         match self {
             RegistryError::NotFound(number) => RegistryError::NotFound(number.clone()),
             RegistryError::Busy(wait) => RegistryError::Busy(*wait),
+            RegistryError::Unconfirmed { number, problem } => {
+                RegistryError::Unconfirmed { number: number.clone(), problem: problem.clone() }
+            }
+            RegistryError::LogDamaged(problem) => RegistryError::LogDamaged(problem.clone()),
             RegistryError::Store(error) => RegistryError::Store(StoreError::Relayed {
                 message: error.to_string(),
                 unavailable: error.is_unavailable(),

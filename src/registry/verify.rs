@@ -115,9 +115,16 @@ impl Registry {
                     after: None,
                     limit: MAX_PER_HOLDER,
                 };
-                Ok(self.store.search(&search).await?)
+                let mut confirmed = Vec::new();
+                for certificate in self.store.search(&search).await? {
+                    confirmed.push(self.confirmed(certificate).await?);
+                }
+                Ok(confirmed)
             }
-            Query::Number(number) => Ok(self.store.get(number).await?.into_iter().collect()),
+            Query::Number(number) => match self.store.get(number).await? {
+                Some(certificate) => Ok(vec![self.confirmed(certificate).await?]),
+                None => Ok(Vec::new()),
+            },
             Query::Malformed(_) => Ok(Vec::new()),
         }
     }
