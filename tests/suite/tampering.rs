@@ -146,6 +146,10 @@ async fn an_older_signed_version_put_back_is_never_valid(backend: Backend) {
     fresh_instance_refuses(&app, &peer).await;
     let scan = app.client.get(format!("{peer}/v/{token}")).header("accept", "application/json").send().await.unwrap();
     assert_problem(scan, 503, "status-unconfirmed").await;
+    // No successor is signed on top of the put-back record either.
+    let (status, problem) = app.status(TAMPERED, json!({"action": "withdraw", "reason": "持有人申请"})).await;
+    assert_eq!(status, 503, "{problem}");
+    assert_eq!(problem["type"], "urn:starmark:problem:status-unconfirmed", "{problem}");
     page_refuses(&app).await;
     lists_refuse(&app).await;
     tampering_is_reported(&app).await;
