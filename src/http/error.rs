@@ -172,6 +172,21 @@ impl ApiError {
         .retry_after(RETRY_UNAVAILABLE_AFTER)
     }
 
+    /// The stored certificate does not match the transparency log: its status is not given,
+    /// and it must not be taken as valid (the cause is logged, never sent).
+    pub fn status_unconfirmed(number: &str) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "status-unconfirmed",
+            "Status cannot be confirmed",
+            format!(
+                "the status of certificate {number} cannot be confirmed: the registry's stored record does not \
+                 match its transparency log; do not treat it as valid (the operator has been alerted)"
+            ),
+        )
+        .with("number", json!(number))
+    }
+
     /// A server fault: the cause is logged, never sent.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
@@ -263,6 +278,17 @@ impl From<RegistryError> for ApiError {
                 tracing::warn!(error = %store, "database unavailable");
                 ApiError::unavailable("the registry's database is unavailable right now; try again shortly")
                     .retry_after(RETRY_UNAVAILABLE_AFTER)
+            }
+            RegistryError::Unconfirmed { number, .. } => ApiError::status_unconfirmed(&number),
+            RegistryError::LogDamaged(problem) => {
+                tracing::error!(problem = %problem, "TAMPERING: the transparency log cannot be served");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "log-damaged",
+                    "Transparency log damaged",
+                    "this part of the transparency log cannot be served: the registry's store lost \
+                     entries it is made of; the operator has been alerted",
+                )
             }
             RegistryError::Internal(_) | RegistryError::Store(_) => ApiError::internal(error),
         }

@@ -154,6 +154,17 @@ pub async fn metrics(State(state): State<AppState>, _auth: Authorized<ReaderRole
         "Single serials' stored scan figures read from the store.",
         scans.seed_reads(),
     );
+    let tampering = registry.tampering();
+    out.counter(
+        "starmark_tamper_detected_total",
+        "Times a stored certificate did not match the transparency log and its status was refused.",
+        tampering.detected,
+    );
+    out.gauge(
+        "starmark_certificates_unconfirmed",
+        "Certificates whose last check against the transparency log failed.",
+        tampering.unconfirmed as f64,
+    );
     if let Some(checkpoint) = registry.latest_checkpoint() {
         let size = checkpoint.checkpoint.size as f64;
         out.gauge("starmark_log_size", "Entries in the transparency log's latest signed checkpoint.", size);

@@ -1,6 +1,7 @@
 //! `GET /readyz`: whether this instance can do its work, for load balancers and monitoring
 //! (`/healthz` only says the process answers HTTP). 200 when the store answers, else 503; the
-//! body says the same for each part.
+//! body says the same for each part, and names certificates whose stored state did not match
+//! the transparency log (they fail closed one by one; the instance serves the rest).
 
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -13,12 +14,18 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     let readiness = state.registry.readiness().await;
     let status = if readiness.ready() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let millis = |duration: std::time::Duration| u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+    let tampering = state.registry.tampering();
     let body = json!({
         "ready": readiness.ready(),
         "store": if readiness.store_ok { "ok" } else { "unavailable" },
         "store_ms": millis(readiness.store_took),
         "redis": readiness.redis.as_str(),
         "store_watch_age_ms": readiness.watch_age.map(millis),
+        "tampering": {
+            "detected_total": tampering.detected,
+            "unconfirmed": tampering.unconfirmed,
+            "certificates": tampering.numbers,
+        },
     });
     let mut response = (status, body.to_string()).into_response();
     let headers = response.headers_mut();

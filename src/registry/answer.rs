@@ -185,7 +185,7 @@ impl Registry {
         number: &CertificateNumber,
     ) -> Result<Option<Arc<StoredCertificate>>, RegistryError> {
         let Some(read_path) = &self.read_path else {
-            return Ok(self.store.get(number).await?.map(Arc::new));
+            return Box::pin(self.confirmed_from_store(number)).await;
         };
         match self.public_answer(number).await? {
             Cached::Absent => Ok(None),
@@ -195,9 +195,21 @@ impl Registry {
                 // the store still knows.
                 Err(e) => {
                     tracing::warn!(number = number.as_str(), error = %e, "a prepared answer does not read back; asking the store");
-                    Ok(self.store.get(number).await?.map(Arc::new))
+                    Box::pin(self.confirmed_from_store(number)).await
                 }
             },
+        }
+    }
+
+    /// The certificate straight from the store, once tied to the log. Awaited boxed: the check
+    /// may catch the log up, a future the scan's would otherwise carry inline.
+    async fn confirmed_from_store(
+        &self,
+        number: &CertificateNumber,
+    ) -> Result<Option<Arc<StoredCertificate>>, RegistryError> {
+        match self.store.get(number).await? {
+            Some(certificate) => Ok(Some(Arc::new(self.confirmed(certificate).await?))),
+            None => Ok(None),
         }
     }
 
@@ -205,10 +217,19 @@ impl Registry {
     async fn prepare_answer(&self, number: &CertificateNumber) -> Result<Cached, RegistryError> {
         let read_path = self.read_path()?;
         read_path.prepared.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let Some(certificate) = self.store.get(number).await? else {
-            return Ok(Cached::Absent);
+        // Nothing is signed or rendered until the record is tied to the log (backing.rs); a
+        // write landing between the reads is met by reading again.
+        let mut attempt = 0;
+        let (certificate, log) = loop {
+            let Some(certificate) = self.store.get(number).await? else {
+                return Ok(Cached::Absent);
+            };
+            let log = self.log_proof(number.as_str(), certificate.record.version).await?;
+            attempt += 1;
+            if self.confirm_answer(&certificate, log.as_ref(), attempt >= 3).await? {
+                break (certificate, log);
+            }
         };
-        let log = self.log_proof(number.as_str(), certificate.record.version).await?;
         let produced_at = clock::now();
         let assertion = StatusAssertion {
             number: number.to_string(),

@@ -24,6 +24,13 @@ pub enum RegistryError {
     /// The client is over its own rate limit (a receipt's stored bytes beyond its receipts quota).
     #[error("this client's {} allowance is spent; try again in {} s", .0.standing.class, .0.retry_after_secs)]
     RateLimited(crate::limits::Refusal),
+    /// The stored certificate cannot be tied to the transparency log (see `backing.rs`): its
+    /// status is refused, never guessed. `problem` is for the log, not for the public.
+    #[error("the status of certificate {number} cannot be confirmed: {problem}")]
+    Unconfirmed { number: String, problem: String },
+    /// Part of the transparency log cannot be served because the store lost what it is made of.
+    #[error("the transparency log is damaged: {0}")]
+    LogDamaged(String),
     #[error("internal error: {0}")]
     Internal(String),
     #[error(transparent)]
@@ -39,6 +46,10 @@ impl RegistryError {
             RegistryError::NotFound(number) => RegistryError::NotFound(number.clone()),
             RegistryError::Busy(wait) => RegistryError::Busy(*wait),
             RegistryError::RateLimited(refusal) => RegistryError::RateLimited(*refusal),
+            RegistryError::Unconfirmed { number, problem } => {
+                RegistryError::Unconfirmed { number: number.clone(), problem: problem.clone() }
+            }
+            RegistryError::LogDamaged(problem) => RegistryError::LogDamaged(problem.clone()),
             RegistryError::Store(error) => RegistryError::Store(StoreError::Relayed {
                 message: error.to_string(),
                 unavailable: error.is_unavailable(),

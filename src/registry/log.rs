@@ -25,6 +25,10 @@ pub(super) struct TransparencyLog {
     latest: RwLock<Option<Arc<SignedCheckpoint>>>,
     /// Serialises catching up and signing, so checkpoints are made in order.
     sync: tokio::sync::Mutex<()>,
+    /// The latest leaf of each certificate, in step with `tree`.
+    pub(super) heads: super::backing::Heads,
+    /// Stored certificates found not to match the log.
+    pub(super) tampering: super::backing::TamperWatch,
 }
 
 impl TransparencyLog {
@@ -34,6 +38,8 @@ impl TransparencyLog {
             tree: RwLock::new(Tree::new()),
             latest: RwLock::new(None),
             sync: tokio::sync::Mutex::new(()),
+            heads: Default::default(),
+            tampering: Default::default(),
         })
     }
 }
@@ -79,14 +85,26 @@ impl Registry {
         let _guard = self.log.sync.lock().await;
         loop {
             let from = self.log_size();
-            let hashes = self.store.log_hashes(from, SYNC_PAGE).await?;
-            if hashes.is_empty() {
+            let leaves = self.store.log_leaves(from, SYNC_PAGE).await?;
+            let Some(first) = leaves.first() else { break };
+            // A leaf row missing from the store (deleted) would shift every later leaf: the tree
+            // stops before it, so nothing after it is vouched for.
+            if first.idx != from {
+                tracing::error!(
+                    missing = from,
+                    next = first.idx,
+                    "TAMPERING: a transparency log leaf is missing from the store; run `starmark audit`"
+                );
                 break;
             }
+            let contiguous = leaves.iter().zip(from..).take_while(|(leaf, idx)| leaf.idx == *idx).count();
             let mut tree = self.log.tree.write().unwrap_or_else(PoisonError::into_inner);
-            for hash in hashes {
-                tree.push(hash);
+            let mut heads = Vec::with_capacity(contiguous);
+            for leaf in leaves.into_iter().take(contiguous) {
+                tree.push(leaf.hash);
+                heads.push((leaf.number, leaf.version, leaf.idx));
             }
+            self.log.heads.note(heads);
         }
         let size = self.log_size();
         if self.latest_checkpoint().is_none() {
@@ -184,9 +202,16 @@ impl Registry {
             return Ok(None);
         }
         let count = u32::try_from(width).map_err(|_| RegistryError::Internal("tile too wide".into()))?;
-        let entries = self.store.log_entries(start, count).await?;
+        let entries = match self.store.log_entries(start, count).await {
+            Ok(entries) => entries,
+            Err(crate::store::StoreError::Corrupt(problem)) => return Err(RegistryError::LogDamaged(problem)),
+            Err(e) => return Err(e.into()),
+        };
         if entries.len() as u64 != width {
-            return Err(RegistryError::Internal(format!("log entries {start}.. are missing events")));
+            return Err(RegistryError::LogDamaged(format!(
+                "entries {start}..{} of the log are missing their events",
+                start + width
+            )));
         }
         entry_bundle(&entries).map(Some).map_err(|e| RegistryError::Internal(e.to_string()))
     }

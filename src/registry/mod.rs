@@ -3,6 +3,7 @@
 
 mod answer;
 pub mod audit;
+mod backing;
 pub mod clock;
 mod dictionaries;
 mod error;
@@ -25,6 +26,7 @@ pub mod watch;
 use std::sync::Arc;
 
 pub use answer::{AnswerFormat, ReadPath, SignedAssertion, StatusAssertion, DEFAULT_ANSWER_LIFETIME};
+pub use backing::TamperReport;
 pub use error::RegistryError;
 pub use import::{parse_csv, ImportReport, ImportRow, RowError, CSV_COLUMNS};
 pub use lifecycle::Change;
@@ -153,9 +155,10 @@ impl Registry {
         Ok(SignedRecord { record, canonical, signature })
     }
 
-    /// The current version of a certificate.
+    /// The current version of a certificate, once it is tied to the transparency log.
     pub async fn get(&self, number: &CertificateNumber) -> Result<StoredCertificate, RegistryError> {
-        self.store.get(number).await?.ok_or_else(|| RegistryError::NotFound(number.to_string()))
+        let certificate = self.store.get(number).await?.ok_or_else(|| RegistryError::NotFound(number.to_string()))?;
+        self.confirmed(certificate).await
     }
 
     /// A page of certificates matching `query`, plus whether more follow.
@@ -165,7 +168,11 @@ impl Registry {
         let mut items = self.store.search(&probe).await?;
         let more = items.len() > query.limit as usize;
         items.truncate(query.limit as usize);
-        Ok((items, more))
+        let mut confirmed = Vec::with_capacity(items.len());
+        for item in items {
+            confirmed.push(self.confirmed(item).await?);
+        }
+        Ok((confirmed, more))
     }
 
     /// Every event of a certificate, oldest first.

@@ -327,7 +327,10 @@ impl Registry {
                 let now = match current.iter().find(|c| c.record.number.as_str() == then.number) {
                     Some(certificate) => Some(snapshot(certificate, today)),
                     None => match crate::domain::CertificateNumber::parse(&then.number) {
-                        Ok(number) => self.store.get(&number).await?.map(|c| snapshot(&c, today)),
+                        Ok(number) => match self.store.get(&number).await? {
+                            Some(certificate) => Some(snapshot(&self.confirmed(certificate).await?, today)),
+                            None => None,
+                        },
                         Err(_) => None,
                     },
                 };

@@ -128,7 +128,10 @@ impl Registry {
                     after: None,
                     limit,
                 };
-                let certificates = self.store.search(&search).await?;
+                let mut certificates = Vec::new();
+                for certificate in self.store.search(&search).await? {
+                    certificates.push(self.confirmed(certificate).await?);
+                }
                 let listed = certificates.len() as u64;
                 let total = if listed < u64::from(limit) {
                     listed
@@ -138,7 +141,10 @@ impl Registry {
                 Ok(Named { certificates, total })
             }
             Query::Number(number) => {
-                let certificates: Vec<_> = self.store.get(number).await?.into_iter().collect();
+                let certificates = match self.store.get(number).await? {
+                    Some(certificate) => vec![self.confirmed(certificate).await?],
+                    None => Vec::new(),
+                };
                 Ok(Named { total: certificates.len() as u64, certificates })
             }
             Query::Malformed(_) => Ok(Named::default()),

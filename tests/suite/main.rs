@@ -35,6 +35,7 @@ mod store_integrity;
 mod store_migrations;
 mod store_postgres;
 mod store_scans;
+mod tampering;
 mod tlog_api;
 mod tlog_audit;
 mod tlog_interop;

@@ -42,6 +42,14 @@ pub async fn certificate_page(
             );
             (StatusCode::SERVICE_UNAVAILABLE, number.clone(), body)
         }
+        Err(RegistryError::Unconfirmed { .. }) => {
+            let body = format!(
+                "<h1><span aria-hidden=\"true\">⚠</span> {}</h1><div class=\"error-box\" role=\"alert\"><p>{}</p></div>",
+                escape(&number),
+                lang.t(i18n::STATUS_UNCONFIRMED)
+            );
+            (StatusCode::SERVICE_UNAVAILABLE, number.clone(), body)
+        }
         Err(_) => {
             let body = format!(
                 "<h1><span aria-hidden=\"true\">⚠</span> {}</h1><div class=\"error-box\" role=\"alert\"><p>{}</p></div>\

@@ -97,6 +97,12 @@ pub const STATUS_UNAVAILABLE: Text = t(
     "Certificate status cannot be read right now; try again shortly. Treat no certificate as valid meanwhile.",
 );
 
+pub const STATUS_UNCONFIRMED: Text = t(
+    "无法确认该证书的状态：登记机构存储的记录与其透明日志不一致。请勿将其视为有效；登记机构已收到警报。",
+    "The status of this certificate cannot be confirmed: the registry's stored record does not match its \
+     transparency log. Do not treat it as valid; the registry has been alerted.",
+);
+
 // Certificate facts, on the search results, the certificate page and receipts.
 pub const NUMBER: Text = t("证书编号", "Certificate number");
 pub const HOLDER: Text = t("获证组织", "Certificate holder");

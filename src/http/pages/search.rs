@@ -96,6 +96,14 @@ pub async fn search_page(
                         lang.t(i18n::STATUS_UNAVAILABLE)
                     );
                 }
+                Err(RegistryError::Unconfirmed { .. }) => {
+                    status = StatusCode::SERVICE_UNAVAILABLE;
+                    let _ = write!(
+                        body,
+                        "<div class=\"error-box\" role=\"alert\"><p>{}</p></div>",
+                        lang.t(i18n::STATUS_UNCONFIRMED)
+                    );
+                }
                 Err(e) => {
                     status = StatusCode::BAD_REQUEST;
                     let _ =

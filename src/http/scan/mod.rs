@@ -52,6 +52,10 @@ pub async fn scan(
                 .retry_if_outage(&e)
                 .into_response();
         }
+        Err(RegistryError::Unconfirmed { number, .. }) if !wants_json(headers) => {
+            let lang = Lang::negotiate(requested_lang(query.as_deref()), headers);
+            return page::unconfirmed(token, &number, lang);
+        }
         Err(e) => return ApiError::from(e).into_response(),
     };
     let no_store = HeaderValue::from_static("no-store");

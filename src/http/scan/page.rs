@@ -323,6 +323,19 @@ pub fn render(token: &str, outcome: &ScanOutcome, issuer: &Issuer, lang: Lang) -
     .render()
 }
 
+/// The page of a scan whose certificate does not match the registry's transparency log: no
+/// verdict at all, only that the status cannot be confirmed (503, never cached).
+pub(super) fn unconfirmed(token: &str, number: &str, lang: Lang) -> axum::response::Response {
+    let body = format!(
+        "<h1><span aria-hidden=\"true\">⚠</span> {}</h1><div class=\"error-box\" role=\"alert\"><p>{}</p></div>",
+        escape(number),
+        lang.t(i18n::STATUS_UNCONFIRMED)
+    );
+    let path = format!("/v/{}", url_encode(token));
+    let page = Page { lang, title: number, path: &path, query: "", styles: &[], scripts: &[], body: &body };
+    crate::http::pages::html_response(axum::http::StatusCode::SERVICE_UNAVAILABLE, page.render(), "no-store")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

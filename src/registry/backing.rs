@@ -1,0 +1,271 @@
+//! Tying what the store says to the transparency log before anything is served or signed from
+//! it: someone with the database in hand can edit a row, put back an older signed version or
+//! delete an event, and the registry must then say "cannot be confirmed", never "valid".
+//!
+//! A stored certificate is vouched for when its record signature verifies and its version is
+//! the latest the log holds for that certificate; when an answer is prepared, also when the
+//! event behind it hashes to the leaf the in-memory tree holds at that place, the leaf names
+//! this very record and signature, and the leaf is included under the latest signed checkpoint.
+//! The latest leaf of each certificate is kept in memory beside the tree, so the check is a map
+//! lookup and a few hash compares; prepared answers are cached, so it runs on fills only.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError, RwLock};
+
+use sha2::{Digest, Sha256};
+
+use super::log::LogProof;
+use super::{Registry, RegistryError};
+use crate::store::StoredCertificate;
+use crate::tlog::{leaf_hash, verify_inclusion, Hash};
+
+/// Certificates named in `/readyz` at most; the count goes on beyond.
+const NAMES_KEPT: usize = 100;
+
+/// The latest leaf of one certificate in the log.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Head {
+    pub index: u64,
+    pub version: u32,
+    /// SHA-256 of the record text once its signature was verified, so a later check of the same
+    /// version compares a hash instead of verifying again.
+    pub vouched: Option<Hash>,
+}
+
+/// Per certificate, its latest leaf, kept in step with the tree by `sync_log`.
+#[derive(Default)]
+pub(super) struct Heads {
+    map: RwLock<HashMap<Box<str>, Head>>,
+}
+
+impl Heads {
+    /// Notes leaf `index` (version `version` of `number`) as the certificate's latest.
+    pub(super) fn note(&self, leaves: impl IntoIterator<Item = (String, u32, u64)>) {
+        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+        for (number, version, index) in leaves {
+            map.insert(number.into_boxed_str(), Head { index, version, vouched: None });
+        }
+    }
+
+    fn get(&self, number: &str) -> Option<Head> {
+        self.map.read().unwrap_or_else(PoisonError::into_inner).get(number).copied()
+    }
+
+    fn vouch(&self, number: &str, version: u32, record: Hash) {
+        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(head) = map.get_mut(number).filter(|head| head.version == version) {
+            head.vouched = Some(record);
+        }
+    }
+}
+
+/// Tampering met since start: for `/readyz`, `/metrics` and the operator.
+#[derive(Default)]
+pub(super) struct TamperWatch {
+    detected: AtomicU64,
+    /// Certificates whose stored state could not be confirmed at their last check.
+    unconfirmed: Mutex<BTreeSet<String>>,
+    unconfirmed_count: AtomicU64,
+}
+
+impl TamperWatch {
+    fn met(&self, number: &str) {
+        self.detected.fetch_add(1, Ordering::Relaxed);
+        let mut names = self.unconfirmed.lock().unwrap_or_else(PoisonError::into_inner);
+        names.insert(number.to_string());
+        self.unconfirmed_count.store(names.len() as u64, Ordering::Relaxed);
+    }
+
+    fn cleared(&self, number: &str) {
+        if self.unconfirmed_count.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let mut names = self.unconfirmed.lock().unwrap_or_else(PoisonError::into_inner);
+        names.remove(number);
+        self.unconfirmed_count.store(names.len() as u64, Ordering::Relaxed);
+    }
+}
+
+/// What the store says of one certificate, measured against the log.
+#[derive(Debug, PartialEq, Eq)]
+enum Check {
+    Confirmed,
+    /// The row is newer than anything this instance's tree holds: catch up and look again.
+    LogBehind,
+    /// The row is older than the log's latest version: read it again (a write may have landed
+    /// between two reads) and look again.
+    RowBehind {
+        logged: u32,
+    },
+    Tampered(String),
+}
+
+/// What `/readyz` and `/metrics` show of tampering.
+#[derive(Clone, Debug, Default)]
+pub struct TamperReport {
+    /// Times a stored certificate could not be tied to the log, since start.
+    pub detected: u64,
+    /// How many certificates failed their last check.
+    pub unconfirmed: u64,
+    /// Their numbers (at most [`NAMES_KEPT`]).
+    pub numbers: Vec<String>,
+}
+
+impl Registry {
+    /// What tampering this instance met since start.
+    pub fn tampering(&self) -> TamperReport {
+        let watch = &self.log.tampering;
+        let names = watch.unconfirmed.lock().unwrap_or_else(PoisonError::into_inner);
+        TamperReport {
+            detected: watch.detected.load(Ordering::Relaxed),
+            unconfirmed: names.len() as u64,
+            numbers: names.iter().take(NAMES_KEPT).cloned().collect(),
+        }
+    }
+
+    /// `certificate` (or the store's fresher copy of it) once it is tied to the log; a
+    /// certificate that cannot be is refused with [`RegistryError::Unconfirmed`].
+    pub(super) async fn confirmed(&self, certificate: StoredCertificate) -> Result<StoredCertificate, RegistryError> {
+        let mut certificate = certificate;
+        for attempt in 0..3 {
+            let last = attempt == 2;
+            match self.check_record(&certificate) {
+                Check::Confirmed => {
+                    self.log.tampering.cleared(certificate.record.number.as_str());
+                    return Ok(certificate);
+                }
+                Check::LogBehind if !last => self.sync_log().await?,
+                Check::RowBehind { .. } if !last => match self.store.get(&certificate.record.number).await? {
+                    Some(fresh) => certificate = fresh,
+                    None => break,
+                },
+                other => {
+                    return Err(self.unconfirmed(certificate.record.number.as_str(), describe(&certificate, other)))
+                }
+            }
+        }
+        Err(self.unconfirmed(certificate.record.number.as_str(), "its current state row vanished".into()))
+    }
+
+    /// Checks a certificate about to be prepared as an answer with the log proof made for it.
+    /// `Ok(false)`: read both again (a write or this instance's tree moved in between).
+    pub(super) async fn confirm_answer(
+        &self,
+        certificate: &StoredCertificate,
+        proof: Option<&LogProof>,
+        last: bool,
+    ) -> Result<bool, RegistryError> {
+        let check = match self.check_record(certificate) {
+            Check::Confirmed => self.check_leaf(certificate, proof),
+            other => other,
+        };
+        match check {
+            Check::Confirmed => {
+                self.log.tampering.cleared(certificate.record.number.as_str());
+                Ok(true)
+            }
+            Check::LogBehind if !last => {
+                self.sync_log().await?;
+                Ok(false)
+            }
+            Check::RowBehind { .. } if !last => Ok(false),
+            other => Err(self.unconfirmed(certificate.record.number.as_str(), describe(certificate, other))),
+        }
+    }
+
+    /// Counts and logs a certificate that cannot be tied to the log, and the refusal to give.
+    fn unconfirmed(&self, number: &str, problem: String) -> RegistryError {
+        self.log.tampering.met(number);
+        tracing::error!(
+            number,
+            problem = %problem,
+            "TAMPERING: a stored certificate does not match the transparency log; its status is refused \
+             until the store is repaired (run `starmark audit`)"
+        );
+        RegistryError::Unconfirmed { number: number.to_string(), problem }
+    }
+
+    /// The record's own signature and its place as the latest version in the log.
+    fn check_record(&self, certificate: &StoredCertificate) -> Check {
+        let record = &certificate.record;
+        let Some(head) = self.log.heads.get(record.number.as_str()) else { return Check::LogBehind };
+        if head.version < record.version {
+            return Check::LogBehind;
+        }
+        if head.version > record.version {
+            return Check::RowBehind { logged: head.version };
+        }
+        let digest: Hash = Sha256::digest(certificate.canonical.as_bytes()).into();
+        if head.vouched == Some(digest) {
+            return Check::Confirmed;
+        }
+        if let Err(e) = self.verifier.verify(certificate.canonical.as_bytes(), &certificate.signature) {
+            return Check::Tampered(format!("the record signature does not verify ({e})"));
+        }
+        self.log.heads.vouch(record.number.as_str(), record.version, digest);
+        Check::Confirmed
+    }
+
+    /// The event behind the answer is the leaf the tree holds, names this record, and is
+    /// included under the latest signed checkpoint.
+    fn check_leaf(&self, certificate: &StoredCertificate, proof: Option<&LogProof>) -> Check {
+        let record = &certificate.record;
+        let Some(proof) = proof else {
+            return Check::Tampered(format!("version {} has no event or leaf in the log (deleted?)", record.version));
+        };
+        let Some(head) = self.log.heads.get(record.number.as_str()) else { return Check::LogBehind };
+        if head.version != record.version {
+            return if head.version < record.version {
+                Check::LogBehind
+            } else {
+                Check::RowBehind { logged: head.version }
+            };
+        }
+        if proof.index != head.index {
+            return Check::Tampered(format!(
+                "the store places version {} at leaf {}, the log at leaf {}",
+                record.version, proof.index, head.index
+            ));
+        }
+        let hash = leaf_hash(&proof.leaf);
+        if self.inclusion_leaf(head.index) != Some(hash) {
+            return Check::Tampered(format!(
+                "the event of version {} does not hash to its leaf {}",
+                record.version, head.index
+            ));
+        }
+        if !leaf_names(&proof.leaf, certificate) {
+            return Check::Tampered(format!("the current record differs from the one logged at leaf {}", head.index));
+        }
+        let checkpoint = &proof.checkpoint.checkpoint;
+        if verify_inclusion(head.index, checkpoint.size, &hash, &proof.inclusion, &checkpoint.root).is_err() {
+            return Check::Tampered(format!("leaf {} is not included under the signed checkpoint", head.index));
+        }
+        Check::Confirmed
+    }
+}
+
+/// Whether leaf data (docs/tlog.md) pins exactly this record text and signature.
+fn leaf_names(leaf: &[u8], certificate: &StoredCertificate) -> bool {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(leaf) else { return false };
+    let digest = hex::encode(Sha256::digest(certificate.canonical.as_bytes()));
+    let signature = &value["signature"];
+    value["record_sha256"].as_str() == Some(digest.as_str())
+        && value["number"].as_str() == Some(certificate.record.number.as_str())
+        && signature["value"].as_str() == Some(certificate.signature.value.as_str())
+        && signature["key_id"].as_str() == Some(certificate.signature.key_id.as_str())
+        && signature["alg"].as_str() == Some(certificate.signature.alg.as_str())
+}
+
+fn describe(certificate: &StoredCertificate, check: Check) -> String {
+    let version = certificate.record.version;
+    match check {
+        Check::Tampered(problem) => problem,
+        Check::LogBehind => format!("version {version} is not in the transparency log"),
+        Check::RowBehind { logged } => {
+            format!("the store holds version {version}, but the log's latest version is {logged}")
+        }
+        Check::Confirmed => "confirmed".into(),
+    }
+}
