@@ -12,6 +12,7 @@ mod lifecycle;
 mod log;
 mod mark_digests;
 mod marks;
+mod numbers;
 pub mod quota;
 pub mod readiness;
 pub mod receipt;

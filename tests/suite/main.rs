@@ -15,6 +15,7 @@ mod cli;
 mod cli_receipts;
 mod connections;
 mod fuzz_findings;
+mod issuing_rules;
 mod mark_digests;
 mod marks;
 mod metrics;
