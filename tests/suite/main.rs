@@ -16,6 +16,7 @@ mod cli_receipts;
 mod connections;
 mod fuzz_findings;
 mod issuing_rules;
+mod log_origin;
 mod mark_digests;
 mod marks;
 mod metrics;
