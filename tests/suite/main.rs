@@ -29,6 +29,7 @@ mod read_path;
 mod readiness;
 mod redis_tls;
 mod scan_counts;
+mod signed_formats;
 mod store_contract;
 mod store_integrity;
 mod store_migrations;
