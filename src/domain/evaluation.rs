@@ -308,7 +308,7 @@ mod tests {
         low.applicable = Points::from_tenths(649);
         assert_eq!(low.level(), Err(EvaluationError::BadApplicable(Points::from_tenths(649))));
         low.applicable = Points::whole(65);
-        assert_eq!(low.score(), Ok(Points::whole(98)));
+        assert_eq!(low.score(), Ok(Points::from_tenths(985)));
         let mut over = eval(40, 35, 25);
         over.applicable = Points::from_tenths(1001);
         assert_eq!(over.level(), Err(EvaluationError::BadApplicable(Points::from_tenths(1001))));
