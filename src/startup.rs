@@ -37,9 +37,7 @@ pub async fn open_registry(config: &Config) -> anyhow::Result<Arc<Registry>> {
     let mut registry = Registry::new(store, Signer::new(signing), verifier, issuer, trust_list)
         .with_public_url(&config.public_url)
         .with_receipt_quota(config.receipts_per_minute);
-    if let Some(origin) = &config.log_origin {
-        registry = registry.with_log_origin(origin).context("STARMARK_LOG_ORIGIN")?;
-    }
+    registry = registry.settle_log_origin(config.log_origin.as_deref()).await?;
     registry.open_log().await.context("cannot open the transparency log")?;
     let local = AnswerCache::new(CacheSettings {
         max_bytes: config.cache_max_bytes,

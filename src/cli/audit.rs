@@ -13,7 +13,8 @@ use crate::tlog::{default_origin, LogKey};
 #[derive(Args)]
 pub struct AuditArgs {
     /// A log origin the checkpoints may carry; repeat it for a log renamed over time (default:
-    /// STARMARK_LOG_ORIGIN, else the public URL's host + /starmark-log).
+    /// the origin fixed in the database, else STARMARK_LOG_ORIGIN, else the public URL's host +
+    /// /starmark-log).
     #[arg(long)]
     origin: Vec<String>,
 }
@@ -22,19 +23,6 @@ pub async fn run(config: &Config, args: AuditArgs) -> anyhow::Result<Outcome> {
     let public = keys::load_public_keys(&config.keys_dir)
         .with_context(|| format!("cannot read the public keys in {}", config.keys_dir.display()))?;
     let verifier = Verifier::new(&public);
-    let origins = if args.origin.is_empty() {
-        vec![config.log_origin.clone().unwrap_or_else(|| default_origin(&config.public_url))]
-    } else {
-        args.origin
-    };
-    let mut log_keys = Vec::new();
-    for origin in &origins {
-        for entry in &public {
-            log_keys
-                .push(LogKey::new(origin, entry.key).with_context(|| format!("'{origin}' cannot be a log origin"))?);
-        }
-    }
-    let origin = origins.join(", ");
     // Auditing must never create an empty database where the real one was expected.
     if let Some(path) = config.database_url().strip_prefix("sqlite://") {
         if !std::path::Path::new(path).exists() {
@@ -44,6 +32,21 @@ pub async fn run(config: &Config, args: AuditArgs) -> anyhow::Result<Outcome> {
     let store = crate::store::open(&config.database_url()).await.with_context(|| {
         format!("cannot open the database at {}", crate::store::display_url(&config.database_url()))
     })?;
+    let origins = if !args.origin.is_empty() {
+        args.origin
+    } else if let Some(fixed) = store.log_origin().await.context("cannot read the log origin")? {
+        vec![fixed]
+    } else {
+        vec![config.log_origin.clone().unwrap_or_else(|| default_origin(&config.public_url))]
+    };
+    let mut log_keys = Vec::new();
+    for origin in &origins {
+        for entry in &public {
+            log_keys
+                .push(LogKey::new(origin, entry.key).with_context(|| format!("'{origin}' cannot be a log origin"))?);
+        }
+    }
+    let origin = origins.join(", ");
     let report = audit(store.as_ref(), &verifier, &log_keys).await.context("the store could not be read")?;
 
     println!(

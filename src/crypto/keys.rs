@@ -97,6 +97,8 @@ pub enum KeyError {
     BadPem { path: PathBuf, what: &'static str, message: String },
     #[error("private key {path} is readable by others (mode {mode:o}); run `chmod 600 {path}` before starting")]
     TooOpen { path: PathBuf, mode: u32 },
+    #[error("key directory {path} is writable by group or others (mode {mode:o}): anyone who can write there can plant a key; run `chmod go-w {path}` before starting")]
+    DirectoryWritable { path: PathBuf, mode: u32 },
     #[error("{path}: file name says key id {named} but the key's id is {actual}")]
     WrongName { path: PathBuf, named: String, actual: KeyId },
     #[error("no private key in {0}; create one with `starmark keygen`")]
@@ -128,7 +130,14 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
 /// Creates a new key pair in `dir` (created if missing), makes it the active key, and returns
 /// its id. The private key file is created with mode 0600 before any byte is written to it.
 pub fn generate(dir: &Path) -> Result<KeyId, KeyError> {
-    fs::create_dir_all(dir).map_err(io_error(dir))?;
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir).map_err(io_error(dir))?;
     let signing = SigningKey::generate(&mut rand::rngs::OsRng);
     let key_id = KeyId::of(&signing.verifying_key());
     // PKCS#8 v1 (RFC 8410 without the optional public key): the form every tool reads,
@@ -178,6 +187,24 @@ fn check_private_mode(path: &Path) -> Result<(), KeyError> {
     Ok(())
 }
 
+/// Refuses a key directory others may write to: they could replace the public keys, the
+/// `active` file or the signing key itself.
+fn check_directory_mode(dir: &Path) -> Result<(), KeyError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = match fs::metadata(dir) {
+            Ok(meta) => meta.permissions().mode() & 0o7777,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(KeyError::Io { path: dir.to_path_buf(), source: e }),
+        };
+        if mode & 0o022 != 0 {
+            return Err(KeyError::DirectoryWritable { path: dir.to_path_buf(), mode: mode & 0o777 });
+        }
+    }
+    Ok(())
+}
+
 fn files_with_suffix(dir: &Path, suffix: &str) -> Result<Vec<(String, PathBuf)>, KeyError> {
     let mut found = Vec::new();
     let entries = match fs::read_dir(dir) {
@@ -215,8 +242,10 @@ pub fn load_public_keys(dir: &Path) -> Result<Vec<PublicKeyEntry>, KeyError> {
     Ok(keys)
 }
 
-/// Loads the active signing key, refusing a private key file that others can read.
+/// Loads the active signing key, refusing a private key file that others can read and a key
+/// directory that others can write.
 pub fn load_signing_key(dir: &Path) -> Result<SigningKeyEntry, KeyError> {
+    check_directory_mode(dir)?;
     let private = files_with_suffix(dir, PRIVATE_SUFFIX)?;
     let active_path = dir.join(ACTIVE_FILE);
     let chosen = match fs::read_to_string(&active_path) {
@@ -288,6 +317,22 @@ mod tests {
     }
 
     #[cfg(unix)]
+    #[test]
+    fn a_key_directory_others_can_write_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let keys = dir.path().join("keys");
+        generate(&keys).unwrap();
+        assert_eq!(fs::metadata(&keys).unwrap().permissions().mode() & 0o777, 0o700);
+        for mode in [0o777, 0o775, 0o757] {
+            fs::set_permissions(&keys, fs::Permissions::from_mode(mode)).unwrap();
+            let err = load_signing_key(&keys).err().expect("refused");
+            assert!(matches!(err, KeyError::DirectoryWritable { mode: m, .. } if m == mode), "{err}");
+        }
+        fs::set_permissions(&keys, fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(load_signing_key(&keys).is_ok());
+    }
+
     #[test]
     fn a_private_key_readable_by_others_is_refused() {
         use std::os::unix::fs::PermissionsExt;

@@ -1,5 +1,7 @@
 //! Keys, canonical bytes and signatures. Knows nothing of HTTP or storage.
 
+#[cfg(test)]
+mod assertion_vectors;
 pub mod canonical;
 pub mod keys;
 pub mod signing;

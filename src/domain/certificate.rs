@@ -12,6 +12,11 @@ use super::uscc::Uscc;
 
 /// The standard every certificate of this registry is issued against.
 pub const STANDARD: &str = "GB/T 27922-2011";
+/// The day GB/T 27922-2011 was published: no certificate under it can be issued earlier.
+pub const EARLIEST_DATE: NaiveDate = match NaiveDate::from_ymd_opt(2011, 12, 30) {
+    Some(date) => date,
+    None => NaiveDate::MIN,
+};
 /// Years a certificate stays valid.
 pub const VALIDITY_YEARS: u32 = 3;
 
@@ -29,7 +34,7 @@ impl FieldError {
     }
 }
 
-/// Trims `value` and checks it is present, printable and not longer than `max` characters.
+/// Trims `value` and checks it is present, printable, free of invisible formatting characters and not longer than `max` characters.
 pub fn clean_text(field: &'static str, value: &str, max: usize) -> Result<String, FieldError> {
     let value = value.trim();
     if value.is_empty() {
@@ -40,6 +45,16 @@ pub fn clean_text(field: &'static str, value: &str, max: usize) -> Result<String
     }
     if value.chars().any(char::is_control) {
         return Err(FieldError::new(field, "must not contain control characters"));
+    }
+    if let Some((position, c)) = super::invisible::first_invisible(value) {
+        return Err(FieldError::new(
+            field,
+            format!(
+                "must not contain invisible formatting characters (bidi controls, zero-width characters, \
+                 byte order marks): U+{:04X} at character {position}",
+                c as u32
+            ),
+        ));
     }
     Ok(value.to_string())
 }
@@ -265,6 +280,15 @@ impl CertificateRecord {
         if first_issued > issued {
             return Err(FieldError::new("first_issued", "must not be after the issue date").into());
         }
+        for (field, date) in [("issued", issued), ("first_issued", first_issued)] {
+            if date < EARLIEST_DATE {
+                return Err(FieldError::new(
+                    field,
+                    format!("must not be before {EARLIEST_DATE}, the day {STANDARD} was published, not {date}"),
+                )
+                .into());
+            }
+        }
         Ok(Self {
             number,
             version: 1,
@@ -339,6 +363,42 @@ pub(crate) mod tests {
         assert_eq!(record.valid_until, NaiveDate::from_ymd_opt(2029, 11, 25).unwrap());
         assert_eq!(record.state_on(today), State::Valid);
         assert_eq!(record.number.as_str(), "SM2026ASC000001");
+    }
+
+    #[test]
+    fn dates_before_the_standard_are_refused() {
+        let today = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+        let number = || CertificateNumber::assigned(2026, 1);
+        let mut ancient = draft();
+        ancient.issued = NaiveDate::from_ymd_opt(1, 1, 1);
+        let err = CertificateRecord::issue(ancient, number(), issuer(), today).unwrap_err();
+        assert!(matches!(&err, IssueError::Field(f) if f.field == "issued"), "{err}");
+        let mut first = draft();
+        first.first_issued = NaiveDate::from_ymd_opt(2011, 12, 29);
+        let err = CertificateRecord::issue(first, number(), issuer(), today).unwrap_err();
+        assert!(matches!(&err, IssueError::Field(f) if f.field == "first_issued"), "{err}");
+        let mut earliest = draft();
+        earliest.issued = Some(EARLIEST_DATE);
+        assert!(CertificateRecord::issue(earliest, number(), issuer(), today).is_ok());
+    }
+
+    #[test]
+    fn invisible_characters_in_displayed_text_are_refused() {
+        for (name, bad) in [("甲\u{202E}乙公司", 0x202E), ("\u{FEFF}甲公司", 0xFEFF), ("甲\u{200B}公司", 0x200B)]
+        {
+            let mut d = draft();
+            d.holder.name = name.into();
+            let err = CertificateRecord::issue(d, CertificateNumber::assigned(2026, 1), issuer(), NaiveDate::MAX)
+                .unwrap_err();
+            let IssueError::Field(f) = err else { panic!("not a field error") };
+            assert_eq!(f.field, "holder.name");
+            assert!(f.message.contains(&format!("U+{bad:04X}")), "{}", f.message);
+        }
+        let mut scope = draft();
+        scope.scope = "家用电器\u{2066}的售后服务".into();
+        assert!(
+            CertificateRecord::issue(scope, CertificateNumber::assigned(2026, 1), issuer(), NaiveDate::MAX).is_err()
+        );
     }
 
     #[test]

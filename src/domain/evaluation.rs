@@ -160,6 +160,11 @@ pub const COMMODITY_MAX: Points = Points::whole(35);
 pub const CUSTOMER_MAX: Points = Points::whole(25);
 /// Full marks when every item applies.
 pub const FULL_MARKS: Points = Points::whole(100);
+/// The fewest applicable points an evaluation may have. Out-of-scope items only remove
+/// second-level indicators; every certificate keeps the service system (40), customer service
+/// (25) and the core of commodity service, so a sheet with fewer points in scope did not evaluate
+/// the scheme and its percentage would be meaningless (1 point of 1 is not five stars).
+pub const MIN_APPLICABLE: Points = Points::whole(65);
 /// This many special deductions fail the evaluation whatever the score.
 pub const FAILING_DEDUCTIONS: u8 = 5;
 
@@ -195,7 +200,7 @@ pub enum EvaluationError {
     BadPoints(String),
     #[error("{indicator} score {given} exceeds its maximum of {max}")]
     AboveMaximum { indicator: &'static str, given: Points, max: Points },
-    #[error("applicable points must be between 1 and 100, not {0}")]
+    #[error("applicable points must be between 65 and 100 (only out-of-scope items reduce the 100), not {0}")]
     BadApplicable(Points),
     #[error("points won ({won}) exceed the applicable points ({applicable})")]
     WonAboveApplicable { won: Points, applicable: Points },
@@ -219,7 +224,7 @@ impl Evaluation {
                 return Err(EvaluationError::AboveMaximum { indicator, given, max });
             }
         }
-        if self.applicable.tenths() == 0 || self.applicable > FULL_MARKS {
+        if self.applicable < MIN_APPLICABLE || self.applicable > FULL_MARKS {
             return Err(EvaluationError::BadApplicable(self.applicable));
         }
         let won = self.system.tenths() + self.commodity.tenths() + self.customer.tenths();
@@ -292,6 +297,21 @@ mod tests {
         e.applicable = Points::whole(80);
         assert_eq!(e.score(), Ok(Points::whole(95)));
         assert_eq!(e.level(), Ok(Level::FiveStar));
+    }
+
+    #[test]
+    fn applicable_points_are_bounded_as_the_scheme_is() {
+        let mut tiny = eval(1, 0, 0);
+        tiny.applicable = Points::whole(1);
+        assert_eq!(tiny.level(), Err(EvaluationError::BadApplicable(Points::whole(1))));
+        let mut low = eval(30, 20, 14);
+        low.applicable = Points::from_tenths(649);
+        assert_eq!(low.level(), Err(EvaluationError::BadApplicable(Points::from_tenths(649))));
+        low.applicable = Points::whole(65);
+        assert_eq!(low.score(), Ok(Points::from_tenths(985)));
+        let mut over = eval(40, 35, 25);
+        over.applicable = Points::from_tenths(1001);
+        assert_eq!(over.level(), Err(EvaluationError::BadApplicable(Points::from_tenths(1001))));
     }
 
     #[test]

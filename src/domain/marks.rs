@@ -55,6 +55,8 @@ pub enum MarkError {
     Range { batch: u32, first: u32, last: u32, count: u32 },
     #[error("reason: {0}")]
     Reason(String),
+    #[error("serials {first}-{last} of batch {batch} are already revoked")]
+    AlreadyRevoked { batch: u32, first: u32, last: u32 },
     #[error(transparent)]
     State(#[from] TransitionError),
 }
@@ -88,6 +90,9 @@ impl CertificateRecord {
         if first == 0 || first > last || last > entry.count {
             return Err(MarkError::Range { batch, first, last, count: entry.count });
         }
+        if covered(&entry.revoked, first, last) {
+            return Err(MarkError::AlreadyRevoked { batch, first, last });
+        }
         let revoked = RevokedMarks { first, last, reason, date: today };
         entry.revoked.push(revoked.clone());
         Ok(revoked)
@@ -106,6 +111,21 @@ impl CertificateRecord {
             None => SerialStatus::Issued,
         }
     }
+}
+
+/// Whether every serial of `first..=last` lies in one of the `revoked` ranges: revoking them
+/// again would sign a new version that changes nothing but lists them twice.
+fn covered(revoked: &[RevokedMarks], first: u32, last: u32) -> bool {
+    let mut ranges: Vec<(u32, u32)> = revoked.iter().map(|r| (r.first, r.last)).collect();
+    ranges.sort_unstable();
+    let mut next = u64::from(first);
+    for (start, end) in ranges {
+        if u64::from(start) > next {
+            break;
+        }
+        next = next.max(u64::from(end) + 1);
+    }
+    next > u64::from(last)
 }
 
 #[cfg(test)]
@@ -157,6 +177,24 @@ mod tests {
         assert!(matches!(r.revoke_marks(1, None, " ", day(3, 1)), Err(MarkError::Reason(_))));
         r.revoke_marks(1, None, "misprint", day(3, 2)).unwrap();
         assert!(matches!(r.serial_status(1, 100), SerialStatus::Revoked { .. }));
+    }
+
+    #[test]
+    fn revoking_serials_already_revoked_is_refused() {
+        let mut r = record();
+        r.order_marks(100, day(2, 1)).unwrap();
+        r.revoke_marks(1, Some((10, 20)), "stolen", day(3, 1)).unwrap();
+        let again = r.revoke_marks(1, Some((10, 20)), "stolen", day(3, 2));
+        assert_eq!(again, Err(MarkError::AlreadyRevoked { batch: 1, first: 10, last: 20 }));
+        assert!(matches!(r.revoke_marks(1, Some((12, 15)), "x", day(3, 2)), Err(MarkError::AlreadyRevoked { .. })));
+        // Two adjacent revocations together cover a range that spans them.
+        r.revoke_marks(1, Some((21, 30)), "stolen too", day(3, 2)).unwrap();
+        assert!(matches!(r.revoke_marks(1, Some((10, 30)), "x", day(3, 3)), Err(MarkError::AlreadyRevoked { .. })));
+        // A range with one serial not yet revoked is a real change.
+        r.revoke_marks(1, Some((10, 31)), "one more", day(3, 3)).unwrap();
+        r.revoke_marks(1, None, "misprint", day(3, 4)).unwrap();
+        assert!(matches!(r.revoke_marks(1, None, "x", day(3, 5)), Err(MarkError::AlreadyRevoked { .. })));
+        assert_eq!(r.mark_batches[0].revoked.len(), 4);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod certificate;
 pub mod evaluation;
+pub mod invisible;
 pub mod marks;
 pub mod receipt;
 pub mod status;

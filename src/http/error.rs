@@ -253,6 +253,13 @@ impl From<RegistryError> for ApiError {
                 MarkError::NoSuchBatch(batch).to_string(),
             )
             .with("batch", json!(batch)),
+            RegistryError::Marks(MarkError::AlreadyRevoked { batch, first, last }) => ApiError::new(
+                StatusCode::CONFLICT,
+                "already-revoked",
+                "The marks are already revoked",
+                MarkError::AlreadyRevoked { batch, first, last }.to_string(),
+            )
+            .with("batch", json!(batch)),
             RegistryError::Marks(other) => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid-marks",

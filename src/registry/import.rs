@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::{clock, Registry, RegistryError};
 use crate::domain::{CertificateDraft, CertificateNumber, CertificateRecord, Evaluation, Holder, Level, Points, Uscc};
-use crate::store::{EventKind, NewEvent, SignedRecord};
+use crate::store::{EventKind, NewEvent, SignedRecord, StoreError};
 
 /// Certificates per store transaction.
 const BATCH: usize = 5_000;
@@ -280,54 +280,102 @@ impl Registry {
             accepted.push(row);
         }
 
-        // Build records; numbers are assigned in one reservation for the rows that lack one.
-        let unnumbered = accepted.iter().filter(|row| row.draft.number.is_none()).count() as u64;
+        // Check every row before any number is reserved, so a refused row consumes none.
         let year = today.year();
-        let mut next_sequence = if unnumbered > 0 { self.store.reserve_sequence(year, unnumbered).await? } else { 0 };
+        let placeholder = CertificateNumber::assigned(year, 0);
         let mut records = Vec::with_capacity(accepted.len());
+        let mut unnumbered = 0;
         for row in accepted {
-            let number = match &row.draft.number {
-                Some(number) => number.clone(),
-                None => {
-                    let number = CertificateNumber::assigned(year, next_sequence);
-                    next_sequence += 1;
-                    number
-                }
-            };
+            let assign = row.draft.number.is_none();
+            let number = row.draft.number.clone().unwrap_or_else(|| placeholder.clone());
             match CertificateRecord::issue(row.draft, number, self.issuer.clone(), today) {
-                Ok(record) => records.push((row.line, record)),
+                Ok(record) => {
+                    unnumbered += usize::from(assign);
+                    records.push(Checked { line: row.line, assign, record });
+                }
                 Err(e) => report.errors.push(RowError { line: row.line, message: e.to_string() }),
             }
         }
+        // Assigned numbers skip those in the store and those the file gives explicitly.
+        let given: HashSet<String> = seen.iter().map(ToString::to_string).collect();
+        let mut numbers = self.allocate_numbers(year, unnumbered, &given).await?.into_iter();
+        for checked in records.iter_mut().filter(|c| c.assign) {
+            checked.record.number =
+                numbers.next().ok_or_else(|| RegistryError::Internal("fewer numbers than rows".into()))?;
+        }
+        let assigned: HashSet<u64> = records.iter().filter(|c| c.assign).map(|c| c.line).collect();
+        let records = records.into_iter().map(|c| (c.line, c.record)).collect();
 
         let signed = self.sign_all(records)?;
         for batch in signed.chunks(BATCH) {
-            let events: Vec<NewEvent> = batch
-                .iter()
-                .map(|(_, signed)| NewEvent {
-                    kind: EventKind::Issued,
-                    actor: actor.to_string(),
-                    at: now,
-                    details: json!({ "level": signed.record.level, "valid_until": signed.record.valid_until, "import": true }),
-                    signed: signed.clone(),
-                })
-                .collect();
+            let events: Vec<NewEvent> =
+                batch.iter().map(|(_, signed)| issued_event(actor, now, signed.clone())).collect();
             match self.store.insert_new(&events).await {
                 Ok(()) => {
                     report.issued += events.len() as u64;
                     self.log_appended().await;
                 }
-                Err(e) => {
-                    let message = format!("not stored: {e}");
+                Err(e) if e.is_unavailable() => {
+                    tracing::error!(error = %e, "import: a batch could not be stored");
+                    let message = "not stored: the database is unavailable; import these rows again later";
                     report
                         .errors
-                        .extend(batch.iter().map(|(line, _)| RowError { line: *line, message: message.clone() }));
+                        .extend(batch.iter().map(|(line, _)| RowError { line: *line, message: message.into() }));
+                }
+                // One row the store refuses must not cost the others: store them one by one.
+                Err(_) => {
+                    for (line, signed) in batch {
+                        let assign = assigned.contains(line);
+                        match self.store_one(actor, now, signed.clone(), assign, &given).await {
+                            Ok(()) => report.issued += 1,
+                            Err(message) => report.errors.push(RowError { line: *line, message }),
+                        }
+                    }
+                    self.log_appended().await;
                 }
             }
             progress(report.issued);
         }
         report.errors.sort_by_key(|e| e.line);
         Ok(report)
+    }
+
+    /// Stores one imported certificate, giving an assigned number that was taken meanwhile the
+    /// next free one; the error is a message for the row, never the database's own text.
+    async fn store_one(
+        &self,
+        actor: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        mut signed: SignedRecord,
+        assign: bool,
+        given: &HashSet<String>,
+    ) -> Result<(), String> {
+        for _ in 0..3 {
+            let number = signed.record.number.clone();
+            match self.store.insert_new(&[issued_event(actor, now, signed.clone())]).await {
+                Ok(()) => return Ok(()),
+                Err(StoreError::Duplicate(_)) if assign => {
+                    let year = clock::today().year();
+                    let fresh = self.allocate_numbers(year, 1, given).await.map_err(|e| {
+                        tracing::error!(error = %e, "import: no number for a row");
+                        "not stored: no certificate number could be assigned (see the server log)".to_string()
+                    })?;
+                    let mut record = signed.record.clone();
+                    record.number = fresh.into_iter().next().ok_or("not stored: no certificate number")?;
+                    signed = self.sign(record).map_err(|e| format!("not stored: {e}"))?;
+                }
+                Err(StoreError::Duplicate(_)) => return Err(format!("certificate {number} already exists")),
+                Err(e) => {
+                    tracing::error!(error = %e, number = number.as_str(), "import: a row could not be stored");
+                    return Err(if e.is_unavailable() {
+                        "not stored: the database is unavailable; import this row again later".into()
+                    } else {
+                        "not stored: the database refused the row (see the server log)".into()
+                    });
+                }
+            }
+        }
+        Err("not stored: the assigned certificate numbers were taken meanwhile; import this row again".into())
     }
 
     /// Signs records on every core.
@@ -363,6 +411,25 @@ impl Registry {
             all.extend(part?);
         }
         Ok(all)
+    }
+}
+
+/// A row that passed every check, before it is numbered and signed.
+struct Checked {
+    line: u64,
+    /// Whether the registry assigns its number.
+    assign: bool,
+    record: CertificateRecord,
+}
+
+/// The `issued` event of an imported certificate.
+fn issued_event(actor: &str, now: chrono::DateTime<chrono::Utc>, signed: SignedRecord) -> NewEvent {
+    NewEvent {
+        kind: EventKind::Issued,
+        actor: actor.to_string(),
+        at: now,
+        details: json!({ "level": signed.record.level, "valid_until": signed.record.valid_until, "import": true }),
+        signed,
     }
 }
 

@@ -13,6 +13,8 @@ mod lifecycle;
 mod log;
 mod mark_digests;
 mod marks;
+mod numbers;
+pub mod origin;
 pub mod quota;
 pub mod readiness;
 pub mod receipt;

@@ -85,6 +85,13 @@ pub struct StoredCheckpoint {
 /// Log storage, part of every [`super::Store`].
 #[async_trait]
 pub trait LogStore: Send + Sync {
+    /// The log's origin, if one was fixed.
+    async fn log_origin(&self) -> Result<Option<String>, StoreError>;
+
+    /// Fixes the log's origin to `origin` unless one is fixed already; returns the fixed one
+    /// (the first writer wins when several instances start at once).
+    async fn fix_log_origin(&self, origin: &str) -> Result<String, StoreError>;
+
     /// Gives log leaves to events that have none (databases from before the log), in event
     /// order; returns how many were added.
     async fn log_backfill(&self) -> Result<u64, StoreError>;

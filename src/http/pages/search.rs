@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::i18n::{self, Text};
 use super::widgets::{level_stars, state_badge};
 use super::{china_time, escape, html_response, url_encode, Lang, Page};
-use crate::domain::{Level, State as CertState};
+use crate::domain::{Level, State as CertState, Uscc, UsccError};
 use crate::http::certificates::search::{encode_cursor, parse, SearchParams};
 use crate::http::extract::ApiQuery;
 use crate::http::AppState;
@@ -83,6 +83,7 @@ pub async fn search_page(
             }
             Ok(query) => match state.registry.search(&query).await {
                 Ok((items, more)) => {
+                    write_uscc_hint(&mut body, form.q.as_deref(), lang);
                     let next = if more { items.last().map(|c| encode_cursor(c.record.number.as_str())) } else { None };
                     write_results(&mut body, &items, query.today, lang);
                     write_pager(&mut body, &form, next.as_deref(), lang);
@@ -131,6 +132,26 @@ pub async fn search_page(
         body: &body,
     };
     html_response(status, page.render(), "no-store")
+}
+
+/// A query that is a unified social credit code but for its check character is almost
+/// certainly mistyped: say so, so that "no match" is not read as "not certified".
+fn write_uscc_hint(out: &mut String, q: Option<&str>, lang: Lang) {
+    let Some(q) = q.map(str::trim) else { return };
+    let Err(UsccError::CheckCharacter { expected, given }) = Uscc::parse(q) else { return };
+    let code = escape(&q.to_ascii_uppercase());
+    let text = match lang {
+        Lang::Zh => format!(
+            "“{code}”看起来是统一社会信用代码，但其校验位应为“{expected}”，而不是“{given}”，很可能输错了。\
+             查不到证书并不说明该企业未获认证：请核对代码后再查。"
+        ),
+        Lang::En => format!(
+            "“{code}” looks like a unified social credit code, but its check character should be \
+             '{expected}', not '{given}': it is probably mistyped. Finding no certificate does not mean the \
+             company is uncertified: check the code and search again."
+        ),
+    };
+    let _ = write!(out, "<div class=\"error-box\" role=\"alert\" id=\"uscc-hint\"><p>{text}</p></div>");
 }
 
 fn write_form(out: &mut String, form: &SearchForm, lang: Lang) {

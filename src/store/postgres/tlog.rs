@@ -92,6 +92,20 @@ fn leaf_data_or_corrupt(event: &RawEvent) -> Result<Vec<u8>, StoreError> {
 
 #[async_trait]
 impl LogStore for PostgresStore {
+    async fn log_origin(&self) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT origin FROM tlog_origin WHERE id = 1").fetch_optional(&self.pool).await?)
+    }
+
+    async fn fix_log_origin(&self, origin: &str) -> Result<String, StoreError> {
+        sqlx::query("INSERT INTO tlog_origin (id, origin) VALUES (1, $1) ON CONFLICT (id) DO NOTHING")
+            .bind(origin)
+            .execute(&self.pool)
+            .await?;
+        let fixed: Option<String> =
+            sqlx::query_scalar("SELECT origin FROM tlog_origin WHERE id = 1").fetch_optional(&self.pool).await?;
+        fixed.ok_or_else(|| StoreError::Corrupt("the log origin was not kept".into()))
+    }
+
     async fn log_backfill(&self) -> Result<u64, StoreError> {
         let mut tx = begin(&self.pool).await?;
         lock(&mut tx, EVENTS_LOCK).await?;

@@ -1,0 +1,66 @@
+//! The recipes of docs/format.md, run literally: what the page tells an outsider to type with jq
+//! and OpenSSL verifies the documented vectors and the server's live answers. A recipe that
+//! drifts from the bytes the registry signs fails here.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::common;
+
+use common::{issue_body, spawn_app};
+
+const FORMAT_MD: &str = include_str!("../../docs/format.md");
+const VERIFIED: &str = "Signature Verified Successfully";
+
+/// The content of the fenced block of docs/format.md tagged `tag`.
+fn doc_block(tag: &str) -> String {
+    let mut lines = FORMAT_MD.lines();
+    while let Some(line) = lines.next() {
+        let Some(info) = line.strip_prefix("```") else { continue };
+        if info.split_whitespace().any(|word| word == tag) {
+            return lines.take_while(|inner| !inner.starts_with("```")).collect::<Vec<_>>().join("\n");
+        }
+    }
+    panic!("docs/format.md has no block tagged {tag}");
+}
+
+/// Runs `script` with `sh -e` in `dir`; (success, stdout + stderr).
+fn run_script(dir: &Path, script: &str) -> (bool, String) {
+    let output = Command::new("sh").arg("-ec").arg(script).current_dir(dir).output().expect("run sh");
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.success(), text)
+}
+
+/// Runs the documented assertion recipe on `answer.json` and `keys.json` in `dir`, then the
+/// same recipe without sorting the keys, which must fail.
+fn check_assertion_recipe(dir: &Path) {
+    let recipe = doc_block("assertion-recipe");
+    assert!(recipe.contains("jq -Scj .status_assertion.assertion"), "{recipe}");
+    let (ok, text) = run_script(dir, &recipe);
+    assert!(ok && text.contains(VERIFIED), "the documented recipe must verify:\n{text}");
+    let unsorted = recipe.replace("jq -Scj", "jq -cj");
+    let (ok, text) = run_script(dir, &unsorted);
+    assert!(!ok && !text.contains(VERIFIED), "the unsorted bytes must not verify:\n{text}");
+}
+
+#[test]
+fn the_assertion_recipe_verifies_the_documented_vector() {
+    let dir = tempfile::tempdir().unwrap();
+    let answer = format!("{{\"status_assertion\": {}}}", doc_block("assertion-answer"));
+    std::fs::write(dir.path().join("answer.json"), answer).unwrap();
+    let keys = serde_json::json!({"keys": [{"key_id": "34750f98bd59fcfc", "pem": doc_block("vector-1-public-key-pem") + "\n"}]});
+    std::fs::write(dir.path().join("keys.json"), keys.to_string()).unwrap();
+    check_assertion_recipe(dir.path());
+}
+
+#[tokio::test]
+async fn the_assertion_recipe_verifies_a_live_answer() {
+    let app = spawn_app().await;
+    app.issue(&issue_body("SM2026FORMAT01", "格式核验有限公司", 1)).await;
+    let answer = app.get("/api/v1/certificates/SM2026FORMAT01").await.text().await.unwrap();
+    let keys = app.get("/.well-known/starmark/keys.json").await.text().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("answer.json"), answer).unwrap();
+    std::fs::write(dir.path().join("keys.json"), keys).unwrap();
+    check_assertion_recipe(dir.path());
+}
