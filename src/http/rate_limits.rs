@@ -77,7 +77,7 @@ fn classify(method: &Method, path: &str) -> Option<(Class, Charge)> {
         return Some((Class::Lookups, Charge::One));
     }
     if path.starts_with("/api/v1/receipts/") || path.starts_with("/receipts/") {
-        return Some((Class::Receipts, Charge::One));
+        return Some((Class::ReceiptChecks, Charge::One));
     }
     None
 }
@@ -327,9 +327,9 @@ mod tests {
             (&post, "/verify", Some((Class::Bulk, Charge::Later))),
             (&post, "/api/v1/receipts", Some((Class::Receipts, Charge::Later))),
             (&post, "/receipts", Some((Class::Receipts, Charge::Later))),
-            (&post, "/api/v1/receipts/verify", Some((Class::Receipts, Charge::One))),
-            (&get, "/api/v1/receipts/0123", Some((Class::Receipts, Charge::One))),
-            (&get, "/receipts/0123", Some((Class::Receipts, Charge::One))),
+            (&post, "/api/v1/receipts/verify", Some((Class::ReceiptChecks, Charge::One))),
+            (&get, "/api/v1/receipts/0123", Some((Class::ReceiptChecks, Charge::One))),
+            (&get, "/receipts/0123", Some((Class::ReceiptChecks, Charge::One))),
             (&get, "/api/v1/certificates/SM1/mark.png", Some((Class::Artwork, Charge::One))),
             (&get, "/api/v1/certificates/SM1/mark.svg", Some((Class::Artwork, Charge::One))),
             (&get, "/api/v1/log/tile/0/000", Some((Class::Log, Charge::One))),

@@ -18,7 +18,7 @@ use std::time::Instant;
 use gcra::Gcra;
 
 /// Number of classes.
-pub const CLASSES: usize = 7;
+pub const CLASSES: usize = 8;
 
 /// Clients held at once unless configured (`STARMARK_RATE_LIMIT_CLIENTS`): 5 to 10 MB.
 pub const DEFAULT_MAX_CLIENTS: usize = 50_000;
@@ -34,8 +34,11 @@ pub enum Class {
     Search,
     /// Bulk verification, charged per row of the list.
     Bulk,
-    /// Receipts: issuing one costs one per started 4 KiB stored; fetching or checking one, one.
+    /// Issuing receipts: one per started 4 KiB stored.
     Receipts,
+    /// Fetching, viewing or checking a stored receipt: one each. Apart from issuing, so that a
+    /// client whose large receipt left it owing can still open the receipt it was just given.
+    ReceiptChecks,
     /// Certificate-level mark artwork (SVG, PNG).
     Artwork,
     /// The transparency log: checkpoints, proofs, tiles.
@@ -44,7 +47,16 @@ pub enum Class {
 
 impl Class {
     pub const ALL: [Class; CLASSES] =
-        [Class::Scans, Class::Lookups, Class::Search, Class::Bulk, Class::Receipts, Class::Artwork, Class::Log];
+        [
+            Class::Scans,
+            Class::Lookups,
+            Class::Search,
+            Class::Bulk,
+            Class::Receipts,
+            Class::ReceiptChecks,
+            Class::Artwork,
+            Class::Log,
+        ];
 
     /// The class's name in the variable, the headers and the metrics.
     pub fn name(self) -> &'static str {
@@ -54,6 +66,7 @@ impl Class {
             Class::Search => "search",
             Class::Bulk => "bulk",
             Class::Receipts => "receipts",
+            Class::ReceiptChecks => "receipt_checks",
             Class::Artwork => "artwork",
             Class::Log => "log",
         }
@@ -70,7 +83,7 @@ impl Class {
             Class::Scans | Class::Lookups => (6_000, 60),
             Class::Search => (60, 60),
             Class::Bulk => (20_000, 60),
-            Class::Receipts => (120, 60),
+            Class::Receipts | Class::ReceiptChecks => (120, 60),
             Class::Artwork => (60, 60),
             Class::Log => (1_200, 60),
         };
