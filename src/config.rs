@@ -69,6 +69,9 @@ pub struct Config {
     /// `STARMARK_SEND_TIMEOUT_MS`: a client that reads nothing of an answer for this long is
     /// disconnected; default 30000.
     pub send_timeout: Duration,
+    /// `STARMARK_SEARCH_INDEX_MAX`: certificates the in-memory search index may hold (default
+    /// 1,000,000; 0 keeps none); beyond it, searches go to the database.
+    pub search_index_max: u64,
 }
 
 /// A configuration value that cannot be used, naming the variable.
@@ -167,6 +170,11 @@ impl Config {
             max_connections_per_client: optional_count(&vars, "STARMARK_MAX_CONNECTIONS_PER_CLIENT")?,
             header_timeout: Duration::from_millis(number(&vars, "STARMARK_HEADER_TIMEOUT_MS", 5_000u64)?.max(1)),
             send_timeout: Duration::from_millis(number(&vars, "STARMARK_SEND_TIMEOUT_MS", 30_000u64)?.max(1)),
+            search_index_max: number(
+                &vars,
+                "STARMARK_SEARCH_INDEX_MAX",
+                crate::registry::search_index::DEFAULT_MAX_CERTIFICATES,
+            )?,
         };
         config.public_url = match vars.get("STARMARK_PUBLIC_URL") {
             Some(url) if url.starts_with("http://") || url.starts_with("https://") => {

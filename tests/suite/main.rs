@@ -27,6 +27,7 @@ mod read_path;
 mod readiness;
 mod redis_tls;
 mod scan_counts;
+mod search_index;
 mod store_contract;
 mod store_integrity;
 mod store_migrations;
