@@ -73,6 +73,9 @@ pub struct Config {
     pub rate_limits: crate::limits::Policies,
     /// `STARMARK_RATE_LIMIT_CLIENTS`: clients whose rate limits are held at once (default 50,000).
     pub rate_limit_clients: usize,
+    /// `STARMARK_SEARCH_INDEX_MAX`: certificates the in-memory search index may hold (default
+    /// 1,000,000; 0 keeps none); beyond it, searches go to the database.
+    pub search_index_max: u64,
 }
 
 /// A configuration value that cannot be used, naming the variable.
@@ -179,6 +182,11 @@ impl Config {
             },
             rate_limit_clients: optional_count(&vars, "STARMARK_RATE_LIMIT_CLIENTS")?
                 .unwrap_or(crate::limits::DEFAULT_MAX_CLIENTS),
+            search_index_max: number(
+                &vars,
+                "STARMARK_SEARCH_INDEX_MAX",
+                crate::registry::search_index::DEFAULT_MAX_CERTIFICATES,
+            )?,
         };
         config.public_url = match vars.get("STARMARK_PUBLIC_URL") {
             Some(url) if url.starts_with("http://") || url.starts_with("https://") => {

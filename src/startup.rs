@@ -36,7 +36,8 @@ pub async fn open_registry(config: &Config) -> anyhow::Result<Arc<Registry>> {
     })?;
     let mut registry = Registry::new(store, Signer::new(signing), verifier, issuer, trust_list)
         .with_public_url(&config.public_url)
-        .with_receipt_quota(config.receipts_per_minute);
+        .with_receipt_quota(config.receipts_per_minute)
+        .with_search_index_max(config.search_index_max);
     registry = registry.settle_log_origin(config.log_origin.as_deref()).await?;
     registry.open_log().await.context("cannot open the transparency log")?;
     let local = AnswerCache::new(CacheSettings {
@@ -122,6 +123,7 @@ impl Application {
         });
         let watch = tokio::spawn(self.registry.clone().watch_changes());
         tokio::spawn(self.registry.clone().repair_mark_digests());
+        let search_index = tokio::spawn(self.registry.clone().keep_search_index());
         let settings = http::server::ServerSettings {
             header_timeout: self.config.header_timeout,
             send_timeout: self.config.send_timeout,
@@ -145,6 +147,7 @@ impl Application {
         self.registry.stop_background_work();
         flusher.abort();
         watch.abort();
+        search_index.abort();
         if let Some(feed) = feed {
             feed.abort();
         }

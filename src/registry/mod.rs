@@ -21,6 +21,7 @@ pub mod receipt;
 mod scan;
 mod scanners;
 mod scans;
+pub mod search_index;
 mod tokens;
 pub mod verify;
 pub mod watch;
@@ -72,6 +73,8 @@ pub struct Registry {
     /// Set when the server stops: long background work (a digest index build) gives up rather
     /// than hold the process's exit for a result nobody would keep.
     stopping: std::sync::atomic::AtomicBool,
+    /// Searches answered from memory (see `search_index`).
+    search_index: search_index::SearchIndex,
 }
 
 impl Registry {
@@ -102,6 +105,7 @@ impl Registry {
             signatures_verified: std::sync::atomic::AtomicU64::new(0),
             store_check: readiness::StoreCheck::default(),
             stopping: std::sync::atomic::AtomicBool::new(false),
+            search_index: search_index::SearchIndex::new(search_index::DEFAULT_MAX_CERTIFICATES),
         }
     }
 
@@ -114,6 +118,13 @@ impl Registry {
     /// anyone may have issued per minute (`STARMARK_RECEIPTS_PER_MINUTE`).
     pub fn with_receipt_quota(mut self, per_minute: u32) -> Self {
         self.receipt_quota = quota::Quota::per_minute(per_minute);
+        self
+    }
+
+    /// Bounds the search index's memory: at most `max` certificates (`STARMARK_SEARCH_INDEX_MAX`;
+    /// 0 keeps no index), beyond which the store answers searches.
+    pub fn with_search_index_max(mut self, max: u64) -> Self {
+        self.search_index = search_index::SearchIndex::new(max);
         self
     }
 
@@ -163,8 +174,17 @@ impl Registry {
         self.confirmed(certificate).await
     }
 
-    /// A page of certificates matching `query`, plus whether more follow.
+    /// A page of certificates matching `query`, plus whether more follow: from the search index
+    /// when it is built and current, else from the store.
     pub async fn search(&self, query: &SearchQuery) -> Result<(Vec<StoredCertificate>, bool), RegistryError> {
+        if let Some(found) = self.search_with_index(query).await? {
+            return Ok(found);
+        }
+        self.search_in_store(query).await
+    }
+
+    /// The same page asked of the store: the reference the search index answers like.
+    pub async fn search_in_store(&self, query: &SearchQuery) -> Result<(Vec<StoredCertificate>, bool), RegistryError> {
         let mut probe = query.clone();
         probe.limit = query.limit.saturating_add(1);
         let mut items = self.store.search(&probe).await?;

@@ -314,6 +314,10 @@ pub trait Store: LogStore + Send + Sync + 'static {
 
     async fn get(&self, number: &CertificateNumber) -> Result<Option<StoredCertificate>, StoreError>;
 
+    /// The current versions of those of `numbers` that exist, in no particular order: one
+    /// page of search results read in one query.
+    async fn get_many(&self, numbers: &[String]) -> Result<Vec<StoredCertificate>, StoreError>;
+
     /// Up to `query.limit` certificates in number order.
     async fn search(&self, query: &SearchQuery) -> Result<Vec<StoredCertificate>, StoreError>;
 

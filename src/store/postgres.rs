@@ -304,6 +304,20 @@ impl Store for PostgresStore {
         row.as_ref().map(Self::certificate_from_row).transpose()
     }
 
+    async fn get_many(&self, numbers: &[String]) -> Result<Vec<StoredCertificate>, StoreError> {
+        let mut found = Vec::with_capacity(numbers.len());
+        for chunk in numbers.chunks(BULK_ROWS) {
+            let rows = sqlx::query("SELECT record, signature, updated_at FROM certificates WHERE number = ANY($1)")
+                .bind(chunk)
+                .fetch_all(&self.pool)
+                .await?;
+            for row in &rows {
+                found.push(Self::certificate_from_row(row)?);
+            }
+        }
+        Ok(found)
+    }
+
     /// The same matching as SQLite's: the holder's names match as substrings with ASCII letters
     /// in either case (SQLite's `LIKE`; `translate` rather than `ILIKE` or `lower`, whose case
     /// folding depends on the server's locale and reaches beyond ASCII).

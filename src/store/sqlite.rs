@@ -244,6 +244,23 @@ impl Store for SqliteStore {
         row.as_ref().map(Self::certificate_from_row).transpose()
     }
 
+    async fn get_many(&self, numbers: &[String]) -> Result<Vec<StoredCertificate>, StoreError> {
+        let mut found = Vec::with_capacity(numbers.len());
+        for chunk in numbers.chunks(INSERT_CHUNK) {
+            let mut query: QueryBuilder<Sqlite> =
+                QueryBuilder::new("SELECT record, signature, updated_at FROM certificates WHERE number IN (");
+            let mut separated = query.separated(", ");
+            for number in chunk {
+                separated.push_bind(number.as_str());
+            }
+            separated.push_unseparated(")");
+            for row in query.build().fetch_all(&self.reader).await? {
+                found.push(Self::certificate_from_row(&row)?);
+            }
+        }
+        Ok(found)
+    }
+
     async fn search(&self, query: &SearchQuery) -> Result<Vec<StoredCertificate>, StoreError> {
         let mut sql: QueryBuilder<Sqlite> =
             QueryBuilder::new("SELECT record, signature, updated_at FROM certificates WHERE 1 = 1");

@@ -32,6 +32,7 @@ mod read_path;
 mod readiness;
 mod redis_tls;
 mod scan_counts;
+mod search_index;
 mod signed_formats;
 mod store_contract;
 mod store_integrity;
