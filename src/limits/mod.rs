@@ -46,17 +46,16 @@ pub enum Class {
 }
 
 impl Class {
-    pub const ALL: [Class; CLASSES] =
-        [
-            Class::Scans,
-            Class::Lookups,
-            Class::Search,
-            Class::Bulk,
-            Class::Receipts,
-            Class::ReceiptChecks,
-            Class::Artwork,
-            Class::Log,
-        ];
+    pub const ALL: [Class; CLASSES] = [
+        Class::Scans,
+        Class::Lookups,
+        Class::Search,
+        Class::Bulk,
+        Class::Receipts,
+        Class::ReceiptChecks,
+        Class::Artwork,
+        Class::Log,
+    ];
 
     /// The class's name in the variable, the headers and the metrics.
     pub fn name(self) -> &'static str {

@@ -23,6 +23,13 @@ use crate::tlog::{leaf_hash, verify_inclusion, Hash};
 /// Certificates named in `/readyz` at most; the count goes on beyond.
 const NAMES_KEPT: usize = 100;
 
+/// Looks in a row in which neither the stored row nor the log moved, after which a difference
+/// between them is tampering.
+pub(super) const STALLS: u32 = 3;
+
+/// Looks at a certificate that keeps changing before giving up with a conflict.
+pub(super) const ROUNDS: u32 = 64;
+
 /// The latest leaf of one certificate in the log.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Head {
@@ -126,26 +133,58 @@ impl Registry {
 
     /// `certificate` (or the store's fresher copy of it) once it is tied to the log; a
     /// certificate that cannot be is refused with [`RegistryError::Unconfirmed`].
+    ///
+    /// Concurrent writes move the row and the log on between two looks, so a look that finds
+    /// them apart is repeated while either moves. Only when neither moved in [`STALLS`] looks in
+    /// a row is the difference tampering; a certificate still changing after [`ROUNDS`] looks
+    /// is a [`RegistryError::Conflict`], never an alarm.
     pub(super) async fn confirmed(&self, certificate: StoredCertificate) -> Result<StoredCertificate, RegistryError> {
         let mut certificate = certificate;
-        for attempt in 0..3 {
-            let last = attempt == 2;
-            match self.check_record(&certificate) {
+        let number = certificate.record.number.clone();
+        let mut stalled = 0;
+        for _ in 0..ROUNDS {
+            let check = self.check_record(&certificate);
+            let moved = match check {
                 Check::Confirmed => {
-                    self.log.tampering.cleared(certificate.record.number.as_str());
+                    self.log.tampering.cleared(number.as_str());
                     return Ok(certificate);
                 }
-                Check::LogBehind if !last => self.sync_log().await?,
-                Check::RowBehind { .. } if !last => match self.store.get(&certificate.record.number).await? {
-                    Some(fresh) => certificate = fresh,
-                    None => break,
-                },
-                other => {
-                    return Err(self.unconfirmed(certificate.record.number.as_str(), describe(&certificate, other)))
+                Check::Tampered(_) => return Err(self.unconfirmed(number.as_str(), describe(&certificate, check))),
+                Check::LogBehind => {
+                    let before = self.head_version(number.as_str());
+                    self.sync_log().await?;
+                    self.head_version(number.as_str()) != before
                 }
+                Check::RowBehind { .. } => match self.store.get(&number).await? {
+                    Some(fresh) => {
+                        let moved = fresh.record.version != certificate.record.version;
+                        certificate = fresh;
+                        moved
+                    }
+                    None => {
+                        return Err(self.unconfirmed(number.as_str(), "its current state row vanished".into()));
+                    }
+                },
+            };
+            stalled = if moved { 0 } else { stalled + 1 };
+            if stalled >= STALLS {
+                let check = self.check_record(&certificate);
+                if check == Check::Confirmed {
+                    return Ok(certificate);
+                }
+                return Err(self.unconfirmed(number.as_str(), describe(&certificate, check)));
+            }
+            if !moved {
+                // A writer between its number and its commit: give it a moment.
+                tokio::time::sleep(std::time::Duration::from_millis(5 << stalled)).await;
             }
         }
-        Err(self.unconfirmed(certificate.record.number.as_str(), "its current state row vanished".into()))
+        Err(RegistryError::Conflict(number.to_string()))
+    }
+
+    /// The version of `number` this instance's log holds as its latest, if any.
+    pub(super) fn head_version(&self, number: &str) -> Option<u32> {
+        self.log.heads.get(number).map(|head| head.version)
     }
 
     /// Checks a certificate about to be prepared as an answer with the log proof made for it.

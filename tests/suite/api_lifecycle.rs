@@ -268,6 +268,8 @@ async fn concurrent_changes_are_serialised_without_loss() {
     let history: Value = app.get("/api/v1/certificates/SM2026RACE0001/history").await.json().await.unwrap();
     assert_eq!(history["events"].as_array().unwrap().len(), ok + 1);
     assert!(ok >= 1);
+    // Writes racing each other are not tampering: nothing was refused as unconfirmed.
+    assert_eq!(app.registry.tampering().detected, 0, "concurrent writes raised a tampering alarm");
 }
 
 #[tokio::test]
