@@ -23,7 +23,7 @@ pids+=($!)
 export STARMARK_DATA_DIR=$work/data STARMARK_KEYS_DIR=$work/keys STARMARK_LOG=warn REDIS_URL=redis://127.0.0.1:$redis_port
 # Load from one address must never meet the per-client rate limits, yet the limiter stays on the
 # path it measures: every class gets a budget no benchmark reaches, none is switched off.
-export STARMARK_RATE_LIMITS=${STARMARK_RATE_LIMITS:-scans=4000000000/1,lookups=4000000000/1,search=4000000000/1,bulk=4000000000/1,receipts=4000000000/1,artwork=4000000000/1,log=4000000000/1}
+export STARMARK_RATE_LIMITS=${STARMARK_RATE_LIMITS:-scans=4000000000/1,lookups=4000000000/1,search=4000000000/1,bulk=4000000000/1,receipts=4000000000/1,receipt_checks=4000000000/1,artwork=4000000000/1,log=4000000000/1}
 $bin keygen >/dev/null
 printf 'number,holder_name,uscc,address,scope,system,commodity,customer\nSM2026ASC000001,厦门海晟电器有限公司,91350200776049653A,厦门市,家用电器的售后服务,38,33,24\n' > "$work/one.csv"
 $bin import "$work/one.csv" --quiet >/dev/null

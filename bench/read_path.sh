@@ -108,7 +108,7 @@ export STARMARK_DATA_DIR=$work/data STARMARK_KEYS_DIR=$work/keys STARMARK_LOG=wa
 export STARMARK_LISTEN=127.0.0.1:$port STARMARK_PUBLIC_URL=http://127.0.0.1:$port
 # Load from one address must never meet the per-client rate limits, yet the limiter stays on the
 # path it measures: every class gets a budget no benchmark reaches, none is switched off.
-export STARMARK_RATE_LIMITS=${STARMARK_RATE_LIMITS:-scans=4000000000/1,lookups=4000000000/1,search=4000000000/1,bulk=4000000000/1,receipts=4000000000/1,artwork=4000000000/1,log=4000000000/1}
+export STARMARK_RATE_LIMITS=${STARMARK_RATE_LIMITS:-scans=4000000000/1,lookups=4000000000/1,search=4000000000/1,bulk=4000000000/1,receipts=4000000000/1,receipt_checks=4000000000/1,artwork=4000000000/1,log=4000000000/1}
 unset REDIS_URL DATABASE_URL
 # The two-tier cache runs with Redis (a private server on a free port) unless READ_PATH_REDIS=0.
 if [ "${READ_PATH_REDIS:-1}" != 0 ]; then
