@@ -64,3 +64,27 @@ async fn the_assertion_recipe_verifies_a_live_answer() {
     std::fs::write(dir.path().join("keys.json"), keys).unwrap();
     check_assertion_recipe(dir.path());
 }
+
+/// docs/format.md section 10: the token recipe, run literally with bash, coreutils and OpenSSL,
+/// verifies the genuine vector and refuses the flipped one and the one signed by another key.
+#[test]
+fn the_token_recipe_verifies_the_documented_vector_and_refuses_the_others() {
+    let recipe = doc_block("token-recipe");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pub.pem"), doc_block("vector-1-public-key-pem") + "\n").unwrap();
+    let check = |token: &str| {
+        std::fs::write(dir.path().join("token.txt"), format!("{token}\n")).unwrap();
+        let script = format!("set -e\nKEY_ID={}\n{recipe}", doc_block("mark-vector-key-id"));
+        let output = Command::new("bash").arg("-c").arg(&script).current_dir(dir.path()).output().expect("run bash");
+        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        (output.status.success() && text.contains(VERIFIED), text)
+    };
+    let (ok, text) = check(&doc_block("mark-vector-token"));
+    assert!(ok, "the documented token recipe must verify the genuine vector:\n{text}");
+    let (ok, text) = check(&doc_block("mark-vector-token").to_lowercase());
+    assert!(ok, "readers accept lower case, and so does the recipe:\n{text}");
+    for refused in ["mark-vector-flipped", "mark-vector-unknown-key"] {
+        let (ok, text) = check(&doc_block(refused));
+        assert!(!ok, "{refused} must not verify:\n{text}");
+    }
+}
