@@ -88,3 +88,34 @@ fn the_token_recipe_verifies_the_documented_vector_and_refuses_the_others() {
         assert!(!ok, "{refused} must not verify:\n{text}");
     }
 }
+
+/// docs/tlog.md: the checkpoint recipe, run literally with bash, coreutils and OpenSSL on a live
+/// server's checkpoint, verifies it, and refuses it once its tree size is changed.
+#[tokio::test]
+async fn the_checkpoint_recipe_verifies_a_live_checkpoint_and_refuses_an_edited_one() {
+    let recipe = {
+        let tlog_md = include_str!("../../docs/tlog.md");
+        let start = tlog_md.find("```bash checkpoint-recipe\n").expect("docs/tlog.md has the checkpoint recipe");
+        let body = &tlog_md[start..].split_once('\n').expect("a block").1;
+        body.split("\n```").next().expect("a closed block").to_string()
+    };
+    let app = spawn_app().await;
+    app.issue(&issue_body("SM2026FORMAT02", "检查点核验有限公司", 2)).await;
+    let checkpoint = app.get("/api/v1/log/checkpoint").await.text().await.unwrap();
+    let vkey = app.get("/api/v1/log/vkey").await.text().await.unwrap();
+    let dir = app.dir.path();
+    std::fs::write(dir.join("vkey.txt"), &vkey).unwrap();
+    let check = |text: &str| {
+        std::fs::write(dir.join("checkpoint.txt"), text).unwrap();
+        let output = Command::new("bash").arg("-ec").arg(&recipe).current_dir(dir).output().expect("run bash");
+        let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        (output.status.success() && said.contains(VERIFIED), said)
+    };
+    let (ok, said) = check(&checkpoint);
+    assert!(ok, "the documented checkpoint recipe must verify the server's checkpoint:\n{checkpoint}\n{said}");
+    let mut lines: Vec<String> = checkpoint.lines().map(str::to_string).collect();
+    let size: u64 = lines[1].parse().expect("the second line is the tree size");
+    lines[1] = (size + 1).to_string();
+    let (ok, said) = check(&(lines.join("\n") + "\n"));
+    assert!(!ok, "a checkpoint with another size must not verify:\n{said}");
+}
