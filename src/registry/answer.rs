@@ -219,28 +219,20 @@ impl Registry {
         read_path.prepared.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // Nothing is signed or rendered until the record is tied to the log (backing.rs); a
         // write landing between the reads is met by reading again.
-        // Only a difference that stays while neither the row nor the log moves is tampering.
-        let mut stalled = 0;
-        let mut seen = None;
-        let mut rounds = 0;
+        let mut looks = super::backing::Looks::default();
         let (certificate, log) = loop {
             let Some(certificate) = self.store.get(number).await? else {
                 return Ok(Cached::Absent);
             };
             let log = self.log_proof(number.as_str(), certificate.record.version).await?;
-            let now = (certificate.record.version, self.head_version(number.as_str()));
-            stalled = if seen == Some(now) { stalled + 1 } else { 0 };
-            seen = Some(now);
-            rounds += 1;
-            if self.confirm_answer(&certificate, log.as_ref(), stalled + 1 >= super::backing::STALLS).await? {
+            let next = looks.note(certificate.record.version, self.head_version(number.as_str()));
+            if self.confirm_answer(&certificate, log.as_ref(), next == super::backing::Next::Stuck).await? {
                 break (certificate, log);
             }
-            if rounds >= super::backing::ROUNDS {
+            if next == super::backing::Next::Exhausted {
                 return Err(RegistryError::Conflict(number.to_string()));
             }
-            if stalled > 0 {
-                tokio::time::sleep(std::time::Duration::from_millis(5 << stalled)).await;
-            }
+            looks.pause().await;
         };
         let produced_at = clock::now();
         let assertion = StatusAssertion {

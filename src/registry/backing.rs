@@ -30,6 +30,54 @@ pub(super) const STALLS: u32 = 3;
 /// Looks at a certificate that keeps changing before giving up with a conflict.
 pub(super) const ROUNDS: u32 = 64;
 
+/// What to do after a look that found a certificate's row and the log apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Next {
+    /// Something moved (or this is the first look): catch up or read again, and look again.
+    Again,
+    /// Neither moved through [`STALLS`] looks in a row: the difference is tampering.
+    Stuck,
+    /// Still moving after [`ROUNDS`] looks: a conflict, never an alarm.
+    Exhausted,
+}
+
+/// The looks taken at one certificate while concurrent writes may move its stored row and the
+/// log: one rule for every check, so that only a difference that stays while nothing moves is
+/// called tampering.
+#[derive(Default)]
+pub(super) struct Looks {
+    /// The row's version and the log's latest version at the last look.
+    seen: Option<(u32, Option<u32>)>,
+    /// Looks in a row that saw what the one before saw.
+    same: u32,
+    taken: u32,
+}
+
+impl Looks {
+    /// Notes a look at row version `row` and log version `logged`.
+    pub(super) fn note(&mut self, row: u32, logged: Option<u32>) -> Next {
+        let now = Some((row, logged));
+        self.same = if self.seen == now { self.same + 1 } else { 0 };
+        self.seen = now;
+        self.taken += 1;
+        if self.same + 1 >= STALLS {
+            Next::Stuck
+        } else if self.taken >= ROUNDS {
+            Next::Exhausted
+        } else {
+            Next::Again
+        }
+    }
+
+    /// Before looking again at something that did not move, gives a writer between its number
+    /// and its commit a moment.
+    pub(super) async fn pause(&self) {
+        if self.same > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(5 << self.same)).await;
+        }
+    }
+}
+
 /// The latest leaf of one certificate in the log.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Head {
@@ -141,45 +189,30 @@ impl Registry {
     pub(super) async fn confirmed(&self, certificate: StoredCertificate) -> Result<StoredCertificate, RegistryError> {
         let mut certificate = certificate;
         let number = certificate.record.number.clone();
-        let mut stalled = 0;
-        for _ in 0..ROUNDS {
+        let mut looks = Looks::default();
+        loop {
             let check = self.check_record(&certificate);
-            let moved = match check {
-                Check::Confirmed => {
-                    self.log.tampering.cleared(number.as_str());
-                    return Ok(certificate);
-                }
-                Check::Tampered(_) => return Err(self.unconfirmed(number.as_str(), describe(&certificate, check))),
-                Check::LogBehind => {
-                    let before = self.head_version(number.as_str());
-                    self.sync_log().await?;
-                    self.head_version(number.as_str()) != before
-                }
-                Check::RowBehind { .. } => match self.store.get(&number).await? {
-                    Some(fresh) => {
-                        let moved = fresh.record.version != certificate.record.version;
-                        certificate = fresh;
-                        moved
-                    }
-                    None => {
-                        return Err(self.unconfirmed(number.as_str(), "its current state row vanished".into()));
-                    }
-                },
-            };
-            stalled = if moved { 0 } else { stalled + 1 };
-            if stalled >= STALLS {
-                let check = self.check_record(&certificate);
-                if check == Check::Confirmed {
-                    return Ok(certificate);
-                }
+            if check == Check::Confirmed {
+                self.log.tampering.cleared(number.as_str());
+                return Ok(certificate);
+            }
+            let next = looks.note(certificate.record.version, self.head_version(number.as_str()));
+            if matches!(check, Check::Tampered(_)) || next == Next::Stuck {
                 return Err(self.unconfirmed(number.as_str(), describe(&certificate, check)));
             }
-            if !moved {
-                // A writer between its number and its commit: give it a moment.
-                tokio::time::sleep(std::time::Duration::from_millis(5 << stalled)).await;
+            if next == Next::Exhausted {
+                return Err(RegistryError::Conflict(number.to_string()));
+            }
+            looks.pause().await;
+            if check == Check::LogBehind {
+                self.sync_log().await?;
+            } else {
+                match self.store.get(&number).await? {
+                    Some(fresh) => certificate = fresh,
+                    None => return Err(self.unconfirmed(number.as_str(), "its current state row vanished".into())),
+                }
             }
         }
-        Err(RegistryError::Conflict(number.to_string()))
     }
 
     /// The version of `number` this instance's log holds as its latest, if any.
@@ -306,5 +339,29 @@ fn describe(certificate: &StoredCertificate, check: Check) -> String {
             format!("the store holds version {version}, but the log's latest version is {logged}")
         }
         Check::Confirmed => "confirmed".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_difference_is_tampering_only_when_nothing_moves_through_three_looks() {
+        let mut looks = Looks::default();
+        assert_eq!(looks.note(4, Some(5)), Next::Again);
+        assert_eq!(looks.note(4, Some(5)), Next::Again);
+        assert_eq!(looks.note(5, Some(5)), Next::Again, "the row moved");
+        assert_eq!(looks.note(5, Some(5)), Next::Again);
+        assert_eq!(looks.note(5, Some(5)), Next::Stuck);
+    }
+
+    #[test]
+    fn a_certificate_that_keeps_moving_is_a_conflict_after_the_last_look() {
+        let mut looks = Looks::default();
+        for version in 1..ROUNDS {
+            assert_eq!(looks.note(version, Some(version + 1)), Next::Again);
+        }
+        assert_eq!(looks.note(ROUNDS, Some(ROUNDS + 1)), Next::Exhausted);
     }
 }
