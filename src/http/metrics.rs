@@ -73,12 +73,25 @@ pub async fn metrics(State(state): State<AppState>, _auth: Authorized<ReaderRole
         "reason",
         &[("full", refused_full), ("client", refused_client)],
     );
-    let refusals = state.limits.refusals().map(|(class, count)| (class.name(), count));
+    let refusals: Vec<_> = state
+        .limits
+        .refusals()
+        .into_iter()
+        .filter(|(class, _)| *class != crate::limits::Class::TokenChecks)
+        .map(|(class, count)| (class.name(), count))
+        .collect();
     out.labelled_counters(
         "starmark_rate_limited_total",
         "Requests refused with a 429 because their client was over its rate limit, by class.",
         "class",
         &refusals,
+    );
+    let token_checks = state.limits.known_tokens.counts().map(|(outcome, count)| (outcome.name(), count));
+    out.labelled_counters(
+        "starmark_token_checks_total",
+        "API tokens presented on public routes and not remembered as valid, by outcome: looked up and accepted or rejected, or skipped (not looked up, the client being over its token_checks allowance).",
+        "outcome",
+        &token_checks,
     );
     out.gauge("starmark_store_up", "Whether the store answered this scrape's trivial query.", flag(readiness.store_ok));
     out.gauge(

@@ -10,14 +10,17 @@
 //!   stored bytes): here they are only refused when nothing at all is left, and the handlers
 //!   charge the cost through [`ClientBudget`].
 //! - A request with a valid API token (the body's own staff and tools) is neither counted nor
-//!   refused. Health, readiness, metrics, static assets, the trust list and the admin routes
-//!   belong to no class.
+//!   refused; a token is looked up in the store at most `token_checks` times per client and
+//!   window, and remembered for a while once valid ([`crate::limits::known_tokens`]).
+//! - Health, readiness, metrics, static assets, the trust list and the admin routes belong to no
+//!   class.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -28,6 +31,7 @@ use tower::{Layer, Service, ServiceExt};
 use super::client::ClientAddr;
 use super::error::ApiError;
 use super::AppState;
+use crate::limits::known_tokens::TokenCheck;
 use crate::limits::{Budget, Class, Decision, Limiter, Refusal, Standing};
 use crate::registry::Registry;
 
@@ -276,18 +280,33 @@ where
         let Some(token) = bearer(request.headers()) else {
             return self.decide(request, key, class, charge);
         };
-        // A token is checked against the store before the limits apply; a bad one is limited
-        // like no token at all (and refused by the admin routes on its own).
+        // A token found valid lately is exempt at once. Any other is looked up in the store
+        // while the client has `token_checks` allowance left; a bad one, or one not looked up,
+        // is limited like no token at all (and refused by the admin routes on their own).
+        let now = Instant::now();
+        let known = &self.limiter.known_tokens;
+        if known.is_known(token, now) {
+            request.extensions_mut().insert(Exempt);
+            return Limiting::Passed { answer: self.inner.call(request) };
+        }
+        if let Decision::Refused(_) = self.limiter.take(key, Class::TokenChecks, 1) {
+            known.count(TokenCheck::Skipped);
+            return self.decide(request, key, class, charge);
+        }
         let token = token.to_string();
         let registry = self.registry.clone();
         let mut this =
             RateLimited { inner: self.inner.clone(), limiter: self.limiter.clone(), registry: registry.clone() };
         Limiting::Checked {
             answer: Box::pin(async move {
+                let known = &this.limiter.known_tokens;
                 if registry.authenticate(&token).await.is_ok() {
+                    known.remember(&token, now);
+                    known.count(TokenCheck::Accepted);
                     request.extensions_mut().insert(Exempt);
                     return this.inner.oneshot(request).await;
                 }
+                known.count(TokenCheck::Rejected);
                 // The clone has not been polled ready: make it so before deciding.
                 let ready = std::future::poll_fn(|cx| this.poll_ready(cx)).await;
                 let Ok(()) = ready;

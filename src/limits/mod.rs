@@ -8,6 +8,7 @@
 //! (`http::rate_limits`).
 
 pub mod gcra;
+pub mod known_tokens;
 pub mod table;
 
 use std::fmt;
@@ -18,7 +19,7 @@ use std::time::Instant;
 use gcra::Gcra;
 
 /// Number of classes.
-pub const CLASSES: usize = 8;
+pub const CLASSES: usize = 9;
 
 /// Clients held at once unless configured (`STARMARK_RATE_LIMIT_CLIENTS`): 5 to 10 MB.
 pub const DEFAULT_MAX_CLIENTS: usize = 50_000;
@@ -43,6 +44,9 @@ pub enum Class {
     Artwork,
     /// The transparency log: checkpoints, proofs, tiles.
     Log,
+    /// Store lookups of API tokens presented on public routes (to exempt them from the
+    /// limits). Never refuses a request: a client over it is limited as if it sent no token.
+    TokenChecks,
 }
 
 impl Class {
@@ -55,6 +59,7 @@ impl Class {
         Class::ReceiptChecks,
         Class::Artwork,
         Class::Log,
+        Class::TokenChecks,
     ];
 
     /// The class's name in the variable, the headers and the metrics.
@@ -68,6 +73,7 @@ impl Class {
             Class::ReceiptChecks => "receipt_checks",
             Class::Artwork => "artwork",
             Class::Log => "log",
+            Class::TokenChecks => "token_checks",
         }
     }
 
@@ -85,6 +91,7 @@ impl Class {
             Class::Receipts | Class::ReceiptChecks => (120, 60),
             Class::Artwork => (60, 60),
             Class::Log => (1_200, 60),
+            Class::TokenChecks => (60, 60),
         };
         Policy { quota, window_secs }
     }
@@ -205,6 +212,8 @@ pub struct Limiter {
     gcras: [Option<Gcra>; CLASSES],
     refused: [AtomicU64; CLASSES],
     epoch: Instant,
+    /// Tokens found valid lately, exempt without another store lookup.
+    pub known_tokens: known_tokens::KnownTokens,
 }
 
 fn seconds_up(nanos: u64) -> u64 {
@@ -220,6 +229,7 @@ impl Limiter {
             gcras: policies.0.map(|policy| policy.map(Gcra::new)),
             refused: Default::default(),
             epoch: Instant::now(),
+            known_tokens: Default::default(),
         }
     }
 
@@ -307,7 +317,8 @@ impl Limiter {
         }
     }
 
-    /// Refusals since start, by class.
+    /// Refusals since start, by class (for `token_checks`: lookups skipped, not requests
+    /// refused).
     pub fn refusals(&self) -> [(Class, u64); CLASSES] {
         Class::ALL.map(|class| (class, self.refused[class.index()].load(Ordering::Relaxed)))
     }

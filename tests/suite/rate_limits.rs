@@ -182,6 +182,38 @@ async fn requests_with_a_valid_token_are_not_limited() {
     assert_refused(forged, "search", "\"search\";q=1;w=60").await;
 }
 
+/// A well-formed token nobody was given, different each time.
+fn made_up_token(n: usize) -> String {
+    format!("smk_{n:016x}_{}", "A".repeat(43))
+}
+
+#[tokio::test]
+async fn made_up_tokens_cost_the_store_at_most_the_token_checks_allowance() {
+    let app = spawn_app_with(|config| config.rate_limits = "token_checks=5/60".parse().unwrap()).await;
+    let path = app.url("/api/v1/certificates/SM2026NONE0001");
+    // An attacker sends a fresh made-up token with every request, hoping each makes the store
+    // look it up: only the first five are looked up, the rest are limited as anonymous.
+    for n in 0..40 {
+        let answer = app.client.get(&path).bearer_auth(made_up_token(n)).send().await.unwrap();
+        assert_eq!(answer.status(), 404, "a made-up token changes nothing of the answer");
+    }
+    let metrics = scrape(&app).await;
+    assert_eq!(common::metric(&metrics, "starmark_token_checks_total{outcome=\"rejected\"}"), 5.0, "{metrics}");
+    assert_eq!(common::metric(&metrics, "starmark_token_checks_total{outcome=\"skipped\"}"), 35.0, "{metrics}");
+    assert!(!metrics.contains("class=\"token_checks\""), "skipped lookups are no 429s: {metrics}");
+
+    // Another client's valid token is looked up once, then remembered: the staff tool is not
+    // charged a lookup per request, and stays exempt.
+    let staff = other_client();
+    for _ in 0..20 {
+        let answer = staff.get(app.url("/api/v1/certificates?q=")).bearer_auth(&app.reader).send().await.unwrap();
+        assert_eq!(answer.status(), 200);
+        assert!(answer.headers().get("ratelimit").is_none(), "exempt answers carry no standing");
+    }
+    let metrics = scrape(&app).await;
+    assert_eq!(common::metric(&metrics, "starmark_token_checks_total{outcome=\"accepted\"}"), 1.0, "{metrics}");
+}
+
 async fn receipt(client: &reqwest::Client, app: &TestApp, queries: Value) -> reqwest::Response {
     client.post(app.url("/api/v1/receipts")).json(&json!({ "queries": queries })).send().await.unwrap()
 }
