@@ -9,37 +9,23 @@ use std::sync::Arc;
 use starmark::registry::Registry;
 use starmark::startup::Application;
 use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
-/// An [`Application`] running on the test's runtime until this is dropped or stopped.
+/// An [`Application`] running on the test's runtime until this is dropped.
 pub struct RunningServer {
     registry: Arc<Registry>,
     stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
 impl RunningServer {
-    /// Runs `app` on the current runtime until the handle is dropped or [`RunningServer::stop`]ped.
+    /// Runs `app` on the current runtime until the handle is dropped.
     pub fn start(app: Application) -> Self {
         let registry = app.registry();
         let (stop, stopped) = oneshot::channel::<()>();
         // The sender's drop completes the receiver as surely as a send does.
-        let task = tokio::spawn(app.run_until(async move {
+        tokio::spawn(app.run_until(async move {
             let _ = stopped.await;
         }));
-        Self { registry, stop: Some(stop), task: Some(task) }
-    }
-
-    /// Stops the server and waits until it has: its listener is closed and its tasks ended.
-    pub async fn stop(mut self) {
-        self.registry.stop_background_work();
-        self.stop.take();
-        if let Some(task) = self.task.take() {
-            let ended = tokio::time::timeout(super::wait::HANG_GUARD, task).await;
-            let ended =
-                ended.expect("the server stopped within the hang guard").expect("the server task ran to its end");
-            ended.expect("the server stopped cleanly");
-        }
+        Self { registry, stop: Some(stop) }
     }
 }
 
