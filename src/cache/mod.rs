@@ -204,19 +204,39 @@ struct Entry {
 }
 
 /// Moments as the cache keeps them: microseconds since the cache began, never 0 (8 bytes where
-/// an `Instant` takes 16).
-#[derive(Clone, Copy)]
+/// an `Instant` takes 16). Read from the system's monotonic clock; unit tests move a clock of
+/// their own by hand instead of sleeping.
+#[derive(Clone)]
 struct Clock {
     base: Instant,
+    #[cfg(test)]
+    manual: Option<Arc<std::sync::Mutex<Instant>>>,
 }
 
 impl Clock {
+    fn system() -> Self {
+        Self {
+            base: Instant::now(),
+            #[cfg(test)]
+            manual: None,
+        }
+    }
+
+    /// The current moment.
+    fn instant(&self) -> Instant {
+        #[cfg(test)]
+        if let Some(manual) = &self.manual {
+            return *manual.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        Instant::now()
+    }
+
     fn micros(&self, at: Instant) -> u64 {
         u64::try_from(at.saturating_duration_since(self.base).as_micros()).unwrap_or(u64::MAX).max(1)
     }
 
     fn now(&self) -> u64 {
-        self.micros(Instant::now())
+        self.micros(self.instant())
     }
 }
 
@@ -446,6 +466,16 @@ pub struct AnswerCache {
     absent_for: Duration,
     /// What the store watch vouches for (see [`AnswerCache::verified`]).
     watch: Arc<Vouched>,
+    /// How changes made elsewhere reached this cache.
+    heard: Arc<Heard>,
+}
+
+/// How changes made elsewhere reached the cache: announcements on the change feed, and answers
+/// the store watch had to drop (a change the feed did not bring first, or the feed is down).
+#[derive(Default)]
+struct Heard {
+    announced: AtomicU64,
+    dropped_by_watch: AtomicU64,
 }
 
 /// The store watch's word, in microseconds of the cache's clock (0: not yet).
@@ -461,6 +491,10 @@ struct Vouched {
 
 impl AnswerCache {
     pub fn new(settings: CacheSettings) -> Self {
+        Self::with_clock(settings, Clock::system())
+    }
+
+    fn with_clock(settings: CacheSettings, clock: Clock) -> Self {
         let index = Arc::new(ReadIndex::new());
         let evicted = Arc::clone(&index);
         let shards = Cache::builder()
@@ -479,11 +513,24 @@ impl AnswerCache {
             shards,
             loads,
             index,
-            clock: Clock { base: Instant::now() },
+            clock,
             stale_bound: settings.stale_bound,
             absent_for: settings.absent_for,
             watch: Arc::new(Vouched { checked_from: AtomicU64::new(0), first_look: AtomicU64::new(0) }),
+            heard: Arc::default(),
         }
+    }
+
+    /// Change announcements heard on the Redis feed since start (each forgets its key).
+    pub fn announcements_heard(&self) -> u64 {
+        self.heard.announced.load(Ordering::Relaxed)
+    }
+
+    /// Answers the store watch dropped since start because it found a later version in the
+    /// store: changes the feed did not bring first. Growing while Redis is up means the feed
+    /// loses announcements.
+    pub fn answers_dropped_by_watch(&self) -> u64 {
+        self.heard.dropped_by_watch.load(Ordering::Relaxed)
     }
 
     /// Said by the store watch after a complete look at the store's changes that began at
@@ -525,7 +572,7 @@ impl AnswerCache {
     /// when expiry dates may turn a valid certificate into an expired one); whether a long-lived
     /// answer may still be served is decided at each hit. Absences live briefly.
     fn entry(&self, value: Cached, read_from: Option<Instant>) -> Entry {
-        let now = Instant::now();
+        let now = self.clock.instant();
         let loaded = self.clock.micros(now);
         let made = match read_from.or_else(|| now.checked_sub(self.stale_bound)) {
             Some(made) if made >= self.clock.base => self.clock.micros(made),
@@ -579,7 +626,7 @@ impl AnswerCache {
         let mut loaded_here = false;
         let load = async {
             loaded_here = true;
-            let began = Instant::now();
+            let began = self.clock.instant();
             let loaded: Loaded = load.await?.into();
             Ok(self.entry(loaded.value, loaded.from_store.then_some(began)))
         };
@@ -657,14 +704,23 @@ impl AnswerCache {
         self.forget_soon(key);
     }
 
+    /// Applies a change to `key` announced on the change feed: counts it, and forgets `key` now
+    /// and soon.
+    pub async fn announced(&self, key: &str) {
+        self.heard.announced.fetch_add(1, Ordering::Relaxed);
+        self.forget_now_and_soon(key).await;
+    }
+
     /// Like [`AnswerCache::forget_now_and_soon`], for changes to record versions: the answer
     /// of each key of `changed` older than its version is dropped, now and once more after the
     /// in-flight grace (one timer for them all: a bulk import changes thousands at once); an
     /// answer of that version or later (the one the change itself put) stays.
     pub async fn forget_older_now_and_soon(&self, changed: Vec<(String, u32)>) {
+        let mut dropped = 0;
         for (key, version) in &changed {
-            self.forget_older(key, *version).await;
+            dropped += u64::from(self.forget_older(key, *version).await);
         }
+        self.heard.dropped_by_watch.fetch_add(dropped, Ordering::Relaxed);
         let cache = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(IN_FLIGHT_GRACE).await;
@@ -674,15 +730,18 @@ impl AnswerCache {
         });
     }
 
-    async fn forget_older(&self, key: &str, version: u32) {
+    /// Forgets the answer of `key` if it is older than `version`; whether one was held.
+    async fn forget_older(&self, key: &str, version: u32) -> bool {
         let older = |entry: &Entry| !matches!(&entry.value, Cached::Answer(prepared) if prepared.version >= version);
         let shard = ReadIndex::shard_of(key);
-        if self.index.remove_if(shard, key, older) {
+        let dropped = self.index.remove_if(shard, key, older);
+        if dropped {
             self.reweigh(shard).await;
         }
         if self.loads.get(key).await.is_some_and(|entry| older(&entry)) {
             self.loads.invalidate(key).await;
         }
+        dropped
     }
 
     /// Puts the answer made after a change, and forgets it a moment later for the same reason:
@@ -743,6 +802,26 @@ mod tests {
 
     fn answer(text: &str, version: u32) -> Cached {
         answer_for(text, version, 3_600_000)
+    }
+
+    /// The hands of a cache's clock, moved by the test.
+    struct Hands(Arc<std::sync::Mutex<Instant>>);
+
+    impl Hands {
+        fn now(&self) -> Instant {
+            *self.0.lock().unwrap()
+        }
+
+        fn advance(&self, by: Duration) {
+            *self.0.lock().unwrap() += by;
+        }
+    }
+
+    /// A cache on a clock that stands still until the test moves it.
+    fn on_manual_clock(settings: CacheSettings) -> (AnswerCache, Hands) {
+        let hands = Arc::new(std::sync::Mutex::new(Instant::now()));
+        let clock = Clock { base: *hands.lock().unwrap(), manual: Some(hands.clone()) };
+        (AnswerCache::with_clock(settings, clock), Hands(hands))
     }
 
     #[test]
@@ -818,51 +897,52 @@ mod tests {
 
     #[tokio::test]
     async fn absences_expire_sooner_than_answers_and_both_expire() {
-        let cache = AnswerCache::new(settings(400, 100));
+        let (cache, clock) = on_manual_clock(settings(400, 100));
         cache.get_or_load("gone", load(Cached::Absent)).await.unwrap();
         cache.get_or_load("here", load(answer("a", 1))).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        clock.advance(Duration::from_millis(200));
         let again = cache.get_or_load("gone", load(answer("now exists", 1))).await.unwrap();
         assert!(matches!(again, Cached::Answer(_)), "the absence was forgotten");
         let still = cache.get_or_load("here", load(answer("b", 2))).await.unwrap();
         assert!(matches!(still, Cached::Answer(p) if p.version == 1), "the answer is still cached");
-        tokio::time::sleep(Duration::from_millis(450)).await;
+        clock.advance(Duration::from_millis(250));
         let fresh = cache.get_or_load("here", load(answer("b", 2))).await.unwrap();
         assert!(matches!(fresh, Cached::Answer(p) if p.version == 2), "nothing outlives the bound");
     }
 
     #[tokio::test]
     async fn vouched_answers_outlive_the_bound_others_do_not() {
-        let cache = AnswerCache::new(settings(100, 100));
+        let (cache, clock) = on_manual_clock(settings(100, 100));
         // Loaded before the watch first looked (plus the bound): not trusted past the bound.
         cache.get_or_load("early", load(answer("a", 1))).await.unwrap();
-        cache.verified(Instant::now());
-        tokio::time::sleep(Duration::from_millis(120)).await;
-        cache.verified(Instant::now());
+        cache.verified(clock.now());
+        clock.advance(Duration::from_millis(120));
+        cache.verified(clock.now());
         cache.get_or_load("k", load(answer("a", 1))).await.unwrap();
         let early = cache.get_or_load("early", load(answer("b", 2))).await.unwrap();
         assert!(matches!(early, Cached::Answer(p) if p.version == 2), "it may be a copy from before the watch");
 
-        tokio::time::sleep(Duration::from_millis(150)).await;
-        cache.verified(Instant::now());
+        clock.advance(Duration::from_millis(150));
+        cache.verified(clock.now());
         let kept = cache.get_or_load("k", load(answer("b", 2))).await.unwrap();
         assert!(matches!(kept, Cached::Answer(p) if p.version == 1), "the watch would have dropped it");
         // The watch falls silent (the store cannot be read): the bound holds again.
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        clock.advance(Duration::from_millis(150));
         let fresh = cache.get_or_load("k", load(answer("b", 2))).await.unwrap();
         assert!(matches!(fresh, Cached::Answer(p) if p.version == 2), "without the watch the bound holds");
     }
 
     #[tokio::test]
     async fn answers_read_from_the_store_after_the_first_look_are_trusted_at_once() {
-        let cache = AnswerCache::new(settings(100, 100));
+        let (cache, clock) = on_manual_clock(settings(100, 100));
         let from_store = |value: Cached| async move { Ok::<_, std::io::Error>(Loaded { value, from_store: true }) };
         cache.get_or_load("before", from_store(answer("a", 1))).await.unwrap();
-        cache.verified(Instant::now());
+        clock.advance(Duration::from_millis(1));
+        cache.verified(clock.now());
         cache.get_or_load("store", from_store(answer("a", 1))).await.unwrap();
         cache.get_or_load("copy", load(answer("a", 1))).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(150)).await;
-        cache.verified(Instant::now());
+        clock.advance(Duration::from_millis(150));
+        cache.verified(clock.now());
 
         let store = cache.get_or_load("store", from_store(answer("b", 2))).await.unwrap();
         assert!(matches!(store, Cached::Answer(p) if p.version == 1), "read after the first look: vouched for");
@@ -890,11 +970,11 @@ mod tests {
 
     #[tokio::test]
     async fn no_answer_is_served_past_its_next_update_even_when_trusted() {
-        let cache = AnswerCache::new(settings(60_000, 1_000));
+        let (cache, clock) = on_manual_clock(settings(60_000, 1_000));
         cache.get_or_load("k", load(answer_for("a", 1, 150))).await.unwrap();
         let kept = cache.get_or_load("k", load(answer("b", 2))).await.unwrap();
         assert!(matches!(kept, Cached::Answer(p) if p.version == 1), "still before its next_update");
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        clock.advance(Duration::from_millis(250));
         let fresh = cache.get_or_load("k", load(answer("b", 2))).await.unwrap();
         assert!(matches!(fresh, Cached::Answer(p) if p.version == 2), "its assertion said a fresher one exists");
 

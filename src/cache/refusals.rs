@@ -4,7 +4,7 @@
 //! cheaper). Bounded by the bytes of the tokens it holds.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use moka::sync::Cache;
 
@@ -17,32 +17,46 @@ pub const DEFAULT_REFUSAL_LIFETIME: Duration = Duration::from_secs(2);
 /// Memory for remembered tokens (the text of each, the answer and the entry's bookkeeping).
 const MAX_BYTES: u64 = 8 * 1024 * 1024;
 
-/// Refused tokens and what was answered for them.
+/// Refused tokens and what was answered for them, with when they were refused.
 #[derive(Clone)]
 pub struct RefusalCache<V: Clone + Send + Sync + 'static> {
-    entries: Cache<String, Arc<V>>,
+    entries: Cache<String, (Instant, Arc<V>)>,
+    lifetime: Duration,
 }
 
 impl<V: Clone + Send + Sync + 'static> RefusalCache<V> {
     pub fn new(lifetime: Duration) -> Self {
         let entries = Cache::builder()
             .max_capacity(MAX_BYTES)
-            .weigher(|token: &String, _: &Arc<V>| {
-                u32::try_from(MOKA_ENTRY_COST + token.len() + std::mem::size_of::<V>()).unwrap_or(u32::MAX)
+            .weigher(|token: &String, _: &(Instant, Arc<V>)| {
+                let held = MOKA_ENTRY_COST + token.len() + std::mem::size_of::<(Instant, V)>();
+                u32::try_from(held).unwrap_or(u32::MAX)
             })
+            // Frees the memory of expired refusals; whether one is still served is `get_at`'s call.
             .time_to_live(lifetime)
             .build();
-        Self { entries }
+        Self { entries, lifetime }
     }
 
     /// The answer given to `token` a moment ago, if it was refused.
     pub fn get(&self, token: &str) -> Option<Arc<V>> {
-        self.entries.get(token)
+        self.get_at(token, Instant::now())
+    }
+
+    /// [`RefusalCache::get`] as of `now`.
+    pub fn get_at(&self, token: &str, now: Instant) -> Option<Arc<V>> {
+        let (refused, answer) = self.entries.get(token)?;
+        (now.saturating_duration_since(refused) < self.lifetime).then_some(answer)
     }
 
     /// Remembers that `token` was refused with `answer`.
     pub fn remember(&self, token: &str, answer: V) {
-        self.entries.insert(token.to_string(), Arc::new(answer));
+        self.remember_at(token, answer, Instant::now());
+    }
+
+    /// [`RefusalCache::remember`] as of `now`.
+    pub fn remember_at(&self, token: &str, answer: V, now: Instant) {
+        self.entries.insert(token.to_string(), (now, Arc::new(answer)));
     }
 }
 
@@ -52,11 +66,13 @@ mod tests {
 
     #[test]
     fn remembered_briefly() {
-        let cache = RefusalCache::new(Duration::from_millis(100));
-        assert!(cache.get("FAKE").is_none());
-        cache.remember("FAKE", "not genuine".to_string());
-        assert_eq!(cache.get("FAKE").as_deref().map(String::as_str), Some("not genuine"));
-        std::thread::sleep(Duration::from_millis(150));
-        assert!(cache.get("FAKE").is_none(), "forgotten after its lifetime");
+        let cache = RefusalCache::new(Duration::from_secs(2));
+        let start = Instant::now();
+        assert!(cache.get_at("FAKE", start).is_none());
+        cache.remember_at("FAKE", "not genuine".to_string(), start);
+        let answered = |at: Duration| cache.get_at("FAKE", start + at).as_deref().cloned();
+        assert_eq!(answered(Duration::ZERO).as_deref(), Some("not genuine"));
+        assert_eq!(answered(Duration::from_millis(1_999)).as_deref(), Some("not genuine"));
+        assert_eq!(answered(Duration::from_secs(2)), None, "forgotten after its lifetime");
     }
 }

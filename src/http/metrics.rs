@@ -116,6 +116,16 @@ pub async fn metrics(State(state): State<AppState>, _auth: Authorized<ReaderRole
     if let Some(tiers) = registry.tiers() {
         let bytes = tiers.local.weighed_bytes() as f64;
         out.gauge("starmark_answer_cache_bytes", "Bytes of prepared answers held in this instance's cache.", bytes);
+        out.counter(
+            "starmark_changes_announced_total",
+            "Change announcements this instance heard on the Redis change feed.",
+            tiers.local.announcements_heard(),
+        );
+        out.counter(
+            "starmark_answers_dropped_by_watch_total",
+            "Cached answers the store watch dropped for a later version (changes the feed did not bring first).",
+            tiers.local.answers_dropped_by_watch(),
+        );
     }
     out.counter(
         "starmark_artwork_renders_total",

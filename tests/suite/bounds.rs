@@ -321,15 +321,15 @@ async fn the_cli_verifies_a_bounded_receipt_online() {
     std::fs::write(&path, &document).unwrap();
     let (keys, file, server) = (app.config.keys_dir.clone(), path.to_str().unwrap().to_string(), app.base.clone());
     let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_starmark"))
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("STARMARK_KEYS_DIR", keys)
-            .env("STARMARK_LOG", "warn")
-            .args(["verify-receipt", &file, "--server", &server])
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("run starmark")
+        common::process::output(
+            std::process::Command::new(env!("CARGO_BIN_EXE_starmark"))
+                .env_clear()
+                .env("PATH", std::env::var("PATH").unwrap_or_default())
+                .env("STARMARK_KEYS_DIR", keys)
+                .env("STARMARK_LOG", "warn")
+                .args(["verify-receipt", &file, "--server", &server])
+                .stdin(std::process::Stdio::null()),
+        )
     })
     .await
     .unwrap();

@@ -141,7 +141,8 @@ async fn checks_that_cannot_be_made_exit_3_and_say_why() {
 
     let (path, _) = saved_receipt(&app, json!(["SM2026CLIR0201"]), "receipt.json").await;
     let file = path.to_str().unwrap();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let refusing = common::ports::RefusingPort::new();
+    let closed = refusing.addr;
     let out = verify_receipt(&keys, &[file, "--server", &format!("http://{closed}")]).await;
     assert_eq!(code(&out), 3);
     assert!(text(&out.stderr).contains("cannot reach"), "{}", text(&out.stderr));

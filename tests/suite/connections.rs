@@ -178,7 +178,9 @@ async fn open_connections(app: &common::TestApp) -> f64 {
 #[tokio::test]
 async fn a_server_with_few_descriptors_keeps_answering_under_a_slow_loris() {
     let dir = tempfile::tempdir().unwrap();
-    let keygen = common::process::output(common::starmark_command(dir.path()).arg("keygen"));
+    let mut keygen = common::starmark_command(dir.path());
+    keygen.arg("keygen");
+    let keygen = common::process::output_async(keygen).await;
     assert!(keygen.status.success(), "{}", String::from_utf8_lossy(&keygen.stderr));
     let mut command = std::process::Command::new("sh");
     command
@@ -188,7 +190,7 @@ async fn a_server_with_few_descriptors_keeps_answering_under_a_slow_loris() {
         .arg(env!("CARGO_BIN_EXE_starmark"))
         .envs(common::starmark_command(dir.path()).get_envs().filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))))
         .env("STARMARK_HEADER_TIMEOUT_MS", "60000");
-    let server = ServeProcess::start(command);
+    let server = tokio::task::spawn_blocking(move || ServeProcess::start(command)).await.expect("started");
     let _attackers = open_partial(server.addr, 300).await;
     for _ in 0..3 {
         let answer = tokio::time::timeout(HANG_GUARD, other_client().get(format!("{}/healthz", server.base)).send())

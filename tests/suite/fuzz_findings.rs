@@ -53,9 +53,10 @@ async fn import_names_the_line_of_a_row_whatever_the_line_ends(backend: Backend)
         if let Some(database) = &database {
             command.env("DATABASE_URL", &database.url);
         }
-        command.args(args).output().expect("run starmark")
+        command.args(args);
+        common::process::output_async(command)
     };
-    assert!(command(&["keygen"]).status.success());
+    assert!(command(&["keygen"]).await.status.success());
     let rows = [
         "number,holder_name,uscc,address,scope,system,commodity,customer".to_string(),
         format!("SM2026LINE0001,行尾一号有限公司,{},地址1,服务范围,38,33,24", uscc(41)),
@@ -67,7 +68,7 @@ async fn import_names_the_line_of_a_row_whatever_the_line_ends(backend: Backend)
     for (name, end, series) in [("lf.csv", "\n", "A"), ("crlf.csv", "\r\n", "B"), ("cr.csv", "\r", "C")] {
         let file = dir.path().join(name);
         std::fs::write(&file, rows.join(end).replace("SM2026LINE", &format!("SM2026LINE{series}"))).unwrap();
-        let out = command(&["import", file.to_str().unwrap(), "--quiet"]);
+        let out = command(&["import", file.to_str().unwrap(), "--quiet"]).await;
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("line 4: uscc: check character should be"), "{name}: {stderr}");
         assert!(stderr.contains("line 6: unreadable row"), "{name}: {stderr}");

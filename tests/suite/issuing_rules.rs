@@ -250,12 +250,12 @@ async fn the_search_page_says_when_a_credit_code_is_mistyped() {
 fn serve_refuses_a_key_directory_others_can_write() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    let keygen = common::starmark_command(dir.path()).arg("keygen").output().unwrap();
+    let keygen = common::process::output(common::starmark_command(dir.path()).arg("keygen"));
     assert!(keygen.status.success(), "{}", String::from_utf8_lossy(&keygen.stderr));
     let keys = dir.path().join("keys");
     for mode in [0o777, 0o770, 0o702] {
         std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(mode)).unwrap();
-        let out = common::starmark_command(dir.path()).arg("serve").output().unwrap();
+        let out = common::process::output(common::starmark_command(dir.path()).arg("serve"));
         assert!(!out.status.success());
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("writable by group or others") && stderr.contains("chmod go-w"), "{stderr}");

@@ -48,9 +48,9 @@ async fn import_then_serve_on_another_port_keep_one_origin(backend: Backend) {
         if let Some(database) = &database {
             command.env("DATABASE_URL", &database.url);
         }
-        command.output().expect("run starmark")
+        common::process::output_async(command)
     };
-    assert!(command(&["keygen"], None).status.success());
+    assert!(command(&["keygen"], None).await.status.success());
     let file = dir.path().join("one.csv");
     std::fs::write(
         &file,
@@ -61,7 +61,7 @@ async fn import_then_serve_on_another_port_keep_one_origin(backend: Backend) {
     )
     .unwrap();
     // Without STARMARK_LISTEN, the first use names the log after the default 127.0.0.1:8080.
-    let import = command(&["import", file.to_str().unwrap(), "--quiet"], None);
+    let import = command(&["import", file.to_str().unwrap(), "--quiet"], None).await;
     assert!(import.status.success(), "{}", String::from_utf8_lossy(&import.stderr));
 
     // The server then runs on another port and another public URL, and writes.
@@ -86,7 +86,7 @@ async fn import_then_serve_on_another_port_keep_one_origin(backend: Backend) {
     drop(registry);
 
     // The audit, run on that other port too, finds one log under one name.
-    let audit = command(&["audit"], Some("127.0.0.1:18099"));
+    let audit = command(&["audit"], Some("127.0.0.1:18099")).await;
     let stdout = String::from_utf8_lossy(&audit.stdout);
     assert!(audit.status.success(), "{stdout}{}", String::from_utf8_lossy(&audit.stderr));
     assert!(stdout.contains("log 127.0.0.1:8080/starmark-log") && stdout.contains("2 log leaves"), "{stdout}");

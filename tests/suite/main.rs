@@ -16,6 +16,7 @@ mod cli;
 mod cli_receipts;
 mod connections;
 mod fuzz_findings;
+mod harness;
 mod honest_scans;
 mod issuing_rules;
 mod log_origin;

@@ -269,7 +269,7 @@ async fn the_cli_prepares_the_index_before_it_exits() {
         .env("STARMARK_DATA_DIR", &app.config.data_dir)
         .env("STARMARK_KEYS_DIR", &app.config.keys_dir)
         .env("STARMARK_LOG", "warn");
-    let output = tokio::task::spawn_blocking(move || command.output()).await.expect("joined").expect("run starmark");
+    let output = common::process::output_async(command).await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "SM2026DIGEST04/1");

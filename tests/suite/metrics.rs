@@ -32,7 +32,7 @@ async fn scrape(app: &TestApp) -> HashMap<String, f64> {
 
 #[tokio::test]
 async fn figures_move_as_the_instance_works_and_need_a_token() {
-    let mut redis = RedisServer::start();
+    let mut redis = RedisServer::start().await;
     let app = spawn_app_with(|config| config.redis_url = Some(redis.url())).await;
     let anonymous = app.client.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(anonymous.status(), 401, "figures are not public");

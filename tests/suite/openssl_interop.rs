@@ -27,7 +27,7 @@ const FORMAT_MD: &str = include_str!("../../docs/format.md");
 
 /// Runs `openssl` with `args`, failing the test with install advice when it is missing.
 fn openssl(args: &[&str], dir: &Path) -> Output {
-    match Command::new("openssl").args(args).current_dir(dir).output() {
+    match crate::common::process::try_output(Command::new("openssl").args(args).current_dir(dir)) {
         Ok(output) => output,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
             "the `openssl` command line tool is not installed, and these tests need it to prove that an \
@@ -259,7 +259,7 @@ fn starmark_verify_accepts_a_saved_answer_and_refuses_an_altered_one() {
         if trust_list {
             command.arg("--trust-list").arg(work.path().join("keys.json"));
         }
-        command.output().unwrap()
+        crate::common::process::output(&mut command)
     };
     for trust_list in [false, true] {
         let good = verify("answer.json", trust_list);

@@ -14,19 +14,19 @@ use starmark::domain::CertificateNumber;
 use starmark::registry::clock;
 use starmark::tlog::{verify_inclusion, Hash, LogKey};
 
-fn audit(app: &TestApp) -> Output {
-    common::process::output(
-        Command::new(env!("CARGO_BIN_EXE_starmark"))
-            .arg("audit")
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("DATABASE_URL", app.config.database_url.as_deref().expect("a PostgreSQL app"))
-            .env("STARMARK_DATA_DIR", &app.config.data_dir)
-            .env("STARMARK_KEYS_DIR", &app.config.keys_dir)
-            .env("STARMARK_PUBLIC_URL", &app.config.public_url)
-            .env("STARMARK_LOG", "warn")
-            .stdin(Stdio::null()),
-    )
+async fn audit(app: &TestApp) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_starmark"));
+    command
+        .arg("audit")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", app.config.database_url.as_deref().expect("a PostgreSQL app"))
+        .env("STARMARK_DATA_DIR", &app.config.data_dir)
+        .env("STARMARK_KEYS_DIR", &app.config.keys_dir)
+        .env("STARMARK_PUBLIC_URL", &app.config.public_url)
+        .env("STARMARK_LOG", "warn")
+        .stdin(Stdio::null());
+    common::process::output_async(command).await
 }
 
 async fn json_of(app: &TestApp, path: &str) -> Value {
@@ -157,7 +157,7 @@ async fn the_registry_runs_on_postgresql_end_to_end() {
     assert_eq!(answer["log"]["index"], 3, "the revocation is the fourth leaf");
 
     // The audit passes on the database as the application left it...
-    let out = audit(&app);
+    let out = audit(&app).await;
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("audited 6 events, 6 log leaves"), "{text}");
@@ -174,7 +174,7 @@ async fn the_registry_runs_on_postgresql_end_to_end() {
     .await
     .unwrap();
     assert_eq!(edited.rows_affected(), 1);
-    let out = audit(&app);
+    let out = audit(&app).await;
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(!out.status.success(), "{text}");
     assert!(

@@ -54,7 +54,7 @@ async fn a_flood_of_readiness_questions_asks_the_store_about_once_a_second() {
 
 #[tokio::test]
 async fn redis_going_down_is_reported_but_does_not_make_an_instance_unready() {
-    let mut redis = RedisServer::start();
+    let mut redis = RedisServer::start().await;
     let app = spawn_app_with(|config| config.redis_url = Some(redis.url())).await;
     let wait_for = |want: &'static str| {
         let app = &app;
@@ -74,6 +74,6 @@ async fn redis_going_down_is_reported_but_does_not_make_an_instance_unready() {
     wait_for("up").await;
     redis.kill();
     wait_for("down").await;
-    redis.restart();
+    redis.restart().await;
     wait_for("up").await;
 }

@@ -6,7 +6,7 @@ use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{issue_body, spawn_app_with};
@@ -15,7 +15,7 @@ use starmark::registry::Registry;
 
 /// Runs `openssl` with `args` in `dir`, failing the test with its output if it fails.
 fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl").args(args).current_dir(dir).output();
+    let out = common::process::try_output(Command::new("openssl").args(args).current_dir(dir));
     let out = match out {
         Ok(out) => out,
         Err(e) => panic!("openssl is needed to make the test's certificates ({e}); scripts/test installs it"),
@@ -62,29 +62,53 @@ fn make_certificates(dir: &Path) {
 struct TlsRedis {
     port: u16,
     dir: tempfile::TempDir,
-    child: Child,
+    _child: common::process::Guard,
 }
 
 impl TlsRedis {
-    fn start() -> Self {
+    /// Starts on a free port, and on another if a parallel test took that one first.
+    async fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        make_certificates(dir.path());
-        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).unwrap().port();
-        let child = Command::new("redis-server")
-            .args(["--port", "0", "--tls-port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--tls-cert-file", "server.pem", "--tls-key-file", "server.key", "--tls-ca-cert-file", "ca.pem"])
-            .args(["--tls-auth-clients", "no", "--save", "", "--appendonly", "no"])
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .spawn()
+        let certificates = dir.path().to_path_buf();
+        tokio::task::spawn_blocking(move || make_certificates(&certificates)).await.expect("certificates made");
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).unwrap().port();
+            let mut child = common::process::Guard::spawn(
+                Command::new("redis-server")
+                    .args(["--port", "0", "--tls-port", &port.to_string(), "--bind", "127.0.0.1"])
+                    .args(["--tls-cert-file", "server.pem", "--tls-key-file", "server.key"])
+                    .args([
+                        "--tls-ca-cert-file",
+                        "ca.pem",
+                        "--tls-auth-clients",
+                        "no",
+                        "--save",
+                        "",
+                        "--appendonly",
+                        "no",
+                    ])
+                    .current_dir(dir.path())
+                    .stdout(Stdio::null()),
+            )
             .expect("redis-server is needed; scripts/test installs it");
-        let server = Self { port, dir, child };
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(started.elapsed() < Duration::from_secs(10), "redis-server did not listen with TLS");
-            std::thread::sleep(Duration::from_millis(20));
+            let listening = common::wait::until("redis-server listening with TLS or exiting", || {
+                let exited = child.try_wait().ok().flatten().is_some();
+                async move {
+                    if exited {
+                        return Ok(false);
+                    }
+                    match tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+                        Ok(_) => Ok(true),
+                        Err(e) => Err(e.to_string()),
+                    }
+                }
+            })
+            .await;
+            if listening && child.try_wait().ok().flatten().is_none() {
+                return Self { port, dir, _child: child };
+            }
         }
-        server
+        panic!("redis-server could not listen with TLS on any of five free ports");
     }
 
     fn url(&self) -> String {
@@ -96,20 +120,13 @@ impl TlsRedis {
     }
 }
 
-impl Drop for TlsRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn redis_up(registry: &Registry) -> bool {
     registry.tiers().and_then(|tiers| tiers.shared).is_some_and(|shared| shared.is_up())
 }
 
 #[tokio::test]
 async fn over_tls_with_a_private_ca_a_change_reaches_the_other_instance() {
-    let redis = TlsRedis::start();
+    let redis = TlsRedis::start().await;
     let app = spawn_app_with(|config| {
         config.redis_url = Some(redis.url());
         config.redis_ca = Some(redis.ca());
@@ -126,32 +143,36 @@ async fn over_tls_with_a_private_ca_a_change_reaches_the_other_instance() {
     let state = |answer: serde_json::Value| answer["status"]["state"].as_str().unwrap_or_default().to_string();
     assert_eq!(state(app.client.get(&url).send().await.unwrap().json().await.unwrap()), "valid");
 
+    let heard = common::observe::announcements_heard(&peer_registry);
     let (status, _) = app.status("SM2026TLS00001", json!({"action": "revoke", "reason": "严重违规"})).await;
     assert_eq!(status, 200);
-    let revoked = Instant::now();
-    while state(app.client.get(&url).send().await.unwrap().json().await.unwrap()) != "revoked" {
-        assert!(revoked.elapsed() < Duration::from_secs(5), "the peer still answers valid after the bound");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    common::wait::until_true("the peer answers revoked", || async {
+        state(app.client.get(&url).send().await.unwrap().json().await.unwrap()) == "revoked"
+    })
+    .await;
+    // Carried by the feed over TLS (the store watch would get there too, later).
+    common::wait::until_true("the peer heard the revocation over TLS", || {
+        std::future::ready(common::observe::announcements_heard(&peer_registry) > heard)
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn a_server_certificate_nobody_vouches_for_is_refused_and_answers_go_on() {
-    let redis = TlsRedis::start();
+    let redis = TlsRedis::start().await;
     // No STARMARK_REDIS_CA: the system's trust store does not know the test's CA.
     let app = spawn_app_with(|config| config.redis_url = Some(redis.url())).await;
     app.issue(&issue_body("SM2026TLS00002", "证书不符有限公司", 94)).await;
     assert_eq!(app.get("/api/v1/certificates/SM2026TLS00002").await.status(), 200);
-    assert!(!redis_up(&app.registry), "connected to a server whose certificate no trusted CA signed");
 
     // The warning the README promises: the same start as a user runs it says so in its log.
     let dir = tempfile::tempdir().unwrap();
-    assert!(common::process::output(starmark(dir.path(), &[]).arg("keygen")).status.success());
-    let server = common::ServeProcess::start({
-        let mut command = starmark(dir.path(), &[("REDIS_URL", &redis.url())]);
-        command.arg("serve");
-        command
-    });
+    let mut keygen = starmark(dir.path(), &[]);
+    keygen.arg("keygen");
+    assert!(common::process::output_async(keygen).await.status.success());
+    let mut command = starmark(dir.path(), &[("REDIS_URL", &redis.url())]);
+    command.arg("serve");
+    let server = tokio::task::spawn_blocking(move || common::ServeProcess::start(command)).await.expect("started");
     let warned = tokio::task::spawn_blocking(move || {
         let line = server.wait_for_line("redis unreachable", Duration::from_secs(30));
         (line, server)
@@ -161,6 +182,8 @@ async fn a_server_certificate_nobody_vouches_for_is_refused_and_answers_go_on() 
     assert!(line.contains("WARN") && line.to_lowercase().contains("certificate"), "{line}");
     let answer = reqwest::get(format!("{}/api/v1/certificates?limit=1", server.base)).await.unwrap();
     assert_eq!(answer.status(), 200, "answers go on without Redis");
+    // By now the app in this process has tried as long as the server that said so.
+    assert!(!redis_up(&app.registry), "connected to a server whose certificate no trusted CA signed");
 }
 
 /// The `starmark` binary in `dir` with the environment given, its log on stderr.
@@ -184,9 +207,12 @@ fn refused_start(dir: &Path, env: &[(&str, &str)]) -> String {
 fn a_redis_that_never_answers_is_reported_without_its_password() {
     let dir = tempfile::tempdir().unwrap();
     assert!(common::process::output(starmark(dir.path(), &[]).arg("keygen")).status.success());
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).unwrap().port();
+    let refusing = common::ports::RefusingPort::new();
+    let closed = refusing.addr.port();
     let url = format!("redis://:s3cret@127.0.0.1:{closed}");
-    let mut server = starmark(dir.path(), &[("REDIS_URL", &url)]).arg("serve").stderr(Stdio::piped()).spawn().unwrap();
+    let mut server =
+        common::process::Guard::spawn(starmark(dir.path(), &[("REDIS_URL", &url)]).arg("serve").stderr(Stdio::piped()))
+            .unwrap();
     let (lines, log) = std::sync::mpsc::channel();
     let stderr = server.stderr.take().unwrap();
     std::thread::spawn(move || {
@@ -194,7 +220,7 @@ fn a_redis_that_never_answers_is_reported_without_its_password() {
             let _ = lines.send(line);
         }
     });
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + common::wait::HANG_GUARD;
     let reported = loop {
         match log.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
             Ok(line) if line.contains("redis unreachable") => break Some(line),
@@ -202,8 +228,7 @@ fn a_redis_that_never_answers_is_reported_without_its_password() {
             Err(_) => break None,
         }
     };
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     let line = reported.expect("no log line says Redis cannot be reached");
     assert!(line.contains("Connection refused") && !line.contains("s3cret"), "{line}");
 

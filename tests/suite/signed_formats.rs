@@ -26,7 +26,7 @@ fn doc_block(tag: &str) -> String {
 
 /// Runs `script` with `sh -e` in `dir`; (success, stdout + stderr).
 fn run_script(dir: &Path, script: &str) -> (bool, String) {
-    let output = Command::new("sh").arg("-ec").arg(script).current_dir(dir).output().expect("run sh");
+    let output = common::process::output(Command::new("sh").arg("-ec").arg(script).current_dir(dir));
     let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     (output.status.success(), text)
 }
@@ -62,7 +62,8 @@ async fn the_assertion_recipe_verifies_a_live_answer() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("answer.json"), answer).unwrap();
     std::fs::write(dir.path().join("keys.json"), keys).unwrap();
-    check_assertion_recipe(dir.path());
+    let path = dir.path().to_path_buf();
+    tokio::task::spawn_blocking(move || check_assertion_recipe(&path)).await.expect("the recipe ran");
 }
 
 /// docs/format.md section 10: the token recipe, run literally with bash, coreutils and OpenSSL,
@@ -75,7 +76,7 @@ fn the_token_recipe_verifies_the_documented_vector_and_refuses_the_others() {
     let check = |token: &str| {
         std::fs::write(dir.path().join("token.txt"), format!("{token}\n")).unwrap();
         let script = format!("set -e\nKEY_ID={}\n{recipe}", doc_block("mark-vector-key-id"));
-        let output = Command::new("bash").arg("-c").arg(&script).current_dir(dir.path()).output().expect("run bash");
+        let output = common::process::output(Command::new("bash").arg("-c").arg(&script).current_dir(dir.path()));
         let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
         (output.status.success() && text.contains(VERIFIED), text)
     };
@@ -107,15 +108,20 @@ async fn the_checkpoint_recipe_verifies_a_live_checkpoint_and_refuses_an_edited_
     std::fs::write(dir.join("vkey.txt"), &vkey).unwrap();
     let check = |text: &str| {
         std::fs::write(dir.join("checkpoint.txt"), text).unwrap();
-        let output = Command::new("bash").arg("-ec").arg(&recipe).current_dir(dir).output().expect("run bash");
-        let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-        (output.status.success() && said.contains(VERIFIED), said)
+        let mut command = Command::new("bash");
+        command.arg("-ec").arg(&recipe).current_dir(dir);
+        async move {
+            let output = common::process::output_async(command).await;
+            let said =
+                format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+            (output.status.success() && said.contains(VERIFIED), said)
+        }
     };
-    let (ok, said) = check(&checkpoint);
+    let (ok, said) = check(&checkpoint).await;
     assert!(ok, "the documented checkpoint recipe must verify the server's checkpoint:\n{checkpoint}\n{said}");
     let mut lines: Vec<String> = checkpoint.lines().map(str::to_string).collect();
     let size: u64 = lines[1].parse().expect("the second line is the tree size");
     lines[1] = (size + 1).to_string();
-    let (ok, said) = check(&(lines.join("\n") + "\n"));
+    let (ok, said) = check(&(lines.join("\n") + "\n")).await;
     assert!(!ok, "a checkpoint with another size must not verify:\n{said}");
 }

@@ -283,7 +283,7 @@ impl SharedCache {
                             message = messages.next() => match message {
                                 Some(message) => {
                                     if let Ok(key) = message.get_payload::<String>() {
-                                        local.forget_now_and_soon(&key).await;
+                                        local.announced(&key).await;
                                     }
                                 }
                                 None => break,

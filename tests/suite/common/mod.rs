@@ -3,11 +3,15 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod observe;
 #[macro_use]
 pub mod postgres;
+pub mod ports;
 pub mod process;
 pub mod records;
 pub mod relay;
+pub mod server;
+pub mod wait;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -34,6 +38,10 @@ pub struct TestApp {
     pub issuer: String,
     pub reader: String,
     pub dir: tempfile::TempDir,
+    /// The running server: stopped, with its background work, when the app is dropped.
+    pub server: server::RunningServer,
+    /// Servers started by [`TestApp::spawn_peer`], stopped with the app.
+    pub peers: std::sync::Mutex<Vec<server::RunningServer>>,
     /// The app's own PostgreSQL database, when it runs on PostgreSQL (dropped with the app).
     pub database: Option<TestDatabase>,
 }
@@ -89,11 +97,23 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let app = Application::build(&config).await.expect("application starts");
     let base = format!("http://{}", app.local_addr().expect("bound"));
     let registry = app.registry();
-    tokio::spawn(app.run_until(std::future::pending()));
+    let server = server::RunningServer::start(app);
     let (_, admin) = registry.create_token(Role::Admin, "test admin").await.expect("token");
     let (_, issuer) = registry.create_token(Role::Issuer, "test issuer").await.expect("token");
     let (_, reader) = registry.create_token(Role::Reader, "test reader").await.expect("token");
-    TestApp { base, client: reqwest::Client::new(), registry, config, admin, issuer, reader, dir, database: None }
+    TestApp {
+        base,
+        client: reqwest::Client::new(),
+        registry,
+        config,
+        admin,
+        issuer,
+        reader,
+        dir,
+        server,
+        peers: Default::default(),
+        database: None,
+    }
 }
 
 /// The app on `backend`: on PostgreSQL with a fresh database of its own.
@@ -188,7 +208,7 @@ impl TestApp {
         let peer = Application::build(&config).await.expect("peer starts");
         let base = format!("http://{}", peer.local_addr().expect("bound"));
         let registry = peer.registry();
-        tokio::spawn(peer.run_until(std::future::pending()));
+        self.peers.lock().expect("peers").push(server::RunningServer::start(peer));
         (base, registry)
     }
 
@@ -226,32 +246,42 @@ pub async fn assert_problem(response: reqwest::Response, status: u16, slug: &str
     body
 }
 
-/// A private Redis server for one test, on a free loopback port, killed when dropped.
+/// A private Redis server for one test, on a Unix socket in its own directory (so a restart
+/// finds its address free: no other test can take it meanwhile), killed when dropped.
 pub struct RedisServer {
-    pub port: u16,
     dir: tempfile::TempDir,
-    child: Option<std::process::Child>,
+    child: Option<process::Guard>,
 }
 
 impl RedisServer {
-    pub fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
-        let mut server = Self { port, dir: tempfile::tempdir().expect("temp dir"), child: None };
-        server.restart();
+    pub async fn start() -> Self {
+        let mut server = Self { dir: tempfile::tempdir().expect("temp dir"), child: None };
+        server.restart().await;
         server
     }
 
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+    /// The Unix socket it listens on.
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("redis.sock")
     }
 
-    /// Starts (again) on the same port and waits until it answers.
-    pub fn restart(&mut self) {
-        let child = std::process::Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .current_dir(self.dir.path())
-            .stdout(std::process::Stdio::null())
-            .spawn();
+    pub fn url(&self) -> String {
+        format!("redis+unix://{}", self.socket().display())
+    }
+
+    /// Starts (again) on the same socket and waits until it answers.
+    pub async fn restart(&mut self) {
+        let socket = self.socket();
+        // A killed server leaves its socket file behind.
+        let _ = std::fs::remove_file(&socket);
+        let child = process::Guard::spawn(
+            std::process::Command::new("redis-server")
+                .args(["--port", "0", "--unixsocket"])
+                .arg(&socket)
+                .args(["--unixsocketperm", "700", "--save", "", "--appendonly", "no"])
+                .current_dir(self.dir.path())
+                .stdout(std::process::Stdio::null()),
+        );
         let child = match child {
             Ok(child) => child,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
@@ -261,35 +291,24 @@ impl RedisServer {
             Err(e) => panic!("cannot start redis-server: {e}"),
         };
         self.child = Some(child);
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
-                use std::io::{Read, Write};
-                let mut reply = [0u8; 7];
-                if stream.write_all(b"PING\r\n").is_ok()
-                    && stream.read_exact(&mut reply).is_ok()
-                    && &reply == b"+PONG\r\n"
-                {
-                    return;
-                }
+        let answers = || async {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut stream = tokio::net::UnixStream::connect(&socket).await.map_err(|e| e.to_string())?;
+            let mut reply = [0u8; 7];
+            stream.write_all(b"PING\r\n").await.map_err(|e| e.to_string())?;
+            stream.read_exact(&mut reply).await.map_err(|e| e.to_string())?;
+            if &reply == b"+PONG\r\n" {
+                Ok(())
+            } else {
+                Err(String::from_utf8_lossy(&reply).into_owned())
             }
-            assert!(std::time::Instant::now() < deadline, "redis-server did not answer on port {}", self.port);
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        };
+        wait::until(format_args!("redis-server answering on {}", socket.display()), answers).await;
     }
 
     /// Kills the server, as a crash or a network cut would.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.kill();
+        self.child.take();
     }
 }
 
