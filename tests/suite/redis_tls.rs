@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::redis_feed::redis_up;
 use common::{issue_body, spawn_app_with};
 use serde_json::json;
-use starmark::registry::Registry;
 
 /// Runs `openssl` with `args` in `dir`, failing the test with its output if it fails.
 fn openssl(dir: &Path, args: &[&str]) {
@@ -101,10 +101,6 @@ impl Drop for TlsRedis {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn redis_up(registry: &Registry) -> bool {
-    registry.tiers().and_then(|tiers| tiers.shared).is_some_and(|shared| shared.is_up())
 }
 
 #[tokio::test]

@@ -3,11 +3,19 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod commands;
+pub mod lifecycle;
+pub mod marks;
 #[macro_use]
 pub mod postgres;
 pub mod process;
+pub mod qr;
 pub mod records;
+pub mod redis_feed;
 pub mod relay;
+pub mod scan;
+pub mod serve_log;
+pub mod sqlite;
 
 use std::path::PathBuf;
 use std::sync::Arc;
