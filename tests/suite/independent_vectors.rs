@@ -159,3 +159,44 @@ async fn a_receipt_id_is_what_python_computes_from_its_document() {
     .expect("join");
     assert_eq!(computed, id);
 }
+
+/// A mark token made by another implementation from docs/format.md §10 alone: Python packs the
+/// 20 bytes, OpenSSL signs the message with the registry's private key, coreutils' base32
+/// encodes it. The registry must take it as its own serial, and a serial it never ordered as
+/// unknown.
+#[tokio::test]
+async fn a_mark_token_made_with_python_and_openssl_scans_as_genuine() {
+    let app = spawn_app().await;
+    let issued = app.issue(&issue_body("SM2026MINT0001", "独立签发有限公司", 302)).await;
+    app.order("SM2026MINT0001", 5).await;
+    let key_id = issued["signature"]["key_id"].as_str().expect("key id").to_string();
+    let valid_until = issued["valid_until"].as_str().expect("valid_until").to_string();
+    let private_key = app.config.keys_dir.join(format!("{key_id}.key.pem"));
+    let prefix = format!("SM2026MINT0001.{}", common::uscc(302));
+    let dir = app.dir.path().to_path_buf();
+    let mint = move |serial: u32| {
+        let script = format!(
+            r#"set -e
+python3 - > fields.bin <<'PY'
+import datetime, struct, sys
+days = (datetime.date.fromisoformat("{valid_until}") - datetime.date(1970, 1, 1)).days
+sys.stdout.buffer.write(bytes([1]) + bytes.fromhex("{key_id}") + bytes([3]) + struct.pack(">HII", days, 1, {serial}))
+PY
+{{ printf 'starmark-mark-v1\n%s' '{prefix}'; cat fields.bin; }} > mint-message.bin
+openssl pkeyutl -sign -inkey '{key}' -rawin -in mint-message.bin -out mint-sig.bin
+printf '%s' '{prefix}'
+cat fields.bin mint-sig.bin | base32 -w0 | tr -d '='
+"#,
+            key = private_key.display()
+        );
+        let out = std::process::Command::new("bash").arg("-c").arg(&script).current_dir(&dir).output().expect("bash");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).expect("ASCII token")
+    };
+    let (genuine, never_ordered) = tokio::task::spawn_blocking(move || (mint(4), mint(6))).await.expect("join");
+    assert_eq!(genuine, app.mark_token("SM2026MINT0001", 1, 4).await, "Ed25519 is deterministic: the same token");
+    let answer = app.scan(&format!("/v/{genuine}")).await;
+    assert_eq!((&answer["verdict"], &answer["mark"]["serial"]), (&json!("valid"), &json!(4)), "{answer}");
+    let answer = app.scan(&format!("/v/{never_ordered}")).await;
+    assert_eq!(answer["verdict"], "unknown", "serial 6 of a batch of 5: {answer}");
+}
