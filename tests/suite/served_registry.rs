@@ -66,10 +66,20 @@ async fn json_of(client: &reqwest::Client, url: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{url}: {e}: {text}"))
 }
 
-#[tokio::test]
-async fn a_rotated_key_signs_what_follows_and_the_old_records_still_verify_on_a_real_server() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let dir = dir.path();
+/// What an operator did before starting the server, as it saw it.
+struct Prepared {
+    first_key: String,
+    second_key: String,
+    /// The printed marks' URLs, serials 1 to 3.
+    urls: Vec<String>,
+    /// The URL prefix the marks are printed under.
+    prefix: String,
+    /// An issuer's API token.
+    token: String,
+}
+
+/// Two keys, a certificate signed by each, marks for the second listed and rendered, a token.
+fn prepare(dir: &Path) -> Prepared {
     let first_key = keygen(dir);
     import(dir, "SM2026OPS00001", 901);
     let second_key = keygen(dir);
@@ -108,12 +118,22 @@ async fn a_rotated_key_signs_what_follows_and_the_old_records_still_verify_on_a_
     assert!(!beyond.status.success());
     assert!(String::from_utf8_lossy(&beyond.stderr).contains("not within batch 1 (1-3)"), "{beyond:?}");
 
+    let token = String::from_utf8_lossy(&run(dir, &["token", "create", "--role", "issuer"]).stdout).trim().to_string();
+    Prepared { first_key, second_key, urls, prefix, token }
+}
+
+#[tokio::test]
+async fn a_rotated_key_signs_what_follows_and_the_old_records_still_verify_on_a_real_server() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().to_path_buf();
+    // Child processes run off the runtime's thread.
+    let Prepared { first_key, second_key, urls, prefix, token } =
+        tokio::task::spawn_blocking(move || prepare(&path)).await.expect("join");
+
     // The server, started as a user starts it.
-    let server = ServeProcess::start({
-        let mut command = starmark(dir);
-        command.arg("serve");
-        command
-    });
+    let mut command = starmark(dir.path());
+    command.arg("serve");
+    let server = tokio::task::spawn_blocking(move || ServeProcess::start(command)).await.expect("join");
     let client = reqwest::Client::new();
     let health = client.get(format!("{}/healthz", server.base)).send().await.expect("healthz");
     assert_eq!(health.status(), 200);
@@ -142,13 +162,9 @@ async fn a_rotated_key_signs_what_follows_and_the_old_records_still_verify_on_a_
         let file = checker.path().join(format!("{name}.json"));
         std::fs::write(&file, answer.to_string()).expect("write the answer");
         // A checker with no keys of its own: the trust list alone.
-        let out = common::process::output(
-            common::starmark_command(checker.path())
-                .arg("verify")
-                .arg(&file)
-                .arg("--trust-list")
-                .arg(checker.path().join("keys.json")),
-        );
+        let mut verify = common::starmark_command(checker.path());
+        verify.arg("verify").arg(&file).arg("--trust-list").arg(checker.path().join("keys.json"));
+        let out = tokio::task::spawn_blocking(move || common::process::output(&mut verify)).await.expect("join");
         let said = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success() && said.starts_with("GENUINE"), "{name}: {said}");
     }
@@ -162,7 +178,6 @@ async fn a_rotated_key_signs_what_follows_and_the_old_records_still_verify_on_a_
     }
 
     // STARMARK_BODY_LIMIT: a body over it is refused before it is read.
-    let token = String::from_utf8_lossy(&run(dir, &["token", "create", "--role", "issuer"]).stdout).trim().to_string();
     let large = json!({"scope": "x".repeat(BODY_LIMIT)});
     let refused = client
         .post(format!("{}/api/v1/certificates", server.base))

@@ -16,11 +16,18 @@ fn starmark(dir: &std::path::Path, args: &[&str]) -> String {
 #[tokio::test]
 async fn no_token_reaches_the_log_of_a_server_logging_everything() {
     let dir = tempfile::tempdir().expect("temp dir");
-    starmark(dir.path(), &["keygen"]);
-    let issuer = starmark(dir.path(), &["token", "create", "--role", "issuer", "--label", "log test"]);
-    let reader = starmark(dir.path(), &["token", "create", "--role", "reader"]);
-    let revoked = starmark(dir.path(), &["token", "create", "--role", "admin"]);
-    starmark(dir.path(), &["token", "revoke", &revoked[4..20]]);
+    let path = dir.path().to_path_buf();
+    // Child processes run off the runtime's thread.
+    let (issuer, reader, revoked) = tokio::task::spawn_blocking(move || {
+        starmark(&path, &["keygen"]);
+        let issuer = starmark(&path, &["token", "create", "--role", "issuer", "--label", "log test"]);
+        let reader = starmark(&path, &["token", "create", "--role", "reader"]);
+        let revoked = starmark(&path, &["token", "create", "--role", "admin"]);
+        starmark(&path, &["token", "revoke", &revoked[4..20]]);
+        (issuer, reader, revoked)
+    })
+    .await
+    .expect("join");
     // Looks like a token, but no registry made it.
     let forged = format!("{}{}", &issuer[..issuer.len() - 6], "ZZZZZZ");
 
@@ -30,7 +37,7 @@ async fn no_token_reaches_the_log_of_a_server_logging_everything() {
         .env_clear()
         .args(["-c", "STARMARK_LOG=debug exec \"$0\" serve", env!("CARGO_BIN_EXE_starmark")])
         .envs(common::starmark_command(dir.path()).get_envs().filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))));
-    let server = ServeProcess::start(command);
+    let server = tokio::task::spawn_blocking(move || ServeProcess::start(command)).await.expect("join");
     let client = reqwest::Client::new();
     let url = |path: &str| format!("{}{path}", server.base);
 
