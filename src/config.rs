@@ -227,6 +227,93 @@ mod tests {
         Config::from_vars(&|name| vars.get(name).cloned())
     }
 
+    /// README's table of variables, with nothing set.
+    #[test]
+    fn an_empty_environment_gives_the_documented_defaults() {
+        let config = Config::default();
+        assert_eq!(config.listen, "127.0.0.1:8080".parse::<SocketAddr>().unwrap());
+        assert_eq!(config.data_dir, PathBuf::from("data"));
+        assert_eq!(config.keys_dir, PathBuf::from("keys"));
+        assert_eq!(config.public_url, "http://127.0.0.1:8080", "http://<listen>");
+        assert_eq!(config.database_url, None);
+        assert_eq!(config.database_url(), "sqlite://data/starmark.db");
+        assert_eq!(config.redis_url, None);
+        assert_eq!(config.issuer_name, "Starmark 示范认证中心 (demo body)");
+        assert_eq!(config.issuer_approval.as_str(), "CNCA-R-2026-001");
+        assert_eq!(config.request_timeout, Duration::from_secs(10));
+        assert_eq!(config.body_limit, 1_048_576);
+        assert_eq!(config.log_origin, None);
+        assert_eq!(config.cache_stale_bound, Duration::from_millis(5000));
+        assert_eq!(config.cache_max_bytes, 64 * 1_048_576);
+        assert_eq!(config.receipts_per_minute, 600);
+    }
+
+    #[test]
+    fn each_variable_is_read_trimmed() {
+        let config = from(&[
+            ("STARMARK_LISTEN", "0.0.0.0:9000"),
+            ("STARMARK_CACHE_STALE_MS", "250"),
+            ("STARMARK_CACHE_MAX_MB", "8"),
+            ("STARMARK_RECEIPTS_PER_MINUTE", " 30 "),
+            ("STARMARK_ISSUER_NAME", " 华东服务认证中心 "),
+            ("STARMARK_ISSUER_APPROVAL", "CNCA-R-2019-123"),
+            ("STARMARK_REQUEST_TIMEOUT_MS", "1500"),
+            ("STARMARK_BODY_LIMIT", "4096"),
+            ("STARMARK_LOG_ORIGIN", "log.registry.example.cn/starmark"),
+            ("DATABASE_URL", "/srv/starmark/registry.db"),
+        ])
+        .unwrap();
+        assert_eq!(config.listen, "0.0.0.0:9000".parse::<SocketAddr>().unwrap());
+        assert_eq!(config.public_url, "http://0.0.0.0:9000", "the default follows the listen address");
+        assert_eq!(config.cache_stale_bound, Duration::from_millis(250));
+        assert_eq!(config.cache_max_bytes, 8_388_608);
+        assert_eq!(config.receipts_per_minute, 30);
+        assert_eq!(config.issuer_name, "华东服务认证中心");
+        assert_eq!(config.issuer_approval.as_str(), "CNCA-R-2019-123");
+        assert_eq!(config.request_timeout, Duration::from_millis(1500));
+        assert_eq!(config.body_limit, 4096);
+        assert_eq!(config.log_origin.as_deref(), Some("log.registry.example.cn/starmark"));
+        assert_eq!(config.database_url(), "/srv/starmark/registry.db", "a path is passed on as given");
+        let config =
+            from(&[("STARMARK_PUBLIC_URL", "https://registry.example.cn/"), ("STARMARK_ISSUER_NAME", "  ")]).unwrap();
+        assert_eq!(config.public_url, "https://registry.example.cn", "no trailing slash");
+        assert_eq!(config.issuer_name, "Starmark 示范认证中心 (demo body)", "blank is unset");
+    }
+
+    #[test]
+    fn zero_is_raised_to_the_least_that_works() {
+        let config = from(&[
+            ("STARMARK_CACHE_STALE_MS", "0"),
+            ("STARMARK_CACHE_MAX_MB", "0"),
+            ("STARMARK_RECEIPTS_PER_MINUTE", "0"),
+        ])
+        .unwrap();
+        assert_eq!(config.cache_stale_bound, Duration::from_millis(1));
+        assert_eq!(config.cache_max_bytes, 1_048_576);
+        assert_eq!(config.receipts_per_minute, 1);
+    }
+
+    #[test]
+    fn a_bad_value_is_refused_naming_its_variable_and_value() {
+        for (name, value) in [
+            ("STARMARK_CACHE_STALE_MS", "5s"),
+            ("STARMARK_CACHE_MAX_MB", "-1"),
+            ("STARMARK_RECEIPTS_PER_MINUTE", "many"),
+            ("STARMARK_REQUEST_TIMEOUT_MS", "1.5"),
+            ("STARMARK_BODY_LIMIT", "1MB"),
+            ("STARMARK_ISSUER_APPROVAL", "CNCA-2026-1"),
+            ("STARMARK_PUBLIC_URL", "registry.example.cn"),
+            ("STARMARK_LISTEN", "localhost"),
+        ] {
+            let error = from(&[(name, value)]).expect_err(value);
+            assert_eq!(error.variable, name);
+            assert!(error.to_string().starts_with(name), "{error}");
+            if name != "STARMARK_ISSUER_APPROVAL" {
+                assert!(error.message.contains(value), "{error} names the value");
+            }
+        }
+    }
+
     #[test]
     fn the_connection_settings_have_their_documented_defaults() {
         let config = Config::default();

@@ -555,8 +555,11 @@ impl AnswerCache {
         (checked_from != 0).then(|| Duration::from_micros(self.clock.now().saturating_sub(checked_from)))
     }
 
-    /// Bytes of answers held, as moka last weighed them (it settles its bookkeeping lazily).
-    pub fn weighed_bytes(&self) -> u64 {
+    /// Bytes of answers held. moka settles its bookkeeping lazily, and a cache with little
+    /// traffic may not settle for long, so its pending work is run first: the figure is for
+    /// metrics scrapes, not the hot path.
+    pub async fn weighed_bytes(&self) -> u64 {
+        self.shards.run_pending_tasks().await;
         self.shards.weighted_size()
     }
 

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use chrono::{Days, Months, NaiveDate};
+use chrono::{Datelike, Days, Months, NaiveDate};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::evaluation::{Evaluation, EvaluationError, Level};
@@ -240,12 +240,20 @@ pub enum IssueError {
     Evaluation(#[from] EvaluationError),
 }
 
-/// Last day of validity for a certificate issued on `issued`.
+/// Last day of validity for a certificate issued on `issued`: the day before its anniversary
+/// [`VALIDITY_YEARS`] later. The anniversary of 29 February in a common year is 1 March (the
+/// date a day past 28 February), so such a certificate is valid through 28 February, as one
+/// issued a day later is; it is never cut a day short.
 pub fn validity_end(issued: NaiveDate) -> NaiveDate {
-    issued
-        .checked_add_months(Months::new(12 * VALIDITY_YEARS))
-        .and_then(|d| d.checked_sub_days(Days::new(1)))
-        .unwrap_or(NaiveDate::MAX)
+    let anniversary = issued.checked_add_months(Months::new(12 * VALIDITY_YEARS)).map(|date| {
+        if date.day() < issued.day() {
+            // The month is shorter than the issue date: the anniversary falls on the next day.
+            date.succ_opt().unwrap_or(date)
+        } else {
+            date
+        }
+    });
+    anniversary.and_then(|d| d.checked_sub_days(Days::new(1))).unwrap_or(NaiveDate::MAX)
 }
 
 impl Holder {
@@ -363,6 +371,20 @@ pub(crate) mod tests {
         assert_eq!(record.valid_until, NaiveDate::from_ymd_opt(2029, 11, 25).unwrap());
         assert_eq!(record.state_on(today), State::Valid);
         assert_eq!(record.number.as_str(), "SM2026ASC000001");
+    }
+
+    #[test]
+    fn a_certificate_issued_on_a_leap_day_is_valid_through_the_day_before_its_anniversary() {
+        let date = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        // Counted by hand: three years from 29 Feb 2024 reach 1 Mar 2027 (2027 has no 29 Feb).
+        assert_eq!(validity_end(date(2024, 2, 29)), date(2027, 2, 28));
+        assert_eq!(validity_end(date(2024, 2, 28)), date(2027, 2, 27));
+        assert_eq!(validity_end(date(2024, 3, 1)), date(2027, 2, 28));
+        // Three years from a leap day can land on one: 29 Feb 2028 + 3 years = 1 Mar 2031.
+        assert_eq!(validity_end(date(2028, 2, 29)), date(2031, 2, 28));
+        // Into a leap year: 29 Feb 2032 exists, so 28 Feb is the last day before it.
+        assert_eq!(validity_end(date(2029, 2, 28)), date(2032, 2, 27));
+        assert_eq!(validity_end(date(2029, 3, 1)), date(2032, 2, 29));
     }
 
     #[test]

@@ -114,7 +114,7 @@ pub async fn metrics(State(state): State<AppState>, _auth: Authorized<ReaderRole
         );
     }
     if let Some(tiers) = registry.tiers() {
-        let bytes = tiers.local.weighed_bytes() as f64;
+        let bytes = tiers.local.weighed_bytes().await as f64;
         out.gauge("starmark_answer_cache_bytes", "Bytes of prepared answers held in this instance's cache.", bytes);
         out.counter(
             "starmark_changes_announced_total",
@@ -132,7 +132,11 @@ pub async fn metrics(State(state): State<AppState>, _auth: Authorized<ReaderRole
         "Certificate-level mark pictures drawn (requests the artwork cache could not answer).",
         state.artwork.renders(),
     );
-    out.gauge("starmark_artwork_cache_bytes", "Bytes of mark pictures kept.", state.artwork.weighed_bytes() as f64);
+    out.gauge(
+        "starmark_artwork_cache_bytes",
+        "Bytes of mark pictures kept.",
+        state.artwork.weighed_bytes().await as f64,
+    );
     out.counter(
         "starmark_store_checks_total",
         "Trivial queries asked of the store for readiness (at most one a second).",

@@ -140,6 +140,18 @@ async fn csv_lists_skip_their_header_and_blank_lines_and_keep_line_numbers() {
     assert_eq!(answer["count"], 2);
     assert_eq!(answer["summary"]["revoked"], 1);
     assert_eq!(answer["summary"]["expired"], 1);
+
+    // A list saved with `;` between columns (spreadsheets in locales whose decimal mark is a
+    // comma): the first column is the query.
+    let semicolons = "SM2026BULK0001;批量一号;x\n\"SM2026BULK0003\";撤销\n".to_string();
+    let answer: Value = bulk_text(&app, "/api/v1/verify/bulk", "text/csv", semicolons).await.json().await.unwrap();
+    let rows: Vec<(&str, &str)> = answer["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["query"].as_str().unwrap(), r["outcome"].as_str().unwrap()))
+        .collect();
+    assert_eq!(rows, [("SM2026BULK0001", "found"), ("SM2026BULK0003", "found")], "{answer}");
     // A CSV saved as GBK by a spreadsheet program: the header and the names are not UTF-8.
     let mut gbk = b"\xd6\xa4\xca\xe9\xb1\xe0\xba\xc5,\xb9\xab\xcb\xbe\xc3\xfb\xb3\xc6\r\n".to_vec();
     gbk.extend_from_slice(b"SM2026BULK0001,\xb9\xab\xcb\xbe\r\n");
@@ -305,14 +317,10 @@ async fn bad_requests_are_problems() {
 
 #[tokio::test]
 async fn a_store_that_cannot_answer_fails_the_whole_check() {
-    use sqlx::sqlite::SqliteConnectOptions;
-    use sqlx::{Connection, SqliteConnection};
-
     let app = spawn_app().await;
     seed(&app).await;
-    let options = SqliteConnectOptions::new().filename(app.db_path());
-    let mut db = SqliteConnection::connect_with(&options).await.expect("open database");
-    sqlx::query("ALTER TABLE certificates RENAME TO certificates_elsewhere").execute(&mut db).await.unwrap();
+    let mut db = app.raw_db().await;
+    db.execute("ALTER TABLE certificates RENAME TO certificates_elsewhere").await.unwrap();
     let response = bulk_json(&app, &json!({"queries": ["SM2026BULK0001", uscc(3)]})).await;
     // A missing table is a fault, not an outage that passes: no promise of a quick retry.
     assert!(response.headers().get("retry-after").is_none());
@@ -321,7 +329,7 @@ async fn a_store_that_cannot_answer_fails_the_whole_check() {
     let receipt = app.client.post(app.url("/api/v1/receipts")).json(&json!({"queries": ["SM2026BULK0001"]})).send();
     assert_problem(receipt.await.unwrap(), 503, "unavailable").await;
 
-    sqlx::query("ALTER TABLE certificates_elsewhere RENAME TO certificates").execute(&mut db).await.unwrap();
+    db.execute("ALTER TABLE certificates_elsewhere RENAME TO certificates").await.unwrap();
     let response = bulk_json(&app, &json!({"queries": ["SM2026BULK0001"]})).await;
     assert_eq!(response.status(), 200);
 }

@@ -22,7 +22,7 @@ async fn seed(app: &TestApp) {
         body["holder"]["name_en"] = json!(format!("Company {n}"));
         app.issue(&body).await;
     }
-    app.status("SM2026SRCH0002", json!({"action": "revoke", "reason": "r"})).await;
+    app.set_status("SM2026SRCH0002", json!({"action": "revoke", "reason": "r"})).await;
 }
 
 async fn numbers(app: &TestApp, query: &str) -> Vec<String> {

@@ -10,6 +10,7 @@ use crate::common;
 
 use chrono::Days;
 use common::browser::{contrast_ratio, Browser, BrowserOptions};
+use common::marks::tampered;
 use common::{issue_body, spawn_app_with, TestApp};
 use serde_json::{json, Value};
 use starmark::crypto::keys;
@@ -41,25 +42,6 @@ struct Scenario {
     copied: String,
 }
 
-async fn order(app: &TestApp, number: &str, count: u64) {
-    let response =
-        app.post(&format!("/api/v1/certificates/{number}/marks"), &app.issuer, &json!({"count": count})).await;
-    assert_eq!(response.status(), 201);
-}
-
-async fn token_of(app: &TestApp, number: &str, batch: u32, serial: u32) -> String {
-    let record = app.registry.get(&CertificateNumber::parse(number).expect("number")).await.expect("record").record;
-    app.registry.mark_token(&record, batch, serial).expect("token")
-}
-
-/// The token with one character of its signature changed (still valid base32).
-fn tampered(token: &str) -> String {
-    let mut bytes = token.as_bytes().to_vec();
-    let at = bytes.len() - 20;
-    bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
-    String::from_utf8(bytes).expect("ascii")
-}
-
 async fn scenario() -> Scenario {
     let app = spawn_app_with(|config| {
         config.issuer_name = ISSUER.into();
@@ -78,7 +60,7 @@ async fn scenario() -> Scenario {
         let mut body = issue_body(number, name, n);
         body["scope"] = json!(SCOPE);
         app.issue(&body).await;
-        order(&app, number, 50).await;
+        app.order(number, 50).await;
     }
     let mut expired = issue_body("SM2020000105", "龙岩过期电器有限公司", 105);
     expired["scope"] = json!(SCOPE);
@@ -103,7 +85,7 @@ async fn scenario() -> Scenario {
         .await;
     assert_eq!(response.status(), 200);
 
-    let valid = token_of(&app, "SM2026000101", 1, 1).await;
+    let valid = app.mark_token("SM2026000101", 1, 1).await;
     // Well signed by the registry's own key, for a certificate it never issued.
     let signer = Signer::new(keys::load_signing_key(&app.config.keys_dir).expect("key"));
     let record = app.registry.get(&CertificateNumber::parse("SM2026000101").expect("n")).await.expect("r").record;
@@ -118,7 +100,7 @@ async fn scenario() -> Scenario {
     let unknown = token::issue(&signer, &claims);
 
     // A copied serial: checked from 11 different networks before the browser opens it.
-    let copied = token_of(&app, "SM2026000101", 1, 2).await;
+    let copied = app.mark_token("SM2026000101", 1, 2).await;
     for n in 1..=11 {
         let response = app
             .client
@@ -143,42 +125,42 @@ async fn scenario() -> Scenario {
         },
         Case {
             verdict: "suspended",
-            token: token_of(&app, "SM2026000102", 1, 1).await,
+            token: app.mark_token("SM2026000102", 1, 1).await,
             headline: ("认证已暂停", "Certificate suspended"),
             holder: Some("福州暂停电器有限公司"),
             detail: ("暂停至", "The suspension runs until"),
         },
         Case {
             verdict: "revoked",
-            token: token_of(&app, "SM2026000103", 1, 1).await,
+            token: app.mark_token("SM2026000103", 1, 1).await,
             headline: ("认证已撤销", "Certificate revoked"),
             holder: Some("泉州撤销电器有限公司"),
             detail: ("被撤销", "was revoked on"),
         },
         Case {
             verdict: "withdrawn",
-            token: token_of(&app, "SM2026000104", 1, 1).await,
+            token: app.mark_token("SM2026000104", 1, 1).await,
             headline: ("认证已注销", "Certificate withdrawn"),
             holder: Some("漳州注销电器有限公司"),
             detail: ("申请注销", "withdrawn at the holder's request"),
         },
         Case {
             verdict: "expired",
-            token: token_of(&app, "SM2020000105", 0, 0).await,
+            token: app.mark_token("SM2020000105", 0, 0).await,
             headline: ("认证已过期", "Certificate expired"),
             holder: Some("龙岩过期电器有限公司"),
             detail: ("已过期失效", "it has expired"),
         },
         Case {
             verdict: "mark_revoked",
-            token: token_of(&app, "SM2026000106", 1, 5).await,
+            token: app.mark_token("SM2026000106", 1, 5).await,
             headline: ("此标志已作废", "This mark has been revoked"),
             holder: Some("莆田作废标志电器有限公司"),
             detail: ("标签在印刷厂被盗", "标签在印刷厂被盗"),
         },
         Case {
             verdict: "not_genuine",
-            token: tampered(&valid),
+            token: tampered(&valid, 20),
             headline: ("非正品标志 · 可能为伪造", "NOT GENUINE · possible counterfeit"),
             holder: None,
             detail: ("篡改或伪造", "altered or forged"),
@@ -328,7 +310,8 @@ async fn check_every_verdict(lang: &str) {
             let checks = browser.text("#checks").await;
             let first = if zh { "已有 1 个网络查询过此标志" } else { "Checked from 1 network since" };
             assert!(checks.contains(first), "{what}: {checks}");
-            assert!(!browser.exists("#what-to-do").await || case.verdict == "mark_revoked", "{what}");
+            // Advice on what to do is for a revoked mark only; a genuine certificate needs none.
+            assert_eq!(browser.exists("#what-to-do").await, case.verdict == "mark_revoked", "{what}");
         } else {
             let todo = browser.text("#what-to-do").await;
             let (dont, keep) = if zh { ("请勿相信", "保留商品") } else { ("Do not trust", "Keep the product") };
@@ -529,7 +512,7 @@ async fn the_page_checks_the_signature_on_the_device_and_warns_on_disagreement()
     let app = &scenario.app;
     let browser = Browser::start(BrowserOptions::phone("zh-CN")).await;
     let genuine = scenario.cases[0].token.clone();
-    let fake = tampered(&genuine);
+    let fake = tampered(&genuine, 20);
 
     // Genuine: the device agrees with the registry.
     browser.goto(&app.url(&format!("/v/{genuine}"))).await;

@@ -4,7 +4,7 @@
 use crate::common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use common::{issue_body, spawn_app, TestApp};
 use serde_json::{json, Value};
@@ -15,14 +15,7 @@ async fn verify_receipt(keys_dir: &Path, args: &[&str]) -> Output {
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     tokio::task::spawn_blocking(move || {
         common::process::output(
-            Command::new(env!("CARGO_BIN_EXE_starmark"))
-                .env_clear()
-                .env("PATH", std::env::var("PATH").unwrap_or_default())
-                .env("STARMARK_KEYS_DIR", keys_dir)
-                .env("STARMARK_LOG", "warn")
-                .arg("verify-receipt")
-                .args(args)
-                .stdin(Stdio::null()),
+            common::starmark_command(&keys_dir).env("STARMARK_KEYS_DIR", &keys_dir).arg("verify-receipt").args(args),
         )
     })
     .await

@@ -13,11 +13,9 @@ on_each_backend!(
     import_names_the_line_of_a_row_whatever_the_line_ends
 );
 
-async fn scan_json(app: &TestApp, token: &str) -> Value {
-    let url = app.url(&format!("/v/{}", token.replace(' ', "%20").replace('\t', "%09")));
-    let response = app.client.get(url).header("accept", "application/json").send().await.unwrap();
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
+/// A JSON scan of `token`, its blanks escaped for the URL.
+async fn scan_token(app: &TestApp, token: &str) -> Value {
+    app.scan(&format!("/v/{}", token.replace(' ', "%20").replace('\t', "%09"))).await
 }
 
 /// `mark_token` found that blanks between the certificate number and the `.` were trimmed away
@@ -29,11 +27,11 @@ async fn a_genuine_token_with_blanks_inside_is_not_genuine(backend: Backend) {
     let number = answer["number"].as_str().unwrap().to_string();
     let record = app.registry.get(&starmark::domain::CertificateNumber::parse(&number).unwrap()).await.unwrap().record;
     let token = app.registry.mark_token(&record, 0, 0).unwrap();
-    let genuine = scan_json(&app, &token).await;
+    let genuine = scan_token(&app, &token).await;
     assert_eq!(genuine["reason"], "checked", "{genuine}");
     for blank in [" ", "\t", "  "] {
         let spelled = token.replacen('.', &format!("{blank}."), 1);
-        let answer = scan_json(&app, &spelled).await;
+        let answer = scan_token(&app, &spelled).await;
         assert_eq!(answer["reason"], "malformed", "{spelled:?} was read as {answer}");
         assert_ne!(answer["verdict"], genuine["verdict"], "{spelled:?}");
     }

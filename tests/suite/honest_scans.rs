@@ -13,7 +13,6 @@ use common::{issue_body, spawn_app_on_with, spawn_app_with, RedisServer, TestApp
 use reqwest::Method;
 use serde_json::{json, Value};
 use starmark::config::Config;
-use starmark::domain::CertificateNumber;
 
 const PHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1";
 
@@ -26,11 +25,6 @@ async fn certificate_with_marks(app: &TestApp, number: &str, n: u32) {
     app.issue(&issue_body(number, "诚实计数有限公司", n)).await;
     let response = app.post(&format!("/api/v1/certificates/{number}/marks"), &app.issuer, &json!({"count": 20})).await;
     assert_eq!(response.status(), 201);
-}
-
-async fn mark_path(app: &TestApp, number: &str, batch: u32, serial: u32) -> String {
-    let record = app.registry.get(&CertificateNumber::parse(number).unwrap()).await.unwrap().record;
-    format!("/v/{}", app.registry.mark_token(&record, batch, serial).unwrap())
 }
 
 /// One request for a mark's page: `client` goes in `X-Forwarded-For`, `agent` in `User-Agent`.
@@ -75,7 +69,7 @@ async fn issuer_figures(app: &TestApp, number: &str, batch: u32, serial: u32) ->
 async fn replays_from_one_client_never_raise_the_flag(backend: Backend) {
     let app = spawn_app_on_with(backend, behind_proxy).await;
     certificate_with_marks(&app, "SM2026HONEST01", 301).await;
-    let path = mark_path(&app, "SM2026HONEST01", 1, 3).await;
+    let path = app.mark_path("SM2026HONEST01", 1, 3).await;
     let client = "203.0.113.7";
     for _ in 0..20 {
         request(&app.base, &path, Method::GET, true, client, Some(PHONE)).await;
@@ -110,7 +104,7 @@ async fn replays_from_one_client_never_raise_the_flag(backend: Backend) {
 async fn checks_from_many_networks_raise_the_flag(backend: Backend) {
     let app = spawn_app_on_with(backend, behind_proxy).await;
     certificate_with_marks(&app, "SM2026HONEST02", 302).await;
-    let path = mark_path(&app, "SM2026HONEST02", 1, 9).await;
+    let path = app.mark_path("SM2026HONEST02", 1, 9).await;
     // Two addresses of one IPv6 /64 are one subscriber's network.
     scan(&app.base, &path, "2001:db8:1:2::10").await;
     let same = scan(&app.base, &path, "2001:db8:1:2::99").await;
@@ -142,7 +136,7 @@ async fn a_forwarded_header_from_an_untrusted_peer_makes_no_new_network(backend:
     // No trusted proxy: what the client writes in X-Forwarded-For proves nothing.
     let app = spawn_app_on_with(backend, |_| {}).await;
     certificate_with_marks(&app, "SM2026HONEST03", 303).await;
-    let path = mark_path(&app, "SM2026HONEST03", 1, 1).await;
+    let path = app.mark_path("SM2026HONEST03", 1, 1).await;
     for n in 1..=15 {
         scan(&app.base, &path, &format!("192.0.2.{n}")).await;
     }
@@ -153,7 +147,7 @@ async fn a_forwarded_header_from_an_untrusted_peer_makes_no_new_network(backend:
 async fn bots_previews_and_tools_do_not_count(backend: Backend) {
     let app = spawn_app_on_with(backend, behind_proxy).await;
     certificate_with_marks(&app, "SM2026HONEST04", 304).await;
-    let path = mark_path(&app, "SM2026HONEST04", 1, 5).await;
+    let path = app.mark_path("SM2026HONEST04", 1, 5).await;
     let agents = [
         Some("facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)"),
         Some("Twitterbot/1.0"),
@@ -187,7 +181,7 @@ async fn bots_previews_and_tools_do_not_count(backend: Backend) {
 async fn the_certificate_level_mark_never_warns(backend: Backend) {
     let app = spawn_app_on_with(backend, behind_proxy).await;
     certificate_with_marks(&app, "SM2026HONEST05", 305).await;
-    let path = mark_path(&app, "SM2026HONEST05", 0, 0).await;
+    let path = app.mark_path("SM2026HONEST05", 0, 0).await;
     for n in 1..=15 {
         scan(&app.base, &path, &format!("100.64.0.{n}")).await;
     }
@@ -244,7 +238,7 @@ async fn with_redis_two_instances_count_each_network_once_between_them() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     certificate_with_marks(&app, "SM2026HONEST06", 306).await;
-    let path = mark_path(&app, "SM2026HONEST06", 1, 2).await;
+    let path = app.mark_path("SM2026HONEST06", 1, 2).await;
 
     // The same client on both instances is one network.
     scan(&app.base, &path, "203.0.113.50").await;

@@ -8,21 +8,13 @@ use crate::common;
 
 use std::time::Duration;
 
+use common::marks::tampered;
+use common::scan::scan_json;
 use common::{issue_body, spawn_app, TestApp};
 use serde_json::{json, Value};
-use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{Connection, Row, SqliteConnection};
+use sqlx::Row;
 use starmark::domain::{CertificateNumber, CertificateRecord};
 use starmark::registry::{Change, Registry, DIGEST_INDEX_LOAD_AFTER};
-
-async fn order(app: &TestApp, number: &str, count: u64) -> Value {
-    let response =
-        app.post(&format!("/api/v1/certificates/{number}/marks"), &app.issuer, &json!({"count": count})).await;
-    let status = response.status();
-    let body: Value = response.json().await.expect("json");
-    assert_eq!(status, 201, "{body}");
-    body
-}
 
 /// Waits until `registry` holds the digest index of `number`/`batch` (built in the background).
 async fn until_index(registry: &Registry, number: &str, batch: u32) {
@@ -33,21 +25,8 @@ async fn until_index(registry: &Registry, number: &str, batch: u32) {
     }
 }
 
-async fn scan(base: &str, client: &reqwest::Client, token: &str) -> Value {
-    let response =
-        client.get(format!("{base}/v/{token}")).header("accept", "application/json").send().await.expect("scan");
-    assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["content-type"], "application/json");
-    response.json().await.expect("json")
-}
-
 async fn record(app: &TestApp, number: &str) -> CertificateRecord {
     app.registry.get(&CertificateNumber::parse(number).expect("number")).await.expect("certificate").record
-}
-
-async fn database(app: &TestApp) -> SqliteConnection {
-    let options = SqliteConnectOptions::new().filename(app.db_path());
-    SqliteConnection::connect_with(&options).await.expect("open database")
 }
 
 /// Issues `number` as of 2025-03-01 (so that a renewal moves its validity), orders `count`
@@ -56,7 +35,7 @@ async fn issued_last_year_with_marks(app: &TestApp, number: &str, name: &str, n:
     let mut body = issue_body(number, name, n);
     body["issued"] = json!("2025-03-01");
     app.issue(&body).await;
-    order(app, number, count).await;
+    app.order(number, count).await;
     until_index(&app.registry, number, 1).await;
 }
 
@@ -72,32 +51,25 @@ async fn renew(app: &TestApp, number: &str) -> CertificateRecord {
 async fn scan_valid(app: &TestApp, base: &str, record: &CertificateRecord, serials: std::ops::Range<u32>) {
     for serial in serials {
         let token = app.registry.mark_token(record, 1, serial).expect("token");
-        let answer = scan(base, &app.client, &token).await;
+        let answer = scan_json(&app.client, base, &format!("/v/{}", token)).await;
         assert_eq!(answer["verdict"], "valid", "serial {serial}: {answer}");
     }
-}
-
-/// The token with one character of its signature changed, still valid base32.
-fn altered(token: &str) -> String {
-    let mut bytes = token.as_bytes().to_vec();
-    let at = bytes.len() - 30;
-    bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
-    String::from_utf8(bytes).expect("ascii")
 }
 
 #[tokio::test]
 async fn fresh_tokens_of_an_indexed_batch_scan_without_a_signature_verification() {
     let app = spawn_app().await;
     app.issue(&issue_body("SM2026DIGEST01", "摘要索引电器有限公司", 61)).await;
-    let answer = order(&app, "SM2026DIGEST01", 300).await;
+    let answer = app.order("SM2026DIGEST01", 300).await;
     assert_eq!(answer["batch"]["count"], 300, "the order answers at once, index or not");
     until_index(&app.registry, "SM2026DIGEST01", 1).await;
 
     // Stored: 8 bytes a serial, a 32-byte salt, the signing key's id.
-    let mut db = database(&app).await;
+    let mut raw = app.raw_db().await;
+    let db = raw.sqlite_connection();
     let row = sqlx::query("SELECT key_id, salt, tags FROM mark_digests WHERE number = ? AND batch = 1")
         .bind("SM2026DIGEST01")
-        .fetch_one(&mut db)
+        .fetch_one(&mut *db)
         .await
         .expect("index row");
     assert_eq!(row.get::<Vec<u8>, _>("tags").len(), 300 * 8);
@@ -109,11 +81,11 @@ async fn fresh_tokens_of_an_indexed_batch_scan_without_a_signature_verification(
     let verified = app.registry.signatures_verified();
     for serial in [1, 150, 300] {
         let token = app.registry.mark_token(&record, 1, serial).expect("token");
-        let answer = scan(&app.base, &app.client, &token).await;
+        let answer = scan_json(&app.client, &app.base, &format!("/v/{}", token)).await;
         assert_eq!(answer["verdict"], "valid", "{answer}");
         assert_eq!(answer["mark"]["serial"], serial);
         // Lower case is the same token to readers, and to the index.
-        let answer = scan(&app.base, &app.client, &token.to_ascii_lowercase()).await;
+        let answer = scan_json(&app.client, &app.base, &format!("/v/{}", token.to_ascii_lowercase())).await;
         assert_eq!(answer["verdict"], "valid", "{answer}");
     }
     assert_eq!(app.registry.signatures_verified(), verified, "no Ed25519 verification for indexed tokens");
@@ -121,14 +93,14 @@ async fn fresh_tokens_of_an_indexed_batch_scan_without_a_signature_verification(
     // One character of the signature changed: the index does not vouch, the verification runs
     // and refuses it.
     let genuine = app.registry.mark_token(&record, 1, 42).expect("token");
-    let forged = altered(&genuine);
+    let forged = tampered(&genuine, 30);
     assert_ne!(forged, genuine);
-    let answer = scan(&app.base, &app.client, &forged).await;
+    let answer = scan_json(&app.client, &app.base, &format!("/v/{}", forged)).await;
     assert_eq!(answer["verdict"], "not_genuine", "{answer}");
     assert_eq!(answer["reason"], "bad_signature", "{answer}");
     assert_eq!(app.registry.signatures_verified(), verified + 1, "the fallback verification ran");
     // Scanned again at once (a flood of one fake code), in lower case: refused from memory.
-    let again = scan(&app.base, &app.client, &forged.to_ascii_lowercase()).await;
+    let again = scan_json(&app.client, &app.base, &format!("/v/{}", forged.to_ascii_lowercase())).await;
     assert_eq!(again["reason"], "bad_signature", "{again}");
     assert_eq!(app.registry.signatures_verified(), verified + 1, "not verified again");
 
@@ -154,7 +126,7 @@ async fn fresh_tokens_of_an_indexed_batch_scan_without_a_signature_verification(
 async fn a_batch_scanned_now_and_then_is_verified_without_loading_its_index() {
     let app = spawn_app().await;
     app.issue(&issue_body("SM2026DIGEST06", "偶尔扫码电器有限公司", 66)).await;
-    order(&app, "SM2026DIGEST06", 100).await;
+    app.order("SM2026DIGEST06", 100).await;
     until_index(&app.registry, "SM2026DIGEST06", 1).await;
     let record = record(&app, "SM2026DIGEST06").await;
 
@@ -163,13 +135,13 @@ async fn a_batch_scanned_now_and_then_is_verified_without_loading_its_index() {
     let (peer, peer_registry) = app.spawn_peer_with(|_| {}).await;
     for serial in 1..DIGEST_INDEX_LOAD_AFTER {
         let token = app.registry.mark_token(&record, 1, serial).expect("token");
-        assert_eq!(scan(&peer, &app.client, &token).await["verdict"], "valid");
+        assert_eq!(scan_json(&app.client, &peer, &format!("/v/{}", token)).await["verdict"], "valid");
         assert!(!peer_registry.mark_digests_loaded("SM2026DIGEST06", 1).await, "not loaded after scan {serial}");
     }
     assert_eq!(peer_registry.signatures_verified(), u64::from(DIGEST_INDEX_LOAD_AFTER) - 1);
     // A forged token among them is still refused.
-    let forged = altered(&app.registry.mark_token(&record, 1, 99).expect("token"));
-    let answer = scan(&peer, &app.client, &forged).await;
+    let forged = tampered(&app.registry.mark_token(&record, 1, 99).expect("token"), 30);
+    let answer = scan_json(&app.client, &peer, &format!("/v/{}", forged)).await;
     assert_eq!(answer["verdict"], "not_genuine", "{answer}");
 }
 
@@ -182,15 +154,17 @@ async fn batches_without_an_index_are_verified_as_before() {
     let record = app.registry.change("test", &number, &Change::OrderMarks { count: 20 }).await.expect("order").record;
     let token = app.registry.mark_token(&record, 1, 9).expect("token");
     let before = app.registry.signatures_verified();
-    let answer = scan(&app.base, &app.client, &token).await;
+    let answer = scan_json(&app.client, &app.base, &format!("/v/{}", token)).await;
     assert_eq!(answer["verdict"], "valid", "{answer}");
     assert_eq!(app.registry.signatures_verified(), before + 1, "verified");
     // Not in demand (nor with an index to load): the next scan verifies again.
-    let answer = scan(&app.base, &app.client, &app.registry.mark_token(&record, 1, 10).expect("token")).await;
+    let answer =
+        scan_json(&app.client, &app.base, &format!("/v/{}", app.registry.mark_token(&record, 1, 10).expect("token")))
+            .await;
     assert_eq!(answer["verdict"], "valid", "{answer}");
     assert_eq!(app.registry.signatures_verified(), before + 2);
     assert!(!app.registry.mark_digests_loaded("SM2026DIGEST02", 1).await);
-    let answer = scan(&app.base, &app.client, &altered(&token)).await;
+    let answer = scan_json(&app.client, &app.base, &format!("/v/{}", tampered(&token, 30))).await;
     assert_eq!(answer["verdict"], "not_genuine", "{answer}");
 
     // Prepared now (as the background task does), the index replaces the remembered absence at
@@ -199,7 +173,9 @@ async fn batches_without_an_index_are_verified_as_before() {
     assert_eq!(prepared.count, 20);
     assert!(app.registry.mark_digests_loaded("SM2026DIGEST02", 1).await);
     let verified = app.registry.signatures_verified();
-    let answer = scan(&app.base, &app.client, &app.registry.mark_token(&record, 1, 11).expect("token")).await;
+    let answer =
+        scan_json(&app.client, &app.base, &format!("/v/{}", app.registry.mark_token(&record, 1, 11).expect("token")))
+            .await;
     assert_eq!(answer["verdict"], "valid", "{answer}");
     assert_eq!(app.registry.signatures_verified(), verified, "vouched for by the new index");
 }
@@ -212,24 +188,25 @@ async fn a_missing_index_is_built_again_by_the_next_instance_from_the_orders_rec
 
     // The index is lost (deleted here; a server stopped during its background build never
     // stores it), and the certificate is renewed: its marks would now be made differently.
-    let mut db = database(&app).await;
-    sqlx::query("DELETE FROM mark_digests WHERE number = 'SM2025DIGEST05'").execute(&mut db).await.expect("delete");
+    let mut raw = app.raw_db().await;
+    let db = raw.sqlite_connection();
+    sqlx::query("DELETE FROM mark_digests WHERE number = 'SM2025DIGEST05'").execute(&mut *db).await.expect("delete");
     let renewed = renew(&app, "SM2025DIGEST05").await;
 
     // The next instance to start builds it again, from the record as the order left it.
     let (peer, peer_registry) = app.spawn_peer_with(|_| {}).await;
     until_index(&peer_registry, "SM2025DIGEST05", 1).await;
     let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM mark_digests WHERE number = 'SM2025DIGEST05'")
-        .fetch_one(&mut db)
+        .fetch_one(&mut *db)
         .await
         .expect("count");
     assert_eq!(stored, 1, "stored again");
-    let answer = scan(&peer, &app.client, &printed).await;
+    let answer = scan_json(&app.client, &peer, &format!("/v/{}", printed)).await;
     assert_eq!(answer["verdict"], "valid", "{answer}");
     assert_eq!(peer_registry.signatures_verified(), 0, "the rebuilt index vouches for the printed mark");
     let remade = app.registry.mark_token(&renewed, 1, 5).expect("token");
     assert_ne!(remade, printed);
-    let answer = scan(&peer, &app.client, &remade).await;
+    let answer = scan_json(&app.client, &peer, &format!("/v/{}", remade)).await;
     assert_eq!(answer["verdict"], "valid", "{answer}");
     assert_eq!(peer_registry.signatures_verified(), 1, "not the renewed record's tokens: verified");
 }
@@ -246,13 +223,13 @@ async fn tokens_made_again_after_a_renewal_are_verified_and_valid() {
 
     let verified = app.registry.signatures_verified();
     // The printed mark is still byte for byte the token of the index: no verification.
-    let answer = scan(&app.base, &app.client, &printed).await;
+    let answer = scan_json(&app.client, &app.base, &format!("/v/{}", printed)).await;
     assert_eq!(answer["verdict"], "valid", "{answer}");
     assert_eq!(app.registry.signatures_verified(), verified);
     // Made again from the renewed record, the token differs from the index's: verified.
     let remade = app.registry.mark_token(&renewed, 1, 12).expect("token");
     assert_ne!(remade, printed);
-    let answer = scan(&app.base, &app.client, &remade).await;
+    let answer = scan_json(&app.client, &app.base, &format!("/v/{}", remade)).await;
     assert_eq!(answer["verdict"], "valid", "{answer}");
     assert_eq!(app.registry.signatures_verified(), verified + 1, "the fallback verification ran");
 }
@@ -261,24 +238,19 @@ async fn tokens_made_again_after_a_renewal_are_verified_and_valid() {
 async fn the_cli_prepares_the_index_before_it_exits() {
     let app = spawn_app().await;
     app.issue(&issue_body("SM2026DIGEST04", "命令行标志有限公司", 64)).await;
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_starmark"));
-    command
-        .args(["marks", "order", "SM2026DIGEST04", "--count", "40"])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("STARMARK_DATA_DIR", &app.config.data_dir)
-        .env("STARMARK_KEYS_DIR", &app.config.keys_dir)
-        .env("STARMARK_LOG", "warn");
+    let mut command = app.starmark();
+    command.args(["marks", "order", "SM2026DIGEST04", "--count", "40"]);
     let output = common::process::output_async(command).await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "SM2026DIGEST04/1");
     assert!(stderr.contains("prepared the digest index of 40 marks"), "{stderr}");
 
-    let mut db = database(&app).await;
+    let mut raw = app.raw_db().await;
+    let db = raw.sqlite_connection();
     let tags: Vec<u8> = sqlx::query_scalar("SELECT tags FROM mark_digests WHERE number = ? AND batch = 1")
         .bind("SM2026DIGEST04")
-        .fetch_one(&mut db)
+        .fetch_one(&mut *db)
         .await
         .expect("index row");
     assert_eq!(tags.len(), 40 * 8);
@@ -289,7 +261,9 @@ async fn the_cli_prepares_the_index_before_it_exits() {
     scan_valid(&app, &server, &record, 1..DIGEST_INDEX_LOAD_AFTER + 1).await;
     let verified = server_registry.signatures_verified();
     assert_eq!(verified, u64::from(DIGEST_INDEX_LOAD_AFTER) - 1);
-    let answer = scan(&server, &app.client, &app.registry.mark_token(&record, 1, 40).expect("token")).await;
+    let answer =
+        scan_json(&app.client, &server, &format!("/v/{}", app.registry.mark_token(&record, 1, 40).expect("token")))
+            .await;
     assert_eq!(answer["verdict"], "valid", "{answer}");
     assert_eq!(server_registry.signatures_verified(), verified, "the server loaded the index the CLI stored");
 }

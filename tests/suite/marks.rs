@@ -7,7 +7,9 @@ use crate::common;
 use std::process::Command;
 
 use chrono::Days;
+use common::marks::tampered;
 use common::observe::{announcements_heard, answers_dropped_by_watch};
+use common::scan::scan_json;
 use common::{assert_problem, issue_body, spawn_app, TestApp};
 use image::imageops::FilterType;
 use serde_json::{json, Value};
@@ -17,16 +19,6 @@ use starmark::crypto::Signer;
 use starmark::domain::{CertificateNumber, Level, Uscc};
 use starmark::mark::{MarkArt, MarkFace, DEFAULT_DPI, DEFAULT_SIZE_MM};
 use starmark::registry::clock;
-
-/// Decodes the QR code of a PNG with rqrr.
-fn decode_rqrr(png: &[u8]) -> Option<String> {
-    let grey = image::load_from_memory(png).ok()?.to_luma8();
-    let mut prepared =
-        rqrr::PreparedImage::prepare_from_greyscale(grey.width() as usize, grey.height() as usize, |x, y| {
-            grey.get_pixel(x as u32, y as u32).0[0]
-        });
-    prepared.detect_grids().first()?.decode().ok().map(|(_, content)| content)
-}
 
 /// Decodes the QR code of a PNG with the independent zbarimg tool.
 async fn decode_zbar(png: &[u8]) -> Option<String> {
@@ -56,22 +48,6 @@ fn scaled(png: &[u8], divisor: u32) -> Vec<u8> {
     out.into_inner()
 }
 
-async fn order(app: &TestApp, number: &str, count: u64) -> Value {
-    let response =
-        app.post(&format!("/api/v1/certificates/{number}/marks"), &app.issuer, &json!({"count": count})).await;
-    let status = response.status();
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(status, 201, "{body}");
-    body
-}
-
-async fn scan_json(app: &TestApp, url: &str) -> Value {
-    let response = app.client.get(url).header("accept", "application/json").send().await.unwrap();
-    assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["content-type"], "application/json");
-    response.json().await.unwrap()
-}
-
 fn scan_path(token: &str) -> String {
     format!("/v/{token}")
 }
@@ -84,7 +60,7 @@ fn signer_of(app: &TestApp) -> Signer {
 async fn rendered_marks_decode_with_two_decoders_and_lead_to_a_valid_verdict() {
     let app = spawn_app().await;
     app.issue(&issue_body("SM2026MARK0001", "标志测试电器有限公司", 21)).await;
-    let batch = order(&app, "SM2026MARK0001", 500).await;
+    let batch = app.order("SM2026MARK0001", 500).await;
     assert_eq!(batch["handle"], "SM2026MARK0001/1");
     assert_eq!(batch["batch"]["count"], 500);
 
@@ -97,7 +73,7 @@ async fn rendered_marks_decode_with_two_decoders_and_lead_to_a_valid_verdict() {
     let png = art.png(&url, Some((1, 123))).unwrap();
     assert_eq!(art.png_size().unwrap().0, 709, "30 mm at 600 dpi");
 
-    let by_rqrr = decode_rqrr(&png).expect("rqrr reads the mark");
+    let by_rqrr = common::qr::decode_png(&png).expect("rqrr reads the mark");
     let by_zbar = decode_zbar(&png).await.expect("zbarimg reads the mark");
     assert_eq!(by_rqrr, url);
     assert_eq!(by_zbar, url);
@@ -105,7 +81,7 @@ async fn rendered_marks_decode_with_two_decoders_and_lead_to_a_valid_verdict() {
     assert_eq!(decode_zbar(&small).await.as_deref(), Some(url.as_str()), "zbarimg reads the mark at 25%");
     // rqrr's binariser needs about 3 pixels a module, so it is asked at half size (4.5 px a
     // module); zbarimg, the decoder closer to phone scanners, reads the quarter (2.25).
-    assert_eq!(decode_rqrr(&scaled(&png, 2)).as_deref(), Some(url.as_str()), "rqrr reads the mark at 50%");
+    assert_eq!(common::qr::decode_png(&scaled(&png, 2)).as_deref(), Some(url.as_str()), "rqrr reads the mark at 50%");
 
     // The decoded token verifies against the published trust list alone.
     let decoded_token = by_zbar.rsplit('/').next().unwrap();
@@ -118,7 +94,7 @@ async fn rendered_marks_decode_with_two_decoders_and_lead_to_a_valid_verdict() {
     assert_eq!(parsed.claims.uscc.as_str(), common::uscc(21));
 
     // Following the decoded URL, upper case and all, reaches the scan landing.
-    let answer = scan_json(&app, &by_zbar).await;
+    let answer = scan_json(&app.client, "", &by_zbar).await;
     assert_eq!(answer["verdict"], "valid", "{answer}");
     assert_eq!(answer["mark"]["serial"], 123);
     assert_eq!(answer["mark"]["label"], "1-000123");
@@ -137,18 +113,15 @@ async fn every_kind_of_bad_token_gets_its_own_verdict() {
     let app = spawn_app().await;
     app.issue(&issue_body("SM2026MARKA001", "甲标志有限公司", 22)).await;
     app.issue(&issue_body("SM2026MARKB001", "乙标志有限公司", 23)).await;
-    order(&app, "SM2026MARKA001", 10).await;
+    app.order("SM2026MARKA001", 10).await;
     let record = app.registry.get(&CertificateNumber::parse("SM2026MARKA001").unwrap()).await.unwrap().record;
     let genuine = app.registry.mark_token(&record, 1, 5).unwrap();
-    let answer = scan_json(&app, &app.url(&scan_path(&genuine))).await;
+    let answer = app.scan(&scan_path(&genuine)).await;
     assert_eq!((&answer["verdict"], &answer["reason"]), (&json!("valid"), &json!("checked")));
 
     // Tampered: one character of the signed part changed.
-    let mut bytes = genuine.clone().into_bytes();
-    let last = bytes.len() - 10;
-    bytes[last] = if bytes[last] == b'A' { b'B' } else { b'A' };
-    let tampered = String::from_utf8(bytes).unwrap();
-    let answer = scan_json(&app, &app.url(&scan_path(&tampered))).await;
+    let tampered = tampered(&genuine, 10);
+    let answer = app.scan(&scan_path(&tampered)).await;
     assert_eq!(answer["verdict"], "not_genuine", "{answer}");
     assert!(answer["detail"].as_str().unwrap().contains("signature"), "{answer}");
     assert_eq!(answer["reason"], "bad_signature");
@@ -167,7 +140,7 @@ async fn every_kind_of_bad_token_gets_its_own_verdict() {
         serial: 5,
     };
     let foreign = token::issue(&stranger, &claims);
-    let answer = scan_json(&app, &app.url(&scan_path(&foreign))).await;
+    let answer = app.scan(&scan_path(&foreign)).await;
     assert_eq!(answer["verdict"], "not_genuine");
     assert!(answer["detail"].as_str().unwrap().contains("not in the trust list"), "{answer}");
     assert_eq!(answer["reason"], "unknown_key");
@@ -179,29 +152,29 @@ async fn every_kind_of_bad_token_gets_its_own_verdict() {
         uscc: Uscc::parse(&common::uscc(23)).unwrap(),
         ..claims.clone()
     };
-    let answer = scan_json(&app, &app.url(&scan_path(&token::issue(&signer, &other)))).await;
+    let answer = app.scan(&scan_path(&token::issue(&signer, &other))).await;
     assert_eq!(answer["verdict"], "unknown", "{answer}");
     assert!(answer["detail"].as_str().unwrap().contains("never issued"), "{answer}");
     assert_eq!(answer["reason"], "serial_not_issued");
 
     // A serial beyond the batch, a certificate that does not exist, another holder's code.
     let beyond = MarkClaims { serial: 11, ..claims.clone() };
-    assert_eq!(scan_json(&app, &app.url(&scan_path(&token::issue(&signer, &beyond)))).await["verdict"], "unknown");
+    assert_eq!(app.scan(&scan_path(&token::issue(&signer, &beyond))).await["verdict"], "unknown");
     let missing = MarkClaims { number: CertificateNumber::parse("SM2026NOPE0001").unwrap(), ..claims.clone() };
-    assert_eq!(scan_json(&app, &app.url(&scan_path(&token::issue(&signer, &missing)))).await["verdict"], "unknown");
+    assert_eq!(app.scan(&scan_path(&token::issue(&signer, &missing))).await["verdict"], "unknown");
     let wrong_holder = MarkClaims { uscc: Uscc::parse(&common::uscc(23)).unwrap(), ..claims.clone() };
-    let answer = scan_json(&app, &app.url(&scan_path(&token::issue(&signer, &wrong_holder)))).await;
+    let answer = app.scan(&scan_path(&token::issue(&signer, &wrong_holder))).await;
     assert_eq!(answer["verdict"], "unknown");
     assert!(answer["detail"].as_str().unwrap().contains("another holder"));
     assert_eq!(answer["reason"], "other_holder");
 
     // Truncated and plain garbage.
-    let answer = scan_json(&app, &app.url(&scan_path(&genuine[..genuine.len() - 3]))).await;
+    let answer = app.scan(&scan_path(&genuine[..genuine.len() - 3])).await;
     assert_eq!(answer["verdict"], "not_genuine");
     assert!(answer["mark"].is_null());
-    assert_eq!(scan_json(&app, &app.url("/v/hello")).await["verdict"], "not_genuine");
+    assert_eq!(app.scan("/v/hello").await["verdict"], "not_genuine");
     let long = "A".repeat(5000);
-    assert_eq!(scan_json(&app, &app.url(&format!("/v/{long}"))).await["verdict"], "not_genuine");
+    assert_eq!(app.scan(&format!("/v/{long}")).await["verdict"], "not_genuine");
 }
 
 #[tokio::test]
@@ -209,7 +182,7 @@ async fn certificate_states_and_mark_revocations_decide_the_verdict() {
     let app = spawn_app().await;
     for (number, n) in [("SM2026STATE001", 31), ("SM2026STATE002", 32), ("SM2026STATE003", 33)] {
         app.issue(&issue_body(number, "状态标志有限公司", n)).await;
-        order(&app, number, 100).await;
+        app.order(number, 100).await;
     }
     let token_of =
         |record: &starmark::domain::CertificateRecord, serial| app.registry.mark_token(record, 1, serial).unwrap();
@@ -228,33 +201,31 @@ async fn certificate_states_and_mark_revocations_decide_the_verdict() {
         )
         .await;
     assert_eq!(response.status(), 200);
-    let answer = scan_json(&app, &app.url(&scan_path(&token_of(&one, 15)))).await;
+    let answer = app.scan(&scan_path(&token_of(&one, 15))).await;
     assert_eq!(answer["verdict"], "mark_revoked", "{answer}");
     assert_eq!(answer["mark_revocation"]["reason"], "labels stolen from the printer");
     assert_eq!(answer["certificate"]["status"]["state"], "valid", "the certificate stays valid");
-    assert_eq!(scan_json(&app, &app.url(&scan_path(&token_of(&one, 21)))).await["verdict"], "valid");
+    assert_eq!(app.scan(&scan_path(&token_of(&one, 21))).await["verdict"], "valid");
 
     // Certificate states win: suspended, revoked, withdrawn.
     // A scan before the change: the certificate part of scan answers is made once per record
     // version, and the change must show in the next scan all the same.
-    let before =
-        scan_json(&app, &app.url(&scan_path(&app.registry.mark_token(&get("SM2026STATE002").await, 1, 1).unwrap())))
-            .await;
+    let before = app.scan(&scan_path(&app.registry.mark_token(&get("SM2026STATE002").await, 1, 1).unwrap())).await;
     assert_eq!(before["certificate"]["status"]["state"], "valid");
     let until = (clock::today() + Days::new(30)).to_string();
-    app.status("SM2026STATE002", json!({"action": "suspend", "reason": "audit", "until": until})).await;
+    app.set_status("SM2026STATE002", json!({"action": "suspend", "reason": "audit", "until": until})).await;
     let two = get("SM2026STATE002").await;
-    let suspended = scan_json(&app, &app.url(&scan_path(&token_of(&two, 1)))).await;
+    let suspended = app.scan(&scan_path(&token_of(&two, 1))).await;
     assert_eq!(suspended["verdict"], "suspended");
     assert_eq!(suspended["certificate"]["status"]["state"], "suspended", "{suspended}");
     assert_eq!(suspended["certificate"]["status"]["reason"], "audit");
-    app.status("SM2026STATE002", json!({"action": "revoke", "reason": "no correction"})).await;
-    let revoked = scan_json(&app, &app.url(&scan_path(&token_of(&two, 1)))).await;
+    app.set_status("SM2026STATE002", json!({"action": "revoke", "reason": "no correction"})).await;
+    let revoked = app.scan(&scan_path(&token_of(&two, 1))).await;
     assert_eq!(revoked["verdict"], "revoked");
     assert_eq!(revoked["certificate"]["status"]["state"], "revoked", "{revoked}");
-    app.status("SM2026STATE003", json!({"action": "withdraw", "reason": "holder request"})).await;
+    app.set_status("SM2026STATE003", json!({"action": "withdraw", "reason": "holder request"})).await;
     let three = get("SM2026STATE003").await;
-    assert_eq!(scan_json(&app, &app.url(&scan_path(&token_of(&three, 1)))).await["verdict"], "withdrawn");
+    assert_eq!(app.scan(&scan_path(&token_of(&three, 1))).await["verdict"], "withdrawn");
 
     // Expired: a certificate issued in 2020 can no longer order marks, but a mark minted for
     // it (e.g. before expiry) answers expired.
@@ -265,12 +236,12 @@ async fn certificate_states_and_mark_revocations_decide_the_verdict() {
     let problem = assert_problem(response, 409, "illegal-transition").await;
     assert_eq!(problem["current_state"], "expired");
     let four = get("SM2020STATE004").await;
-    let answer = scan_json(&app, &app.url(&scan_path(&app.registry.mark_token(&four, 0, 0).unwrap()))).await;
+    let answer = app.scan(&scan_path(&app.registry.mark_token(&four, 0, 0).unwrap())).await;
     assert_eq!(answer["verdict"], "expired");
 
     // Whole-batch revocation.
     app.post("/api/v1/certificates/SM2026STATE001/marks/1/revoke", &app.issuer, &json!({"reason": "misprint"})).await;
-    assert_eq!(scan_json(&app, &app.url(&scan_path(&token_of(&one, 99)))).await["verdict"], "mark_revoked");
+    assert_eq!(app.scan(&scan_path(&token_of(&one, 99))).await["verdict"], "mark_revoked");
 
     let history: Value = app.get("/api/v1/certificates/SM2026STATE001/history").await.json().await.unwrap();
     let kinds: Vec<&str> = history["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
@@ -282,15 +253,15 @@ async fn certificate_states_and_mark_revocations_decide_the_verdict() {
 async fn scans_are_counted_and_one_clients_replays_not_flagged() {
     let app = spawn_app().await;
     app.issue(&issue_body("SM2026COUNT001", "计数标志有限公司", 41)).await;
-    order(&app, "SM2026COUNT001", 20).await;
+    app.order("SM2026COUNT001", 20).await;
     let record = app.registry.get(&CertificateNumber::parse("SM2026COUNT001").unwrap()).await.unwrap().record;
     let path = scan_path(&app.registry.mark_token(&record, 1, 7).unwrap());
-    let first = scan_json(&app, &app.url(&path)).await;
+    let first = app.scan(&path).await;
     assert_eq!(first["scans"]["requests"], 1);
     assert_eq!(first["scans"]["suspicious"], false);
     let mut last = first.clone();
     for _ in 0..11 {
-        last = scan_json(&app, &app.url(&path)).await;
+        last = app.scan(&path).await;
     }
     assert_eq!(last["scans"]["requests"], 12);
     assert_eq!(last["scans"]["first_at"], first["scans"]["first_at"], "first-scan time stays");
@@ -324,7 +295,7 @@ async fn the_landing_page_is_plain_html_with_a_strict_policy() {
     let mut body = issue_body("SM2026PAGE0001", "<b>页面</b>测试有限公司", 51);
     body["scope"] = json!("家电 & <script>alert(1)</script>");
     app.issue(&body).await;
-    order(&app, "SM2026PAGE0001", 3).await;
+    app.order("SM2026PAGE0001", 3).await;
     let record = app.registry.get(&CertificateNumber::parse("SM2026PAGE0001").unwrap()).await.unwrap().record;
     let token = app.registry.mark_token(&record, 1, 2).unwrap();
     for path in [format!("/v/{token}"), format!("/V/{token}")] {
@@ -359,8 +330,8 @@ async fn ordering_and_revoking_marks_is_checked() {
     assert_problem(app.post(path, &app.reader, &json!({"count": 5})).await, 403, "forbidden").await;
     let anonymous = app.client.post(app.url(path)).json(&json!({"count": 5})).send().await.unwrap();
     assert_problem(anonymous, 401, "unauthorized").await;
-    assert_eq!(order(&app, "SM2026ORDER001", 2_000).await["batch"]["id"], 1);
-    assert_eq!(order(&app, "SM2026ORDER001", 5).await["batch"]["id"], 2);
+    assert_eq!(app.order("SM2026ORDER001", 2_000).await["batch"]["id"], 1);
+    assert_eq!(app.order("SM2026ORDER001", 5).await["batch"]["id"], 2);
 
     let revoke = "/api/v1/certificates/SM2026ORDER001/marks/2/revoke";
     let problem = assert_problem(
@@ -404,7 +375,7 @@ async fn certificate_level_mark_images() {
     let url = decode_zbar(&png).await.expect("zbarimg reads the certificate mark");
     assert!(url.starts_with("HTTP://STARMARK.TEST/V/SM2026IMAGE001."), "{url}");
     let token = url.rsplit('/').next().unwrap();
-    let answer = scan_json(&app, &app.url(&scan_path(token))).await;
+    let answer = app.scan(&scan_path(token)).await;
     assert_eq!(answer["verdict"], "valid");
     assert_eq!(answer["mark"]["serial"], 0);
 
@@ -427,7 +398,7 @@ async fn certificate_level_mark_images() {
         "invalid-parameter",
     )
     .await;
-    app.status("SM2026IMAGE001", json!({"action": "revoke", "reason": "r"})).await;
+    app.set_status("SM2026IMAGE001", json!({"action": "revoke", "reason": "r"})).await;
     let problem =
         assert_problem(app.get("/api/v1/certificates/SM2026IMAGE001/mark.svg").await, 409, "mark-unavailable").await;
     assert_eq!(problem["current_state"], "revoked");
@@ -436,7 +407,7 @@ async fn certificate_level_mark_images() {
 /// Scans `path` on `base` until the verdict is `wanted`.
 async fn until_verdict(app: &TestApp, base: &str, path: &str, wanted: &str) {
     common::wait::until(format_args!("the verdict {wanted} on {base}"), || async {
-        let verdict = scan_json(app, &format!("{base}{path}")).await["verdict"].clone();
+        let verdict = scan_json(&app.client, base, path).await["verdict"].clone();
         if verdict == wanted {
             Ok(())
         } else {
@@ -462,7 +433,7 @@ async fn a_mark_revocation_reaches_another_instance_like_a_certificates() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     app.issue(&issue_body("SM2026PEER0001", "多实例标志有限公司", 81)).await;
-    order(&app, "SM2026PEER0001", 50).await;
+    app.order("SM2026PEER0001", 50).await;
     let record = app.registry.get(&CertificateNumber::parse("SM2026PEER0001").unwrap()).await.unwrap().record;
     let path = scan_path(&app.registry.mark_token(&record, 1, 30).unwrap());
     // The issue's and the order's announcements reach the peer before it is warmed.
@@ -470,7 +441,7 @@ async fn a_mark_revocation_reaches_another_instance_like_a_certificates() {
         std::future::ready(announcements_heard(&peer_registry) >= 2)
     })
     .await;
-    assert_eq!(scan_json(&app, &format!("{peer}{path}")).await["verdict"], "valid");
+    assert_eq!(scan_json(&app.client, &peer, &path).await["verdict"], "valid");
     let heard = announcements_heard(&peer_registry);
     let revoke = json!({"first": 25, "last": 35, "reason": "stolen roll"});
     let response = app.post("/api/v1/certificates/SM2026PEER0001/marks/1/revoke", &app.issuer, &revoke).await;
@@ -485,10 +456,10 @@ async fn a_mark_revocation_reaches_another_instance_like_a_certificates() {
     let app = common::spawn_app().await;
     let (peer, peer_registry) = app.spawn_peer_with(|_| {}).await;
     app.issue(&issue_body("SM2026PEER0002", "无缓存共享有限公司", 82)).await;
-    order(&app, "SM2026PEER0002", 50).await;
+    app.order("SM2026PEER0002", 50).await;
     let record = app.registry.get(&CertificateNumber::parse("SM2026PEER0002").unwrap()).await.unwrap().record;
     let path = scan_path(&app.registry.mark_token(&record, 1, 30).unwrap());
-    assert_eq!(scan_json(&app, &format!("{peer}{path}")).await["verdict"], "valid");
+    assert_eq!(scan_json(&app.client, &peer, &path).await["verdict"], "valid");
     let dropped = answers_dropped_by_watch(&peer_registry);
     let response = app.post("/api/v1/certificates/SM2026PEER0002/marks/1/revoke", &app.issuer, &revoke).await;
     assert_eq!(response.status(), 200);
@@ -500,17 +471,14 @@ async fn a_mark_revocation_reaches_another_instance_like_a_certificates() {
 async fn a_flood_of_one_fake_token_is_checked_once() {
     let app = spawn_app().await;
     app.issue(&issue_body("SM2026FLOOD001", "防伪测试有限公司", 31)).await;
-    order(&app, "SM2026FLOOD001", 10).await;
+    app.order("SM2026FLOOD001", 10).await;
     let record = app.registry.get(&CertificateNumber::parse("SM2026FLOOD001").unwrap()).await.unwrap().record;
     let genuine = app.registry.mark_token(&record, 1, 3).unwrap();
-    let mut bytes = genuine.clone().into_bytes();
-    let last = bytes.len() - 10;
-    bytes[last] = if bytes[last] == b'A' { b'B' } else { b'A' };
-    let fake = String::from_utf8(bytes).unwrap();
+    let fake = tampered(&genuine, 10);
 
     let before = app.registry.signatures_verified();
     for _ in 0..50 {
-        let answer = scan_json(&app, &app.url(&scan_path(&fake))).await;
+        let answer = app.scan(&scan_path(&fake)).await;
         assert_eq!(answer["verdict"], "not_genuine", "{answer}");
         assert!(answer["detail"].as_str().unwrap().contains("signature"), "the same reason every time: {answer}");
     }
@@ -519,11 +487,11 @@ async fn a_flood_of_one_fake_token_is_checked_once() {
     // Garbage is refused before any signature check; genuine tokens are always checked against
     // the live record and counted.
     for _ in 0..20 {
-        assert_eq!(scan_json(&app, &app.url("/v/NOT-A-TOKEN")).await["verdict"], "not_genuine");
+        assert_eq!(app.scan("/v/NOT-A-TOKEN").await["verdict"], "not_genuine");
     }
     assert_eq!(app.registry.signatures_verified() - before, 1);
     for n in 1..=3u64 {
-        let answer = scan_json(&app, &app.url(&scan_path(&genuine))).await;
+        let answer = app.scan(&scan_path(&genuine)).await;
         assert_eq!(answer["verdict"], "valid");
         assert_eq!(answer["scans"]["requests"], json!(n));
     }
@@ -532,7 +500,7 @@ async fn a_flood_of_one_fake_token_is_checked_once() {
     // forgotten, and then remembered again.
     let checked = app.registry.signatures_verified();
     common::wait::until_true("the fake checked again once its refusal ran out", || async {
-        assert_eq!(scan_json(&app, &app.url(&scan_path(&fake))).await["verdict"], "not_genuine");
+        assert_eq!(app.scan(&scan_path(&fake)).await["verdict"], "not_genuine");
         app.registry.signatures_verified() > checked
     })
     .await;
@@ -543,12 +511,12 @@ async fn a_flood_of_one_fake_token_is_checked_once() {
 async fn scans_are_judged_from_the_read_path_not_the_store_each_time() {
     let app = spawn_app().await;
     app.issue(&issue_body("SM2026CACHE001", "缓存测试有限公司", 32)).await;
-    order(&app, "SM2026CACHE001", 100).await;
+    app.order("SM2026CACHE001", 100).await;
     let record = app.registry.get(&CertificateNumber::parse("SM2026CACHE001").unwrap()).await.unwrap().record;
     let prepared = app.registry.answers_prepared();
     for serial in 1..=30 {
         let token = app.registry.mark_token(&record, 1, serial).unwrap();
-        let answer = scan_json(&app, &app.url(&scan_path(&token))).await;
+        let answer = app.scan(&scan_path(&token)).await;
         assert_eq!(answer["verdict"], "valid", "{answer}");
         assert_eq!(answer["certificate"]["holder"]["name"], "缓存测试有限公司");
     }
@@ -558,5 +526,5 @@ async fn scans_are_judged_from_the_read_path_not_the_store_each_time() {
     let token = app.registry.mark_token(&record, 1, 7).unwrap();
     let (status, body) = app.status("SM2026CACHE001", json!({"action": "revoke", "reason": "撤销测试"})).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(scan_json(&app, &app.url(&scan_path(&token))).await["verdict"], "revoked");
+    assert_eq!(app.scan(&scan_path(&token)).await["verdict"], "revoked");
 }

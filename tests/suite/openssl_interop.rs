@@ -254,7 +254,7 @@ fn starmark_verify_accepts_a_saved_answer_and_refuses_an_altered_one() {
     fs::write(work.path().join("keys.json"), serde_json::to_vec_pretty(&list).unwrap()).unwrap();
 
     let verify = |file: &str, trust_list: bool| {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_starmark"));
+        let mut command = crate::common::starmark_command(work.path());
         command.arg("verify").arg(work.path().join(file)).env("STARMARK_KEYS_DIR", keys_dir.path());
         if trust_list {
             command.arg("--trust-list").arg(work.path().join("keys.json"));

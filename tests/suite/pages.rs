@@ -108,8 +108,10 @@ async fn certificate_page_shows_state_reason_and_facts_in_both_languages() {
     let (status, html) = page(&app, "/certificates/SM2026FAKE0001", "en").await;
     assert_eq!(status, 404);
     assert!(html.contains("No such certificate"));
-    let (status, _) = page(&app, "/certificates/%3Cscript%3E", "en").await;
+    let (status, html) = page(&app, "/certificates/%3Cscript%3Ealert(1)%3C%2Fscript%3E", "en").await;
     assert_eq!(status, 404);
+    assert!(html.contains("No such certificate"), "{html}");
+    assert!(!html.contains("<script>alert(1)"), "the path is reflected unescaped: {html}");
 }
 
 #[tokio::test]

@@ -205,6 +205,8 @@ async fn the_certificate_page_issues_a_single_receipt() {
     assert!(html.contains("data-outcome=\"unknown\"") && html.contains("本登记系统中没有该编号的证书"), "{html}");
 
     // A form without a number is explained on a page, and nothing is issued.
+    let issued = app.raw_db().await.integer("SELECT COUNT(*) FROM receipts").await;
+    assert_eq!(issued, 2, "the two receipts above");
     for body in ["lang=en", "number=%20&lang=en"] {
         let response = app
             .client
@@ -217,4 +219,6 @@ async fn the_certificate_page_issues_a_single_receipt() {
         assert_eq!(response.status(), 422, "{body}");
         assert!(response.text().await.expect("html").contains("Give the certificate number or USCC"), "{body}");
     }
+    let receipts = app.raw_db().await.integer("SELECT COUNT(*) FROM receipts").await;
+    assert_eq!(receipts, issued, "a refused form issued a receipt");
 }

@@ -5,29 +5,13 @@
 
 use crate::common;
 
-use std::process::{Command, Output, Stdio};
-
 use chrono::Days;
+use common::scan::scan_json;
 use common::{issue_body, spawn_app_on, Backend, TestApp};
 use serde_json::{json, Value};
 use starmark::domain::CertificateNumber;
 use starmark::registry::clock;
 use starmark::tlog::{verify_inclusion, Hash, LogKey};
-
-async fn audit(app: &TestApp) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_starmark"));
-    command
-        .arg("audit")
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", app.config.database_url.as_deref().expect("a PostgreSQL app"))
-        .env("STARMARK_DATA_DIR", &app.config.data_dir)
-        .env("STARMARK_KEYS_DIR", &app.config.keys_dir)
-        .env("STARMARK_PUBLIC_URL", &app.config.public_url)
-        .env("STARMARK_LOG", "warn")
-        .stdin(Stdio::null());
-    common::process::output_async(command).await
-}
 
 async fn json_of(app: &TestApp, path: &str) -> Value {
     let response = app.get(path).await;
@@ -43,12 +27,6 @@ fn hash(value: &Value) -> Hash {
     use base64::Engine;
     let bytes = base64::engine::general_purpose::STANDARD.decode(value.as_str().expect("base64")).expect("base64");
     bytes.try_into().expect("32 bytes")
-}
-
-async fn scan(app: &TestApp, base: &str, path: &str) -> Value {
-    let response = app.client.get(format!("{base}{path}")).header("accept", "application/json").send().await.unwrap();
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
 }
 
 #[tokio::test]
@@ -118,8 +96,8 @@ async fn the_registry_runs_on_postgresql_end_to_end() {
     let number = CertificateNumber::parse("SM2026PGAPP02").unwrap();
     let record = app.registry.get(&number).await.unwrap().record;
     let path = format!("/v/{}", app.registry.mark_token(&record, 1, 2).unwrap());
-    assert_eq!(scan(&app, &app.base, &path).await["scans"]["requests"], 1);
-    let answer = scan(&app, &app.base, &path).await;
+    assert_eq!(scan_json(&app.client, &app.base, &path).await["scans"]["requests"], 1);
+    let answer = scan_json(&app.client, &app.base, &path).await;
     assert_eq!(answer["scans"]["requests"], 2);
     app.registry.scans().flush().await.unwrap();
     let (total, top) = app.registry.scan_summary(&number, 5).await.unwrap();
@@ -127,7 +105,7 @@ async fn the_registry_runs_on_postgresql_end_to_end() {
     assert_eq!((top[0].0.batch, top[0].0.serial, top[0].1.count), (1, 2, 2));
     // Another instance on the same database, as after a restart, goes on from the stored tally.
     let (restarted, registry) = app.spawn_peer_with(|_| {}).await;
-    let answer = scan(&app, &restarted, &path).await;
+    let answer = scan_json(&app.client, &restarted, &path).await;
     assert_eq!(answer["scans"]["requests"], 3, "{answer}");
     registry.scans().flush().await.unwrap();
     assert_eq!(registry.scan_summary(&number, 5).await.unwrap().0, 3);
@@ -139,7 +117,7 @@ async fn the_registry_runs_on_postgresql_end_to_end() {
     let server = tokio::spawn(stopping.run_until(async move {
         let _ = stopped.await;
     }));
-    assert_eq!(scan(&app, &stopping_base, &path).await["scans"]["requests"], 4);
+    assert_eq!(scan_json(&app.client, &stopping_base, &path).await["scans"]["requests"], 4);
     let _ = stop.send(());
     server.await.unwrap().expect("a clean stop");
     assert_eq!(stopping_registry.scan_summary(&number, 5).await.unwrap().0, 4, "flushed on the way out");
@@ -157,7 +135,7 @@ async fn the_registry_runs_on_postgresql_end_to_end() {
     assert_eq!(answer["log"]["index"], 3, "the revocation is the fourth leaf");
 
     // The audit passes on the database as the application left it...
-    let out = audit(&app).await;
+    let out = app.audit(&[]).await;
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("audited 6 events, 6 log leaves"), "{text}");
@@ -174,7 +152,7 @@ async fn the_registry_runs_on_postgresql_end_to_end() {
     .await
     .unwrap();
     assert_eq!(edited.rows_affected(), 1);
-    let out = audit(&app).await;
+    let out = app.audit(&[]).await;
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(!out.status.success(), "{text}");
     assert!(

@@ -20,21 +20,6 @@ const PROMPT: Duration = Duration::from_secs(6);
 /// How long the pool waits for a connection before it gives up.
 const POOL_WAIT: Duration = Duration::from_secs(3);
 
-async fn scan(app: &TestApp, path: &str) -> Value {
-    let response =
-        app.client.get(app.url(path)).header("accept", "application/json").send().await.expect("scan request");
-    let status = response.status();
-    if status != 200 {
-        panic!("scan {path}: {status} {}", response.text().await.unwrap_or_default());
-    }
-    response.json().await.expect("json")
-}
-
-async fn mark_path(app: &TestApp, number: &str, batch: u32, serial: u32) -> String {
-    let record = app.registry.get(&CertificateNumber::parse(number).unwrap()).await.unwrap().record;
-    format!("/v/{}", app.registry.mark_token(&record, batch, serial).unwrap())
-}
-
 async fn stored_scans(app: &TestApp, number: &str) -> u64 {
     app.registry.scan_summary(&CertificateNumber::parse(number).unwrap(), 5).await.unwrap().0
 }
@@ -56,10 +41,10 @@ async fn an_instance_rides_out_a_database_outage_and_recovers_by_itself() {
     // write must not stay cached); what is read after that stays in memory.
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(app.get("/api/v1/certificates/SM2026OUTAGE1").await.status(), 200);
-    let first = mark_path(&app, "SM2026OUTAGE1", 1, 1).await;
-    let second = mark_path(&app, "SM2026OUTAGE1", 1, 2).await;
-    let fresh_batch = [mark_path(&app, "SM2026OUTAGE1", 2, 1).await, mark_path(&app, "SM2026OUTAGE1", 2, 2).await];
-    assert_eq!(scan(&app, &first).await["scans"]["requests"], 1);
+    let first = app.mark_path("SM2026OUTAGE1", 1, 1).await;
+    let second = app.mark_path("SM2026OUTAGE1", 1, 2).await;
+    let fresh_batch = [app.mark_path("SM2026OUTAGE1", 2, 1).await, app.mark_path("SM2026OUTAGE1", 2, 2).await];
+    assert_eq!(app.scan(&first).await["scans"]["requests"], 1);
     app.registry.scans().flush().await.unwrap();
 
     let ready = app.get("/readyz").await;
@@ -70,17 +55,17 @@ async fn an_instance_rides_out_a_database_outage_and_recovers_by_itself() {
     let cached = app.get("/api/v1/certificates/SM2026OUTAGE1").await;
     assert_eq!(cached.status(), 200, "a cached answer needs no database");
     // A serial of a batch already seen is counted from memory.
-    assert_eq!(scan(&app, &second).await["scans"]["requests"], 1);
+    assert_eq!(app.scan(&second).await["scans"]["requests"], 1);
     // A batch never seen needs the database for its earlier scans: the verdict without a count,
     // and only the first such scan waits for the pool.
     let started = Instant::now();
-    let answer = scan(&app, &fresh_batch[0]).await;
+    let answer = app.scan(&fresh_batch[0]).await;
     assert!(started.elapsed() < PROMPT, "took {:?}", started.elapsed());
     assert_eq!((answer["verdict"].as_str(), &answer["scans"]), (Some("valid"), &Value::Null), "{answer}");
     // A second one, within a second of that failure, does not try the store: it cannot have
     // waited for the pool's 3 s.
     let started = Instant::now();
-    assert_eq!(scan(&app, &fresh_batch[1]).await["scans"], Value::Null);
+    assert_eq!(app.scan(&fresh_batch[1]).await["scans"], Value::Null);
     assert!(started.elapsed() < POOL_WAIT, "a second scan waited {:?} for the pool", started.elapsed());
 
     // What needs the database is a prompt 503 that says when to come back, never a hang or 500.
@@ -114,7 +99,7 @@ async fn an_instance_rides_out_a_database_outage_and_recovers_by_itself() {
     })
     .await;
     assert_eq!(stored_scans(&app, "SM2026OUTAGE1").await, 4, "every scan stored once");
-    assert_eq!(scan(&app, &fresh_batch[0]).await["scans"]["requests"], 2, "the whole count again");
+    assert_eq!(app.scan(&fresh_batch[0]).await["scans"]["requests"], 2, "the whole count again");
     let (status, body) = app.status("SM2026OUTAGE2", json!({"action": "revoke", "reason": "违规"})).await;
     assert_eq!(status, 200, "{body}");
     // Ready again once its one question a second to the store is answered.

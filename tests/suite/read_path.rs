@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::observe::{announcements_heard, answers_dropped_by_watch};
+use common::redis_feed::wait_for_redis;
 use common::{issue_body, spawn_app, spawn_app_with, RedisServer, TestApp};
 use serde_json::{json, Value};
 use starmark::crypto::{canonical_value_bytes, Signature};
@@ -129,7 +130,7 @@ async fn answers_carry_a_signed_status_assertion_and_revalidate() {
         assert_eq!(app.client.get(&url).send().await.unwrap().status(), 200);
     }
     assert_eq!(app.registry.answers_prepared(), prepared, "hits are served from memory");
-    app.status("SM2026READ0001", json!({"action": "revoke", "reason": "r"})).await;
+    app.set_status("SM2026READ0001", json!({"action": "revoke", "reason": "r"})).await;
     let changed = app.client.get(&url).header("if-none-match", &etag).send().await.unwrap();
     assert_eq!(changed.status(), 200);
     assert_ne!(changed.headers()["etag"], etag.as_str());
@@ -176,7 +177,7 @@ async fn without_redis_another_instance_catches_up_within_the_bound() {
     app.issue(&issue_body("SM2026BOUND001", "时限测试有限公司", 94)).await;
     assert_eq!(state_at(&app, &peer, "SM2026BOUND001").await.1.as_deref(), Some("valid"));
     let dropped = answers_dropped_by_watch(&peer_registry);
-    app.status("SM2026BOUND001", json!({"action": "revoke", "reason": "r"})).await;
+    app.set_status("SM2026BOUND001", json!({"action": "revoke", "reason": "r"})).await;
     until_state(&app, &peer, "SM2026BOUND001", "revoked").await;
     // Carried by the store watch (a few looks per bound), the only way without Redis: the
     // peer's copy of version 1 was dropped for the store's version 2.
@@ -212,14 +213,14 @@ async fn a_change_made_by_an_instance_cut_off_from_redis_still_reaches_the_other
     })
     .await;
     let (peer, peer_registry) = app.spawn_peer_with(|c| c.redis_url = Some(redis.url())).await;
-    wait_until_connected(&peer_registry).await;
+    wait_for_redis(&[&peer_registry]).await;
     app.issue(&issue_body("SM2026CUTS0001", "断网测试有限公司", 90)).await;
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(state_at(&app, &peer, "SM2026CUTS0001").await.1.as_deref(), Some("valid"));
     tokio::time::sleep(bound).await; // the peer's copy is now older than the bound, and trusted
     assert_eq!(state_at(&app, &peer, "SM2026CUTS0001").await.1.as_deref(), Some("valid"));
     let (heard, dropped) = (announcements_heard(&peer_registry), answers_dropped_by_watch(&peer_registry));
-    app.status("SM2026CUTS0001", json!({"action": "revoke", "reason": "r"})).await;
+    app.set_status("SM2026CUTS0001", json!({"action": "revoke", "reason": "r"})).await;
     until_state(&app, &peer, "SM2026CUTS0001", "revoked").await;
     // Not announced (the writer cannot reach Redis): the peer's store watch found it.
     assert_eq!(announcements_heard(&peer_registry), heard, "nothing could announce the change");
@@ -235,7 +236,7 @@ async fn with_redis_a_revocation_reaches_the_other_instance_at_once() {
     assert_eq!(state_at(&app, &peer, "SM2026FAST0001").await.1.as_deref(), Some("valid"));
     // The peer now holds the answer in memory; the revocation's announcement on the feed must
     // replace it (the store watch would too, but only as the slower fallback).
-    app.status("SM2026FAST0001", json!({"action": "revoke", "reason": "r"})).await;
+    app.set_status("SM2026FAST0001", json!({"action": "revoke", "reason": "r"})).await;
     until_state(&app, &peer, "SM2026FAST0001", "revoked").await;
     until_heard(&peer_registry, heard + 2).await;
 }
@@ -252,23 +253,8 @@ async fn two_instances_on_redis(
     })
     .await;
     let (peer, peer_registry) = app.spawn_peer_with(|_| {}).await;
-    wait_for_redis(&app, &peer_registry).await;
+    wait_for_redis(&[&app.registry, &peer_registry]).await;
     (redis, app, peer, peer_registry)
-}
-
-/// Waits until both instances' change feeds are connected.
-async fn wait_for_redis(app: &TestApp, peer: &starmark::registry::Registry) {
-    wait_until_connected(&app.registry).await;
-    wait_until_connected(peer).await;
-}
-
-/// Waits until an instance's change feed is connected.
-async fn wait_until_connected(registry: &starmark::registry::Registry) {
-    let started = Instant::now();
-    while !registry.tiers().and_then(|t| t.shared).is_some_and(|shared| shared.is_up()) {
-        assert!(started.elapsed() < Duration::from_secs(10), "the instance did not connect to Redis");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test]
@@ -286,7 +272,7 @@ async fn when_redis_dies_answers_stay_correct_and_the_instances_reconnect() {
     // Changes go on; the peer misses the announcement, its store watch finds the change, and it
     // never fails.
     let dropped = answers_dropped_by_watch(&peer_registry);
-    app.status("SM2026DOWN0001", json!({"action": "revoke", "reason": "during the outage"})).await;
+    app.set_status("SM2026DOWN0001", json!({"action": "revoke", "reason": "during the outage"})).await;
     until_state(&app, &peer, "SM2026DOWN0001", "revoked").await;
     assert_eq!(answers_dropped_by_watch(&peer_registry), dropped + 1, "the peer's watch dropped its copy");
     for _ in 0..20 {
@@ -299,12 +285,12 @@ async fn when_redis_dies_answers_stay_correct_and_the_instances_reconnect() {
     assert!(connected >= 2, "the first connections were not reported");
 
     redis.restart().await;
-    wait_for_redis(&app, &peer_registry).await;
+    wait_for_redis(&[&app.registry, &peer_registry]).await;
     assert!(logs.lines_with("redis connected") >= connected + 2, "the reconnections were not reported");
     // Warm the peer again, then a change must propagate at once through the restored feed.
     assert_eq!(state_at(&app, &peer, "SM2026DOWN0002").await.1.as_deref(), Some("valid"));
     let heard = announcements_heard(&peer_registry);
-    app.status("SM2026DOWN0002", json!({"action": "withdraw", "reason": "after the outage"})).await;
+    app.set_status("SM2026DOWN0002", json!({"action": "withdraw", "reason": "after the outage"})).await;
     until_state(&app, &peer, "SM2026DOWN0002", "withdrawn").await;
     until_heard(&peer_registry, heard + 1).await; // through the restored feed
 }
@@ -424,10 +410,10 @@ async fn a_load_that_read_the_old_state_cannot_put_it_back_over_the_new_one_in_r
     let redis = RedisServer::start().await;
     let app = spawn_app_with(|c| c.redis_url = Some(redis.url())).await;
     let shared = app.registry.tiers().and_then(|t| t.shared).expect("a shared cache");
-    wait_until_connected(&app.registry).await;
+    wait_for_redis(&[&app.registry]).await;
     let number = "SM2026RACE0001";
     app.issue(&issue_body(number, "竞态测试有限公司", 92)).await;
-    app.status(number, json!({"action": "revoke", "reason": "r"})).await;
+    app.set_status(number, json!({"action": "revoke", "reason": "r"})).await;
     let client = redis::Client::open(redis.url()).unwrap();
     let mut connection = client.get_multiplexed_async_connection().await.unwrap();
     let key = format!("starmark:answer:{number}");
@@ -480,7 +466,7 @@ async fn a_scan_reads_the_store_when_a_shared_answer_is_of_another_version() {
 
     // A cold instance finds that answer in Redis and still judges the mark from the store.
     let (peer, peer_registry) = app.spawn_peer_with(|_| {}).await;
-    wait_for_redis(&app, &peer_registry).await;
+    wait_for_redis(&[&app.registry, &peer_registry]).await;
     let response =
         app.client.get(format!("{peer}/v/{token}")).header("accept", "application/json").send().await.unwrap();
     assert_eq!(response.status(), 200);

@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::redis_feed::redis_up;
 use common::{issue_body, spawn_app_with};
 use serde_json::json;
-use starmark::registry::Registry;
 
 /// Runs `openssl` with `args` in `dir`, failing the test with its output if it fails.
 fn openssl(dir: &Path, args: &[&str]) {
@@ -118,10 +118,6 @@ impl TlsRedis {
     fn ca(&self) -> PathBuf {
         self.dir.path().join("ca.pem")
     }
-}
-
-fn redis_up(registry: &Registry) -> bool {
-    registry.tiers().and_then(|tiers| tiers.shared).is_some_and(|shared| shared.is_up())
 }
 
 #[tokio::test]

@@ -7,30 +7,15 @@ use crate::common;
 
 use std::time::{Duration, Instant};
 
+use common::redis_feed::wait_for_redis;
+use common::scan::scan_json;
 use common::{issue_body, spawn_app, spawn_app_with, RedisServer, TestApp};
-use serde_json::{json, Value};
+use serde_json::Value;
 use starmark::domain::CertificateNumber;
 
 /// How long counts across instances may take to agree before the test calls it a hang: they
 /// agree by the next round trips to Redis (how soon is for benchmarks).
 const CONVERGENCE: Duration = common::wait::HANG_GUARD;
-
-async fn order(app: &TestApp, number: &str, count: u64) {
-    let response =
-        app.post(&format!("/api/v1/certificates/{number}/marks"), &app.issuer, &json!({"count": count})).await;
-    assert_eq!(response.status(), 201);
-}
-
-async fn scan_at(app: &TestApp, base: &str, path: &str) -> Value {
-    let response = app.client.get(format!("{base}{path}")).header("accept", "application/json").send().await.unwrap();
-    assert_eq!(response.status(), 200, "a scan never fails");
-    response.json().await.unwrap()
-}
-
-async fn mark_path(app: &TestApp, number: &str, batch: u32, serial: u32) -> String {
-    let record = app.registry.get(&CertificateNumber::parse(number).unwrap()).await.unwrap().record;
-    format!("/v/{}", app.registry.mark_token(&record, batch, serial).unwrap())
-}
 
 /// The issuer's scan figures of a certificate (`GET .../scans`).
 async fn scan_figures(app: &TestApp, number: &str) -> Value {
@@ -47,7 +32,7 @@ async fn stored_total(app: &TestApp, number: &str) -> u64 {
 async fn scan_until_total(app: &TestApp, base: &str, path: &str, made: &mut u64) -> Value {
     let started = Instant::now();
     loop {
-        let answer = scan_at(app, base, path).await;
+        let answer = scan_json(&app.client, base, path).await;
         *made += 1;
         let count = answer["scans"]["requests"].as_u64().unwrap();
         assert!(count <= *made, "{count} scans shown, only {made} made");
@@ -59,22 +44,11 @@ async fn scan_until_total(app: &TestApp, base: &str, path: &str, made: &mut u64)
     }
 }
 
-async fn wait_for_redis(registries: &[&starmark::registry::Registry]) {
-    let started = Instant::now();
-    let up = |registry: &starmark::registry::Registry| {
-        registry.tiers().and_then(|t| t.shared).is_some_and(|shared| shared.is_up())
-    };
-    while !registries.iter().all(|r| up(r)) {
-        assert!(started.elapsed() < Duration::from_secs(10), "the instances did not connect to Redis");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test]
 async fn a_burst_of_fresh_serials_reads_the_store_once_per_batch_not_per_serial() {
     let app = spawn_app().await;
     app.issue(&issue_body("SM2026BURST001", "突发扫描有限公司", 71)).await;
-    order(&app, "SM2026BURST001", 1000).await;
+    app.order("SM2026BURST001", 1000).await;
     let record = app.registry.get(&CertificateNumber::parse("SM2026BURST001").unwrap()).await.unwrap().record;
     let counter = app.registry.scans();
     let (reads, loads) = (counter.seed_reads(), counter.seed_loads());
@@ -106,11 +80,11 @@ async fn a_burst_of_fresh_serials_reads_the_store_once_per_batch_not_per_serial(
 async fn a_serial_counted_before_a_restart_goes_on_from_its_stored_tally() {
     let app = spawn_app().await;
     app.issue(&issue_body("SM2026AGAIN001", "重启计数有限公司", 72)).await;
-    order(&app, "SM2026AGAIN001", 50).await;
-    let path = mark_path(&app, "SM2026AGAIN001", 1, 5).await;
+    app.order("SM2026AGAIN001", 50).await;
+    let path = app.mark_path("SM2026AGAIN001", 1, 5).await;
     let mut first = None;
     for n in 1..=3u64 {
-        let answer = scan_at(&app, &app.base, &path).await;
+        let answer = scan_json(&app.client, &app.base, &path).await;
         assert_eq!(answer["scans"]["requests"], n);
         first.get_or_insert(answer["scans"]["first_at"].clone());
     }
@@ -119,23 +93,23 @@ async fn a_serial_counted_before_a_restart_goes_on_from_its_stored_tally() {
     // A new instance on the same store (as after a restart) knows nothing in memory.
     let (restarted, registry) = app.spawn_peer_with(|_| {}).await;
     let counter = registry.scans();
-    let answer = scan_at(&app, &restarted, &path).await;
+    let answer = scan_json(&app.client, &restarted, &path).await;
     assert_eq!(answer["scans"]["requests"], 4, "stored three plus this one");
     assert_eq!(answer["scans"]["first_at"], first.unwrap(), "the first-scan time survives the restart");
-    assert_eq!(scan_at(&app, &restarted, &path).await["scans"]["requests"], 5);
+    assert_eq!(scan_json(&app.client, &restarted, &path).await["scans"]["requests"], 5);
     assert_eq!(counter.seed_reads(), 1, "the stored tally is read once");
     // A serial never scanned costs no read.
-    let fresh = mark_path(&app, "SM2026AGAIN001", 1, 6).await;
-    assert_eq!(scan_at(&app, &restarted, &fresh).await["scans"]["requests"], 1);
+    let fresh = app.mark_path("SM2026AGAIN001", 1, 6).await;
+    assert_eq!(scan_json(&app.client, &restarted, &fresh).await["scans"]["requests"], 1);
     assert_eq!(counter.seed_reads(), 1);
     assert_eq!(counter.seed_loads(), 1, "one load for the batch");
 
     // Requests go on counting across the restart; one client's replays never make the mark
     // suspicious (honest_scans.rs has the distinct networks that do).
     for _ in 0..6 {
-        scan_at(&app, &restarted, &path).await;
+        scan_json(&app.client, &restarted, &path).await;
     }
-    let answer = scan_at(&app, &restarted, &path).await;
+    let answer = scan_json(&app.client, &restarted, &path).await;
     assert_eq!(answer["scans"]["requests"], 12);
     assert_eq!(answer["scans"]["suspicious"], false);
     counter.flush().await.unwrap();
@@ -150,10 +124,10 @@ async fn a_serial_counted_before_a_restart_goes_on_from_its_stored_tally() {
 async fn a_scan_the_store_cannot_count_yet_still_gets_its_verdict_and_is_stored_later() {
     let app = spawn_app().await;
     app.issue(&issue_body("SM2026STORE001", "存储中断有限公司", 74)).await;
-    order(&app, "SM2026STORE001", 20).await;
-    let path = mark_path(&app, "SM2026STORE001", 1, 5).await;
-    scan_at(&app, &app.base, &path).await;
-    scan_at(&app, &app.base, &path).await;
+    app.order("SM2026STORE001", 20).await;
+    let path = app.mark_path("SM2026STORE001", 1, 5).await;
+    scan_json(&app.client, &app.base, &path).await;
+    scan_json(&app.client, &app.base, &path).await;
     app.registry.scans().flush().await.unwrap();
 
     // A new instance (no serial of the batch in memory yet) while the scan tallies cannot be
@@ -161,8 +135,8 @@ async fn a_scan_the_store_cannot_count_yet_still_gets_its_verdict_and_is_stored_
     let (restarted, registry) = app.spawn_peer_with(|_| {}).await;
     let mut db = app.raw_db().await;
     db.execute("ALTER TABLE mark_scan_chunks RENAME TO held_aside").await.unwrap();
-    for path in [&path, &mark_path(&app, "SM2026STORE001", 1, 6).await] {
-        let answer = scan_at(&app, &restarted, path).await;
+    for path in [&path, &app.mark_path("SM2026STORE001", 1, 6).await] {
+        let answer = scan_json(&app.client, &restarted, path).await;
         assert_eq!(answer["verdict"], "valid", "{answer}");
         assert_eq!(answer["scans"], Value::Null, "{answer}");
     }
@@ -177,7 +151,7 @@ async fn a_scan_the_store_cannot_count_yet_still_gets_its_verdict_and_is_stored_
     db.execute("ALTER TABLE held_aside RENAME TO mark_scan_chunks").await.unwrap();
     assert_eq!(registry.scans().flush().await.unwrap(), 2);
     assert_eq!(stored_total(&app, "SM2026STORE001").await, 5);
-    let answer = scan_at(&app, &restarted, &path).await;
+    let answer = scan_json(&app.client, &restarted, &path).await;
     assert_eq!(answer["scans"]["requests"], 5, "two before, two without a count, and this one: {answer}");
 }
 
@@ -188,8 +162,8 @@ async fn with_redis_counts_of_two_instances_converge_to_their_total() {
     let (peer, peer_registry) = app.spawn_peer_with(|_| {}).await;
     wait_for_redis(&[&app.registry, &peer_registry]).await;
     app.issue(&issue_body("SM2026SHARE001", "共享计数有限公司", 73)).await;
-    order(&app, "SM2026SHARE001", 100).await;
-    let path = mark_path(&app, "SM2026SHARE001", 1, 42).await;
+    app.order("SM2026SHARE001", 100).await;
+    let path = app.mark_path("SM2026SHARE001", 1, 42).await;
 
     // Both instances scan the same mark at the same time.
     let mut scans = Vec::new();
@@ -221,12 +195,12 @@ async fn with_redis_counts_of_two_instances_converge_to_their_total() {
     redis.kill();
     let before = on_app["scans"]["requests"].as_u64().unwrap();
     for _ in 0..5 {
-        let answer = tokio::time::timeout(common::wait::HANG_GUARD, scan_at(&app, &app.base, &path))
+        let answer = tokio::time::timeout(common::wait::HANG_GUARD, scan_json(&app.client, &app.base, &path))
             .await
             .expect("a scan is answered while Redis is dead");
         made += 1;
         assert!(answer["scans"]["requests"].as_u64().unwrap() > before);
-        scan_at(&app, &peer, &path).await;
+        scan_json(&app.client, &peer, &path).await;
         made += 1;
     }
     app.registry.scans().flush().await.unwrap();
@@ -240,13 +214,13 @@ async fn with_redis_counts_of_two_instances_converge_to_their_total() {
     wait_for_redis(&[&app.registry, &peer_registry]).await;
     // A fresh serial of a second batch is counted in the same round trips: each serial keeps
     // its own figures.
-    order(&app, "SM2026SHARE001", 10).await;
-    let other = mark_path(&app, "SM2026SHARE001", 2, 7).await;
+    app.order("SM2026SHARE001", 10).await;
+    let other = app.mark_path("SM2026SHARE001", 2, 7).await;
     for round in 0..3 {
         let (_, _, fresh) = tokio::join!(
-            scan_at(&app, &app.base, &path),
-            scan_at(&app, &peer, &path),
-            scan_at(&app, &app.base, &other)
+            scan_json(&app.client, &app.base, &path),
+            scan_json(&app.client, &peer, &path),
+            scan_json(&app.client, &app.base, &other)
         );
         assert_eq!(fresh["scans"]["requests"], round + 1, "{fresh}");
     }
@@ -258,15 +232,15 @@ async fn with_redis_counts_of_two_instances_converge_to_their_total() {
 
     // Redis loses the figures; a third instance, new to a serial the store has counted, seeds
     // Redis with the store's tally before counting its scan.
-    let seeded = mark_path(&app, "SM2026SHARE001", 1, 43).await;
-    scan_at(&app, &app.base, &seeded).await;
-    scan_at(&app, &app.base, &seeded).await;
+    let seeded = app.mark_path("SM2026SHARE001", 1, 43).await;
+    scan_json(&app.client, &app.base, &seeded).await;
+    scan_json(&app.client, &app.base, &seeded).await;
     assert_eq!(redis_count_reaching(&mut redis_connection, 1, 43, 2).await, 2);
     app.registry.scans().flush().await.unwrap();
     let () = redis::cmd("FLUSHALL").query_async(&mut redis_connection).await.unwrap();
     let (third, third_registry) = app.spawn_peer_with(|_| {}).await;
     wait_for_redis(&[&third_registry]).await;
-    assert_eq!(scan_at(&app, &third, &seeded).await["scans"]["requests"], 3);
+    assert_eq!(scan_json(&app.client, &third, &seeded).await["scans"]["requests"], 3);
     assert_eq!(redis_count_reaching(&mut redis_connection, 1, 43, 3).await, 3);
 }
 

@@ -65,7 +65,7 @@ async fn search_through_the_index(backend: Backend) {
     for (number, name, name_en, n, scores) in companies {
         app.issue(&body(number, name, name_en, n, scores)).await;
     }
-    app.status("SM2026IDX0002", json!({"action": "revoke", "reason": "r"})).await;
+    app.set_status("SM2026IDX0002", json!({"action": "revoke", "reason": "r"})).await;
     index_holds(&app.registry, 5).await;
 
     // CJK substrings, one character and several.
@@ -133,7 +133,7 @@ async fn writes_are_found_at_once_here_and_on_a_peer(backend: Backend) {
     assert_eq!(numbers(&app, "state=suspended").await, ["SM2026IDX0050"]);
     assert!(numbers(&app, "q=星标&state=valid").await.is_empty());
     assert_eq!(numbers_at(&app, &peer, "state=suspended").await.0, ["SM2026IDX0050"]);
-    app.status("SM2026IDX0050", json!({"action": "reinstate", "reason": "ok"})).await;
+    app.set_status("SM2026IDX0050", json!({"action": "reinstate", "reason": "ok"})).await;
     assert_eq!(numbers_at(&app, &peer, "q=星标&state=valid").await.0, ["SM2026IDX0050"]);
 
     // A renewal to a lower level: the level filter follows at once on both.

@@ -3,34 +3,12 @@
 
 use crate::common;
 
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use chrono::Days;
 use common::{issue_body, spawn_app, spawn_app_on, Backend, TestApp};
 use serde_json::json;
 use starmark::registry::clock;
-
-async fn audit(app: &TestApp) -> Output {
-    audit_with(app, &[]).await
-}
-
-async fn audit_with(app: &TestApp, args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_starmark"));
-    command
-        .arg("audit")
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("STARMARK_DATA_DIR", &app.config.data_dir)
-        .env("STARMARK_KEYS_DIR", &app.config.keys_dir)
-        .env("STARMARK_PUBLIC_URL", &app.config.public_url)
-        .env("STARMARK_LOG", "warn")
-        .stdin(Stdio::null());
-    if let Some(url) = &app.config.database_url {
-        command.env("DATABASE_URL", url);
-    }
-    common::process::output_async(command).await
-}
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -61,7 +39,7 @@ on_each_backend!(
 
 async fn a_clean_store_passes(backend: Backend) {
     let app = populated(backend).await;
-    let out = audit(&app).await;
+    let out = app.audit(&[]).await;
     let text = stdout(&out);
     assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("audited 5 events, 5 log leaves"), "{text}");
@@ -77,7 +55,7 @@ async fn an_edited_record_is_named(backend: Backend) {
         .await
         .unwrap();
 
-    let out = audit(&app).await;
+    let out = app.audit(&[]).await;
     let text = stdout(&out);
     assert!(!out.status.success(), "{text}");
     assert!(
@@ -102,7 +80,7 @@ async fn a_deleted_event_is_named(backend: Backend) {
     let deleted = db.execute("DELETE FROM events WHERE number = 'SM2026AUDIT02' AND version = 2").await.unwrap();
     assert_eq!(deleted, 1);
 
-    let out = audit(&app).await;
+    let out = app.audit(&[]).await;
     let text = stdout(&out);
     assert!(!out.status.success(), "{text}");
     assert!(
@@ -123,7 +101,7 @@ async fn a_state_column_changed_behind_the_records_back_is_named(backend: Backen
     // someone with the database in hand drops them first, and audit must still name the edit.
     db.drop_trigger("certificates", "certificates_update_needs_event").await;
     db.execute("UPDATE certificates SET state = 'revoked' WHERE number = 'SM2026AUDIT03'").await.unwrap();
-    let out = audit(&app).await;
+    let out = app.audit(&[]).await;
     let text = stdout(&out);
     assert!(!out.status.success(), "{text}");
     assert!(
@@ -141,7 +119,7 @@ async fn a_rewritten_log_contradicts_its_checkpoint(backend: Backend) {
     db.drop_trigger("tlog_leaves", "tlog_leaves_no_update").await;
     let zero = db.zero_hash();
     db.execute(&format!("UPDATE tlog_leaves SET hash = {zero} WHERE idx = 4")).await.unwrap();
-    let out = audit(&app).await;
+    let out = app.audit(&[]).await;
     let text = stdout(&out);
     assert!(!out.status.success(), "{text}");
     assert!(text.contains("FINDING leaf 4 (certificate SM2026AUDIT03 version 1): does not match event 5"), "{text}");
@@ -184,13 +162,7 @@ async fn the_log_tables_refuse_edits_deletes_and_out_of_order_leaves(backend: Ba
 fn audit_refuses_to_invent_an_empty_database() {
     let dir = tempfile::tempdir().unwrap();
     starmark::crypto::keys::generate(&dir.path().join("keys")).unwrap();
-    let out = common::process::output(
-        Command::new(env!("CARGO_BIN_EXE_starmark"))
-            .arg("audit")
-            .env_clear()
-            .env("STARMARK_DATA_DIR", dir.path().join("data"))
-            .env("STARMARK_KEYS_DIR", dir.path().join("keys")),
-    );
+    let out = common::process::output(common::starmark_command(dir.path()).arg("audit"));
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("there is no database"));
     assert!(!dir.path().join("data").exists());
@@ -221,11 +193,9 @@ async fn a_renamed_log_passes_when_both_names_are_given() {
     .draft;
     registry.issue("test", draft).await.expect("issue");
 
-    let both =
-        audit_with(&app, &["--origin", "starmark.test/starmark-log", "--origin", "registry.example.cn/starmark-log"])
-            .await;
+    let both = app.audit(&["--origin", "starmark.test/starmark-log", "--origin", "registry.example.cn/starmark-log"]).await;
     assert!(both.status.success(), "{}", stdout(&both));
-    let only_new = audit_with(&app, &["--origin", "registry.example.cn/starmark-log"]).await;
+    let only_new = app.audit(&["--origin", "registry.example.cn/starmark-log"]).await;
     let text = stdout(&only_new);
     assert!(!only_new.status.success(), "{text}");
     assert!(

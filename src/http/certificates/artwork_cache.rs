@@ -94,8 +94,10 @@ impl ArtworkCache {
         self.renders.load(Ordering::Relaxed)
     }
 
-    /// Bytes of pictures kept.
-    pub fn weighed_bytes(&self) -> u64 {
+    /// Bytes of pictures kept, once moka's pending bookkeeping has run (see
+    /// [`crate::cache::AnswerCache::weighed_bytes`]); for metrics scrapes.
+    pub async fn weighed_bytes(&self) -> u64 {
+        self.cache.run_pending_tasks().await;
         self.cache.weighted_size()
     }
 }

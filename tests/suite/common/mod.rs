@@ -3,14 +3,22 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod commands;
+pub mod lifecycle;
+pub mod marks;
 pub mod observe;
 #[macro_use]
 pub mod postgres;
 pub mod ports;
 pub mod process;
+pub mod qr;
 pub mod records;
+pub mod redis_feed;
 pub mod relay;
+pub mod scan;
+pub mod serve_log;
 pub mod server;
+pub mod sqlite;
 pub mod wait;
 
 use std::path::PathBuf;
