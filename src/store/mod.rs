@@ -7,6 +7,7 @@
 
 mod columns;
 mod compact_tally;
+mod dialect;
 mod leaves;
 mod postgres;
 mod scan_chunks;

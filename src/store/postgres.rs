@@ -11,23 +11,26 @@
 
 mod connect;
 mod mark_digests;
-mod receipts;
 mod scanners;
 mod scans;
 mod tlog;
 
-use async_trait::async_trait;
+// The statements both backends share, compiled here for PostgreSQL (see `shared/mod.rs`).
+#[allow(clippy::duplicate_mod)]
+#[path = "shared/mod.rs"]
+mod shared;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::postgres::{PgDatabaseError, PgPool, PgRow};
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row, Transaction};
 
-use super::columns::{details_json, like_escape, signature_json, utf8};
-use super::{
-    EventKind, NewEvent, Role, ScanDeltas, ScanTally, SearchQuery, SerialKey, Store, StoreError, StoredCertificate,
-    StoredEvent, StoredMarkDigests, StoredReceipt, StoredToken,
-};
-use crate::crypto::Signature;
-use crate::domain::{CertificateNumber, CertificateRecord, State, Uscc};
+use super::columns::{details_json, signature_json, timestamp, utf8};
+use super::dialect::Dialect;
+use super::{NewEvent, StoreError};
+
+/// The store type and database the shared statements are compiled for.
+type Backend = PostgresStore;
+type Db = Postgres;
 
 pub use connect::display_url;
 
@@ -57,16 +60,6 @@ fn micros(at: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(at.timestamp_micros()).unwrap_or(at)
 }
 
-/// A stored version, which the schema keeps within `u32`.
-fn version_of(value: i64) -> Result<u32, StoreError> {
-    u32::try_from(value).map_err(|_| StoreError::Corrupt(format!("version {value} out of range")))
-}
-
-/// A stored batch number, which the schema keeps within `u32`.
-fn batch_of(value: i64) -> Result<u32, StoreError> {
-    u32::try_from(value).map_err(|_| StoreError::Corrupt(format!("batch {value} out of range")))
-}
-
 /// Begins a READ COMMITTED transaction (whatever the server's default): each statement after
 /// the advisory lock sees what the previous lock holder committed.
 async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, StoreError> {
@@ -94,28 +87,6 @@ impl PostgresStore {
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         let pool = connect::connect(url).await?;
         Ok(Self { pool })
-    }
-
-    fn certificate_from_row(row: &PgRow) -> Result<StoredCertificate, StoreError> {
-        let canonical: String = row.try_get("record")?;
-        let record: CertificateRecord =
-            serde_json::from_str(&canonical).map_err(|e| StoreError::Corrupt(format!("record does not parse: {e}")))?;
-        let signature: String = row.try_get("signature")?;
-        let signature: Signature = serde_json::from_str(&signature)
-            .map_err(|e| StoreError::Corrupt(format!("signature does not parse: {e}")))?;
-        Ok(StoredCertificate { record, canonical, signature, updated_at: row.try_get("updated_at")? })
-    }
-
-    fn token_from_row(row: &PgRow) -> Result<StoredToken, StoreError> {
-        let role: String = row.try_get("role")?;
-        Ok(StoredToken {
-            id: row.try_get("id")?,
-            role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("unknown role '{role}'")))?,
-            secret_hash: row.try_get("secret_hash")?,
-            label: row.try_get("label")?,
-            created_at: row.try_get("created_at")?,
-            revoked_at: row.try_get("revoked_at")?,
-        })
     }
 
     /// A transaction holding [`EVENTS_LOCK`]: the only way events and leaves are written.
@@ -214,9 +185,8 @@ impl<'a> EventColumns<'a> {
     }
 }
 
-#[async_trait]
-impl Store for PostgresStore {
-    async fn insert_new(&self, events: &[NewEvent]) -> Result<(), StoreError> {
+impl PostgresStore {
+    async fn insert_new_events(&self, events: &[NewEvent]) -> Result<(), StoreError> {
         let mut tx = self.begin_events().await?;
         let mut seq = next_seq(&mut tx).await?;
         for chunk in events.chunks(BULK_ROWS) {
@@ -233,303 +203,83 @@ impl Store for PostgresStore {
             columns.insert_state(&mut tx).await.map_err(|e| duplicate_or(e, &columns.number))?;
             seq += chunk.len() as i64;
         }
-        tlog::append_leaves(&mut tx, events).await?;
+        shared::append_leaves(&mut tx, events).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    async fn append(&self, event: &NewEvent, expected_version: u32) -> Result<(), StoreError> {
+    async fn append_event(&self, event: &NewEvent, expected_version: u32) -> Result<(), StoreError> {
         let record = &event.signed.record;
-        let conflict = || StoreError::VersionConflict { number: record.number.to_string(), expected: expected_version };
         let mut tx = self.begin_events().await?;
         let current: Option<i64> = sqlx::query_scalar("SELECT version FROM certificates WHERE number = $1 FOR UPDATE")
             .bind(record.number.as_str())
             .fetch_optional(&mut *tx)
             .await?;
-        match current {
-            None => return Err(StoreError::NotFound(record.number.to_string())),
-            Some(version) if version != i64::from(expected_version) || record.version != expected_version + 1 => {
-                return Err(conflict())
-            }
-            Some(_) => {}
-        }
+        shared::check_version(current, event, expected_version)?;
         let seq = next_seq(&mut tx).await?;
         let columns = EventColumns::of(std::slice::from_ref(event), seq)?;
         columns.insert_events(&mut tx).await?;
-        tlog::append_leaves(&mut tx, std::slice::from_ref(event)).await?;
-        let updated = sqlx::query(
-            "UPDATE certificates SET version = $1, holder_name = $2, holder_name_en = $3, uscc = $4, level = $5, \
-             state = $6, valid_until = $7, record = $8, signature = $9, updated_at = $10 \
-             WHERE number = $11 AND version = $12",
-        )
-        .bind(i64::from(record.version))
-        .bind(&record.holder.name)
-        .bind(record.holder.name_en.as_deref())
-        .bind(record.holder.uscc.as_str())
-        .bind(record.level.as_str())
-        .bind(record.status.state.as_str())
-        .bind(record.valid_until)
-        .bind(columns.record[0])
-        .bind(&columns.signature[0])
-        .bind(columns.at[0])
-        .bind(record.number.as_str())
-        .bind(i64::from(expected_version))
-        .execute(&mut *tx)
-        .await?;
+        shared::append_leaves(&mut tx, std::slice::from_ref(event)).await?;
         // The row is locked and its version was checked above; this only guards that reasoning.
-        if updated.rows_affected() != 1 {
-            return Err(conflict());
+        if !shared::update_state(&mut tx, event, columns.record[0], &columns.signature[0], expected_version).await? {
+            return Err(StoreError::VersionConflict { number: record.number.to_string(), expected: expected_version });
         }
         tx.commit().await?;
         Ok(())
     }
+}
 
-    async fn existing_numbers(&self, numbers: &[String]) -> Result<Vec<String>, StoreError> {
-        let mut found = Vec::new();
-        for chunk in numbers.chunks(BULK_ROWS) {
-            let rows: Vec<String> = sqlx::query_scalar("SELECT number FROM certificates WHERE number = ANY($1)")
-                .bind(chunk)
-                .fetch_all(&self.pool)
-                .await?;
-            found.extend(rows);
-        }
-        Ok(found)
+/// Instants are `timestamptz` in whole microseconds ([`micros`]) and dates `date`; holder names
+/// are folded with `translate` rather than `ILIKE` or `lower`, whose case folding depends on the
+/// server's locale and reaches beyond ASCII (SQLite's `LIKE` folds ASCII letters only).
+impl Dialect for PostgresStore {
+    type Db = Postgres;
+    type Instant = DateTime<Utc>;
+    type Date = NaiveDate;
+
+    /// Bound as one array, so this only bounds the size of one message.
+    const ROWS_PER_STATEMENT: usize = BULK_ROWS;
+    /// PostgreSQL text cannot hold NUL.
+    const TEXT_HOLDS_NUL: bool = false;
+
+    fn reads(&self) -> &PgPool {
+        &self.pool
     }
 
-    async fn get(&self, number: &CertificateNumber) -> Result<Option<StoredCertificate>, StoreError> {
-        let row = sqlx::query("SELECT record, signature, updated_at FROM certificates WHERE number = $1")
-            .bind(number.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(Self::certificate_from_row).transpose()
+    fn writes(&self) -> &PgPool {
+        &self.pool
     }
 
-    async fn get_many(&self, numbers: &[String]) -> Result<Vec<StoredCertificate>, StoreError> {
-        let mut found = Vec::with_capacity(numbers.len());
-        for chunk in numbers.chunks(BULK_ROWS) {
-            let rows = sqlx::query("SELECT record, signature, updated_at FROM certificates WHERE number = ANY($1)")
-                .bind(chunk)
-                .fetch_all(&self.pool)
-                .await?;
-            for row in &rows {
-                found.push(Self::certificate_from_row(row)?);
-            }
-        }
-        Ok(found)
+    fn instant(at: DateTime<Utc>) -> DateTime<Utc> {
+        micros(at)
     }
 
-    /// The same matching as SQLite's: the holder's names match as substrings with ASCII letters
-    /// in either case (SQLite's `LIKE`; `translate` rather than `ILIKE` or `lower`, whose case
-    /// folding depends on the server's locale and reaches beyond ASCII).
-    async fn search(&self, query: &SearchQuery) -> Result<Vec<StoredCertificate>, StoreError> {
-        const UPPER: &str = "'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'";
-        // PostgreSQL text cannot hold NUL and no stored field has a control character, so a
-        // search for one finds nothing (as on SQLite) rather than failing on the parameter.
-        if query.text.as_deref().is_some_and(|text| text.contains('\0')) {
-            return Ok(Vec::new());
-        }
-        let mut sql: QueryBuilder<Postgres> =
-            QueryBuilder::new("SELECT record, signature, updated_at FROM certificates WHERE TRUE");
-        if let Some(text) = query.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-            let upper = text.to_ascii_uppercase();
-            let pattern = format!("%{}%", like_escape(&text.to_ascii_lowercase()));
-            sql.push(" AND (number = ")
-                .push_bind(upper.clone())
-                .push(" OR number LIKE ")
-                .push_bind(format!("{}%", like_escape(&upper)))
-                .push(" ESCAPE '\\' OR uscc = ")
-                .push_bind(upper)
-                .push(format!(" OR translate(holder_name, {UPPER}) LIKE "))
-                .push_bind(pattern.clone())
-                .push(format!(" ESCAPE '\\' OR translate(holder_name_en, {UPPER}) LIKE "))
-                .push_bind(pattern)
-                .push(" ESCAPE '\\')");
-        }
-        if let Some(uscc) = &query.uscc {
-            sql.push(" AND uscc = ").push_bind(uscc.as_str().to_string());
-        }
-        if let Some(level) = query.level {
-            sql.push(" AND level = ").push_bind(level.as_str());
-        }
-        match query.state {
-            None => {}
-            Some(State::Expired) => {
-                sql.push(" AND state IN ('valid', 'suspended') AND valid_until < ").push_bind(query.today);
-            }
-            Some(state @ (State::Valid | State::Suspended)) => {
-                sql.push(" AND state = ").push_bind(state.as_str()).push(" AND valid_until >= ").push_bind(query.today);
-            }
-            Some(state) => {
-                sql.push(" AND state = ").push_bind(state.as_str());
-            }
-        }
-        if let Some(after) = &query.after {
-            sql.push(" AND number > ").push_bind(after.as_str().to_string());
-        }
-        sql.push(" ORDER BY number LIMIT ").push_bind(i64::from(query.limit));
-        let rows = sql.build().fetch_all(&self.pool).await?;
-        rows.iter().map(Self::certificate_from_row).collect()
+    fn date(day: NaiveDate) -> NaiveDate {
+        day
     }
 
-    async fn changes_after(&self, after: i64, limit: u32) -> Result<Vec<(i64, String, u32)>, StoreError> {
-        let rows: Vec<(i64, String, i64)> =
-            sqlx::query_as("SELECT seq, number, version FROM events WHERE seq > $1 ORDER BY seq LIMIT $2")
-                .bind(after)
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await?;
-        rows.into_iter().map(|(seq, number, version)| Ok((seq, number, version_of(version)?))).collect()
+    fn read_instant(row: &PgRow, column: &str) -> Result<DateTime<Utc>, StoreError> {
+        Ok(row.try_get(column)?)
     }
 
-    async fn last_event_seq(&self) -> Result<i64, StoreError> {
-        let seq: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM events").fetch_one(&self.pool).await?;
-        Ok(seq.unwrap_or(0))
+    fn read_optional_instant(row: &PgRow, column: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(row.try_get(column)?)
     }
 
-    async fn history(&self, number: &CertificateNumber) -> Result<Vec<StoredEvent>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT seq, number, version, kind, actor, at, details, record, signature FROM events \
-             WHERE number = $1 ORDER BY version",
-        )
-        .bind(number.as_str())
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                let kind: String = row.try_get("kind")?;
-                let details: String = row.try_get("details")?;
-                let signature: String = row.try_get("signature")?;
-                Ok(StoredEvent {
-                    seq: row.try_get("seq")?,
-                    number: row.try_get("number")?,
-                    version: version_of(row.try_get("version")?)?,
-                    kind: EventKind::parse(&kind)
-                        .ok_or_else(|| StoreError::Corrupt(format!("unknown event kind '{kind}'")))?,
-                    actor: row.try_get("actor")?,
-                    at: row.try_get("at")?,
-                    details: serde_json::from_str(&details).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                    record: row.try_get("record")?,
-                    signature: serde_json::from_str(&signature).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                })
-            })
-            .collect()
+    fn read_instant_text(row: &PgRow, column: &str) -> Result<String, StoreError> {
+        Ok(timestamp(row.try_get(column)?))
     }
 
-    async fn reserve_sequence(&self, year: i32, count: u64) -> Result<u64, StoreError> {
-        let count = i64::try_from(count).map_err(|_| StoreError::Corrupt("sequence count too large".into()))?;
-        let last: i64 = sqlx::query_scalar(
-            "INSERT INTO number_sequences (year, last) VALUES ($1, $2) \
-             ON CONFLICT (year) DO UPDATE SET last = number_sequences.last + excluded.last RETURNING last",
-        )
-        .bind(year)
-        .bind(count)
-        .fetch_one(&self.pool)
-        .await?;
-        u64::try_from(last - count + 1).map_err(|_| StoreError::Corrupt("negative sequence".into()))
+    fn read_date_text(row: &PgRow, column: &str) -> Result<String, StoreError> {
+        Ok(row.try_get::<NaiveDate, _>(column)?.to_string())
     }
 
-    async fn count_certificates(&self) -> Result<u64, StoreError> {
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM certificates").fetch_one(&self.pool).await?;
-        Ok(u64::try_from(count).unwrap_or(0))
+    fn ascii_lowercase(column: &str) -> String {
+        format!("translate({column}, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')")
     }
 
-    async fn count_holder_certificates(&self, uscc: &Uscc) -> Result<u64, StoreError> {
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM certificates WHERE uscc = $1")
-            .bind(uscc.as_str())
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(u64::try_from(count).unwrap_or(0))
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
-    }
-
-    async fn add_scans(&self, deltas: &ScanDeltas) -> Result<(), StoreError> {
-        self.add_scan_tallies(deltas).await
-    }
-
-    async fn scan_tally(&self, key: &SerialKey) -> Result<Option<ScanTally>, StoreError> {
-        self.select_scan_tally(key).await
-    }
-
-    async fn scan_summary(&self, number: &str, limit: u32) -> Result<(u64, Vec<(SerialKey, ScanTally)>), StoreError> {
-        self.select_scan_summary(number, limit).await
-    }
-
-    async fn insert_token(&self, token: &StoredToken) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO api_tokens (id, role, secret_hash, label, created_at, revoked_at) \
-             VALUES ($1, $2, $3, $4, $5, NULL)",
-        )
-        .bind(&token.id)
-        .bind(token.role.as_str())
-        .bind(&token.secret_hash)
-        .bind(&token.label)
-        .bind(micros(token.created_at))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn find_token(&self, id: &str) -> Result<Option<StoredToken>, StoreError> {
-        let row =
-            sqlx::query("SELECT id, role, secret_hash, label, created_at, revoked_at FROM api_tokens WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
-        row.as_ref().map(Self::token_from_row).transpose()
-    }
-
-    async fn list_tokens(&self) -> Result<Vec<StoredToken>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, role, secret_hash, label, created_at, revoked_at FROM api_tokens ORDER BY created_at",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(Self::token_from_row).collect()
-    }
-
-    async fn revoke_token(&self, id: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(micros(at))
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    async fn put_receipt(&self, receipt: &StoredReceipt) -> Result<(), StoreError> {
-        self.insert_receipt(receipt).await
-    }
-
-    async fn get_receipt(&self, id: &str) -> Result<Option<StoredReceipt>, StoreError> {
-        self.select_receipt(id).await
-    }
-
-    async fn put_mark_digests(&self, digests: &StoredMarkDigests) -> Result<(), StoreError> {
-        self.upsert_mark_digests(digests).await
-    }
-
-    async fn get_mark_digests(&self, number: &str, batch: u32) -> Result<Option<StoredMarkDigests>, StoreError> {
-        self.select_mark_digests(number, batch).await
-    }
-
-    async fn batches_without_digests(&self) -> Result<Vec<(String, u32)>, StoreError> {
-        self.select_batches_without_digests().await
-    }
-
-    async fn scanned_serials(&self, number: &str, batch: u32) -> Result<Vec<u32>, StoreError> {
-        self.select_scanned_serials(number, batch).await
-    }
-
-    async fn add_scanners(&self, sets: &[(SerialKey, super::ScannerSet)]) -> Result<(), StoreError> {
-        self.union_scanners(sets).await
-    }
-
-    async fn scanners(&self, key: &SerialKey) -> Result<Option<super::ScannerSet>, StoreError> {
-        self.select_scanners(key).await
+    fn push_numbers<'a>(sql: &mut QueryBuilder<'a, Postgres>, numbers: &'a [String]) {
+        sql.push(" number = ANY(").push_bind(numbers).push(")");
     }
 }
 

@@ -1,27 +1,30 @@
 //! The embedded store: one SQLite file in WAL mode, schema from `migrations/sqlite`.
 
 mod mark_digests;
-mod receipts;
 mod scanners;
 mod scans;
 mod tlog;
+
+// The statements both backends share, compiled here for SQLite (see `shared/mod.rs`).
+#[allow(clippy::duplicate_mod)]
+#[path = "shared/mod.rs"]
+mod shared;
 
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 
-use super::columns::{details_json, like_escape, signature_json, timestamp, utf8};
-use super::{
-    EventKind, NewEvent, Role, ScanDeltas, ScanTally, SearchQuery, SerialKey, Store, StoreError, StoredCertificate,
-    StoredEvent, StoredReceipt, StoredToken,
-};
-use crate::crypto::Signature;
-use crate::domain::{CertificateNumber, CertificateRecord, State, Uscc};
+use super::columns::{details_json, signature_json, timestamp, utf8};
+use super::dialect::Dialect;
+use super::{NewEvent, StoreError};
+
+/// The store type and database the shared statements are compiled for.
+type Backend = SqliteStore;
+type Db = Sqlite;
 
 /// Rows per multi-row INSERT in bulk writes (well under SQLite's bound-variable limit).
 const INSERT_CHUNK: usize = 400;
@@ -76,37 +79,16 @@ impl SqliteStore {
         let reader = pool().max_connections(4).connect_with(readers).await?;
         Ok(Self { reader, writer })
     }
-
-    fn certificate_from_row(row: &SqliteRow) -> Result<StoredCertificate, StoreError> {
-        let canonical: String = row.try_get("record")?;
-        let record: CertificateRecord =
-            serde_json::from_str(&canonical).map_err(|e| StoreError::Corrupt(format!("record does not parse: {e}")))?;
-        let signature: String = row.try_get("signature")?;
-        let signature: Signature = serde_json::from_str(&signature)
-            .map_err(|e| StoreError::Corrupt(format!("signature does not parse: {e}")))?;
-        let updated_at: String = row.try_get("updated_at")?;
-        Ok(StoredCertificate { record, canonical, signature, updated_at: parse_timestamp(&updated_at)? })
-    }
-
-    fn token_from_row(row: &SqliteRow) -> Result<StoredToken, StoreError> {
-        let role: String = row.try_get("role")?;
-        let created_at: String = row.try_get("created_at")?;
-        let revoked_at: Option<String> = row.try_get("revoked_at")?;
-        Ok(StoredToken {
-            id: row.try_get("id")?,
-            role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("unknown role '{role}'")))?,
-            secret_hash: row.try_get("secret_hash")?,
-            label: row.try_get("label")?,
-            created_at: parse_timestamp(&created_at)?,
-            revoked_at: revoked_at.as_deref().map(parse_timestamp).transpose()?,
-        })
-    }
 }
 
-#[async_trait]
-impl Store for SqliteStore {
-    async fn insert_new(&self, events: &[NewEvent]) -> Result<(), StoreError> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+impl SqliteStore {
+    /// A write transaction holding SQLite's write lock from its start.
+    async fn begin_events(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    async fn insert_new_events(&self, events: &[NewEvent]) -> Result<(), StoreError> {
+        let mut tx = self.begin_events().await?;
         for chunk in events.chunks(INSERT_CHUNK) {
             let numbers: Vec<&str> = chunk.iter().map(|e| e.signed.record.number.as_str()).collect();
             let mut check: QueryBuilder<Sqlite> =
@@ -158,30 +140,21 @@ impl Store for SqliteStore {
             });
             insert_state.build().execute(&mut *tx).await.map_err(|e| duplicate_or(e, &numbers))?;
         }
-        tlog::append_leaves(&mut tx, events).await?;
+        shared::append_leaves(&mut tx, events).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    async fn append(&self, event: &NewEvent, expected_version: u32) -> Result<(), StoreError> {
+    async fn append_event(&self, event: &NewEvent, expected_version: u32) -> Result<(), StoreError> {
         let record = &event.signed.record;
         let canonical = utf8(&event.signed.canonical)?;
         let signature = signature_json(&event.signed.signature)?;
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let current: Option<u32> = sqlx::query_scalar("SELECT version FROM certificates WHERE number = ?")
+        let mut tx = self.begin_events().await?;
+        let current: Option<i64> = sqlx::query_scalar("SELECT version FROM certificates WHERE number = ?")
             .bind(record.number.as_str())
             .fetch_optional(&mut *tx)
             .await?;
-        match current {
-            None => return Err(StoreError::NotFound(record.number.to_string())),
-            Some(version) if version != expected_version || record.version != expected_version + 1 => {
-                return Err(StoreError::VersionConflict {
-                    number: record.number.to_string(),
-                    expected: expected_version,
-                })
-            }
-            Some(_) => {}
-        }
+        shared::check_version(current, event, expected_version)?;
         sqlx::query(
             "INSERT INTO events (number, version, kind, actor, at, details, record, signature) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -196,280 +169,69 @@ impl Store for SqliteStore {
         .bind(&signature)
         .execute(&mut *tx)
         .await?;
-        tlog::append_leaves(&mut tx, std::slice::from_ref(event)).await?;
-        sqlx::query(
-            "UPDATE certificates SET version = ?, holder_name = ?, holder_name_en = ?, uscc = ?, level = ?, \
-             state = ?, valid_until = ?, record = ?, signature = ?, updated_at = ? WHERE number = ? AND version = ?",
-        )
-        .bind(record.version)
-        .bind(&record.holder.name)
-        .bind(record.holder.name_en.as_deref())
-        .bind(record.holder.uscc.as_str())
-        .bind(record.level.as_str())
-        .bind(record.status.state.as_str())
-        .bind(record.valid_until.to_string())
-        .bind(canonical)
-        .bind(&signature)
-        .bind(timestamp(event.at))
-        .bind(record.number.as_str())
-        .bind(expected_version)
-        .execute(&mut *tx)
-        .await?;
+        shared::append_leaves(&mut tx, std::slice::from_ref(event)).await?;
+        if !shared::update_state(&mut tx, event, canonical, &signature, expected_version).await? {
+            return Err(StoreError::VersionConflict { number: record.number.to_string(), expected: expected_version });
+        }
         tx.commit().await?;
         Ok(())
     }
+}
 
-    async fn existing_numbers(&self, numbers: &[String]) -> Result<Vec<String>, StoreError> {
-        let mut found = Vec::new();
-        for chunk in numbers.chunks(INSERT_CHUNK) {
-            let mut query: QueryBuilder<Sqlite> =
-                QueryBuilder::new("SELECT number FROM certificates WHERE number IN (");
-            let mut separated = query.separated(", ");
-            for number in chunk {
-                separated.push_bind(number.as_str());
-            }
-            separated.push_unseparated(")");
-            for row in query.build().fetch_all(&self.reader).await? {
-                found.push(row.try_get("number")?);
-            }
+/// Instants are RFC 3339 text ([`timestamp`]) and dates `YYYY-MM-DD` text; `LIKE` already
+/// ignores the case of ASCII letters.
+impl Dialect for SqliteStore {
+    type Db = Sqlite;
+    type Instant = String;
+    type Date = String;
+
+    /// Well under SQLite's bound-variable limit.
+    const ROWS_PER_STATEMENT: usize = INSERT_CHUNK;
+    const TEXT_HOLDS_NUL: bool = true;
+
+    fn reads(&self) -> &SqlitePool {
+        &self.reader
+    }
+
+    fn writes(&self) -> &SqlitePool {
+        &self.writer
+    }
+
+    fn instant(at: DateTime<Utc>) -> String {
+        timestamp(at)
+    }
+
+    fn date(day: NaiveDate) -> String {
+        day.to_string()
+    }
+
+    fn read_instant(row: &SqliteRow, column: &str) -> Result<DateTime<Utc>, StoreError> {
+        parse_timestamp(&row.try_get::<String, _>(column)?)
+    }
+
+    fn read_optional_instant(row: &SqliteRow, column: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        row.try_get::<Option<String>, _>(column)?.as_deref().map(parse_timestamp).transpose()
+    }
+
+    fn read_instant_text(row: &SqliteRow, column: &str) -> Result<String, StoreError> {
+        Ok(row.try_get(column)?)
+    }
+
+    fn read_date_text(row: &SqliteRow, column: &str) -> Result<String, StoreError> {
+        Ok(row.try_get(column)?)
+    }
+
+    fn ascii_lowercase(column: &str) -> String {
+        column.to_string()
+    }
+
+    fn push_numbers<'a>(sql: &mut QueryBuilder<'a, Sqlite>, numbers: &'a [String]) {
+        sql.push(" number IN (");
+        let mut separated = sql.separated(", ");
+        for number in numbers {
+            separated.push_bind(number.as_str());
         }
-        Ok(found)
-    }
-
-    async fn get(&self, number: &CertificateNumber) -> Result<Option<StoredCertificate>, StoreError> {
-        let row = sqlx::query("SELECT record, signature, updated_at FROM certificates WHERE number = ?")
-            .bind(number.as_str())
-            .fetch_optional(&self.reader)
-            .await?;
-        row.as_ref().map(Self::certificate_from_row).transpose()
-    }
-
-    async fn get_many(&self, numbers: &[String]) -> Result<Vec<StoredCertificate>, StoreError> {
-        let mut found = Vec::with_capacity(numbers.len());
-        for chunk in numbers.chunks(INSERT_CHUNK) {
-            let mut query: QueryBuilder<Sqlite> =
-                QueryBuilder::new("SELECT record, signature, updated_at FROM certificates WHERE number IN (");
-            let mut separated = query.separated(", ");
-            for number in chunk {
-                separated.push_bind(number.as_str());
-            }
-            separated.push_unseparated(")");
-            for row in query.build().fetch_all(&self.reader).await? {
-                found.push(Self::certificate_from_row(&row)?);
-            }
-        }
-        Ok(found)
-    }
-
-    async fn search(&self, query: &SearchQuery) -> Result<Vec<StoredCertificate>, StoreError> {
-        let mut sql: QueryBuilder<Sqlite> =
-            QueryBuilder::new("SELECT record, signature, updated_at FROM certificates WHERE 1 = 1");
-        if let Some(text) = query.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-            let upper = text.to_ascii_uppercase();
-            let pattern = format!("%{}%", like_escape(text));
-            sql.push(" AND (number = ")
-                .push_bind(upper.clone())
-                .push(" OR number LIKE ")
-                .push_bind(format!("{}%", like_escape(&upper)))
-                .push(" ESCAPE '\\' OR uscc = ")
-                .push_bind(upper)
-                .push(" OR holder_name LIKE ")
-                .push_bind(pattern.clone())
-                .push(" ESCAPE '\\' OR holder_name_en LIKE ")
-                .push_bind(pattern)
-                .push(" ESCAPE '\\')");
-        }
-        if let Some(uscc) = &query.uscc {
-            sql.push(" AND uscc = ").push_bind(uscc.as_str().to_string());
-        }
-        if let Some(level) = query.level {
-            sql.push(" AND level = ").push_bind(level.as_str());
-        }
-        let today = query.today.to_string();
-        match query.state {
-            None => {}
-            Some(State::Expired) => {
-                sql.push(" AND state IN ('valid', 'suspended') AND valid_until < ").push_bind(today);
-            }
-            Some(state @ (State::Valid | State::Suspended)) => {
-                sql.push(" AND state = ").push_bind(state.as_str()).push(" AND valid_until >= ").push_bind(today);
-            }
-            Some(state) => {
-                sql.push(" AND state = ").push_bind(state.as_str());
-            }
-        }
-        if let Some(after) = &query.after {
-            sql.push(" AND number > ").push_bind(after.as_str().to_string());
-        }
-        sql.push(" ORDER BY number LIMIT ").push_bind(i64::from(query.limit));
-        let rows = sql.build().fetch_all(&self.reader).await?;
-        rows.iter().map(Self::certificate_from_row).collect()
-    }
-
-    async fn changes_after(&self, after: i64, limit: u32) -> Result<Vec<(i64, String, u32)>, StoreError> {
-        let rows = sqlx::query_as::<_, (i64, String, u32)>(
-            "SELECT seq, number, version FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
-        )
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.reader)
-        .await?;
-        Ok(rows)
-    }
-
-    async fn last_event_seq(&self) -> Result<i64, StoreError> {
-        let (seq,): (Option<i64>,) = sqlx::query_as("SELECT max(seq) FROM events").fetch_one(&self.reader).await?;
-        Ok(seq.unwrap_or(0))
-    }
-
-    async fn history(&self, number: &CertificateNumber) -> Result<Vec<StoredEvent>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT seq, number, version, kind, actor, at, details, record, signature FROM events \
-             WHERE number = ? ORDER BY version",
-        )
-        .bind(number.as_str())
-        .fetch_all(&self.reader)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                let kind: String = row.try_get("kind")?;
-                let at: String = row.try_get("at")?;
-                let details: String = row.try_get("details")?;
-                let signature: String = row.try_get("signature")?;
-                Ok(StoredEvent {
-                    seq: row.try_get("seq")?,
-                    number: row.try_get("number")?,
-                    version: row.try_get("version")?,
-                    kind: EventKind::parse(&kind)
-                        .ok_or_else(|| StoreError::Corrupt(format!("unknown event kind '{kind}'")))?,
-                    actor: row.try_get("actor")?,
-                    at: parse_timestamp(&at)?,
-                    details: serde_json::from_str(&details).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                    record: row.try_get("record")?,
-                    signature: serde_json::from_str(&signature).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                })
-            })
-            .collect()
-    }
-
-    async fn reserve_sequence(&self, year: i32, count: u64) -> Result<u64, StoreError> {
-        let count = i64::try_from(count).map_err(|_| StoreError::Corrupt("sequence count too large".into()))?;
-        let last: i64 = sqlx::query_scalar(
-            "INSERT INTO number_sequences (year, last) VALUES (?, ?) \
-             ON CONFLICT (year) DO UPDATE SET last = last + excluded.last RETURNING last",
-        )
-        .bind(year)
-        .bind(count)
-        .fetch_one(&self.writer)
-        .await?;
-        u64::try_from(last - count + 1).map_err(|_| StoreError::Corrupt("negative sequence".into()))
-    }
-
-    async fn count_certificates(&self) -> Result<u64, StoreError> {
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM certificates").fetch_one(&self.reader).await?;
-        Ok(u64::try_from(count).unwrap_or(0))
-    }
-
-    async fn count_holder_certificates(&self, uscc: &Uscc) -> Result<u64, StoreError> {
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM certificates WHERE uscc = ?")
-            .bind(uscc.as_str())
-            .fetch_one(&self.reader)
-            .await?;
-        Ok(u64::try_from(count).unwrap_or(0))
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.reader).await?;
-        Ok(())
-    }
-
-    async fn add_scans(&self, deltas: &ScanDeltas) -> Result<(), StoreError> {
-        self.add_scan_tallies(deltas).await
-    }
-
-    async fn scan_tally(&self, key: &SerialKey) -> Result<Option<ScanTally>, StoreError> {
-        self.select_scan_tally(key).await
-    }
-
-    async fn scan_summary(&self, number: &str, limit: u32) -> Result<(u64, Vec<(SerialKey, ScanTally)>), StoreError> {
-        self.select_scan_summary(number, limit).await
-    }
-
-    async fn insert_token(&self, token: &StoredToken) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO api_tokens (id, role, secret_hash, label, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, NULL)",
-        )
-        .bind(&token.id)
-        .bind(token.role.as_str())
-        .bind(&token.secret_hash)
-        .bind(&token.label)
-        .bind(timestamp(token.created_at))
-        .execute(&self.writer)
-        .await?;
-        Ok(())
-    }
-
-    async fn find_token(&self, id: &str) -> Result<Option<StoredToken>, StoreError> {
-        let row =
-            sqlx::query("SELECT id, role, secret_hash, label, created_at, revoked_at FROM api_tokens WHERE id = ?")
-                .bind(id)
-                .fetch_optional(&self.reader)
-                .await?;
-        row.as_ref().map(Self::token_from_row).transpose()
-    }
-
-    async fn list_tokens(&self) -> Result<Vec<StoredToken>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, role, secret_hash, label, created_at, revoked_at FROM api_tokens ORDER BY created_at",
-        )
-        .fetch_all(&self.reader)
-        .await?;
-        rows.iter().map(Self::token_from_row).collect()
-    }
-
-    async fn revoke_token(&self, id: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
-            .bind(timestamp(at))
-            .bind(id)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    async fn put_receipt(&self, receipt: &StoredReceipt) -> Result<(), StoreError> {
-        self.insert_receipt(receipt).await
-    }
-
-    async fn get_receipt(&self, id: &str) -> Result<Option<StoredReceipt>, StoreError> {
-        self.select_receipt(id).await
-    }
-
-    async fn put_mark_digests(&self, digests: &crate::store::StoredMarkDigests) -> Result<(), StoreError> {
-        self.upsert_mark_digests(digests).await
-    }
-
-    async fn get_mark_digests(
-        &self,
-        number: &str,
-        batch: u32,
-    ) -> Result<Option<crate::store::StoredMarkDigests>, StoreError> {
-        self.select_mark_digests(number, batch).await
-    }
-
-    async fn batches_without_digests(&self) -> Result<Vec<(String, u32)>, StoreError> {
-        self.select_batches_without_digests().await
-    }
-
-    async fn scanned_serials(&self, number: &str, batch: u32) -> Result<Vec<u32>, StoreError> {
-        self.select_scanned_serials(number, batch).await
-    }
-
-    async fn add_scanners(&self, sets: &[(SerialKey, super::ScannerSet)]) -> Result<(), StoreError> {
-        self.union_scanners(sets).await
-    }
-
-    async fn scanners(&self, key: &SerialKey) -> Result<Option<super::ScannerSet>, StoreError> {
-        self.select_scanners(key).await
+        separated.push_unseparated(")");
     }
 }
 

@@ -1,34 +1,22 @@
 //! The PostgreSQL side of distinct scanners: one row per serial that has any, its set packed by
 //! [`ScannerSet::encode`]. Flushes of several instances union into the same rows, so each holds
-//! [`SCANS_LOCK`] for its transaction, as scan tallies do.
+//! [`SCANS_LOCK`] for its transaction, as scan tallies do. The read is shared
+//! (`shared/marks.rs`).
 
 use std::collections::HashMap;
 
 use sqlx::Row;
 
+use super::shared::union_of;
 use super::{begin, lock, PostgresStore, SCANS_LOCK};
 use crate::store::{ScannerSet, SerialKey, StoreError};
 
 /// Serials per read and per write (bound arrays).
 const SERIALS_PER_STATEMENT: usize = 1000;
 
-/// The stored set of `key`, or none (and logged) when its bytes are damaged.
-fn decoded(key: &SerialKey, bytes: &[u8]) -> Option<ScannerSet> {
-    let set = ScannerSet::decode(bytes);
-    if set.is_none() {
-        tracing::error!(number = %key.number, key.batch, key.serial, "stored scanners damaged: counted again from now");
-    }
-    set
-}
-
 impl PostgresStore {
     /// Unions the sets into the stored ones in one transaction.
-    pub(super) async fn union_scanners(&self, sets: &[(SerialKey, ScannerSet)]) -> Result<(), StoreError> {
-        if sets.is_empty() {
-            return Ok(());
-        }
-        let mut sorted: Vec<&(SerialKey, ScannerSet)> = sets.iter().collect();
-        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    pub(super) async fn union_scanners(&self, sorted: &[&(SerialKey, ScannerSet)]) -> Result<(), StoreError> {
         let mut tx = begin(&self.pool).await?;
         lock(&mut tx, SCANS_LOCK).await?;
         for page in sorted.chunks(SERIALS_PER_STATEMENT) {
@@ -56,9 +44,7 @@ impl PostgresStore {
                 .iter()
                 .map(|(key, set)| {
                     let held = stored.get(&(key.number.clone(), i64::from(key.batch), i64::from(key.serial)));
-                    let mut union = held.and_then(|b| decoded(key, b)).unwrap_or_default();
-                    union.merge(set);
-                    union.encode()
+                    union_of(key, held, set)
                 })
                 .collect();
             sqlx::query(
@@ -75,16 +61,5 @@ impl PostgresStore {
         }
         tx.commit().await?;
         Ok(())
-    }
-
-    pub(super) async fn select_scanners(&self, key: &SerialKey) -> Result<Option<ScannerSet>, StoreError> {
-        let blob: Option<Vec<u8>> =
-            sqlx::query_scalar("SELECT scanners FROM mark_scanners WHERE number = $1 AND batch = $2 AND serial = $3")
-                .bind(&key.number)
-                .bind(i64::from(key.batch))
-                .bind(i64::from(key.serial))
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(blob.and_then(|blob| decoded(key, &blob)))
     }
 }

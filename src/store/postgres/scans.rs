@@ -4,16 +4,16 @@
 //! A flush reads, merges and rewrites blobs, so two instances flushing at once must not both
 //! read the same blob: each flush holds [`super::SCANS_LOCK`] for its transaction, as SQLite's
 //! single writer does. Touched chunks are read and written a page at a time (of
-//! [`CHUNKS_PER_MERGE`]), each page in one statement of bound arrays.
+//! [`CHUNKS_PER_MERGE`]), each page in one statement of bound arrays. The reads are shared
+//! (`shared/marks.rs`).
 
 use std::collections::HashMap;
 
-use futures_util::TryStreamExt;
 use sqlx::Row;
 
-use super::{batch_of, begin, lock, PostgresStore, SCANS_LOCK};
-use crate::store::scan_chunks::{by_chunk, chunk_of, find_or_skip, serials, Summary, CHUNKS_PER_MERGE};
-use crate::store::{ScanDeltas, ScanTally, SerialKey, StoreError};
+use super::{begin, lock, PostgresStore, SCANS_LOCK};
+use crate::store::scan_chunks::{by_chunk, CHUNKS_PER_MERGE};
+use crate::store::{ScanDeltas, StoreError};
 
 /// A stored chunk's key.
 type ChunkKey = (String, i64, i64);
@@ -80,48 +80,5 @@ impl PostgresStore {
         }
         tx.commit().await?;
         Ok(())
-    }
-
-    pub(super) async fn select_scan_tally(&self, key: &SerialKey) -> Result<Option<ScanTally>, StoreError> {
-        let (chunk, offset) = chunk_of(key.serial);
-        let blob: Option<Vec<u8>> =
-            sqlx::query_scalar("SELECT tallies FROM mark_scan_chunks WHERE number = $1 AND batch = $2 AND chunk = $3")
-                .bind(&key.number)
-                .bind(i64::from(key.batch))
-                .bind(chunk)
-                .fetch_optional(&self.pool)
-                .await?;
-        let Some(blob) = blob else { return Ok(None) };
-        Ok(find_or_skip(key, chunk, &blob, offset))
-    }
-
-    /// Streams the certificate's chunks, keeping only the `limit` most scanned.
-    pub(super) async fn select_scan_summary(
-        &self,
-        number: &str,
-        limit: u32,
-    ) -> Result<(u64, Vec<(SerialKey, ScanTally)>), StoreError> {
-        let mut summary = Summary::new(number, limit);
-        let mut rows = sqlx::query("SELECT batch, chunk, tallies FROM mark_scan_chunks WHERE number = $1")
-            .bind(number)
-            .fetch(&self.pool);
-        while let Some(row) = rows.try_next().await? {
-            summary.add(batch_of(row.try_get("batch")?)?, row.try_get("chunk")?, row.try_get("tallies")?);
-        }
-        summary.finish()
-    }
-
-    /// Streams the batch's chunks: a batch scanned end to end is megabytes of blobs.
-    pub(super) async fn select_scanned_serials(&self, number: &str, batch: u32) -> Result<Vec<u32>, StoreError> {
-        let mut rows =
-            sqlx::query("SELECT chunk, tallies FROM mark_scan_chunks WHERE number = $1 AND batch = $2 ORDER BY chunk")
-                .bind(number)
-                .bind(i64::from(batch))
-                .fetch(&self.pool);
-        let mut found = Vec::new();
-        while let Some(row) = rows.try_next().await? {
-            found.extend(serials(number, batch, row.try_get("chunk")?, row.try_get("tallies")?));
-        }
-        Ok(found)
     }
 }

@@ -1,15 +1,16 @@
 //! The SQLite side of scan tallies: one row per chunk of 1,024 serials of a mark batch, its
 //! tallies packed in one blob by [`crate::store::scan_chunks`], rather than one row per serial.
+//! Flushes merge under SQLite's write lock and write back in multi-row upserts; the reads are
+//! shared (`shared/marks.rs`).
 
 use std::collections::HashMap;
 
-use futures_util::TryStreamExt;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::{SqliteStore, INSERT_CHUNK};
 use crate::store::columns::timestamp;
-use crate::store::scan_chunks::{by_chunk, chunk_of, find_or_skip, serials, ChunkDelta, Summary, CHUNKS_PER_MERGE};
-use crate::store::{ScanDeltas, ScanTally, SerialKey, StoreError};
+use crate::store::scan_chunks::{by_chunk, ChunkDelta, CHUNKS_PER_MERGE};
+use crate::store::{ScanDeltas, StoreError};
 
 /// Chunks per multi-row upsert (four bound values each).
 const CHUNKS_PER_UPSERT: usize = INSERT_CHUNK / 4;
@@ -74,48 +75,5 @@ impl SqliteStore {
         }
         tx.commit().await?;
         Ok(())
-    }
-
-    pub(super) async fn select_scan_tally(&self, key: &SerialKey) -> Result<Option<ScanTally>, StoreError> {
-        let (chunk, offset) = chunk_of(key.serial);
-        let blob: Option<Vec<u8>> =
-            sqlx::query_scalar("SELECT tallies FROM mark_scan_chunks WHERE number = ? AND batch = ? AND chunk = ?")
-                .bind(&key.number)
-                .bind(key.batch)
-                .bind(chunk)
-                .fetch_optional(&self.reader)
-                .await?;
-        let Some(blob) = blob else { return Ok(None) };
-        Ok(find_or_skip(key, chunk, &blob, offset))
-    }
-
-    /// Reads the certificate's chunks one at a time, keeping only the `limit` most scanned.
-    pub(super) async fn select_scan_summary(
-        &self,
-        number: &str,
-        limit: u32,
-    ) -> Result<(u64, Vec<(SerialKey, ScanTally)>), StoreError> {
-        let mut summary = Summary::new(number, limit);
-        let mut rows = sqlx::query("SELECT batch, chunk, tallies FROM mark_scan_chunks WHERE number = ?")
-            .bind(number)
-            .fetch(&self.reader);
-        while let Some(row) = rows.try_next().await? {
-            summary.add(row.try_get("batch")?, row.try_get("chunk")?, row.try_get("tallies")?);
-        }
-        summary.finish()
-    }
-
-    /// Reads the batch's chunks one at a time: a batch scanned end to end is megabytes of blobs.
-    pub(super) async fn select_scanned_serials(&self, number: &str, batch: u32) -> Result<Vec<u32>, StoreError> {
-        let mut rows =
-            sqlx::query("SELECT chunk, tallies FROM mark_scan_chunks WHERE number = ? AND batch = ? ORDER BY chunk")
-                .bind(number)
-                .bind(batch)
-                .fetch(&self.reader);
-        let mut found = Vec::new();
-        while let Some(row) = rows.try_next().await? {
-            found.extend(serials(number, batch, row.try_get("chunk")?, row.try_get("tallies")?));
-        }
-        Ok(found)
     }
 }

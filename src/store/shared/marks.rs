@@ -1,0 +1,154 @@
+//! What is kept beside the marks and their scans: verification receipts, mark digest indexes,
+//! and the reads of scan tallies and distinct scanners (the merging writes are the backend's).
+
+use futures_util::TryStreamExt;
+use sqlx::Row;
+
+use super::{batch_of, Backend};
+use crate::store::dialect::Dialect;
+use crate::store::scan_chunks::{chunk_of, find_or_skip, serials, Summary};
+use crate::store::{ScanTally, ScannerSet, SerialKey, StoreError, StoredMarkDigests, StoredReceipt};
+
+/// The stored set of `key`, or none (and logged) when its bytes are damaged.
+fn decoded_scanners(key: &SerialKey, bytes: &[u8]) -> Option<ScannerSet> {
+    let set = ScannerSet::decode(bytes);
+    if set.is_none() {
+        tracing::error!(number = %key.number, key.batch, key.serial, "stored scanners damaged: counted again from now");
+    }
+    set
+}
+
+/// `set` added to the stored set of `key` (`stored`: none yet, or damaged and so counted again
+/// from now), encoded for storing.
+pub(in crate::store) fn union_of(key: &SerialKey, stored: Option<&Vec<u8>>, set: &ScannerSet) -> Vec<u8> {
+    let mut union = stored.and_then(|bytes| decoded_scanners(key, bytes)).unwrap_or_default();
+    union.merge(set);
+    union.encode()
+}
+
+impl Backend {
+    /// Stores a receipt; storing the very same receipt again is a no-op, while another
+    /// document under a taken id is refused as corrupt (ids are derived from the documents).
+    pub(super) async fn insert_receipt(&self, receipt: &StoredReceipt) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO receipts (id, issued_at, document) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&receipt.id)
+        .bind(Self::instant(receipt.issued_at))
+        .bind(&receipt.document)
+        .execute(self.writes())
+        .await?;
+        if done.rows_affected() == 0 {
+            receipt.same_as(self.select_receipt(&receipt.id).await?.as_ref())?;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn select_receipt(&self, id: &str) -> Result<Option<StoredReceipt>, StoreError> {
+        let row = sqlx::query("SELECT id, issued_at, document FROM receipts WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.reads())
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(StoredReceipt {
+            id: row.try_get("id")?,
+            issued_at: Self::read_instant(&row, "issued_at")?,
+            document: row.try_get("document")?,
+        }))
+    }
+
+    /// Stores the digest index of a batch, replacing an earlier one of the same batch.
+    pub(super) async fn upsert_mark_digests(&self, digests: &StoredMarkDigests) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO mark_digests (number, batch, key_id, salt, tags, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (number, batch) DO UPDATE SET key_id = excluded.key_id, salt = excluded.salt, \
+             tags = excluded.tags, created_at = excluded.created_at",
+        )
+        .bind(&digests.number)
+        .bind(i64::from(digests.batch))
+        .bind(&digests.key_id)
+        .bind(&digests.salt)
+        .bind(&digests.tags)
+        .bind(Self::instant(digests.created_at))
+        .execute(self.writes())
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn select_mark_digests(
+        &self,
+        number: &str,
+        batch: u32,
+    ) -> Result<Option<StoredMarkDigests>, StoreError> {
+        let row =
+            sqlx::query("SELECT key_id, salt, tags, created_at FROM mark_digests WHERE number = $1 AND batch = $2")
+                .bind(number)
+                .bind(i64::from(batch))
+                .fetch_optional(self.reads())
+                .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(StoredMarkDigests {
+            number: number.to_string(),
+            batch,
+            key_id: row.try_get("key_id")?,
+            salt: row.try_get("salt")?,
+            tags: row.try_get("tags")?,
+            created_at: Self::read_instant(&row, "created_at")?,
+        }))
+    }
+
+    pub(super) async fn select_scan_tally(&self, key: &SerialKey) -> Result<Option<ScanTally>, StoreError> {
+        let (chunk, offset) = chunk_of(key.serial);
+        let blob: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT tallies FROM mark_scan_chunks WHERE number = $1 AND batch = $2 AND chunk = $3")
+                .bind(&key.number)
+                .bind(i64::from(key.batch))
+                .bind(chunk)
+                .fetch_optional(self.reads())
+                .await?;
+        let Some(blob) = blob else { return Ok(None) };
+        Ok(find_or_skip(key, chunk, &blob, offset))
+    }
+
+    /// Streams the certificate's chunks, keeping only the `limit` most scanned.
+    pub(super) async fn select_scan_summary(
+        &self,
+        number: &str,
+        limit: u32,
+    ) -> Result<(u64, Vec<(SerialKey, ScanTally)>), StoreError> {
+        let mut summary = Summary::new(number, limit);
+        let mut rows = sqlx::query("SELECT batch, chunk, tallies FROM mark_scan_chunks WHERE number = $1")
+            .bind(number)
+            .fetch(self.reads());
+        while let Some(row) = rows.try_next().await? {
+            summary.add(batch_of(row.try_get("batch")?)?, row.try_get("chunk")?, row.try_get("tallies")?);
+        }
+        summary.finish()
+    }
+
+    /// Streams the batch's chunks: a batch scanned end to end is megabytes of blobs.
+    pub(super) async fn select_scanned_serials(&self, number: &str, batch: u32) -> Result<Vec<u32>, StoreError> {
+        let mut rows =
+            sqlx::query("SELECT chunk, tallies FROM mark_scan_chunks WHERE number = $1 AND batch = $2 ORDER BY chunk")
+                .bind(number)
+                .bind(i64::from(batch))
+                .fetch(self.reads());
+        let mut found = Vec::new();
+        while let Some(row) = rows.try_next().await? {
+            found.extend(serials(number, batch, row.try_get("chunk")?, row.try_get("tallies")?));
+        }
+        Ok(found)
+    }
+
+    pub(super) async fn select_scanners(&self, key: &SerialKey) -> Result<Option<ScannerSet>, StoreError> {
+        let blob: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT scanners FROM mark_scanners WHERE number = $1 AND batch = $2 AND serial = $3")
+                .bind(&key.number)
+                .bind(i64::from(key.batch))
+                .bind(i64::from(key.serial))
+                .fetch_optional(self.reads())
+                .await?;
+        Ok(blob.and_then(|blob| decoded_scanners(key, &blob)))
+    }
+}

@@ -1,0 +1,116 @@
+//! Rows read back into store values, the same for both backends: integers are read as `i64` and
+//! checked into range, instants and dates through the backend's [`Dialect`].
+
+use sqlx::Row;
+
+use super::{Backend, Db};
+use crate::crypto::Signature;
+use crate::domain::CertificateRecord;
+use crate::store::dialect::Dialect;
+use crate::store::leaves::{hash_of, unsigned};
+use crate::store::tlog::{LeafRow, RawCertificate, RawEvent, StoredCheckpoint};
+use crate::store::{EventKind, Role, StoreError, StoredCertificate, StoredEvent, StoredToken};
+
+/// A row of the backend's database.
+pub(super) type DbRow = <Db as sqlx::Database>::Row;
+
+/// A stored version, which the schema keeps within `u32`.
+pub(crate) fn version_of(value: i64) -> Result<u32, StoreError> {
+    u32::try_from(value).map_err(|_| StoreError::Corrupt(format!("version {value} out of range")))
+}
+
+/// A stored batch number, which the schema keeps within `u32`.
+pub(crate) fn batch_of(value: i64) -> Result<u32, StoreError> {
+    u32::try_from(value).map_err(|_| StoreError::Corrupt(format!("batch {value} out of range")))
+}
+
+/// A certificate's current version from `record, signature, updated_at`.
+pub(super) fn certificate(row: &DbRow) -> Result<StoredCertificate, StoreError> {
+    let canonical: String = row.try_get("record")?;
+    let record: CertificateRecord =
+        serde_json::from_str(&canonical).map_err(|e| StoreError::Corrupt(format!("record does not parse: {e}")))?;
+    let signature: String = row.try_get("signature")?;
+    let signature: Signature =
+        serde_json::from_str(&signature).map_err(|e| StoreError::Corrupt(format!("signature does not parse: {e}")))?;
+    Ok(StoredCertificate { record, canonical, signature, updated_at: Backend::read_instant(row, "updated_at")? })
+}
+
+/// An API token from all its columns.
+pub(super) fn token(row: &DbRow) -> Result<StoredToken, StoreError> {
+    let role: String = row.try_get("role")?;
+    Ok(StoredToken {
+        id: row.try_get("id")?,
+        role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("unknown role '{role}'")))?,
+        secret_hash: row.try_get("secret_hash")?,
+        label: row.try_get("label")?,
+        created_at: Backend::read_instant(row, "created_at")?,
+        revoked_at: Backend::read_optional_instant(row, "revoked_at")?,
+    })
+}
+
+/// An event of a certificate's history, parsed.
+pub(super) fn event(row: &DbRow) -> Result<StoredEvent, StoreError> {
+    let kind: String = row.try_get("kind")?;
+    let details: String = row.try_get("details")?;
+    let signature: String = row.try_get("signature")?;
+    Ok(StoredEvent {
+        seq: row.try_get("seq")?,
+        number: row.try_get("number")?,
+        version: version_of(row.try_get("version")?)?,
+        kind: EventKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("unknown event kind '{kind}'")))?,
+        actor: row.try_get("actor")?,
+        at: Backend::read_instant(row, "at")?,
+        details: serde_json::from_str(&details).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        record: row.try_get("record")?,
+        signature: serde_json::from_str(&signature).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+    })
+}
+
+/// An event exactly as stored, its time as the text the log hashes.
+pub(super) fn raw_event(row: &DbRow) -> Result<RawEvent, StoreError> {
+    Ok(RawEvent {
+        seq: row.try_get("seq")?,
+        number: row.try_get("number")?,
+        version: version_of(row.try_get("version")?)?,
+        kind: row.try_get("kind")?,
+        at: Backend::read_instant_text(row, "at")?,
+        details: row.try_get("details")?,
+        record: row.try_get("record")?,
+        signature: row.try_get("signature")?,
+    })
+}
+
+/// A current-state row exactly as stored, its end date as text.
+pub(super) fn raw_certificate(row: &DbRow) -> Result<RawCertificate, StoreError> {
+    Ok(RawCertificate {
+        number: row.try_get("number")?,
+        version: version_of(row.try_get("version")?)?,
+        holder_name: row.try_get("holder_name")?,
+        holder_name_en: row.try_get("holder_name_en")?,
+        uscc: row.try_get("uscc")?,
+        level: row.try_get("level")?,
+        state: row.try_get("state")?,
+        valid_until: Backend::read_date_text(row, "valid_until")?,
+        record: row.try_get("record")?,
+        signature: row.try_get("signature")?,
+    })
+}
+
+/// A stored checkpoint from `size, root, note`.
+pub(super) fn checkpoint(row: &DbRow) -> Result<StoredCheckpoint, StoreError> {
+    Ok(StoredCheckpoint {
+        size: unsigned(row.try_get("size")?, "checkpoint size")?,
+        root: hash_of(row.try_get("root")?, "checkpoint root")?,
+        note: row.try_get("note")?,
+    })
+}
+
+/// A stored leaf from `idx, number, version, hash`.
+pub(super) fn leaf(row: &DbRow) -> Result<LeafRow, StoreError> {
+    Ok(LeafRow {
+        idx: unsigned(row.try_get("idx")?, "log index")?,
+        number: row.try_get("number")?,
+        version: version_of(row.try_get("version")?)?,
+        hash: hash_of(row.try_get("hash")?, "leaf hash")?,
+    })
+}
