@@ -50,6 +50,7 @@ impl Text {
 pub struct Phrase(&'static str);
 
 impl Phrase {
+    /// The string itself, for where it is not HTML.
     pub fn as_str(self) -> &'static str {
         self.0
     }

@@ -40,6 +40,7 @@ pub struct Found<'a> {
     pub validity_label: Text,
 }
 
+/// The line of a certificate a row found.
 pub fn found(line: &Found<'_>, lang: Lang) -> Markup {
     html! {
         tr data-row=(line.row) data-outcome="found" data-state=(line.state.as_str()) {
