@@ -133,3 +133,116 @@ async fn home_is_the_search_page_and_assets_are_built_in() {
     assert_eq!(stale.headers()["cache-control"], "public, max-age=300", "an old version is not kept for good");
     common::assert_problem(app.get("/static/nothing.js").await, 404, "not-found").await;
 }
+
+/// Text that would open an element, close a double- or single-quoted attribute, or be read as
+/// an entity if any page put it into HTML unescaped; `tag` says which field it was.
+fn hostile(tag: &str) -> String {
+    format!("{tag}<script>x()</script>\"'&amp;")
+}
+
+/// `html` shows the hostile text of `tag` escaped, and nothing of it raw.
+fn assert_escaped(html: &str, tag: &str, what: &str) {
+    let escaped = format!("{tag}&lt;script&gt;x()&lt;/script&gt;&quot;");
+    let shown = [format!("{escaped}'&amp;amp;"), format!("{escaped}&#39;&amp;amp;")];
+    assert!(shown.iter().any(|s| html.contains(s.as_str())), "{what}: {tag} is shown escaped");
+    assert!(!html.contains(&hostile(tag)), "{what}: {tag} is never raw");
+}
+
+/// No hostile text anywhere on the page opened an element or left an attribute.
+fn assert_nothing_raw(html: &str, what: &str) {
+    assert!(!html.contains("<script>x()"), "{what}: no hostile element");
+    assert!(!html.contains("</script>\"") && !html.contains("&lt;/script&gt;\""), "{what}: no raw quote");
+}
+
+#[tokio::test]
+async fn every_client_controlled_field_renders_escaped_on_every_page() {
+    let app = spawn_app().await;
+    // A certificate whose every free-text field is hostile, suspended once its marks are out ...
+    let mut body = issue_body("SM2026HOSTILE1", &hostile("holder"), 61);
+    body["holder"]["name_en"] = json!(hostile("name-en"));
+    body["scope"] = json!(hostile("scope"));
+    app.issue(&body).await;
+    let audit =
+        json!({"date": starmark::registry::clock::today().to_string(), "outcome": "passed", "note": hostile("audit")});
+    let response = app.post("/api/v1/certificates/SM2026HOSTILE1/surveillance", &app.issuer, &audit).await;
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap_or_default());
+    // ... and a valid one whose mark was revoked for a hostile reason.
+    app.issue(&issue_body("SM2026HOSTILE2", &hostile("holder-2"), 62)).await;
+    for number in ["SM2026HOSTILE1", "SM2026HOSTILE2"] {
+        let response =
+            app.post(&format!("/api/v1/certificates/{number}/marks"), &app.issuer, &json!({"count": 3})).await;
+        assert_eq!(response.status(), 201);
+    }
+    let (status, answer) =
+        app.status("SM2026HOSTILE1", json!({"action": "suspend", "reason": hostile("reason"), "until": until()})).await;
+    assert_eq!(status, 200, "{answer}");
+    let revoke = json!({"first": 1, "last": 3, "reason": hostile("mark-reason")});
+    let response = app.post("/api/v1/certificates/SM2026HOSTILE2/marks/1/revoke", &app.issuer, &revoke).await;
+    assert_eq!(response.status(), 200);
+    let token = |number: &'static str| {
+        let registry = app.registry.clone();
+        async move {
+            let number = starmark::domain::CertificateNumber::parse(number).expect("number");
+            let record = registry.get(&number).await.expect("certificate").record;
+            registry.mark_token(&record, 1, 2).expect("token")
+        }
+    };
+    let (suspended, revoked) = (token("SM2026HOSTILE1").await, token("SM2026HOSTILE2").await);
+
+    for lang in ["zh-CN", "en"] {
+        let (status, html) = page(&app, &format!("/v/{suspended}"), lang).await;
+        assert_eq!(status, 200);
+        for tag in ["holder", "name-en", "scope", "reason"] {
+            assert_escaped(&html, tag, "scan page");
+        }
+        assert_nothing_raw(&html, "scan page");
+        let (_, html) = page(&app, &format!("/v/{revoked}"), lang).await;
+        assert!(html.contains("data-verdict=\"mark_revoked\""));
+        assert_escaped(&html, "mark-reason", "scan page of a revoked mark");
+        assert_nothing_raw(&html, "scan page of a revoked mark");
+
+        let (_, html) = page(&app, "/certificates/SM2026HOSTILE1", lang).await;
+        for tag in ["holder", "name-en", "scope", "reason", "audit"] {
+            assert_escaped(&html, tag, "certificate page");
+        }
+        assert_nothing_raw(&html, "certificate page");
+
+        let (_, html) = page(&app, "/search?q=SM2026HOSTILE", lang).await;
+        assert!(html.contains("data-number=\"SM2026HOSTILE2\""));
+        assert_escaped(&html, "holder-2", "search results");
+        assert_nothing_raw(&html, "search results");
+    }
+
+    // What the client sends back to itself: the search field, a number or token in the path.
+    let encoded = |tag: &str| hostile(tag).bytes().map(|b| format!("%{b:02X}")).collect::<String>();
+    let (_, html) = page(&app, &format!("/search?q={}", encoded("query")), "en").await;
+    assert!(html.contains("value=\"query&lt;script&gt;"), "the field keeps the query, escaped");
+    assert_escaped(&html, "query", "search form");
+    assert_nothing_raw(&html, "search form");
+    let (status, html) = page(&app, &format!("/certificates/{}", encoded("number")), "en").await;
+    assert_eq!(status, 404);
+    assert_escaped(&html, "number", "certificate not found");
+    assert_nothing_raw(&html, "certificate not found");
+    let (status, html) = page(&app, &format!("/v/{}", encoded("token")), "en").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("data-verdict=\"not_genuine\""));
+    assert_escaped(&html, "token", "scan page of a forged token");
+    assert_nothing_raw(&html, "scan page of a forged token");
+
+    // A receipt lists the holder's name and the query as the client typed it.
+    let issued: serde_json::Value = app
+        .client
+        .post(app.url("/api/v1/receipts"))
+        .json(&json!({ "queries": [hostile("receipt-query"), "SM2026HOSTILE2"] }))
+        .send()
+        .await
+        .expect("receipt")
+        .json()
+        .await
+        .expect("receipt json");
+    let id = issued["id"].as_str().expect("id");
+    let (_, html) = page(&app, &format!("/receipts/{id}"), "en").await;
+    assert_escaped(&html, "receipt-query", "receipt page");
+    assert_escaped(&html, "holder-2", "receipt page");
+    assert_nothing_raw(&html, "receipt page");
+}

@@ -149,7 +149,7 @@ async fn empty_too_long_and_binary_lists_are_explained() {
     let workbook = [0x00, b'P', b'K', 0x03, 0x04, 0xff, 0xfe, 0x00];
     let response = post_form_to(&app, "/verify?lang=en", &[], Some(&workbook)).await;
     assert_eq!(response.status(), 400);
-    assert!(response.text().await.expect("html").contains("Save it as \"CSV\""));
+    assert!(response.text().await.expect("html").contains("Save it as “CSV”"));
 }
 
 #[tokio::test]

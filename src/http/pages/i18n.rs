@@ -1,26 +1,71 @@
 //! Every page string in both languages. A [`Text`] cannot exist in one language only, so no
-//! page can be "complete in Chinese, half English".
+//! page can be "complete in Chinese, half English", and it cannot hold a character that HTML
+//! reads as markup (checked when it is compiled), so pages write it as it is.
+
+use maud::Render;
 
 use super::Lang;
 
-/// One string in Chinese and English.
+/// One string in Chinese and English; made only by [`t`].
 #[derive(Clone, Copy, Debug)]
 pub struct Text {
-    pub zh: &'static str,
-    pub en: &'static str,
+    zh: &'static str,
+    en: &'static str,
 }
 
-/// Shorthand for the tables below.
+/// Shorthand for the tables below. Refuses, at compile time for a constant, a string with `<`,
+/// `>`, `&` or `"`: what [`Phrase`] relies on to be written unescaped.
 pub const fn t(zh: &'static str, en: &'static str) -> Text {
+    assert!(is_plain(zh) && is_plain(en), "page strings hold no HTML: no <, >, & or \"");
     Text { zh, en }
 }
 
+/// Whether `text` reads the same as HTML text and inside a double-quoted attribute.
+const fn is_plain(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if matches!(bytes[i], b'<' | b'>' | b'&' | b'"') {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
 impl Text {
+    /// The string in `lang`, as plain text (escaped where it is rendered).
     pub fn get(self, lang: Lang) -> &'static str {
         match lang {
             Lang::Zh => self.zh,
             Lang::En => self.en,
         }
+    }
+}
+
+/// A page string in one language, for a template. It renders without escaping: [`t`] let no
+/// character in that HTML would read as markup, so escaping would copy it unchanged, only slower
+/// (these strings are most of a page's text).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Phrase(&'static str);
+
+impl Phrase {
+    /// The string itself, for where it is not HTML.
+    pub fn as_str(self) -> &'static str {
+        self.0
+    }
+}
+
+impl Render for Phrase {
+    fn render_to(&self, out: &mut String) {
+        out.push_str(self.0);
+    }
+}
+
+impl Lang {
+    /// `text` in this language, for a template.
+    pub fn t(self, text: Text) -> Phrase {
+        Phrase(text.get(self))
     }
 }
 
@@ -44,11 +89,11 @@ pub const LOG: Text = t("透明日志", "Transparency log");
 pub fn state_name(state: crate::domain::State) -> Text {
     use crate::domain::State;
     match state {
-        State::Valid => t("有效", "Valid"),
-        State::Suspended => t("暂停", "Suspended"),
-        State::Revoked => t("撤销", "Revoked"),
-        State::Withdrawn => t("注销", "Withdrawn"),
-        State::Expired => t("过期失效", "Expired"),
+        State::Valid => const { t("有效", "Valid") },
+        State::Suspended => const { t("暂停", "Suspended") },
+        State::Revoked => const { t("撤销", "Revoked") },
+        State::Withdrawn => const { t("注销", "Withdrawn") },
+        State::Expired => const { t("过期失效", "Expired") },
     }
 }
 
@@ -56,10 +101,10 @@ pub fn state_name(state: crate::domain::State) -> Text {
 pub fn level_name(level: crate::domain::Level) -> Text {
     use crate::domain::Level;
     match level {
-        Level::Compliant => t("达标级", "Compliant"),
-        Level::ThreeStar => t("三星级", "Three-star"),
-        Level::FourStar => t("四星级", "Four-star"),
-        Level::FiveStar => t("五星级", "Five-star"),
+        Level::Compliant => const { t("达标级", "Compliant") },
+        Level::ThreeStar => const { t("三星级", "Three-star") },
+        Level::FourStar => const { t("四星级", "Four-star") },
+        Level::FiveStar => const { t("五星级", "Five-star") },
     }
 }
 
@@ -150,7 +195,7 @@ pub const BULK_EMPTY: Text =
 pub const BULK_TOO_MANY: Text = t("一次最多核验 1000 项，本次提交了", "At most 1,000 queries at a time; this list has");
 pub const BULK_NOT_TEXT: Text = t(
     "上传的文件不是 CSV 文本（可能是 Excel 工作簿）。请在表格软件中另存为“CSV”后再上传。",
-    "The uploaded file is not CSV text (perhaps an Excel workbook). Save it as \"CSV\" in your spreadsheet program and upload it again.",
+    "The uploaded file is not CSV text (perhaps an Excel workbook). Save it as “CSV” in your spreadsheet program and upload it again.",
 );
 pub const BULK_BAD_FORM: Text = t("无法读取提交的表单", "The form could not be read");
 pub const BULK_SUMMARY: Text = t("核验汇总", "Summary");
@@ -212,3 +257,17 @@ pub const RECEIPT_TOO_LARGE: Text = t(
     "This receipt is larger than this registry now allows and cannot be shown as a page. Download the signed receipt (JSON) and check it with starmark verify-receipt.",
 );
 pub const CERTIFICATE_COUNT: Text = t("证书数量", "Number of certificates");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_strings_hold_nothing_html_reads_as_markup() {
+        assert!(is_plain("暂停 ‖ it's “CSV” ✔"));
+        for markup in ["<b>", "a > b", "AT&T", "say \"x\""] {
+            assert!(!is_plain(markup), "{markup}");
+        }
+        assert!(std::panic::catch_unwind(|| t("<b>", "b")).is_err(), "refused when made at run time too");
+    }
+}

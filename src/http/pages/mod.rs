@@ -2,7 +2,9 @@
 //! receipts. Every page is complete without JavaScript (scripts only enhance), loads nothing
 //! from third parties, and is sent under one strict Content-Security-Policy.
 //!
-//! This module holds what all pages share: the language, the frame, escaping and the response.
+//! This module holds what all pages share: the language, the frame and the response. Pages are
+//! maud templates: every value put into one is escaped unless it is itself markup a template
+//! made, so no page escapes anything by hand.
 
 pub mod bulk;
 pub mod certificate;
@@ -17,9 +19,9 @@ use std::fmt::Write;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, FixedOffset, Utc};
+use maud::{html, Markup, Render, DOCTYPE};
 
 use super::assets;
-use i18n::Text;
 
 /// Scripts and styles only from our own origin, never inline; nothing else at all.
 pub const CONTENT_SECURITY_POLICY: &str =
@@ -94,27 +96,6 @@ impl Lang {
             Lang::En => Lang::Zh,
         }
     }
-
-    /// Shorthand for `text.get(self)`.
-    pub fn t(self, text: Text) -> &'static str {
-        text.get(self)
-    }
-}
-
-/// Escapes text for HTML element content and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// Percent-encodes a query-string value.
@@ -160,8 +141,8 @@ pub struct Page<'a> {
     pub styles: &'a [&'a str],
     /// Built-in scripts, loaded with `defer`.
     pub scripts: &'a [&'a str],
-    /// The main content, already escaped.
-    pub body: &'a str,
+    /// The main content.
+    pub body: Markup,
 }
 
 impl Page<'_> {
@@ -169,55 +150,61 @@ impl Page<'_> {
     pub fn render(&self) -> String {
         let lang = self.lang;
         let other = lang.other();
-        let mut out = String::with_capacity(self.body.len() + 2048);
-        let _ = write!(
-            out,
-            "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\">\
-             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-             <meta name=\"referrer\" content=\"no-referrer\">\
-             <title>{} · {}</title><link rel=\"stylesheet\" href=\"{}\">",
-            lang.html_tag(),
-            escape(self.title),
-            lang.t(i18n::SITE_NAME),
-            assets::url("starmark.css"),
-        );
-        for style in self.styles {
-            let _ = write!(out, "<link rel=\"stylesheet\" href=\"{}\">", assets::url(style));
-        }
-        for script in self.scripts {
-            let _ = write!(out, "<script src=\"{}\" defer></script>", assets::url(script));
-        }
+        let lp = lang.param();
         let toggle = if self.query.is_empty() {
             format!("{}?lang={}", self.path, other.param())
         } else {
             format!("{}?{}&lang={}", self.path, self.query, other.param())
         };
-        let _ = write!(
-            out,
-            "</head><body><a class=\"skip\" href=\"#main\">{skip}</a>\
-             <header class=\"site\"><div class=\"bar\"><a class=\"brand\" href=\"/?lang={lp}\">★ {site}</a>\
-             <nav aria-label=\"{nav}\"><a href=\"/search?lang={lp}\">{search}</a><a href=\"/verify?lang={lp}\">{bulk}</a>\
-             <a href=\"{toggle}\" lang=\"{other_tag}\" hreflang=\"{other_tag}\" aria-label=\"{switch_label}\" id=\"lang-toggle\">{switch}</a></nav>\
-             </div></header><main id=\"main\">{body}</main>\
-             <footer class=\"site-footer\"><p>{footer}</p><nav><a href=\"/.well-known/starmark/keys.json\">{trust}</a> · \
-             <a href=\"/api/v1/log\">{log}</a></nav></footer></body></html>",
-            skip = lang.t(i18n::SKIP_TO_CONTENT),
-            lp = lang.param(),
-            site = lang.t(i18n::SITE_NAME),
-            nav = lang.t(i18n::NAV_LABEL),
-            search = lang.t(i18n::NAV_SEARCH),
-            bulk = lang.t(i18n::NAV_BULK),
-            toggle = escape(&toggle),
-            other_tag = other.html_tag(),
-            switch_label = lang.t(i18n::SWITCH_LANGUAGE_LABEL),
-            switch = lang.t(i18n::SWITCH_LANGUAGE),
-            body = self.body,
-            footer = lang.t(i18n::FOOTER),
-            trust = lang.t(i18n::TRUST_LIST),
-            log = lang.t(i18n::LOG),
-        );
-        out
+        html! {
+            (DOCTYPE)
+            html lang=(lang.html_tag()) {
+                head {
+                    meta charset="utf-8";
+                    meta name="viewport" content="width=device-width, initial-scale=1";
+                    meta name="referrer" content="no-referrer";
+                    title { (self.title) " · " (lang.t(i18n::SITE_NAME)) }
+                    link rel="stylesheet" href=(assets::url("starmark.css"));
+                    @for style in self.styles {
+                        link rel="stylesheet" href=(assets::url(style));
+                    }
+                    @for script in self.scripts {
+                        script src=(assets::url(script)) defer {}
+                    }
+                }
+                body {
+                    a class="skip" href="#main" { (lang.t(i18n::SKIP_TO_CONTENT)) }
+                    header class="site" {
+                        div class="bar" {
+                            a class="brand" href={ "/?lang=" (lp) } { "★ " (lang.t(i18n::SITE_NAME)) }
+                            nav aria-label=(lang.t(i18n::NAV_LABEL)) {
+                                a href={ "/search?lang=" (lp) } { (lang.t(i18n::NAV_SEARCH)) }
+                                a href={ "/verify?lang=" (lp) } { (lang.t(i18n::NAV_BULK)) }
+                                a href=(toggle) lang=(other.html_tag()) hreflang=(other.html_tag())
+                                    aria-label=(lang.t(i18n::SWITCH_LANGUAGE_LABEL)) id="lang-toggle"
+                                    { (lang.t(i18n::SWITCH_LANGUAGE)) }
+                            }
+                        }
+                    }
+                    main id="main" { (self.body) }
+                    footer class="site-footer" {
+                        p { (lang.t(i18n::FOOTER)) }
+                        nav {
+                            a href="/.well-known/starmark/keys.json" { (lang.t(i18n::TRUST_LIST)) }
+                            " · "
+                            a href="/api/v1/log" { (lang.t(i18n::LOG)) }
+                        }
+                    }
+                }
+            }
+        }
+        .into_string()
     }
+}
+
+/// A red box that says what went wrong (`role="alert"`), the same on every page.
+pub fn error_box(message: impl Render) -> Markup {
+    html! { div class="error-box" role="alert" { p { (message) } } }
 }
 
 /// An HTML answer under the pages' policy. Pages vary by language, so caches must key on it.
@@ -255,8 +242,7 @@ mod tests {
     }
 
     #[test]
-    fn escaping_and_encoding() {
-        assert_eq!(escape("<a href=\"x\">'&'</a>"), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+    fn url_encoding() {
         assert_eq!(url_encode("深圳 a&b=c"), "%E6%B7%B1%E5%9C%B3%20a%26b%3Dc");
     }
 

@@ -3,17 +3,16 @@
 //! receipt in a tender file can be checked by anyone with a phone. `POST /receipts` issues one
 //! for a single certificate from the certificate page.
 
-use std::fmt::Write;
-
 use axum::extract::{Form, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use maud::{html, Markup, PreEscaped};
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::i18n;
 use super::results;
-use super::{china_time, escape, html_response, url_encode, Lang, Page};
+use super::{china_time, error_box, html_response, url_encode, Lang, Page};
 use crate::domain::receipt::{rows_from_list, Outcome, Receipt, ReceiptRow, MAX_RECEIPT_BYTES};
 use crate::http::extract::ApiQuery;
 use crate::http::AppState;
@@ -41,33 +40,28 @@ pub async fn receipt_page(
 ) -> Response {
     let lang = Lang::negotiate(query.lang.as_deref(), &headers);
     let path = format!("/receipts/{}", url_encode(&id));
-    let render = |status: StatusCode, body: String| {
+    let render = |status: StatusCode, body: Markup| {
         let page = Page {
             lang,
-            title: lang.t(i18n::RECEIPT_TITLE),
+            title: i18n::RECEIPT_TITLE.get(lang),
             path: &path,
             query: "",
             styles: &[],
             scripts: &[],
-            body: &body,
+            body,
         };
         html_response(status, page.render(), "no-store")
     };
     let failed = |lang: Lang| {
-        format!(
-            "<h1>{}</h1><div class=\"error-box\" role=\"alert\"><p>{}</p></div>",
-            lang.t(i18n::RECEIPT_TITLE),
-            lang.t(i18n::STATUS_UNAVAILABLE)
-        )
+        html! { h1 { (lang.t(i18n::RECEIPT_TITLE)) } (error_box(lang.t(i18n::STATUS_UNAVAILABLE))) }
     };
     let issued = match state.registry.receipt(&id).await {
         Ok(Some(issued)) => issued,
         Ok(None) => {
-            let body = format!(
-                "<h1><span aria-hidden=\"true\">⚠</span> {}</h1><div class=\"error-box\" role=\"alert\"><p>{}</p></div>",
-                lang.t(i18n::RECEIPT_TITLE),
-                lang.t(i18n::RECEIPT_NOT_FOUND)
-            );
+            let body = html! {
+                h1 { span aria-hidden="true" { "⚠" } " " (lang.t(i18n::RECEIPT_TITLE)) }
+                (error_box(lang.t(i18n::RECEIPT_NOT_FOUND)))
+            };
             return render(StatusCode::NOT_FOUND, body);
         }
         Err(e) => {
@@ -78,14 +72,13 @@ pub async fn receipt_page(
     if issued.document.len() > MAX_RECEIPT_BYTES {
         // Only a receipt issued before receipts were bounded can be this large: say so rather
         // than read it on every view.
-        let body = format!(
-            "<h1>{}</h1><div class=\"error-box\" id=\"receipt-verdict\" data-genuine=\"unchecked\" role=\"alert\"><p>{}</p></div>\
-             <p><a href=\"/api/v1/receipts/{id}\" download=\"starmark-receipt-{id}.json\">{}</a></p>",
-            lang.t(i18n::RECEIPT_TITLE),
-            lang.t(i18n::RECEIPT_TOO_LARGE),
-            lang.t(i18n::RECEIPT_JSON),
-            id = escape(&issued.id)
-        );
+        let body = html! {
+            h1 { (lang.t(i18n::RECEIPT_TITLE)) }
+            div class="error-box" id="receipt-verdict" data-genuine="unchecked" role="alert" {
+                p { (lang.t(i18n::RECEIPT_TOO_LARGE)) }
+            }
+            p { (json_link(&issued.id, lang)) }
+        };
         return render(StatusCode::OK, body);
     }
     let page = query.page.as_deref().and_then(|p| p.trim().parse::<usize>().ok()).unwrap_or(1);
@@ -149,21 +142,24 @@ pub async fn issue_single(
 
 /// The page saying why no receipt was issued.
 fn single_failed(lang: Lang, status: StatusCode, message: i18n::Text) -> Response {
-    let body = format!(
-        "<h1>{}</h1><div class=\"error-box\" role=\"alert\"><p>{}</p></div>",
-        lang.t(i18n::RECEIPT_TITLE),
-        lang.t(message)
-    );
+    let body = html! { h1 { (lang.t(i18n::RECEIPT_TITLE)) } (error_box(lang.t(message))) };
     let page = Page {
         lang,
-        title: lang.t(i18n::RECEIPT_TITLE),
+        title: i18n::RECEIPT_TITLE.get(lang),
         path: "/search",
         query: "",
         styles: &[],
         scripts: &[],
-        body: &body,
+        body,
     };
     html_response(status, page.render(), "no-store")
+}
+
+/// The link to the signed receipt's JSON, named for saving.
+fn json_link(id: &str, lang: Lang) -> Markup {
+    html! {
+        a href={ "/api/v1/receipts/" (id) } download={ "starmark-receipt-" (id) ".json" } { (lang.t(i18n::RECEIPT_JSON)) }
+    }
 }
 
 /// The table lines row `row` takes.
@@ -191,119 +187,82 @@ fn page_of(receipt: Option<&Receipt>, page: usize) -> (&[ReceiptRow], usize, usi
     (&rows[starts[page - 1]..end], page, pages)
 }
 
-fn body(id: &str, url: &str, check: &ReceiptCheck, page: usize, lang: Lang) -> String {
+fn body(id: &str, url: &str, check: &ReceiptCheck, page: usize, lang: Lang) -> Markup {
     let (rows, page, pages) = page_of(check.receipt.as_ref(), page);
     let on_page = |row: u32| rows.iter().any(|r| r.row == row);
-    let mut out = String::with_capacity(16 * 1024);
-    let _ = write!(out, "<h1>{}</h1>", lang.t(i18n::RECEIPT_TITLE));
-    if check.genuine {
-        let _ = write!(
-            out,
-            "<div class=\"note-box\" id=\"receipt-verdict\" data-genuine=\"true\"><p><strong><span aria-hidden=\"true\">✔</span> {}</strong></p>",
-            lang.t(i18n::RECEIPT_GENUINE)
-        );
-    } else {
-        let _ = write!(
-            out,
-            "<div class=\"error-box\" id=\"receipt-verdict\" data-genuine=\"false\" role=\"alert\"><p><strong><span aria-hidden=\"true\">⚠</span> {}</strong></p><p>{}</p>",
-            lang.t(i18n::RECEIPT_NOT_GENUINE),
-            escape(check.reason.as_deref().unwrap_or(""))
-        );
-    }
-    if check.genuine {
-        if check.changed.is_empty() {
-            let _ = write!(out, "<p id=\"receipt-changes\" data-changed=\"0\">{}</p>", lang.t(i18n::RECEIPT_UNCHANGED));
-        } else {
-            let _ = write!(
-                out,
-                "<p id=\"receipt-changes\" data-changed=\"{}\"><strong>{}</strong></p><ul>",
-                check.changed.len(),
-                lang.t(i18n::RECEIPT_CHANGED)
-            );
-            let mut elsewhere = 0;
-            for change in &check.changed {
-                if !on_page(change.row) {
-                    elsewhere += 1;
-                    continue;
+    let elsewhere = check.changed.iter().filter(|change| !on_page(change.row)).count();
+    let qr = QrMatrix::encode(url).map(|qr| qr_svg(&qr, i18n::RECEIPT_QR.get(lang)));
+    html! {
+        h1 { (lang.t(i18n::RECEIPT_TITLE)) }
+        @if check.genuine {
+            div class="note-box" id="receipt-verdict" data-genuine="true" {
+                p { strong { span aria-hidden="true" { "✔" } " " (lang.t(i18n::RECEIPT_GENUINE)) } }
+                @if check.changed.is_empty() {
+                    p id="receipt-changes" data-changed="0" { (lang.t(i18n::RECEIPT_UNCHANGED)) }
+                } @else {
+                    p id="receipt-changes" data-changed=(check.changed.len()) { strong { (lang.t(i18n::RECEIPT_CHANGED)) } }
+                    ul {
+                        @for change in check.changed.iter().filter(|change| on_page(change.row)) {
+                            @let number = change.number.as_deref().unwrap_or("");
+                            li data-changed-number=(number) {
+                                "#" (change.row) " " (results::client_input(&change.query)) " " (number) (lang.t(i18n::COLON))
+                                @for (index, f) in change.changes.iter().enumerate() {
+                                    @if index > 0 { "; " }
+                                    (field_name(f.field, lang)) " " (lang.t(i18n::RECEIPT_WAS)) " "
+                                    (field_value(f.field, &f.then, lang)) " → " (lang.t(i18n::RECEIPT_NOW)) " "
+                                    (field_value(f.field, &f.now, lang))
+                                }
+                            }
+                        }
+                        @if elsewhere > 0 {
+                            li data-changes-elsewhere=(elsewhere) { (elsewhere) " " (lang.t(i18n::RECEIPT_CHANGES_ELSEWHERE)) }
+                        }
+                    }
                 }
-                let fields: Vec<String> = change
-                    .changes
-                    .iter()
-                    .map(|f| {
-                        format!(
-                            "{} {} {} → {} {}",
-                            field_name(f.field, lang),
-                            lang.t(i18n::RECEIPT_WAS),
-                            escape(&field_value(f.field, &f.then, lang)),
-                            lang.t(i18n::RECEIPT_NOW),
-                            escape(&field_value(f.field, &f.now, lang))
-                        )
-                    })
-                    .collect();
-                let _ = write!(
-                    out,
-                    "<li data-changed-number=\"{}\">#{} {} {}{}{}</li>",
-                    escape(change.number.as_deref().unwrap_or("")),
-                    change.row,
-                    results::client_input(&change.query),
-                    escape(change.number.as_deref().unwrap_or("")),
-                    lang.t(i18n::COLON),
-                    fields.join("; ")
-                );
+                (as_of(check, lang))
             }
-            if elsewhere > 0 {
-                let _ = write!(
-                    out,
-                    "<li data-changes-elsewhere=\"{elsewhere}\">{elsewhere} {}</li>",
-                    lang.t(i18n::RECEIPT_CHANGES_ELSEWHERE)
-                );
+        } @else {
+            div class="error-box" id="receipt-verdict" data-genuine="false" role="alert" {
+                p { strong { span aria-hidden="true" { "⚠" } " " (lang.t(i18n::RECEIPT_NOT_GENUINE)) } }
+                p { (check.reason.as_deref().unwrap_or("")) }
+                (as_of(check, lang))
             }
-            out.push_str("</ul>");
         }
+        div class="receipt-head" {
+            dl class="facts" {
+                dt { (lang.t(i18n::RECEIPT_ID)) } dd { code { (id) } }
+                @if let Some(receipt) = &check.receipt { (header(receipt, check, lang)) }
+            }
+            @if let Ok(svg) = qr {
+                figure class="receipt-qr" {
+                    // The QR code's SVG is drawn by `mark::plain` from numbers alone; its only
+                    // text is this page's own constant label.
+                    (PreEscaped(svg))
+                    figcaption { (lang.t(i18n::RECEIPT_QR)) br; small { (url) } }
+                }
+            }
+        }
+        @if check.receipt.is_some() {
+            (snapshot(rows, lang))
+            @if pages > 1 { (pager(id, page, pages, lang)) }
+        }
+        p class="no-print" { (json_link(id, lang)) }
+        p class="hint" { (lang.t(i18n::RECEIPT_PRINT_HINT)) }
     }
-    let _ = write!(
-        out,
-        "<p class=\"as-of\">{}{}<time datetime=\"{}\">{}</time></p></div>",
-        lang.t(i18n::DATA_AS_OF),
-        lang.t(i18n::COLON),
-        check.checked_at.to_rfc3339(),
-        china_time(check.checked_at, lang)
-    );
+}
 
-    let qr = QrMatrix::encode(url).map(|qr| qr_svg(&qr, lang.t(i18n::RECEIPT_QR)));
-    out.push_str("<div class=\"receipt-head\"><dl class=\"facts\">");
-    let _ = write!(out, "<dt>{}</dt><dd><code>{}</code></dd>", lang.t(i18n::RECEIPT_ID), escape(id));
-    if let Some(receipt) = &check.receipt {
-        write_header(&mut out, receipt, check, lang);
-    }
-    out.push_str("</dl>");
-    if let Ok(svg) = qr {
-        let _ = write!(
-            out,
-            "<figure class=\"receipt-qr\">{svg}<figcaption>{}<br><small>{}</small></figcaption></figure>",
-            lang.t(i18n::RECEIPT_QR),
-            escape(url)
-        );
-    }
-    out.push_str("</div>");
-    if check.receipt.is_some() {
-        write_rows(&mut out, rows, lang);
-        if pages > 1 {
-            write_pager(&mut out, id, page, pages, lang);
+/// When the receipt was checked against the registry.
+fn as_of(check: &ReceiptCheck, lang: Lang) -> Markup {
+    html! {
+        p class="as-of" {
+            (lang.t(i18n::DATA_AS_OF)) (lang.t(i18n::COLON))
+            time datetime=(check.checked_at.to_rfc3339()) { (china_time(check.checked_at, lang)) }
         }
     }
-    let _ = write!(
-        out,
-        "<p class=\"no-print\"><a href=\"/api/v1/receipts/{id}\" download=\"starmark-receipt-{id}.json\">{}</a></p><p class=\"hint\">{}</p>",
-        lang.t(i18n::RECEIPT_JSON),
-        lang.t(i18n::RECEIPT_PRINT_HINT),
-        id = escape(id)
-    );
-    out
 }
 
 /// A compared field's name in the page's language.
-fn field_name(field: &str, lang: Lang) -> String {
+fn field_name(field: &str, lang: Lang) -> &str {
     let text = match field {
         "state" => i18n::STATE,
         "level" => i18n::LEVEL,
@@ -313,9 +272,9 @@ fn field_name(field: &str, lang: Lang) -> String {
         "outcome" => i18n::OUTCOME,
         "certificate" => i18n::NUMBER,
         "certificates" => i18n::CERTIFICATE_COUNT,
-        other => return escape(other),
+        other => return other,
     };
-    lang.t(text).to_string()
+    text.get(lang)
 }
 
 /// A compared value in the page's language: states, levels and outcomes by name, the rest as is.
@@ -332,78 +291,72 @@ fn field_value(field: &str, value: &Value, lang: Lang) -> String {
         "outcome" if text == "found" => Some(i18n::FOUND),
         _ => None,
     };
-    named.map_or(text, |name| lang.t(name).to_string())
+    named.map_or(text, |name| name.get(lang).to_string())
 }
 
-fn write_header(out: &mut String, receipt: &Receipt, check: &ReceiptCheck, lang: Lang) {
-    let _ = write!(
-        out,
-        "<dt>{}</dt><dd><time datetime=\"{}\">{}</time></dd><dt>{}</dt><dd>{}<br><small>{}</small></dd><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd><code>{}</code> {}</dd>",
-        lang.t(i18n::RECEIPT_ISSUED_AT),
-        receipt.issued_at.to_rfc3339(),
-        china_time(receipt.issued_at, lang),
-        lang.t(i18n::ISSUER),
-        escape(&receipt.issuer.name),
-        escape(receipt.issuer.approval_number.as_str()),
-        lang.t(i18n::RECEIPT_REGISTRY),
-        escape(&receipt.registry),
-        lang.t(i18n::RECEIPT_SIGNED_BY),
-        check.key_id.as_ref().map(|k| escape(k.as_str())).unwrap_or_default(),
-        match check.key_status.as_deref() {
-            Some("active") => lang.t(i18n::KEY_ACTIVE),
-            Some("retired") => lang.t(i18n::KEY_RETIRED),
-            _ => "",
-        },
-    );
+fn header(receipt: &Receipt, check: &ReceiptCheck, lang: Lang) -> Markup {
+    html! {
+        dt { (lang.t(i18n::RECEIPT_ISSUED_AT)) }
+        dd { time datetime=(receipt.issued_at.to_rfc3339()) { (china_time(receipt.issued_at, lang)) } }
+        dt { (lang.t(i18n::ISSUER)) }
+        dd { (receipt.issuer.name) br; small { (receipt.issuer.approval_number.as_str()) } }
+        dt { (lang.t(i18n::RECEIPT_REGISTRY)) }
+        dd { (receipt.registry) }
+        dt { (lang.t(i18n::RECEIPT_SIGNED_BY)) }
+        dd {
+            code { @if let Some(key_id) = &check.key_id { (key_id.as_str()) } }
+            " "
+            @match check.key_status.as_deref() {
+                Some("active") => (lang.t(i18n::KEY_ACTIVE)),
+                Some("retired") => (lang.t(i18n::KEY_RETIRED)),
+                _ => {},
+            }
+        }
+    }
 }
 
 /// Links to the previous and next pages of rows.
-fn write_pager(out: &mut String, id: &str, page: usize, pages: usize, lang: Lang) {
-    let _ = write!(
-        out,
-        "<nav class=\"pager\" id=\"receipt-pages\" data-page=\"{page}\" data-pages=\"{pages}\"><p>{}{page}{}{pages}{}</p>",
-        lang.t(i18n::RECEIPT_PAGE),
-        lang.t(i18n::RECEIPT_PAGE_OF),
-        lang.t(i18n::RECEIPT_PAGE_END)
-    );
+fn pager(id: &str, page: usize, pages: usize, lang: Lang) -> Markup {
     let link = |target: usize, text: i18n::Text| {
-        format!("<a href=\"/receipts/{}?page={target}&amp;lang={}\">{}</a> ", escape(id), lang.param(), lang.t(text))
+        html! { a href={ "/receipts/" (id) "?page=" (target) "&lang=" (lang.param()) } { (lang.t(text)) } " " }
     };
-    if page > 1 {
-        out.push_str(&link(page - 1, i18n::RECEIPT_PREVIOUS));
+    html! {
+        nav class="pager" id="receipt-pages" data-page=(page) data-pages=(pages) {
+            p { (lang.t(i18n::RECEIPT_PAGE)) (page) (lang.t(i18n::RECEIPT_PAGE_OF)) (pages) (lang.t(i18n::RECEIPT_PAGE_END)) }
+            @if page > 1 { (link(page - 1, i18n::RECEIPT_PREVIOUS)) }
+            @if page < pages { (link(page + 1, i18n::RECEIPT_NEXT)) }
+        }
     }
-    if page < pages {
-        out.push_str(&link(page + 1, i18n::RECEIPT_NEXT));
-    }
-    out.push_str("</nav>");
 }
 
-fn write_rows(out: &mut String, rows: &[ReceiptRow], lang: Lang) {
-    results::open(out, "snapshot", i18n::RECEIPT_SNAPSHOT, "receipt-rows", i18n::VALIDITY, lang);
-    for row in rows {
-        let number = usize::try_from(row.row).unwrap_or(usize::MAX);
-        if row.certificates.is_empty() && row.more == 0 {
-            let detail = results::why_missing(row.kind, row.error.as_deref().unwrap_or(""), lang);
-            results::missing(out, number, &row.query, row.outcome == Outcome::Malformed, &detail, lang);
-            continue;
+/// The rows as they stood when checked.
+fn snapshot(rows: &[ReceiptRow], lang: Lang) -> Markup {
+    let lines = html! {
+        @for row in rows {
+            @let number = usize::try_from(row.row).unwrap_or(usize::MAX);
+            @if row.certificates.is_empty() && row.more == 0 {
+                @let detail = results::why_missing(row.kind, row.error.as_deref().unwrap_or(""), lang);
+                (results::missing(number, &row.query, row.outcome == Outcome::Malformed, &detail, lang))
+            } @else {
+                @for snapshot in &row.certificates {
+                    (results::found(
+                        &results::Found {
+                            row: number,
+                            query: &row.query,
+                            state: snapshot.state,
+                            number: &snapshot.number,
+                            holder: &snapshot.holder_name,
+                            uscc: &snapshot.uscc,
+                            level: snapshot.level,
+                            validity: format!("{} – {}", snapshot.valid_from, snapshot.valid_until),
+                            validity_label: i18n::VALIDITY,
+                        },
+                        lang,
+                    ))
+                }
+                @if row.more > 0 { (results::more(number, &row.query, row.more, lang)) }
+            }
         }
-        for snapshot in &row.certificates {
-            let line = results::Found {
-                row: number,
-                query: &row.query,
-                state: snapshot.state,
-                number: &snapshot.number,
-                holder: &snapshot.holder_name,
-                uscc: &snapshot.uscc,
-                level: snapshot.level,
-                validity: format!("{} – {}", snapshot.valid_from, snapshot.valid_until),
-                validity_label: i18n::VALIDITY,
-            };
-            results::found(out, &line, lang);
-        }
-        if row.more > 0 {
-            results::more(out, number, &row.query, row.more, lang);
-        }
-    }
-    results::close(out);
+    };
+    results::table("snapshot", i18n::RECEIPT_SNAPSHOT, "receipt-rows", i18n::VALIDITY, lang, lines)
 }

@@ -2,16 +2,15 @@
 //! company. A plain GET form, so results are bookmarkable and work without JavaScript; the same
 //! query rules as `GET /api/v1/certificates`.
 
-use std::fmt::Write;
-
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use maud::{display, html, Markup};
 use serde::Deserialize;
 
 use super::i18n::{self, Text};
 use super::widgets::{level_stars, state_badge};
-use super::{china_time, escape, html_response, url_encode, Lang, Page};
+use super::{china_time, error_box, html_response, url_encode, Lang, Page};
 use crate::domain::{Level, State as CertState, Uscc, UsccError};
 use crate::http::certificates::search::{encode_cursor, parse, SearchParams};
 use crate::http::extract::ApiQuery;
@@ -57,11 +56,8 @@ pub async fn search_page(
     ApiQuery(form): ApiQuery<SearchForm>,
 ) -> Response {
     let lang = Lang::negotiate(form.lang.as_deref(), &headers);
-    let mut body = String::with_capacity(8192);
-    let _ = write!(body, "<h1>{}</h1><p>{}</p>", lang.t(i18n::SEARCH_TITLE), lang.t(i18n::SEARCH_INTRO));
-    write_form(&mut body, &form, lang);
-
     let mut status = StatusCode::OK;
+    let mut answer = Markup::default();
     if form.submitted() {
         let params = SearchParams {
             q: form.q.clone(),
@@ -71,197 +67,183 @@ pub async fn search_page(
             limit: None,
             cursor: form.cursor.clone(),
         };
-        match parse(&params) {
+        answer = match parse(&params) {
             Err(problem) => {
                 status = problem.status();
-                let _ = write!(
-                    body,
-                    "<div class=\"error-box\" role=\"alert\"><h2>{}</h2><p>{}</p></div>",
-                    lang.t(i18n::BAD_QUERY),
-                    escape(problem.detail())
-                );
+                html! {
+                    div class="error-box" role="alert" { h2 { (lang.t(i18n::BAD_QUERY)) } p { (problem.detail()) } }
+                }
             }
             Ok(query) => match state.registry.search(&query).await {
                 Ok((items, more)) => {
-                    write_uscc_hint(&mut body, form.q.as_deref(), lang);
                     let next = if more { items.last().map(|c| encode_cursor(c.record.number.as_str())) } else { None };
-                    write_results(&mut body, &items, query.today, lang);
-                    write_pager(&mut body, &form, next.as_deref(), lang);
+                    html! {
+                        (uscc_hint(form.q.as_deref(), lang))
+                        (results(&items, query.today, lang))
+                        (pager(&form, next.as_deref(), lang))
+                    }
                 }
                 Err(RegistryError::Store(e)) => {
                     tracing::error!(error = %e, "search page: store unavailable");
                     status = StatusCode::SERVICE_UNAVAILABLE;
-                    let _ = write!(
-                        body,
-                        "<div class=\"error-box\" role=\"alert\"><p>{}</p></div>",
-                        lang.t(i18n::STATUS_UNAVAILABLE)
-                    );
+                    error_box(lang.t(i18n::STATUS_UNAVAILABLE))
                 }
                 Err(RegistryError::Unconfirmed { .. }) => {
                     status = StatusCode::SERVICE_UNAVAILABLE;
-                    let _ = write!(
-                        body,
-                        "<div class=\"error-box\" role=\"alert\"><p>{}</p></div>",
-                        lang.t(i18n::STATUS_UNCONFIRMED)
-                    );
+                    error_box(lang.t(i18n::STATUS_UNCONFIRMED))
                 }
                 Err(e) => {
                     status = StatusCode::BAD_REQUEST;
-                    let _ =
-                        write!(body, "<div class=\"error-box\" role=\"alert\"><p>{}</p></div>", escape(&e.to_string()));
+                    error_box(e.to_string())
                 }
             },
-        }
+        };
     }
-    let _ = write!(
-        body,
-        "<p class=\"as-of\">{}{}<time datetime=\"{}\">{}</time></p>",
-        lang.t(i18n::DATA_AS_OF),
-        lang.t(i18n::COLON),
-        clock::now().to_rfc3339(),
-        china_time(clock::now(), lang)
-    );
+    let now = clock::now();
+    let body = html! {
+        h1 { (lang.t(i18n::SEARCH_TITLE)) }
+        p { (lang.t(i18n::SEARCH_INTRO)) }
+        (search_form(&form, lang))
+        (answer)
+        p class="as-of" {
+            (lang.t(i18n::DATA_AS_OF)) (lang.t(i18n::COLON))
+            time datetime=(now.to_rfc3339()) { (china_time(now, lang)) }
+        }
+    };
     let query = form.query_string(form.cursor.as_deref());
     let page = Page {
         lang,
-        title: lang.t(i18n::SEARCH_TITLE),
+        title: i18n::SEARCH_TITLE.get(lang),
         path: "/search",
         query: &query,
         styles: &[],
         scripts: &[],
-        body: &body,
+        body,
     };
     html_response(status, page.render(), "no-store")
 }
 
 /// A query that is a unified social credit code but for its check character is almost
 /// certainly mistyped: say so, so that "no match" is not read as "not certified".
-fn write_uscc_hint(out: &mut String, q: Option<&str>, lang: Lang) {
-    let Some(q) = q.map(str::trim) else { return };
-    let Err(UsccError::CheckCharacter { expected, given }) = Uscc::parse(q) else { return };
-    let code = escape(&q.to_ascii_uppercase());
-    let text = match lang {
-        Lang::Zh => format!(
-            "“{code}”看起来是统一社会信用代码，但其校验位应为“{expected}”，而不是“{given}”，很可能输错了。\
-             查不到证书并不说明该企业未获认证：请核对代码后再查。"
-        ),
-        Lang::En => format!(
-            "“{code}” looks like a unified social credit code, but its check character should be \
-             '{expected}', not '{given}': it is probably mistyped. Finding no certificate does not mean the \
-             company is uncertified: check the code and search again."
-        ),
-    };
-    let _ = write!(out, "<div class=\"error-box\" role=\"alert\" id=\"uscc-hint\"><p>{text}</p></div>");
-}
-
-fn write_form(out: &mut String, form: &SearchForm, lang: Lang) {
-    let _ = write!(
-        out,
-        "<form class=\"query\" method=\"get\" action=\"/search\" role=\"search\">\
-         <input type=\"hidden\" name=\"lang\" value=\"{lp}\">\
-         <div><label for=\"q\">{field}</label><input type=\"search\" id=\"q\" name=\"q\" maxlength=\"200\" value=\"{q}\" autocomplete=\"off\"></div>\
-         <div class=\"row\"><div><label for=\"level\">{level}</label><select id=\"level\" name=\"level\"><option value=\"\">{any}</option>",
-        lp = lang.param(),
-        field = lang.t(i18n::SEARCH_FIELD),
-        q = escape(form.q.as_deref().unwrap_or("")),
-        level = lang.t(i18n::LEVEL),
-        any = lang.t(i18n::ANY),
-    );
-    for level in Level::ALL.into_iter().rev() {
-        option(out, level.as_str(), i18n::level_name(level), form.level.as_deref(), lang);
-    }
-    let _ = write!(
-        out,
-        "</select></div><div><label for=\"state\">{}</label><select id=\"state\" name=\"state\"><option value=\"\">{}</option>",
-        lang.t(i18n::STATE),
-        lang.t(i18n::ANY)
-    );
-    for state in [CertState::Valid, CertState::Suspended, CertState::Revoked, CertState::Withdrawn, CertState::Expired]
-    {
-        option(out, state.as_str(), i18n::state_name(state), form.state.as_deref(), lang);
-    }
-    let _ = write!(
-        out,
-        "</select></div></div><div class=\"actions\"><button type=\"submit\">{}</button></div></form>",
-        lang.t(i18n::SEARCH_BUTTON)
-    );
-}
-
-fn option(out: &mut String, value: &str, name: Text, selected: Option<&str>, lang: Lang) {
-    let selected = if selected == Some(value) { " selected" } else { "" };
-    let _ = write!(out, "<option value=\"{value}\"{selected}>{}</option>", name.get(lang));
-}
-
-fn write_results(out: &mut String, items: &[StoredCertificate], today: chrono::NaiveDate, lang: Lang) {
-    let _ = write!(out, "<section aria-labelledby=\"results\"><h2 id=\"results\">{}</h2>", lang.t(i18n::RESULTS));
-    if items.is_empty() {
-        let _ = write!(out, "<p>{}</p></section>", lang.t(i18n::NO_RESULTS));
-        return;
-    }
-    let _ = write!(
-        out,
-        "<p>{}: {}</p><table class=\"results\"><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
-         <th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
-        lang.t(i18n::SHOWING),
-        items.len(),
-        lang.t(i18n::NUMBER),
-        lang.t(i18n::HOLDER),
-        lang.t(i18n::LEVEL),
-        lang.t(i18n::STATE),
-        lang.t(i18n::VALID_UNTIL),
-    );
-    for certificate in items {
-        let record = &certificate.record;
-        let number = record.number.as_str();
-        let holder = match (&record.holder.name_en, lang) {
-            (Some(en), Lang::En) => {
-                format!("{}<br><span lang=\"en\">{}</span>", escape(&record.holder.name), escape(en))
+fn uscc_hint(q: Option<&str>, lang: Lang) -> Markup {
+    let Some(q) = q.map(str::trim) else { return Markup::default() };
+    let Err(UsccError::CheckCharacter { expected, given }) = Uscc::parse(q) else { return Markup::default() };
+    let code = q.to_ascii_uppercase();
+    html! {
+        div class="error-box" role="alert" id="uscc-hint" {
+            p {
+                @match lang {
+                    Lang::Zh => {
+                        "“" (code) "”看起来是统一社会信用代码，但其校验位应为“" (expected) "”，而不是“" (given)
+                        "”，很可能输错了。查不到证书并不说明该企业未获认证：请核对代码后再查。"
+                    }
+                    Lang::En => {
+                        "“" (code) "” looks like a unified social credit code, but its check character should be '"
+                        (expected) "', not '" (given) "': it is probably mistyped. Finding no certificate does not \
+                        mean the company is uncertified: check the code and search again."
+                    }
+                }
             }
-            _ => escape(&record.holder.name),
-        };
-        let _ = write!(
-            out,
-            "<tr data-number=\"{n}\"><td data-label=\"{ln}\"><a href=\"/certificates/{n}?lang={lp}\">{n}</a></td>\
-             <td data-label=\"{lh}\">{holder}<br><small>{uscc}</small></td><td data-label=\"{ll}\">{level}</td>\
-             <td data-label=\"{ls}\">{state}</td><td data-label=\"{lv}\">{until}</td></tr>",
-            n = escape(number),
-            ln = lang.t(i18n::NUMBER),
-            lp = lang.param(),
-            lh = lang.t(i18n::HOLDER),
-            uscc = record.holder.uscc.as_str(),
-            ll = lang.t(i18n::LEVEL),
-            level = level_stars(record.level, lang),
-            ls = lang.t(i18n::STATE),
-            state = state_badge(record.state_on(today), lang),
-            lv = lang.t(i18n::VALID_UNTIL),
-            until = record.valid_until,
-        );
+        }
     }
-    out.push_str("</tbody></table></section>");
 }
 
-fn write_pager(out: &mut String, form: &SearchForm, next: Option<&str>, lang: Lang) {
-    if next.is_none() && form.cursor.is_none() {
-        return;
+fn search_form(form: &SearchForm, lang: Lang) -> Markup {
+    let states = [CertState::Valid, CertState::Suspended, CertState::Revoked, CertState::Withdrawn, CertState::Expired];
+    html! {
+        form class="query" method="get" action="/search" role="search" {
+            input type="hidden" name="lang" value=(lang.param());
+            div {
+                label for="q" { (lang.t(i18n::SEARCH_FIELD)) }
+                input type="search" id="q" name="q" maxlength="200" value=(form.q.as_deref().unwrap_or("")) autocomplete="off";
+            }
+            div class="row" {
+                div {
+                    label for="level" { (lang.t(i18n::LEVEL)) }
+                    select id="level" name="level" {
+                        option value="" { (lang.t(i18n::ANY)) }
+                        @for level in Level::ALL.into_iter().rev() {
+                            (option(level.as_str(), i18n::level_name(level), form.level.as_deref(), lang))
+                        }
+                    }
+                }
+                div {
+                    label for="state" { (lang.t(i18n::STATE)) }
+                    select id="state" name="state" {
+                        option value="" { (lang.t(i18n::ANY)) }
+                        @for state in states {
+                            (option(state.as_str(), i18n::state_name(state), form.state.as_deref(), lang))
+                        }
+                    }
+                }
+            }
+            div class="actions" { button type="submit" { (lang.t(i18n::SEARCH_BUTTON)) } }
+        }
     }
-    out.push_str("<nav class=\"pager\">");
-    if form.cursor.is_some() {
-        let _ = write!(
-            out,
-            "<a href=\"/search?{}&lang={}\">{}</a>",
-            escape(&form.query_string(None)),
-            lang.param(),
-            lang.t(i18n::FIRST_PAGE)
-        );
+}
+
+fn option(value: &str, name: Text, selected: Option<&str>, lang: Lang) -> Markup {
+    html! { option value=(value) selected[selected == Some(value)] { (lang.t(name)) } }
+}
+
+fn results(items: &[StoredCertificate], today: chrono::NaiveDate, lang: Lang) -> Markup {
+    html! {
+        section aria-labelledby="results" {
+            h2 id="results" { (lang.t(i18n::RESULTS)) }
+            @if items.is_empty() {
+                p { (lang.t(i18n::NO_RESULTS)) }
+            } @else {
+                p { (lang.t(i18n::SHOWING)) ": " (items.len()) }
+                table class="results" {
+                    thead {
+                        tr {
+                            th scope="col" { (lang.t(i18n::NUMBER)) }
+                            th scope="col" { (lang.t(i18n::HOLDER)) }
+                            th scope="col" { (lang.t(i18n::LEVEL)) }
+                            th scope="col" { (lang.t(i18n::STATE)) }
+                            th scope="col" { (lang.t(i18n::VALID_UNTIL)) }
+                        }
+                    }
+                    tbody { @for certificate in items { (result_row(certificate, today, lang)) } }
+                }
+            }
+        }
     }
-    if let Some(next) = next {
-        let _ = write!(
-            out,
-            "<a rel=\"next\" href=\"/search?{}&lang={}\">{}</a>",
-            escape(&form.query_string(Some(next))),
-            lang.param(),
-            lang.t(i18n::NEXT_PAGE)
-        );
+}
+
+fn result_row(certificate: &StoredCertificate, today: chrono::NaiveDate, lang: Lang) -> Markup {
+    let record = &certificate.record;
+    let number = record.number.as_str();
+    html! {
+        tr data-number=(number) {
+            td data-label=(lang.t(i18n::NUMBER)) { a href={ "/certificates/" (number) "?lang=" (lang.param()) } { (number) } }
+            td data-label=(lang.t(i18n::HOLDER)) {
+                (record.holder.name)
+                @if let (Some(en), Lang::En) = (&record.holder.name_en, lang) {
+                    br; span lang="en" { (en) }
+                }
+                br; small { (record.holder.uscc.as_str()) }
+            }
+            td data-label=(lang.t(i18n::LEVEL)) { (level_stars(record.level, lang)) }
+            td data-label=(lang.t(i18n::STATE)) { (state_badge(record.state_on(today), lang)) }
+            td data-label=(lang.t(i18n::VALID_UNTIL)) { (display(record.valid_until)) }
+        }
     }
-    out.push_str("</nav>");
+}
+
+fn pager(form: &SearchForm, next: Option<&str>, lang: Lang) -> Markup {
+    html! {
+        @if next.is_some() || form.cursor.is_some() {
+            nav class="pager" {
+                @if form.cursor.is_some() {
+                    a href={ "/search?" (form.query_string(None)) "&lang=" (lang.param()) } { (lang.t(i18n::FIRST_PAGE)) }
+                }
+                @if let Some(next) = next {
+                    a rel="next" href={ "/search?" (form.query_string(Some(next))) "&lang=" (lang.param()) } {
+                        (lang.t(i18n::NEXT_PAGE))
+                    }
+                }
+            }
+        }
+    }
 }

@@ -1,6 +1,8 @@
 //! Small pieces several pages show the same way: a state badge (icon + words + colour, never
 //! colour alone) and a level as stars with its name.
 
+use maud::{html, Markup};
+
 use super::i18n::{self, Text};
 use super::Lang;
 use crate::domain::{Level, State};
@@ -17,12 +19,12 @@ pub fn state_icon(state: State) -> &'static str {
 }
 
 /// `<span class="state state-valid">✔ 有效</span>`.
-pub fn state_badge(state: State, lang: Lang) -> String {
+pub fn state_badge(state: State, lang: Lang) -> Markup {
     badge(state.as_str(), state_icon(state), i18n::state_name(state), lang)
 }
 
 /// A badge for a row that matched no certificate (`unknown`) or could not be read (`malformed`).
-pub fn missing_badge(malformed: bool, lang: Lang) -> String {
+pub fn missing_badge(malformed: bool, lang: Lang) -> Markup {
     if malformed {
         badge("malformed", "⚠", i18n::MALFORMED, lang)
     } else {
@@ -30,21 +32,21 @@ pub fn missing_badge(malformed: bool, lang: Lang) -> String {
     }
 }
 
-fn badge(class: &str, icon: &str, name: Text, lang: Lang) -> String {
-    format!(
-        "<span class=\"state state-{class}\" data-state=\"{class}\"><span aria-hidden=\"true\">{icon}</span> {}</span>",
-        name.get(lang)
-    )
+fn badge(class: &str, icon: &str, name: Text, lang: Lang) -> Markup {
+    html! {
+        span class={ "state state-" (class) } data-state=(class) { span aria-hidden="true" { (icon) } " " (lang.t(name)) }
+    }
 }
 
 /// Stars (hidden from screen readers, which read the name) and the level's name.
-pub fn level_stars(level: Level, lang: Lang) -> String {
-    let stars = "★".repeat(usize::from(level.stars()));
-    let name = i18n::level_name(level).get(lang);
-    if stars.is_empty() {
-        name.to_string()
-    } else {
-        format!("<span class=\"stars\" aria-hidden=\"true\">{stars}</span> {name}")
+pub fn level_stars(level: Level, lang: Lang) -> Markup {
+    let stars = usize::from(level.stars());
+    let name = lang.t(i18n::level_name(level));
+    html! {
+        @if stars > 0 {
+            span class="stars" aria-hidden="true" { @for _ in 0..stars { "★" } } " "
+        }
+        (name)
     }
 }
 
@@ -54,11 +56,11 @@ mod tests {
 
     #[test]
     fn badges_carry_icon_and_words() {
-        let html = state_badge(State::Revoked, Lang::En);
+        let html = state_badge(State::Revoked, Lang::En).into_string();
         assert!(html.contains("state-revoked") && html.contains('✖') && html.contains("Revoked"), "{html}");
-        assert!(state_badge(State::Valid, Lang::Zh).contains("有效"));
-        assert!(missing_badge(true, Lang::Zh).contains("格式错误"));
-        assert_eq!(level_stars(Level::Compliant, Lang::Zh), "达标级");
-        assert!(level_stars(Level::FourStar, Lang::En).contains("★★★★<"));
+        assert!(state_badge(State::Valid, Lang::Zh).0.contains("有效"));
+        assert!(missing_badge(true, Lang::Zh).0.contains("格式错误"));
+        assert_eq!(level_stars(Level::Compliant, Lang::Zh).0, "达标级");
+        assert!(level_stars(Level::FourStar, Lang::En).0.contains("★★★★<"));
     }
 }

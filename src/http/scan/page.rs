@@ -6,15 +6,15 @@
 //! page is whole in either. `scan.js` only adds the signature check on the device; the page
 //! carries the token, the server's verdict and the script's messages in data attributes.
 
-use std::fmt::Write;
-
 use chrono::NaiveDate;
+use maud::{html, Markup};
 
 use super::text::{self as tx, fill};
 use super::view::{headline, status_of};
 use crate::domain::{Issuer, State};
 use crate::http::pages::i18n::{self, Text};
-use crate::http::pages::{china_time, escape, url_encode, widgets, Lang, Page};
+use crate::http::pages::{china_time, error_box, url_encode, widgets, Lang, Page};
+use crate::http::views::StatusView;
 use crate::registry::{ScanOutcome, Verdict};
 
 /// The icon shown with each verdict, so colour is never the only signal: a state's own icon
@@ -35,245 +35,242 @@ fn date(day: NaiveDate, lang: Lang) -> String {
     }
 }
 
-/// Why the verdict is what it is, in the page's language (escaped HTML).
-fn detail(outcome: &ScanOutcome, lang: Lang) -> String {
-    let text = |s: Text| s.get(lang);
+/// Why the verdict is what it is, in the page's language.
+fn detail(outcome: &ScanOutcome, lang: Lang) -> Markup {
+    let text = |s: Text| lang.t(s);
     let status = status_of(outcome);
     let since = status.as_ref().map(|s| date(s.since, lang)).unwrap_or_default();
-    let number = outcome.claims.as_ref().map(|c| c.number.to_string()).unwrap_or_default();
     match outcome.verdict {
-        Verdict::Valid => text(tx::DETAIL_VALID).to_string(),
+        Verdict::Valid => html! { (text(tx::DETAIL_VALID)) },
         Verdict::Suspended => {
-            let mut out = fill(text(tx::DETAIL_SUSPENDED), &[&since]);
-            if let Some(status) = &status {
-                if let Some(until) = status.until {
-                    let template =
-                        if status.overdue { tx::DETAIL_SUSPENDED_OVERDUE } else { tx::DETAIL_SUSPENDED_UNTIL };
-                    if lang == Lang::En {
-                        out.push(' ');
-                    }
-                    out.push_str(&fill(text(template), &[&date(until, lang)]));
+            let until = status.as_ref().and_then(|s| Some((s.until?, s.overdue)));
+            html! {
+                (fill(text(tx::DETAIL_SUSPENDED), &[&since]))
+                @if let Some((until, overdue)) = until {
+                    @if lang == Lang::En { " " }
+                    (fill(
+                        text(if overdue { tx::DETAIL_SUSPENDED_OVERDUE } else { tx::DETAIL_SUSPENDED_UNTIL }),
+                        &[&date(until, lang)],
+                    ))
                 }
+                (reason_line(outcome, lang))
             }
-            out + &reason_line(outcome, lang)
         }
-        Verdict::Revoked => fill(text(tx::DETAIL_REVOKED), &[&since]) + &reason_line(outcome, lang),
-        Verdict::Withdrawn => fill(text(tx::DETAIL_WITHDRAWN), &[&since]) + &reason_line(outcome, lang),
+        Verdict::Revoked => html! { (fill(text(tx::DETAIL_REVOKED), &[&since])) (reason_line(outcome, lang)) },
+        Verdict::Withdrawn => html! { (fill(text(tx::DETAIL_WITHDRAWN), &[&since])) (reason_line(outcome, lang)) },
         Verdict::Expired => {
             let until = outcome.certificate.as_ref().map(|c| date(c.record.valid_until, lang)).unwrap_or_default();
-            fill(text(tx::DETAIL_EXPIRED), &[&until])
+            html! { (fill(text(tx::DETAIL_EXPIRED), &[&until])) }
         }
         Verdict::MarkRevoked => {
             let (reason, day) = outcome
                 .mark_revocation
                 .as_ref()
-                .map(|(reason, day)| (escape(reason), date(*day, lang)))
+                .map(|(reason, day)| (reason.as_str(), date(*day, lang)))
                 .unwrap_or_default();
-            fill(text(tx::DETAIL_MARK_REVOKED), &[&day, &reason])
+            html! { (fill(text(tx::DETAIL_MARK_REVOKED), &[&day, &reason])) }
         }
-        Verdict::NotGenuine => match outcome.reason {
-            "unknown_key" => text(tx::DETAIL_UNKNOWN_KEY).to_string(),
-            "bad_signature" => text(tx::DETAIL_BAD_SIGNATURE).to_string(),
-            _ => text(tx::DETAIL_MALFORMED).to_string(),
+        Verdict::NotGenuine => html! {
+            (match outcome.reason {
+                "unknown_key" => text(tx::DETAIL_UNKNOWN_KEY),
+                "bad_signature" => text(tx::DETAIL_BAD_SIGNATURE),
+                _ => text(tx::DETAIL_MALFORMED),
+            })
         },
         Verdict::Unknown => match outcome.reason {
-            "other_holder" => text(tx::DETAIL_OTHER_HOLDER).to_string(),
+            "other_holder" => html! { (text(tx::DETAIL_OTHER_HOLDER)) },
             "serial_not_issued" => {
                 let serial =
                     outcome.claims.as_ref().map(|c| format!("{}-{:06}", c.batch, c.serial)).unwrap_or_default();
-                fill(text(tx::DETAIL_SERIAL_NOT_ISSUED), &[&serial])
+                html! { (fill(text(tx::DETAIL_SERIAL_NOT_ISSUED), &[&serial])) }
             }
-            _ => fill(text(tx::DETAIL_NO_CERTIFICATE), &[&escape(&number)]),
+            _ => {
+                let number = outcome.claims.as_ref().map(|c| c.number.as_str()).unwrap_or_default();
+                html! { (fill(text(tx::DETAIL_NO_CERTIFICATE), &[&number])) }
+            }
         },
     }
 }
 
 /// The status reason the body gave (suspension, revocation, withdrawal), as its own line.
-fn reason_line(outcome: &ScanOutcome, lang: Lang) -> String {
-    match status_of(outcome).and_then(|s| s.reason) {
-        Some(reason) => format!("<br>{}", fill(tx::DETAIL_REASON.get(lang), &[&escape(reason)])),
-        None => String::new(),
+fn reason_line(outcome: &ScanOutcome, lang: Lang) -> Markup {
+    html! {
+        @if let Some(reason) = status_of(outcome).and_then(|s| s.reason) {
+            br;
+            (fill(lang.t(tx::DETAIL_REASON), &[&reason]))
+        }
     }
-}
-
-/// One row of a definition list; `value` is already HTML.
-fn fact(out: &mut String, id: &str, label: Text, value: &str, lang: Lang) {
-    let _ = write!(out, "<dt>{}</dt><dd id=\"{id}\">{value}</dd>", label.get(lang));
 }
 
 /// The status line: state badge, since when, until when, why.
-fn status_value(outcome: &ScanOutcome, lang: Lang) -> Option<String> {
-    let status = status_of(outcome)?;
-    let mut out =
-        fill(tx::STATUS_SINCE.get(lang), &[&widgets::state_badge(status.state, lang), &date(status.since, lang)]);
-    if let (State::Suspended, Some(until)) = (status.state, status.until) {
-        out.push_str(&fill(tx::STATUS_UNTIL.get(lang), &[&date(until, lang)]));
+fn status_value(status: &StatusView<'_>, lang: Lang) -> Markup {
+    html! {
+        (fill(lang.t(tx::STATUS_SINCE), &[&widgets::state_badge(status.state, lang), &date(status.since, lang)]))
+        @if let (State::Suspended, Some(until)) = (status.state, status.until) {
+            (fill(lang.t(tx::STATUS_UNTIL), &[&date(until, lang)]))
+        }
+        @if let Some(reason) = status.reason {
+            (fill(lang.t(tx::STATUS_REASON), &[&reason]))
+        }
     }
-    if let Some(reason) = status.reason {
-        out.push_str(&fill(tx::STATUS_REASON.get(lang), &[&escape(reason)]));
-    }
-    Some(out)
 }
 
 /// What to do with a product whose mark cannot be trusted.
-fn what_to_do(out: &mut String, issuer: &Issuer, lang: Lang) {
-    let body = fill(tx::REPORT_BODY.get(lang), &[&escape(&issuer.name), &escape(issuer.approval_number.as_str())]);
-    let regulator = fill(
-        tx::REPORT_12315.get(lang),
-        &[
-            "<a href=\"tel:12315\">12315</a>",
-            &format!(
-                "<a href=\"https://www.12315.cn/\" rel=\"noopener noreferrer\">{}</a>",
-                tx::PLATFORM_12315.get(lang)
-            ),
-        ],
-    );
-    let _ = write!(
-        out,
-        "<section class=\"warn-box what-to-do\" id=\"what-to-do\" aria-labelledby=\"what-to-do-title\">\
-         <h2 id=\"what-to-do-title\">{}</h2><p><strong>{}</strong></p><ul><li>{}</li><li>{body}</li><li>{regulator}</li></ul></section>",
-        tx::WHAT_TO_DO.get(lang),
-        tx::DO_NOT_TRUST.get(lang),
-        tx::KEEP_PRODUCT.get(lang),
-    );
+fn what_to_do(issuer: &Issuer, lang: Lang) -> Markup {
+    let phone = html! { a href="tel:12315" { "12315" } };
+    let platform = html! {
+        a href="https://www.12315.cn/" rel="noopener noreferrer" { (lang.t(tx::PLATFORM_12315)) }
+    };
+    html! {
+        section class="warn-box what-to-do" id="what-to-do" aria-labelledby="what-to-do-title" {
+            h2 id="what-to-do-title" { (lang.t(tx::WHAT_TO_DO)) }
+            p { strong { (lang.t(tx::DO_NOT_TRUST)) } }
+            ul {
+                li { (lang.t(tx::KEEP_PRODUCT)) }
+                li { (fill(lang.t(tx::REPORT_BODY), &[&issuer.name, &issuer.approval_number.as_str()])) }
+                li { (fill(lang.t(tx::REPORT_12315), &[&phone, &platform])) }
+            }
+        }
+    }
 }
 
 /// The device check: a note that shows without JavaScript, and everything `scan.js` needs.
-fn device_check(out: &mut String, token: &str, outcome: &ScanOutcome, lang: Lang) {
-    let messages = [
-        ("checking", tx::DEVICE_CHECKING),
-        ("verified", tx::DEVICE_VERIFIED),
-        ("invalid", tx::DEVICE_INVALID),
-        ("unknown-key", tx::DEVICE_UNKNOWN_KEY),
-        ("malformed", tx::DEVICE_MALFORMED),
-        ("unsupported", tx::DEVICE_UNSUPPORTED),
-        ("error", tx::DEVICE_ERROR),
-        ("mismatch-genuine", tx::DEVICE_MISMATCH_GENUINE),
-        ("mismatch-fake", tx::DEVICE_MISMATCH_FAKE),
-    ];
-    let _ = write!(
-        out,
-        "<section class=\"device-check\" id=\"device-check\" aria-labelledby=\"device-check-title\" \
-         data-token=\"{}\" data-verdict=\"{}\" data-trust-list=\"/.well-known/starmark/keys.json\"",
-        escape(token),
-        outcome.verdict.as_str(),
-    );
-    for (name, text) in messages {
-        let _ = write!(out, " data-msg-{name}=\"{}\"", escape(text.get(lang)));
+fn device_check(token: &str, outcome: &ScanOutcome, lang: Lang) -> Markup {
+    html! {
+        section class="device-check" id="device-check" aria-labelledby="device-check-title"
+            data-token=(token) data-verdict=(outcome.verdict.as_str())
+            data-trust-list="/.well-known/starmark/keys.json"
+            data-msg-checking=(lang.t(tx::DEVICE_CHECKING))
+            data-msg-verified=(lang.t(tx::DEVICE_VERIFIED))
+            data-msg-invalid=(lang.t(tx::DEVICE_INVALID))
+            data-msg-unknown-key=(lang.t(tx::DEVICE_UNKNOWN_KEY))
+            data-msg-malformed=(lang.t(tx::DEVICE_MALFORMED))
+            data-msg-unsupported=(lang.t(tx::DEVICE_UNSUPPORTED))
+            data-msg-error=(lang.t(tx::DEVICE_ERROR))
+            data-msg-mismatch-genuine=(lang.t(tx::DEVICE_MISMATCH_GENUINE))
+            data-msg-mismatch-fake=(lang.t(tx::DEVICE_MISMATCH_FAKE)) {
+            h2 id="device-check-title" { (lang.t(tx::DEVICE_CHECK)) }
+            p id="device-check-result" class="device-result" aria-live="polite" { (lang.t(tx::DEVICE_NEEDS_JS)) }
+        }
     }
-    let _ = write!(
-        out,
-        "><h2 id=\"device-check-title\">{}</h2><p id=\"device-check-result\" class=\"device-result\" aria-live=\"polite\">{}</p></section>",
-        tx::DEVICE_CHECK.get(lang),
-        tx::DEVICE_NEEDS_JS.get(lang),
-    );
 }
 
 /// The certificate section (or, without a certificate, what the mark claims).
-fn certificate(out: &mut String, outcome: &ScanOutcome, lang: Lang) {
-    let _ = write!(
-        out,
-        "<h2 id=\"certificate-title\">{}</h2><dl class=\"facts\" id=\"certificate\">",
-        tx::CERTIFICATE.get(lang)
-    );
-    if let Some(certificate) = &outcome.certificate {
-        let record = &certificate.record;
-        fact(out, "holder", tx::HOLDER, &escape(&record.holder.name), lang);
-        if let Some(name_en) = &record.holder.name_en {
-            fact(out, "holder-en", tx::HOLDER_EN, &format!("<span lang=\"en\">{}</span>", escape(name_en)), lang);
+fn certificate(outcome: &ScanOutcome, lang: Lang) -> Markup {
+    html! {
+        h2 id="certificate-title" { (lang.t(tx::CERTIFICATE)) }
+        dl class="facts" id="certificate" {
+            @if let Some(certificate) = &outcome.certificate {
+                @let record = &certificate.record;
+                dt { (lang.t(tx::HOLDER)) } dd id="holder" { (record.holder.name) }
+                @if let Some(name_en) = &record.holder.name_en {
+                    dt { (lang.t(tx::HOLDER_EN)) } dd id="holder-en" { span lang="en" { (name_en) } }
+                }
+                dt { (lang.t(i18n::USCC)) } dd id="uscc" { (record.holder.uscc.as_str()) }
+                dt { (lang.t(tx::LEVEL)) } dd id="level" { (widgets::level_stars(record.level, lang)) }
+                dt { (lang.t(i18n::SCOPE)) } dd id="scope" { (record.scope) }
+                dt { (lang.t(i18n::NUMBER)) }
+                dd id="number" {
+                    (record.number.as_str()) " · "
+                    a href={ "/certificates/" (url_encode(record.number.as_str())) "?lang=" (lang.param()) } {
+                        (lang.t(tx::DETAILS_LINK))
+                    }
+                }
+                @if let Some(status) = status_of(outcome) {
+                    dt { (lang.t(tx::STATUS)) } dd id="status" { (status_value(&status, lang)) }
+                }
+                dt { (lang.t(i18n::VALIDITY)) }
+                dd id="validity" {
+                    (fill(lang.t(tx::VALIDITY_RANGE), &[&date(record.issued, lang), &date(record.valid_until, lang)]))
+                }
+                dt { (lang.t(tx::ISSUER)) }
+                dd id="issuer" {
+                    (fill(lang.t(tx::ISSUER_VALUE), &[&record.issuer.name, &record.issuer.approval_number.as_str()]))
+                }
+            } @else if let Some(claims) = &outcome.claims {
+                dt { (lang.t(tx::CLAIMED)) }
+                dd id="claimed" { (fill(lang.t(tx::CLAIMED_VALUE), &[&claims.number.as_str(), &claims.uscc.as_str()])) }
+            } @else {
+                dt { (lang.t(tx::CLAIMED)) } dd id="claimed" { "—" }
+            }
         }
-        fact(out, "uscc", i18n::USCC, &escape(record.holder.uscc.as_str()), lang);
-        fact(out, "level", tx::LEVEL, &widgets::level_stars(record.level, lang), lang);
-        fact(out, "scope", i18n::SCOPE, &escape(&record.scope), lang);
-        let number = format!(
-            "{} · <a href=\"/certificates/{}?lang={}\">{}</a>",
-            escape(record.number.as_str()),
-            url_encode(record.number.as_str()),
-            lang.param(),
-            tx::DETAILS_LINK.get(lang)
-        );
-        fact(out, "number", i18n::NUMBER, &number, lang);
-        if let Some(status) = status_value(outcome, lang) {
-            fact(out, "status", tx::STATUS, &status, lang);
-        }
-        let validity =
-            fill(tx::VALIDITY_RANGE.get(lang), &[&date(record.issued, lang), &date(record.valid_until, lang)]);
-        fact(out, "validity", i18n::VALIDITY, &validity, lang);
-        let issuer = fill(
-            tx::ISSUER_VALUE.get(lang),
-            &[&escape(&record.issuer.name), &escape(record.issuer.approval_number.as_str())],
-        );
-        fact(out, "issuer", tx::ISSUER, &issuer, lang);
-    } else if let Some(claims) = &outcome.claims {
-        let claimed =
-            fill(tx::CLAIMED_VALUE.get(lang), &[&escape(claims.number.as_str()), &escape(claims.uscc.as_str())]);
-        fact(out, "claimed", tx::CLAIMED, &claimed, lang);
-    } else {
-        fact(out, "claimed", tx::CLAIMED, "—", lang);
     }
-    out.push_str("</dl>");
+}
+
+/// How often the mark was checked, in words: distinct networks, not requests (one client
+/// replaying the URL is one network a day).
+fn checks(outcome: &ScanOutcome, lang: Lang) -> Markup {
+    let scanners = &outcome.scanners;
+    let suspicious = crate::registry::SUSPICIOUS_SCANS;
+    html! {
+        @match scanners.first_at() {
+            None => (lang.t(tx::CHECKS_NONE)),
+            Some(since) if scanners.is_full() => {
+                (fill(lang.t(tx::CHECKS_AT_LEAST), &[&suspicious, &china_time(since, lang)]))
+            }
+            Some(since) if scanners.len() == 1 => (fill(lang.t(tx::CHECKS_ONCE), &[&china_time(since, lang)])),
+            Some(since) => (fill(lang.t(tx::CHECKS_VALUE), &[&scanners.len(), &china_time(since, lang)])),
+        }
+    }
 }
 
 /// The mark section: serial, revocation, how often it was checked, the signing key.
-fn mark(out: &mut String, outcome: &ScanOutcome, lang: Lang) {
-    let Some(claims) = &outcome.claims else { return };
-    let _ = write!(out, "<h2 id=\"mark-title\">{}</h2><dl class=\"facts\" id=\"mark\">", tx::THIS_MARK.get(lang));
-    let serial = if claims.batch == 0 {
-        tx::CERTIFICATE_MARK.get(lang).to_string()
-    } else {
-        format!("{}-{:06}", claims.batch, claims.serial)
-    };
-    fact(out, "serial", tx::SERIAL, &serial, lang);
-    if let Some((reason, day)) = &outcome.mark_revocation {
-        let value = fill(tx::MARK_REVOKED_VALUE.get(lang), &[&date(*day, lang), &escape(reason)]);
-        fact(out, "mark-revoked", tx::MARK_REVOKED_LABEL, &value, lang);
+fn mark(outcome: &ScanOutcome, lang: Lang) -> Markup {
+    let Some(claims) = &outcome.claims else { return Markup::default() };
+    html! {
+        h2 id="mark-title" { (lang.t(tx::THIS_MARK)) }
+        dl class="facts" id="mark" {
+            dt { (lang.t(tx::SERIAL)) }
+            dd id="serial" {
+                @if claims.batch == 0 {
+                    (lang.t(tx::CERTIFICATE_MARK))
+                } @else {
+                    (claims.batch) "-" (format_args!("{:06}", claims.serial))
+                }
+            }
+            @if let Some((reason, day)) = &outcome.mark_revocation {
+                dt { (lang.t(tx::MARK_REVOKED_LABEL)) }
+                dd id="mark-revoked" { (fill(lang.t(tx::MARK_REVOKED_VALUE), &[&date(*day, lang), reason])) }
+            }
+            @if outcome.scans.is_some() {
+                dt { (lang.t(tx::CHECKS)) } dd id="checks" { (checks(outcome, lang)) }
+            } @else if outcome.reason == "checked" {
+                // A genuine mark whose checks the registry cannot count right now (the store
+                // cannot say how often it was checked before, or the counter is full): saying
+                // nothing would look like a mark never checked before.
+                dt { (lang.t(tx::CHECKS)) } dd id="checks" { (lang.t(tx::CHECKS_UNKNOWN)) }
+            }
+            @if let Some(key_id) = &outcome.key_id {
+                dt { (lang.t(tx::KEY_ID)) } dd id="key-id" { code { (key_id.as_str()) } }
+            }
+        }
     }
-    if outcome.scans.is_some() {
-        // Distinct networks, not requests: one client replaying the URL is one network a day.
-        let scanners = &outcome.scanners;
-        let value = match scanners.first_at() {
-            None => tx::CHECKS_NONE.get(lang).to_string(),
-            Some(since) if scanners.is_full() => fill(
-                tx::CHECKS_AT_LEAST.get(lang),
-                &[&crate::registry::SUSPICIOUS_SCANS.to_string(), &china_time(since, lang)],
-            ),
-            Some(since) if scanners.len() == 1 => fill(tx::CHECKS_ONCE.get(lang), &[&china_time(since, lang)]),
-            Some(since) => fill(tx::CHECKS_VALUE.get(lang), &[&scanners.len().to_string(), &china_time(since, lang)]),
-        };
-        fact(out, "checks", tx::CHECKS, &value, lang);
-    } else if outcome.reason == "checked" {
-        // A genuine mark whose checks the registry cannot count right now (the store cannot
-        // say how often it was checked before, or the counter is full): saying nothing would
-        // look like a mark never checked before.
-        fact(out, "checks", tx::CHECKS, tx::CHECKS_UNKNOWN.get(lang), lang);
-    }
-    if let Some(key_id) = &outcome.key_id {
-        fact(out, "key-id", tx::KEY_ID, &format!("<code>{}</code>", escape(key_id.as_str())), lang);
-    }
-    out.push_str("</dl>");
 }
 
 /// Differences between what the mark says and today's record, in the page's language.
-fn notes(out: &mut String, outcome: &ScanOutcome, lang: Lang) {
-    let (Some(claims), Some(certificate)) = (&outcome.claims, &outcome.certificate) else { return };
+fn notes(outcome: &ScanOutcome, lang: Lang) -> Markup {
+    let (Some(claims), Some(certificate)) = (&outcome.claims, &outcome.certificate) else { return Markup::default() };
     let record = &certificate.record;
-    let mut notes = Vec::new();
-    if claims.level != record.level {
-        let (then, now) = (i18n::level_name(claims.level).get(lang), i18n::level_name(record.level).get(lang));
-        notes.push(fill(tx::NOTE_LEVEL.get(lang), &[then, now]));
-    }
-    if claims.valid_until != record.valid_until {
-        notes.push(fill(
-            tx::NOTE_VALIDITY.get(lang),
-            &[&date(claims.valid_until, lang), &date(record.valid_until, lang)],
-        ));
-    }
-    for note in notes {
-        let _ = write!(out, "<p class=\"note-box mark-note\">{note}</p>");
+    html! {
+        @if claims.level != record.level {
+            p class="note-box mark-note" {
+                (fill(
+                    lang.t(tx::NOTE_LEVEL),
+                    &[&lang.t(i18n::level_name(claims.level)), &lang.t(i18n::level_name(record.level))],
+                ))
+            }
+        }
+        @if claims.valid_until != record.valid_until {
+            p class="note-box mark-note" {
+                (fill(lang.t(tx::NOTE_VALIDITY), &[&date(claims.valid_until, lang), &date(record.valid_until, lang)]))
+            }
+        }
     }
 }
 
-/// The whole page for a scan of `token` in `lang`; `issuer` is whom to report a fake to.
+/// The whole page for a scan of `token` in `lang`; `issuer` is whom to report a fake to. Kept
+/// out of line so that `bench/pages.sh` can count its instructions by name.
+#[inline(never)]
 pub fn render(token: &str, outcome: &ScanOutcome, issuer: &Issuer, lang: Lang) -> String {
     let verdict = outcome.verdict;
     // The verdict as the JSON answer names it: CSS class and data attribute.
@@ -283,56 +280,43 @@ pub fn render(token: &str, outcome: &ScanOutcome, issuer: &Issuer, lang: Lang) -
         Lang::Zh => zh,
         Lang::En => en,
     };
-    let mut body = String::with_capacity(8192);
-    let _ = write!(
-        body,
-        "<section class=\"verdict verdict-{slug}\" id=\"verdict\" data-verdict=\"{slug}\" aria-labelledby=\"verdict-title\">\
-         <h1 id=\"verdict-title\"><span class=\"verdict-icon\" aria-hidden=\"true\">{}</span> <span class=\"verdict-words\">{}</span></h1>\
-         <p class=\"verdict-detail\" id=\"verdict-detail\">{}</p>\
-         <p class=\"as-of\" id=\"as-of\">{}：{}</p></section>",
-        icon(verdict),
-        title,
-        detail(outcome, lang),
-        i18n::DATA_AS_OF.get(lang),
-        china_time(outcome.checked_at, lang),
-    );
-    if outcome.suspicious() {
-        let _ = write!(
-            body,
-            "<p class=\"warn-box copied\" id=\"copied-warning\" role=\"alert\"><span aria-hidden=\"true\">⚠</span> <strong>{}</strong></p>",
-            fill(tx::SUSPICIOUS.get(lang), &[&crate::registry::SUSPICIOUS_SCANS.to_string()])
-        );
-    }
-    if matches!(verdict, Verdict::NotGenuine | Verdict::Unknown | Verdict::MarkRevoked) {
-        what_to_do(&mut body, issuer, lang);
-    }
-    notes(&mut body, outcome, lang);
-    device_check(&mut body, token, outcome, lang);
-    certificate(&mut body, outcome, lang);
-    mark(&mut body, outcome, lang);
+    let body = html! {
+        section class={ "verdict verdict-" (slug) } id="verdict" data-verdict=(slug) aria-labelledby="verdict-title" {
+            h1 id="verdict-title" {
+                span class="verdict-icon" aria-hidden="true" { (icon(verdict)) } " "
+                span class="verdict-words" { (title) }
+            }
+            p class="verdict-detail" id="verdict-detail" { (detail(outcome, lang)) }
+            p class="as-of" id="as-of" { (lang.t(i18n::DATA_AS_OF)) "：" (china_time(outcome.checked_at, lang)) }
+        }
+        @if outcome.suspicious() {
+            p class="warn-box copied" id="copied-warning" role="alert" {
+                span aria-hidden="true" { "⚠" } " "
+                strong { (fill(lang.t(tx::SUSPICIOUS), &[&crate::registry::SUSPICIOUS_SCANS])) }
+            }
+        }
+        @if matches!(verdict, Verdict::NotGenuine | Verdict::Unknown | Verdict::MarkRevoked) {
+            (what_to_do(issuer, lang))
+        }
+        (notes(outcome, lang))
+        (device_check(token, outcome, lang))
+        (certificate(outcome, lang))
+        (mark(outcome, lang))
+    };
     let path = format!("/v/{}", url_encode(token));
-    Page {
-        lang,
-        title,
-        path: &path,
-        query: "",
-        styles: &["scan.css"],
-        scripts: &["verify-mark.js", "scan.js"],
-        body: &body,
-    }
-    .render()
+    Page { lang, title, path: &path, query: "", styles: &["scan.css"], scripts: &["verify-mark.js", "scan.js"], body }
+        .render()
 }
 
 /// The page of a scan whose certificate does not match the registry's transparency log: no
 /// verdict at all, only that the status cannot be confirmed (503, never cached).
 pub(super) fn unconfirmed(token: &str, number: &str, lang: Lang) -> axum::response::Response {
-    let body = format!(
-        "<h1><span aria-hidden=\"true\">⚠</span> {}</h1><div class=\"error-box\" role=\"alert\"><p>{}</p></div>",
-        escape(number),
-        lang.t(i18n::STATUS_UNCONFIRMED)
-    );
+    let body = html! {
+        h1 { span aria-hidden="true" { "⚠" } " " (number) }
+        (error_box(lang.t(i18n::STATUS_UNCONFIRMED)))
+    };
     let path = format!("/v/{}", url_encode(token));
-    let page = Page { lang, title: number, path: &path, query: "", styles: &[], scripts: &[], body: &body };
+    let page = Page { lang, title: number, path: &path, query: "", styles: &[], scripts: &[], body };
     crate::http::pages::html_response(axum::http::StatusCode::SERVICE_UNAVAILABLE, page.render(), "no-store")
 }
 

@@ -1,7 +1,10 @@
 //! Every string of the scan page in Chinese and English (the page's own; the frame's are in
-//! `pages::i18n`, which this page also uses for the labels it shares with the others). Strings with `{}` take values in order, filled by [`fill`].
+//! `pages::i18n`, which this page also uses for the labels it shares with the others). Strings
+//! with `{}` take values in order, filled by [`fill`].
 
-use crate::http::pages::i18n::{t, Text};
+use maud::Render;
+
+use crate::http::pages::i18n::{t, Phrase, Text};
 
 // Sections and labels.
 pub const CERTIFICATE: Text = t("证书信息", "Certificate");
@@ -153,34 +156,57 @@ pub const DEVICE_MISMATCH_FAKE: Text = t(
     "Warning: the check on this device disagrees with the registry. This device verified the signature, but the registry says the mark is not genuine. Take the stricter answer: do not trust the mark, and contact the certification body.",
 );
 
-/// Fills the `{}` of a string with the values in order (values are inserted as given: escape
-/// them first when the result is HTML).
-pub fn fill(template: &str, values: &[&str]) -> String {
-    let mut out = String::with_capacity(template.len() + values.iter().map(|v| v.len()).sum::<usize>());
-    let mut values = values.iter();
-    let mut parts = template.split("{}");
-    if let Some(first) = parts.next() {
-        out.push_str(first);
+/// A string with its `{}` filled by values in order, as HTML: the string's own text is a
+/// [`Phrase`], plain by construction, and each value renders as itself (text escaped, markup a
+/// template made kept).
+pub struct Filled<'a> {
+    template: Phrase,
+    values: &'a [&'a dyn Render],
+}
+
+/// Fills the `{}` of `template` with `values` in order; a `{}` without a value stays empty.
+pub fn fill<'a>(template: Phrase, values: &'a [&'a dyn Render]) -> Filled<'a> {
+    Filled { template, values }
+}
+
+impl Render for Filled<'_> {
+    fn render_to(&self, out: &mut String) {
+        let mut values = self.values.iter();
+        let mut parts = self.template.as_str().split("{}");
+        if let Some(first) = parts.next() {
+            out.push_str(first);
+        }
+        for part in parts {
+            if let Some(value) = values.next() {
+                value.render_to(out);
+            }
+            out.push_str(part);
+        }
     }
-    for part in parts {
-        out.push_str(values.next().copied().unwrap_or(""));
-        out.push_str(part);
-    }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::pages::Lang;
 
     #[test]
     fn fill_puts_values_in_order() {
         assert_eq!(
-            fill(CHECKS_VALUE.en, &["3", "today"]),
+            fill(Lang::En.t(CHECKS_VALUE), &[&"3", &"today"]).render().0,
             "Checked from 3 different networks since today (each network and browser counted once a day)"
         );
-        assert_eq!(fill(VALIDITY_RANGE.zh, &["a", "b"]), "a 至 b");
-        assert_eq!(fill("no holes", &["x"]), "no holes");
+        assert_eq!(fill(Lang::Zh.t(VALIDITY_RANGE), &[&"a", &"b"]).render().0, "a 至 b");
+        assert_eq!(fill(Lang::En.t(t("no holes", "no holes")), &[&"x"]).render().0, "no holes");
+    }
+
+    #[test]
+    fn fill_escapes_text_and_keeps_markup() {
+        let markup = maud::html! { b { "<x>" } };
+        assert_eq!(
+            fill(Lang::En.t(t("a {} {}", "a {} {}")), &[&"<script>'\"&", &markup]).render().0,
+            "a &lt;script&gt;'&quot;&amp; <b>&lt;x&gt;</b>"
+        );
     }
 
     #[test]
@@ -204,7 +230,7 @@ mod tests {
             REPORT_12315,
             SUSPICIOUS,
         ] {
-            assert_eq!(text.zh.matches("{}").count(), text.en.matches("{}").count(), "{text:?}");
+            assert_eq!(text.get(Lang::Zh).matches("{}").count(), text.get(Lang::En).matches("{}").count(), "{text:?}");
         }
     }
 }
