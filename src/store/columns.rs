@@ -7,6 +7,12 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use super::{NewEvent, StoreError};
 use crate::crypto::Signature;
 
+/// Reads current-state rows with their search columns, which the registry compares with the
+/// signed record (see [`super::RowColumns`]).
+pub(super) const SELECT_CERTIFICATES: &str =
+    "SELECT number, version, holder_name, holder_name_en, uscc, level, state, \
+     valid_until, record, signature, updated_at FROM certificates";
+
 /// An instant as stored and logged: RFC 3339 in UTC with microseconds.
 pub(super) fn timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Micros, true)

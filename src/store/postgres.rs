@@ -21,10 +21,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::postgres::{PgDatabaseError, PgPool, PgRow};
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row, Transaction};
 
-use super::columns::{details_json, like_escape, signature_json, utf8};
+use super::columns::{details_json, like_escape, signature_json, utf8, SELECT_CERTIFICATES};
 use super::{
-    EventKind, NewEvent, Role, ScanDeltas, ScanTally, SearchQuery, SerialKey, Store, StoreError, StoredCertificate,
-    StoredEvent, StoredMarkDigests, StoredReceipt, StoredToken,
+    EventKind, NewEvent, Role, RowColumns, ScanDeltas, ScanTally, SearchQuery, SerialKey, Store, StoreError,
+    StoredCertificate, StoredEvent, StoredMarkDigests, StoredReceipt, StoredToken,
 };
 use crate::crypto::Signature;
 use crate::domain::{CertificateNumber, CertificateRecord, State, Uscc};
@@ -103,7 +103,24 @@ impl PostgresStore {
         let signature: String = row.try_get("signature")?;
         let signature: Signature = serde_json::from_str(&signature)
             .map_err(|e| StoreError::Corrupt(format!("signature does not parse: {e}")))?;
-        Ok(StoredCertificate { record, canonical, signature, updated_at: row.try_get("updated_at")? })
+        let valid_until: NaiveDate = row.try_get("valid_until")?;
+        let columns = RowColumns {
+            number: row.try_get("number")?,
+            version: version_of(row.try_get("version")?)?,
+            holder_name: row.try_get("holder_name")?,
+            holder_name_en: row.try_get("holder_name_en")?,
+            uscc: row.try_get("uscc")?,
+            level: row.try_get("level")?,
+            state: row.try_get("state")?,
+            valid_until: valid_until.to_string(),
+        };
+        Ok(StoredCertificate {
+            record,
+            canonical,
+            signature,
+            updated_at: row.try_get("updated_at")?,
+            columns: Some(columns),
+        })
     }
 
     fn token_from_row(row: &PgRow) -> Result<StoredToken, StoreError> {
@@ -297,7 +314,7 @@ impl Store for PostgresStore {
     }
 
     async fn get(&self, number: &CertificateNumber) -> Result<Option<StoredCertificate>, StoreError> {
-        let row = sqlx::query("SELECT record, signature, updated_at FROM certificates WHERE number = $1")
+        let row = sqlx::query(&format!("{SELECT_CERTIFICATES} WHERE number = $1"))
             .bind(number.as_str())
             .fetch_optional(&self.pool)
             .await?;
@@ -307,7 +324,7 @@ impl Store for PostgresStore {
     async fn get_many(&self, numbers: &[String]) -> Result<Vec<StoredCertificate>, StoreError> {
         let mut found = Vec::with_capacity(numbers.len());
         for chunk in numbers.chunks(BULK_ROWS) {
-            let rows = sqlx::query("SELECT record, signature, updated_at FROM certificates WHERE number = ANY($1)")
+            let rows = sqlx::query(&format!("{SELECT_CERTIFICATES} WHERE number = ANY($1)"))
                 .bind(chunk)
                 .fetch_all(&self.pool)
                 .await?;
@@ -328,8 +345,13 @@ impl Store for PostgresStore {
         if query.text.as_deref().is_some_and(|text| text.contains('\0')) {
             return Ok(Vec::new());
         }
-        let mut sql: QueryBuilder<Postgres> =
-            QueryBuilder::new("SELECT record, signature, updated_at FROM certificates WHERE TRUE");
+        // Filters read the signed record (parsed once a row), not the row's copies of its
+        // fields: an edit of a copy alone can neither add a row to a filter's answer nor hide
+        // one from it. Only the indexed `number` and `uscc` lookups use columns; the registry
+        // checks every row's columns against its record before using it.
+        let mut sql: QueryBuilder<Postgres> = QueryBuilder::new(format!(
+            "{SELECT_CERTIFICATES} CROSS JOIN LATERAL (SELECT certificates.record::jsonb AS signed) AS parsed WHERE TRUE"
+        ));
         if let Some(text) = query.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
             let upper = text.to_ascii_uppercase();
             let pattern = format!("%{}%", like_escape(&text.to_ascii_lowercase()));
@@ -337,11 +359,11 @@ impl Store for PostgresStore {
                 .push_bind(upper.clone())
                 .push(" OR number LIKE ")
                 .push_bind(format!("{}%", like_escape(&upper)))
-                .push(" ESCAPE '\\' OR uscc = ")
+                .push(" ESCAPE '\\' OR signed #>> '{holder,uscc}' = ")
                 .push_bind(upper)
-                .push(format!(" OR translate(holder_name, {UPPER}) LIKE "))
+                .push(format!(" OR translate(signed #>> '{{holder,name}}', {UPPER}) LIKE "))
                 .push_bind(pattern.clone())
-                .push(format!(" ESCAPE '\\' OR translate(holder_name_en, {UPPER}) LIKE "))
+                .push(format!(" ESCAPE '\\' OR translate(signed #>> '{{holder,name_en}}', {UPPER}) LIKE "))
                 .push_bind(pattern)
                 .push(" ESCAPE '\\')");
         }
@@ -349,18 +371,24 @@ impl Store for PostgresStore {
             sql.push(" AND uscc = ").push_bind(uscc.as_str().to_string());
         }
         if let Some(level) = query.level {
-            sql.push(" AND level = ").push_bind(level.as_str());
+            sql.push(" AND signed ->> 'level' = ").push_bind(level.as_str());
         }
+        const STATE: &str = "signed #>> '{status,state}'";
+        const VALID_UNTIL: &str = "signed ->> 'valid_until'";
+        let today = query.today.to_string();
         match query.state {
             None => {}
             Some(State::Expired) => {
-                sql.push(" AND state IN ('valid', 'suspended') AND valid_until < ").push_bind(query.today);
+                sql.push(format!(" AND {STATE} IN ('valid', 'suspended') AND {VALID_UNTIL} < ")).push_bind(today);
             }
             Some(state @ (State::Valid | State::Suspended)) => {
-                sql.push(" AND state = ").push_bind(state.as_str()).push(" AND valid_until >= ").push_bind(query.today);
+                sql.push(format!(" AND {STATE} = "))
+                    .push_bind(state.as_str())
+                    .push(format!(" AND {VALID_UNTIL} >= "))
+                    .push_bind(today);
             }
             Some(state) => {
-                sql.push(" AND state = ").push_bind(state.as_str());
+                sql.push(format!(" AND {STATE} = ")).push_bind(state.as_str());
             }
         }
         if let Some(after) = &query.after {

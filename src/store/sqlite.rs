@@ -15,10 +15,10 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
-use super::columns::{details_json, like_escape, signature_json, timestamp, utf8};
+use super::columns::{details_json, like_escape, signature_json, timestamp, utf8, SELECT_CERTIFICATES};
 use super::{
-    EventKind, NewEvent, Role, ScanDeltas, ScanTally, SearchQuery, SerialKey, Store, StoreError, StoredCertificate,
-    StoredEvent, StoredReceipt, StoredToken,
+    EventKind, NewEvent, Role, RowColumns, ScanDeltas, ScanTally, SearchQuery, SerialKey, Store, StoreError,
+    StoredCertificate, StoredEvent, StoredReceipt, StoredToken,
 };
 use crate::crypto::Signature;
 use crate::domain::{CertificateNumber, CertificateRecord, State, Uscc};
@@ -85,7 +85,25 @@ impl SqliteStore {
         let signature: Signature = serde_json::from_str(&signature)
             .map_err(|e| StoreError::Corrupt(format!("signature does not parse: {e}")))?;
         let updated_at: String = row.try_get("updated_at")?;
-        Ok(StoredCertificate { record, canonical, signature, updated_at: parse_timestamp(&updated_at)? })
+        let version: i64 = row.try_get("version")?;
+        let columns = RowColumns {
+            number: row.try_get("number")?,
+            version: u32::try_from(version)
+                .map_err(|_| StoreError::Corrupt(format!("version {version} out of range")))?,
+            holder_name: row.try_get("holder_name")?,
+            holder_name_en: row.try_get("holder_name_en")?,
+            uscc: row.try_get("uscc")?,
+            level: row.try_get("level")?,
+            state: row.try_get("state")?,
+            valid_until: row.try_get("valid_until")?,
+        };
+        Ok(StoredCertificate {
+            record,
+            canonical,
+            signature,
+            updated_at: parse_timestamp(&updated_at)?,
+            columns: Some(columns),
+        })
     }
 
     fn token_from_row(row: &SqliteRow) -> Result<StoredToken, StoreError> {
@@ -237,7 +255,7 @@ impl Store for SqliteStore {
     }
 
     async fn get(&self, number: &CertificateNumber) -> Result<Option<StoredCertificate>, StoreError> {
-        let row = sqlx::query("SELECT record, signature, updated_at FROM certificates WHERE number = ?")
+        let row = sqlx::query(&format!("{SELECT_CERTIFICATES} WHERE number = ?"))
             .bind(number.as_str())
             .fetch_optional(&self.reader)
             .await?;
@@ -247,8 +265,7 @@ impl Store for SqliteStore {
     async fn get_many(&self, numbers: &[String]) -> Result<Vec<StoredCertificate>, StoreError> {
         let mut found = Vec::with_capacity(numbers.len());
         for chunk in numbers.chunks(INSERT_CHUNK) {
-            let mut query: QueryBuilder<Sqlite> =
-                QueryBuilder::new("SELECT record, signature, updated_at FROM certificates WHERE number IN (");
+            let mut query: QueryBuilder<Sqlite> = QueryBuilder::new(format!("{SELECT_CERTIFICATES} WHERE number IN ("));
             let mut separated = query.separated(", ");
             for number in chunk {
                 separated.push_bind(number.as_str());
@@ -262,8 +279,11 @@ impl Store for SqliteStore {
     }
 
     async fn search(&self, query: &SearchQuery) -> Result<Vec<StoredCertificate>, StoreError> {
-        let mut sql: QueryBuilder<Sqlite> =
-            QueryBuilder::new("SELECT record, signature, updated_at FROM certificates WHERE 1 = 1");
+        // Filters read the signed record, not the row's copies of its fields: an edit of a copy
+        // alone can neither add a row to a filter's answer nor hide one from it. Only the
+        // indexed `number` and `uscc` lookups use columns; the registry checks every row's
+        // columns against its record before using it.
+        let mut sql: QueryBuilder<Sqlite> = QueryBuilder::new(format!("{SELECT_CERTIFICATES} WHERE 1 = 1"));
         if let Some(text) = query.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
             let upper = text.to_ascii_uppercase();
             let pattern = format!("%{}%", like_escape(text));
@@ -271,11 +291,11 @@ impl Store for SqliteStore {
                 .push_bind(upper.clone())
                 .push(" OR number LIKE ")
                 .push_bind(format!("{}%", like_escape(&upper)))
-                .push(" ESCAPE '\\' OR uscc = ")
+                .push(" ESCAPE '\\' OR json_extract(record, '$.holder.uscc') = ")
                 .push_bind(upper)
-                .push(" OR holder_name LIKE ")
+                .push(" OR json_extract(record, '$.holder.name') LIKE ")
                 .push_bind(pattern.clone())
-                .push(" ESCAPE '\\' OR holder_name_en LIKE ")
+                .push(" ESCAPE '\\' OR json_extract(record, '$.holder.name_en') LIKE ")
                 .push_bind(pattern)
                 .push(" ESCAPE '\\')");
         }
@@ -283,19 +303,24 @@ impl Store for SqliteStore {
             sql.push(" AND uscc = ").push_bind(uscc.as_str().to_string());
         }
         if let Some(level) = query.level {
-            sql.push(" AND level = ").push_bind(level.as_str());
+            sql.push(" AND json_extract(record, '$.level') = ").push_bind(level.as_str());
         }
         let today = query.today.to_string();
+        const STATE: &str = "json_extract(record, '$.status.state')";
+        const VALID_UNTIL: &str = "json_extract(record, '$.valid_until')";
         match query.state {
             None => {}
             Some(State::Expired) => {
-                sql.push(" AND state IN ('valid', 'suspended') AND valid_until < ").push_bind(today);
+                sql.push(format!(" AND {STATE} IN ('valid', 'suspended') AND {VALID_UNTIL} < ")).push_bind(today);
             }
             Some(state @ (State::Valid | State::Suspended)) => {
-                sql.push(" AND state = ").push_bind(state.as_str()).push(" AND valid_until >= ").push_bind(today);
+                sql.push(format!(" AND {STATE} = "))
+                    .push_bind(state.as_str())
+                    .push(format!(" AND {VALID_UNTIL} >= "))
+                    .push_bind(today);
             }
             Some(state) => {
-                sql.push(" AND state = ").push_bind(state.as_str());
+                sql.push(format!(" AND {STATE} = ")).push_bind(state.as_str());
             }
         }
         if let Some(after) = &query.after {
