@@ -4,6 +4,8 @@
 mod assertion_vectors;
 pub mod canonical;
 pub mod keys;
+#[cfg(test)]
+mod receipt_vectors;
 pub mod signing;
 pub mod token;
 pub mod trust_list;

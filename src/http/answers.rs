@@ -44,7 +44,13 @@ impl AnswerFormat for JsonAnswers {
         let stored: Stored<'_> = serde_json::from_slice(body).map_err(|e| e.to_string())?;
         let canonical = stored.record.get().to_string();
         let record: CertificateRecord = serde_json::from_str(&canonical).map_err(|e| e.to_string())?;
-        Ok(StoredCertificate { record, canonical, signature: stored.signature, updated_at: stored.updated_at })
+        Ok(StoredCertificate {
+            record,
+            canonical,
+            signature: stored.signature,
+            updated_at: stored.updated_at,
+            columns: None,
+        })
     }
 
     fn render_hashes(&self, hashes: &[Hash]) -> Vec<u8> {
@@ -71,7 +77,7 @@ mod tests {
             key_id: crate::crypto::KeyId::parse("0123456789abcdef").expect("key id"),
             value: "c2lnbmF0dXJl".into(),
         };
-        let certificate = StoredCertificate { record, canonical, signature, updated_at: clock::now() };
+        let certificate = StoredCertificate { record, canonical, signature, updated_at: clock::now(), columns: None };
         let view = CertificateView::of(&certificate, issued).expect("view");
         let body = serde_json::to_vec(&view).expect("json");
 

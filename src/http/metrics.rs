@@ -187,6 +187,16 @@ pub async fn metrics(State(state): State<AppState>, _auth: Authorized<ReaderRole
         "Times a stored certificate did not match the transparency log and its status was refused.",
         tampering.detected,
     );
+    out.counter(
+        "starmark_status_refusals_total",
+        "Requests refused with status-unconfirmed, a refusal remembered from an earlier check included.",
+        tampering.refused,
+    );
+    out.counter(
+        "starmark_tamper_logged_total",
+        "Refusals written to the error log: the first of a certificate, then at most one a minute.",
+        tampering.logged,
+    );
     out.gauge(
         "starmark_certificates_unconfirmed",
         "Certificates whose last check against the transparency log failed.",

@@ -24,6 +24,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         "tampering": {
             "detected_total": tampering.detected,
             "unconfirmed": tampering.unconfirmed,
+            "refused_total": tampering.refused,
             "certificates": tampering.numbers,
         },
     });

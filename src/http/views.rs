@@ -192,6 +192,7 @@ pub(crate) mod tests {
                 value: String::new(),
             },
             updated_at: chrono::Utc::now(),
+            columns: None,
         }
     }
 

@@ -224,6 +224,9 @@ impl Registry {
             let Some(certificate) = self.store.get(number).await? else {
                 return Ok(Cached::Absent);
             };
+            if let Some(refusal) = self.standing_refusal(&certificate) {
+                return Err(refusal);
+            }
             let log = self.log_proof(number.as_str(), certificate.record.version).await?;
             let next = looks.note(certificate.record.version, self.head_version(number.as_str()));
             if self.confirm_answer(&certificate, log.as_ref(), next == super::backing::Next::Stuck).await? {
@@ -338,7 +341,8 @@ mod tests {
             key_id: KeyId::parse("0123456789abcdef").expect("key id"),
             value: "c2lnbmF0dXJl".into(),
         };
-        let certificate = StoredCertificate { record, canonical: "{}".into(), signature, updated_at: clock::now() };
+        let certificate =
+            StoredCertificate { record, canonical: "{}".into(), signature, updated_at: clock::now(), columns: None };
         let format = Arc::new(Counting { certificate, read_backs: AtomicUsize::new(0) });
         let tiers = Tiers { local: AnswerCache::new(CacheSettings::default()), shared: None };
         let read_path = ReadPath::new(tiers, format.clone(), DEFAULT_ANSWER_LIFETIME);

@@ -2,20 +2,26 @@
 //! it: someone with the database in hand can edit a row, put back an older signed version or
 //! delete an event, and the registry must then say "cannot be confirmed", never "valid".
 //!
-//! A stored certificate is vouched for when its record signature verifies and its version is
-//! the latest the log holds for that certificate; when an answer is prepared, also when the
-//! event behind it hashes to the leaf the in-memory tree holds at that place, the leaf names
+//! A stored certificate is vouched for when the row's search columns say what its record says,
+//! its record signature verifies, its version is the latest the log holds for that certificate,
+//! the event behind it hashes to the leaf the in-memory tree holds at that place, the leaf names
 //! this very record and signature, and the leaf is included under the latest signed checkpoint.
-//! The latest leaf of each certificate is kept in memory beside the tree, so the check is a map
-//! lookup and a few hash compares; prepared answers are cached, so it runs on fills only.
+//! Every path that serves or signs a state (answers, pages, search, bulk verify, receipts)
+//! takes that same check. The latest leaf of each certificate is kept in memory beside the
+//! tree with the digest of the record last vouched for at it, so checking a version again is
+//! a map lookup, one SHA-256 of the record and a few compares (no signature verification, no
+//! event read); the digest goes when the certificate's head moves. A refusal is remembered
+//! while nothing moves (`unconfirmed.rs`).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock};
+use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 
 use super::log::LogProof;
+use super::unconfirmed::{fingerprint, Refusals, Say};
 use super::{Registry, RegistryError};
 use crate::store::StoredCertificate;
 use crate::tlog::{leaf_hash, verify_inclusion, Hash};
@@ -83,8 +89,8 @@ impl Looks {
 pub(super) struct Head {
     pub index: u64,
     pub version: u32,
-    /// SHA-256 of the record text once its signature was verified, so a later check of the same
-    /// version compares a hash instead of verifying again.
+    /// SHA-256 of the record text once the whole check passed for it at this leaf, so a later
+    /// check of the same version compares a hash instead of verifying and reading again.
     pub vouched: Option<Hash>,
 }
 
@@ -107,9 +113,11 @@ impl Heads {
         self.map.read().unwrap_or_else(PoisonError::into_inner).get(number).copied()
     }
 
-    fn vouch(&self, number: &str, version: u32, record: Hash) {
+    /// Notes that the record with digest `record` passed the whole check at leaf `index`,
+    /// unless the certificate's head moved meanwhile.
+    fn vouch(&self, number: &str, index: u64, record: Hash) {
         let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
-        if let Some(head) = map.get_mut(number).filter(|head| head.version == version) {
+        if let Some(head) = map.get_mut(number).filter(|head| head.index == index) {
             head.vouched = Some(record);
         }
     }
@@ -119,6 +127,8 @@ impl Heads {
 #[derive(Default)]
 pub(super) struct TamperWatch {
     detected: AtomicU64,
+    /// Refusals given, and the memory that spares repeated checks and log lines.
+    refusals: Refusals,
     /// Certificates whose stored state could not be confirmed at their last check.
     unconfirmed: Mutex<BTreeSet<String>>,
     unconfirmed_count: AtomicU64,
@@ -136,6 +146,7 @@ impl TamperWatch {
         if self.unconfirmed_count.load(Ordering::Relaxed) == 0 {
             return;
         }
+        self.refusals.lifted(number);
         let mut names = self.unconfirmed.lock().unwrap_or_else(PoisonError::into_inner);
         names.remove(number);
         self.unconfirmed_count.store(names.len() as u64, Ordering::Relaxed);
@@ -145,7 +156,10 @@ impl TamperWatch {
 /// What the store says of one certificate, measured against the log.
 #[derive(Debug, PartialEq, Eq)]
 enum Check {
+    /// The whole check passed (now, or for this very record at this leaf before).
     Confirmed,
+    /// Columns, signature and version hold; the event and leaf are still to be compared.
+    Signed,
     /// The row is newer than anything this instance's tree holds: catch up and look again.
     LogBehind,
     /// The row is older than the log's latest version: read it again (a write may have landed
@@ -163,6 +177,11 @@ pub struct TamperReport {
     pub detected: u64,
     /// How many certificates failed their last check.
     pub unconfirmed: u64,
+    /// Requests refused with "status unconfirmed" since start, a refusal remembered from an
+    /// earlier check included.
+    pub refused: u64,
+    /// Refusals written to the error log (the first of a certificate, then at most one a minute).
+    pub logged: u64,
     /// Their numbers (at most [`NAMES_KEPT`]).
     pub numbers: Vec<String>,
 }
@@ -175,6 +194,8 @@ impl Registry {
         TamperReport {
             detected: watch.detected.load(Ordering::Relaxed),
             unconfirmed: names.len() as u64,
+            refused: watch.refusals.given_total(),
+            logged: watch.refusals.logged_total(),
             numbers: names.iter().take(NAMES_KEPT).cloned().collect(),
         }
     }
@@ -191,14 +212,21 @@ impl Registry {
         let number = certificate.record.number.clone();
         let mut looks = Looks::default();
         loop {
-            let check = self.check_record(&certificate);
+            if let Some(refusal) = self.standing_refusal(&certificate) {
+                return Err(refusal);
+            }
+            let mut check = self.check_record(&certificate);
+            if check == Check::Signed {
+                let proof = self.log_proof(number.as_str(), certificate.record.version).await?;
+                check = self.check_leaf(&certificate, proof.as_ref());
+            }
             if check == Check::Confirmed {
                 self.log.tampering.cleared(number.as_str());
                 return Ok(certificate);
             }
             let next = looks.note(certificate.record.version, self.head_version(number.as_str()));
             if matches!(check, Check::Tampered(_)) || next == Next::Stuck {
-                return Err(self.unconfirmed(number.as_str(), describe(&certificate, check)));
+                return Err(self.unconfirmed(&certificate, describe(&certificate, check)));
             }
             if next == Next::Exhausted {
                 return Err(RegistryError::Conflict(number.to_string()));
@@ -209,7 +237,7 @@ impl Registry {
             } else {
                 match self.store.get(&number).await? {
                     Some(fresh) => certificate = fresh,
-                    None => return Err(self.unconfirmed(number.as_str(), "its current state row vanished".into())),
+                    None => return Err(self.refuse(number.as_str(), None, "its current state row vanished".into())),
                 }
             }
         }
@@ -229,7 +257,7 @@ impl Registry {
         last: bool,
     ) -> Result<bool, RegistryError> {
         let check = match self.check_record(certificate) {
-            Check::Confirmed => self.check_leaf(certificate, proof),
+            Check::Confirmed | Check::Signed => self.check_leaf(certificate, proof),
             other => other,
         };
         match check {
@@ -242,25 +270,64 @@ impl Registry {
                 Ok(false)
             }
             Check::RowBehind { .. } if !last => Ok(false),
-            other => Err(self.unconfirmed(certificate.record.number.as_str(), describe(certificate, other))),
+            other => Err(self.unconfirmed(certificate, describe(certificate, other))),
         }
     }
 
+    /// The refusal given at the last check of `certificate`'s number, if it still stands: the
+    /// row and the log's head are as they were then, and it is recent (`unconfirmed.rs`).
+    pub(super) fn standing_refusal(&self, certificate: &StoredCertificate) -> Option<RegistryError> {
+        let watch = &self.log.tampering;
+        if watch.unconfirmed_count.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let number = certificate.record.number.as_str();
+        let number = certificate.columns.as_ref().map_or(number, |columns| columns.number.as_str());
+        let row = fingerprint(certificate);
+        let head = self.log.heads.get(number).map(|head| head.index);
+        let problem = watch.refusals.standing(number, &row, head, Instant::now())?;
+        let say = watch.refusals.given(number, Some(row), head, &problem, false, Instant::now());
+        Some(self.said(number, problem, say))
+    }
+
     /// Counts and logs a certificate that cannot be tied to the log, and the refusal to give.
-    fn unconfirmed(&self, number: &str, problem: String) -> RegistryError {
-        self.log.tampering.met(number);
-        tracing::error!(
-            number,
-            problem = %problem,
-            "TAMPERING: a stored certificate does not match the transparency log; its status is refused \
-             until the store is repaired (run `starmark audit`)"
-        );
+    fn unconfirmed(&self, certificate: &StoredCertificate, problem: String) -> RegistryError {
+        let number = certificate.record.number.as_str();
+        // The row asked for, when its record names another certificate.
+        let number = certificate.columns.as_ref().map_or(number, |columns| columns.number.as_str());
+        self.refuse(number, Some(fingerprint(certificate)), problem)
+    }
+
+    /// Counts a refusal found by a check, and logs it unless it was logged within the minute.
+    fn refuse(&self, number: &str, row: Option<Hash>, problem: String) -> RegistryError {
+        let watch = &self.log.tampering;
+        watch.met(number);
+        let head = self.log.heads.get(number).map(|head| head.index);
+        let say = watch.refusals.given(number, row, head, &problem, true, Instant::now());
+        self.said(number, problem, say)
+    }
+
+    /// Logs a refusal if `say` says so, and makes the error to answer with.
+    fn said(&self, number: &str, problem: String, say: Say) -> RegistryError {
+        if let Say::Log { repeats } = say {
+            tracing::error!(
+                number,
+                problem = %problem,
+                repeats,
+                "TAMPERING: a stored certificate does not match the transparency log; its status is refused \
+                 until the store is repaired (run `starmark audit`)"
+            );
+        }
         RegistryError::Unconfirmed { number: number.to_string(), problem }
     }
 
-    /// The record's own signature and its place as the latest version in the log.
+    /// The row's columns against its record, the record's own signature and its place as the
+    /// latest version in the log; [`Check::Confirmed`] only for a record vouched for before.
     fn check_record(&self, certificate: &StoredCertificate) -> Check {
         let record = &certificate.record;
+        if let Some(problem) = certificate.columns.as_ref().and_then(|columns| columns.astray_from(record)) {
+            return Check::Tampered(problem);
+        }
         let Some(head) = self.log.heads.get(record.number.as_str()) else { return Check::LogBehind };
         if head.version < record.version {
             return Check::LogBehind;
@@ -275,8 +342,7 @@ impl Registry {
         if let Err(e) = self.verifier.verify(certificate.canonical.as_bytes(), &certificate.signature) {
             return Check::Tampered(format!("the record signature does not verify ({e})"));
         }
-        self.log.heads.vouch(record.number.as_str(), record.version, digest);
-        Check::Confirmed
+        Check::Signed
     }
 
     /// The event behind the answer is the leaf the tree holds, names this record, and is
@@ -314,6 +380,8 @@ impl Registry {
         if verify_inclusion(head.index, checkpoint.size, &hash, &proof.inclusion, &checkpoint.root).is_err() {
             return Check::Tampered(format!("leaf {} is not included under the signed checkpoint", head.index));
         }
+        let digest: Hash = Sha256::digest(certificate.canonical.as_bytes()).into();
+        self.log.heads.vouch(record.number.as_str(), head.index, digest);
         Check::Confirmed
     }
 }
@@ -338,7 +406,7 @@ fn describe(certificate: &StoredCertificate, check: Check) -> String {
         Check::RowBehind { logged } => {
             format!("the store holds version {version}, but the log's latest version is {logged}")
         }
-        Check::Confirmed => "confirmed".into(),
+        Check::Confirmed | Check::Signed => "confirmed".into(),
     }
 }
 

@@ -23,6 +23,7 @@ mod scanners;
 mod scans;
 pub mod search_index;
 mod tokens;
+mod unconfirmed;
 pub mod verify;
 pub mod watch;
 

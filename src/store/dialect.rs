@@ -47,6 +47,10 @@ pub(super) trait Dialect {
     /// An SQL expression of `column` whose ASCII letters are lower case, for a `LIKE` with a
     /// lower-case pattern.
     fn ascii_lowercase(column: &str) -> String;
+    /// An SQL expression of the text at `path` (object keys) in the row's signed record, such as
+    /// `status.state`: what a search filters on, so that an edit of a row's copied columns alone
+    /// can neither add the row to a filter's answer nor hide it from one.
+    fn record_field(path: &[&str]) -> String;
     /// Pushes ` number IN (...)` (or its equivalent) for `numbers`, at most
     /// [`Dialect::ROWS_PER_STATEMENT`] of them.
     fn push_numbers<'a>(sql: &mut QueryBuilder<'a, Self::Db>, numbers: &'a [String]);

@@ -122,6 +122,75 @@ pub struct StoredCertificate {
     pub canonical: String,
     pub signature: Signature,
     pub updated_at: DateTime<Utc>,
+    /// The row's own copies of record fields, when read from the store (`None` when the
+    /// certificate was read back from a prepared answer): the registry compares them with the
+    /// signed record, since an edit of them alone would otherwise steer searches unseen.
+    pub columns: Option<RowColumns>,
+}
+
+/// The search columns of a current-state row: copies of fields of its signed record, kept so
+/// that the database can filter and index them. Only the record is signed, so these are what an
+/// insider would edit to steer a search without breaking a signature.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RowColumns {
+    pub number: String,
+    pub version: u32,
+    pub holder_name: String,
+    pub holder_name_en: Option<String>,
+    pub uscc: String,
+    pub level: String,
+    pub state: String,
+    /// `YYYY-MM-DD`.
+    pub valid_until: String,
+}
+
+impl RowColumns {
+    /// The columns a row of `record` must hold.
+    pub fn of(record: &CertificateRecord) -> Self {
+        Self {
+            number: record.number.to_string(),
+            version: record.version,
+            holder_name: record.holder.name.clone(),
+            holder_name_en: record.holder.name_en.clone(),
+            uscc: record.holder.uscc.to_string(),
+            level: record.level.as_str().to_string(),
+            state: record.status.state.as_str().to_string(),
+            valid_until: record.valid_until.to_string(),
+        }
+    }
+
+    /// The first column that says something else than `record`, in words; `None` when all agree.
+    pub fn astray_from(&self, record: &CertificateRecord) -> Option<String> {
+        let signed = Self::of(record);
+        let differs = |name: &str, row: &dyn std::fmt::Debug, signed: &dyn std::fmt::Debug| {
+            Some(format!("the row's `{name}` column says {row:?}, its signed record {signed:?}"))
+        };
+        if self.number != signed.number {
+            return differs("number", &self.number, &signed.number);
+        }
+        if self.version != signed.version {
+            return differs("version", &self.version, &signed.version);
+        }
+        if self.state != signed.state {
+            return differs("state", &self.state, &signed.state);
+        }
+        if self.valid_until != signed.valid_until {
+            return differs("valid_until", &self.valid_until, &signed.valid_until);
+        }
+        if self.level != signed.level {
+            return differs("level", &self.level, &signed.level);
+        }
+        if self.uscc != signed.uscc {
+            return differs("uscc", &self.uscc, &signed.uscc);
+        }
+        if self.holder_name != signed.holder_name {
+            return differs("holder_name", &self.holder_name, &signed.holder_name);
+        }
+        if self.holder_name_en != signed.holder_name_en {
+            return differs("holder_name_en", &self.holder_name_en, &signed.holder_name_en);
+        }
+        None
+    }
 }
 
 /// Filters of a search; all given filters must match.

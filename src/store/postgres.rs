@@ -278,6 +278,10 @@ impl Dialect for PostgresStore {
         format!("translate({column}, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')")
     }
 
+    fn record_field(path: &[&str]) -> String {
+        format!("(record::jsonb #>> '{{{}}}')", path.join(","))
+    }
+
     fn push_numbers<'a>(sql: &mut QueryBuilder<'a, Postgres>, numbers: &'a [String]) {
         sql.push(" number = ANY(").push_bind(numbers).push(")");
     }

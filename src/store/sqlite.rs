@@ -225,6 +225,10 @@ impl Dialect for SqliteStore {
         column.to_string()
     }
 
+    fn record_field(path: &[&str]) -> String {
+        format!("json_extract(record, '$.{}')", path.join("."))
+    }
+
     fn push_numbers<'a>(sql: &mut QueryBuilder<'a, Sqlite>, numbers: &'a [String]) {
         sql.push(" number IN (");
         let mut separated = sql.separated(", ");

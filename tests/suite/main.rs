@@ -47,6 +47,7 @@ mod store_migrations;
 mod store_postgres;
 mod store_scans;
 mod tampering;
+mod tampering_paths;
 mod tlog_api;
 mod tlog_audit;
 mod tlog_interop;

@@ -125,3 +125,52 @@ async fn the_checkpoint_recipe_verifies_a_live_checkpoint_and_refuses_an_edited_
     let (ok, said) = check(&(lines.join("\n") + "\n")).await;
     assert!(!ok, "a checkpoint with another size must not verify:\n{said}");
 }
+
+/// Runs the documented receipt recipe (docs/format.md section 11) on `receipt.json` and
+/// `keys.json` in `dir`, then the documented id check against `id`.
+fn check_receipt_recipe(dir: &Path, id: &str) -> (bool, String) {
+    let recipe = doc_block("receipt-recipe");
+    assert!(recipe.contains("printf 'starmark-receipt-v1\\n'; jq -Scj .receipt receipt.json"), "{recipe}");
+    let id_check = format!("test \"$(jq -Scj . receipt.json | sha256sum | cut -c1-32)\" = \"{id}\"");
+    run_script(dir, &format!("{recipe}\n{id_check}"))
+}
+
+/// Vector 1's public key as the only key of a trust list, in `dir`.
+fn vector_one_trust_list(dir: &Path) {
+    let keys = serde_json::json!({"keys": [{"key_id": "34750f98bd59fcfc", "pem": doc_block("vector-1-public-key-pem") + "\n"}]});
+    std::fs::write(dir.join("keys.json"), keys.to_string()).unwrap();
+}
+
+#[test]
+fn the_receipt_recipe_verifies_the_documented_vector_and_refuses_a_changed_one() {
+    let dir = tempfile::tempdir().unwrap();
+    vector_one_trust_list(dir.path());
+    let document = doc_block("receipt-document");
+    std::fs::write(dir.path().join("receipt.json"), &document).unwrap();
+    let (ok, text) = check_receipt_recipe(dir.path(), &doc_block("receipt-id"));
+    assert!(ok && text.contains(VERIFIED), "the documented recipe must verify the vector:\n{text}");
+    let message = std::fs::read(dir.path().join("message.bin")).unwrap();
+    assert_eq!(message, doc_block("receipt-message-text").into_bytes(), "the recipe signs the documented bytes");
+
+    let changed = document.replacen("\"state\": \"valid\"", "\"state\": \"revoked\"", 1);
+    assert_ne!(changed, document);
+    std::fs::write(dir.path().join("receipt.json"), changed).unwrap();
+    let (ok, text) = check_receipt_recipe(dir.path(), &doc_block("receipt-id"));
+    assert!(!ok && !text.contains(VERIFIED), "a changed receipt must not verify:\n{text}");
+}
+
+#[tokio::test]
+async fn the_receipt_recipe_verifies_a_live_receipt() {
+    let app = spawn_app().await;
+    app.issue(&issue_body("SM2026FORMAT02", "回执核验有限公司", 2)).await;
+    let issued = app.client.post(app.url("/api/v1/receipts")).json(&serde_json::json!({"queries": ["SM2026FORMAT02"]}));
+    let issued: serde_json::Value = issued.send().await.unwrap().json().await.unwrap();
+    let id = issued["id"].as_str().unwrap().to_string();
+    let receipt = app.get(&format!("/api/v1/receipts/{id}")).await.text().await.unwrap();
+    let keys = app.get("/.well-known/starmark/keys.json").await.text().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("receipt.json"), receipt).unwrap();
+    std::fs::write(dir.path().join("keys.json"), keys).unwrap();
+    let (ok, text) = check_receipt_recipe(dir.path(), &id);
+    assert!(ok && text.contains(VERIFIED), "the documented recipe must verify a live receipt:\n{text}");
+}

@@ -193,7 +193,8 @@ async fn a_renamed_log_passes_when_both_names_are_given() {
     .draft;
     registry.issue("test", draft).await.expect("issue");
 
-    let both = app.audit(&["--origin", "starmark.test/starmark-log", "--origin", "registry.example.cn/starmark-log"]).await;
+    let both =
+        app.audit(&["--origin", "starmark.test/starmark-log", "--origin", "registry.example.cn/starmark-log"]).await;
     assert!(both.status.success(), "{}", stdout(&both));
     let only_new = app.audit(&["--origin", "registry.example.cn/starmark-log"]).await;
     let text = stdout(&only_new);

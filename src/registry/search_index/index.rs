@@ -194,11 +194,12 @@ impl Index {
 
     /// Adds or replaces certificates (an older version than the one held is ignored). Numbers
     /// after the last one are appended; one that falls between others renumbers the index once
-    /// for the whole call.
-    pub fn upsert<'a>(&mut self, records: impl IntoIterator<Item = &'a CertificateRecord>) {
+    /// for the whole call. Each record comes with the number of the row it was read from, which
+    /// it is indexed under: a row holding another certificate's record is then still found by
+    /// its own number, and refused when read.
+    pub fn upsert<'a>(&mut self, rows: impl IntoIterator<Item = (&'a str, &'a CertificateRecord)>) {
         let mut renumber = false;
-        for record in records {
-            let number = record.number.as_str();
+        for (number, record) in rows {
             let entry = Entry::of(record);
             match self.position(number) {
                 Ok(id) if self.entries[id].version >= entry.version => {}

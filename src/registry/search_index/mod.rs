@@ -102,7 +102,7 @@ impl SearchIndex {
         };
         loop {
             let page = store.search(&query).await?;
-            index.upsert(page.iter().map(|c| &c.record));
+            index.upsert(page.iter().map(indexed));
             if index.len() as u64 > self.max_certificates {
                 self.overflow(index.len());
                 return Ok(());
@@ -157,7 +157,7 @@ impl SearchIndex {
             let certificates = {
                 let mut guard = self.write();
                 let Some(loaded) = guard.as_mut() else { return Ok(false) };
-                loaded.index.upsert(current.iter().map(|c| &c.record));
+                loaded.index.upsert(current.iter().map(indexed));
                 loaded.seen = last;
                 loaded.index.len()
             };
@@ -172,6 +172,12 @@ impl SearchIndex {
     fn search(&self, query: &SearchQuery) -> Option<(Vec<String>, bool)> {
         self.read().as_ref().map(|loaded| loaded.index.search(query, query.limit as usize))
     }
+}
+
+/// A row as the index takes it: under the row's own number (its primary key), with its record.
+fn indexed(certificate: &StoredCertificate) -> (&str, &crate::domain::CertificateRecord) {
+    let number = certificate.columns.as_ref().map_or(certificate.record.number.as_str(), |c| c.number.as_str());
+    (number, &certificate.record)
 }
 
 impl Registry {
@@ -213,15 +219,17 @@ impl Registry {
             return Ok(None);
         }
         let Some((numbers, more)) = self.search_index.search(query) else { return Ok(None) };
-        let mut page = self.store.get_many(&numbers).await?;
-        // A certificate changed since the index looked is shown as it is now, if it still matches.
-        page.retain(|c| record_matches(&c.record, query));
-        page.sort_unstable_by(|a, b| a.record.number.as_str().cmp(b.record.number.as_str()));
-        // Nothing is listed that the transparency log does not back, as from the store.
+        let page = self.store.get_many(&numbers).await?;
+        // Nothing is listed that the transparency log does not back, as from the store; a row
+        // found is confirmed before it is matched, so a row whose record is not its own is
+        // refused rather than dropped as not matching.
         let mut confirmed = Vec::with_capacity(page.len());
         for certificate in page {
             confirmed.push(self.confirmed(certificate).await?);
         }
+        // A certificate changed since the index looked is shown as it is now, if it still matches.
+        confirmed.retain(|c| record_matches(&c.record, query));
+        confirmed.sort_unstable_by(|a, b| a.record.number.as_str().cmp(b.record.number.as_str()));
         Ok(Some((confirmed, more)))
     }
 }

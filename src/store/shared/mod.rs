@@ -35,8 +35,11 @@ pub(super) use rows::{batch_of, version_of};
 /// The connection a transaction runs on.
 pub(super) type Connection = <Db as sqlx::Database>::Connection;
 
-/// The columns of a certificate's current version that [`rows::certificate`] reads.
-const CERTIFICATE_COLUMNS: &str = "record, signature, updated_at";
+/// The columns of a certificate's current version that [`rows::certificate`] reads: the signed
+/// record and, for the registry to compare with it, the row's copies of its fields
+/// ([`crate::store::RowColumns`]).
+const CERTIFICATE_COLUMNS: &str =
+    "number, version, holder_name, holder_name_en, uscc, level, state, valid_until, record, signature, updated_at";
 
 /// Checks a certificate's stored version before a change: it must exist, be at
 /// `expected_version`, and the new record must be the next version.
@@ -137,6 +140,14 @@ impl Store for Backend {
         }
         let mut sql: QueryBuilder<Db> =
             QueryBuilder::new(format!("SELECT {CERTIFICATE_COLUMNS} FROM certificates WHERE 1 = 1"));
+        // Filters read the signed record, not the row's copies of its fields: an edit of a copy
+        // alone can neither add a row to a filter's answer nor hide one from it. Only the
+        // indexed `number` and `uscc` lookups use columns; the registry checks every row's
+        // columns against its record before using it.
+        let name = Self::ascii_lowercase(&Self::record_field(&["holder", "name"]));
+        let name_en = Self::ascii_lowercase(&Self::record_field(&["holder", "name_en"]));
+        let state_field = Self::record_field(&["status", "state"]);
+        let valid_until = Self::record_field(&["valid_until"]);
         if let Some(text) = query.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
             let upper = text.to_ascii_uppercase();
             let pattern = format!("%{}%", like_escape(&text.to_ascii_lowercase()));
@@ -144,11 +155,11 @@ impl Store for Backend {
                 .push_bind(upper.clone())
                 .push(" OR number LIKE ")
                 .push_bind(format!("{}%", like_escape(&upper)))
-                .push(" ESCAPE '\\' OR uscc = ")
+                .push(format!(" ESCAPE '\\' OR {} = ", Self::record_field(&["holder", "uscc"])))
                 .push_bind(upper)
-                .push(format!(" OR {} LIKE ", Self::ascii_lowercase("holder_name")))
+                .push(format!(" OR {name} LIKE "))
                 .push_bind(pattern.clone())
-                .push(format!(" ESCAPE '\\' OR {} LIKE ", Self::ascii_lowercase("holder_name_en")))
+                .push(format!(" ESCAPE '\\' OR {name_en} LIKE "))
                 .push_bind(pattern)
                 .push(" ESCAPE '\\')");
         }
@@ -156,21 +167,23 @@ impl Store for Backend {
             sql.push(" AND uscc = ").push_bind(uscc.as_str().to_string());
         }
         if let Some(level) = query.level {
-            sql.push(" AND level = ").push_bind(level.as_str());
+            sql.push(format!(" AND {} = ", Self::record_field(&["level"]))).push_bind(level.as_str());
         }
+        // Dates in the record are `YYYY-MM-DD` text, which orders as the dates do.
+        let today = query.today.to_string();
         match query.state {
             None => {}
             Some(State::Expired) => {
-                sql.push(" AND state IN ('valid', 'suspended') AND valid_until < ").push_bind(Self::date(query.today));
+                sql.push(format!(" AND {state_field} IN ('valid', 'suspended') AND {valid_until} < ")).push_bind(today);
             }
             Some(state @ (State::Valid | State::Suspended)) => {
-                sql.push(" AND state = ")
+                sql.push(format!(" AND {state_field} = "))
                     .push_bind(state.as_str())
-                    .push(" AND valid_until >= ")
-                    .push_bind(Self::date(query.today));
+                    .push(format!(" AND {valid_until} >= "))
+                    .push_bind(today);
             }
             Some(state) => {
-                sql.push(" AND state = ").push_bind(state.as_str());
+                sql.push(format!(" AND {state_field} = ")).push_bind(state.as_str());
             }
         }
         if let Some(after) = &query.after {

@@ -9,7 +9,7 @@ use crate::domain::CertificateRecord;
 use crate::store::dialect::Dialect;
 use crate::store::leaves::{hash_of, unsigned};
 use crate::store::tlog::{LeafRow, RawCertificate, RawEvent, StoredCheckpoint};
-use crate::store::{EventKind, Role, StoreError, StoredCertificate, StoredEvent, StoredToken};
+use crate::store::{EventKind, Role, RowColumns, StoreError, StoredCertificate, StoredEvent, StoredToken};
 
 /// A row of the backend's database.
 pub(super) type DbRow = <Db as sqlx::Database>::Row;
@@ -24,7 +24,8 @@ pub(crate) fn batch_of(value: i64) -> Result<u32, StoreError> {
     u32::try_from(value).map_err(|_| StoreError::Corrupt(format!("batch {value} out of range")))
 }
 
-/// A certificate's current version from `record, signature, updated_at`.
+/// A certificate's current version, with the row's copies of its fields, from the columns of
+/// `CERTIFICATE_COLUMNS`.
 pub(super) fn certificate(row: &DbRow) -> Result<StoredCertificate, StoreError> {
     let canonical: String = row.try_get("record")?;
     let record: CertificateRecord =
@@ -32,7 +33,23 @@ pub(super) fn certificate(row: &DbRow) -> Result<StoredCertificate, StoreError> 
     let signature: String = row.try_get("signature")?;
     let signature: Signature =
         serde_json::from_str(&signature).map_err(|e| StoreError::Corrupt(format!("signature does not parse: {e}")))?;
-    Ok(StoredCertificate { record, canonical, signature, updated_at: Backend::read_instant(row, "updated_at")? })
+    let columns = RowColumns {
+        number: row.try_get("number")?,
+        version: version_of(row.try_get("version")?)?,
+        holder_name: row.try_get("holder_name")?,
+        holder_name_en: row.try_get("holder_name_en")?,
+        uscc: row.try_get("uscc")?,
+        level: row.try_get("level")?,
+        state: row.try_get("state")?,
+        valid_until: Backend::read_date_text(row, "valid_until")?,
+    };
+    Ok(StoredCertificate {
+        record,
+        canonical,
+        signature,
+        updated_at: Backend::read_instant(row, "updated_at")?,
+        columns: Some(columns),
+    })
 }
 
 /// An API token from all its columns.
