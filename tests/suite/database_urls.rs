@@ -41,8 +41,8 @@ async fn encrypted(database: &TestDatabase) -> Vec<bool> {
     .expect("pg_stat_ssl")
 }
 
-/// README offers `?sslmode=require`, but this build's SQLx has no TLS: such a URL must stop the
-/// start with a message naming `sslmode`, never fall back to an unencrypted connection; and
+/// This build's SQLx has no TLS (README, `DATABASE_URL`): `?sslmode=require` must stop the start
+/// with a message naming `sslmode`, never fall back to an unencrypted connection; and
 /// `sslmode=disable` is honoured.
 #[tokio::test]
 async fn sslmode_in_a_postgresql_url_is_honoured_or_refused() {
