@@ -235,20 +235,20 @@ pub async fn audit(store: &dyn Store, verifier: &Verifier, log_keys: &[LogKey]) 
     loop {
         let page = store.raw_certificates(&after, PAGE).await?;
         let Some(last) = page.last() else { break };
-        after = last.number.clone();
+        after = last.columns.number.clone();
         for row in page {
             report.certificates += 1;
-            let subject = format!("certificate {} (current state)", row.number);
-            let Some(event) = latest.remove(&row.number) else {
+            let subject = format!("certificate {} (current state)", row.columns.number);
+            let Some(event) = latest.remove(&row.columns.number) else {
                 report.find(&subject, "has no events at all");
                 continue;
             };
-            if row.version != event.version {
+            if row.columns.version != event.version {
                 report.find(
                     &subject,
                     format!(
                         "is version {} but the latest event (event {}) is version {}",
-                        row.version, event.seq, event.version
+                        row.columns.version, event.seq, event.version
                     ),
                 );
             } else if sha256(&row.record) != event.record {
@@ -262,11 +262,11 @@ pub async fn audit(store: &dyn Store, verifier: &Verifier, log_keys: &[LogKey]) 
                 continue;
             };
             let columns = [
-                ("holder_name", Some(row.holder_name.as_str()), Some(record.holder.name.as_str())),
-                ("holder_name_en", row.holder_name_en.as_deref(), record.holder.name_en.as_deref()),
-                ("uscc", Some(row.uscc.as_str()), Some(record.holder.uscc.as_str())),
-                ("level", Some(row.level.as_str()), Some(record.level.as_str())),
-                ("state", Some(row.state.as_str()), Some(record.status.state.as_str())),
+                ("holder_name", Some(row.columns.holder_name.as_str()), Some(record.holder.name.as_str())),
+                ("holder_name_en", row.columns.holder_name_en.as_deref(), record.holder.name_en.as_deref()),
+                ("uscc", Some(row.columns.uscc.as_str()), Some(record.holder.uscc.as_str())),
+                ("level", Some(row.columns.level.as_str()), Some(record.level.as_str())),
+                ("state", Some(row.columns.state.as_str()), Some(record.status.state.as_str())),
             ];
             for (column, stored, signed) in columns {
                 if stored != signed {
@@ -276,12 +276,12 @@ pub async fn audit(store: &dyn Store, verifier: &Verifier, log_keys: &[LogKey]) 
                     );
                 }
             }
-            if row.valid_until != record.valid_until.to_string() {
+            if row.columns.valid_until != record.valid_until.to_string() {
                 report.find(
                     &subject,
                     format!(
                         "column valid_until says {} but the signed record says {}",
-                        row.valid_until, record.valid_until
+                        row.columns.valid_until, record.valid_until
                     ),
                 );
             }

@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 
-use super::StoreError;
+use super::{RowColumns, StoreError};
 use crate::crypto::Signature;
 use crate::tlog::{leaf_data, Hash, LeafInput};
 
@@ -51,17 +51,10 @@ impl RawEvent {
     }
 }
 
-/// A current-state row exactly as stored.
+/// A current-state row exactly as stored: its copied columns, and its record and signature as text.
 #[derive(Clone, Debug)]
 pub struct RawCertificate {
-    pub number: String,
-    pub version: u32,
-    pub holder_name: String,
-    pub holder_name_en: Option<String>,
-    pub uscc: String,
-    pub level: String,
-    pub state: String,
-    pub valid_until: String,
+    pub columns: RowColumns,
     pub record: String,
     pub signature: String,
 }

@@ -78,9 +78,10 @@ async fn events_state_and_leaves_are_written_together(backend: Backend) {
     assert_eq!(raw[2].leaf_data().unwrap(), entry.data);
     let state = store.raw_certificates("", 10).await.unwrap();
     assert_eq!(state.len(), 2);
-    assert_eq!((state[0].version, state[0].state.as_str()), (2, "suspended"));
-    assert_eq!(state[0].valid_until, first.signed.record.valid_until.to_string());
-    assert_eq!(state[0].holder_name_en.as_deref(), Some("Store One Co."));
+    let columns = &state[0].columns;
+    assert_eq!((columns.version, columns.state.as_str()), (2, "suspended"));
+    assert_eq!(columns.valid_until, first.signed.record.valid_until.to_string());
+    assert_eq!(columns.holder_name_en.as_deref(), Some("Store One Co."));
     assert_eq!(store.raw_certificates("SM2026STORE01", 10).await.unwrap().len(), 1);
 }
 

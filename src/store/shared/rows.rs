@@ -33,7 +33,18 @@ pub(super) fn certificate(row: &DbRow) -> Result<StoredCertificate, StoreError> 
     let signature: String = row.try_get("signature")?;
     let signature: Signature =
         serde_json::from_str(&signature).map_err(|e| StoreError::Corrupt(format!("signature does not parse: {e}")))?;
-    let columns = RowColumns {
+    Ok(StoredCertificate {
+        record,
+        canonical,
+        signature,
+        updated_at: Backend::read_instant(row, "updated_at")?,
+        columns: Some(columns(row)?),
+    })
+}
+
+/// A current-state row's copies of its record's fields, its end date as text.
+fn columns(row: &DbRow) -> Result<RowColumns, StoreError> {
+    Ok(RowColumns {
         number: row.try_get("number")?,
         version: version_of(row.try_get("version")?)?,
         holder_name: row.try_get("holder_name")?,
@@ -42,13 +53,6 @@ pub(super) fn certificate(row: &DbRow) -> Result<StoredCertificate, StoreError> 
         level: row.try_get("level")?,
         state: row.try_get("state")?,
         valid_until: Backend::read_date_text(row, "valid_until")?,
-    };
-    Ok(StoredCertificate {
-        record,
-        canonical,
-        signature,
-        updated_at: Backend::read_instant(row, "updated_at")?,
-        columns: Some(columns),
     })
 }
 
@@ -99,18 +103,7 @@ pub(super) fn raw_event(row: &DbRow) -> Result<RawEvent, StoreError> {
 
 /// A current-state row exactly as stored, its end date as text.
 pub(super) fn raw_certificate(row: &DbRow) -> Result<RawCertificate, StoreError> {
-    Ok(RawCertificate {
-        number: row.try_get("number")?,
-        version: version_of(row.try_get("version")?)?,
-        holder_name: row.try_get("holder_name")?,
-        holder_name_en: row.try_get("holder_name_en")?,
-        uscc: row.try_get("uscc")?,
-        level: row.try_get("level")?,
-        state: row.try_get("state")?,
-        valid_until: Backend::read_date_text(row, "valid_until")?,
-        record: row.try_get("record")?,
-        signature: row.try_get("signature")?,
-    })
+    Ok(RawCertificate { columns: columns(row)?, record: row.try_get("record")?, signature: row.try_get("signature")? })
 }
 
 /// A stored checkpoint from `size, root, note`.
