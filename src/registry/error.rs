@@ -38,6 +38,16 @@ pub enum RegistryError {
 }
 
 impl RegistryError {
+    /// Seconds to wait before asking again, for a refusal that passes (a spent quota or rate
+    /// limit); `None` for every other failure.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            RegistryError::Busy(wait) => Some(wait.as_secs().max(1)),
+            RegistryError::RateLimited(refusal) => Some(refusal.retry_after_secs.max(1)),
+            _ => None,
+        }
+    }
+
     /// The same failure for another request that waited on the one that met it (a coalesced
     /// cache load hands every waiter one shared error): what kind of failure it was survives, so
     /// a store outage stays a 503 for all of them and a missing certificate a 404.

@@ -389,6 +389,8 @@ async fn receipts_are_rate_limited_with_retry_after() {
         .await
         .unwrap();
     assert_eq!(page.status(), 429);
+    let page_wait: u64 = page.headers()["retry-after"].to_str().unwrap().parse().expect("seconds");
+    assert!((1..=60).contains(&page_wait), "the page says when to come back: {page_wait}");
     assert!(page.text().await.unwrap().contains("try again in a moment"));
 }
 

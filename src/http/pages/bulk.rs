@@ -93,7 +93,8 @@ pub async fn bulk_submit(
 
 fn unavailable(lang: Lang, text: &str, error: RegistryError) -> Response {
     if let RegistryError::Busy(_) | RegistryError::RateLimited(_) = error {
-        return page(lang, StatusCode::TOO_MANY_REQUESTS, text, error_box(lang.t(i18n::BUSY)));
+        let response = page(lang, StatusCode::TOO_MANY_REQUESTS, text, error_box(lang.t(i18n::BUSY)));
+        return super::with_retry_after(response, &error);
     }
     tracing::error!(error = %error, "bulk page: verification failed");
     page(lang, StatusCode::SERVICE_UNAVAILABLE, text, error_box(lang.t(i18n::STATUS_UNAVAILABLE)))

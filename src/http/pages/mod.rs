@@ -208,6 +208,15 @@ pub fn error_box(message: impl Render) -> Markup {
 }
 
 /// An HTML answer under the pages' policy. Pages vary by language, so caches must key on it.
+/// `response` with `Retry-After` when `error` is a refusal that passes: a page refused for a
+/// spent quota says when to come back, as the API's problem documents do.
+pub fn with_retry_after(mut response: Response, error: &crate::registry::RegistryError) -> Response {
+    if let Some(seconds) = error.retry_after_secs() {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
+
 pub fn html_response(status: StatusCode, html: String, cache_control: &'static str) -> Response {
     let mut response = (status, html).into_response();
     let headers = response.headers_mut();

@@ -128,14 +128,14 @@ pub async fn issue_single(
             response
         }
         Err(e) => {
-            let (status, message) = match e {
+            let (status, message) = match &e {
                 RegistryError::Busy(_) | RegistryError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, i18n::BUSY),
                 e => {
                     tracing::error!(error = %e, "single receipt: failed");
                     (StatusCode::SERVICE_UNAVAILABLE, i18n::STATUS_UNAVAILABLE)
                 }
             };
-            single_failed(lang, status, message)
+            super::with_retry_after(single_failed(lang, status, message), &e)
         }
     }
 }
