@@ -4,11 +4,18 @@
 # with its event.
 #
 # Usage: bench/import.sh [N=100000] [RUNS=3]
+# Environment: STARMARK_BIN=path   use this binary instead of building target/release/starmark
+#              (to compare two builds in one sitting)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 count=${1:-100000}
 runs=${2:-3}
-cargo build --release --locked --quiet
+if [ -n "${STARMARK_BIN:-}" ]; then
+    bin=$(realpath "$STARMARK_BIN")
+else
+    cargo build --release --locked --quiet
+    bin=$PWD/target/release/starmark
+fi
 out=bench/out
 mkdir -p "$out"
 csv="$out/import-$count.csv"
@@ -16,10 +23,10 @@ csv="$out/import-$count.csv"
 rates=()
 for run in $(seq 1 "$runs"); do
     work=$(mktemp -d)
-    STARMARK_KEYS_DIR="$work/keys" ./target/release/starmark keygen >/dev/null
+    STARMARK_KEYS_DIR="$work/keys" "$bin" keygen >/dev/null
     start=$(date +%s.%N)
     STARMARK_DATA_DIR="$work/data" STARMARK_KEYS_DIR="$work/keys" STARMARK_LOG=warn \
-        ./target/release/starmark import "$csv" --quiet
+        "$bin" import "$csv" --quiet
     end=$(date +%s.%N)
     rate=$(python3 -c "print(round($count / ($end - $start)))")
     echo "run $run: $count certificates in $(python3 -c "print(round($end - $start, 2))") s = $rate/s (wall clock, process start to exit)"

@@ -6,14 +6,19 @@
 # would. Prints medians of RUNS runs and the ratios.
 #
 # Usage: bench/marks.sh [N=1000] [RUNS=3]
+# Environment: STARMARK_BIN=path   use this binary instead of building target/release/starmark
 set -euo pipefail
 cd "$(dirname "$0")/.."
 count=${1:-1000}
 runs=${2:-3}
 command -v qrencode >/dev/null || { [ "$(id -u)" = 0 ] && apt-get install -y -qq qrencode >/dev/null; } || true
 command -v qrencode >/dev/null || { echo "bench/marks.sh needs qrencode (apt-get install qrencode)" >&2; exit 1; }
-cargo build --release --locked --quiet
-bin=$PWD/target/release/starmark
+if [ -n "${STARMARK_BIN:-}" ]; then
+    bin=$(realpath "$STARMARK_BIN")
+else
+    cargo build --release --locked --quiet
+    bin=$PWD/target/release/starmark
+fi
 
 # Output goes to tmpfs when there is one, so that both programs are measured rendering and
 # writing files, not the disk file system allocating thousands of inodes (on ext4 that alone
