@@ -39,7 +39,7 @@ async fn an_instance_rides_out_a_database_outage_and_recovers_by_itself() {
     }
     // The answers the writes put are dropped again a moment later (a read in flight before a
     // write must not stay cached); what is read after that stays in memory.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    common::observe::until_scheduled_drops_ran(&app.registry).await;
     assert_eq!(app.get("/api/v1/certificates/SM2026OUTAGE1").await.status(), 200);
     let first = app.mark_path("SM2026OUTAGE1", 1, 1).await;
     let second = app.mark_path("SM2026OUTAGE1", 1, 2).await;
