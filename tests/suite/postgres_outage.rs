@@ -82,7 +82,12 @@ async fn an_instance_rides_out_a_database_outage_and_recovers_by_itself() {
     assert!(change.headers().contains_key("retry-after"));
     assert_problem(change, 503, "unavailable").await;
 
-    // Not ready while the database is away, and it says which part is missing.
+    // Not ready while the database is away (once its one question a second to the store is
+    // asked after the cut), and it says which part is missing.
+    common::wait::until_true("not ready while the database is away", || async {
+        app.get("/readyz").await.status() == 503
+    })
+    .await;
     let ready = app.get("/readyz").await;
     assert_eq!(ready.status(), 503);
     let ready: Value = ready.json().await.unwrap();

@@ -11,8 +11,9 @@ use tokio::sync::mpsc;
 
 use super::{process, wait};
 
-/// What `redis-server` logs once every listener is bound.
-const READY: &str = "Ready to accept connections";
+/// What `redis-server` logs, in lower case, once a listener is bound ("Ready to accept
+/// connections" for TCP and TLS, "The server is now ready to accept connections at" a socket).
+const READY: &str = "ready to accept connections";
 
 /// A private Redis server for one test, killed when dropped. Without TLS it listens on a Unix
 /// socket in its own directory, so a restart finds its address free: no other test can take it
@@ -125,7 +126,7 @@ impl RedisServer {
         let mut said = Vec::new();
         let ready = tokio::time::timeout(wait::HANG_GUARD, async {
             while let Some(line) = log.recv().await {
-                let ready = line.contains(READY);
+                let ready = line.to_lowercase().contains(READY);
                 said.push(line);
                 if ready {
                     return true;
