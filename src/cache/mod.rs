@@ -476,6 +476,8 @@ pub struct AnswerCache {
 struct Heard {
     announced: AtomicU64,
     dropped_by_watch: AtomicU64,
+    /// Drops after the in-flight grace that are still to run.
+    drops_scheduled: AtomicU64,
 }
 
 /// The store watch's word, in microseconds of the cache's clock (0: not yet).
@@ -531,6 +533,13 @@ impl AnswerCache {
     /// loses announcements.
     pub fn answers_dropped_by_watch(&self) -> u64 {
         self.heard.dropped_by_watch.load(Ordering::Relaxed)
+    }
+
+    /// Drops scheduled to run after the in-flight grace of a change that have yet to run: while
+    /// any is pending, an answer read now may still be dropped, so a test that warms the cache
+    /// after a change waits for none to be left rather than sleeping past the grace.
+    pub fn drops_pending(&self) -> u64 {
+        self.heard.drops_scheduled.load(Ordering::SeqCst)
     }
 
     /// Said by the store watch after a complete look at the store's changes that began at
@@ -725,11 +734,13 @@ impl AnswerCache {
         }
         self.heard.dropped_by_watch.fetch_add(dropped, Ordering::Relaxed);
         let cache = self.clone();
+        self.heard.drops_scheduled.fetch_add(1, Ordering::SeqCst);
         tokio::spawn(async move {
             tokio::time::sleep(IN_FLIGHT_GRACE).await;
             for (key, version) in &changed {
                 cache.forget_older(key, *version).await;
             }
+            cache.heard.drops_scheduled.fetch_sub(1, Ordering::SeqCst);
         });
     }
 
@@ -756,9 +767,11 @@ impl AnswerCache {
 
     fn forget_soon(&self, key: &str) {
         let (cache, key) = (self.clone(), key.to_string());
+        self.heard.drops_scheduled.fetch_add(1, Ordering::SeqCst);
         tokio::spawn(async move {
             tokio::time::sleep(IN_FLIGHT_GRACE).await;
             cache.forget(&key).await;
+            cache.heard.drops_scheduled.fetch_sub(1, Ordering::SeqCst);
         });
     }
 

@@ -377,7 +377,7 @@ pub struct ScanCounter {
     /// Flushes the store refused since start.
     flush_failures: AtomicU64,
     /// Entries a shard's map may hold: [`MAX_SERIALS`] over the shards.
-    max_per_shard: usize,
+    max_per_shard: AtomicUsize,
     /// When a read of a serial's history last failed, in microseconds since `epoch` (0: not
     /// since the last flush that succeeded): for [`HISTORY_RETRY_AFTER`] after it, scans do not
     /// ask the store again. An atomic, since every fresh serial's scan reads it.
@@ -423,7 +423,7 @@ impl ScanCounter {
             not_counted: Occasional::default(),
             flushed: AtomicU64::new(0),
             flush_failures: AtomicU64::new(0),
-            max_per_shard: MAX_SERIALS / SHARDS,
+            max_per_shard: AtomicUsize::new(MAX_SERIALS / SHARDS),
             history_failed_at: AtomicU64::new(0),
             epoch: Instant::now(),
         }
@@ -432,6 +432,12 @@ impl ScanCounter {
     /// Counts in Redis from now on, so that every instance answers with the same figures.
     pub fn share(&self, shared: Arc<SharedCache>) {
         let _ = self.shared.set(Sharing { cache: shared, queue: OnceLock::new() });
+    }
+
+    /// Holds at most `serials` serials in memory (at least one a shard) instead of a million,
+    /// so that a test reaches a full counter, as a long store outage would, without the memory.
+    pub fn limit_serials(&self, serials: usize) {
+        self.max_per_shard.store((serials / SHARDS).max(1), Ordering::Relaxed);
     }
 
     /// How many stored tallies scans read one serial at a time since start (only serials that
@@ -514,7 +520,7 @@ impl ScanCounter {
     /// Counts the scan in the entry of `key`, making the entry from `history` when given.
     fn count(&self, key: Serial, at: i64, scanner: Option<u32>, history: Option<History>) -> Counted {
         let mut entries = self.entries.lock(&key);
-        let full = entries.len() >= self.max_per_shard;
+        let full = entries.len() >= self.max_per_shard.load(Ordering::Relaxed);
         let entry = match entries.entry(key) {
             std::collections::hash_map::Entry::Occupied(held) => held.into_mut(),
             std::collections::hash_map::Entry::Vacant(_) if full && history.is_some() => return Counted::Full,
@@ -927,8 +933,8 @@ mod tests {
     #[tokio::test]
     async fn a_full_map_answers_without_counting_new_serials_and_keeps_what_it_holds() {
         let (_dir, store, mut side) = store_and_side().await;
-        let mut counter = ScanCounter::new(store.clone());
-        counter.max_per_shard = 2;
+        let counter = ScanCounter::new(store.clone());
+        counter.limit_serials(2 * SHARDS);
         let at = Utc::now();
         hide_tallies(&mut side).await;
         let counted = |answer: Option<ScanTally>| answer.is_some();

@@ -132,3 +132,69 @@ async fn every_documented_metric_is_exposed_and_moves_with_what_it_counts() {
     assert_eq!(value(&faulted, "starmark_scan_serials_without_history_total"), 1.0);
     db.execute("ALTER TABLE held_aside RENAME TO mark_scan_chunks").await.expect("put the tallies back");
 }
+
+#[tokio::test]
+async fn scans_redis_does_not_take_in_time_are_counted_as_not_shared() {
+    let redis = RedisServer::start().await;
+    let app = spawn_app_with(|config| config.redis_url = Some(redis.url())).await;
+    common::redis_feed::wait_for_redis(&[&app.registry]).await;
+    app.issue(&issue_body("SM2026QUEUE001", "队列满载有限公司", 95)).await;
+    app.order("SM2026QUEUE001", 10).await;
+    // Redis stops taking writes (as one stalled by a long command would): each round trip of
+    // scans to it waits out its time limit, and the queue to it fills.
+    let mut redis_client = redis::Client::open(redis.url())
+        .expect("redis url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect to redis");
+    redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(600_000)
+        .arg("WRITE")
+        .query_async::<()>(&mut redis_client)
+        .await
+        .expect("pause");
+    // Far more scans than HTTP could bring in a test, counted as the scan path counts them.
+    let scans = app.registry.scans();
+    let at = chrono::Utc::now();
+    let mut made = 0u64;
+    while scans.figures().not_shared == 0 {
+        for _ in 0..4096 {
+            scans.record("SM2026QUEUE001", 1, 3, at).await.expect("counted");
+        }
+        made += 4096;
+        assert!(made < 4_000_000, "{made} scans made and the queue to Redis never filled");
+    }
+    let samples = scrape(&app.client, &app.base, &app.reader).await;
+    assert!(value(&samples, "starmark_scans_not_shared_total") >= 1.0);
+    // Not shared, but counted: every one of them reaches the store.
+    scans.flush().await.expect("flush");
+    let number = starmark::domain::CertificateNumber::parse("SM2026QUEUE001").expect("number");
+    let (stored, _) = app.registry.scan_summary(&number, 1).await.expect("scan summary");
+    assert_eq!(stored, made);
+}
+
+#[tokio::test]
+async fn scans_a_full_counter_cannot_hold_are_counted_as_not_counted() {
+    let app = spawn_app_with(|_| {}).await;
+    app.issue(&issue_body("SM2026FULL0001", "计数满载有限公司", 97)).await;
+    app.order("SM2026FULL0001", 40).await;
+    let mut paths = Vec::new();
+    for serial in 1..=40 {
+        paths.push(app.mark_path("SM2026FULL0001", 1, serial).await);
+    }
+    // One serial a shard instead of a million in all, so that the counter fills with a few
+    // scans; and the store takes none (its tallies are out of reach), so none leaves it.
+    app.registry.scans().limit_serials(1);
+    let mut db = app.raw_db().await;
+    db.execute("ALTER TABLE mark_scan_chunks RENAME TO held_aside").await.expect("hide the tallies");
+    for path in &paths {
+        let answer = app.scan(path).await;
+        assert_eq!(answer["verdict"], "valid", "a scan the counter cannot hold still gets its verdict: {answer}");
+    }
+    // Forty serials, room for one in each of 32 shards: at least eight were not counted.
+    let samples = scrape(&app.client, &app.base, &app.reader).await;
+    let not_counted = value(&samples, "starmark_scans_not_counted_total");
+    assert!(not_counted >= 8.0, "{not_counted} scans not counted");
+    db.execute("ALTER TABLE held_aside RENAME TO mark_scan_chunks").await.expect("put the tallies back");
+}

@@ -39,7 +39,7 @@ async fn an_instance_rides_out_a_database_outage_and_recovers_by_itself() {
     }
     // The answers the writes put are dropped again a moment later (a read in flight before a
     // write must not stay cached); what is read after that stays in memory.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    common::observe::until_scheduled_drops_ran(&app.registry).await;
     assert_eq!(app.get("/api/v1/certificates/SM2026OUTAGE1").await.status(), 200);
     let first = app.mark_path("SM2026OUTAGE1", 1, 1).await;
     let second = app.mark_path("SM2026OUTAGE1", 1, 2).await;
@@ -82,7 +82,12 @@ async fn an_instance_rides_out_a_database_outage_and_recovers_by_itself() {
     assert!(change.headers().contains_key("retry-after"));
     assert_problem(change, 503, "unavailable").await;
 
-    // Not ready while the database is away, and it says which part is missing.
+    // Not ready while the database is away (once its one question a second to the store is
+    // asked after the cut), and it says which part is missing.
+    common::wait::until_true("not ready while the database is away", || async {
+        app.get("/readyz").await.status() == 503
+    })
+    .await;
     let ready = app.get("/readyz").await;
     assert_eq!(ready.status(), 503);
     let ready: Value = ready.json().await.unwrap();

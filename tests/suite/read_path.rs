@@ -189,10 +189,13 @@ async fn without_redis_answers_outlive_the_bound_while_the_store_is_watched() {
     let bound = Duration::from_millis(1000);
     let app = spawn_app_with(|c| c.cache_stale_bound = bound).await;
     app.issue(&issue_body("SM2026WATCH001", "守望测试有限公司", 91)).await;
-    // Past the in-flight grace of the issue and the watch's first look plus the bound.
-    tokio::time::sleep(bound + Duration::from_millis(300)).await;
+    // Warmed once the issue's answer was dropped again after its in-flight grace, and after the
+    // watch's first look, so that the warm copy is trusted past the bound.
+    common::observe::until_scheduled_drops_ran(&app.registry).await;
+    common::observe::until_the_watch_looked(&app.registry).await;
     assert_eq!(state_at(&app, &app.base, "SM2026WATCH001").await.1.as_deref(), Some("valid"));
     let prepared = app.registry.answers_prepared();
+    // Time must pass beyond the bound: what is asserted is that the answer outlives it.
     tokio::time::sleep(bound * 2).await;
     assert_eq!(state_at(&app, &app.base, "SM2026WATCH001").await.1.as_deref(), Some("valid"));
     assert_eq!(app.registry.answers_prepared(), prepared, "served from memory, not prepared again");
@@ -215,9 +218,13 @@ async fn a_change_made_by_an_instance_cut_off_from_redis_still_reaches_the_other
     let (peer, peer_registry) = app.spawn_peer_with(|c| c.redis_url = Some(redis.url())).await;
     wait_for_redis(&[&peer_registry]).await;
     app.issue(&issue_body("SM2026CUTS0001", "断网测试有限公司", 90)).await;
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // The peer loads its copy after its watch's first look (so it is trusted past the bound)
+    // and once the drops scheduled by what it has heard so far have run.
+    common::observe::until_the_watch_looked(&peer_registry).await;
+    common::observe::until_scheduled_drops_ran(&peer_registry).await;
     assert_eq!(state_at(&app, &peer, "SM2026CUTS0001").await.1.as_deref(), Some("valid"));
-    tokio::time::sleep(bound).await; // the peer's copy is now older than the bound, and trusted
+    // Time must pass: the peer's copy is now older than the bound, and trusted.
+    tokio::time::sleep(bound).await;
     assert_eq!(state_at(&app, &peer, "SM2026CUTS0001").await.1.as_deref(), Some("valid"));
     let (heard, dropped) = (announcements_heard(&peer_registry), answers_dropped_by_watch(&peer_registry));
     app.set_status("SM2026CUTS0001", json!({"action": "revoke", "reason": "r"})).await;
@@ -352,14 +359,19 @@ async fn while_the_change_feed_is_up_answers_are_served_past_the_bound() {
     // A bound that leaves the store watch (five looks within it) room on a busy machine.
     let bound = Duration::from_millis(1000);
     let (_redis, app, peer, peer_registry) = two_instances_on_redis(|c| c.cache_stale_bound = bound).await;
+    let heard = announcements_heard(&peer_registry);
     app.issue(&issue_body("SM2026TRUST001", "信任测试有限公司", 99)).await;
     // After a change an instance drops its copy once more half a second later (a load in
-    // flight during the change must not stay), and answers loaded within the bound of the
-    // watch's first look are not trusted past it: warm the peer after both.
-    tokio::time::sleep(bound + Duration::from_millis(300)).await;
+    // flight during the change must not stay), and answers made before the watch's first look
+    // are not trusted past the bound: warm the peer after both.
+    common::observe::until_the_watch_looked(&peer_registry).await;
+    // Time must pass: a copy from Redis counts as made up to the bound before it was read.
+    tokio::time::sleep(bound + Duration::from_millis(50)).await;
+    until_heard(&peer_registry, heard + 1).await; // the issue's announcement schedules a drop
+    common::observe::until_scheduled_drops_ran(&peer_registry).await;
     assert_eq!(state_at(&app, &peer, "SM2026TRUST001").await.1.as_deref(), Some("valid"));
     let prepared = peer_registry.answers_prepared();
-    // Longer than the bound and than a heartbeat: the answer stays.
+    // Time must pass, longer than the bound and than a heartbeat: the answer stays.
     tokio::time::sleep(bound * 2).await;
     assert_eq!(state_at(&app, &peer, "SM2026TRUST001").await.1.as_deref(), Some("valid"));
     assert_eq!(peer_registry.answers_prepared(), prepared, "served from memory, not prepared again");

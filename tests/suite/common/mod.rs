@@ -14,6 +14,7 @@ pub mod process;
 pub mod qr;
 pub mod records;
 pub mod redis_feed;
+pub mod redis_server;
 pub mod relay;
 pub mod scan;
 pub mod serve_log;
@@ -36,6 +37,7 @@ use starmark::startup::Application;
 use starmark::store::Role;
 
 pub use postgres::{Backend, RawDb, TestDatabase};
+pub use redis_server::RedisServer;
 
 pub struct TestApp {
     pub base: String,
@@ -252,72 +254,6 @@ pub async fn assert_problem(response: reqwest::Response, status: u16, slug: &str
     assert_eq!(body["status"], status);
     assert!(body["title"].is_string() && body["detail"].is_string(), "{body}");
     body
-}
-
-/// A private Redis server for one test, on a Unix socket in its own directory (so a restart
-/// finds its address free: no other test can take it meanwhile), killed when dropped.
-pub struct RedisServer {
-    dir: tempfile::TempDir,
-    child: Option<process::Guard>,
-}
-
-impl RedisServer {
-    pub async fn start() -> Self {
-        let mut server = Self { dir: tempfile::tempdir().expect("temp dir"), child: None };
-        server.restart().await;
-        server
-    }
-
-    /// The Unix socket it listens on.
-    pub fn socket(&self) -> PathBuf {
-        self.dir.path().join("redis.sock")
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis+unix://{}", self.socket().display())
-    }
-
-    /// Starts (again) on the same socket and waits until it answers.
-    pub async fn restart(&mut self) {
-        let socket = self.socket();
-        // A killed server leaves its socket file behind.
-        let _ = std::fs::remove_file(&socket);
-        let child = process::Guard::spawn(
-            std::process::Command::new("redis-server")
-                .args(["--port", "0", "--unixsocket"])
-                .arg(&socket)
-                .args(["--unixsocketperm", "700", "--save", "", "--appendonly", "no"])
-                .current_dir(self.dir.path())
-                .stdout(std::process::Stdio::null()),
-        );
-        let child = match child {
-            Ok(child) => child,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
-                "redis-server is not installed; these tests run a real Redis: install Debian's redis-server \
-                 (`apt-get install redis-server`) or run scripts/test, which does"
-            ),
-            Err(e) => panic!("cannot start redis-server: {e}"),
-        };
-        self.child = Some(child);
-        let answers = || async {
-            use tokio::io::{AsyncReadExt, AsyncWriteExt};
-            let mut stream = tokio::net::UnixStream::connect(&socket).await.map_err(|e| e.to_string())?;
-            let mut reply = [0u8; 7];
-            stream.write_all(b"PING\r\n").await.map_err(|e| e.to_string())?;
-            stream.read_exact(&mut reply).await.map_err(|e| e.to_string())?;
-            if &reply == b"+PONG\r\n" {
-                Ok(())
-            } else {
-                Err(String::from_utf8_lossy(&reply).into_owned())
-            }
-        };
-        wait::until(format_args!("redis-server answering on {}", socket.display()), answers).await;
-    }
-
-    /// Kills the server, as a crash or a network cut would.
-    pub fn kill(&mut self) {
-        self.child.take();
-    }
 }
 
 /// `starmark serve` as a user starts it, killed when dropped so that it never outlives its test.

@@ -12,3 +12,22 @@ pub fn announcements_heard(registry: &Registry) -> u64 {
 pub fn answers_dropped_by_watch(registry: &Registry) -> u64 {
     registry.tiers().expect("a read path").local.answers_dropped_by_watch()
 }
+
+/// Waits until the drops `registry`'s cache scheduled after changes (a moment after each, so
+/// that a load in flight during the change cannot keep the old state) have all run: an answer
+/// read after this stays cached.
+pub async fn until_scheduled_drops_ran(registry: &Registry) {
+    let local = registry.tiers().expect("a read path").local;
+    super::wait::until("the cache's scheduled drops to run", || {
+        let pending = local.drops_pending();
+        std::future::ready(if pending == 0 { Ok(()) } else { Err(format!("{pending} pending")) })
+    })
+    .await;
+}
+
+/// Waits until `registry`'s store watch had its first look at the store: answers loaded from
+/// the store after it are trusted past the staleness bound while the watch keeps looking.
+pub async fn until_the_watch_looked(registry: &Registry) {
+    let local = registry.tiers().expect("a read path").local;
+    super::wait::until_true("the store watch's first look", || std::future::ready(local.watch_age().is_some())).await;
+}

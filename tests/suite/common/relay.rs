@@ -1,6 +1,7 @@
 //! A TCP relay between the application and PostgreSQL that a test can cut and restore, as a
 //! database restart or a network failure would: once cut, connections in use are closed and
-//! new ones are refused; restored, it listens on the same port again.
+//! new ones are reset as soon as they are accepted; restored, it relays again. Its port stays
+//! bound throughout, so no parallel test can take it while it is cut.
 
 use std::net::SocketAddr;
 
@@ -11,10 +12,9 @@ use tokio::task::JoinHandle;
 pub struct Relay {
     /// Where it listens, on loopback.
     pub addr: SocketAddr,
-    target: SocketAddr,
-    /// `true` tells the listener and every relayed connection to stop.
+    /// `true` while cut; every change closes the connections relayed before it.
     cut: watch::Sender<bool>,
-    listener: Option<JoinHandle<()>>,
+    listener: JoinHandle<()>,
 }
 
 impl Relay {
@@ -22,10 +22,9 @@ impl Relay {
     pub async fn start(target: SocketAddr) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the relay");
         let addr = listener.local_addr().expect("relay address");
-        let (cut, _) = watch::channel(false);
-        let mut relay = Self { addr, target, cut, listener: None };
-        relay.listen(listener);
-        relay
+        let (cut, watching) = watch::channel(false);
+        let listener = tokio::spawn(relay(listener, target, watching));
+        Self { addr, cut, listener }
     }
 
     /// The relay in front of the PostgreSQL server that `url` names.
@@ -42,45 +41,49 @@ impl Relay {
         url.replacen(&format!("{user}{host_port}"), &format!("{user}{}", self.addr), 1)
     }
 
-    fn listen(&mut self, listener: TcpListener) {
-        let (target, mut cut) = (self.target, self.cut.subscribe());
-        self.listener = Some(tokio::spawn(async move {
-            loop {
-                let accepted = tokio::select! {
-                    accepted = listener.accept() => accepted.ok().map(|(inbound, _)| inbound),
-                    _ = cut.wait_for(|cut| *cut) => return,
-                };
-                let Some(inbound) = accepted else {
-                    // Out of descriptors, say: wait rather than spin.
-                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                    continue;
-                };
-                let mut cut = cut.clone();
-                tokio::spawn(async move {
-                    let Ok(mut outbound) = TcpStream::connect(target).await else { return };
-                    let mut inbound = inbound;
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                        _ = cut.wait_for(|cut| *cut) => {}
-                    }
-                });
-            }
-        }));
-    }
-
-    /// Closes every relayed connection and stops listening: connecting is refused.
+    /// Closes every relayed connection; from now on each new one is reset at once.
     pub async fn cut(&mut self) {
         self.cut.send_replace(true);
-        if let Some(listener) = self.listener.take() {
-            let _ = listener.await;
-        }
+        // Let the relayed connections see it before the test goes on.
+        tokio::task::yield_now().await;
     }
 
-    /// Listens on the same port again.
+    /// Relays new connections again, on the same port.
     pub async fn restore(&mut self) {
         self.cut.send_replace(false);
-        let listener = TcpListener::bind(self.addr).await.expect("listen on the relay's port again");
-        self.listen(listener);
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+/// Accepts on `listener` for ever: relays each connection to `target` until `cut` next changes,
+/// or resets it at once while cut.
+async fn relay(listener: TcpListener, target: SocketAddr, cut: watch::Receiver<bool>) {
+    loop {
+        let Ok((mut inbound, _)) = listener.accept().await else {
+            // Out of descriptors, say: wait rather than spin.
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            continue;
+        };
+        let mut connection = cut.clone();
+        if *connection.borrow_and_update() {
+            // Reset rather than closed, as near to a refusal as a bound port can answer.
+            let _ = inbound.set_zero_linger();
+            drop(inbound);
+            continue;
+        }
+        tokio::spawn(async move {
+            let Ok(mut outbound) = TcpStream::connect(target).await else { return };
+            tokio::select! {
+                _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                // Only a cut can follow a state in which connections are relayed.
+                _ = connection.changed() => {}
+            }
+        });
     }
 }
 

@@ -47,3 +47,16 @@ where
     })
     .await
 }
+
+/// How long a test lets a request run that waits on purpose (for a lock, up to 8 s) before
+/// calling it a hang.
+pub const SLOW_GUARD: Duration = Duration::from_secs(60);
+
+/// Awaits `future`, failing the test (naming `what`) if it is not done within [`SLOW_GUARD`]:
+/// a hang guard, never what a test asserts.
+pub async fn guarded<F: Future>(what: impl Display, future: F) -> F::Output {
+    match tokio::time::timeout(SLOW_GUARD, future).await {
+        Ok(output) => output,
+        Err(_) => panic!("{what}: not done within {SLOW_GUARD:?}"),
+    }
+}
