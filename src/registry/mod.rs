@@ -35,12 +35,15 @@ pub use error::RegistryError;
 pub use import::{parse_csv, ImportReport, ImportRow, RowError, CSV_COLUMNS};
 pub use lifecycle::Change;
 pub use log::LogProof;
-pub use mark_digests::{MarkDigestIndex, PreparedDigests, LOAD_AFTER as DIGEST_INDEX_LOAD_AFTER};
+pub use mark_digests::PreparedDigests;
 pub use scan::{ScanOutcome, Verdict};
 pub use scanners::ScanClient;
 pub use scans::{CounterFigures, ScanCounter, SUSPICIOUS_SCANS};
 pub use tokens::{AuthError, Principal, TOKEN_PREFIX};
 
+pub use crate::cache::mark_digests::LOAD_AFTER as DIGEST_INDEX_LOAD_AFTER;
+
+use crate::cache::mark_digests::MarkDigests;
 use crate::crypto::{canonical_bytes, Signer, TrustList, Verifier};
 use crate::domain::{CertificateNumber, CertificateRecord, Issuer};
 use crate::store::{SearchQuery, SignedRecord, Store, StoredCertificate, StoredEvent};
@@ -66,7 +69,7 @@ pub struct Registry {
     /// Tokens whose signature was found bad a moment ago, refused again without verifying.
     refusals: crate::cache::refusals::RefusalCache<crate::crypto::token::TokenError>,
     /// Digest indexes of mark batches: fresh tokens scanned without a signature verification.
-    mark_digests: mark_digests::MarkDigests,
+    mark_digests: MarkDigests,
     /// Ed25519 verifications done by scans since start.
     signatures_verified: std::sync::atomic::AtomicU64,
     /// The last answer of the store to the readiness question (see `readiness.rs`).
@@ -102,7 +105,7 @@ impl Registry {
             read_path: None,
             receipt_quota: quota::Quota::per_minute(DEFAULT_RECEIPTS_PER_MINUTE),
             refusals: crate::cache::refusals::RefusalCache::new(crate::cache::refusals::DEFAULT_REFUSAL_LIFETIME),
-            mark_digests: mark_digests::MarkDigests::new(mark_digests::DEFAULT_CACHE_BYTES),
+            mark_digests: MarkDigests::new(crate::cache::mark_digests::DEFAULT_CACHE_BYTES),
             signatures_verified: std::sync::atomic::AtomicU64::new(0),
             store_check: readiness::StoreCheck::default(),
             stopping: std::sync::atomic::AtomicBool::new(false),
