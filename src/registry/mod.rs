@@ -11,7 +11,6 @@ mod import;
 mod issue;
 mod lifecycle;
 mod log;
-mod mark_digests;
 mod marks;
 mod numbers;
 pub mod origin;
@@ -19,8 +18,6 @@ pub mod quota;
 pub mod readiness;
 pub mod receipt;
 mod scan;
-mod scanners;
-mod scans;
 pub mod search_index;
 mod tokens;
 mod unconfirmed;
@@ -35,10 +32,7 @@ pub use error::RegistryError;
 pub use import::{parse_csv, ImportReport, ImportRow, RowError, CSV_COLUMNS};
 pub use lifecycle::Change;
 pub use log::LogProof;
-pub use mark_digests::PreparedDigests;
-pub use scan::{ScanOutcome, Verdict};
-pub use scanners::ScanClient;
-pub use scans::{CounterFigures, ScanCounter, SUSPICIOUS_SCANS};
+pub use scan::{CounterFigures, PreparedDigests, ScanClient, ScanCounter, ScanOutcome, Verdict, SUSPICIOUS_SCANS};
 pub use tokens::{AuthError, Principal, TOKEN_PREFIX};
 
 pub use crate::cache::mark_digests::LOAD_AFTER as DIGEST_INDEX_LOAD_AFTER;
@@ -62,7 +56,7 @@ pub struct Registry {
     public_url: String,
     scans: Arc<ScanCounter>,
     /// Turns a scan's client into the scanner the public figure counts.
-    scanner_key: scanners::ScannerKey,
+    scanner_key: scan::ScannerKey,
     log: log::TransparencyLog,
     read_path: Option<answer::ReadPath>,
     receipt_quota: quota::Quota,
@@ -90,7 +84,7 @@ impl Registry {
         trust_list: TrustList,
     ) -> Self {
         let scans = Arc::new(ScanCounter::new(store.clone()));
-        let scanner_key = scanners::ScannerKey::derive(&signer);
+        let scanner_key = scan::ScannerKey::derive(&signer);
         let log = log::TransparencyLog::new("starmark-log", &signer).expect("a constant, valid log name");
         Self {
             store,
