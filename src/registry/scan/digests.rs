@@ -91,7 +91,7 @@ impl Registry {
     ) -> Result<PreparedDigests, RegistryError> {
         let entry = record.mark_batches.iter().find(|b| b.id == batch).ok_or(MarkError::NoSuchBatch(batch))?;
         let count = entry.count;
-        let template = crate::registry::marks::claims_of(record, batch, 1);
+        let template = crate::registry::lifecycle::marks::claims_of(record, batch, 1);
         let mut salt = [0u8; SALT_LEN];
         rand::rngs::OsRng.fill_bytes(&mut salt);
         let started = Instant::now();
