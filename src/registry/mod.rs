@@ -2,14 +2,12 @@
 //! checked by the domain, signed, and stored with its event in one transaction.
 
 mod answer;
-pub mod audit;
 mod backing;
 pub mod clock;
 mod dictionaries;
 mod error;
 mod lifecycle;
 mod log;
-pub mod origin;
 pub mod quota;
 pub mod readiness;
 pub mod receipt;
@@ -26,7 +24,7 @@ pub use answer::{AnswerFormat, ReadPath, SignedAssertion, StatusAssertion, DEFAU
 pub use backing::TamperReport;
 pub use error::RegistryError;
 pub use lifecycle::{parse_csv, Change, ImportReport, ImportRow, RowError, CSV_COLUMNS};
-pub use log::LogProof;
+pub use log::{audit, origin, LogProof};
 pub use scan::{CounterFigures, PreparedDigests, ScanClient, ScanCounter, ScanOutcome, Verdict, SUSPICIOUS_SCANS};
 pub use tokens::{AuthError, Principal, TOKEN_PREFIX};
 
