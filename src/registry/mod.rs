@@ -8,14 +8,12 @@ mod dictionaries;
 mod error;
 mod lifecycle;
 mod log;
-pub mod quota;
+mod procurement;
 pub mod readiness;
-pub mod receipt;
 mod scan;
 pub mod search_index;
 mod tokens;
 mod unconfirmed;
-pub mod verify;
 pub mod watch;
 
 use std::sync::Arc;
@@ -25,6 +23,7 @@ pub use backing::TamperReport;
 pub use error::RegistryError;
 pub use lifecycle::{parse_csv, Change, ImportReport, ImportRow, RowError, CSV_COLUMNS};
 pub use log::{audit, origin, LogProof};
+pub use procurement::{quota, receipt, verify};
 pub use scan::{CounterFigures, PreparedDigests, ScanClient, ScanCounter, ScanOutcome, Verdict, SUSPICIOUS_SCANS};
 pub use tokens::{AuthError, Principal, TOKEN_PREFIX};
 
