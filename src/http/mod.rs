@@ -184,7 +184,7 @@ pub fn app(
     let limits = rate_limits::RateLimitLayer { limiter: state.limits.clone(), registry: state.registry.clone() };
     ServiceBuilder::new()
         .option_layer(trace)
-        .layer(outer_layer::FinishLayer { limit: config.request_timeout, responses: state.responses })
+        .layer(outer_layer::OuterLayer { limit: config.request_timeout, responses: state.responses })
         .layer(DefaultBodyLimit::max(config.body_limit))
         .layer(limits)
         .service(router(state, config))
