@@ -1,29 +1,28 @@
 //! The application service and the only writer: every issue and change goes through here, is
 //! checked by the domain, signed, and stored with its event in one transaction.
 
-mod answer;
 mod backing;
 pub mod clock;
-mod dictionaries;
 mod error;
 mod lifecycle;
 mod log;
 mod procurement;
+mod read;
 pub mod readiness;
 mod scan;
 pub mod search_index;
 mod tokens;
 mod unconfirmed;
-pub mod watch;
 
 use std::sync::Arc;
 
-pub use answer::{AnswerFormat, ReadPath, SignedAssertion, StatusAssertion, DEFAULT_ANSWER_LIFETIME};
 pub use backing::TamperReport;
 pub use error::RegistryError;
 pub use lifecycle::{parse_csv, Change, ImportReport, ImportRow, RowError, CSV_COLUMNS};
 pub use log::{audit, origin, LogProof};
 pub use procurement::{quota, receipt, verify};
+pub use read::answer::{AnswerFormat, ReadPath, SignedAssertion, StatusAssertion, DEFAULT_ANSWER_LIFETIME};
+pub use read::watch;
 pub use scan::{CounterFigures, PreparedDigests, ScanClient, ScanCounter, ScanOutcome, Verdict, SUSPICIOUS_SCANS};
 pub use tokens::{AuthError, Principal, TOKEN_PREFIX};
 
@@ -50,7 +49,7 @@ pub struct Registry {
     /// Turns a scan's client into the scanner the public figure counts.
     scanner_key: scan::ScannerKey,
     log: log::TransparencyLog,
-    read_path: Option<answer::ReadPath>,
+    read_path: Option<ReadPath>,
     receipt_quota: quota::Quota,
     /// Tokens whose signature was found bad a moment ago, refused again without verifying.
     refusals: crate::cache::refusals::RefusalCache<crate::crypto::token::TokenError>,
