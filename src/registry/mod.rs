@@ -1,5 +1,11 @@
 //! The application service and the only writer: every issue and change goes through here, is
 //! checked by the domain, signed, and stored with its event in one transaction.
+//!
+//! The folders hold one job each, so a change finds its room in one look: `lifecycle/` changes
+//! certificates, `read/` prepares and refreshes the public answers, `scan/` answers and counts
+//! scans of marks, `log/` keeps the transparency log, `procurement/` checks bidder lists and
+//! signs receipts. What every job relies on sits here: the `Registry`, its errors and clock, and
+//! the check that ties a stored row to the log before anything is served (`backing.rs`).
 
 mod backing;
 pub mod clock;
