@@ -553,5 +553,4 @@ mod tests {
         let held = digests.entries.entry_count();
         assert!((1..10).contains(&held), "moka holds {held} absences");
     }
-
 }

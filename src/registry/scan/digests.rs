@@ -217,7 +217,9 @@ impl Registry {
         let claims = &parsed.claims;
         if claims.batch != 0 {
             let number = claims.number.as_str();
-            if let Some(index) = self.mark_digests.get(number, claims.batch, || load_index(&self.store, number, claims.batch)).await {
+            if let Some(index) =
+                self.mark_digests.get(number, claims.batch, || load_index(&self.store, number, claims.batch)).await
+            {
                 if index.vouches_for(&parsed.key_id, claims.serial, parsed.text()) {
                     return Ok(());
                 }

@@ -15,8 +15,8 @@ mod verdict;
 
 pub use counter::{CounterFigures, ScanCounter, SUSPICIOUS_SCANS};
 pub use digests::PreparedDigests;
-pub(super) use scanners::ScannerKey;
 pub use scanners::ScanClient;
+pub(super) use scanners::ScannerKey;
 pub use verdict::{ScanOutcome, Verdict};
 
 // What the files here take from the registry.

@@ -3,12 +3,12 @@
 //! with one query the first time the batch is scanned and kept up to date by this process's own
 //! flushes; only a set bit costs a read of that serial's tally, once.
 
+use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
-use std::sync::atomic::AtomicUsize;
 
 use super::entries::FastMap;
-use super::{ScanCounter, HISTORY_RETRY_AFTER, MAX_BITMAP_BYTES, BITMAP_OVERHEAD_BYTES};
+use super::{ScanCounter, BITMAP_OVERHEAD_BYTES, HISTORY_RETRY_AFTER, MAX_BITMAP_BYTES};
 use crate::store::{ScanTally, ScannerSet, SerialKey, StoreError};
 
 /// What the store holds of a serial this process has no entry for.

@@ -27,7 +27,6 @@ impl ScanCounter {
         let _ = self.redis.set(RedisQueue { cache: shared, queue: OnceLock::new() });
     }
 
-
     /// Hands a scan to the Redis task; false without Redis or when the queue is full.
     pub(super) fn queue(&self, key: Serial, at: i64) -> bool {
         let Some(sharing) = self.redis.get() else { return false };
@@ -57,7 +56,6 @@ impl ScanCounter {
             "scan queue to redis full; scans counted locally and in the store only"
         );
     }
-
 }
 
 /// The Redis task: drains what is queued, counts it in one round trip, and writes the
