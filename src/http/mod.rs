@@ -4,7 +4,7 @@
 //! route, security headers, a log line for every server error, per-request tracing when it is
 //! asked for, and problem+json for anything axum would answer itself.
 
-pub mod answers;
+pub mod answer_json;
 pub mod assets;
 pub mod auth;
 pub mod certificates;
