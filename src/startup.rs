@@ -51,7 +51,7 @@ pub async fn open_registry(config: &Config) -> anyhow::Result<Arc<Registry>> {
         None => None,
     };
     let read_path =
-        ReadPath::new(Tiers { local, shared }, Arc::new(http::answers::JsonAnswers), config.answer_lifetime);
+        ReadPath::new(Tiers { local, shared }, Arc::new(http::answer_json::JsonAnswers), config.answer_lifetime);
     let registry = registry.with_read_path(read_path);
     Ok(Arc::new(registry))
 }

@@ -23,6 +23,7 @@
 //! order. Concurrent misses of a key are coalesced with moka too ([`AnswerCache::get_or_load`]),
 //! in a cache that holds a loaded entry only until the read index has it.
 
+pub mod mark_digests;
 pub mod packing;
 pub mod refusals;
 pub mod shared;

@@ -4,18 +4,18 @@
 //! route, security headers, a log line for every server error, per-request tracing when it is
 //! asked for, and problem+json for anything axum would answer itself.
 
-pub mod answers;
+pub mod answer_json;
 pub mod assets;
 pub mod auth;
 pub mod certificates;
 pub mod client;
 pub mod error;
 pub mod extract;
-pub mod finish;
 pub mod health;
 pub mod json_text;
 pub mod log;
 pub mod metrics;
+pub mod outer_layer;
 pub mod pages;
 pub mod rate_limits;
 pub mod readiness;
@@ -184,7 +184,7 @@ pub fn app(
     let limits = rate_limits::RateLimitLayer { limiter: state.limits.clone(), registry: state.registry.clone() };
     ServiceBuilder::new()
         .option_layer(trace)
-        .layer(finish::FinishLayer { limit: config.request_timeout, responses: state.responses })
+        .layer(outer_layer::OuterLayer { limit: config.request_timeout, responses: state.responses })
         .layer(DefaultBodyLimit::max(config.body_limit))
         .layer(limits)
         .service(router(state, config))

@@ -45,9 +45,10 @@ impl<'a> StatusView<'a> {
     }
 }
 
-/// `GET /api/v1/certificates/{number}`.
+/// `GET /api/v1/certificates/{number}`: the whole public answer, with the signed record and
+/// its proof; a scan shows a smaller certificate of its own (`http/scan/view.rs`).
 #[derive(Serialize)]
-pub struct CertificateView<'a> {
+pub struct PublicCertificateView<'a> {
     pub number: &'a str,
     pub version: u32,
     pub holder: &'a Holder,
@@ -77,7 +78,7 @@ pub struct CertificateView<'a> {
     pub status_assertion: Option<&'a crate::registry::SignedAssertion>,
 }
 
-impl<'a> CertificateView<'a> {
+impl<'a> PublicCertificateView<'a> {
     pub fn of(certificate: &'a StoredCertificate, today: NaiveDate) -> Result<Self, serde_json::Error> {
         let record = &certificate.record;
         Ok(Self {

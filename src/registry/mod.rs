@@ -1,46 +1,40 @@
 //! The application service and the only writer: every issue and change goes through here, is
 //! checked by the domain, signed, and stored with its event in one transaction.
+//!
+//! The folders hold one job each, so a change finds its room in one look: `lifecycle/` changes
+//! certificates, `read/` prepares and refreshes the public answers, `scan/` answers and counts
+//! scans of marks, `log/` keeps the transparency log, `procurement/` checks bidder lists and
+//! signs receipts. What every job relies on sits here: the `Registry`, its errors and clock, and
+//! the check that ties a stored row to the log before anything is served (`backing.rs`).
 
-mod answer;
-pub mod audit;
 mod backing;
 pub mod clock;
-mod dictionaries;
 mod error;
-mod import;
-mod issue;
 mod lifecycle;
 mod log;
-mod mark_digests;
-mod marks;
-mod numbers;
-pub mod origin;
-pub mod quota;
+mod procurement;
+mod read;
 pub mod readiness;
-pub mod receipt;
 mod scan;
-mod scanners;
-mod scans;
 pub mod search_index;
 mod tokens;
 mod unconfirmed;
-pub mod verify;
-pub mod watch;
 
 use std::sync::Arc;
 
-pub use answer::{AnswerFormat, ReadPath, SignedAssertion, StatusAssertion, DEFAULT_ANSWER_LIFETIME};
 pub use backing::TamperReport;
 pub use error::RegistryError;
-pub use import::{parse_csv, ImportReport, ImportRow, RowError, CSV_COLUMNS};
-pub use lifecycle::Change;
-pub use log::LogProof;
-pub use mark_digests::{MarkDigestIndex, PreparedDigests, LOAD_AFTER as DIGEST_INDEX_LOAD_AFTER};
-pub use scan::{ScanOutcome, Verdict};
-pub use scanners::ScanClient;
-pub use scans::{CounterFigures, ScanCounter, SUSPICIOUS_SCANS};
+pub use lifecycle::{parse_csv, Change, ImportReport, ImportRow, RowError, CSV_COLUMNS};
+pub use log::{audit, origin, LogProof};
+pub use procurement::{quota, receipt, verify};
+pub use read::answer::{AnswerFormat, ReadPath, SignedAssertion, StatusAssertion, DEFAULT_ANSWER_LIFETIME};
+pub use read::watch;
+pub use scan::{CounterFigures, PreparedDigests, ScanClient, ScanCounter, ScanOutcome, Verdict, SUSPICIOUS_SCANS};
 pub use tokens::{AuthError, Principal, TOKEN_PREFIX};
 
+pub use crate::cache::mark_digests::LOAD_AFTER as DIGEST_INDEX_LOAD_AFTER;
+
+use crate::cache::mark_digests::MarkDigests;
 use crate::crypto::{canonical_bytes, Signer, TrustList, Verifier};
 use crate::domain::{CertificateNumber, CertificateRecord, Issuer};
 use crate::store::{SearchQuery, SignedRecord, Store, StoredCertificate, StoredEvent};
@@ -59,14 +53,14 @@ pub struct Registry {
     public_url: String,
     scans: Arc<ScanCounter>,
     /// Turns a scan's client into the scanner the public figure counts.
-    scanner_key: scanners::ScannerKey,
+    scanner_key: scan::ScannerKey,
     log: log::TransparencyLog,
-    read_path: Option<answer::ReadPath>,
+    read_path: Option<ReadPath>,
     receipt_quota: quota::Quota,
     /// Tokens whose signature was found bad a moment ago, refused again without verifying.
     refusals: crate::cache::refusals::RefusalCache<crate::crypto::token::TokenError>,
     /// Digest indexes of mark batches: fresh tokens scanned without a signature verification.
-    mark_digests: mark_digests::MarkDigests,
+    mark_digests: MarkDigests,
     /// Ed25519 verifications done by scans since start.
     signatures_verified: std::sync::atomic::AtomicU64,
     /// The last answer of the store to the readiness question (see `readiness.rs`).
@@ -87,7 +81,7 @@ impl Registry {
         trust_list: TrustList,
     ) -> Self {
         let scans = Arc::new(ScanCounter::new(store.clone()));
-        let scanner_key = scanners::ScannerKey::derive(&signer);
+        let scanner_key = scan::ScannerKey::derive(&signer);
         let log = log::TransparencyLog::new("starmark-log", &signer).expect("a constant, valid log name");
         Self {
             store,
@@ -102,7 +96,7 @@ impl Registry {
             read_path: None,
             receipt_quota: quota::Quota::per_minute(DEFAULT_RECEIPTS_PER_MINUTE),
             refusals: crate::cache::refusals::RefusalCache::new(crate::cache::refusals::DEFAULT_REFUSAL_LIFETIME),
-            mark_digests: mark_digests::MarkDigests::new(mark_digests::DEFAULT_CACHE_BYTES),
+            mark_digests: MarkDigests::new(crate::cache::mark_digests::DEFAULT_CACHE_BYTES),
             signatures_verified: std::sync::atomic::AtomicU64::new(0),
             store_check: readiness::StoreCheck::default(),
             stopping: std::sync::atomic::AtomicBool::new(false),

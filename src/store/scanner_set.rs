@@ -2,7 +2,7 @@
 //! count, rather than requests (one client replaying a URL is one scanner).
 //!
 //! A scanner is a 32-bit keyed hash of the client's network, its user agent and the day (see
-//! `registry::scanners`): no address is kept, and the same client counts again only on another
+//! `registry/scan/scanners.rs`): no address is kept, and the same client counts again only on another
 //! day. A set holds at most [`SCANNER_CAPACITY`] of them, one more than the copy-warning
 //! threshold: once full, the serial is known to have been checked from more places than a real
 //! package's mark would be, and nothing more is needed, so memory, Redis and the store keep a

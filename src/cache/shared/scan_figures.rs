@@ -1,5 +1,5 @@
 //! Scan figures every instance shares: per mark serial, how often it was scanned and when first,
-//! counted in Redis by one script call per round trip (see `registry::scans` for who calls it
+//! counted in Redis by one script call per round trip (see `registry/scan/counter/` for who calls it
 //! and when).
 //!
 //! Layout: one hash per mark batch, `starmark:scans:{number}:{batch}`, whose field is the
@@ -153,7 +153,7 @@ impl SharedCache {
         // The deltas batch by batch (in order of first appearance): the figures come back in
         // that order.
         let mut batches: Vec<(&str, u32, Vec<usize>)> = Vec::new();
-        // Keys of genuine marks only (see `registry::scans`): a fast seeded hasher is enough.
+        // Keys of genuine marks only (see `registry/scan/counter/`): a fast seeded hasher is enough.
         let mut place: HashMap<(&str, u32), usize, foldhash::fast::RandomState> = HashMap::default();
         for (i, delta) in deltas.iter().enumerate() {
             let key = (delta.key.number.as_str(), delta.key.batch);

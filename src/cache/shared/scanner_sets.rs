@@ -1,6 +1,6 @@
 //! Distinct scanners every instance shares: per mark serial, the union of the scanner sets of
 //! all instances (see `store::ScannerSet`), kept in Redis by one script call per round trip
-//! (made by `registry::scans` right after the request figures' one).
+//! (made by `registry/scan/counter/` right after the request figures' one).
 //!
 //! Layout: one hash per mark batch, `starmark:scanners:{number}:{batch}`, whose field is the
 //! serial as 4 big-endian bytes and whose value is the set's stored form (the first counted scan

@@ -12,7 +12,7 @@ use crate::http::auth::{Authorized, IssuerRole};
 use crate::http::error::ApiError;
 use crate::http::extract::ApiJson;
 use crate::http::log::view::log_view;
-use crate::http::views::CertificateView;
+use crate::http::views::PublicCertificateView;
 use crate::http::AppState;
 use crate::registry::clock;
 
@@ -74,7 +74,7 @@ pub async fn issue_certificate(
 ) -> Result<Response, ApiError> {
     let draft = request.into_draft()?;
     let certificate = state.registry.issue(&auth.principal.actor(), draft).await?;
-    let mut view = CertificateView::of(&certificate, clock::today()).map_err(ApiError::internal)?;
+    let mut view = PublicCertificateView::of(&certificate, clock::today()).map_err(ApiError::internal)?;
     view.log = log_view(&state.registry, &certificate).await?;
     let mut response = json_response(StatusCode::CREATED, &view)?;
     let location = format!("/api/v1/certificates/{}", certificate.record.number);

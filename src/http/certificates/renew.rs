@@ -12,7 +12,7 @@ use crate::http::auth::{Authorized, IssuerRole};
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, NumberPath};
 use crate::http::log::view::log_view;
-use crate::http::views::CertificateView;
+use crate::http::views::PublicCertificateView;
 use crate::http::AppState;
 use crate::registry::{clock, Change};
 
@@ -36,7 +36,7 @@ pub async fn renew_certificate(
     let level = super::level_field(request.level.as_deref())?;
     let change = Change::Renew { evaluation: request.evaluation, level, issued: request.issued };
     let certificate = state.registry.change(&auth.principal.actor(), &number, &change).await?;
-    let mut view = CertificateView::of(&certificate, clock::today()).map_err(ApiError::internal)?;
+    let mut view = PublicCertificateView::of(&certificate, clock::today()).map_err(ApiError::internal)?;
     view.log = log_view(&state.registry, &certificate).await?;
     json_response(StatusCode::OK, &view)
 }

@@ -12,7 +12,7 @@ use crate::http::auth::{Authorized, IssuerRole};
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, NumberPath};
 use crate::http::log::view::log_view;
-use crate::http::views::CertificateView;
+use crate::http::views::PublicCertificateView;
 use crate::http::AppState;
 use crate::registry::{clock, Change};
 
@@ -63,7 +63,7 @@ pub async fn change_status(
 ) -> Result<Response, ApiError> {
     let change = Change::Status(request.into_action()?);
     let certificate = state.registry.change(&auth.principal.actor(), &number, &change).await?;
-    let mut view = CertificateView::of(&certificate, clock::today()).map_err(ApiError::internal)?;
+    let mut view = PublicCertificateView::of(&certificate, clock::today()).map_err(ApiError::internal)?;
     view.log = log_view(&state.registry, &certificate).await?;
     json_response(StatusCode::OK, &view)
 }

@@ -14,7 +14,7 @@
 //!   verdict, only not a place in the figure.
 //!
 //! A client that lies in its user agent counts like a browser; what bounds it is that it
-//! counts once a day per network (see `registry::scanners`), so a replaying client cannot make
+//! counts once a day per network (see `registry/scan/scanners.rs`), so a replaying client cannot make
 //! a mark look copied.
 
 use axum::extract::Request;

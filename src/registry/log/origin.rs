@@ -3,7 +3,7 @@
 //! the store the first time the store is used, whatever port a command happened to run on, and
 //! a different configured origin later is refused instead of silently starting a second name.
 
-use super::{log, Registry};
+use crate::registry::{log, Registry};
 use crate::store::StoreError;
 use crate::tlog::NoteError;
 

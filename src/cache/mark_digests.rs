@@ -1,25 +1,19 @@
-//! Mark digest indexes: scans of fresh mark tokens without an Ed25519 verification each.
+//! Mark digest indexes: what lets a scan of a fresh mark token skip its Ed25519 verification.
 //!
 //! Every mark of a batch is new the first time it is scanned, so no answer cache helps the
 //! signature check, and a `verify_strict` costs far more than the rest of a scan. The tokens of a
-//! batch are all known when it is ordered, though: [`Registry::mark_token`] makes them from the
-//! record and the signing key alone. So, prepared at the state change like the read path's
-//! answers, the registry makes every token of a new batch once, off the async runtime on all
-//! cores, and keeps of each only an 8-byte *tag*: the first 8 bytes of SHA-256(`salt` || token
-//! text), with `salt` 32 random bytes made for that index. The index (8 bytes a serial, 8 MB for
-//! 1,000,000 marks, plus the salt and the signing key's id) is stored by (certificate, batch).
+//! batch are all known when it is ordered, though, so the registry makes every token of a new
+//! batch once ([`MarkDigestIndex::build`]) and keeps of each only an 8-byte *tag*: the first 8
+//! bytes of SHA-256(`salt` || token text), with `salt` 32 random bytes made for that index. The
+//! index (8 bytes a serial, 8 MB for 1,000,000 marks, plus the salt and the signing key's id) is
+//! stored by (certificate, batch); making, storing and consulting it is the registry's part
+//! (`registry/scan/digests.rs`), holding it in memory is this module's.
 //!
-//! A scan whose token parses and names a trusted key looks its batch's index up (kept in a cache
-//! bounded by bytes; a batch without one is remembered briefly). An index is loaded from the
-//! store only for a batch being scanned steadily ([`LOAD_AFTER`] scans within [`DEMAND_WINDOW`])
-//! and let go after [`IDLE_FOR`] without a scan: a load reads 8 bytes a serial (8 MB for a
-//! 1,000,000-mark batch), which a batch scanned now and then never pays back, and an idle index
-//! is memory nobody uses. Until its index is loaded, a batch's scans verify signatures. When
-//! the index was made with the token's key and the tag of the token's serial equals the token's
-//! own tag (compared in constant time), the token is genuine without a signature verification.
-//! In every other case (no index yet, an older batch, another key, a tag that differs because
-//! the token was re-made after a renewal changed its level or validity, or a forgery) the
-//! signature is verified with `verify_strict` exactly as without indexes.
+//! Loaded indexes are kept in a cache bounded by bytes ([`MarkDigests`]); a batch without one is
+//! remembered briefly. An index is loaded only for a batch being scanned steadily
+//! ([`LOAD_AFTER`] scans within [`DEMAND_WINDOW`]) and let go after [`IDLE_FOR`] without a scan:
+//! a load reads 8 bytes a serial (8 MB for a 1,000,000-mark batch), which a batch scanned now and
+//! then never pays back, and an idle index is memory nobody uses.
 //!
 //! Why a tag match is as good as a signature check:
 //! - the tag covers the whole token text, so a match means the token is byte for byte one the
@@ -33,22 +27,19 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use moka::future::Cache;
 use moka::Expiry;
-use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::{clock, Registry, RegistryError};
-use crate::cache::MOKA_ENTRY_COST;
-use crate::crypto::token::{self, MarkClaims, ParsedToken, TokenError};
+use super::MOKA_ENTRY_COST;
+use crate::crypto::token::{self, MarkClaims};
 use crate::crypto::{KeyId, Signer};
-use crate::domain::{CertificateNumber, CertificateRecord, MarkError};
-use crate::store::{Store, StoreError, StoredMarkDigests};
 
 /// Bytes of one serial's tag.
 pub const TAG_LEN: usize = 8;
@@ -68,9 +59,7 @@ pub const DEMAND_WINDOW: Duration = Duration::from_secs(10);
 /// A loaded index nobody scanned for this long is let go (and loaded again on demand). Three
 /// demand windows: a batch still scanned steadily is scanned well within it, while an index of 8
 /// MB held for nobody is the largest thing scans leave in memory; loading it again costs one
-/// read of 10 to 30 ms (SQLite, 1,000,000 marks) and [`LOAD_AFTER`] signature checks. (It was a
-/// minute until 2026-11-29: with fresh scans moving from batch to batch, as in the read-path
-/// benchmark, two idle indexes were then held beside the one in use.)
+/// read of 10 to 30 ms (SQLite, 1,000,000 marks) and [`LOAD_AFTER`] signature checks.
 pub const IDLE_FOR: Duration = Duration::from_secs(30);
 /// Batches whose scans are counted towards a load at once; past it the counts start again
 /// (tokens naming made-up batches cannot grow it without bound).
@@ -140,17 +129,14 @@ impl MarkDigestIndex {
         (!stop.load(Ordering::SeqCst)).then(|| Self { key_id: *signer.key_id(), salt, tags })
     }
 
-    /// Takes a stored index back, checking its shape.
-    pub fn from_stored(stored: StoredMarkDigests) -> Result<Self, StoreError> {
-        let corrupt = |what: &str| {
-            StoreError::Corrupt(format!("mark digest index of {}/{}: {what}", stored.number, stored.batch))
-        };
-        let key_id = KeyId::parse(&stored.key_id).ok_or_else(|| corrupt("bad key id"))?;
-        let salt: [u8; SALT_LEN] = stored.salt.as_slice().try_into().map_err(|_| corrupt("bad salt"))?;
-        if stored.tags.len() % TAG_LEN != 0 {
-            return Err(corrupt("tags are not whole"));
-        }
-        Ok(Self { key_id, salt, tags: stored.tags })
+    /// An index from its stored parts; `None` when the tags are not whole.
+    pub fn from_parts(key_id: KeyId, salt: [u8; SALT_LEN], tags: Vec<u8>) -> Option<Self> {
+        (tags.len() % TAG_LEN == 0).then_some(Self { key_id, salt, tags })
+    }
+
+    /// The parts to store: the key id, the secret salt and the tags.
+    pub fn into_parts(self) -> (KeyId, [u8; SALT_LEN], Vec<u8>) {
+        (self.key_id, self.salt, self.tags)
     }
 
     pub fn key_id(&self) -> &KeyId {
@@ -265,9 +251,9 @@ impl Demand {
     }
 }
 
-/// The indexes loaded in this process, bounded by their bytes; loads are coalesced (one store
-/// read per batch however many scans wait).
-pub(crate) struct MarkDigests {
+/// The indexes loaded in this process, bounded by their bytes; loads are coalesced (one load
+/// per batch however many scans wait).
+pub struct MarkDigests {
     entries: Cache<Key, Entry>,
     /// Tells this cache's indexes in a thread's [`LAST_USED`] from another registry's.
     owner: u64,
@@ -330,7 +316,8 @@ impl LastUsed {
 }
 
 impl MarkDigests {
-    pub(crate) fn new(max_bytes: u64) -> Self {
+    /// A cache holding at most `max_bytes` of indexes and their bookkeeping.
+    pub fn new(max_bytes: u64) -> Self {
         Self::with_idle(max_bytes, IDLE_FOR)
     }
 
@@ -343,8 +330,12 @@ impl MarkDigests {
     }
 
     /// The index of `number`/`batch`: the one this thread used last when it is that one, else
-    /// from the cache, loaded from the store once the batch is in demand ([`LOAD_AFTER`]).
-    async fn get(&self, store: &Arc<dyn Store>, number: &str, batch: u32) -> Entry {
+    /// from the cache, loaded with `load` once the batch is in demand ([`LOAD_AFTER`]). `load`
+    /// gives `None` for a batch without a usable index, which is then remembered briefly.
+    pub async fn get<L>(&self, number: &str, batch: u32, load: impl FnOnce() -> L) -> Option<Arc<MarkDigestIndex>>
+    where
+        L: Future<Output = Option<Arc<MarkDigestIndex>>>,
+    {
         let owner = self.owner;
         let now = Instant::now();
         if let Some(index) = LAST_USED.with_borrow_mut(|last| last.get(owner, number, batch, now)) {
@@ -354,7 +345,7 @@ impl MarkDigests {
         let key = (number.to_string(), batch);
         let entry = match Box::pin(self.entries.get(&key)).await {
             Some(entry) => entry,
-            None if self.wanted(&key, now) => Box::pin(self.load(store, &key)).await,
+            None if self.wanted(&key, now) => Box::pin(self.load(&key, load())).await,
             None => None,
         };
         if let Some(index) = &entry {
@@ -369,222 +360,23 @@ impl MarkDigests {
         self.demand.lock().unwrap_or_else(std::sync::PoisonError::into_inner).wants(key, now)
     }
 
-    /// The index of `key` from the cache, loading it from the store if it is not there (one
-    /// store read however many scans wait). A failed load counts as no index (scans then verify
-    /// signatures), and is logged.
-    async fn load(&self, store: &Arc<dyn Store>, key: &Key) -> Entry {
-        let (number, batch) = (key.0.as_str(), key.1);
+    /// The index of `key` from the cache, running `load` if it is not there (one load however
+    /// many scans wait).
+    async fn load(&self, key: &Key, load: impl Future<Output = Entry>) -> Entry {
         // Indexes past their idle time leave first, so that a batch taking over from another
         // does not hold both (moka otherwise drops expired entries in its own time).
         self.entries.run_pending_tasks().await;
-        self.entries
-            .get_with_by_ref(key, async {
-                match store.get_mark_digests(number, batch).await {
-                    Ok(None) => None,
-                    Ok(Some(stored)) => match MarkDigestIndex::from_stored(stored) {
-                        Ok(index) => Some(Arc::new(index)),
-                        Err(e) => {
-                            tracing::warn!(number, batch, error = %e, "mark digest index unusable; verifying signatures");
-                            None
-                        }
-                    },
-                    Err(e) => {
-                        tracing::warn!(number, batch, error = %e, "mark digest index not loaded; verifying signatures");
-                        None
-                    }
-                }
-            })
-            .await
+        self.entries.get_with_by_ref(key, load).await
     }
 
-    async fn put(&self, number: &str, batch: u32, index: Arc<MarkDigestIndex>) {
+    /// Keeps `index` as the index of `number`/`batch`, replacing any loaded one.
+    pub async fn put(&self, number: &str, batch: u32, index: Arc<MarkDigestIndex>) {
         self.entries.insert((number.to_string(), batch), Some(index)).await;
     }
 
     /// Whether the index of `number`/`batch` is loaded, without loading it.
-    async fn holds(&self, number: &str, batch: u32) -> bool {
+    pub async fn holds(&self, number: &str, batch: u32) -> bool {
         matches!(self.entries.get(&(number.to_string(), batch)).await, Some(Some(_)))
-    }
-}
-
-/// What preparing an index did.
-#[derive(Clone, Copy, Debug)]
-pub struct PreparedDigests {
-    pub batch: u32,
-    pub count: u32,
-    pub elapsed: Duration,
-}
-
-fn build_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-impl Registry {
-    /// How many Ed25519 signature verifications scans have done since start (a token vouched for
-    /// by its batch's digest index, or refused a moment ago, costs none).
-    pub fn signatures_verified(&self) -> u64 {
-        self.signatures_verified.load(Ordering::Relaxed)
-    }
-
-    /// Makes, stores and keeps the digest index of batch `batch` of `record` (the record as it
-    /// was right after the order), replacing any earlier one. The signing runs on every core,
-    /// off the async runtime and outside any store transaction.
-    pub async fn prepare_mark_digests(
-        self: &Arc<Self>,
-        record: &CertificateRecord,
-        batch: u32,
-    ) -> Result<PreparedDigests, RegistryError> {
-        self.prepare_mark_digests_on(record, batch, build_threads()).await
-    }
-
-    /// [`Registry::prepare_mark_digests`] signing on `threads` threads.
-    async fn prepare_mark_digests_on(
-        self: &Arc<Self>,
-        record: &CertificateRecord,
-        batch: u32,
-        threads: usize,
-    ) -> Result<PreparedDigests, RegistryError> {
-        let entry = record.mark_batches.iter().find(|b| b.id == batch).ok_or(MarkError::NoSuchBatch(batch))?;
-        let count = entry.count;
-        let template = super::marks::claims_of(record, batch, 1);
-        let mut salt = [0u8; SALT_LEN];
-        rand::rngs::OsRng.fill_bytes(&mut salt);
-        let started = Instant::now();
-        let this = Arc::clone(self);
-        let index = tokio::task::spawn_blocking(move || {
-            MarkDigestIndex::build(&this.signer, &template, count, salt, threads, &this.stopping)
-        })
-        .await
-        .map_err(|e| RegistryError::Internal(format!("building the mark digest index failed: {e}")))?
-        .ok_or_else(|| RegistryError::Internal("the server stopped before the index was built".into()))?;
-        let stored = StoredMarkDigests {
-            number: record.number.to_string(),
-            batch,
-            key_id: index.key_id.to_string(),
-            salt: index.salt.to_vec(),
-            tags: index.tags,
-            created_at: clock::now(),
-        };
-        self.store.put_mark_digests(&stored).await?;
-        let index = MarkDigestIndex::from_stored(stored)?;
-        self.mark_digests.put(record.number.as_str(), batch, Arc::new(index)).await;
-        let elapsed = started.elapsed();
-        tracing::info!(
-            number = %record.number,
-            batch,
-            count,
-            seconds = elapsed.as_secs_f64(),
-            "mark digest index prepared"
-        );
-        Ok(PreparedDigests { batch, count, elapsed })
-    }
-
-    /// [`Registry::prepare_mark_digests`] in a background task; a failure is logged (scans of
-    /// the batch then verify signatures, as for a batch ordered before indexes existed).
-    pub fn prepare_mark_digests_in_background(self: &Arc<Self>, record: CertificateRecord, batch: u32) {
-        let this = Arc::clone(self);
-        tokio::spawn(async move {
-            match this.prepare_mark_digests(&record, batch).await {
-                Ok(_) => {}
-                Err(_) if this.stopping.load(Ordering::SeqCst) => {
-                    tracing::warn!(number = %record.number, batch, "mark digest index not prepared: the server stopped first; scans of the batch verify signatures");
-                }
-                Err(e) => {
-                    tracing::error!(number = %record.number, batch, error = %e, "mark digest index not prepared");
-                }
-            }
-        });
-    }
-
-    /// Builds, one batch at a time, the digest index of every batch that has none in the store:
-    /// an order whose background build a stopping server gave up, or a batch ordered before
-    /// indexes existed. Each is made from the record as it was when the batch was ordered (the
-    /// tokens printed then). A task of the server, started with it, signing on one thread so
-    /// that the other cores keep serving; it gives up when the server stops. Instances started
-    /// together may each build the same batch (the last one stored stays; either vouches for
-    /// the same tokens).
-    pub async fn repair_mark_digests(self: Arc<Self>) {
-        let missing = match self.store.batches_without_digests().await {
-            Ok(missing) => missing,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot list the mark batches without a digest index; their scans verify signatures");
-                return;
-            }
-        };
-        if missing.is_empty() {
-            return;
-        }
-        tracing::info!(batches = missing.len(), "building the missing mark digest indexes");
-        let not_rebuilt = |number: &str, batch: u32, e: RegistryError| {
-            tracing::warn!(number, batch, error = %e, "mark digest index not rebuilt; the batch's scans verify signatures");
-        };
-        for (number, batch) in missing {
-            if self.stopping.load(Ordering::SeqCst) {
-                return;
-            }
-            let record = match self.record_at_order(&number, batch).await {
-                Ok(Some(record)) => record,
-                Ok(None) => continue,
-                Err(e) => {
-                    not_rebuilt(&number, batch, e);
-                    continue;
-                }
-            };
-            if let Ok(Some(_)) = self.store.get_mark_digests(&number, batch).await {
-                continue; // made meanwhile by another instance
-            }
-            match self.prepare_mark_digests_on(&record, batch, 1).await {
-                Ok(_) => {}
-                Err(_) if self.stopping.load(Ordering::SeqCst) => return,
-                Err(e) => not_rebuilt(&number, batch, e),
-            }
-        }
-    }
-
-    /// The first record version of `number` that lists batch `batch`: the one the order made.
-    async fn record_at_order(&self, number: &str, batch: u32) -> Result<Option<CertificateRecord>, RegistryError> {
-        let Ok(number) = CertificateNumber::parse(number) else { return Ok(None) };
-        for event in self.store.history(&number).await? {
-            let record: CertificateRecord = serde_json::from_str(&event.record)
-                .map_err(|e| StoreError::Corrupt(format!("event {} of {number}: {e}", event.version)))?;
-            if record.mark_batches.iter().any(|b| b.id == batch) {
-                return Ok(Some(record));
-            }
-        }
-        Ok(None)
-    }
-
-    /// Whether this process holds the digest index of `number`/`batch` (never loads it).
-    pub async fn mark_digests_loaded(&self, number: &str, batch: u32) -> bool {
-        self.mark_digests.holds(number, batch).await
-    }
-
-    /// The signature step of a scan: the batch's digest index vouches for the token, or else its
-    /// signature is verified (`verify_strict`) against the trust list. A token whose
-    /// verification failed a moment ago is refused again from memory (see [`RefusalCache`]).
-    ///
-    /// [`RefusalCache`]: crate::cache::refusals::RefusalCache
-    pub(super) async fn check_mark_signature(&self, parsed: &ParsedToken) -> Result<(), TokenError> {
-        if !self.verifier.trusts(&parsed.key_id) {
-            return Err(TokenError::UnknownKey(parsed.key_id));
-        }
-        let claims = &parsed.claims;
-        if claims.batch != 0 {
-            if let Some(index) = self.mark_digests.get(&self.store, claims.number.as_str(), claims.batch).await {
-                if index.vouches_for(&parsed.key_id, claims.serial, parsed.text()) {
-                    return Ok(());
-                }
-            }
-        }
-        if let Some(refused) = self.refusals.get(parsed.text()) {
-            return Err((*refused).clone());
-        }
-        self.signatures_verified.fetch_add(1, Ordering::Relaxed);
-        let verified = parsed.verify(&self.verifier);
-        if let Err(e) = &verified {
-            self.refusals.remember(parsed.text(), e.clone());
-        }
-        verified
     }
 }
 
@@ -760,27 +552,5 @@ mod tests {
         }
         let held = digests.entries.entry_count();
         assert!((1..10).contains(&held), "moka holds {held} absences");
-    }
-
-    #[test]
-    fn stored_indexes_come_back_or_are_refused() {
-        let signer = signer_of(1);
-        let index = build(&signer, 3, 5, 2);
-        let stored = StoredMarkDigests {
-            number: "SM2026ASC000001".into(),
-            batch: 3,
-            key_id: index.key_id.to_string(),
-            salt: index.salt.to_vec(),
-            tags: index.tags.clone(),
-            created_at: clock::now(),
-        };
-        let back = MarkDigestIndex::from_stored(stored.clone()).unwrap();
-        assert!(back.vouches_for(signer.key_id(), 2, &token::issue(&signer, &claims(2))));
-        let mut short_salt = stored.clone();
-        short_salt.salt.pop();
-        assert!(MarkDigestIndex::from_stored(short_salt).is_err());
-        let mut ragged = stored;
-        ragged.tags.pop();
-        assert!(MarkDigestIndex::from_stored(ragged).is_err());
     }
 }

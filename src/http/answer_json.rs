@@ -10,7 +10,7 @@ use crate::crypto::Signature;
 use crate::domain::CertificateRecord;
 use crate::http::log::base64_hashes;
 use crate::http::log::view::LogView;
-use crate::http::views::CertificateView;
+use crate::http::views::PublicCertificateView;
 use crate::registry::{clock, AnswerFormat, LogProof, SignedAssertion};
 use crate::store::StoredCertificate;
 use crate::tlog::Hash;
@@ -26,7 +26,7 @@ impl AnswerFormat for JsonAnswers {
         assertion: &SignedAssertion,
     ) -> Result<Vec<u8>, String> {
         let today = clock::date_in_china(assertion.assertion.produced_at);
-        let mut view = CertificateView::of(certificate, today).map_err(|e| e.to_string())?;
+        let mut view = PublicCertificateView::of(certificate, today).map_err(|e| e.to_string())?;
         view.log = log.map(LogView::of);
         view.status_assertion = Some(assertion);
         serde_json::to_vec(&view).map_err(|e| e.to_string())
@@ -78,7 +78,7 @@ mod tests {
             value: "c2lnbmF0dXJl".into(),
         };
         let certificate = StoredCertificate { record, canonical, signature, updated_at: clock::now(), columns: None };
-        let view = CertificateView::of(&certificate, issued).expect("view");
+        let view = PublicCertificateView::of(&certificate, issued).expect("view");
         let body = serde_json::to_vec(&view).expect("json");
 
         let back = JsonAnswers.read_back(&body).expect("reads back");

@@ -23,45 +23,45 @@ use tower::{Layer, Service};
 use super::error::ApiError;
 use super::response_counts::ResponseCounts;
 
-/// Wraps a service in [`Finish`].
+/// Wraps a service in [`Outer`].
 #[derive(Clone, Copy)]
-pub struct FinishLayer {
+pub struct OuterLayer {
     /// Longest a request may take before it is answered with a timeout problem.
     pub limit: Duration,
     /// Where every answer is counted by status class.
     pub responses: &'static ResponseCounts,
 }
 
-impl<S> Layer<S> for FinishLayer {
-    type Service = Finish<S>;
+impl<S> Layer<S> for OuterLayer {
+    type Service = Outer<S>;
 
-    fn layer(&self, inner: S) -> Finish<S> {
-        Finish { inner, limit: self.limit, responses: self.responses }
+    fn layer(&self, inner: S) -> Outer<S> {
+        Outer { inner, limit: self.limit, responses: self.responses }
     }
 }
 
-/// See the module documentation.
+/// The outermost service: the time limit of the request and the last touches of its answer.
 #[derive(Clone)]
-pub struct Finish<S> {
+pub struct Outer<S> {
     inner: S,
     limit: Duration,
     responses: &'static ResponseCounts,
 }
 
-impl<S> Service<Request> for Finish<S>
+impl<S> Service<Request> for Outer<S>
 where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Finishing<S::Future>;
+    type Future = OuterFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        Finishing {
+        OuterFuture {
             answer: self.inner.call(request),
             deadline: Instant::now() + self.limit,
             timer: None,
@@ -71,8 +71,8 @@ where
 }
 
 pin_project_lite::pin_project! {
-    /// A request on its way through [`Finish`].
-    pub struct Finishing<F> {
+    /// A request on its way through [`Outer`].
+    pub struct OuterFuture<F> {
         #[pin]
         answer: F,
         deadline: Instant,
@@ -83,7 +83,7 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<F> Future for Finishing<F>
+impl<F> Future for OuterFuture<F>
 where
     F: Future<Output = Result<Response, Infallible>>,
 {
@@ -93,12 +93,12 @@ where
         let this = self.project();
         if let Poll::Ready(answered) = this.answer.poll(cx) {
             let Ok(response) = answered;
-            return Poll::Ready(Ok(finish_response(response, this.responses)));
+            return Poll::Ready(Ok(last_touches(response, this.responses)));
         }
         let deadline = *this.deadline;
         let timer = this.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
         match timer.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Ok(finish_response(ApiError::timeout().into_response(), this.responses))),
+            Poll::Ready(()) => Poll::Ready(Ok(last_touches(ApiError::timeout().into_response(), this.responses))),
             Poll::Pending => Poll::Pending,
         }
     }
@@ -106,7 +106,7 @@ where
 
 /// Adds the security headers every answer carries (unless a handler set its own), logs server
 /// errors and counts the answer.
-fn finish_response(mut response: Response, responses: &ResponseCounts) -> Response {
+fn last_touches(mut response: Response, responses: &ResponseCounts) -> Response {
     responses.count(response.status());
     let headers = response.headers_mut();
     headers.entry(header::X_CONTENT_TYPE_OPTIONS).or_insert(HeaderValue::from_static("nosniff"));

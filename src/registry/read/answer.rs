@@ -363,7 +363,7 @@ mod tests {
     #[test]
     fn next_update_is_the_lifetime_away_but_never_past_midnight_in_china() {
         let tiers = Tiers { local: AnswerCache::new(CacheSettings::default()), shared: None };
-        let format = Arc::new(crate::http::answers::JsonAnswers);
+        let format = Arc::new(crate::http::answer_json::JsonAnswers);
         let read_path = ReadPath::new(tiers, format, Duration::from_secs(3600));
         let at = |text: &str| text.parse::<DateTime<Utc>>().expect("instant");
         // 10:00 in China: an hour on, less the random shortening (at most a tenth).

@@ -5,7 +5,7 @@ use crate::crypto::token::{self, MarkClaims};
 use crate::domain::{CertificateRecord, MarkError};
 
 /// What the mark of `serial` of `batch` says, from the record as it stands.
-pub(super) fn claims_of(record: &CertificateRecord, batch: u32, serial: u32) -> MarkClaims {
+pub(in crate::registry) fn claims_of(record: &CertificateRecord, batch: u32, serial: u32) -> MarkClaims {
     MarkClaims {
         number: record.number.clone(),
         uscc: record.holder.uscc.clone(),

@@ -4,6 +4,12 @@
 //! The store writes leaves inside the event transactions, so the tree can always be rebuilt from
 //! it; [`Registry::sync_log`] is the one way the tree grows, and it reads leaves in index order,
 //! so concurrent writers cannot reorder the log.
+//!
+//! Beside it, `audit.rs` re-derives the log from the stored events alone, and `origin.rs`
+//! keeps the log's name fixed for good.
+
+pub mod audit;
+pub mod origin;
 
 use std::sync::{Arc, PoisonError, RwLock};
 

@@ -1,0 +1,10 @@
+//! The read path's answers: prepared once when a certificate changes (`answer.rs`), packed
+//! against a dictionary of their stretch of the log (`dictionaries.rs`), and forgotten when the
+//! store watch sees a change this instance was not told of (`watch.rs`).
+
+pub(super) mod answer;
+mod dictionaries;
+pub mod watch;
+
+// What the files here take from the registry.
+use super::{backing, clock, log, Registry, RegistryError};
