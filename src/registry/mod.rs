@@ -36,7 +36,7 @@ pub use import::{parse_csv, ImportReport, ImportRow, RowError, CSV_COLUMNS};
 pub use lifecycle::Change;
 pub use log::LogProof;
 pub use mark_digests::{MarkDigestIndex, PreparedDigests, LOAD_AFTER as DIGEST_INDEX_LOAD_AFTER};
-pub use scan::{ScanOutcome, Verdict};
+pub use scan::{ScanNote, ScanOutcome, Verdict};
 pub use scanners::ScanClient;
 pub use scans::{CounterFigures, ScanCounter, SUSPICIOUS_SCANS};
 pub use tokens::{AuthError, Principal, TOKEN_PREFIX};
