@@ -2,9 +2,10 @@
 //!
 //! L1 lives here; L2, shared by all instances in Redis, is in [`shared`].
 //!
-//! An entry is either a prepared answer (bytes ready to send, with their ETag) or the knowledge
-//! that the key does not exist, kept briefly so that a flood of fake numbers never reaches the
-//! store. Concurrent misses of one key are coalesced: one load, however many requests wait.
+//! An entry is either a prepared answer (bytes ready to send, with their ETag) beside the parsed
+//! record it was prepared from (what a scan's verdict reads, so that nothing parses an answer
+//! back), or the knowledge that the key does not exist, kept briefly so that a flood of fake
+//! numbers never reaches the store. Concurrent misses of one key are coalesced: one load, however many requests wait.
 //! While the store watch (`registry::watch`) vouches that every change in the store has been
 //! applied here, an answer is served until it is replaced or its signed status assertion reaches
 //! `next_update`, whichever comes first; otherwise no answer older than a bound (5 s by default)
@@ -41,6 +42,8 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use moka::future::Cache;
 use moka::notification::RemovalCause;
+
+use crate::domain::CertificateRecord;
 
 /// An answer prepared when the state last changed: the hot path sends these bytes as they are,
 /// once unpacked.
@@ -147,12 +150,61 @@ impl Prepared {
     }
 }
 
-/// What the cache knows about a key.
+/// What the cache knows about a key, as `GET` sends it.
 #[derive(Clone, Debug)]
 pub enum Cached {
     Answer(Prepared),
     /// The store has no such key (as of a moment ago).
     Absent,
+}
+
+/// What the cache holds for a key: [`Cached`], with the record each answer was prepared from.
+///
+/// The record sits beside the bytes, parsed, so that a scan's verdict reads a typed value and
+/// never the answer's JSON; its text is not kept a second time (the packed answer holds it). It
+/// is the record the registry confirmed against the log when it prepared the answer, or rebuilt
+/// from the signed record a copy in Redis carries ([`shared::SignedParts`]).
+#[derive(Clone, Debug)]
+pub enum Held {
+    Answer(Prepared, Arc<CertificateRecord>),
+    /// The store has no such key (as of a moment ago).
+    Absent,
+}
+
+impl Held {
+    /// What `GET` sends: the answer without its record (a hit clones only what it sends).
+    pub fn to_cached(&self) -> Cached {
+        match self {
+            Held::Answer(prepared, _) => Cached::Answer(prepared.clone()),
+            Held::Absent => Cached::Absent,
+        }
+    }
+
+    /// Like [`Held::to_cached`], letting go of the record.
+    pub fn into_cached(self) -> Cached {
+        match self {
+            Held::Answer(prepared, _) => Cached::Answer(prepared),
+            Held::Absent => Cached::Absent,
+        }
+    }
+
+    /// The record the answer was prepared from; `None` for an absence.
+    pub fn record(&self) -> Option<&Arc<CertificateRecord>> {
+        match self {
+            Held::Answer(_, record) => Some(record),
+            Held::Absent => None,
+        }
+    }
+
+    fn weight(&self) -> usize {
+        ENTRY_COST
+            + match self {
+                Held::Answer(prepared, record) => {
+                    prepared.kept_len() + std::mem::size_of::<CertificateRecord>() + record.heap_bytes()
+                }
+                Held::Absent => 0,
+            }
+    }
 }
 
 /// What one moka entry costs beyond its value's own heap bytes: the entry, copies of the key,
@@ -166,26 +218,16 @@ pub(crate) const MOKA_ENTRY_COST: usize = 320;
 /// hundred answers). An absence costs as much bookkeeping as an answer.
 const ENTRY_COST: usize = 192;
 
-impl Cached {
-    fn weight(&self) -> usize {
-        ENTRY_COST
-            + match self {
-                Cached::Answer(prepared) => prepared.kept_len(),
-                Cached::Absent => 0,
-            }
-    }
-}
-
 /// What a load brought, and whether it was read from the store by the load itself (rather than
 /// copied from Redis, where an answer may have been made up to the staleness bound before).
 pub struct Loaded {
-    pub value: Cached,
+    pub value: Held,
     pub from_store: bool,
 }
 
-impl From<Cached> for Loaded {
+impl From<Held> for Loaded {
     /// A value of unknown age: treated like a copy from Redis.
-    fn from(value: Cached) -> Self {
+    fn from(value: Held) -> Self {
         Self { value, from_store: false }
     }
 }
@@ -195,7 +237,7 @@ impl From<Cached> for Loaded {
 /// certificates, so an entry is kept to 80 bytes.
 #[derive(Clone)]
 struct Entry {
-    value: Cached,
+    value: Held,
     loaded: u64,
     /// No later than the moment the store was read for it: when a load from the store began,
     /// or the staleness bound before a copy from Redis (or of unknown origin) arrived. 0 when
@@ -317,7 +359,7 @@ impl Shard {
         if !replace && self.entries.contains_key(key) {
             return false;
         }
-        if matches!(entry.value, Cached::Absent) {
+        if matches!(entry.value, Held::Absent) {
             self.sweep(now);
         }
         let added = weight_of(key, &entry);
@@ -386,6 +428,12 @@ impl ReadIndex {
 
     fn get(&self, shard: ShardId, key: &str) -> Option<Entry> {
         self.read(shard).entries.get(key).cloned()
+    }
+
+    /// What `take` makes of the entry of `key`, read under the shard's lock: a hit copies only
+    /// what it needs, not the whole entry.
+    fn get_with<R>(&self, shard: ShardId, key: &str, take: impl FnOnce(&Entry) -> Option<R>) -> Option<R> {
+        self.read(shard).entries.get(key).and_then(take)
     }
 
     /// What the shard's entries weigh now.
@@ -584,7 +632,7 @@ impl AnswerCache {
     /// assertion (set when they were prepared: an hour by default, never past midnight in China,
     /// when expiry dates may turn a valid certificate into an expired one); whether a long-lived
     /// answer may still be served is decided at each hit. Absences live briefly.
-    fn entry(&self, value: Cached, read_from: Option<Instant>) -> Entry {
+    fn entry(&self, value: Held, read_from: Option<Instant>) -> Entry {
         let now = self.clock.instant();
         let loaded = self.clock.micros(now);
         let made = match read_from.or_else(|| now.checked_sub(self.stale_bound)) {
@@ -592,8 +640,8 @@ impl AnswerCache {
             _ => 0,
         };
         let lifetime = match &value {
-            Cached::Answer(prepared) => prepared.time_left(),
-            Cached::Absent => self.absent_for,
+            Held::Answer(prepared, _) => prepared.time_left(),
+            Held::Absent => self.absent_for,
         };
         let expires = loaded.saturating_add(micros_of(lifetime));
         Entry { value, loaded, made, expires }
@@ -617,15 +665,15 @@ impl AnswerCache {
     }
 
     /// The cached entry, or the result of `load`, run once for all concurrent callers of `key`.
-    /// A load says whether it read the store itself ([`Loaded`]); a bare [`Cached`] is taken
+    /// A load says whether it read the store itself ([`Loaded`]); a bare [`Held`] is taken
     /// for a copy.
-    pub async fn get_or_load<F, T, E>(&self, key: &str, load: F) -> Result<Cached, Arc<E>>
+    pub async fn get_or_load<F, T, E>(&self, key: &str, load: F) -> Result<Held, Arc<E>>
     where
         F: Future<Output = Result<T, E>>,
         T: Into<Loaded>,
         E: Send + Sync + 'static,
     {
-        if let Some(hit) = self.hit(key).await {
+        if let Some(hit) = self.hit_with(key, Held::clone).await {
             return Ok(hit);
         }
         let shard = ReadIndex::shard_of(key);
@@ -656,16 +704,25 @@ impl AnswerCache {
         Ok(entry.value)
     }
 
-    /// What the read index holds for `key`, when it may be served: the hot path of
+    /// The answer the read index holds for `key`, when it may be served: the hot path of
     /// [`AnswerCache::get_or_load`], for callers that make their load only on a miss. Its future
     /// is a few words: a future carrying a load (a store read, a Redis round trip) takes
     /// kilobytes, and every request moves its handler's future a few times.
     pub async fn hit(&self, key: &str) -> Option<Cached> {
+        self.hit_with(key, Held::to_cached).await
+    }
+
+    /// Like [`AnswerCache::hit`], the record of the answer held (`Some(None)`: the key is known
+    /// to be absent), for the scan's verdict.
+    pub async fn hit_record(&self, key: &str) -> Option<Option<Arc<CertificateRecord>>> {
+        self.hit_with(key, |held| held.record().cloned()).await
+    }
+
+    /// `take` of what the read index holds for `key`, when it may be served.
+    async fn hit_with<R>(&self, key: &str, take: impl FnOnce(&Held) -> R) -> Option<R> {
         let shard = ReadIndex::shard_of(key);
-        let hit = self.index.get(shard, key)?;
-        if !self.servable(&hit, self.clock.now()) {
-            return None;
-        }
+        let now = self.clock.now();
+        let hit = self.index.get_with(shard, key, |entry| self.servable(entry, now).then(|| take(&entry.value)))?;
         let sampled = HITS.with(|hits| {
             let n = hits.get().wrapping_add(1);
             hits.set(n);
@@ -676,7 +733,7 @@ impl AnswerCache {
             // moment, and a moka lookup's future is large).
             let _ = Box::pin(self.shards.get(&shard)).await;
         }
-        Some(hit.value)
+        Some(hit)
     }
 
     /// Tells moka what `shard` weighs now (read afresh, so that of two changes told in the
@@ -693,7 +750,7 @@ impl AnswerCache {
     }
 
     /// Replaces the entry of `key` (after a write, or on an invalidation message).
-    pub async fn put(&self, key: &str, value: Cached) {
+    pub async fn put(&self, key: &str, value: Held) {
         let entry = self.entry(value, None);
         let shard = ReadIndex::shard_of(key);
         self.index.put(shard, key, entry.clone(), true, entry.loaded);
@@ -747,7 +804,7 @@ impl AnswerCache {
 
     /// Forgets the answer of `key` if it is older than `version`; whether one was held.
     async fn forget_older(&self, key: &str, version: u32) -> bool {
-        let older = |entry: &Entry| !matches!(&entry.value, Cached::Answer(prepared) if prepared.version >= version);
+        let older = |entry: &Entry| !matches!(&entry.value, Held::Answer(prepared, _) if prepared.version >= version);
         let shard = ReadIndex::shard_of(key);
         let dropped = self.index.remove_if(shard, key, older);
         if dropped {
@@ -761,7 +818,7 @@ impl AnswerCache {
 
     /// Puts the answer made after a change, and forgets it a moment later for the same reason:
     /// a load in flight from before the change may overwrite it.
-    pub async fn replace(&self, key: &str, value: Cached) {
+    pub async fn replace(&self, key: &str, value: Held) {
         self.put(key, value).await;
         self.forget_soon(key);
     }
@@ -811,14 +868,28 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     /// An answer whose assertion is good for `for_ms` milliseconds from now.
-    fn answer_for(text: &str, version: u32, for_ms: i64) -> Cached {
+    fn answer_for(text: &str, version: u32, for_ms: i64) -> Held {
         let next_update = Utc::now() + chrono::Duration::milliseconds(for_ms);
         let prepared = Prepared::new(text.as_bytes(), &format!("\"v{version}\""), version, next_update);
-        Cached::Answer(prepared.expect("a valid ETag"))
+        Held::Answer(prepared.expect("a valid ETag"), record())
     }
 
-    fn answer(text: &str, version: u32) -> Cached {
+    fn answer(text: &str, version: u32) -> Held {
         answer_for(text, version, 3_600_000)
+    }
+
+    /// The record every test answer was prepared from.
+    fn record() -> Arc<CertificateRecord> {
+        use crate::domain::certificate::tests::{draft, issuer};
+        use crate::domain::CertificateNumber;
+        let issued = chrono::NaiveDate::from_ymd_opt(2026, 3, 2).expect("a date");
+        let record = CertificateRecord::issue(draft(), CertificateNumber::assigned(2026, 7), issuer(), issued);
+        Arc::new(record.expect("a record"))
+    }
+
+    /// What an answer's record weighs beside its bytes.
+    fn record_weight() -> usize {
+        std::mem::size_of::<CertificateRecord>() + record().heap_bytes()
     }
 
     /// The hands of a cache's clock, moved by the test.
@@ -872,11 +943,13 @@ mod tests {
         // Held in the read index for every certificate in memory.
         assert!(std::mem::size_of::<Prepared>() <= 48, "{}", std::mem::size_of::<Prepared>());
         assert!(std::mem::size_of::<Cached>() <= 48);
+        // The record beside the answer is one pointer more.
+        assert!(std::mem::size_of::<Held>() <= 56, "{}", std::mem::size_of::<Held>());
         assert!(std::mem::size_of::<Entry>() <= 80, "{}", std::mem::size_of::<Entry>());
     }
 
     /// A load that brings `value` at once (a copy, as far as the cache can tell).
-    async fn load(value: Cached) -> Result<Cached, std::io::Error> {
+    async fn load(value: Held) -> Result<Held, std::io::Error> {
         Ok(value)
     }
 
@@ -903,7 +976,7 @@ mod tests {
                         Ok::<_, std::io::Error>(answer("{}", 1))
                     })
                     .await
-                    .map(|c| matches!(c, Cached::Answer(_)))
+                    .map(|c| matches!(c, Held::Answer(..)))
             }));
         }
         for task in waiting {
@@ -915,16 +988,16 @@ mod tests {
     #[tokio::test]
     async fn absences_expire_sooner_than_answers_and_both_expire() {
         let (cache, clock) = on_manual_clock(settings(400, 100));
-        cache.get_or_load("gone", load(Cached::Absent)).await.unwrap();
+        cache.get_or_load("gone", load(Held::Absent)).await.unwrap();
         cache.get_or_load("here", load(answer("a", 1))).await.unwrap();
         clock.advance(Duration::from_millis(200));
         let again = cache.get_or_load("gone", load(answer("now exists", 1))).await.unwrap();
-        assert!(matches!(again, Cached::Answer(_)), "the absence was forgotten");
+        assert!(matches!(again, Held::Answer(..)), "the absence was forgotten");
         let still = cache.get_or_load("here", load(answer("b", 2))).await.unwrap();
-        assert!(matches!(still, Cached::Answer(p) if p.version == 1), "the answer is still cached");
+        assert!(matches!(still, Held::Answer(p, _) if p.version == 1), "the answer is still cached");
         clock.advance(Duration::from_millis(250));
         let fresh = cache.get_or_load("here", load(answer("b", 2))).await.unwrap();
-        assert!(matches!(fresh, Cached::Answer(p) if p.version == 2), "nothing outlives the bound");
+        assert!(matches!(fresh, Held::Answer(p, _) if p.version == 2), "nothing outlives the bound");
     }
 
     #[tokio::test]
@@ -937,22 +1010,22 @@ mod tests {
         cache.verified(clock.now());
         cache.get_or_load("k", load(answer("a", 1))).await.unwrap();
         let early = cache.get_or_load("early", load(answer("b", 2))).await.unwrap();
-        assert!(matches!(early, Cached::Answer(p) if p.version == 2), "it may be a copy from before the watch");
+        assert!(matches!(early, Held::Answer(p, _) if p.version == 2), "it may be a copy from before the watch");
 
         clock.advance(Duration::from_millis(150));
         cache.verified(clock.now());
         let kept = cache.get_or_load("k", load(answer("b", 2))).await.unwrap();
-        assert!(matches!(kept, Cached::Answer(p) if p.version == 1), "the watch would have dropped it");
+        assert!(matches!(kept, Held::Answer(p, _) if p.version == 1), "the watch would have dropped it");
         // The watch falls silent (the store cannot be read): the bound holds again.
         clock.advance(Duration::from_millis(150));
         let fresh = cache.get_or_load("k", load(answer("b", 2))).await.unwrap();
-        assert!(matches!(fresh, Cached::Answer(p) if p.version == 2), "without the watch the bound holds");
+        assert!(matches!(fresh, Held::Answer(p, _) if p.version == 2), "without the watch the bound holds");
     }
 
     #[tokio::test]
     async fn answers_read_from_the_store_after_the_first_look_are_trusted_at_once() {
         let (cache, clock) = on_manual_clock(settings(100, 100));
-        let from_store = |value: Cached| async move { Ok::<_, std::io::Error>(Loaded { value, from_store: true }) };
+        let from_store = |value: Held| async move { Ok::<_, std::io::Error>(Loaded { value, from_store: true }) };
         cache.get_or_load("before", from_store(answer("a", 1))).await.unwrap();
         clock.advance(Duration::from_millis(1));
         cache.verified(clock.now());
@@ -962,11 +1035,11 @@ mod tests {
         cache.verified(clock.now());
 
         let store = cache.get_or_load("store", from_store(answer("b", 2))).await.unwrap();
-        assert!(matches!(store, Cached::Answer(p) if p.version == 1), "read after the first look: vouched for");
+        assert!(matches!(store, Held::Answer(p, _) if p.version == 1), "read after the first look: vouched for");
         let copy = cache.get_or_load("copy", from_store(answer("b", 2))).await.unwrap();
-        assert!(matches!(copy, Cached::Answer(p) if p.version == 2), "a copy may predate the first look");
+        assert!(matches!(copy, Held::Answer(p, _) if p.version == 2), "a copy may predate the first look");
         let before = cache.get_or_load("before", from_store(answer("b", 2))).await.unwrap();
-        assert!(matches!(before, Cached::Answer(p) if p.version == 2), "read before the watch's first look");
+        assert!(matches!(before, Held::Answer(p, _) if p.version == 2), "read before the watch's first look");
     }
 
     #[tokio::test]
@@ -974,15 +1047,15 @@ mod tests {
         let cache = AnswerCache::new(settings(60_000, 1_000));
         cache.get_or_load("old", load(answer("a", 1))).await.unwrap();
         cache.put("new", answer("b", 2)).await;
-        cache.get_or_load("gone", load(Cached::Absent)).await.unwrap();
+        cache.get_or_load("gone", load(Held::Absent)).await.unwrap();
         let changed = ["old", "new", "gone"].map(|key| (key.to_string(), 2)).to_vec();
         cache.forget_older_now_and_soon(changed).await;
         let old = cache.get_or_load("old", load(answer("c", 2))).await.unwrap();
-        assert!(matches!(old, Cached::Answer(p) if p.version == 2), "version 1 was dropped");
+        assert!(matches!(old, Held::Answer(p, _) if p.version == 2), "version 1 was dropped");
         let new = cache.get_or_load("new", load(answer("c", 3))).await.unwrap();
-        assert!(matches!(new, Cached::Answer(p) if p.version == 2), "the change's own answer stays");
+        assert!(matches!(new, Held::Answer(p, _) if p.version == 2), "the change's own answer stays");
         let gone = cache.get_or_load("gone", load(answer("c", 2))).await.unwrap();
-        assert!(matches!(gone, Cached::Answer(_)), "an absence is dropped: the change may have created it");
+        assert!(matches!(gone, Held::Answer(..)), "an absence is dropped: the change may have created it");
     }
 
     #[tokio::test]
@@ -990,17 +1063,17 @@ mod tests {
         let (cache, clock) = on_manual_clock(settings(60_000, 1_000));
         cache.get_or_load("k", load(answer_for("a", 1, 150))).await.unwrap();
         let kept = cache.get_or_load("k", load(answer("b", 2))).await.unwrap();
-        assert!(matches!(kept, Cached::Answer(p) if p.version == 1), "still before its next_update");
+        assert!(matches!(kept, Held::Answer(p, _) if p.version == 1), "still before its next_update");
         clock.advance(Duration::from_millis(250));
         let fresh = cache.get_or_load("k", load(answer("b", 2))).await.unwrap();
-        assert!(matches!(fresh, Cached::Answer(p) if p.version == 2), "its assertion said a fresher one exists");
+        assert!(matches!(fresh, Held::Answer(p, _) if p.version == 2), "its assertion said a fresher one exists");
 
         // One already past its next_update (an old copy from Redis, say) is served to the
         // requests that waited for it, and never kept.
         let late = cache.get_or_load("late", load(answer_for("old", 1, -1))).await.unwrap();
-        assert!(matches!(late, Cached::Answer(p) if p.version == 1));
+        assert!(matches!(late, Held::Answer(p, _) if p.version == 1));
         let again = cache.get_or_load("late", load(answer("new", 2))).await.unwrap();
-        assert!(matches!(again, Cached::Answer(p) if p.version == 2), "a late answer is not kept");
+        assert!(matches!(again, Held::Answer(p, _) if p.version == 2), "a late answer is not kept");
     }
 
     #[tokio::test]
@@ -1022,7 +1095,7 @@ mod tests {
         slow.await.unwrap().unwrap();
         tokio::time::sleep(IN_FLIGHT_GRACE + Duration::from_millis(100)).await;
         let got = cache.get_or_load("k", async { Ok::<_, std::io::Error>(answer("new", 2)) }).await.unwrap();
-        assert!(matches!(got, Cached::Answer(p) if p.version == 2), "the old load's result was dropped");
+        assert!(matches!(got, Held::Answer(p, _) if p.version == 2), "the old load's result was dropped");
     }
 
     #[tokio::test]
@@ -1031,17 +1104,19 @@ mod tests {
         cache.get_or_load("k", load(answer("a", 1))).await.unwrap();
         cache.put("k", answer("b", 2)).await;
         let got = cache.get_or_load("k", load(answer("c", 3))).await.unwrap();
-        assert!(matches!(got, Cached::Answer(p) if p.version == 2));
+        assert!(matches!(got, Held::Answer(p, _) if p.version == 2));
         cache.forget("k").await;
         let got = cache.get_or_load("k", load(answer("c", 3))).await.unwrap();
-        assert!(matches!(got, Cached::Answer(p) if p.version == 3));
+        assert!(matches!(got, Held::Answer(p, _) if p.version == 3));
     }
 
     #[tokio::test]
     async fn what_moka_evicts_the_read_index_lets_go_of() {
-        // Room for seven answers of 1 KB (each weighs 1.5 KB with its bookkeeping): moka evicts
-        // the rest, and hits must not keep serving (or holding the memory of) what it dropped.
-        let cache = AnswerCache::new(CacheSettings { max_bytes: 10 * 1_100, ..settings(60_000, 1_000) });
+        // Room for seven answers of 1 KB (each weighs 1.5 KB with its bookkeeping, and its
+        // record): moka evicts the rest, and hits must not keep serving (or holding the memory
+        // of) what it dropped.
+        let max_bytes = 10 * (1_100 + record_weight() as u64);
+        let cache = AnswerCache::new(CacheSettings { max_bytes, ..settings(60_000, 1_000) });
         let body = "x".repeat(1_000);
         for n in 0..100u32 {
             let load = async { Ok::<_, std::io::Error>(answer(&body, n)) };
@@ -1072,7 +1147,7 @@ mod tests {
         // A flood of fake numbers: each absence weighs what its entries take, not its few bytes.
         let cache = AnswerCache::new(CacheSettings { max_bytes: 10 * ENTRY_COST as u64, ..settings(60_000, 60_000) });
         for n in 0..1_000u32 {
-            cache.get_or_load(&format!("SMFAKE{n:06}"), load(Cached::Absent)).await.unwrap();
+            cache.get_or_load(&format!("SMFAKE{n:06}"), load(Held::Absent)).await.unwrap();
             cache.settle().await;
         }
         cache.settle().await;
@@ -1086,7 +1161,7 @@ mod tests {
     async fn a_shard_weighs_what_it_holds_and_sheds_expired_absences() {
         let cache = AnswerCache::new(settings(60_000, 50));
         let (one, two) = (cache.entry(answer("one", 1), None), cache.entry(answer("second", 2), None));
-        let absent = cache.entry(Cached::Absent, None);
+        let absent = cache.entry(Held::Absent, None);
         let mut shard = Shard::default();
         let now = absent.loaded;
         assert!(shard.put("k", one.clone(), true, now));
@@ -1111,7 +1186,8 @@ mod tests {
         let first = together.next().unwrap_or_default();
         let shard = ReadIndex::shard_of(&first);
         let mates: Vec<String> = together.filter(|k| ReadIndex::shard_of(k) == shard).take(2).collect();
-        let cache = AnswerCache::new(CacheSettings { max_bytes: 4 * 1_400, ..settings(60_000, 1_000) });
+        let max_bytes = 4 * (1_400 + record_weight() as u64);
+        let cache = AnswerCache::new(CacheSettings { max_bytes, ..settings(60_000, 1_000) });
         let body = "y".repeat(1_000);
         for key in std::iter::once(&first).chain(&mates) {
             cache.get_or_load(key, async { Ok::<_, std::io::Error>(answer(&body, 1)) }).await.unwrap();
@@ -1145,22 +1221,43 @@ mod tests {
         assert_eq!(cache.indexed(), 1);
         for _ in 0..(3 * SAMPLED_HITS) {
             let got = cache.get_or_load("k", load(answer("b", 2))).await.unwrap();
-            assert!(matches!(got, Cached::Answer(p) if p.version == 1));
+            assert!(matches!(got, Held::Answer(p, _) if p.version == 1));
         }
         cache.forget("k").await;
         assert_eq!(cache.indexed(), 0);
         let got = cache.get_or_load("k", load(answer("b", 2))).await.unwrap();
-        assert!(matches!(got, Cached::Answer(p) if p.version == 2));
+        assert!(matches!(got, Held::Answer(p, _) if p.version == 2));
         cache.forget_all();
         assert_eq!(cache.indexed(), 0);
     }
 
     #[tokio::test]
+    async fn an_entry_holds_its_record_beside_the_bytes_and_weighs_both() {
+        let cache = AnswerCache::new(settings(60_000, 1_000));
+        let record = record();
+        let next_update = Utc::now() + chrono::Duration::hours(1);
+        // Bytes that are no certificate at all: the record is read from beside them, never from them.
+        let prepared = Prepared::new(b"not json", "\"v1\"", 1, next_update).expect("a valid ETag");
+        cache.put("k", Held::Answer(prepared, Arc::clone(&record))).await;
+        let held = cache.hit_record("k").await.expect("a hit").expect("an answer");
+        assert!(Arc::ptr_eq(&held, &record), "the very record put beside the answer");
+        let Some(Cached::Answer(sent)) = cache.hit("k").await else { panic!("no answer") };
+        assert_eq!(sent.body().as_deref(), Some(&b"not json"[..]));
+        let entry = cache.index.get(ReadIndex::shard_of("k"), "k").expect("held");
+        let expected = 1 + ENTRY_COST + sent.kept_len() + record_weight();
+        assert_eq!(weight_of("k", &entry), expected as u64, "the record counts against the bound");
+
+        cache.get_or_load("gone", load(Held::Absent)).await.unwrap();
+        assert!(matches!(cache.hit_record("gone").await, Some(None)), "a known absence");
+        assert!(cache.hit_record("never").await.is_none(), "a miss");
+    }
+
+    #[tokio::test]
     async fn failed_loads_are_not_cached() {
         let cache = AnswerCache::new(settings(5_000, 1_000));
-        let failed = cache.get_or_load("k", async { Err::<Cached, _>(std::io::Error::other("store down")) }).await;
+        let failed = cache.get_or_load("k", async { Err::<Held, _>(std::io::Error::other("store down")) }).await;
         assert!(failed.is_err());
         let got = cache.get_or_load("k", async { Ok::<_, std::io::Error>(answer("a", 1)) }).await.unwrap();
-        assert!(matches!(got, Cached::Answer(_)));
+        assert!(matches!(got, Held::Answer(..)));
     }
 }

@@ -326,6 +326,37 @@ impl CertificateRecord {
         next.version += 1;
         next
     }
+
+    /// Bytes the record holds beyond its own struct (texts and lists): caches that keep parsed
+    /// records count them against their memory bound.
+    pub fn heap_bytes(&self) -> usize {
+        let optional = |text: &Option<String>| text.as_ref().map_or(0, String::len);
+        let holder = &self.holder;
+        let texts = self.number.as_str().len()
+            + holder.name.len()
+            + optional(&holder.name_en)
+            + holder.uscc.as_str().len()
+            + holder.address.len()
+            + self.scope.len()
+            + self.standard.len()
+            + self.issuer.name.len()
+            + self.issuer.approval_number.as_str().len()
+            + optional(&self.status.reason);
+        let surveillance: usize = self
+            .surveillance
+            .iter()
+            .map(|audit| std::mem::size_of::<SurveillanceAudit>() + optional(&audit.note))
+            .sum();
+        let batches: usize = self
+            .mark_batches
+            .iter()
+            .map(|batch| {
+                let revoked = batch.revoked.iter().map(|r| std::mem::size_of_val(r) + r.reason.len());
+                std::mem::size_of::<MarkBatch>() + revoked.sum::<usize>()
+            })
+            .sum();
+        texts + surveillance + batches
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::crypto::Signature;
-use crate::domain::{Holder, Issuer, Level, Points, State, SurveillanceAudit};
+use crate::domain::{CertificateRecord, Holder, Issuer, Level, Points, State, SurveillanceAudit};
 use crate::store::{StoredCertificate, StoredEvent};
 
 /// Status as it is in force today.
@@ -27,7 +27,11 @@ pub struct StatusView<'a> {
 
 impl<'a> StatusView<'a> {
     pub fn of(certificate: &'a StoredCertificate, today: NaiveDate) -> Self {
-        let record = &certificate.record;
+        Self::of_record(&certificate.record, today)
+    }
+
+    /// Like [`StatusView::of`], from the record alone (all it reads): the scan holds no more.
+    pub fn of_record(record: &'a CertificateRecord, today: NaiveDate) -> Self {
         let state = record.state_on(today);
         if state == State::Expired {
             // Expired since the day after the last valid day.
@@ -130,7 +134,11 @@ pub struct CertificateSummary<'a> {
 
 impl<'a> CertificateSummary<'a> {
     pub fn of(certificate: &'a StoredCertificate, today: NaiveDate) -> Self {
-        let record = &certificate.record;
+        Self::of_record(&certificate.record, today)
+    }
+
+    /// Like [`CertificateSummary::of`], from the record alone (all it reads).
+    pub fn of_record(record: &'a CertificateRecord, today: NaiveDate) -> Self {
         Self {
             number: record.number.as_str(),
             holder: HolderSummary {
@@ -139,7 +147,7 @@ impl<'a> CertificateSummary<'a> {
                 uscc: record.holder.uscc.as_str(),
             },
             level: record.level,
-            status: StatusView::of(certificate, today),
+            status: StatusView::of_record(record, today),
             valid_until: record.valid_until,
         }
     }

@@ -29,7 +29,7 @@ pub use log::{audit, origin, LogProof};
 pub use procurement::{quota, receipt, verify};
 pub use read::answer::{AnswerFormat, ReadPath, SignedAssertion, StatusAssertion, DEFAULT_ANSWER_LIFETIME};
 pub use read::watch;
-pub use scan::{CounterFigures, PreparedDigests, ScanClient, ScanCounter, ScanOutcome, Verdict, SUSPICIOUS_SCANS};
+pub use scan::{CounterFigures, PreparedDigests, ScanClient, ScanCounter, ScanNote, ScanOutcome, Verdict, SUSPICIOUS_SCANS};
 pub use tokens::{AuthError, Principal, TOKEN_PREFIX};
 
 pub use crate::cache::mark_digests::LOAD_AFTER as DIGEST_INDEX_LOAD_AFTER;

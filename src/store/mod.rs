@@ -123,7 +123,7 @@ pub struct StoredCertificate {
     pub signature: Signature,
     pub updated_at: DateTime<Utc>,
     /// The row's own copies of record fields, when read from the store (`None` when the
-    /// certificate was read back from a prepared answer): the registry compares them with the
+    /// certificate was not read from a row): the registry compares them with the
     /// signed record, since an edit of them alone would otherwise steer searches unseen.
     pub columns: Option<RowColumns>,
 }

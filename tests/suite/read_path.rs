@@ -12,6 +12,7 @@ use common::observe::{announcements_heard, answers_dropped_by_watch};
 use common::redis_feed::wait_for_redis;
 use common::{issue_body, spawn_app, spawn_app_with, RedisServer, TestApp};
 use serde_json::{json, Value};
+use starmark::cache::shared::{SignedParts, FORMAT};
 use starmark::crypto::{canonical_value_bytes, Signature};
 use starmark::registry::Registry;
 
@@ -429,8 +430,12 @@ async fn a_load_that_read_the_old_state_cannot_put_it_back_over_the_new_one_in_r
     let client = redis::Client::open(redis.url()).unwrap();
     let mut connection = client.get_multiplexed_async_connection().await.unwrap();
     let key = format!("starmark:answer:{number}");
+    // The record version of an entry, where the scripts read it.
     let held = |raw: Option<Vec<u8>>| {
-        raw.map(|raw| String::from_utf8_lossy(&raw).split('\n').next().unwrap_or("").to_string())
+        raw.map(|raw| match raw.get(..5) {
+            Some(&[format, a, b, c, d]) if format == FORMAT => u32::from_be_bytes([a, b, c, d]).to_string(),
+            _ => format!("an entry of another format: {raw:?}"),
+        })
     };
     assert_eq!(held(connection.get(&key).await.unwrap()).as_deref(), Some("2"), "the revocation's answer is shared");
 
@@ -439,14 +444,14 @@ async fn a_load_that_read_the_old_state_cannot_put_it_back_over_the_new_one_in_r
     let old =
         starmark::cache::Prepared::new(b"{\"status\":{\"state\":\"valid\"}}", "W/\"1-valid-1-aa\"", 1, next_update)
             .unwrap();
-    assert!(shared.put(number, &old).await, "Redis holds a later answer");
+    assert!(shared.put(number, &old, &SignedParts::default()).await, "Redis holds a later answer");
     assert_eq!(held(connection.get(&key).await.unwrap()).as_deref(), Some("2"), "the old answer did not replace it");
     let (peer, _) = app.spawn_peer_with(|_| {}).await;
     assert_eq!(state_at(&app, &peer, number).await.1.as_deref(), Some("revoked"));
 
     // A later version does replace it.
     let newer = starmark::cache::Prepared::new(b"{}", "W/\"3-valid-1-bb\"", 3, next_update).unwrap();
-    assert!(shared.put(number, &newer).await);
+    assert!(shared.put(number, &newer, &SignedParts::default()).await);
     assert_eq!(held(connection.get(&key).await.unwrap()).as_deref(), Some("3"));
 
     // The store watch drops a shared copy older than a change it found, and only such a copy.
@@ -457,7 +462,7 @@ async fn a_load_that_read_the_old_state_cannot_put_it_back_over_the_new_one_in_r
 }
 
 #[tokio::test]
-async fn a_scan_reads_the_store_when_a_shared_answer_is_of_another_version() {
+async fn an_entry_an_earlier_build_left_in_redis_is_a_miss_for_answers_and_scans() {
     use redis::AsyncCommands;
     let redis = RedisServer::start().await;
     let app = spawn_app_with(|c| c.redis_url = Some(redis.url())).await;
@@ -468,15 +473,15 @@ async fn a_scan_reads_the_store_when_a_shared_answer_is_of_another_version() {
         app.registry.get(&starmark::domain::CertificateNumber::parse("SM2026OLDV0001").unwrap()).await.unwrap().record;
     let token = app.registry.mark_token(&record, 1, 2).unwrap();
 
-    // What an older version of the service might have left in Redis: an answer without the
-    // members this version reads back.
+    // What the build before the versioned layout left in Redis: version, ETag, next_update and
+    // body a line each (here a body that is no full answer).
     let client = redis::Client::open(redis.url()).unwrap();
     let mut connection = client.get_multiplexed_async_connection().await.unwrap();
     let next_update = (chrono::Utc::now() + chrono::Duration::minutes(1)).to_rfc3339();
     let old = format!("{}\nW/\"old\"\n{next_update}\n{{\"number\":\"SM2026OLDV0001\"}}", record.version);
     let _: () = connection.pset_ex("starmark:answer:SM2026OLDV0001", old.into_bytes(), 60_000u64).await.unwrap();
 
-    // A cold instance finds that answer in Redis and still judges the mark from the store.
+    // A cold instance takes it for a miss: it judges the mark and answers from the store.
     let (peer, peer_registry) = app.spawn_peer_with(|_| {}).await;
     wait_for_redis(&[&app.registry, &peer_registry]).await;
     let response =
@@ -484,4 +489,79 @@ async fn a_scan_reads_the_store_when_a_shared_answer_is_of_another_version() {
     assert_eq!(response.status(), 200);
     let answer: Value = response.json().await.unwrap();
     assert_eq!(answer["verdict"], "valid", "{answer}");
+    let (status, state) = state_at(&app, &peer, "SM2026OLDV0001").await;
+    assert_eq!((status, state.as_deref()), (200, Some("valid")), "the full answer, prepared from the store");
+    let held: Vec<u8> = connection.get("starmark:answer:SM2026OLDV0001").await.unwrap();
+    assert_eq!(held.first(), Some(&FORMAT), "replaced by an entry of this build");
+}
+
+/// Puts `body` into Redis as the shared answer of `version` of `number`, with `signed` beside it.
+async fn share(app: &TestApp, number: &str, version: u32, body: &[u8], signed: &SignedParts) {
+    let shared = app.registry.tiers().and_then(|t| t.shared).expect("a shared cache");
+    let next_update = chrono::Utc::now() + chrono::Duration::minutes(10);
+    let etag = format!("W/\"{version}-planted\"");
+    let prepared = starmark::cache::Prepared::new(body, &etag, version, next_update).unwrap();
+    shared.forget(number).await;
+    assert!(shared.put(number, &prepared, signed).await, "Redis took the entry");
+}
+
+/// The scan's verdict on `base` as JSON, and the body `GET` answers there.
+async fn verdict_and_answer(app: &TestApp, base: &str, token: &str, number: &str) -> (Value, String) {
+    let scan = app.client.get(format!("{base}/v/{token}")).header("accept", "application/json").send().await.unwrap();
+    assert_eq!(scan.status(), 200);
+    let scan: Value = scan.json().await.unwrap();
+    let answer = app.client.get(format!("{base}/api/v1/certificates/{number}")).send().await.unwrap();
+    (scan["verdict"].clone(), answer.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_scan_judges_the_signed_record_a_shared_answer_carries_never_its_json() {
+    let redis = RedisServer::start().await;
+    let app = spawn_app_with(|c| c.redis_url = Some(redis.url())).await;
+    let number = "SM2026TYPE0001";
+    app.issue(&issue_body(number, "类型测试有限公司", 94)).await;
+    let ordered = app.post(&format!("/api/v1/certificates/{number}/marks"), &app.issuer, &json!({"count": 5})).await;
+    assert_eq!(ordered.status(), 201);
+    let parsed = starmark::domain::CertificateNumber::parse(number).unwrap();
+    let token = app.registry.mark_token(&app.registry.get(&parsed).await.unwrap().record, 1, 2).unwrap();
+    app.set_status(number, json!({"action": "revoke", "reason": "不再符合要求"})).await;
+    let revoked = app.registry.get(&parsed).await.unwrap();
+    let version = revoked.record.version;
+    let genuine = SignedParts {
+        record: revoked.canonical.clone().into_bytes(),
+        signature: serde_json::to_vec(&revoked.signature).unwrap(),
+    };
+
+    // The revoked record beside a body that claims nothing a reader of JSON could judge by:
+    // the verdict comes from the record, the body is sent as it is.
+    let planted = br#"{"status":{"state":"valid"},"record":{"note":"not the signed record"}}"#;
+    share(&app, number, version, planted, &genuine).await;
+    let (peer, peer_registry) = app.spawn_peer_with(|_| {}).await;
+    wait_for_redis(&[&app.registry, &peer_registry]).await;
+    let (verdict, answer) = verdict_and_answer(&app, &peer, &token, number).await;
+    assert_eq!(verdict, "revoked");
+    assert_eq!(answer.as_bytes(), planted, "the peer's entry came from Redis");
+
+    // A record text that is not what was signed is refused with its entry: the store answers.
+    let forged = SignedParts {
+        record: revoked.canonical.replace("\"state\":\"revoked\"", "\"state\":\"valid\"").into_bytes(),
+        ..genuine.clone()
+    };
+    assert_ne!(forged.record, genuine.record);
+    // And a genuine record of another version than the entry's is refused too.
+    let earlier = app.registry.history(&parsed).await.unwrap();
+    let first = earlier.first().expect("the issue");
+    let other_version = SignedParts {
+        record: first.record.clone().into_bytes(),
+        signature: serde_json::to_vec(&first.signature).unwrap(),
+    };
+    for signed in [forged, other_version] {
+        share(&app, number, version, planted, &signed).await;
+        let (peer, peer_registry) = app.spawn_peer_with(|_| {}).await;
+        wait_for_redis(&[&app.registry, &peer_registry]).await;
+        let (verdict, answer) = verdict_and_answer(&app, &peer, &token, number).await;
+        assert_eq!(verdict, "revoked");
+        let answer: Value = serde_json::from_str(&answer).unwrap();
+        assert_eq!(answer["status"]["state"], "revoked", "prepared from the store: {answer}");
+    }
 }

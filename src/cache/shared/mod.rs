@@ -1,6 +1,11 @@
 //! L2: prepared answers shared by every instance in Redis, and the change feed (Redis pub/sub)
 //! that tells every instance to drop its L1 copy of a certificate the moment it changes.
 //!
+//! Each shared answer travels with the signed record it was prepared from (its canonical text
+//! and signature object, [`SignedParts`]), from which the reading instance rebuilds the record
+//! that L1 holds beside the answer: nothing reads the answer's JSON back. The entry's layout is
+//! versioned by its first byte ([`FORMAT`]), so an entry another build wrote is a miss.
+//!
 //! Redis is optional and may fail at any time. Every operation has a short timeout and a failure
 //! is a miss, never an error for the caller; the feed reconnects by itself and, because messages
 //! may have been lost while it was away, empties L1 when it is back. The feed is the fast path
@@ -50,10 +55,15 @@ pub struct SharedCache {
     union_scanners: redis::Script,
 }
 
-/// Opens both scripts: the record version at the head of a packed answer (see [`encode`]).
+/// Opens both scripts: the record version of an entry of this build's [`FORMAT`] (see
+/// [`encode`]), `nil` for any other entry (which the scripts then replace or drop).
 const HELD_VERSION: &str = r"
 local function held_version(held)
-    return tonumber(string.match(held, '^(%d+)\n'))
+    if string.byte(held, 1) ~= 178 or string.len(held) < 5 then
+        return nil
+    end
+    local a, b, c, d = string.byte(held, 2, 5)
+    return ((a * 256 + b) * 256 + c) * 256 + d
 end
 ";
 
@@ -86,36 +96,99 @@ end
 return dropped
 ";
 
-/// Packs a prepared answer as `version \n etag \n next_update \n body` (`next_update` in
-/// RFC 3339; the body, unpacked, is everything after the third line break); `None` for an
-/// answer whose body does not unpack (see [`Prepared::body`]).
-fn encode(prepared: &Prepared) -> Option<Vec<u8>> {
-    let next_update = prepared.next_update.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+/// The first byte of every entry this build writes. Entries of the earlier layout began with the
+/// record version in decimal digits, and none of them can begin with this byte (it is no ASCII
+/// character, nor can UTF-8 text begin with it), so each build takes the other's entries for a
+/// miss. A change of the layout takes a new value.
+pub const FORMAT: u8 = 0xB2;
+
+/// The signed record an answer was prepared from, as L2 carries it beside the answer: the
+/// record's canonical text and its signature object (docs/format.md, sections 3 and 4). Opaque
+/// here; the registry parses and checks them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SignedParts {
+    pub record: Vec<u8>,
+    pub signature: Vec<u8>,
+}
+
+/// A shared answer as read from Redis.
+#[derive(Debug)]
+pub struct SharedAnswer {
+    pub prepared: Prepared,
+    pub signed: SignedParts,
+}
+
+/// Appends `part` after its length (4 bytes, big-endian).
+fn push_part(out: &mut Vec<u8>, part: &[u8]) -> Option<()> {
+    out.extend_from_slice(&u32::try_from(part.len()).ok()?.to_be_bytes());
+    out.extend_from_slice(part);
+    Some(())
+}
+
+/// Packs a prepared answer and its signed record as [`FORMAT`]; the record version (4 bytes,
+/// big-endian, where the scripts read it); `next_update` (seconds since the epoch, 8 bytes,
+/// then nanoseconds, 4 bytes); the ETag, the record's text and its signature object, each after
+/// its length (4 bytes); then the body, unpacked, to the end. All numbers are big-endian.
+/// `None` for an answer whose body does not unpack (see [`Prepared::body`]).
+fn encode(prepared: &Prepared, signed: &SignedParts) -> Option<Vec<u8>> {
     let body = prepared.body()?;
-    let mut out = Vec::with_capacity(body.len() + prepared.etag().len() + next_update.len() + 16);
-    out.extend_from_slice(prepared.version.to_string().as_bytes());
-    out.push(b'\n');
-    out.extend_from_slice(prepared.etag().as_bytes());
-    out.push(b'\n');
-    out.extend_from_slice(next_update.as_bytes());
-    out.push(b'\n');
+    let etag = prepared.etag().as_bytes();
+    let parts = etag.len() + signed.record.len() + signed.signature.len();
+    let mut out = Vec::with_capacity(1 + 4 + 12 + 12 + parts + body.len());
+    out.push(FORMAT);
+    out.extend_from_slice(&prepared.version.to_be_bytes());
+    out.extend_from_slice(&prepared.next_update.timestamp().to_be_bytes());
+    out.extend_from_slice(&prepared.next_update.timestamp_subsec_nanos().to_be_bytes());
+    push_part(&mut out, etag)?;
+    push_part(&mut out, &signed.record)?;
+    push_part(&mut out, &signed.signature)?;
     out.extend_from_slice(&body);
     Some(out)
 }
 
-/// The answer packed by [`encode`], unless it is malformed (say, packed by an older version of
-/// the service) or already past its `next_update`: either way a miss.
-fn decode(bytes: &[u8]) -> Option<Prepared> {
-    let mut fields = bytes.splitn(4, |b| *b == b'\n');
-    let version = std::str::from_utf8(fields.next()?).ok()?.parse().ok()?;
-    let etag = std::str::from_utf8(fields.next()?).ok()?;
-    let next_update = chrono::DateTime::parse_from_rfc3339(std::str::from_utf8(fields.next()?).ok()?).ok()?;
-    let body = fields.next()?;
-    let next_update = next_update.with_timezone(&chrono::Utc);
+/// Reads what [`encode`] wrote, a field at a time.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (taken, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Some(taken)
+    }
+
+    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
+        self.take(N)?.try_into().ok()
+    }
+
+    fn part(&mut self) -> Option<&'a [u8]> {
+        let len = usize::try_from(u32::from_be_bytes(self.array()?)).ok()?;
+        self.take(len)
+    }
+}
+
+/// The answer packed by [`encode`], unless it is of another format (written by another build),
+/// malformed, or already past its `next_update`: each a miss.
+fn decode(bytes: &[u8]) -> Option<SharedAnswer> {
+    let mut reader = Reader(bytes);
+    if reader.array::<1>()? != [FORMAT] {
+        return None;
+    }
+    let version = u32::from_be_bytes(reader.array()?);
+    let seconds = i64::from_be_bytes(reader.array()?);
+    let nanos = u32::from_be_bytes(reader.array()?);
+    let next_update = chrono::DateTime::from_timestamp(seconds, nanos)?;
+    let etag = std::str::from_utf8(reader.part()?).ok()?;
+    let record = reader.part()?.to_vec();
+    let signature = reader.part()?.to_vec();
+    let body = reader.0;
     if next_update <= chrono::Utc::now() {
         return None;
     }
-    Prepared::new(body, etag, version, next_update)
+    let prepared = Prepared::new(body, etag, version, next_update)?;
+    Some(SharedAnswer { prepared, signed: SignedParts { record, signature } })
 }
 
 impl SharedCache {
@@ -210,20 +283,20 @@ impl SharedCache {
         .await
     }
 
-    /// The shared copy of `key`, if Redis has one and answers in time.
-    pub async fn get(&self, key: &str) -> Option<Prepared> {
+    /// The shared copy of `key`, if Redis has one of this build's format and answers in time.
+    pub async fn get(&self, key: &str) -> Option<SharedAnswer> {
         let mut connection = self.connection().await?;
         let value = self.run(connection.get::<_, Option<Vec<u8>>>(format!("{KEY_PREFIX}{key}"))).await?;
         value.as_deref().and_then(decode)
     }
 
-    /// Stores the shared copy of `key` for the staleness bound, unless Redis holds one of a
-    /// later record version: a load that read the store just before a change and finishes just
-    /// after it must not put the old state back over the new one, where other instances would
-    /// find it after the change was announced. Says whether Redis holds this answer now (or a
-    /// later one).
-    pub async fn put(&self, key: &str, prepared: &Prepared) -> bool {
-        let Some(packed) = encode(prepared) else { return false };
+    /// Stores the shared copy of `key`, with the signed record it was prepared from, for the
+    /// staleness bound, unless Redis holds one of a later record version: a load that read the
+    /// store just before a change and finishes just after it must not put the old state back
+    /// over the new one, where other instances would find it after the change was announced.
+    /// Says whether Redis holds this answer now (or a later one).
+    pub async fn put(&self, key: &str, prepared: &Prepared, signed: &SignedParts) -> bool {
+        let Some(packed) = encode(prepared, signed) else { return false };
         let Some(mut connection) = self.connection().await else { return false };
         let ttl_ms = u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX).max(1);
         let mut invocation = self.put_unless_newer.key(format!("{KEY_PREFIX}{key}"));
@@ -344,28 +417,53 @@ pub struct Tiers {
 mod tests {
     use super::*;
 
+    fn signed() -> SignedParts {
+        SignedParts { record: b"{\"version\":3}".to_vec(), signature: b"{\"alg\":\"Ed25519\"}".to_vec() }
+    }
+
     #[test]
     fn packing_round_trips() {
         let next_update = chrono::Utc::now() + chrono::Duration::minutes(5);
         let prepared = Prepared::new(b"{\"a\":\"x\ny\"}", "\"3-abcd\"", 3, next_update).unwrap();
-        let back = decode(&encode(&prepared).unwrap()).unwrap();
-        assert_eq!((back.version, back.etag(), back.body()), (3, "\"3-abcd\"", prepared.body()));
+        let back = decode(&encode(&prepared, &signed()).unwrap()).unwrap();
+        let answer = &back.prepared;
+        assert_eq!((answer.version, answer.etag(), answer.body()), (3, "\"3-abcd\"", prepared.body()));
+        assert_eq!(answer.next_update, next_update);
+        assert_eq!(back.signed, signed(), "the signed record travels beside the answer");
         // A packed answer goes to Redis unpacked: another instance packs it with its own dictionary.
         let large = format!("{{\"pad\":\"{}\"}}", "售后服务".repeat(200));
         let prepared = Prepared::new(large.as_bytes(), "\"4-abcd\"", 4, next_update).unwrap();
-        let packed = encode(&prepared).unwrap();
+        let packed = encode(&prepared, &SignedParts::default()).unwrap();
         assert!(packed.ends_with(large.as_bytes()));
-        assert_eq!(decode(&packed).unwrap().body().as_deref(), Some(large.as_bytes()));
-        assert_eq!(back.next_update, next_update);
+        assert_eq!(decode(&packed).unwrap().prepared.body().as_deref(), Some(large.as_bytes()));
         assert!(decode(b"garbage").is_none());
-        // The packing of earlier versions (no next_update) is a miss, not a misread body.
+        for cut in 0..packed.len() - large.len() {
+            assert!(decode(&packed[..cut]).is_none(), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn an_entry_of_another_format_is_a_miss_and_its_version_is_read_by_the_scripts_only_in_this_one() {
+        let next_update = chrono::Utc::now() + chrono::Duration::minutes(5);
+        // What the build before this layout wrote: version, ETag, next_update, body, a line each.
+        let earlier = format!("3\n\"3-abcd\"\n{}\n{{\"record\":{{}}}}", next_update.to_rfc3339());
+        assert!(decode(earlier.as_bytes()).is_none());
         assert!(decode(b"3\n\"3-abcd\"\n{\"a\":1}").is_none());
+        let prepared = Prepared::new(b"{}", "\"3-abcd\"", 0x0102_0304, next_update).unwrap();
+        let mut packed = encode(&prepared, &signed()).unwrap();
+        assert_eq!(packed[..5], [FORMAT, 1, 2, 3, 4], "the scripts read the version here");
+        // The earlier build's reader: the first line as a decimal version, which this is not.
+        let first_line = packed.split(|b| *b == b'\n').next().unwrap_or_default();
+        let read = std::str::from_utf8(first_line).ok().and_then(|text| text.parse::<u32>().ok());
+        assert_eq!(read, None);
+        packed[0] = FORMAT + 1;
+        assert!(decode(&packed).is_none(), "a later format is a miss too");
     }
 
     #[test]
     fn an_answer_past_its_next_update_is_a_miss() {
         let past = chrono::Utc::now() - chrono::Duration::milliseconds(1);
         let prepared = Prepared::new(b"{}", "\"1-a\"", 1, past).unwrap();
-        assert!(decode(&encode(&prepared).unwrap()).is_none());
+        assert!(decode(&encode(&prepared, &signed()).unwrap()).is_none());
     }
 }

@@ -3,6 +3,8 @@
 //! shelves, and this part (holder, level, state, scope, issuer) was the largest piece of JSON a
 //! scan wrote. A record version never changes once stored, and the state shown depends only on
 //! the record and the day in China, so a fragment made for a (number, version, day) stays right.
+//!
+//! The certificate's view lives here, below the answer's (`view.rs`), which takes its fragment.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -11,11 +13,26 @@ use chrono::NaiveDate;
 use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
 
-use super::view::CertificateView;
-use crate::store::StoredCertificate;
+use crate::domain::{CertificateRecord, Issuer};
+use crate::http::views::CertificateSummary;
 
 /// Certificates kept; past it the map starts again empty (each one is remade on its next scan).
 const KEPT: usize = 10_000;
+
+/// The certificate as a scan shows it.
+#[derive(Serialize)]
+pub struct CertificateView<'a> {
+    #[serde(flatten)]
+    summary: CertificateSummary<'a>,
+    scope: &'a str,
+    issuer: &'a Issuer,
+}
+
+impl<'a> CertificateView<'a> {
+    pub fn of(record: &'a CertificateRecord, today: NaiveDate) -> Self {
+        Self { summary: CertificateSummary::of_record(record, today), scope: &record.scope, issuer: &record.issuer }
+    }
+}
 
 /// The JSON of one certificate's part of a scan answer.
 pub struct Fragment {
@@ -44,10 +61,9 @@ pub struct CertificateFragments {
 }
 
 impl CertificateFragments {
-    /// The fragment of `certificate` as it stands on `today`, made now if the one kept is for
-    /// another version or day.
-    pub fn of(&self, certificate: &StoredCertificate, today: NaiveDate) -> Result<Arc<Fragment>, serde_json::Error> {
-        let record = &certificate.record;
+    /// The fragment of the certificate of `record` as it stands on `today`, made now if the one
+    /// kept is for another version or day.
+    pub fn of(&self, record: &CertificateRecord, today: NaiveDate) -> Result<Arc<Fragment>, serde_json::Error> {
         let number = record.number.as_str();
         {
             let kept = self.by_number.read().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -55,7 +71,7 @@ impl CertificateFragments {
                 return Ok(Arc::clone(fragment));
             }
         }
-        let json = serde_json::value::to_raw_value(&CertificateView::of(certificate, today))?;
+        let json = serde_json::value::to_raw_value(&CertificateView::of(record, today))?;
         let fragment = Arc::new(Fragment { version: record.version, day: today, json });
         let mut kept = self.by_number.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         if kept.len() >= KEPT && !kept.contains_key(number) {
@@ -85,29 +101,29 @@ mod tests {
     #[test]
     fn a_fragment_is_the_certificate_view_and_is_kept_for_its_version_and_day() {
         let fragments = CertificateFragments::default();
-        let certificate = stored(Status::valid(day(2026, 1, 1)), day(2026, 1, 1));
+        let record = stored(Status::valid(day(2026, 1, 1)), day(2026, 1, 1)).record;
         let today = day(2026, 6, 1);
-        let first = fragments.of(&certificate, today).unwrap();
-        assert_eq!(text(&first), serde_json::to_string(&CertificateView::of(&certificate, today)).unwrap());
-        assert!(Arc::ptr_eq(&first, &fragments.of(&certificate, today).unwrap()), "kept, not made again");
+        let first = fragments.of(&record, today).unwrap();
+        assert_eq!(text(&first), serde_json::to_string(&CertificateView::of(&record, today)).unwrap());
+        assert!(Arc::ptr_eq(&first, &fragments.of(&record, today).unwrap()), "kept, not made again");
         assert_eq!(fragments.len(), 1);
     }
 
     #[test]
     fn a_new_version_or_another_day_makes_a_new_fragment() {
         let fragments = CertificateFragments::default();
-        let mut certificate = stored(Status::valid(day(2026, 1, 1)), day(2026, 1, 1));
+        let mut certificate = stored(Status::valid(day(2026, 1, 1)), day(2026, 1, 1)).record;
         let valid = fragments.of(&certificate, day(2026, 6, 1)).unwrap();
         assert!(text(&valid).contains(r#""state":"valid""#), "{}", text(&valid));
 
         // The day after the last valid day, the same version reads expired.
-        let last_day = certificate.record.valid_until;
+        let last_day = certificate.valid_until;
         let expired = fragments.of(&certificate, last_day.succ_opt().unwrap()).unwrap();
         assert!(text(&expired).contains(r#""state":"expired""#), "{}", text(&expired));
 
         // A suspension is a new version of the record.
-        certificate.record.version += 1;
-        certificate.record.status =
+        certificate.version += 1;
+        certificate.status =
             Status { state: State::Suspended, since: day(2026, 6, 2), reason: Some("audit".into()), until: None };
         let suspended = fragments.of(&certificate, day(2026, 6, 2)).unwrap();
         assert!(text(&suspended).contains(r#""state":"suspended""#), "{}", text(&suspended));
@@ -118,9 +134,9 @@ mod tests {
     #[test]
     fn at_most_kept_certificates_are_held() {
         let fragments = CertificateFragments::default();
-        let mut certificate = stored(Status::valid(day(2026, 1, 1)), day(2026, 1, 1));
+        let mut certificate = stored(Status::valid(day(2026, 1, 1)), day(2026, 1, 1)).record;
         for n in 1..=KEPT as u64 + 10 {
-            certificate.record.number = CertificateNumber::assigned(2026, n);
+            certificate.number = CertificateNumber::assigned(2026, n);
             fragments.of(&certificate, day(2026, 6, 1)).unwrap();
             assert!(fragments.len() <= KEPT);
         }

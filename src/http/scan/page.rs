@@ -15,7 +15,7 @@ use crate::domain::{Issuer, State};
 use crate::http::pages::i18n::{self, Text};
 use crate::http::pages::{china_time, error_box, url_encode, widgets, Lang, Page};
 use crate::http::views::StatusView;
-use crate::registry::{ScanOutcome, Verdict};
+use crate::registry::{ScanNote, ScanOutcome, Verdict};
 
 /// The icon shown with each verdict, so colour is never the only signal: a state's own icon
 /// (the same as on every other page), a cross for a revoked mark, a warning for the rest.
@@ -59,7 +59,7 @@ fn detail(outcome: &ScanOutcome, lang: Lang) -> Markup {
         Verdict::Revoked => html! { (fill(text(tx::DETAIL_REVOKED), &[&since])) (reason_line(outcome, lang)) },
         Verdict::Withdrawn => html! { (fill(text(tx::DETAIL_WITHDRAWN), &[&since])) (reason_line(outcome, lang)) },
         Verdict::Expired => {
-            let until = outcome.certificate.as_ref().map(|c| date(c.record.valid_until, lang)).unwrap_or_default();
+            let until = outcome.record.as_ref().map(|r| date(r.valid_until, lang)).unwrap_or_default();
             html! { (fill(text(tx::DETAIL_EXPIRED), &[&until])) }
         }
         Verdict::MarkRevoked => {
@@ -160,8 +160,7 @@ fn certificate(outcome: &ScanOutcome, lang: Lang) -> Markup {
     html! {
         h2 id="certificate-title" { (lang.t(tx::CERTIFICATE)) }
         dl class="facts" id="certificate" {
-            @if let Some(certificate) = &outcome.certificate {
-                @let record = &certificate.record;
+            @if let Some(record) = &outcome.record {
                 dt { (lang.t(tx::HOLDER)) } dd id="holder" { (record.holder.name) }
                 @if let Some(name_en) = &record.holder.name_en {
                     dt { (lang.t(tx::HOLDER_EN)) } dd id="holder-en" { span lang="en" { (name_en) } }
@@ -247,22 +246,23 @@ fn mark(outcome: &ScanOutcome, lang: Lang) -> Markup {
     }
 }
 
-/// Differences between what the mark says and today's record, in the page's language.
+/// The registry's notes (differences between what the mark says and today's record), in the
+/// page's language.
 fn notes(outcome: &ScanOutcome, lang: Lang) -> Markup {
-    let (Some(claims), Some(certificate)) = (&outcome.claims, &outcome.certificate) else { return Markup::default() };
-    let record = &certificate.record;
     html! {
-        @if claims.level != record.level {
+        @for note in &outcome.notes {
             p class="note-box mark-note" {
-                (fill(
-                    lang.t(tx::NOTE_LEVEL),
-                    &[&lang.t(i18n::level_name(claims.level)), &lang.t(i18n::level_name(record.level))],
-                ))
-            }
-        }
-        @if claims.valid_until != record.valid_until {
-            p class="note-box mark-note" {
-                (fill(lang.t(tx::NOTE_VALIDITY), &[&date(claims.valid_until, lang), &date(record.valid_until, lang)]))
+                @match *note {
+                    ScanNote::Level { printed, now } => {
+                        (fill(
+                            lang.t(tx::NOTE_LEVEL),
+                            &[&lang.t(i18n::level_name(printed)), &lang.t(i18n::level_name(now))],
+                        ))
+                    }
+                    ScanNote::ValidUntil { printed, now } => {
+                        (fill(lang.t(tx::NOTE_VALIDITY), &[&date(printed, lang), &date(now, lang)]))
+                    }
+                }
             }
         }
     }

@@ -1,21 +1,23 @@
 //! The JSON answer of a scan. The view derives `Serialize`, which is the reference for its text;
 //! what a scan sends is written by hand ([`ScanView::to_json`]), the same text byte for byte
-//! (tests hold the two equal for every kind of answer). serde_json escaped the answer's forty-odd
-//! constant keys and strings on every scan and went through its map machinery for each member:
-//! about 8,000 instructions a scan (callgrind), a tenth of what the server spent on it.
+//! (tests hold the two equal for every kind of answer): serde_json escapes the answer's forty-odd
+//! constant keys and strings on every scan and goes through its map machinery for each member
+//! (the instruction counts are in BENCHMARKS.md). The verdict and its notes come worked out from
+//! the registry; this only writes them, the notes in English.
+
+use std::fmt;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 use super::fragments::{CertificateFragments, Fragment};
 use crate::crypto::KeyId;
 use crate::domain::Level;
 use crate::http::json_text::{self, Object};
 use crate::http::timestamps;
-use crate::http::views::{CertificateSummary, StatusView};
+use crate::http::views::StatusView;
 use crate::mark::layout::SerialLabel;
-use crate::registry::{ScanOutcome, Verdict};
-use crate::store::StoredCertificate;
+use crate::registry::{ScanNote, ScanOutcome, Verdict};
 
 /// Headline of each verdict in Chinese and English.
 pub fn headline(verdict: Verdict) -> (&'static str, &'static str) {
@@ -93,22 +95,34 @@ pub struct RevocationView<'a> {
     date: NaiveDate,
 }
 
-/// The certificate as a scan shows it.
-#[derive(Serialize)]
-pub struct CertificateView<'a> {
-    #[serde(flatten)]
-    summary: CertificateSummary<'a>,
-    scope: &'a str,
-    issuer: &'a crate::domain::Issuer,
+/// A note as the JSON answer says it: one English sentence.
+struct NoteText<'a>(&'a ScanNote);
+
+impl fmt::Display for NoteText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            ScanNote::Level { printed, now } => {
+                write!(f, "the mark shows the level {printed}, the certificate now holds {now}")
+            }
+            ScanNote::ValidUntil { printed, now } => {
+                write!(f, "the mark was printed for validity until {printed}, the certificate now runs until {now}")
+            }
+        }
+    }
 }
 
-impl<'a> CertificateView<'a> {
-    pub fn of(certificate: &'a StoredCertificate, today: NaiveDate) -> Self {
-        Self {
-            summary: CertificateSummary::of(certificate, today),
-            scope: &certificate.record.scope,
-            issuer: &certificate.record.issuer,
-        }
+impl Serialize for NoteText<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// The answer's notes: a list of [`NoteText`].
+pub struct Notes<'a>(&'a [ScanNote]);
+
+impl Serialize for Notes<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(NoteText))
     }
 }
 
@@ -124,7 +138,7 @@ pub struct ScanView<'a> {
     scans: Option<ScansView>,
     /// Made once per record version and day (see [`CertificateFragments`]).
     certificate: Option<std::sync::Arc<Fragment>>,
-    notes: &'a [String],
+    notes: Notes<'a>,
     #[serde(serialize_with = "timestamps::instant")]
     checked_at: DateTime<Utc>,
 }
@@ -133,8 +147,8 @@ impl<'a> ScanView<'a> {
     pub fn of(outcome: &'a ScanOutcome, fragments: &CertificateFragments) -> Result<Self, serde_json::Error> {
         let (zh, en) = headline(outcome.verdict);
         let today = crate::registry::clock::date_in_china(outcome.checked_at);
-        let certificate = match &outcome.certificate {
-            Some(certificate) => Some(fragments.of(certificate, today)?),
+        let certificate = match &outcome.record {
+            Some(record) => Some(fragments.of(record, today)?),
             None => None,
         };
         Ok(Self {
@@ -167,7 +181,7 @@ impl<'a> ScanView<'a> {
                 suspicious: outcome.suspicious(),
             }),
             certificate,
-            notes: &outcome.notes,
+            notes: Notes(&outcome.notes),
             checked_at: outcome.checked_at,
         })
     }
@@ -222,11 +236,11 @@ impl ScanView<'_> {
         }
         let notes = answer.key("notes");
         notes.push(b'[');
-        for (i, note) in self.notes.iter().enumerate() {
+        for (i, note) in self.notes.0.iter().enumerate() {
             if i > 0 {
                 notes.push(b',');
             }
-            json_text::string(notes, note)?;
+            json_text::string(notes, &NoteText(note).to_string())?;
         }
         notes.push(b']');
         timestamps::push_instant(answer.key("checked_at"), &self.checked_at)?;
@@ -265,7 +279,7 @@ impl MarkView<'_> {
 /// The state a certificate is in today, for the page.
 pub fn status_of(outcome: &ScanOutcome) -> Option<StatusView<'_>> {
     let today = crate::registry::clock::date_in_china(outcome.checked_at);
-    outcome.certificate.as_ref().map(|c| StatusView::of(c, today))
+    outcome.record.as_ref().map(|record| StatusView::of_record(record, today))
 }
 
 #[cfg(test)]
@@ -274,19 +288,19 @@ mod tests {
 
     use super::*;
     use crate::crypto::token::MarkClaims;
-    use crate::domain::Status;
+    use crate::domain::{CertificateRecord, State, Status};
     use crate::http::scan::fragments::CertificateFragments;
     use crate::http::views::tests::{day, stored};
-    use crate::store::ScanTally;
+    use crate::store::{ScanTally, ScannerSet};
 
     /// A checked scan of `serial` of batch `batch`, with everything an answer can carry.
     fn checked(batch: u32, serial: u32) -> ScanOutcome {
-        let certificate = stored(Status::valid(day(2026, 1, 1)), day(2026, 1, 1));
+        let record = stored(Status::valid(day(2026, 1, 1)), day(2026, 1, 1)).record;
         let claims = MarkClaims {
-            number: certificate.record.number.clone(),
-            uscc: certificate.record.holder.uscc.clone(),
-            level: certificate.record.level,
-            valid_until: certificate.record.valid_until,
+            number: record.number.clone(),
+            uscc: record.holder.uscc.clone(),
+            level: record.level,
+            valid_until: record.valid_until,
             batch,
             serial,
         };
@@ -297,11 +311,11 @@ mod tests {
             reason: "checked",
             claims: Some(claims),
             key_id: KeyId::parse("ca93eaaa7de50aba"),
-            certificate: Some(Arc::new(certificate)),
+            record: Some(Arc::new(record)),
             mark_revocation: None,
             scans: Some(ScanTally { count: 1, first_at: at, last_at: at }),
             scanners: {
-                let mut scanners = crate::store::ScannerSet::default();
+                let mut scanners = ScannerSet::default();
                 scanners.insert(7, at.timestamp_micros());
                 scanners
             },
@@ -317,56 +331,125 @@ mod tests {
         (ours, serde_json::to_string(&view).unwrap())
     }
 
+    /// Every verdict with each reason the registry gives it.
+    const VERDICTS: [(Verdict, &str); 12] = [
+        (Verdict::Valid, "checked"),
+        (Verdict::Suspended, "checked"),
+        (Verdict::Revoked, "checked"),
+        (Verdict::Withdrawn, "checked"),
+        (Verdict::Expired, "checked"),
+        (Verdict::MarkRevoked, "checked"),
+        (Verdict::NotGenuine, "malformed"),
+        (Verdict::NotGenuine, "unknown_key"),
+        (Verdict::NotGenuine, "bad_signature"),
+        (Verdict::Unknown, "no_certificate"),
+        (Verdict::Unknown, "other_holder"),
+        (Verdict::Unknown, "serial_not_issued"),
+    ];
+
+    /// No record, and records in every state (an overdue suspension, an expiry by date, a
+    /// reason that needs escaping, an English name or none).
+    fn records() -> Vec<Option<Arc<CertificateRecord>>> {
+        let base = stored(Status::valid(day(2025, 1, 1)), day(2025, 1, 1)).record;
+        let with = |state, reason: Option<&str>, until| {
+            let mut record = base.clone();
+            record.version += 1;
+            record.status = Status { state, since: day(2025, 6, 1), reason: reason.map(Into::into), until };
+            Some(Arc::new(record))
+        };
+        let mut expired = base.clone();
+        expired.valid_until = day(2025, 10, 1);
+        let mut unnamed = base.clone();
+        unnamed.holder.name_en = None;
+        vec![
+            None,
+            Some(Arc::new(base.clone())),
+            with(State::Suspended, Some("整改 \"audit\"\n"), Some(day(2026, 6, 1))),
+            with(State::Suspended, Some("overdue"), Some(day(2025, 7, 1))),
+            with(State::Revoked, Some("吊销\\"), None),
+            with(State::Withdrawn, Some("at the holder's request"), None),
+            Some(Arc::new(expired)),
+            Some(Arc::new(unnamed)),
+        ]
+    }
+
+    /// No notes, each kind, both.
+    fn notes() -> Vec<Vec<ScanNote>> {
+        let level = ScanNote::Level { printed: Level::ThreeStar, now: Level::FourStar };
+        let validity = ScanNote::ValidUntil { printed: day(2027, 2, 28), now: day(2029, 3, 1) };
+        vec![vec![], vec![level], vec![validity], vec![level, validity]]
+    }
+
+    /// No figures, none counted yet, one network, a full set (the copy warning).
+    fn figures(at: DateTime<Utc>) -> Vec<(Option<ScanTally>, ScannerSet)> {
+        let tally = ScanTally { count: 11, first_at: at - chrono::Duration::days(3), last_at: at };
+        let mut one = ScannerSet::default();
+        one.insert(7, at.timestamp_micros());
+        let mut full = ScannerSet::default();
+        for scanner in 0..40 {
+            full.insert(scanner, at.timestamp_micros() - i64::from(scanner));
+        }
+        vec![
+            (None, ScannerSet::default()),
+            (Some(tally), ScannerSet::default()),
+            (Some(tally), one),
+            (Some(tally), full),
+        ]
+    }
+
     #[test]
     fn the_hand_written_answer_is_what_serde_writes_for_every_kind_of_scan() {
-        let mut outcomes = vec![checked(3, 366_512), checked(3, 12), checked(12, 1_234_567), checked(0, 0)];
-
-        let mut revoked = checked(1, 7);
-        revoked.verdict = Verdict::MarkRevoked;
-        revoked.detail = "this mark's serial was revoked on 2026-03-01: \"stolen\" labels\\rolls".into();
-        revoked.mark_revocation = Some(("stolen \"labels\"\n第二卷".into(), day(2026, 3, 1)));
-        revoked.notes =
-            vec!["the mark shows the level three_star, the certificate now holds four_star".into(), "二\t".into()];
-        revoked.scans =
-            revoked.scans.map(|s| ScanTally { count: 11, first_at: s.first_at - chrono::Duration::days(3), ..s });
-        for scanner in 0..20 {
-            revoked.scanners.insert(scanner, 1_764_000_000_000_000 - scanner as i64);
+        let base = checked(3, 366_512);
+        let at = base.checked_at;
+        let claims = |batch, serial| base.claims.clone().map(|c| MarkClaims { batch, serial, ..c });
+        let all_claims = [None, claims(0, 0), claims(3, 12), claims(12, 1_234_567)];
+        let revocations = [None, Some(("stolen \"labels\"\n第二卷".to_string(), day(2026, 3, 1)))];
+        let details = ["genuine mark of a valid certificate", "not a token: \u{1} \"quoted\" \\ 二\t"];
+        let mut compared = 0;
+        for (verdict, reason) in VERDICTS {
+            for record in records() {
+                for notes in notes() {
+                    for (scans, scanners) in figures(at) {
+                        for claims in &all_claims {
+                            for key_id in [None, KeyId::parse("ca93eaaa7de50aba")] {
+                                for (revocation, detail) in revocations.iter().zip(details) {
+                                    let outcome = ScanOutcome {
+                                        verdict,
+                                        reason,
+                                        detail: detail.into(),
+                                        claims: claims.clone(),
+                                        key_id,
+                                        record: record.clone(),
+                                        mark_revocation: revocation.clone(),
+                                        scans,
+                                        scanners,
+                                        notes: notes.clone(),
+                                        checked_at: at,
+                                    };
+                                    let (ours, serde) = by_hand_and_by_serde(&outcome);
+                                    assert_eq!(ours, serde, "{outcome:?}");
+                                    compared += 1;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         }
-        outcomes.push(revoked);
-        let mut unseen = checked(5, 5);
-        unseen.scanners = crate::store::ScannerSet::default();
-        outcomes.push(unseen);
+        assert_eq!(compared, 12 * 8 * 4 * 4 * 4 * 2 * 2);
 
-        let mut suspended = checked(2, 5);
-        suspended.verdict = Verdict::Suspended;
-        suspended.key_id = None;
-        outcomes.push(suspended);
-
-        for (verdict, reason) in [(Verdict::NotGenuine, "bad_signature"), (Verdict::Unknown, "serial_not_issued")] {
-            let mut refused = checked(4, 9);
-            refused.verdict = verdict;
-            refused.reason = reason;
-            refused.certificate = None;
-            refused.scans = None;
-            outcomes.push(refused);
-        }
-        let mut malformed = checked(0, 0);
-        malformed.verdict = Verdict::NotGenuine;
-        malformed.reason = "malformed";
-        malformed.detail = "not a token: \u{1}".into();
-        malformed.claims = None;
-        malformed.key_id = None;
-        malformed.certificate = None;
-        malformed.scans = None;
-        outcomes.push(malformed);
-
-        for outcome in &outcomes {
-            let (ours, serde) = by_hand_and_by_serde(outcome);
-            assert_eq!(ours, serde);
-        }
-        let (valid, _) = by_hand_and_by_serde(&outcomes[0]);
+        let (valid, _) = by_hand_and_by_serde(&base);
         assert!(valid.contains(r#""label":"3-366512","key_id":"ca93eaaa7de50aba"}"#), "{valid}");
-        let (short, _) = by_hand_and_by_serde(&outcomes[1]);
+        let (short, _) = by_hand_and_by_serde(&checked(3, 12));
         assert!(short.contains(r#""label":"3-000012""#), "{short}");
+    }
+
+    #[test]
+    fn notes_read_as_the_english_sentences_the_answer_has_always_had() {
+        let mut outcome = checked(3, 12);
+        outcome.notes = notes().pop().unwrap_or_default();
+        let (ours, _) = by_hand_and_by_serde(&outcome);
+        let expected = r#""notes":["the mark shows the level three_star, the certificate now holds four_star","the mark was printed for validity until 2027-02-28, the certificate now runs until 2029-03-01"]"#;
+        assert!(ours.contains(expected), "{ours}");
     }
 }

@@ -4,7 +4,13 @@
 //! The read path asks L1, then L2 (Redis, when configured), then the store; the write path
 //! prepares the new answer right after its transaction commits, replaces both tiers and
 //! announces the change so every other instance drops its copy. The JSON shape belongs to the
-//! HTTP layer, which hands the registry an [`AnswerFormat`] at start.
+//! HTTP layer, which hands the registry an [`AnswerFormat`] at start; it only writes answers.
+//!
+//! Each cached answer is held beside the record it was prepared from, parsed: the scan's
+//! verdict reads that record ([`Registry::current_certificate`]), never the answer's JSON. A
+//! record prepared here was tied to the log first (`backing.rs`); one rebuilt from a copy in
+//! Redis comes from the signed record the copy carries, and is taken only when it is the
+//! copy's certificate and version and its signature verifies against the trust list.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,10 +22,10 @@ use sha2::{Digest, Sha256};
 use super::dictionaries::AnswerDictionaries;
 use super::log::LogProof;
 use super::{clock, Registry, RegistryError};
-use crate::cache::shared::Tiers;
-use crate::cache::{Cached, Loaded, Prepared};
+use crate::cache::shared::{SharedAnswer, SignedParts, Tiers};
+use crate::cache::{Cached, Held, Loaded, Prepared};
 use crate::crypto::{canonical_bytes, Signature};
-use crate::domain::{CertificateNumber, State};
+use crate::domain::{CertificateNumber, CertificateRecord, State};
 use crate::store::StoredCertificate;
 use crate::tlog::Hash;
 
@@ -50,18 +56,10 @@ pub trait AnswerFormat: Send + Sync {
         assertion: &SignedAssertion,
     ) -> Result<Vec<u8>, String>;
 
-    /// The stored certificate an answer was rendered from, read back from its bytes: the scan
-    /// path judges marks by the cached answer instead of asking the store each time.
-    fn read_back(&self, body: &[u8]) -> Result<StoredCertificate, String>;
-
     /// Log hashes as an answer's inclusion proof shows them: packing dictionaries hold the
     /// nodes answers share in this form, so that the packer finds them.
     fn render_hashes(&self, hashes: &[Hash]) -> Vec<u8>;
 }
-
-/// Certificates read back from answers, kept at most this many: scans come in bursts for the
-/// certificates on the shelves, and each such certificate is read back from its answer once.
-const READ_BACKS_KEPT: u64 = 10_000;
 
 /// How the registry prepares and keeps answers.
 #[derive(Clone)]
@@ -73,9 +71,6 @@ pub struct ReadPath {
     /// How long a prepared answer's status assertion is good for (its `next_update`, less up to
     /// a tenth at random, never past midnight in China); no instance serves the answer longer.
     pub answer_lifetime: Duration,
-    /// By number: the ETag of the answer a certificate was read back from, and the certificate.
-    /// The same ETag means the same record version, state and digest, so the same certificate.
-    read_backs: moka::sync::Cache<String, (String, Arc<StoredCertificate>)>,
     /// What answers are packed against, by stretch of the log.
     pub(super) dictionaries: Arc<AnswerDictionaries>,
 }
@@ -90,9 +85,8 @@ const MAX_SHORTENING: f64 = 0.1;
 
 impl ReadPath {
     pub fn new(tiers: Tiers, format: Arc<dyn AnswerFormat>, answer_lifetime: Duration) -> Self {
-        let read_backs = moka::sync::Cache::new(READ_BACKS_KEPT);
         let dictionaries = Arc::default();
-        Self { tiers, format, prepared: Arc::default(), answer_lifetime, read_backs, dictionaries }
+        Self { tiers, format, prepared: Arc::default(), answer_lifetime, dictionaries }
     }
 
     /// The `next_update` of an answer produced at `produced_at`: the lifetime on, less a random
@@ -103,19 +97,14 @@ impl ReadPath {
         let lifetime = chrono::Duration::from_std(lifetime).unwrap_or(chrono::Duration::hours(1));
         (produced_at + lifetime).min(clock::next_midnight_in_china(produced_at))
     }
+}
 
-    /// The certificate `prepared` was rendered from, read back once per answer.
-    fn read_back(&self, key: &str, prepared: &Prepared) -> Result<Arc<StoredCertificate>, String> {
-        if let Some((etag, certificate)) = self.read_backs.get(key) {
-            if etag == prepared.etag() {
-                return Ok(certificate);
-            }
-        }
-        let body = prepared.body().ok_or("a prepared answer did not unpack")?;
-        let certificate = Arc::new(self.format.read_back(&body)?);
-        self.read_backs.insert(key.to_string(), (prepared.etag().to_string(), Arc::clone(&certificate)));
-        Ok(certificate)
-    }
+/// An answer just prepared from the store: what L1 holds, and the signed record L2 carries
+/// beside it.
+struct Fresh {
+    prepared: Prepared,
+    record: Arc<CertificateRecord>,
+    signed: SignedParts,
 }
 
 impl Registry {
@@ -149,7 +138,7 @@ impl Registry {
             return Ok(hit);
         }
         // Boxed: the load's future takes kilobytes, which every hit would otherwise carry.
-        Box::pin(self.load_public_answer(read_path, number)).await
+        Ok(Box::pin(self.load_public_answer(read_path, number)).await?.into_cached())
     }
 
     /// [`Registry::public_answer`] on a miss of the read index: L1 (moka), L2, then the store.
@@ -157,19 +146,31 @@ impl Registry {
         &self,
         read_path: &ReadPath,
         number: &CertificateNumber,
-    ) -> Result<Cached, RegistryError> {
+    ) -> Result<Held, RegistryError> {
         let key = number.as_str();
         let load = async {
             if let Some(shared) = &read_path.tiers.shared {
-                if let Some(prepared) = shared.get(key).await {
-                    return Ok(Loaded { value: Cached::Answer(prepared), from_store: false });
+                if let Some(copy) = shared.get(key).await {
+                    match self.rebuilt_record(number, &copy) {
+                        Ok(record) => {
+                            return Ok(Loaded { value: Held::Answer(copy.prepared, record), from_store: false })
+                        }
+                        Err(e) => {
+                            tracing::warn!(number = key, error = %e, "a shared answer's signed record does not hold; asking the store");
+                        }
+                    }
                 }
             }
-            let cached = self.prepare_answer(number).await?;
-            if let (Some(shared), Cached::Answer(prepared)) = (&read_path.tiers.shared, &cached) {
-                shared.put(key, prepared).await;
-            }
-            Ok::<_, RegistryError>(Loaded { value: cached, from_store: true })
+            let value = match self.prepare_answer(number).await? {
+                Some(fresh) => {
+                    if let Some(shared) = &read_path.tiers.shared {
+                        shared.put(key, &fresh.prepared, &fresh.signed).await;
+                    }
+                    Held::Answer(fresh.prepared, fresh.record)
+                }
+                None => Held::Absent,
+            };
+            Ok::<_, RegistryError>(Loaded { value, from_store: true })
         };
         read_path.tiers.local.get_or_load(key, load).await.map_err(|e| match Arc::try_unwrap(e) {
             Ok(error) => error,
@@ -177,44 +178,69 @@ impl Registry {
         })
     }
 
-    /// The certificate as the read path has it (L1, L2, then the store, with the same freshness
-    /// rules as `GET`), or `None` when there is no such certificate. Without a read path (the
-    /// CLI), straight from the store.
+    /// The record of the certificate as the read path has it (L1, L2, then the store, with the
+    /// same freshness rules as `GET`): the one held beside its answer, never read from the
+    /// answer. `None` when there is no such certificate. Without a read path (the CLI),
+    /// straight from the store.
     pub(crate) async fn current_certificate(
         &self,
         number: &CertificateNumber,
-    ) -> Result<Option<Arc<StoredCertificate>>, RegistryError> {
+    ) -> Result<Option<Arc<CertificateRecord>>, RegistryError> {
         let Some(read_path) = &self.read_path else {
             return Box::pin(self.confirmed_from_store(number)).await;
         };
-        match self.public_answer(number).await? {
-            Cached::Absent => Ok(None),
-            Cached::Answer(prepared) => match read_path.read_back(number.as_str(), &prepared) {
-                Ok(certificate) => Ok(Some(certificate)),
-                // An answer another version of the service put in Redis, say during an upgrade:
-                // the store still knows.
-                Err(e) => {
-                    tracing::warn!(number = number.as_str(), error = %e, "a prepared answer does not read back; asking the store");
-                    Box::pin(self.confirmed_from_store(number)).await
-                }
-            },
+        if let Some(record) = read_path.tiers.local.hit_record(number.as_str()).await {
+            return Ok(record);
         }
+        let held = Box::pin(self.load_public_answer(read_path, number)).await?;
+        Ok(held.record().cloned())
     }
 
-    /// The certificate straight from the store, once tied to the log. Awaited boxed: the check
-    /// may catch the log up, a future the scan's would otherwise carry inline.
+    /// The record straight from the store, once tied to the log. Awaited boxed: the check may
+    /// catch the log up, a future the scan's would otherwise carry inline.
     async fn confirmed_from_store(
         &self,
         number: &CertificateNumber,
-    ) -> Result<Option<Arc<StoredCertificate>>, RegistryError> {
+    ) -> Result<Option<Arc<CertificateRecord>>, RegistryError> {
         match self.store.get(number).await? {
-            Some(certificate) => Ok(Some(Arc::new(self.confirmed(certificate).await?))),
+            Some(certificate) => Ok(Some(Arc::new(self.confirmed(certificate).await?.record))),
             None => Ok(None),
         }
     }
 
-    /// Reads the certificate and renders its answer, with a fresh status assertion.
-    async fn prepare_answer(&self, number: &CertificateNumber) -> Result<Cached, RegistryError> {
+    /// The record a shared answer was prepared from, rebuilt from the signed record the copy
+    /// carries (never from the answer's JSON): parsed by the domain's deserializer, of the
+    /// certificate and version the copy is for, and signed by a key of the trust list. The
+    /// instance that prepared the answer tied that record to the log; this one checks that the
+    /// copy carries a record the registry signed, which trusts Redis no further than its bytes.
+    fn rebuilt_record(
+        &self,
+        number: &CertificateNumber,
+        copy: &SharedAnswer,
+    ) -> Result<Arc<CertificateRecord>, String> {
+        let signed = &copy.signed;
+        let record: CertificateRecord =
+            serde_json::from_slice(&signed.record).map_err(|e| format!("the record does not parse: {e}"))?;
+        let signature: Signature =
+            serde_json::from_slice(&signed.signature).map_err(|e| format!("the signature does not parse: {e}"))?;
+        if record.number != *number || record.version != copy.prepared.version {
+            return Err(format!(
+                "the record is version {} of {}, the answer version {} of {}",
+                record.version,
+                record.number.as_str(),
+                copy.prepared.version,
+                number.as_str()
+            ));
+        }
+        self.verifier
+            .verify(&signed.record, &signature)
+            .map_err(|e| format!("the record signature does not verify ({e})"))?;
+        Ok(Arc::new(record))
+    }
+
+    /// Reads the certificate and renders its answer, with a fresh status assertion; `None`
+    /// when there is no such certificate.
+    async fn prepare_answer(&self, number: &CertificateNumber) -> Result<Option<Fresh>, RegistryError> {
         let read_path = self.read_path()?;
         read_path.prepared.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // Nothing is signed or rendered until the record is tied to the log (backing.rs); a
@@ -222,7 +248,7 @@ impl Registry {
         let mut looks = super::backing::Looks::default();
         let (certificate, log) = loop {
             let Some(certificate) = self.store.get(number).await? else {
-                return Ok(Cached::Absent);
+                return Ok(None);
             };
             if let Some(refusal) = self.standing_refusal(&certificate) {
                 return Err(refusal);
@@ -262,13 +288,21 @@ impl Registry {
         // Copied into a buffer exactly as long as the ETag and the packed answer: a rendered body's
         // spare capacity (up to half of it) would otherwise stay allocated as long as it is cached.
         let dictionary = match &log {
-            Some(log) => self.answer_dictionary(read_path, log, &body),
+            Some(log) => {
+                let render_hashes = |hashes: &[Hash]| read_path.format.render_hashes(hashes);
+                self.answer_dictionary(&read_path.dictionaries, render_hashes, log, &body)
+            }
             None => crate::cache::packing::default_dictionary(&body),
         };
         let prepared =
             Prepared::packed_with(&body, &etag, certificate.record.version, signed.assertion.next_update, dictionary)
                 .ok_or_else(|| RegistryError::Internal("an ETag that is no header value".into()))?;
-        Ok(Cached::Answer(prepared))
+        // The record's text and signature go to Redis beside the answer and are not kept here:
+        // the packed answer holds the text once, and L1 the parsed record.
+        let StoredCertificate { record, canonical, signature, .. } = certificate;
+        let signature = serde_json::to_vec(&signature).map_err(|e| RegistryError::Internal(e.to_string()))?;
+        let parts = SignedParts { record: canonical.into_bytes(), signature };
+        Ok(Some(Fresh { prepared, record: Arc::new(record), signed: parts }))
     }
 
     /// After a committed change: prepare the new answer, replace it in both tiers and tell the
@@ -279,13 +313,19 @@ impl Registry {
         let Some(read_path) = &self.read_path else { return };
         let key = number.as_str();
         match self.prepare_answer(number).await {
-            Ok(cached) => {
-                if let (Some(shared), Cached::Answer(prepared)) = (&read_path.tiers.shared, &cached) {
-                    if !shared.put(key, prepared).await {
-                        shared.forget(key).await;
+            Ok(fresh) => {
+                let held = match fresh {
+                    Some(fresh) => {
+                        if let Some(shared) = &read_path.tiers.shared {
+                            if !shared.put(key, &fresh.prepared, &fresh.signed).await {
+                                shared.forget(key).await;
+                            }
+                        }
+                        Held::Answer(fresh.prepared, fresh.record)
                     }
-                }
-                read_path.tiers.local.replace(key, cached).await;
+                    None => Held::Absent,
+                };
+                read_path.tiers.local.replace(key, held).await;
             }
             Err(e) => {
                 tracing::warn!(error = %e, number = key, "could not prepare the new answer; dropping the old one");
@@ -303,62 +343,8 @@ impl Registry {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
     use super::*;
     use crate::cache::{AnswerCache, CacheSettings};
-    use crate::crypto::KeyId;
-    use crate::domain::certificate::tests::{draft, issuer};
-    use crate::domain::{CertificateNumber, CertificateRecord};
-
-    /// Reads back one fixed certificate and counts how often it was asked to.
-    struct Counting {
-        certificate: StoredCertificate,
-        read_backs: AtomicUsize,
-    }
-
-    impl AnswerFormat for Counting {
-        fn render(&self, _: &StoredCertificate, _: Option<&LogProof>, _: &SignedAssertion) -> Result<Vec<u8>, String> {
-            Err("not used".into())
-        }
-
-        fn read_back(&self, _body: &[u8]) -> Result<StoredCertificate, String> {
-            self.read_backs.fetch_add(1, Ordering::SeqCst);
-            Ok(self.certificate.clone())
-        }
-
-        fn render_hashes(&self, _: &[Hash]) -> Vec<u8> {
-            Vec::new()
-        }
-    }
-
-    #[test]
-    fn an_answer_is_read_back_once_and_again_when_it_changes() {
-        let record = CertificateRecord::issue(draft(), CertificateNumber::assigned(2026, 7), issuer(), clock::today())
-            .expect("record");
-        let signature = Signature {
-            alg: "Ed25519".into(),
-            key_id: KeyId::parse("0123456789abcdef").expect("key id"),
-            value: "c2lnbmF0dXJl".into(),
-        };
-        let certificate =
-            StoredCertificate { record, canonical: "{}".into(), signature, updated_at: clock::now(), columns: None };
-        let format = Arc::new(Counting { certificate, read_backs: AtomicUsize::new(0) });
-        let tiers = Tiers { local: AnswerCache::new(CacheSettings::default()), shared: None };
-        let read_path = ReadPath::new(tiers, format.clone(), DEFAULT_ANSWER_LIFETIME);
-        let next_update = clock::now() + chrono::Duration::hours(1);
-        let answer = |etag: &str| Prepared::new(b"{}", etag, 1, next_update).expect("ETag");
-
-        let first = answer("W/\"1-valid-1-aa\"");
-        for _ in 0..3 {
-            read_path.read_back("SM1", &first).expect("reads back");
-        }
-        assert_eq!(format.read_backs.load(Ordering::SeqCst), 1, "one read-back per answer");
-        read_path.read_back("SM1", &answer("W/\"2-suspended-2-bb\"")).expect("reads back");
-        assert_eq!(format.read_backs.load(Ordering::SeqCst), 2, "a changed answer is read back afresh");
-        read_path.read_back("SM2", &first).expect("reads back");
-        assert_eq!(format.read_backs.load(Ordering::SeqCst), 3, "keys are kept apart");
-    }
 
     #[test]
     fn next_update_is_the_lifetime_away_but_never_past_midnight_in_china() {

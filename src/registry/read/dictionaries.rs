@@ -24,10 +24,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
-use super::answer::ReadPath;
 use super::log::LogProof;
 use super::Registry;
 use crate::cache::packing::Dictionary;
+use crate::tlog::Hash;
 
 /// Leaves of the log that share a dictionary.
 pub const STRETCH_LEAVES: u64 = 512;
@@ -80,18 +80,19 @@ impl AnswerDictionaries {
 }
 
 impl Registry {
-    /// The dictionary to pack `body`, an answer with the proof `log`, against: its stretch's,
-    /// made now with `body` as the template if there is none; the process's default dictionary
-    /// if the log cannot give the nodes.
+    /// The dictionary of `dictionaries` to pack `body`, an answer with the proof `log`, against:
+    /// its stretch's, made now with `body` as the template if there is none (the stretch's
+    /// shared nodes as `render_hashes` writes them, the way answers show them); the process's
+    /// default dictionary if the log cannot give the nodes.
     pub(super) fn answer_dictionary(
         &self,
-        read_path: &ReadPath,
+        dictionaries: &AnswerDictionaries,
+        render_hashes: impl FnOnce(&[Hash]) -> Vec<u8>,
         log: &LogProof,
         body: &[u8],
     ) -> Option<Arc<Dictionary>> {
         let size = log.checkpoint.checkpoint.size;
         let stretch = log.index / STRETCH_LEAVES;
-        let dictionaries = &read_path.dictionaries;
         if let Some(dictionary) = dictionaries.current(stretch, size) {
             return Some(dictionary);
         }
@@ -104,7 +105,7 @@ impl Registry {
                 return crate::cache::packing::default_dictionary(body);
             }
         };
-        let dictionary = Dictionary::new(&read_path.format.render_hashes(&nodes), body);
+        let dictionary = Dictionary::new(&render_hashes(&nodes), body);
         dictionaries.keep(stretch, size, &dictionary);
         Some(dictionary)
     }

@@ -17,7 +17,7 @@ pub use counter::{CounterFigures, ScanCounter, SUSPICIOUS_SCANS};
 pub use digests::PreparedDigests;
 pub use scanners::ScanClient;
 pub(super) use scanners::ScannerKey;
-pub use verdict::{ScanOutcome, Verdict};
+pub use verdict::{ScanNote, ScanOutcome, Verdict};
 
 // What the files here take from the registry.
 use super::{clock, Registry, RegistryError};

@@ -5,15 +5,20 @@
 //! issued (else *unknown*); then the certificate's own state decides, and a valid certificate's
 //! revoked serial is *mark revoked*. The answer fails closed: if the certificate cannot be read,
 //! this returns an error, never a verdict.
+//!
+//! The verdict and its notes are worked out here once, as typed values; the JSON answer and the
+//! scan page only write them out, each in its own words.
 
-use chrono::{DateTime, Utc};
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use super::{clock, Registry, RegistryError};
 use crate::crypto::token::{self, MarkClaims, TokenError};
 use crate::crypto::KeyId;
-use crate::domain::{SerialStatus, State};
-use crate::store::{ScanTally, ScannerSet, SerialKey, StoredCertificate};
+use crate::domain::{CertificateRecord, Level, SerialStatus, State};
+use crate::store::{ScanTally, ScannerSet, SerialKey};
 
 /// One clear answer for the consumer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,6 +81,30 @@ impl Serialize for Verdict {
     }
 }
 
+/// A difference between what a mark says and the certificate's record today (after a renewal,
+/// say): shown beside the verdict, never a reason for another one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScanNote {
+    /// The mark shows another level than the certificate now holds.
+    Level { printed: Level, now: Level },
+    /// The mark was printed for another end of validity than the certificate now has.
+    ValidUntil { printed: NaiveDate, now: NaiveDate },
+}
+
+impl ScanNote {
+    /// Where the mark's `claims` and the certificate's `record` differ, in the order shown.
+    pub fn of(claims: &MarkClaims, record: &CertificateRecord) -> Vec<Self> {
+        let mut notes = Vec::new();
+        if claims.level != record.level {
+            notes.push(ScanNote::Level { printed: claims.level, now: record.level });
+        }
+        if claims.valid_until != record.valid_until {
+            notes.push(ScanNote::ValidUntil { printed: claims.valid_until, now: record.valid_until });
+        }
+        notes
+    }
+}
+
 /// Everything the landing page and the JSON answer show.
 #[derive(Clone, Debug)]
 pub struct ScanOutcome {
@@ -89,8 +118,9 @@ pub struct ScanOutcome {
     /// What the mark claims, when the token could be read at all.
     pub claims: Option<MarkClaims>,
     pub key_id: Option<KeyId>,
-    /// Shared with the read path's copy: a scan does not copy the certificate.
-    pub certificate: Option<std::sync::Arc<StoredCertificate>>,
+    /// The certificate's record the verdict was worked out from: the one the read path holds
+    /// beside its answer (a scan copies nothing).
+    pub record: Option<Arc<CertificateRecord>>,
     /// Reason and date when the serial was revoked.
     pub mark_revocation: Option<(String, chrono::NaiveDate)>,
     /// Scans of this serial including this one; `None` for a refused token, or when the store
@@ -100,7 +130,7 @@ pub struct ScanOutcome {
     /// what the public figure and the copy warning count.
     pub scanners: ScannerSet,
     /// Differences between what the mark says and the record today.
-    pub notes: Vec<String>,
+    pub notes: Vec<ScanNote>,
     pub checked_at: DateTime<Utc>,
 }
 
@@ -118,7 +148,7 @@ impl ScanOutcome {
             reason,
             claims,
             key_id,
-            certificate: None,
+            record: None,
             mark_revocation: None,
             scans: None,
             scanners: ScannerSet::default(),
@@ -168,7 +198,7 @@ impl Registry {
                 return Ok(ScanOutcome::refused(Verdict::Unknown, "no_certificate", detail, Some(claims), key_id));
             }
         };
-        let record = &certificate.record;
+        let record = &*certificate;
         if record.holder.uscc != claims.uscc {
             let detail = "the mark names another holder than the certificate's".to_string();
             return Ok(ScanOutcome::refused(Verdict::Unknown, "other_holder", detail, Some(claims), key_id));
@@ -193,17 +223,7 @@ impl Registry {
             (State::Valid, None) => (Verdict::Valid, "genuine mark of a valid certificate".to_string()),
             (state, _) => (Verdict::of_state(state), format!("genuine mark, but the certificate is {state}")),
         };
-        let mut notes = Vec::new();
-        if claims.level != record.level {
-            notes
-                .push(format!("the mark shows the level {}, the certificate now holds {}", claims.level, record.level));
-        }
-        if claims.valid_until != record.valid_until {
-            notes.push(format!(
-                "the mark was printed for validity until {}, the certificate now runs until {}",
-                claims.valid_until, record.valid_until
-            ));
-        }
+        let notes = ScanNote::of(&claims, record);
         // The verdict stands on the record alone; a count the store cannot complete right now
         // is left out rather than shown short.
         let scanner =
@@ -219,7 +239,7 @@ impl Registry {
             reason: "checked",
             claims: Some(claims),
             key_id,
-            certificate: Some(certificate),
+            record: Some(certificate),
             mark_revocation,
             scans,
             scanners,
