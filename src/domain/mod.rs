@@ -7,13 +7,15 @@ pub mod invisible;
 pub mod marks;
 pub mod receipt;
 pub mod status;
+pub mod text;
 pub mod uscc;
 
 pub use certificate::{
-    clean_text, validity_end, ApprovalNumber, CertificateDraft, CertificateNumber, CertificateRecord, FieldError,
-    Holder, IssueError, Issuer, SurveillanceAudit, SurveillanceOutcome, STANDARD,
+    validity_end, ApprovalNumber, CertificateDraft, CertificateNumber, CertificateRecord, Holder, IssueError, Issuer,
+    SurveillanceAudit, SurveillanceOutcome, STANDARD,
 };
 pub use evaluation::{Evaluation, EvaluationError, Level, Points};
 pub use marks::{MarkBatch, MarkError, RevokedMarks, SerialStatus, MAX_BATCH};
 pub use status::{effective_state, transition, State, Status, StatusAction, TransitionError};
+pub use text::{clean_text, FieldError};
 pub use uscc::{Uscc, UsccError};
