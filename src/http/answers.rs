@@ -7,12 +7,12 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::crypto::Signature;
+use crate::crypto::SignedCertificate;
 use crate::domain::CertificateRecord;
 use crate::http::log::base64_hashes;
 use crate::http::log::view::LogView;
 use crate::http::views::CertificateView;
 use crate::registry::{clock, AnswerFormat, LogProof, SignedAssertion};
-use crate::store::StoredCertificate;
 use crate::tlog::Hash;
 
 /// The JSON answer format of `GET /api/v1/certificates/{number}`.
@@ -21,7 +21,7 @@ pub struct JsonAnswers;
 impl AnswerFormat for JsonAnswers {
     fn render(
         &self,
-        certificate: &StoredCertificate,
+        certificate: &SignedCertificate,
         log: Option<&LogProof>,
         assertion: &SignedAssertion,
     ) -> Result<Vec<u8>, String> {
@@ -32,7 +32,7 @@ impl AnswerFormat for JsonAnswers {
         serde_json::to_vec(&view).map_err(|e| e.to_string())
     }
 
-    fn read_back(&self, body: &[u8]) -> Result<StoredCertificate, String> {
+    fn read_back(&self, body: &[u8]) -> Result<SignedCertificate, String> {
         /// The members of the answer that hold the stored certificate; the rest is skipped.
         #[derive(Deserialize)]
         struct Stored<'a> {
@@ -44,13 +44,7 @@ impl AnswerFormat for JsonAnswers {
         let stored: Stored<'_> = serde_json::from_slice(body).map_err(|e| e.to_string())?;
         let canonical = stored.record.get().to_string();
         let record: CertificateRecord = serde_json::from_str(&canonical).map_err(|e| e.to_string())?;
-        Ok(StoredCertificate {
-            record,
-            canonical,
-            signature: stored.signature,
-            updated_at: stored.updated_at,
-            columns: None,
-        })
+        Ok(SignedCertificate { record, canonical, signature: stored.signature, updated_at: stored.updated_at })
     }
 
     fn render_hashes(&self, hashes: &[Hash]) -> Vec<u8> {
@@ -77,7 +71,7 @@ mod tests {
             key_id: crate::crypto::KeyId::parse("0123456789abcdef").expect("key id"),
             value: "c2lnbmF0dXJl".into(),
         };
-        let certificate = StoredCertificate { record, canonical, signature, updated_at: clock::now(), columns: None };
+        let certificate = SignedCertificate { record, canonical, signature, updated_at: clock::now() };
         let view = CertificateView::of(&certificate, issued).expect("view");
         let body = serde_json::to_vec(&view).expect("json");
 

@@ -18,9 +18,9 @@ use super::log::LogProof;
 use super::{clock, Registry, RegistryError};
 use crate::cache::shared::Tiers;
 use crate::cache::{Cached, Loaded, Prepared};
-use crate::crypto::{canonical_bytes, Signature};
+use crate::crypto::{canonical_bytes, Signature, SignedCertificate};
 use crate::domain::{CertificateNumber, State};
-use crate::store::StoredCertificate;
+
 use crate::tlog::Hash;
 
 /// A short signed statement of a certificate's state at a moment, in the spirit of an OCSP
@@ -41,18 +41,50 @@ pub struct SignedAssertion {
     pub signature: Signature,
 }
 
+/// A certificate's public answer as HTTP sends it, or word that there is none: the registry's
+/// own view of a cache entry, so that HTTP never handles the cache's types.
+pub enum PublicAnswer {
+    Found(AnswerBytes),
+    /// No such certificate (as of a moment ago).
+    Absent,
+}
+
+impl From<Cached> for PublicAnswer {
+    fn from(cached: Cached) -> Self {
+        match cached {
+            Cached::Answer(prepared) => PublicAnswer::Found(AnswerBytes(prepared)),
+            Cached::Absent => PublicAnswer::Absent,
+        }
+    }
+}
+
+/// A prepared answer, kept packed until it is sent.
+pub struct AnswerBytes(Prepared);
+
+impl AnswerBytes {
+    /// The answer's ETag, read only when a client revalidates.
+    pub fn etag(&self) -> &str {
+        self.0.etag()
+    }
+
+    /// The ETag header and the unpacked body, ready to send; `None` if the body does not unpack.
+    pub fn into_send(self) -> Option<(axum::http::HeaderValue, bytes::Bytes)> {
+        self.0.into_send()
+    }
+}
+
 /// Renders the public JSON of a certificate; implemented by the HTTP layer.
 pub trait AnswerFormat: Send + Sync {
     fn render(
         &self,
-        certificate: &StoredCertificate,
+        certificate: &SignedCertificate,
         log: Option<&LogProof>,
         assertion: &SignedAssertion,
     ) -> Result<Vec<u8>, String>;
 
     /// The stored certificate an answer was rendered from, read back from its bytes: the scan
     /// path judges marks by the cached answer instead of asking the store each time.
-    fn read_back(&self, body: &[u8]) -> Result<StoredCertificate, String>;
+    fn read_back(&self, body: &[u8]) -> Result<SignedCertificate, String>;
 
     /// Log hashes as an answer's inclusion proof shows them: packing dictionaries hold the
     /// nodes answers share in this form, so that the packer finds them.
@@ -75,7 +107,7 @@ pub struct ReadPath {
     pub answer_lifetime: Duration,
     /// By number: the ETag of the answer a certificate was read back from, and the certificate.
     /// The same ETag means the same record version, state and digest, so the same certificate.
-    read_backs: moka::sync::Cache<String, (String, Arc<StoredCertificate>)>,
+    read_backs: moka::sync::Cache<String, (String, Arc<SignedCertificate>)>,
     /// What answers are packed against, by stretch of the log.
     pub(super) dictionaries: Arc<AnswerDictionaries>,
 }
@@ -105,7 +137,7 @@ impl ReadPath {
     }
 
     /// The certificate `prepared` was rendered from, read back once per answer.
-    fn read_back(&self, key: &str, prepared: &Prepared) -> Result<Arc<StoredCertificate>, String> {
+    fn read_back(&self, key: &str, prepared: &Prepared) -> Result<Arc<SignedCertificate>, String> {
         if let Some((etag, certificate)) = self.read_backs.get(key) {
             if etag == prepared.etag() {
                 return Ok(certificate);
@@ -143,7 +175,12 @@ impl Registry {
     }
 
     /// The prepared answer for `number`, or `Absent` when there is no such certificate.
-    pub async fn public_answer(&self, number: &CertificateNumber) -> Result<Cached, RegistryError> {
+    pub async fn public_answer(&self, number: &CertificateNumber) -> Result<PublicAnswer, RegistryError> {
+        self.cached_answer(number).await.map(PublicAnswer::from)
+    }
+
+    /// [`Registry::public_answer`] as the cache holds it, for the registry's own readers.
+    async fn cached_answer(&self, number: &CertificateNumber) -> Result<Cached, RegistryError> {
         let read_path = self.read_path()?;
         if let Some(hit) = read_path.tiers.local.hit(number.as_str()).await {
             return Ok(hit);
@@ -183,11 +220,11 @@ impl Registry {
     pub(crate) async fn current_certificate(
         &self,
         number: &CertificateNumber,
-    ) -> Result<Option<Arc<StoredCertificate>>, RegistryError> {
+    ) -> Result<Option<Arc<SignedCertificate>>, RegistryError> {
         let Some(read_path) = &self.read_path else {
             return Box::pin(self.confirmed_from_store(number)).await;
         };
-        match self.public_answer(number).await? {
+        match self.cached_answer(number).await? {
             Cached::Absent => Ok(None),
             Cached::Answer(prepared) => match read_path.read_back(number.as_str(), &prepared) {
                 Ok(certificate) => Ok(Some(certificate)),
@@ -206,7 +243,7 @@ impl Registry {
     async fn confirmed_from_store(
         &self,
         number: &CertificateNumber,
-    ) -> Result<Option<Arc<StoredCertificate>>, RegistryError> {
+    ) -> Result<Option<Arc<SignedCertificate>>, RegistryError> {
         match self.store.get(number).await? {
             Some(certificate) => Ok(Some(Arc::new(self.confirmed(certificate).await?))),
             None => Ok(None),
@@ -221,16 +258,16 @@ impl Registry {
         // write landing between the reads is met by reading again.
         let mut looks = super::backing::Looks::default();
         let (certificate, log) = loop {
-            let Some(certificate) = self.store.get(number).await? else {
+            let Some(row) = self.store.get(number).await? else {
                 return Ok(Cached::Absent);
             };
-            if let Some(refusal) = self.standing_refusal(&certificate) {
+            if let Some(refusal) = self.standing_refusal(&row) {
                 return Err(refusal);
             }
-            let log = self.log_proof(number.as_str(), certificate.record.version).await?;
-            let next = looks.note(certificate.record.version, self.head_version(number.as_str()));
-            if self.confirm_answer(&certificate, log.as_ref(), next == super::backing::Next::Stuck).await? {
-                break (certificate, log);
+            let log = self.log_proof(number.as_str(), row.signed.record.version).await?;
+            let next = looks.note(row.signed.record.version, self.head_version(number.as_str()));
+            if self.confirm_answer(&row, log.as_ref(), next == super::backing::Next::Stuck).await? {
+                break (row.signed, log);
             }
             if next == super::backing::Next::Exhausted {
                 return Err(RegistryError::Conflict(number.to_string()));
@@ -313,16 +350,16 @@ mod tests {
 
     /// Reads back one fixed certificate and counts how often it was asked to.
     struct Counting {
-        certificate: StoredCertificate,
+        certificate: SignedCertificate,
         read_backs: AtomicUsize,
     }
 
     impl AnswerFormat for Counting {
-        fn render(&self, _: &StoredCertificate, _: Option<&LogProof>, _: &SignedAssertion) -> Result<Vec<u8>, String> {
+        fn render(&self, _: &SignedCertificate, _: Option<&LogProof>, _: &SignedAssertion) -> Result<Vec<u8>, String> {
             Err("not used".into())
         }
 
-        fn read_back(&self, _body: &[u8]) -> Result<StoredCertificate, String> {
+        fn read_back(&self, _body: &[u8]) -> Result<SignedCertificate, String> {
             self.read_backs.fetch_add(1, Ordering::SeqCst);
             Ok(self.certificate.clone())
         }
@@ -341,8 +378,7 @@ mod tests {
             key_id: KeyId::parse("0123456789abcdef").expect("key id"),
             value: "c2lnbmF0dXJl".into(),
         };
-        let certificate =
-            StoredCertificate { record, canonical: "{}".into(), signature, updated_at: clock::now(), columns: None };
+        let certificate = SignedCertificate { record, canonical: "{}".into(), signature, updated_at: clock::now() };
         let format = Arc::new(Counting { certificate, read_backs: AtomicUsize::new(0) });
         let tiers = Tiers { local: AnswerCache::new(CacheSettings::default()), shared: None };
         let read_path = ReadPath::new(tiers, format.clone(), DEFAULT_ANSWER_LIFETIME);

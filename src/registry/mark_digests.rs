@@ -344,7 +344,8 @@ impl MarkDigests {
 
     /// The index of `number`/`batch`: the one this thread used last when it is that one, else
     /// from the cache, loaded from the store once the batch is in demand ([`LOAD_AFTER`]).
-    async fn get(&self, store: &Arc<dyn Store>, number: &str, batch: u32) -> Entry {
+    async fn get(&self, store: &Arc<dyn Store>, certificate: &CertificateNumber, batch: u32) -> Entry {
+        let number = certificate.as_str();
         let owner = self.owner;
         let now = Instant::now();
         if let Some(index) = LAST_USED.with_borrow_mut(|last| last.get(owner, number, batch, now)) {
@@ -354,7 +355,7 @@ impl MarkDigests {
         let key = (number.to_string(), batch);
         let entry = match Box::pin(self.entries.get(&key)).await {
             Some(entry) => entry,
-            None if self.wanted(&key, now) => Box::pin(self.load(store, &key)).await,
+            None if self.wanted(&key, now) => Box::pin(self.load(store, certificate, &key)).await,
             None => None,
         };
         if let Some(index) = &entry {
@@ -372,14 +373,14 @@ impl MarkDigests {
     /// The index of `key` from the cache, loading it from the store if it is not there (one
     /// store read however many scans wait). A failed load counts as no index (scans then verify
     /// signatures), and is logged.
-    async fn load(&self, store: &Arc<dyn Store>, key: &Key) -> Entry {
+    async fn load(&self, store: &Arc<dyn Store>, certificate: &CertificateNumber, key: &Key) -> Entry {
         let (number, batch) = (key.0.as_str(), key.1);
         // Indexes past their idle time leave first, so that a batch taking over from another
         // does not hold both (moka otherwise drops expired entries in its own time).
         self.entries.run_pending_tasks().await;
         self.entries
             .get_with_by_ref(key, async {
-                match store.get_mark_digests(number, batch).await {
+                match store.get_mark_digests(certificate, batch).await {
                     Ok(None) => None,
                     Ok(Some(stored)) => match MarkDigestIndex::from_stored(stored) {
                         Ok(index) => Some(Arc::new(index)),
@@ -530,7 +531,7 @@ impl Registry {
                     continue;
                 }
             };
-            if let Ok(Some(_)) = self.store.get_mark_digests(&number, batch).await {
+            if let Ok(Some(_)) = self.store.get_mark_digests(&record.number, batch).await {
                 continue; // made meanwhile by another instance
             }
             match self.prepare_mark_digests_on(&record, batch, 1).await {
@@ -570,7 +571,7 @@ impl Registry {
         }
         let claims = &parsed.claims;
         if claims.batch != 0 {
-            if let Some(index) = self.mark_digests.get(&self.store, claims.number.as_str(), claims.batch).await {
+            if let Some(index) = self.mark_digests.get(&self.store, &claims.number, claims.batch).await {
                 if index.vouches_for(&parsed.key_id, claims.serial, parsed.text()) {
                     return Ok(());
                 }

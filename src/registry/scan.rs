@@ -12,8 +12,8 @@ use serde::Serialize;
 use super::{clock, Registry, RegistryError};
 use crate::crypto::token::{self, MarkClaims, TokenError};
 use crate::crypto::KeyId;
-use crate::domain::{SerialStatus, State};
-use crate::store::{ScanTally, ScannerSet, SerialKey, StoredCertificate};
+use crate::crypto::SignedCertificate;
+use crate::domain::{ScanTally, ScannerSet, SerialKey, SerialStatus, State};
 
 /// One clear answer for the consumer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,7 +90,7 @@ pub struct ScanOutcome {
     pub claims: Option<MarkClaims>,
     pub key_id: Option<KeyId>,
     /// Shared with the read path's copy: a scan does not copy the certificate.
-    pub certificate: Option<std::sync::Arc<StoredCertificate>>,
+    pub certificate: Option<std::sync::Arc<SignedCertificate>>,
     /// Reason and date when the serial was revoked.
     pub mark_revocation: Option<(String, chrono::NaiveDate)>,
     /// Scans of this serial including this one; `None` for a refused token, or when the store
@@ -208,7 +208,7 @@ impl Registry {
         // is left out rather than shown short.
         let scanner =
             client.map(|client| self.scanner_key.scanner(&client, super::scanners::china_day(now.timestamp_micros())));
-        let counted = self.scans.record_scan(claims.number.as_str(), claims.batch, claims.serial, now, scanner).await?;
+        let counted = self.scans.record_scan(&claims.number, claims.batch, claims.serial, now, scanner).await?;
         let (scans, scanners) = match counted {
             Some((scans, scanners)) => (Some(scans), scanners),
             None => (None, ScannerSet::default()),
@@ -236,7 +236,7 @@ impl Registry {
         limit: u32,
     ) -> Result<(u64, Vec<(SerialKey, ScanTally)>), RegistryError> {
         self.get(number).await?;
-        Ok(self.store.scan_summary(number.as_str(), limit).await?)
+        Ok(self.store.scan_summary(number, limit).await?)
     }
 
     /// The stored distinct scanners of each serial, in order (an empty set for a serial with

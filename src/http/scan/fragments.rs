@@ -12,7 +12,7 @@ use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
 
 use super::view::CertificateView;
-use crate::store::StoredCertificate;
+use crate::crypto::SignedCertificate;
 
 /// Certificates kept; past it the map starts again empty (each one is remade on its next scan).
 const KEPT: usize = 10_000;
@@ -46,7 +46,7 @@ pub struct CertificateFragments {
 impl CertificateFragments {
     /// The fragment of `certificate` as it stands on `today`, made now if the one kept is for
     /// another version or day.
-    pub fn of(&self, certificate: &StoredCertificate, today: NaiveDate) -> Result<Arc<Fragment>, serde_json::Error> {
+    pub fn of(&self, certificate: &SignedCertificate, today: NaiveDate) -> Result<Arc<Fragment>, serde_json::Error> {
         let record = &certificate.record;
         let number = record.number.as_str();
         {

@@ -9,13 +9,13 @@ use serde::Serialize;
 
 use super::fragments::{CertificateFragments, Fragment};
 use crate::crypto::KeyId;
+use crate::crypto::SignedCertificate;
 use crate::domain::Level;
 use crate::http::json_text::{self, Object};
 use crate::http::timestamps;
 use crate::http::views::{CertificateSummary, StatusView};
 use crate::mark::layout::SerialLabel;
 use crate::registry::{ScanOutcome, Verdict};
-use crate::store::StoredCertificate;
 
 /// Headline of each verdict in Chinese and English.
 pub fn headline(verdict: Verdict) -> (&'static str, &'static str) {
@@ -103,7 +103,7 @@ pub struct CertificateView<'a> {
 }
 
 impl<'a> CertificateView<'a> {
-    pub fn of(certificate: &'a StoredCertificate, today: NaiveDate) -> Self {
+    pub fn of(certificate: &'a SignedCertificate, today: NaiveDate) -> Self {
         Self {
             summary: CertificateSummary::of(certificate, today),
             scope: &certificate.record.scope,
@@ -274,10 +274,10 @@ mod tests {
 
     use super::*;
     use crate::crypto::token::MarkClaims;
+    use crate::domain::ScanTally;
     use crate::domain::Status;
     use crate::http::scan::fragments::CertificateFragments;
     use crate::http::views::tests::{day, stored};
-    use crate::store::ScanTally;
 
     /// A checked scan of `serial` of batch `batch`, with everything an answer can carry.
     fn checked(batch: u32, serial: u32) -> ScanOutcome {
@@ -301,7 +301,7 @@ mod tests {
             mark_revocation: None,
             scans: Some(ScanTally { count: 1, first_at: at, last_at: at }),
             scanners: {
-                let mut scanners = crate::store::ScannerSet::default();
+                let mut scanners = crate::domain::ScannerSet::default();
                 scanners.insert(7, at.timestamp_micros());
                 scanners
             },
@@ -334,7 +334,7 @@ mod tests {
         }
         outcomes.push(revoked);
         let mut unseen = checked(5, 5);
-        unseen.scanners = crate::store::ScannerSet::default();
+        unseen.scanners = crate::domain::ScannerSet::default();
         outcomes.push(unseen);
 
         let mut suspended = checked(2, 5);
