@@ -20,7 +20,6 @@ use crate::cache::shared::Tiers;
 use crate::cache::{Cached, Loaded, Prepared};
 use crate::crypto::{canonical_bytes, Signature, SignedCertificate};
 use crate::domain::{CertificateNumber, State};
-
 use crate::tlog::Hash;
 
 /// A short signed statement of a certificate's state at a moment, in the spirit of an OCSP
@@ -44,6 +43,7 @@ pub struct SignedAssertion {
 /// A certificate's public answer as HTTP sends it, or word that there is none: the registry's
 /// own view of a cache entry, so that HTTP never handles the cache's types.
 pub enum PublicAnswer {
+    /// The certificate's prepared answer.
     Found(AnswerBytes),
     /// No such certificate (as of a moment ago).
     Absent,
@@ -82,7 +82,7 @@ pub trait AnswerFormat: Send + Sync {
         assertion: &SignedAssertion,
     ) -> Result<Vec<u8>, String>;
 
-    /// The stored certificate an answer was rendered from, read back from its bytes: the scan
+    /// The signed certificate an answer was rendered from, read back from its bytes: the scan
     /// path judges marks by the cached answer instead of asking the store each time.
     fn read_back(&self, body: &[u8]) -> Result<SignedCertificate, String>;
 

@@ -72,7 +72,9 @@ pub struct StoredEvent {
 /// version upward, since an edit of them alone would otherwise steer searches unseen.
 #[derive(Clone, Debug)]
 pub struct StoredCertificate {
+    /// The record version as signed: what the registry hands upward once it is confirmed.
     pub signed: SignedCertificate,
+    /// The row's search columns, which only the registry's tamper check reads.
     pub columns: RowColumns,
 }
 
