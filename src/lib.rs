@@ -5,7 +5,7 @@
 //! - [`cli`]: the `starmark` subcommands; [`startup`] wires configuration ([`config`]), store,
 //!   keys, registry and HTTP server the same way for `serve`, `demo` and the tests.
 //! - [`http`]: routes, problem+json errors, auth, pages and the accept loop. It renders; every
-//!   read and write goes through the registry (some store and cache types still appear in it).
+//!   read and write goes through the registry, and it names no store or cache type.
 //! - [`registry`]: the application service, the only writer, and where verdicts are decided.
 //! - [`cache`] (L1 in process, L2 in Redis), [`store`] (SQLite and PostgreSQL behind one trait),
 //!   [`tlog`] (the transparency log), [`mark`] (QR and star-mark artwork) and [`crypto`] (keys,

@@ -14,7 +14,7 @@ use axum::response::Response;
 use serde_json::{json, Value};
 use starmark::config::Config;
 use starmark::domain::{ApprovalNumber, Uscc};
-use starmark::store::Role;
+use starmark::domain::Role;
 use tower::util::BoxCloneSyncService;
 use tower::ServiceExt;
 

@@ -14,13 +14,13 @@ use chrono::NaiveDate;
 use super::Outcome;
 use crate::config::Config;
 use crate::crypto::keys;
+use crate::domain::Role;
 use crate::domain::{
     CertificateDraft, CertificateNumber, Evaluation, Holder, Points, StatusAction, SurveillanceAudit,
     SurveillanceOutcome, Uscc,
 };
 use crate::registry::{clock, Change, Registry};
 use crate::startup::{shutdown_signal, Application};
-use crate::store::Role;
 
 const DEMO_ACTOR: &str = "cli:demo";
 

@@ -4,8 +4,8 @@ use clap::{Args, Subcommand};
 
 use super::Outcome;
 use crate::config::Config;
+use crate::domain::Role;
 use crate::startup::open_registry;
-use crate::store::Role;
 
 #[derive(Args)]
 pub struct TokenArgs {

@@ -6,6 +6,7 @@ pub mod canonical;
 pub mod keys;
 #[cfg(test)]
 mod receipt_vectors;
+pub mod signed;
 pub mod signing;
 pub mod token;
 pub mod trust_list;
@@ -14,5 +15,6 @@ mod vectors;
 
 pub use canonical::{canonical_bytes, canonical_value_bytes};
 pub use keys::{KeyError, KeyId};
+pub use signed::SignedCertificate;
 pub use signing::{Signature, Signer, Verifier, VerifyError};
 pub use trust_list::TrustList;

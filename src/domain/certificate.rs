@@ -6,8 +6,9 @@ use chrono::{Datelike, Days, Months, NaiveDate};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::evaluation::{Evaluation, EvaluationError, Level};
-use super::marks::MarkBatch;
+use super::marks::{self, MarkBatch, MarkError, RevokedMarks, SerialStatus};
 use super::status::{effective_state, State, Status};
+use super::text::{clean_text, FieldError};
 use super::uscc::Uscc;
 
 /// The standard every certificate of this registry is issued against.
@@ -19,45 +20,6 @@ pub const EARLIEST_DATE: NaiveDate = match NaiveDate::from_ymd_opt(2011, 12, 30)
 };
 /// Years a certificate stays valid.
 pub const VALIDITY_YEARS: u32 = 3;
-
-/// A field of user input that is not acceptable, with a message saying what to fix.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct FieldError {
-    pub field: &'static str,
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
-        Self { field, message: message.into() }
-    }
-}
-
-/// Trims `value` and checks it is present, printable, free of invisible formatting characters and not longer than `max` characters.
-pub fn clean_text(field: &'static str, value: &str, max: usize) -> Result<String, FieldError> {
-    let value = value.trim();
-    if value.is_empty() {
-        return Err(FieldError::new(field, "must not be empty"));
-    }
-    if value.chars().count() > max {
-        return Err(FieldError::new(field, format!("must be at most {max} characters")));
-    }
-    if value.chars().any(char::is_control) {
-        return Err(FieldError::new(field, "must not contain control characters"));
-    }
-    if let Some((position, c)) = super::invisible::first_invisible(value) {
-        return Err(FieldError::new(
-            field,
-            format!(
-                "must not contain invisible formatting characters (bidi controls, zero-width characters, \
-                 byte order marks): U+{:04X} at character {position}",
-                c as u32
-            ),
-        ));
-    }
-    Ok(value.to_string())
-}
 
 /// A certificate number: 6 to 32 of `A-Z 0-9 -`, starting with a letter, so it fits QR
 /// alphanumeric mode and URLs without escaping.
@@ -318,6 +280,29 @@ impl CertificateRecord {
     /// The state in force on `today`.
     pub fn state_on(&self, today: NaiveDate) -> State {
         effective_state(&self.status, self.valid_until, today)
+    }
+
+    /// Adds a batch of `count` marks; only a valid certificate may order marks.
+    pub fn order_marks(&mut self, count: u64, today: NaiveDate) -> Result<&MarkBatch, MarkError> {
+        let current = self.state_on(today);
+        marks::order(&mut self.mark_batches, current, count, today)
+    }
+
+    /// Revokes serials `first..=last` of batch `batch` (the whole batch when no range is given)
+    /// without touching the certificate's own state.
+    pub fn revoke_marks(
+        &mut self,
+        batch: u32,
+        range: Option<(u32, u32)>,
+        reason: &str,
+        today: NaiveDate,
+    ) -> Result<RevokedMarks, MarkError> {
+        marks::revoke(&mut self.mark_batches, batch, range, reason, today)
+    }
+
+    /// What the record says about serial `serial` of batch `batch`.
+    pub fn serial_status(&self, batch: u32, serial: u32) -> SerialStatus {
+        marks::serial_status(&self.mark_batches, batch, serial)
     }
 
     /// The next version, with the version counter moved on.

@@ -5,8 +5,8 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use super::certificate::{clean_text, CertificateRecord};
-use super::status::{State, TransitionError};
+use super::status::{State, TransitionError, MAX_REASON_CHARS};
+use super::text::clean_text;
 
 /// Largest batch one order may ask for.
 pub const MAX_BATCH: u32 = 1_000_000;
@@ -61,55 +61,57 @@ pub enum MarkError {
     State(#[from] TransitionError),
 }
 
-impl CertificateRecord {
-    /// Adds a batch of `count` marks; only a valid certificate may order marks.
-    pub fn order_marks(&mut self, count: u64, today: NaiveDate) -> Result<&MarkBatch, MarkError> {
-        let current = self.state_on(today);
-        if current != State::Valid {
-            return Err(TransitionError::Illegal { action: "order marks for", current }.into());
-        }
-        let count = u32::try_from(count).ok().filter(|c| (1..=MAX_BATCH).contains(c)).ok_or(MarkError::Count(count))?;
-        let id = self.mark_batches.last().map_or(1, |b| b.id + 1);
-        self.mark_batches.push(MarkBatch { id, count, ordered: today, revoked: Vec::new() });
-        self.mark_batches.last().ok_or(MarkError::NoSuchBatch(id))
+/// Adds a batch of `count` marks to `batches`, those of a certificate in state `current`; only a
+/// valid certificate may order marks. The record's `order_marks` is the way in.
+pub(super) fn order(
+    batches: &mut Vec<MarkBatch>,
+    current: State,
+    count: u64,
+    today: NaiveDate,
+) -> Result<&MarkBatch, MarkError> {
+    if current != State::Valid {
+        return Err(TransitionError::Illegal { action: "order marks for", current }.into());
     }
+    let count = u32::try_from(count).ok().filter(|c| (1..=MAX_BATCH).contains(c)).ok_or(MarkError::Count(count))?;
+    let id = batches.last().map_or(1, |b| b.id + 1);
+    batches.push(MarkBatch { id, count, ordered: today, revoked: Vec::new() });
+    batches.last().ok_or(MarkError::NoSuchBatch(id))
+}
 
-    /// Revokes serials `first..=last` of batch `batch` (the whole batch when no range is given)
-    /// without touching the certificate's own state.
-    pub fn revoke_marks(
-        &mut self,
-        batch: u32,
-        range: Option<(u32, u32)>,
-        reason: &str,
-        today: NaiveDate,
-    ) -> Result<RevokedMarks, MarkError> {
-        let reason =
-            clean_text("reason", reason, super::status::MAX_REASON_CHARS).map_err(|e| MarkError::Reason(e.message))?;
-        let entry = self.mark_batches.iter_mut().find(|b| b.id == batch).ok_or(MarkError::NoSuchBatch(batch))?;
-        let (first, last) = range.unwrap_or((1, entry.count));
-        if first == 0 || first > last || last > entry.count {
-            return Err(MarkError::Range { batch, first, last, count: entry.count });
-        }
-        if covered(&entry.revoked, first, last) {
-            return Err(MarkError::AlreadyRevoked { batch, first, last });
-        }
-        let revoked = RevokedMarks { first, last, reason, date: today };
-        entry.revoked.push(revoked.clone());
-        Ok(revoked)
+/// Revokes serials `first..=last` of batch `batch` (the whole batch when no range is given);
+/// the record's `revoke_marks` is the way in.
+pub(super) fn revoke(
+    batches: &mut [MarkBatch],
+    batch: u32,
+    range: Option<(u32, u32)>,
+    reason: &str,
+    today: NaiveDate,
+) -> Result<RevokedMarks, MarkError> {
+    let reason = clean_text("reason", reason, MAX_REASON_CHARS).map_err(|e| MarkError::Reason(e.message))?;
+    let entry = batches.iter_mut().find(|b| b.id == batch).ok_or(MarkError::NoSuchBatch(batch))?;
+    let (first, last) = range.unwrap_or((1, entry.count));
+    if first == 0 || first > last || last > entry.count {
+        return Err(MarkError::Range { batch, first, last, count: entry.count });
     }
+    if covered(&entry.revoked, first, last) {
+        return Err(MarkError::AlreadyRevoked { batch, first, last });
+    }
+    let revoked = RevokedMarks { first, last, reason, date: today };
+    entry.revoked.push(revoked.clone());
+    Ok(revoked)
+}
 
-    /// What the record says about serial `serial` of batch `batch`.
-    pub fn serial_status(&self, batch: u32, serial: u32) -> SerialStatus {
-        let Some(entry) = self.mark_batches.iter().find(|b| b.id == batch) else {
-            return SerialStatus::NotIssued;
-        };
-        if serial == 0 || serial > entry.count {
-            return SerialStatus::NotIssued;
-        }
-        match entry.revoked.iter().find(|r| (r.first..=r.last).contains(&serial)) {
-            Some(r) => SerialStatus::Revoked { reason: r.reason.clone(), date: r.date },
-            None => SerialStatus::Issued,
-        }
+/// What `batches` say about serial `serial` of batch `batch`.
+pub(super) fn serial_status(batches: &[MarkBatch], batch: u32, serial: u32) -> SerialStatus {
+    let Some(entry) = batches.iter().find(|b| b.id == batch) else {
+        return SerialStatus::NotIssued;
+    };
+    if serial == 0 || serial > entry.count {
+        return SerialStatus::NotIssued;
+    }
+    match entry.revoked.iter().find(|r| (r.first..=r.last).contains(&serial)) {
+        Some(r) => SerialStatus::Revoked { reason: r.reason.clone(), date: r.date },
+        None => SerialStatus::Issued,
     }
 }
 
@@ -132,6 +134,7 @@ fn covered(revoked: &[RevokedMarks], first: u32, last: u32) -> bool {
 mod tests {
     use super::*;
     use crate::domain::status::Status;
+    use crate::domain::CertificateRecord;
 
     fn record() -> CertificateRecord {
         let json = serde_json::json!({

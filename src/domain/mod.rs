@@ -3,17 +3,27 @@
 
 pub mod certificate;
 pub mod evaluation;
+pub mod events;
 pub mod invisible;
 pub mod marks;
 pub mod receipt;
+pub mod roles;
+pub mod scans;
+pub mod search;
 pub mod status;
+pub mod text;
 pub mod uscc;
 
 pub use certificate::{
-    clean_text, validity_end, ApprovalNumber, CertificateDraft, CertificateNumber, CertificateRecord, FieldError,
-    Holder, IssueError, Issuer, SurveillanceAudit, SurveillanceOutcome, STANDARD,
+    validity_end, ApprovalNumber, CertificateDraft, CertificateNumber, CertificateRecord, Holder, IssueError, Issuer,
+    SurveillanceAudit, SurveillanceOutcome, STANDARD,
 };
 pub use evaluation::{Evaluation, EvaluationError, Level, Points};
+pub use events::EventKind;
 pub use marks::{MarkBatch, MarkError, RevokedMarks, SerialStatus, MAX_BATCH};
+pub use roles::Role;
+pub use scans::{ScanTally, ScannerSet, SerialKey, SCANNER_CAPACITY};
+pub use search::SearchQuery;
 pub use status::{effective_state, transition, State, Status, StatusAction, TransitionError};
+pub use text::{clean_text, FieldError};
 pub use uscc::{Uscc, UsccError};

@@ -8,7 +8,7 @@ use std::fmt;
 use chrono::{Months, NaiveDate};
 use serde::{Deserialize, Serialize};
 
-use super::certificate::clean_text;
+use super::text::clean_text;
 
 /// Longest reason recorded with a status change.
 pub const MAX_REASON_CHARS: usize = 500;

@@ -2,11 +2,11 @@
 //! answers use, plus the log proof and the signed status assertion. The registry calls this
 //! once per change (or per expiry of a cached copy); `GET` only sends the bytes.
 
+use crate::crypto::SignedCertificate;
 use crate::http::log::base64_hashes;
 use crate::http::log::view::LogView;
 use crate::http::views::PublicCertificateView;
 use crate::registry::{clock, AnswerFormat, LogProof, SignedAssertion};
-use crate::store::StoredCertificate;
 use crate::tlog::Hash;
 
 /// The JSON answer format of `GET /api/v1/certificates/{number}`.
@@ -15,7 +15,7 @@ pub struct JsonAnswers;
 impl AnswerFormat for JsonAnswers {
     fn render(
         &self,
-        certificate: &StoredCertificate,
+        certificate: &SignedCertificate,
         log: Option<&LogProof>,
         assertion: &SignedAssertion,
     ) -> Result<Vec<u8>, String> {

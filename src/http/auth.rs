@@ -10,8 +10,8 @@ use axum::http::request::Parts;
 
 use super::error::ApiError;
 use super::AppState;
+use crate::domain::Role;
 use crate::registry::Principal;
-use crate::store::Role;
 
 /// A role a route requires.
 pub trait RequiredRole {

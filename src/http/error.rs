@@ -8,8 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
 use crate::domain::{EvaluationError, IssueError, MarkError, TransitionError};
-use crate::registry::{AuthError, RegistryError};
-use crate::store::StoreError;
+use crate::registry::{AuthError, RegistryError, StoreFailure};
 
 /// Media type of problem documents.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -129,8 +128,8 @@ impl ApiError {
     }
 
     /// Adds `Retry-After` when the store failure behind this problem is an outage that passes
-    /// (see [`StoreError::is_unavailable`]) rather than a fault that a retry would meet again.
-    pub fn retry_if_outage(self, cause: &StoreError) -> Self {
+    /// (see [`StoreFailure::is_unavailable`]) rather than a fault that a retry would meet again.
+    pub fn retry_if_outage(self, cause: &StoreFailure) -> Self {
         if cause.is_unavailable() {
             self.retry_after(RETRY_UNAVAILABLE_AFTER)
         } else {

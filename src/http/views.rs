@@ -7,8 +7,9 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::crypto::Signature;
+use crate::crypto::SignedCertificate;
 use crate::domain::{CertificateRecord, Holder, Issuer, Level, Points, State, SurveillanceAudit};
-use crate::store::{StoredCertificate, StoredEvent};
+use crate::registry::HistoryEvent;
 
 /// Status as it is in force today.
 #[derive(Serialize)]
@@ -26,7 +27,7 @@ pub struct StatusView<'a> {
 }
 
 impl<'a> StatusView<'a> {
-    pub fn of(certificate: &'a StoredCertificate, today: NaiveDate) -> Self {
+    pub fn of(certificate: &'a SignedCertificate, today: NaiveDate) -> Self {
         Self::of_record(&certificate.record, today)
     }
 
@@ -83,7 +84,7 @@ pub struct PublicCertificateView<'a> {
 }
 
 impl<'a> PublicCertificateView<'a> {
-    pub fn of(certificate: &'a StoredCertificate, today: NaiveDate) -> Result<Self, serde_json::Error> {
+    pub fn of(certificate: &'a SignedCertificate, today: NaiveDate) -> Result<Self, serde_json::Error> {
         let record = &certificate.record;
         Ok(Self {
             number: record.number.as_str(),
@@ -133,7 +134,7 @@ pub struct CertificateSummary<'a> {
 }
 
 impl<'a> CertificateSummary<'a> {
-    pub fn of(certificate: &'a StoredCertificate, today: NaiveDate) -> Self {
+    pub fn of(certificate: &'a SignedCertificate, today: NaiveDate) -> Self {
         Self::of_record(&certificate.record, today)
     }
 
@@ -158,7 +159,7 @@ impl<'a> CertificateSummary<'a> {
 pub struct EventView<'a> {
     pub seq: i64,
     pub version: u32,
-    pub kind: crate::store::EventKind,
+    pub kind: crate::domain::EventKind,
     pub at: chrono::DateTime<chrono::Utc>,
     pub details: &'a serde_json::Value,
     pub record: &'a RawValue,
@@ -166,7 +167,7 @@ pub struct EventView<'a> {
 }
 
 impl<'a> EventView<'a> {
-    pub fn of(event: &'a StoredEvent) -> Result<Self, serde_json::Error> {
+    pub fn of(event: &'a HistoryEvent) -> Result<Self, serde_json::Error> {
         Ok(Self {
             seq: event.seq,
             version: event.version,
@@ -186,13 +187,13 @@ pub(crate) mod tests {
     use crate::domain::certificate::tests::{draft, issuer};
     use crate::domain::{CertificateNumber, CertificateRecord, Status};
 
-    pub(crate) fn stored(status: Status, issued: NaiveDate) -> StoredCertificate {
+    pub(crate) fn stored(status: Status, issued: NaiveDate) -> SignedCertificate {
         let mut draft = draft();
         draft.issued = Some(issued);
         let mut record =
             CertificateRecord::issue(draft, CertificateNumber::assigned(2026, 1), issuer(), issued).unwrap();
         record.status = status;
-        StoredCertificate {
+        SignedCertificate {
             record,
             canonical: "{}".into(),
             signature: Signature {
@@ -201,7 +202,6 @@ pub(crate) mod tests {
                 value: String::new(),
             },
             updated_at: chrono::Utc::now(),
-            columns: None,
         }
     }
 

@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 use super::log::LogProof;
 use super::unconfirmed::{fingerprint, Refusals, Say};
 use super::{Registry, RegistryError};
+use crate::crypto::SignedCertificate;
 use crate::store::StoredCertificate;
 use crate::tlog::{leaf_hash, verify_inclusion, Hash};
 
@@ -200,33 +201,35 @@ impl Registry {
         }
     }
 
-    /// `certificate` (or the store's fresher copy of it) once it is tied to the log; a
-    /// certificate that cannot be is refused with [`RegistryError::Unconfirmed`].
+    /// The signed certificate of the stored row `row` (or of the store's fresher copy of it) once
+    /// it is tied to the log: where a row becomes what the layers above are handed, its search
+    /// columns left behind. A certificate that cannot be tied is refused with
+    /// [`RegistryError::Unconfirmed`].
     ///
     /// Concurrent writes move the row and the log on between two looks, so a look that finds
     /// them apart is repeated while either moves. Only when neither moved in [`STALLS`] looks in
     /// a row is the difference tampering; a certificate still changing after [`ROUNDS`] looks
     /// is a [`RegistryError::Conflict`], never an alarm.
-    pub(super) async fn confirmed(&self, certificate: StoredCertificate) -> Result<StoredCertificate, RegistryError> {
-        let mut certificate = certificate;
-        let number = certificate.record.number.clone();
+    pub(super) async fn confirmed(&self, row: StoredCertificate) -> Result<SignedCertificate, RegistryError> {
+        let mut row = row;
+        let number = row.signed.record.number.clone();
         let mut looks = Looks::default();
         loop {
-            if let Some(refusal) = self.standing_refusal(&certificate) {
+            if let Some(refusal) = self.standing_refusal(&row) {
                 return Err(refusal);
             }
-            let mut check = self.check_record(&certificate);
+            let mut check = self.check_record(&row);
             if check == Check::Signed {
-                let proof = self.log_proof(number.as_str(), certificate.record.version).await?;
-                check = self.check_leaf(&certificate, proof.as_ref());
+                let proof = self.log_proof(number.as_str(), row.signed.record.version).await?;
+                check = self.check_leaf(&row.signed, proof.as_ref());
             }
             if check == Check::Confirmed {
                 self.log.tampering.cleared(number.as_str());
-                return Ok(certificate);
+                return Ok(row.signed);
             }
-            let next = looks.note(certificate.record.version, self.head_version(number.as_str()));
+            let next = looks.note(row.signed.record.version, self.head_version(number.as_str()));
             if matches!(check, Check::Tampered(_)) || next == Next::Stuck {
-                return Err(self.unconfirmed(&certificate, describe(&certificate, check)));
+                return Err(self.unconfirmed(&row, describe(&row.signed, check)));
             }
             if next == Next::Exhausted {
                 return Err(RegistryError::Conflict(number.to_string()));
@@ -236,7 +239,7 @@ impl Registry {
                 self.sync_log().await?;
             } else {
                 match self.store.get(&number).await? {
-                    Some(fresh) => certificate = fresh,
+                    Some(fresh) => row = fresh,
                     None => return Err(self.refuse(number.as_str(), None, "its current state row vanished".into())),
                 }
             }
@@ -248,21 +251,21 @@ impl Registry {
         self.log.heads.get(number).map(|head| head.version)
     }
 
-    /// Checks a certificate about to be prepared as an answer with the log proof made for it.
+    /// Checks a row about to be prepared as an answer with the log proof made for it.
     /// `Ok(false)`: read both again (a write or this instance's tree moved in between).
     pub(super) async fn confirm_answer(
         &self,
-        certificate: &StoredCertificate,
+        row: &StoredCertificate,
         proof: Option<&LogProof>,
         last: bool,
     ) -> Result<bool, RegistryError> {
-        let check = match self.check_record(certificate) {
-            Check::Confirmed | Check::Signed => self.check_leaf(certificate, proof),
+        let check = match self.check_record(row) {
+            Check::Confirmed | Check::Signed => self.check_leaf(&row.signed, proof),
             other => other,
         };
         match check {
             Check::Confirmed => {
-                self.log.tampering.cleared(certificate.record.number.as_str());
+                self.log.tampering.cleared(row.signed.record.number.as_str());
                 Ok(true)
             }
             Check::LogBehind if !last => {
@@ -270,20 +273,19 @@ impl Registry {
                 Ok(false)
             }
             Check::RowBehind { .. } if !last => Ok(false),
-            other => Err(self.unconfirmed(certificate, describe(certificate, other))),
+            other => Err(self.unconfirmed(row, describe(&row.signed, other))),
         }
     }
 
-    /// The refusal given at the last check of `certificate`'s number, if it still stands: the
-    /// row and the log's head are as they were then, and it is recent (`unconfirmed.rs`).
-    pub(super) fn standing_refusal(&self, certificate: &StoredCertificate) -> Option<RegistryError> {
+    /// The refusal given at the last check of `row`'s number, if it still stands: the row and
+    /// the log's head are as they were then, and it is recent (`unconfirmed.rs`).
+    pub(super) fn standing_refusal(&self, row: &StoredCertificate) -> Option<RegistryError> {
         let watch = &self.log.tampering;
         if watch.unconfirmed_count.load(Ordering::Relaxed) == 0 {
             return None;
         }
-        let number = certificate.record.number.as_str();
-        let number = certificate.columns.as_ref().map_or(number, |columns| columns.number.as_str());
-        let row = fingerprint(certificate);
+        let number = row.columns.number.as_str();
+        let row = fingerprint(row);
         let head = self.log.heads.get(number).map(|head| head.index);
         let problem = watch.refusals.standing(number, &row, head, Instant::now())?;
         let say = watch.refusals.given(number, Some(row), head, &problem, false, Instant::now());
@@ -291,11 +293,9 @@ impl Registry {
     }
 
     /// Counts and logs a certificate that cannot be tied to the log, and the refusal to give.
-    fn unconfirmed(&self, certificate: &StoredCertificate, problem: String) -> RegistryError {
-        let number = certificate.record.number.as_str();
-        // The row asked for, when its record names another certificate.
-        let number = certificate.columns.as_ref().map_or(number, |columns| columns.number.as_str());
-        self.refuse(number, Some(fingerprint(certificate)), problem)
+    fn unconfirmed(&self, row: &StoredCertificate, problem: String) -> RegistryError {
+        // The row asked for, even when its record names another certificate.
+        self.refuse(row.columns.number.as_str(), Some(fingerprint(row)), problem)
     }
 
     /// Counts a refusal found by a check, and logs it unless it was logged within the minute.
@@ -323,9 +323,10 @@ impl Registry {
 
     /// The row's columns against its record, the record's own signature and its place as the
     /// latest version in the log; [`Check::Confirmed`] only for a record vouched for before.
-    fn check_record(&self, certificate: &StoredCertificate) -> Check {
+    fn check_record(&self, row: &StoredCertificate) -> Check {
+        let certificate = &row.signed;
         let record = &certificate.record;
-        if let Some(problem) = certificate.columns.as_ref().and_then(|columns| columns.astray_from(record)) {
+        if let Some(problem) = row.columns.astray_from(record) {
             return Check::Tampered(problem);
         }
         let Some(head) = self.log.heads.get(record.number.as_str()) else { return Check::LogBehind };
@@ -347,7 +348,7 @@ impl Registry {
 
     /// The event behind the answer is the leaf the tree holds, names this record, and is
     /// included under the latest signed checkpoint.
-    fn check_leaf(&self, certificate: &StoredCertificate, proof: Option<&LogProof>) -> Check {
+    fn check_leaf(&self, certificate: &SignedCertificate, proof: Option<&LogProof>) -> Check {
         let record = &certificate.record;
         let Some(proof) = proof else {
             return Check::Tampered(format!("version {} has no event or leaf in the log (deleted?)", record.version));
@@ -387,7 +388,7 @@ impl Registry {
 }
 
 /// Whether leaf data (docs/tlog.md) pins exactly this record text and signature.
-fn leaf_names(leaf: &[u8], certificate: &StoredCertificate) -> bool {
+fn leaf_names(leaf: &[u8], certificate: &SignedCertificate) -> bool {
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(leaf) else { return false };
     let digest = hex::encode(Sha256::digest(certificate.canonical.as_bytes()));
     let signature = &value["signature"];
@@ -398,7 +399,7 @@ fn leaf_names(leaf: &[u8], certificate: &StoredCertificate) -> bool {
         && signature["alg"].as_str() == Some(certificate.signature.alg.as_str())
 }
 
-fn describe(certificate: &StoredCertificate, check: Check) -> String {
+fn describe(certificate: &SignedCertificate, check: Check) -> String {
     let version = certificate.record.version;
     match check {
         Check::Tampered(problem) => problem,

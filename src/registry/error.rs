@@ -34,7 +34,31 @@ pub enum RegistryError {
     #[error("internal error: {0}")]
     Internal(String),
     #[error(transparent)]
-    Store(StoreError),
+    Store(StoreFailure),
+}
+
+/// A storage failure as the layers above the registry see it: what went wrong, in words, and
+/// whether it is an outage that passes. HTTP answers 503 with `Retry-After` for the one and 500
+/// for the other without knowing the store's own error type.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct StoreFailure {
+    message: String,
+    unavailable: bool,
+}
+
+impl StoreFailure {
+    /// Whether the database is out of reach or too busy right now rather than refusing this
+    /// request or holding bad data (see `StoreError::is_unavailable`): worth a retry.
+    pub fn is_unavailable(&self) -> bool {
+        self.unavailable
+    }
+}
+
+impl From<StoreError> for StoreFailure {
+    fn from(error: StoreError) -> Self {
+        Self { unavailable: error.is_unavailable(), message: error.to_string() }
+    }
 }
 
 impl RegistryError {
@@ -60,10 +84,7 @@ impl RegistryError {
                 RegistryError::Unconfirmed { number: number.clone(), problem: problem.clone() }
             }
             RegistryError::LogDamaged(problem) => RegistryError::LogDamaged(problem.clone()),
-            RegistryError::Store(error) => RegistryError::Store(StoreError::Relayed {
-                message: error.to_string(),
-                unavailable: error.is_unavailable(),
-            }),
+            RegistryError::Store(failure) => RegistryError::Store(failure.clone()),
             other => RegistryError::Internal(other.to_string()),
         }
     }
@@ -81,7 +102,7 @@ impl From<StoreError> for RegistryError {
             StoreError::Duplicate(number) => RegistryError::Duplicate(number),
             StoreError::VersionConflict { number, .. } => RegistryError::Conflict(number),
             StoreError::NotFound(number) => RegistryError::NotFound(number),
-            other => RegistryError::Store(other),
+            other => RegistryError::Store(other.into()),
         }
     }
 }
@@ -101,9 +122,9 @@ mod tests {
 
     #[test]
     fn a_relayed_failure_keeps_its_kind() {
-        let outage = RegistryError::Store(StoreError::Database(sqlx::Error::PoolTimedOut)).relayed();
+        let outage = RegistryError::from(StoreError::Database(sqlx::Error::PoolTimedOut)).relayed();
         assert!(matches!(&outage, RegistryError::Store(store) if store.is_unavailable()), "{outage:?}");
-        let fault = RegistryError::Store(StoreError::Corrupt("bad row".into())).relayed();
+        let fault = RegistryError::from(StoreError::Corrupt("bad row".into())).relayed();
         assert!(matches!(&fault, RegistryError::Store(store) if !store.is_unavailable()), "{fault:?}");
         assert!(fault.to_string().contains("bad row"));
         assert!(matches!(RegistryError::NotFound("SM1".into()).relayed(), RegistryError::NotFound(n) if n == "SM1"));

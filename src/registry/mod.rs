@@ -10,6 +10,7 @@
 mod backing;
 pub mod clock;
 mod error;
+mod history;
 mod lifecycle;
 mod log;
 mod procurement;
@@ -23,21 +24,28 @@ mod unconfirmed;
 use std::sync::Arc;
 
 pub use backing::TamperReport;
-pub use error::RegistryError;
+pub use error::{RegistryError, StoreFailure};
+pub use history::HistoryEvent;
 pub use lifecycle::{parse_csv, Change, ImportReport, ImportRow, RowError, CSV_COLUMNS};
 pub use log::{audit, origin, LogProof};
 pub use procurement::{quota, receipt, verify};
-pub use read::answer::{AnswerFormat, ReadPath, SignedAssertion, StatusAssertion, DEFAULT_ANSWER_LIFETIME};
+pub use read::answer::{
+    AnswerBytes, AnswerFormat, PublicAnswer, ReadPath, SignedAssertion, StatusAssertion, DEFAULT_ANSWER_LIFETIME,
+};
 pub use read::watch;
-pub use scan::{CounterFigures, PreparedDigests, ScanClient, ScanCounter, ScanNote, ScanOutcome, Verdict, SUSPICIOUS_SCANS};
+pub use scan::{
+    CounterFigures, PreparedDigests, ScanClient, ScanCounter, ScanNote, ScanOutcome, Verdict, SUSPICIOUS_SCANS,
+};
 pub use tokens::{AuthError, Principal, TOKEN_PREFIX};
 
 pub use crate::cache::mark_digests::LOAD_AFTER as DIGEST_INDEX_LOAD_AFTER;
 
 use crate::cache::mark_digests::MarkDigests;
+use crate::crypto::SignedCertificate;
 use crate::crypto::{canonical_bytes, Signer, TrustList, Verifier};
+use crate::domain::SearchQuery;
 use crate::domain::{CertificateNumber, CertificateRecord, Issuer};
-use crate::store::{SearchQuery, SignedRecord, Store, StoredCertificate, StoredEvent};
+use crate::store::{SignedRecord, Store};
 
 /// Receipts per minute per instance unless configured: ten a second, far above what tender
 /// offices ask for, far below what would strain the disk.
@@ -164,14 +172,14 @@ impl Registry {
     }
 
     /// The current version of a certificate, once it is tied to the transparency log.
-    pub async fn get(&self, number: &CertificateNumber) -> Result<StoredCertificate, RegistryError> {
+    pub async fn get(&self, number: &CertificateNumber) -> Result<SignedCertificate, RegistryError> {
         let certificate = self.store.get(number).await?.ok_or_else(|| RegistryError::NotFound(number.to_string()))?;
         self.confirmed(certificate).await
     }
 
     /// A page of certificates matching `query`, plus whether more follow: from the search index
     /// when it is built and current, else from the store.
-    pub async fn search(&self, query: &SearchQuery) -> Result<(Vec<StoredCertificate>, bool), RegistryError> {
+    pub async fn search(&self, query: &SearchQuery) -> Result<(Vec<SignedCertificate>, bool), RegistryError> {
         if let Some(found) = self.search_with_index(query).await? {
             return Ok(found);
         }
@@ -179,7 +187,7 @@ impl Registry {
     }
 
     /// The same page asked of the store: the reference the search index answers like.
-    pub async fn search_in_store(&self, query: &SearchQuery) -> Result<(Vec<StoredCertificate>, bool), RegistryError> {
+    pub async fn search_in_store(&self, query: &SearchQuery) -> Result<(Vec<SignedCertificate>, bool), RegistryError> {
         let mut probe = query.clone();
         probe.limit = query.limit.saturating_add(1);
         let mut items = self.store.search(&probe).await?;
@@ -190,15 +198,6 @@ impl Registry {
             confirmed.push(self.confirmed(item).await?);
         }
         Ok((confirmed, more))
-    }
-
-    /// Every event of a certificate, oldest first.
-    pub async fn history(&self, number: &CertificateNumber) -> Result<Vec<StoredEvent>, RegistryError> {
-        let events = self.store.history(number).await?;
-        if events.is_empty() {
-            return Err(RegistryError::NotFound(number.to_string()));
-        }
-        Ok(events)
     }
 
     pub async fn count(&self) -> Result<u64, RegistryError> {

@@ -11,7 +11,8 @@ use subtle::ConstantTimeEq;
 
 use super::{clock, Registry, RegistryError};
 use crate::domain::clean_text;
-use crate::store::{Role, StoredToken};
+use crate::domain::Role;
+use crate::store::StoredToken;
 
 /// Every token starts with this, so leaked tokens are easy to grep for.
 pub const TOKEN_PREFIX: &str = "smk_";

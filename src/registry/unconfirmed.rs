@@ -136,17 +136,17 @@ impl Refusals {
 
 /// A digest of everything of a row a check reads: its record text, signature and search
 /// columns. A repaired row has another fingerprint and is checked afresh at once.
-pub(super) fn fingerprint(certificate: &StoredCertificate) -> Hash {
+pub(super) fn fingerprint(row: &StoredCertificate) -> Hash {
     let mut hasher = Sha256::new();
-    hasher.update(certificate.canonical.as_bytes());
+    hasher.update(row.signed.canonical.as_bytes());
     hasher.update([0]);
-    hasher.update(certificate.signature.alg.as_bytes());
+    hasher.update(row.signed.signature.alg.as_bytes());
     hasher.update([0]);
-    hasher.update(certificate.signature.key_id.as_str().as_bytes());
+    hasher.update(row.signed.signature.key_id.as_str().as_bytes());
     hasher.update([0]);
-    hasher.update(certificate.signature.value.as_bytes());
+    hasher.update(row.signed.signature.value.as_bytes());
     hasher.update([0]);
-    hasher.update(format!("{:?}", certificate.columns).as_bytes());
+    hasher.update(format!("{:?}", row.columns).as_bytes());
     hasher.finalize().into()
 }
 

@@ -5,7 +5,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{ScanTally, StoreError};
+use super::StoreError;
+use crate::domain::ScanTally;
 
 /// See the module documentation.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -12,21 +12,21 @@ mod leaves;
 mod postgres;
 mod scan_chunks;
 mod scan_deltas;
-mod scanner_set;
 mod sqlite;
 pub mod tlog;
 
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveDate, Utc};
-use serde::{Deserialize, Serialize};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
 
-use crate::crypto::Signature;
-use crate::domain::{CertificateNumber, CertificateRecord, Level, State, Uscc};
+use crate::crypto::{Signature, SignedCertificate};
+use crate::domain::{
+    CertificateNumber, CertificateRecord, EventKind, Role, ScanTally, ScannerSet, SearchQuery, SerialKey, Uscc,
+};
 
 pub use compact_tally::CompactTally;
 pub use postgres::{display_url, PostgresStore};
 pub use scan_deltas::{BatchScans, ScanDeltas, SerialScans};
-pub use scanner_set::{ScannerSet, SCANNER_CAPACITY};
 pub use sqlite::SqliteStore;
 pub use tlog::{LeafRow, LogEntry, LogStore, RawCertificate, RawEvent, StoredCheckpoint};
 
@@ -37,53 +37,6 @@ pub struct SignedRecord {
     /// Exactly the bytes that were signed (canonical JSON).
     pub canonical: Vec<u8>,
     pub signature: Signature,
-}
-
-/// What happened to a certificate.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EventKind {
-    Issued,
-    Suspended,
-    Reinstated,
-    Revoked,
-    Withdrawn,
-    Renewed,
-    Surveillance,
-    MarksOrdered,
-    MarksRevoked,
-}
-
-impl EventKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::Issued => "issued",
-            EventKind::Suspended => "suspended",
-            EventKind::Reinstated => "reinstated",
-            EventKind::Revoked => "revoked",
-            EventKind::Withdrawn => "withdrawn",
-            EventKind::Renewed => "renewed",
-            EventKind::Surveillance => "surveillance",
-            EventKind::MarksOrdered => "marks_ordered",
-            EventKind::MarksRevoked => "marks_revoked",
-        }
-    }
-
-    pub fn parse(input: &str) -> Option<Self> {
-        [
-            EventKind::Issued,
-            EventKind::Suspended,
-            EventKind::Reinstated,
-            EventKind::Revoked,
-            EventKind::Withdrawn,
-            EventKind::Renewed,
-            EventKind::Surveillance,
-            EventKind::MarksOrdered,
-            EventKind::MarksRevoked,
-        ]
-        .into_iter()
-        .find(|kind| kind.as_str() == input)
-    }
 }
 
 /// An event about to be stored: who did what when, and the record version it produced.
@@ -114,18 +67,15 @@ pub struct StoredEvent {
     pub signature: Signature,
 }
 
-/// The current version of a certificate.
+/// The current-state row of a certificate: its signed version, and the row's own copies of
+/// record fields. The registry compares the columns with the signed record before it hands the
+/// version upward, since an edit of them alone would otherwise steer searches unseen.
 #[derive(Clone, Debug)]
 pub struct StoredCertificate {
-    pub record: CertificateRecord,
-    /// Canonical JSON text of `record`, as signed.
-    pub canonical: String,
-    pub signature: Signature,
-    pub updated_at: DateTime<Utc>,
-    /// The row's own copies of record fields, when read from the store (`None` when the
-    /// certificate was not read from a row): the registry compares them with the
-    /// signed record, since an edit of them alone would otherwise steer searches unseen.
-    pub columns: Option<RowColumns>,
+    /// The record version as signed: what the registry hands upward once it is confirmed.
+    pub signed: SignedCertificate,
+    /// The row's search columns, which only the registry's tamper check reads.
+    pub columns: RowColumns,
 }
 
 /// The search columns of a current-state row: copies of fields of its signed record, kept so
@@ -193,52 +143,6 @@ impl RowColumns {
     }
 }
 
-/// Filters of a search; all given filters must match.
-#[derive(Clone, Debug)]
-pub struct SearchQuery {
-    /// Certificate number (exact or prefix), USCC, or a substring of the holder's name.
-    pub text: Option<String>,
-    pub uscc: Option<Uscc>,
-    pub level: Option<Level>,
-    /// Effective state, with expiry judged on `today`.
-    pub state: Option<State>,
-    pub today: NaiveDate,
-    /// Keyset cursor: only numbers after this one.
-    pub after: Option<CertificateNumber>,
-    pub limit: u32,
-}
-
-/// Roles an API token can hold, from least to most powerful.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Reads admin-only information (history details, statistics).
-    Reader,
-    /// Issues certificates and changes their status.
-    Issuer,
-    /// Everything, including token management.
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Reader => "reader",
-            Role::Issuer => "issuer",
-            Role::Admin => "admin",
-        }
-    }
-
-    pub fn parse(input: &str) -> Option<Self> {
-        [Role::Reader, Role::Issuer, Role::Admin].into_iter().find(|role| role.as_str() == input)
-    }
-
-    /// Whether a holder of `self` may do what needs `needed`.
-    pub fn allows(self, needed: Role) -> bool {
-        self >= needed
-    }
-}
-
 /// An API token as stored: never the secret, only its SHA-256.
 #[derive(Clone, Debug)]
 pub struct StoredToken {
@@ -248,22 +152,6 @@ pub struct StoredToken {
     pub label: String,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
-}
-
-/// One mark serial (batch 0, serial 0 is the certificate-level mark).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub struct SerialKey {
-    pub number: String,
-    pub batch: u32,
-    pub serial: u32,
-}
-
-/// How often a serial was scanned, and when first and last.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub struct ScanTally {
-    pub count: u64,
-    pub first_at: DateTime<Utc>,
-    pub last_at: DateTime<Utc>,
 }
 
 /// A signed verification receipt as stored: its id, when it was issued, and the canonical JSON
@@ -320,10 +208,6 @@ pub enum StoreError {
     Unreachable(String),
     #[error("migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
-    /// A failure that one read met and every request waiting for that same read receives (the
-    /// original cannot be cloned): its text, and whether it was an outage.
-    #[error("{message}")]
-    Relayed { message: String, unavailable: bool },
 }
 
 impl StoreError {
@@ -333,7 +217,6 @@ impl StoreError {
     pub fn is_unavailable(&self) -> bool {
         match self {
             StoreError::Unreachable(_) => true,
-            StoreError::Relayed { unavailable, .. } => *unavailable,
             StoreError::Database(error) => match error {
                 sqlx::Error::Io(_)
                 | sqlx::Error::PoolTimedOut
@@ -420,7 +303,11 @@ pub trait Store: LogStore + Send + Sync + 'static {
     /// The stored tally of one serial.
     async fn scan_tally(&self, key: &SerialKey) -> Result<Option<ScanTally>, StoreError>;
     /// The most scanned serials of a certificate, most first, with the total of all scans.
-    async fn scan_summary(&self, number: &str, limit: u32) -> Result<(u64, Vec<(SerialKey, ScanTally)>), StoreError>;
+    async fn scan_summary(
+        &self,
+        number: &CertificateNumber,
+        limit: u32,
+    ) -> Result<(u64, Vec<(SerialKey, ScanTally)>), StoreError>;
 
     async fn insert_token(&self, token: &StoredToken) -> Result<(), StoreError>;
     async fn find_token(&self, id: &str) -> Result<Option<StoredToken>, StoreError>;
@@ -437,7 +324,11 @@ pub trait Store: LogStore + Send + Sync + 'static {
     /// Stores the digest index of a batch, replacing any earlier one of the same batch.
     async fn put_mark_digests(&self, digests: &StoredMarkDigests) -> Result<(), StoreError>;
     /// The digest index of batch `batch` of certificate `number`, if one was stored.
-    async fn get_mark_digests(&self, number: &str, batch: u32) -> Result<Option<StoredMarkDigests>, StoreError>;
+    async fn get_mark_digests(
+        &self,
+        number: &CertificateNumber,
+        batch: u32,
+    ) -> Result<Option<StoredMarkDigests>, StoreError>;
     /// Every (certificate, batch) whose current record lists the batch and that has no stored
     /// digest index, in certificate and batch order.
     async fn batches_without_digests(&self) -> Result<Vec<(String, u32)>, StoreError>;
@@ -445,9 +336,9 @@ pub trait Store: LogStore + Send + Sync + 'static {
     // Scan seeds: which serials already have a stored tally, read once per batch.
     /// The serials of batch `batch` of certificate `number` that have a stored scan tally, in
     /// serial order (one query for the whole batch).
-    async fn scanned_serials(&self, number: &str, batch: u32) -> Result<Vec<u32>, StoreError>;
+    async fn scanned_serials(&self, number: &CertificateNumber, batch: u32) -> Result<Vec<u32>, StoreError>;
 
-    // Distinct scanners (see `scanner_set`), kept beside the request tallies.
+    // Distinct scanners (see `domain::scans`), kept beside the request tallies.
     /// Adds each set to the serial's stored one (a union: sending a set twice changes nothing),
     /// in one transaction.
     async fn add_scanners(&self, sets: &[(SerialKey, ScannerSet)]) -> Result<(), StoreError>;
@@ -500,8 +391,6 @@ mod tests {
         }
         assert!(StoreError::Database(sqlx::Error::PoolTimedOut).is_unavailable());
         assert!(StoreError::Unreachable("down".into()).is_unavailable());
-        let relayed = |unavailable| StoreError::Relayed { message: "m".into(), unavailable };
-        assert!(relayed(true).is_unavailable() && !relayed(false).is_unavailable());
         assert!(!StoreError::Corrupt("bad row".into()).is_unavailable());
         assert!(!StoreError::Database(sqlx::Error::RowNotFound).is_unavailable());
     }

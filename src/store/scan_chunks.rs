@@ -21,7 +21,8 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use super::{CompactTally, ScanDeltas, ScanTally, SerialKey, StoreError};
+use super::{CompactTally, ScanDeltas, StoreError};
+use crate::domain::{ScanTally, SerialKey};
 
 /// Serials per chunk: a chunk of a batch scanned end to end is a 26 KB blob, and a flush of a
 /// 1,000,000-mark batch touches at most 977 rows.

@@ -6,7 +6,8 @@
 //! bytes and an allocation a serial, then were sorted by their text; here a serial is 32 bytes
 //! (its number and a [`CompactTally`]) and the certificate number is written once per batch.
 
-use super::{CompactTally, ScanTally, SerialKey};
+use super::CompactTally;
+use crate::domain::{ScanTally, SerialKey};
 
 /// Serials of one batch and the scans to add to each.
 pub type SerialScans = Vec<(u32, CompactTally)>;

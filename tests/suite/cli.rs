@@ -147,7 +147,7 @@ fn import_reports_bad_rows_by_line_and_writes_none_of_them() {
         assert_eq!(first.record.holder.name, "导入一号有限公司");
         assert_eq!(first.record.issued.to_string(), "2026-01-05");
         assert_eq!(registry.history(&number).await.unwrap().len(), 1);
-        let query = starmark::store::SearchQuery {
+        let query = starmark::domain::SearchQuery {
             text: Some("自动编号".into()),
             uscc: None,
             level: None,

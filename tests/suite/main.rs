@@ -22,6 +22,7 @@ mod harness;
 mod honest_scans;
 mod independent_vectors;
 mod issuing_rules;
+mod layering;
 mod log_origin;
 mod mark_digests;
 mod marks;

@@ -157,10 +157,11 @@ async fn scans_redis_does_not_take_in_time_are_counted_as_not_shared() {
     // Far more scans than HTTP could bring in a test, counted as the scan path counts them.
     let scans = app.registry.scans();
     let at = chrono::Utc::now();
+    let number = starmark::domain::CertificateNumber::parse("SM2026QUEUE001").expect("a certificate number");
     let mut made = 0u64;
     while scans.figures().not_shared == 0 {
         for _ in 0..4096 {
-            scans.record("SM2026QUEUE001", 1, 3, at).await.expect("counted");
+            scans.record(&number, 1, 3, at).await.expect("counted");
         }
         made += 4096;
         assert!(made < 4_000_000, "{made} scans made and the queue to Redis never filled");

@@ -278,7 +278,7 @@ async fn redis_keeps_the_earliest_first_scan_whatever_order_the_instances_report
     use chrono::{DateTime, SubsecRound, Utc};
     use starmark::cache::shared::{ScanDelta, SharedCache};
     use starmark::cache::{AnswerCache, CacheSettings};
-    use starmark::store::{ScanTally, SerialKey};
+    use starmark::domain::{ScanTally, SerialKey};
 
     let redis = RedisServer::start().await;
     let shared = SharedCache::new(&redis.url(), Duration::from_secs(5)).unwrap();

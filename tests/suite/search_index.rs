@@ -9,9 +9,9 @@ use common::{issue_body, spawn_app_on, uscc, Backend, TestApp};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
+use starmark::domain::SearchQuery;
 use starmark::domain::{CertificateNumber, Level, State, Uscc};
 use starmark::registry::Registry;
-use starmark::store::SearchQuery;
 
 /// Waits until `registry`'s search index holds `count` certificates, so searches are answered
 /// by it rather than by the store.

@@ -9,10 +9,8 @@ use chrono::{DateTime, NaiveDate};
 use common::postgres::TestStore;
 use common::records::{at, Records};
 use common::Backend;
-use starmark::domain::{CertificateNumber, Level, MarkBatch, State, Uscc};
-use starmark::store::{
-    EventKind, Role, SearchQuery, StoreError, StoredCheckpoint, StoredMarkDigests, StoredReceipt, StoredToken,
-};
+use starmark::domain::{CertificateNumber, EventKind, Level, MarkBatch, Role, SearchQuery, State, Uscc};
+use starmark::store::{StoreError, StoredCheckpoint, StoredMarkDigests, StoredReceipt, StoredToken};
 
 on_each_backend!(
     events_state_and_leaves_are_written_together,
@@ -35,7 +33,7 @@ async fn events_state_and_leaves_are_written_together(backend: Backend) {
     let suspended = records.changed(&first.signed.record, State::Suspended, 5);
     store.append(&suspended, 1).await.unwrap();
 
-    let current = store.get(&number("SM2026STORE01")).await.unwrap().expect("stored");
+    let current = store.get(&number("SM2026STORE01")).await.unwrap().expect("stored").signed;
     assert_eq!(current.record, suspended.signed.record);
     assert_eq!(current.canonical.as_bytes(), suspended.signed.canonical.as_slice());
     assert_eq!(current.signature, suspended.signed.signature);
@@ -166,7 +164,7 @@ async fn search_matches_substrings_filters_and_pages_by_number(backend: Backend)
         limit: 100,
     };
     let numbers = |found: Vec<starmark::store::StoredCertificate>| -> Vec<String> {
-        found.into_iter().map(|c| c.record.number.as_str().to_string()).collect()
+        found.into_iter().map(|c| c.signed.record.number.as_str().to_string()).collect()
     };
     let search = |q: SearchQuery| {
         let store = &store;
@@ -304,7 +302,7 @@ async fn mark_digest_indexes_are_kept_per_batch(backend: Backend) {
     };
     store.put_mark_digests(&digests(1, 1)).await.unwrap();
     store.put_mark_digests(&digests(1, 7)).await.unwrap();
-    let stored = store.get_mark_digests("SM2026DIGEST2", 1).await.unwrap().expect("index");
+    let stored = store.get_mark_digests(&number("SM2026DIGEST2"), 1).await.unwrap().expect("index");
     assert_eq!(stored.salt, vec![7; 16], "a rebuilt index replaces the old one");
     assert_eq!(
         stored,
@@ -313,7 +311,7 @@ async fn mark_digest_indexes_are_kept_per_batch(backend: Backend) {
             ..digests(1, 7)
         }
     );
-    assert!(store.get_mark_digests("SM2026DIGEST2", 2).await.unwrap().is_none());
+    assert!(store.get_mark_digests(&number("SM2026DIGEST2"), 2).await.unwrap().is_none());
     assert_eq!(store.batches_without_digests().await.unwrap(), vec![("SM2026DIGEST2".to_string(), 2)]);
     let orphan = StoredMarkDigests { number: "SM2026NOSUCH1".into(), ..digests(1, 1) };
     assert!(store.put_mark_digests(&orphan).await.is_err(), "an index belongs to a stored certificate");

@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Connection, SqliteConnection};
-use starmark::store::{ScanDeltas, ScanTally, SerialKey, SqliteStore, Store};
+use starmark::domain::{CertificateNumber, ScanTally, SerialKey};
+use starmark::store::{ScanDeltas, SqliteStore, Store};
 
 /// Scan times became integer microseconds in this migration.
 const SCAN_MICROS: u32 = 7;
@@ -72,12 +73,15 @@ async fn scan_tallies_stored_as_text_keep_every_microsecond() {
             last_at: at("2026-11-28T23:59:59.000001Z")
         })
     );
-    let (total, top) = store.scan_summary("SM2026MIGRATE01", 10).await.unwrap();
+    let (total, top) = store.scan_summary(&CertificateNumber::parse("SM2026MIGRATE01").unwrap(), 10).await.unwrap();
     assert_eq!(total, 15);
     assert_eq!(top[0].0, key(8));
     assert_eq!(top[0].1.first_at, at("1999-12-31T23:59:59.999999Z"));
     assert_eq!(top[0].1.last_at, at("2030-01-01T00:00:00.000000Z"));
-    assert_eq!(store.scanned_serials("SM2026MIGRATE01", 1).await.unwrap(), vec![7, 8]);
+    assert_eq!(
+        store.scanned_serials(&CertificateNumber::parse("SM2026MIGRATE01").unwrap(), 1).await.unwrap(),
+        vec![7, 8]
+    );
 
     // New scans merge with the migrated tallies: earliest first, latest last.
     let later = ScanTally { count: 2, first_at: at("2026-11-29T00:00:00Z"), last_at: at("2026-11-29T00:00:01Z") };
@@ -150,9 +154,15 @@ async fn scan_tallies_kept_a_row_per_serial_come_back_exactly_from_their_chunks(
         };
         assert_eq!(store.scan_tally(&key).await.unwrap(), Some(expected), "{key:?}");
     }
-    assert_eq!(store.scanned_serials("SM2026MIGRATE01", 1).await.unwrap(), vec![0, 1_023, 1_024, 1_000_000]);
-    assert_eq!(store.scanned_serials("SM2026MIGRATE01", 2).await.unwrap(), vec![1_023, u32::MAX]);
-    let (total, top) = store.scan_summary("SM2026MIGRATE02", 10).await.unwrap();
+    assert_eq!(
+        store.scanned_serials(&CertificateNumber::parse("SM2026MIGRATE01").unwrap(), 1).await.unwrap(),
+        vec![0, 1_023, 1_024, 1_000_000]
+    );
+    assert_eq!(
+        store.scanned_serials(&CertificateNumber::parse("SM2026MIGRATE01").unwrap(), 2).await.unwrap(),
+        vec![1_023, u32::MAX]
+    );
+    let (total, top) = store.scan_summary(&CertificateNumber::parse("SM2026MIGRATE02").unwrap(), 10).await.unwrap();
     assert_eq!(total, 10);
     assert_eq!(top.iter().map(|(key, _)| key.serial).collect::<Vec<_>>(), vec![1_023, 2_047]);
 

@@ -10,7 +10,8 @@ use common::postgres::{server_url, with_database, TestStore};
 use common::records::Records;
 use common::Backend;
 use starmark::domain::State;
-use starmark::store::{ScanDeltas, ScanTally, SerialKey, Store, StoreError};
+use starmark::domain::{CertificateNumber, ScanTally, SerialKey};
+use starmark::store::{ScanDeltas, Store, StoreError};
 
 /// Two instances on one fresh database.
 async fn two_instances() -> (TestStore, Arc<dyn Store>) {
@@ -55,7 +56,7 @@ async fn two_instances_appending_to_one_certificate_at_once_one_wins_and_the_log
             _ => panic!("round {round}: exactly one append must win, the other conflict: {one:?} / {other:?}"),
         };
         let stored = second.get(&current.number).await.unwrap().expect("stored");
-        assert_eq!(stored.record, winner.signed.record, "round {round}: the state is the winner's");
+        assert_eq!(stored.signed.record, winner.signed.record, "round {round}: the state is the winner's");
         current = winner.signed.record;
     }
     let history = first.history(&current.number).await.unwrap();
@@ -135,7 +136,7 @@ async fn scan_flushes_from_two_instances_at_once_add_up() {
         assert_eq!(tally.count, 60, "serial {serial}: no flush lost another's scans");
         assert_eq!((tally.first_at, tally.last_at), (at, at + chrono::Duration::seconds(129)));
     }
-    assert_eq!(second.scan_summary("SM2026FLUSH01", 10).await.unwrap().0, 180);
+    assert_eq!(second.scan_summary(&CertificateNumber::parse("SM2026FLUSH01").unwrap(), 10).await.unwrap().0, 180);
 }
 
 fn open_error(result: Result<Arc<dyn Store>, StoreError>) -> String {

@@ -6,7 +6,8 @@ use crate::common;
 use chrono::{DateTime, Duration, Utc};
 use common::postgres::TestStore;
 use common::Backend;
-use starmark::store::{ScanDeltas, ScanTally, SerialKey};
+use starmark::domain::{CertificateNumber, ScanTally, SerialKey};
+use starmark::store::ScanDeltas;
 
 fn key(number: &str, batch: u32, serial: u32) -> SerialKey {
     SerialKey { number: number.into(), batch, serial }
@@ -43,8 +44,12 @@ async fn a_damaged_chunk_is_kept_aside_and_stops_no_flush(backend: Backend) {
 
     // Readers skip it rather than fail: its serials read as never scanned.
     assert_eq!(store.scan_tally(&key("SM2026DAMAGE01", 1, 5)).await.expect("read"), None);
-    assert_eq!(store.scanned_serials("SM2026DAMAGE01", 1).await.expect("serials"), vec![1030]);
-    let (total, top) = store.scan_summary("SM2026DAMAGE01", 10).await.expect("summary");
+    assert_eq!(
+        store.scanned_serials(&CertificateNumber::parse("SM2026DAMAGE01").unwrap(), 1).await.expect("serials"),
+        vec![1030]
+    );
+    let (total, top) =
+        store.scan_summary(&CertificateNumber::parse("SM2026DAMAGE01").unwrap(), 10).await.expect("summary");
     assert_eq!((total, top.len()), (1, 1), "chunk 1 only");
 
     // The next flush into both chunks succeeds: chunk 0 starts again from its scans, chunk 1
@@ -116,7 +121,7 @@ async fn a_flush_over_many_chunks_keeps_every_serial_and_the_next_one_adds_to_it
 
     let mut expected: Vec<u32> = serials.iter().filter(|&&s| batch_of(s) == 1).flat_map(|&s| [s, s + 1]).collect();
     expected.sort_unstable();
-    assert_eq!(store.scanned_serials("SM2026CHUNKS01", 1).await.unwrap(), expected);
+    assert_eq!(store.scanned_serials(&CertificateNumber::parse("SM2026CHUNKS01").unwrap(), 1).await.unwrap(), expected);
 }
 
 async fn the_summary_totals_every_serial_and_ranks_by_count_then_batch_and_serial(backend: Backend) {
@@ -130,12 +135,18 @@ async fn the_summary_totals_every_serial_and_ranks_by_count_then_batch_and_seria
     store.add_scans(&ScanDeltas::from_tallies(&deltas)).await.unwrap();
     store.add_scans(&ScanDeltas::from_tallies(&[(key("SM2026SUMMARY2", 1, 1), tally(100, at, at))])).await.unwrap();
 
-    let (total, top) = store.scan_summary("SM2026SUMMARY1", 4).await.unwrap();
+    let (total, top) = store.scan_summary(&CertificateNumber::parse("SM2026SUMMARY1").unwrap(), 4).await.unwrap();
     assert_eq!(total, 33);
     let ranked: Vec<(u32, u32, u64)> = top.iter().map(|(k, t)| (k.batch, k.serial, t.count)).collect();
     assert_eq!(ranked, vec![(1, 2_048, 9), (2, 1_023, 9), (1, 7, 4), (1, 1_024, 4)]);
-    let (total, top) = store.scan_summary("SM2026SUMMARY1", 100).await.unwrap();
+    let (total, top) = store.scan_summary(&CertificateNumber::parse("SM2026SUMMARY1").unwrap(), 100).await.unwrap();
     assert_eq!((total, top.len()), (33, 7));
-    assert_eq!(store.scan_summary("SM2026NOSCANS1", 10).await.unwrap(), (0, vec![]));
-    assert_eq!(store.scan_summary("SM2026SUMMARY1", 0).await.unwrap(), (33, vec![]));
+    assert_eq!(
+        store.scan_summary(&CertificateNumber::parse("SM2026NOSCANS1").unwrap(), 10).await.unwrap(),
+        (0, vec![])
+    );
+    assert_eq!(
+        store.scan_summary(&CertificateNumber::parse("SM2026SUMMARY1").unwrap(), 0).await.unwrap(),
+        (33, vec![])
+    );
 }

@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 
 use super::SharedCache;
-use crate::store::{ScanTally, SerialKey};
+use crate::domain::{ScanTally, SerialKey};
 
 /// Counts the scans of several serials and returns their figures as every instance now shares
 /// them. `KEYS`: one hash per batch in the call. `ARGV[1]`: seconds to keep a batch's figures

@@ -1,5 +1,5 @@
 //! Distinct scanners every instance shares: per mark serial, the union of the scanner sets of
-//! all instances (see `store::ScannerSet`), kept in Redis by one script call per round trip
+//! all instances (see `domain::ScannerSet`), kept in Redis by one script call per round trip
 //! (made by `registry/scan/counter/` right after the request figures' one).
 //!
 //! Layout: one hash per mark batch, `starmark:scanners:{number}:{batch}`, whose field is the
@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 
 use super::SharedCache;
-use crate::store::{ScannerSet, SerialKey, SCANNER_CAPACITY};
+use crate::domain::{ScannerSet, SerialKey, SCANNER_CAPACITY};
 
 /// Unions the sets of several serials into the shared ones and returns the shared sets.
 /// `KEYS`: one hash per batch in the call. `ARGV[1]`: seconds to keep a batch's sets after its

@@ -10,11 +10,10 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use crate::cache::Cached;
 use crate::http::error::ApiError;
 use crate::http::extract::NumberPath;
 use crate::http::AppState;
-use crate::registry::RegistryError;
+use crate::registry::{PublicAnswer, RegistryError};
 
 /// Whether an `If-None-Match` header names `etag` (weak comparison, as RFC 9110 asks for GET).
 /// Without the header the ETag is not even read: it is cold memory on most hits.
@@ -41,8 +40,8 @@ pub async fn get_certificate(
     request: Request,
 ) -> Result<Response, ApiError> {
     let prepared = match state.registry.public_answer(&number).await? {
-        Cached::Answer(prepared) => prepared,
-        Cached::Absent => return Err(RegistryError::NotFound(number.to_string()).into()),
+        PublicAnswer::Found(prepared) => prepared,
+        PublicAnswer::Absent => return Err(RegistryError::NotFound(number.to_string()).into()),
     };
     let revalidate = HeaderValue::from_static("no-cache");
     let headers = request.headers();

@@ -8,13 +8,13 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use super::json_response;
+use crate::domain::SearchQuery;
 use crate::domain::{CertificateNumber, Level, State as CertState, Uscc};
 use crate::http::error::ApiError;
 use crate::http::extract::ApiQuery;
 use crate::http::views::CertificateSummary;
 use crate::http::AppState;
 use crate::registry::clock;
-use crate::store::SearchQuery;
 
 /// Page size when none is asked for.
 pub const DEFAULT_LIMIT: u32 = 20;

@@ -39,7 +39,7 @@ impl LogView {
 /// The `log` object for the version a certificate answer shows, when that version is logged.
 pub async fn log_view(
     registry: &crate::registry::Registry,
-    certificate: &crate::store::StoredCertificate,
+    certificate: &crate::crypto::SignedCertificate,
 ) -> Result<Option<LogView>, crate::http::error::ApiError> {
     let record = &certificate.record;
     let proof = registry.log_proof(record.number.as_str(), record.version).await?;

@@ -9,12 +9,12 @@ use maud::{display, html, Markup};
 use super::i18n;
 use super::widgets::{level_stars, state_badge};
 use super::{china_time, error_box, html_response, Lang, LangQuery, Page};
+use crate::crypto::SignedCertificate;
 use crate::domain::{CertificateNumber, SurveillanceOutcome};
 use crate::http::extract::ApiQuery;
 use crate::http::views::StatusView;
 use crate::http::AppState;
 use crate::registry::{clock, RegistryError};
-use crate::store::StoredCertificate;
 
 pub async fn certificate_page(
     State(state): State<AppState>,
@@ -65,7 +65,7 @@ pub async fn certificate_page(
     html_response(status, page.render(), "no-store")
 }
 
-fn facts(certificate: &StoredCertificate, lang: Lang, now: chrono::DateTime<chrono::Utc>) -> Markup {
+fn facts(certificate: &SignedCertificate, lang: Lang, now: chrono::DateTime<chrono::Utc>) -> Markup {
     let today = clock::date_in_china(now);
     let record = &certificate.record;
     let status = StatusView::of(certificate, today);

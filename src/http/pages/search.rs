@@ -11,12 +11,12 @@ use serde::Deserialize;
 use super::i18n::{self, Text};
 use super::widgets::{level_stars, state_badge};
 use super::{china_time, error_box, html_response, url_encode, Lang, Page};
+use crate::crypto::SignedCertificate;
 use crate::domain::{Level, State as CertState, Uscc, UsccError};
 use crate::http::certificates::search::{encode_cursor, parse, SearchParams};
 use crate::http::extract::ApiQuery;
 use crate::http::AppState;
 use crate::registry::{clock, RegistryError};
-use crate::store::StoredCertificate;
 
 /// The form's fields; everything optional, nothing unknown refused (a page should not break on
 /// a tracking parameter).
@@ -186,7 +186,7 @@ fn option(value: &str, name: Text, selected: Option<&str>, lang: Lang) -> Markup
     html! { option value=(value) selected[selected == Some(value)] { (lang.t(name)) } }
 }
 
-fn results(items: &[StoredCertificate], today: chrono::NaiveDate, lang: Lang) -> Markup {
+fn results(items: &[SignedCertificate], today: chrono::NaiveDate, lang: Lang) -> Markup {
     html! {
         section aria-labelledby="results" {
             h2 id="results" { (lang.t(i18n::RESULTS)) }
@@ -211,7 +211,7 @@ fn results(items: &[StoredCertificate], today: chrono::NaiveDate, lang: Lang) ->
     }
 }
 
-fn result_row(certificate: &StoredCertificate, today: chrono::NaiveDate, lang: Lang) -> Markup {
+fn result_row(certificate: &SignedCertificate, today: chrono::NaiveDate, lang: Lang) -> Markup {
     let record = &certificate.record;
     let number = record.number.as_str();
     html! {

@@ -289,9 +289,9 @@ mod tests {
     use super::*;
     use crate::crypto::token::MarkClaims;
     use crate::domain::{CertificateRecord, State, Status};
+    use crate::domain::{ScanTally, ScannerSet};
     use crate::http::scan::fragments::CertificateFragments;
     use crate::http::views::tests::{day, stored};
-    use crate::store::{ScanTally, ScannerSet};
 
     /// A checked scan of `serial` of batch `batch`, with everything an answer can carry.
     fn checked(batch: u32, serial: u32) -> ScanOutcome {

@@ -4,11 +4,13 @@ use chrono::NaiveDate;
 use serde_json::json;
 
 use super::{clock, Registry, RegistryError};
+use crate::crypto::SignedCertificate;
+use crate::domain::EventKind;
 use crate::domain::{
     clean_text, transition, validity_end, CertificateNumber, CertificateRecord, Evaluation, FieldError, Level, State,
     Status, StatusAction, SurveillanceAudit, TransitionError,
 };
-use crate::store::{EventKind, NewEvent, StoreError, StoredCertificate};
+use crate::store::{NewEvent, StoreError};
 
 /// How often a change is retried when another writer got in first.
 const ATTEMPTS: usize = 3;
@@ -131,7 +133,7 @@ impl Registry {
         actor: &str,
         number: &CertificateNumber,
         change: &Change,
-    ) -> Result<StoredCertificate, RegistryError> {
+    ) -> Result<SignedCertificate, RegistryError> {
         for _ in 0..ATTEMPTS {
             let current = self.get(number).await?;
             let (next, kind, details) = apply(&current.record, change, clock::today())?;

@@ -10,8 +10,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{clock, Registry, RegistryError};
+use crate::domain::EventKind;
 use crate::domain::{CertificateDraft, CertificateNumber, CertificateRecord, Evaluation, Holder, Level, Points, Uscc};
-use crate::store::{EventKind, NewEvent, SignedRecord, StoreError};
+use crate::store::{NewEvent, SignedRecord, StoreError};
 
 /// Certificates per store transaction.
 const BATCH: usize = 5_000;

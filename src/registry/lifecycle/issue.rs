@@ -6,8 +6,10 @@ use chrono::Datelike;
 use serde_json::json;
 
 use super::{clock, Registry, RegistryError};
+use crate::crypto::SignedCertificate;
+use crate::domain::EventKind;
 use crate::domain::{CertificateDraft, CertificateNumber, CertificateRecord};
-use crate::store::{EventKind, NewEvent, StoreError, StoredCertificate};
+use crate::store::{NewEvent, StoreError};
 
 /// Tries of an assigned number that another writer took between allocation and storing.
 const ASSIGN_ATTEMPTS: usize = 3;
@@ -16,7 +18,7 @@ impl Registry {
     /// Issues a certificate after an audit: checks the draft, assigns a number when none is
     /// given, signs version 1 and stores it with its `issued` event. A draft that is refused
     /// consumes no number.
-    pub async fn issue(&self, actor: &str, draft: CertificateDraft) -> Result<StoredCertificate, RegistryError> {
+    pub async fn issue(&self, actor: &str, draft: CertificateDraft) -> Result<SignedCertificate, RegistryError> {
         let today = clock::today();
         let given = draft.number.clone();
         let placeholder = || CertificateNumber::assigned(today.year(), 0);

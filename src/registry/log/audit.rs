@@ -14,7 +14,8 @@ use crate::crypto::{canonical_value_bytes, Signature, Verifier};
 use crate::domain::CertificateRecord;
 use sha2::{Digest, Sha256};
 
-use crate::store::{EventKind, RawEvent, Store, StoreError};
+use crate::domain::EventKind;
+use crate::store::{RawEvent, Store, StoreError};
 use crate::tlog::{leaf_hash, Checkpoint, Hash, LogKey, Tree};
 
 /// Rows read per page.

@@ -15,13 +15,14 @@ use sha2::{Digest, Sha256};
 
 use super::verify::{BulkCheck, Named, MAX_PER_HOLDER};
 use super::{clock, Registry, RegistryError};
+use crate::crypto::SignedCertificate;
 use crate::crypto::{canonical_value_bytes, KeyId, Signature, TrustList, Verifier};
 use crate::domain::receipt::{
     changes_between, is_receipt_id, FieldChange, Outcome, Query, Receipt, ReceiptRow, Snapshot, MAX_RECEIPT_BYTES,
     RECEIPT_FORMAT,
 };
 use crate::domain::FieldError;
-use crate::store::{StoredCertificate, StoredReceipt};
+use crate::store::StoredReceipt;
 
 /// Bytes of stored receipt one token of the receipt quota pays for: a single check's receipt
 /// (about 1 KB) costs one, a receipt of 1,000 rows 40 (166 KB, every row malformed) or more,
@@ -45,7 +46,7 @@ pub fn receipt_id(canonical_document: &[u8]) -> String {
 }
 
 /// A certificate as a receipt records it: the signed version it saw and its state that day.
-pub fn snapshot(certificate: &StoredCertificate, today: NaiveDate) -> Snapshot {
+pub fn snapshot(certificate: &SignedCertificate, today: NaiveDate) -> Snapshot {
     let record = &certificate.record;
     Snapshot {
         number: record.number.to_string(),

@@ -10,9 +10,10 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 
 use super::{clock, Registry, RegistryError};
+use crate::crypto::SignedCertificate;
 use crate::domain::receipt::{InputRow, Outcome, Query, MAX_CERTIFICATES, MAX_CERTIFICATES_PER_ROW};
+use crate::domain::SearchQuery;
 use crate::domain::State;
-use crate::store::{SearchQuery, StoredCertificate};
 
 /// Most certificates a receipt check reads back for one USCC row: enough for every row of a
 /// receipt issued before rows were bounded to [`MAX_CERTIFICATES_PER_ROW`].
@@ -22,7 +23,7 @@ pub const MAX_PER_HOLDER: u32 = 100;
 /// there are in all.
 #[derive(Clone, Debug, Default)]
 pub struct Named {
-    pub certificates: Vec<StoredCertificate>,
+    pub certificates: Vec<SignedCertificate>,
     pub total: u64,
 }
 
@@ -36,7 +37,7 @@ pub struct CheckedRow {
     pub parsed: Query,
     /// The certificates listed, in number order; empty when unknown or malformed, and at most
     /// [`MAX_CERTIFICATES_PER_ROW`].
-    pub certificates: Vec<StoredCertificate>,
+    pub certificates: Vec<SignedCertificate>,
     /// Certificates found but not listed: beyond the row's bound or the answer's budget.
     pub more: u64,
 }

@@ -24,9 +24,8 @@ use super::log::LogProof;
 use super::{clock, Registry, RegistryError};
 use crate::cache::shared::{SharedAnswer, SignedParts, Tiers};
 use crate::cache::{Cached, Held, Loaded, Prepared};
-use crate::crypto::{canonical_bytes, Signature};
+use crate::crypto::{canonical_bytes, Signature, SignedCertificate};
 use crate::domain::{CertificateNumber, CertificateRecord, State};
-use crate::store::StoredCertificate;
 use crate::tlog::Hash;
 
 /// A short signed statement of a certificate's state at a moment, in the spirit of an OCSP
@@ -47,11 +46,44 @@ pub struct SignedAssertion {
     pub signature: Signature,
 }
 
+/// A certificate's public answer as HTTP sends it, or word that there is none: the registry's
+/// own view of a cache entry, so that HTTP never handles the cache's types.
+pub enum PublicAnswer {
+    /// The certificate's prepared answer.
+    Found(AnswerBytes),
+    /// No such certificate (as of a moment ago).
+    Absent,
+}
+
+impl From<Cached> for PublicAnswer {
+    fn from(cached: Cached) -> Self {
+        match cached {
+            Cached::Answer(prepared) => PublicAnswer::Found(AnswerBytes(prepared)),
+            Cached::Absent => PublicAnswer::Absent,
+        }
+    }
+}
+
+/// A prepared answer, kept packed until it is sent.
+pub struct AnswerBytes(Prepared);
+
+impl AnswerBytes {
+    /// The answer's ETag, read only when a client revalidates.
+    pub fn etag(&self) -> &str {
+        self.0.etag()
+    }
+
+    /// The ETag header and the unpacked body, ready to send; `None` if the body does not unpack.
+    pub fn into_send(self) -> Option<(axum::http::HeaderValue, bytes::Bytes)> {
+        self.0.into_send()
+    }
+}
+
 /// Renders the public JSON of a certificate; implemented by the HTTP layer.
 pub trait AnswerFormat: Send + Sync {
     fn render(
         &self,
-        certificate: &StoredCertificate,
+        certificate: &SignedCertificate,
         log: Option<&LogProof>,
         assertion: &SignedAssertion,
     ) -> Result<Vec<u8>, String>;
@@ -132,7 +164,12 @@ impl Registry {
     }
 
     /// The prepared answer for `number`, or `Absent` when there is no such certificate.
-    pub async fn public_answer(&self, number: &CertificateNumber) -> Result<Cached, RegistryError> {
+    pub async fn public_answer(&self, number: &CertificateNumber) -> Result<PublicAnswer, RegistryError> {
+        self.cached_answer(number).await.map(PublicAnswer::from)
+    }
+
+    /// [`Registry::public_answer`] as the cache holds it, for the registry's own readers.
+    async fn cached_answer(&self, number: &CertificateNumber) -> Result<Cached, RegistryError> {
         let read_path = self.read_path()?;
         if let Some(hit) = read_path.tiers.local.hit(number.as_str()).await {
             return Ok(hit);
@@ -247,16 +284,16 @@ impl Registry {
         // write landing between the reads is met by reading again.
         let mut looks = super::backing::Looks::default();
         let (certificate, log) = loop {
-            let Some(certificate) = self.store.get(number).await? else {
+            let Some(row) = self.store.get(number).await? else {
                 return Ok(None);
             };
-            if let Some(refusal) = self.standing_refusal(&certificate) {
+            if let Some(refusal) = self.standing_refusal(&row) {
                 return Err(refusal);
             }
-            let log = self.log_proof(number.as_str(), certificate.record.version).await?;
-            let next = looks.note(certificate.record.version, self.head_version(number.as_str()));
-            if self.confirm_answer(&certificate, log.as_ref(), next == super::backing::Next::Stuck).await? {
-                break (certificate, log);
+            let log = self.log_proof(number.as_str(), row.signed.record.version).await?;
+            let next = looks.note(row.signed.record.version, self.head_version(number.as_str()));
+            if self.confirm_answer(&row, log.as_ref(), next == super::backing::Next::Stuck).await? {
+                break (row.signed, log);
             }
             if next == super::backing::Next::Exhausted {
                 return Err(RegistryError::Conflict(number.to_string()));
@@ -299,7 +336,7 @@ impl Registry {
                 .ok_or_else(|| RegistryError::Internal("an ETag that is no header value".into()))?;
         // The record's text and signature go to Redis beside the answer and are not kept here:
         // the packed answer holds the text once, and L1 the parsed record.
-        let StoredCertificate { record, canonical, signature, .. } = certificate;
+        let SignedCertificate { record, canonical, signature, .. } = certificate;
         let signature = serde_json::to_vec(&signature).map_err(|e| RegistryError::Internal(e.to_string()))?;
         let parts = SignedParts { record: canonical.into_bytes(), signature };
         Ok(Some(Fresh { prepared, record: Arc::new(record), signed: parts }))

@@ -47,8 +47,13 @@ fn index_of(stored: StoredMarkDigests) -> Result<MarkDigestIndex, StoreError> {
 
 /// The stored index of `number`/`batch`, for the cache to keep. A failed load counts as no
 /// index (scans then verify signatures), and is logged.
-async fn load_index(store: &Arc<dyn Store>, number: &str, batch: u32) -> Option<Arc<MarkDigestIndex>> {
-    match store.get_mark_digests(number, batch).await {
+async fn load_index(
+    store: &Arc<dyn Store>,
+    certificate: &CertificateNumber,
+    batch: u32,
+) -> Option<Arc<MarkDigestIndex>> {
+    let number = certificate.as_str();
+    match store.get_mark_digests(certificate, batch).await {
         Ok(None) => None,
         Ok(Some(stored)) => match index_of(stored) {
             Ok(index) => Some(Arc::new(index)),
@@ -176,7 +181,7 @@ impl Registry {
                     continue;
                 }
             };
-            if let Ok(Some(_)) = self.store.get_mark_digests(&number, batch).await {
+            if let Ok(Some(_)) = self.store.get_mark_digests(&record.number, batch).await {
                 continue; // made meanwhile by another instance
             }
             match self.prepare_mark_digests_on(&record, batch, 1).await {
@@ -217,8 +222,10 @@ impl Registry {
         let claims = &parsed.claims;
         if claims.batch != 0 {
             let number = claims.number.as_str();
-            if let Some(index) =
-                self.mark_digests.get(number, claims.batch, || load_index(&self.store, number, claims.batch)).await
+            if let Some(index) = self
+                .mark_digests
+                .get(number, claims.batch, || load_index(&self.store, &claims.number, claims.batch))
+                .await
             {
                 if index.vouches_for(&parsed.key_id, claims.serial, parsed.text()) {
                     return Ok(());

@@ -18,7 +18,7 @@ use super::{clock, Registry, RegistryError};
 use crate::crypto::token::{self, MarkClaims, TokenError};
 use crate::crypto::KeyId;
 use crate::domain::{CertificateRecord, Level, SerialStatus, State};
-use crate::store::{ScanTally, ScannerSet, SerialKey};
+use crate::domain::{ScanTally, ScannerSet, SerialKey};
 
 /// One clear answer for the consumer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -228,7 +228,7 @@ impl Registry {
         // is left out rather than shown short.
         let scanner =
             client.map(|client| self.scanner_key.scanner(&client, super::scanners::china_day(now.timestamp_micros())));
-        let counted = self.scans.record_scan(claims.number.as_str(), claims.batch, claims.serial, now, scanner).await?;
+        let counted = self.scans.record_scan(&claims.number, claims.batch, claims.serial, now, scanner).await?;
         let (scans, scanners) = match counted {
             Some((scans, scanners)) => (Some(scans), scanners),
             None => (None, ScannerSet::default()),
@@ -256,7 +256,7 @@ impl Registry {
         limit: u32,
     ) -> Result<(u64, Vec<(SerialKey, ScanTally)>), RegistryError> {
         self.get(number).await?;
-        Ok(self.store.scan_summary(number.as_str(), limit).await?)
+        Ok(self.store.scan_summary(number, limit).await?)
     }
 
     /// The stored distinct scanners of each serial, in order (an empty set for a serial with

@@ -18,8 +18,8 @@ use std::collections::HashMap;
 
 use chrono::NaiveDate;
 
+use crate::domain::SearchQuery;
 use crate::domain::{CertificateRecord, Level, State};
-use crate::store::SearchQuery;
 
 /// What a search needs of one certificate.
 #[derive(Clone, Debug, PartialEq, Eq)]

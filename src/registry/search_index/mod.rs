@@ -19,7 +19,9 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use super::{Registry, RegistryError};
-use crate::store::{SearchQuery, Store, StoredCertificate};
+use crate::crypto::SignedCertificate;
+use crate::domain::SearchQuery;
+use crate::store::{Store, StoredCertificate};
 
 pub use index::{record_matches, Index};
 
@@ -108,7 +110,7 @@ impl SearchIndex {
                 return Ok(());
             }
             match page.last() {
-                Some(last) if page.len() == BATCH as usize => query.after = Some(last.record.number.clone()),
+                Some(last) if page.len() == BATCH as usize => query.after = Some(last.signed.record.number.clone()),
                 _ => break,
             }
         }
@@ -175,9 +177,8 @@ impl SearchIndex {
 }
 
 /// A row as the index takes it: under the row's own number (its primary key), with its record.
-fn indexed(certificate: &StoredCertificate) -> (&str, &crate::domain::CertificateRecord) {
-    let number = certificate.columns.as_ref().map_or(certificate.record.number.as_str(), |c| c.number.as_str());
-    (number, &certificate.record)
+fn indexed(row: &StoredCertificate) -> (&str, &crate::domain::CertificateRecord) {
+    (row.columns.number.as_str(), &row.signed.record)
 }
 
 impl Registry {
@@ -214,7 +215,7 @@ impl Registry {
     pub(super) async fn search_with_index(
         &self,
         query: &SearchQuery,
-    ) -> Result<Option<(Vec<StoredCertificate>, bool)>, RegistryError> {
+    ) -> Result<Option<(Vec<SignedCertificate>, bool)>, RegistryError> {
         if !self.search_index.catch_up(self.store.as_ref(), CATCH_UP_IN_SEARCH).await? {
             return Ok(None);
         }

@@ -9,7 +9,8 @@ use sqlx::Row;
 
 use super::shared::union_of;
 use super::{begin, lock, PostgresStore, SCANS_LOCK};
-use crate::store::{ScannerSet, SerialKey, StoreError};
+use crate::domain::{ScannerSet, SerialKey};
+use crate::store::StoreError;
 
 /// Serials per read and per write (bound arrays).
 const SERIALS_PER_STATEMENT: usize = 1000;

@@ -5,9 +5,10 @@ use futures_util::TryStreamExt;
 use sqlx::Row;
 
 use super::{batch_of, Backend};
+use crate::domain::{ScanTally, ScannerSet, SerialKey};
 use crate::store::dialect::Dialect;
 use crate::store::scan_chunks::{chunk_of, find_or_skip, serials, Summary};
-use crate::store::{ScanTally, ScannerSet, SerialKey, StoreError, StoredMarkDigests, StoredReceipt};
+use crate::store::{StoreError, StoredMarkDigests, StoredReceipt};
 
 /// The stored set of `key`, or none (and logged) when its bytes are damaged.
 fn decoded_scanners(key: &SerialKey, bytes: &[u8]) -> Option<ScannerSet> {

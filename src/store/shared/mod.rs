@@ -20,12 +20,12 @@ use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Row};
 
 use super::{Backend, Db};
-use crate::domain::{CertificateNumber, State, Uscc};
+use crate::domain::{CertificateNumber, ScanTally, ScannerSet, SearchQuery, SerialKey, State, Uscc};
 use crate::store::columns::like_escape;
 use crate::store::dialect::Dialect;
 use crate::store::{
-    NewEvent, ScanDeltas, ScanTally, ScannerSet, SearchQuery, SerialKey, Store, StoreError, StoredCertificate,
-    StoredEvent, StoredMarkDigests, StoredReceipt, StoredToken,
+    NewEvent, ScanDeltas, Store, StoreError, StoredCertificate, StoredEvent, StoredMarkDigests, StoredReceipt,
+    StoredToken,
 };
 
 pub(super) use log::append_leaves;
@@ -259,8 +259,12 @@ impl Store for Backend {
         self.select_scan_tally(key).await
     }
 
-    async fn scan_summary(&self, number: &str, limit: u32) -> Result<(u64, Vec<(SerialKey, ScanTally)>), StoreError> {
-        self.select_scan_summary(number, limit).await
+    async fn scan_summary(
+        &self,
+        number: &CertificateNumber,
+        limit: u32,
+    ) -> Result<(u64, Vec<(SerialKey, ScanTally)>), StoreError> {
+        self.select_scan_summary(number.as_str(), limit).await
     }
 
     async fn insert_token(&self, token: &StoredToken) -> Result<(), StoreError> {
@@ -317,16 +321,20 @@ impl Store for Backend {
         self.upsert_mark_digests(digests).await
     }
 
-    async fn get_mark_digests(&self, number: &str, batch: u32) -> Result<Option<StoredMarkDigests>, StoreError> {
-        self.select_mark_digests(number, batch).await
+    async fn get_mark_digests(
+        &self,
+        number: &CertificateNumber,
+        batch: u32,
+    ) -> Result<Option<StoredMarkDigests>, StoreError> {
+        self.select_mark_digests(number.as_str(), batch).await
     }
 
     async fn batches_without_digests(&self) -> Result<Vec<(String, u32)>, StoreError> {
         self.select_batches_without_digests().await
     }
 
-    async fn scanned_serials(&self, number: &str, batch: u32) -> Result<Vec<u32>, StoreError> {
-        self.select_scanned_serials(number, batch).await
+    async fn scanned_serials(&self, number: &CertificateNumber, batch: u32) -> Result<Vec<u32>, StoreError> {
+        self.select_scanned_serials(number.as_str(), batch).await
     }
 
     async fn add_scanners(&self, sets: &[(SerialKey, ScannerSet)]) -> Result<(), StoreError> {

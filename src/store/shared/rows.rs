@@ -4,12 +4,13 @@
 use sqlx::Row;
 
 use super::{Backend, Db};
-use crate::crypto::Signature;
+use crate::crypto::{Signature, SignedCertificate};
 use crate::domain::CertificateRecord;
+use crate::domain::{EventKind, Role};
 use crate::store::dialect::Dialect;
 use crate::store::leaves::{hash_of, unsigned};
 use crate::store::tlog::{LeafRow, RawCertificate, RawEvent, StoredCheckpoint};
-use crate::store::{EventKind, Role, RowColumns, StoreError, StoredCertificate, StoredEvent, StoredToken};
+use crate::store::{RowColumns, StoreError, StoredCertificate, StoredEvent, StoredToken};
 
 /// A row of the backend's database.
 pub(super) type DbRow = <Db as sqlx::Database>::Row;
@@ -33,12 +34,10 @@ pub(super) fn certificate(row: &DbRow) -> Result<StoredCertificate, StoreError> 
     let signature: String = row.try_get("signature")?;
     let signature: Signature =
         serde_json::from_str(&signature).map_err(|e| StoreError::Corrupt(format!("signature does not parse: {e}")))?;
+    let updated_at = Backend::read_instant(row, "updated_at")?;
     Ok(StoredCertificate {
-        record,
-        canonical,
-        signature,
-        updated_at: Backend::read_instant(row, "updated_at")?,
-        columns: Some(columns(row)?),
+        signed: SignedCertificate { record, canonical, signature, updated_at },
+        columns: columns(row)?,
     })
 }
 

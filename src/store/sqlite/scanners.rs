@@ -7,7 +7,8 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::shared::union_of;
 use super::SqliteStore;
-use crate::store::{ScannerSet, SerialKey, StoreError};
+use crate::domain::{ScannerSet, SerialKey};
+use crate::store::StoreError;
 
 /// Serials per read and per multi-row upsert (four bound values each).
 const SERIALS_PER_STATEMENT: usize = 100;

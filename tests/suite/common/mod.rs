@@ -31,10 +31,10 @@ use base64::Engine;
 use serde_json::{json, Value};
 use starmark::config::Config;
 use starmark::crypto::{canonical_value_bytes, keys, Signature, Verifier};
+use starmark::domain::Role;
 use starmark::domain::{ApprovalNumber, Uscc};
 use starmark::registry::Registry;
 use starmark::startup::Application;
-use starmark::store::Role;
 
 pub use postgres::{Backend, RawDb, TestDatabase};
 pub use redis_server::RedisServer;

@@ -4,9 +4,10 @@
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde_json::json;
 use starmark::crypto::{canonical_bytes, keys, Signer};
+use starmark::domain::EventKind;
 use starmark::domain::{ApprovalNumber, CertificateNumber, CertificateRecord, Issuer, State, Status};
 use starmark::registry::parse_csv;
-use starmark::store::{EventKind, NewEvent, SignedRecord};
+use starmark::store::{NewEvent, SignedRecord};
 
 /// Signs records the way the registry does, with a key of its own.
 pub struct Records {

@@ -7,7 +7,8 @@ use std::sync::{Mutex, MutexGuard, RwLock};
 
 use super::history::History;
 use super::SHARDS;
-use crate::store::{CompactTally, ScannerSet, SerialKey};
+use crate::domain::{ScannerSet, SerialKey};
+use crate::store::CompactTally;
 
 /// The maps of the counter: their keys come only from tokens whose signature was checked (a
 /// certificate number, a batch, a serial), so nobody can pick colliding ones at will, and a fast

@@ -6,7 +6,8 @@ use std::sync::atomic::Ordering;
 
 use super::entries::{FastMap, Serial};
 use super::{ScanCounter, IDLE_SHARD_SLOTS, MAX_CACHED, SHARDS};
-use crate::store::{ScanDeltas, ScannerSet, SerialKey, SerialScans, StoreError};
+use crate::domain::{ScannerSet, SerialKey};
+use crate::store::{ScanDeltas, SerialScans, StoreError};
 
 impl ScanCounter {
     /// Puts scans a flush took back into their entries, for the next flush.

@@ -9,7 +9,8 @@ use std::sync::{Arc, RwLock};
 
 use super::entries::FastMap;
 use super::{ScanCounter, BITMAP_OVERHEAD_BYTES, HISTORY_RETRY_AFTER, MAX_BITMAP_BYTES};
-use crate::store::{ScanTally, ScannerSet, SerialKey, StoreError};
+use crate::domain::{CertificateNumber, ScanTally, ScannerSet, SerialKey};
+use crate::store::StoreError;
 
 /// What the store holds of a serial this process has no entry for.
 pub(super) enum History {
@@ -94,14 +95,14 @@ impl StoredSerials {
 impl ScanCounter {
     /// What the store holds of a serial this process has no entry for; a store that cannot be
     /// read (or could not a moment ago) is reported now and then and gives [`History::Unknown`].
-    pub(super) async fn history(&self, key: SerialKey) -> History {
+    pub(super) async fn history(&self, number: &CertificateNumber, key: SerialKey) -> History {
         let now = || u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX).max(1);
         let failed_at = self.history_failed_at.load(Ordering::Relaxed);
         let retry_after = u64::try_from(HISTORY_RETRY_AFTER.as_micros()).unwrap_or(u64::MAX);
         let error = if failed_at != 0 && now().saturating_sub(failed_at) < retry_after {
             "a read failed under a second ago".to_string()
         } else {
-            match self.stored_tally(&key).await {
+            match self.stored_tally(number, &key).await {
                 Ok((stored, scanners)) => return History::Read(stored, scanners),
                 Err(error) => {
                     self.history_failed_at.store(now(), Ordering::Relaxed);
@@ -121,12 +122,16 @@ impl ScanCounter {
 
     /// The store's tally and scanners of a serial this process does not hold in memory: none
     /// without a read when its batch's bitmap says so (scanners are stored only with a tally).
-    async fn stored_tally(&self, key: &SerialKey) -> Result<(Option<ScanTally>, ScannerSet), StoreError> {
+    async fn stored_tally(
+        &self,
+        number: &CertificateNumber,
+        key: &SerialKey,
+    ) -> Result<(Option<ScanTally>, ScannerSet), StoreError> {
         let seeds = self.stored_serials.get_or_insert(&key.number, key.batch);
         seeds
             .loaded
             .get_or_try_init(|| async {
-                let serials = self.store.scanned_serials(&key.number, key.batch).await?;
+                let serials = self.store.scanned_serials(number, key.batch).await?;
                 self.seed_loads.fetch_add(1, Ordering::Relaxed);
                 self.stored_serials.grew(seeds.insert(serials));
                 Ok::<(), StoreError>(())

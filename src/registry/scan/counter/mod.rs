@@ -49,7 +49,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use crate::store::{CompactTally, ScanTally, ScannerSet, SerialKey, Store, StoreError};
+use crate::domain::{CertificateNumber, ScanTally, ScannerSet, SerialKey};
+use crate::store::{CompactTally, Store, StoreError};
 use entries::{Counted, Entries, Entry, Serial};
 use history::{History, StoredSerials};
 use redis::RedisQueue;
@@ -195,7 +196,7 @@ impl ScanCounter {
     /// `None` too, and the scan not counted, when the map is full ([`MAX_SERIALS`]).
     pub async fn record(
         &self,
-        number: &str,
+        number: &CertificateNumber,
         batch: u32,
         serial: u32,
         at: DateTime<Utc>,
@@ -208,7 +209,7 @@ impl ScanCounter {
     /// distinct scanners. Returns the request tally and the distinct scanners known here.
     pub async fn record_scan(
         &self,
-        number: &str,
+        number: &CertificateNumber,
         batch: u32,
         serial: u32,
         at: DateTime<Utc>,
@@ -217,10 +218,10 @@ impl ScanCounter {
         // Kept to the microsecond, as the store and Redis keep it, so an answer shows the same
         // first-scan time whichever of them it comes from.
         let at = at.timestamp_micros();
-        let key = Serial { number: self.entries.numbers.id(number), batch, serial };
+        let key = Serial { number: self.entries.numbers.id(number.as_str()), batch, serial };
         let counted = match self.count(key, at, scanner, None) {
             Counted::NoEntry => {
-                let history = self.history(SerialKey { number: number.to_string(), batch, serial }).await;
+                let history = self.history(number, SerialKey { number: number.to_string(), batch, serial }).await;
                 self.count(key, at, scanner, Some(history))
             }
             counted => counted,
@@ -285,6 +286,10 @@ mod tests {
 
     const NUMBER: &str = "SM2026SEED0001";
 
+    fn number(text: &str) -> CertificateNumber {
+        CertificateNumber::parse(text).expect("a certificate number")
+    }
+
     /// A store, and a connection of its own to take the scan tallies' table away and back.
     async fn store_and_side() -> (tempfile::TempDir, Arc<dyn Store>, sqlx::SqliteConnection) {
         use sqlx::Connection;
@@ -312,15 +317,17 @@ mod tests {
         let mut scans = Vec::new();
         for serial in 1..=500 {
             let counter = counter.clone();
-            scans.push(tokio::spawn(async move { counter.record(NUMBER, 1, serial, at).await.unwrap().unwrap() }));
+            scans.push(tokio::spawn(
+                async move { counter.record(&number(NUMBER), 1, serial, at).await.unwrap().unwrap() },
+            ));
         }
         for scan in scans {
             assert_eq!(scan.await.unwrap().count, 1);
         }
         assert_eq!(counter.seed_loads(), 1, "500 concurrent first scans wait for one load");
         assert_eq!(counter.seed_reads(), 0);
-        assert_eq!(counter.record(NUMBER, 1, 3, at).await.unwrap().unwrap().count, 2);
-        assert_eq!(counter.record(NUMBER, 2, 3, at).await.unwrap().unwrap().count, 1);
+        assert_eq!(counter.record(&number(NUMBER), 1, 3, at).await.unwrap().unwrap().count, 2);
+        assert_eq!(counter.record(&number(NUMBER), 2, 3, at).await.unwrap().unwrap().count, 1);
         assert_eq!(counter.seed_loads(), 2, "one load per batch");
         assert_eq!(counter.flush().await.unwrap(), 501);
     }
@@ -332,25 +339,25 @@ mod tests {
         let counter = ScanCounter::new(store.clone());
         // Two certificates, two batches, serials over several chunks, one serial scanned twice.
         for serial in 1..=3_000 {
-            counter.record(NUMBER, 1 + serial % 2, serial, at).await.unwrap();
+            counter.record(&number(NUMBER), 1 + serial % 2, serial, at).await.unwrap();
         }
-        counter.record("SM2026SEED0002", 1, 77, at).await.unwrap();
-        counter.record(NUMBER, 2, 1, at).await.unwrap();
+        counter.record(&number("SM2026SEED0002"), 1, 77, at).await.unwrap();
+        counter.record(&number(NUMBER), 2, 1, at).await.unwrap();
 
         hide_tallies(&mut side).await;
         assert!(counter.flush().await.is_err(), "the store cannot take the scans");
-        counter.record(NUMBER, 1, 2_000, at).await.unwrap();
+        counter.record(&number(NUMBER), 1, 2_000, at).await.unwrap();
         restore_tallies(&mut side).await;
 
         assert_eq!(counter.flush().await.unwrap(), 3_001, "the serials refused and the one scanned since");
         assert_eq!(counter.flush().await.unwrap(), 0, "nothing left pending");
-        let (total, top) = store.scan_summary(NUMBER, 2).await.unwrap();
+        let (total, top) = store.scan_summary(&number(NUMBER), 2).await.unwrap();
         assert_eq!(total, 3_002, "every scan stored once");
         assert_eq!(
             top.iter().map(|(key, tally)| (key.batch, key.serial, tally.count)).collect::<Vec<_>>(),
             vec![(1, 2_000, 2), (2, 1, 2)]
         );
-        assert_eq!(store.scan_summary("SM2026SEED0002", 2).await.unwrap().0, 1);
+        assert_eq!(store.scan_summary(&number("SM2026SEED0002"), 2).await.unwrap().0, 1);
     }
 
     #[tokio::test]
@@ -358,27 +365,27 @@ mod tests {
         let (_dir, store, mut side) = store_and_side().await;
         let at = Utc::now();
         let before = ScanCounter::new(store.clone());
-        before.record(NUMBER, 1, 5, at).await.unwrap();
-        before.record(NUMBER, 1, 5, at).await.unwrap();
+        before.record(&number(NUMBER), 1, 5, at).await.unwrap();
+        before.record(&number(NUMBER), 1, 5, at).await.unwrap();
         before.flush().await.unwrap();
 
         // A new process while the store cannot be read: no bitmap, so no serial's history.
         let after = ScanCounter::new(store.clone());
         hide_tallies(&mut side).await;
-        assert_eq!(after.record(NUMBER, 1, 5, at).await.unwrap(), None, "two stored scans unknown: no count");
-        assert_eq!(after.record(NUMBER, 1, 5, at).await.unwrap(), None, "still unknown");
-        assert_eq!(after.record(NUMBER, 1, 6, at).await.unwrap(), None, "not even whether it is the first");
+        assert_eq!(after.record(&number(NUMBER), 1, 5, at).await.unwrap(), None, "two stored scans unknown: no count");
+        assert_eq!(after.record(&number(NUMBER), 1, 5, at).await.unwrap(), None, "still unknown");
+        assert_eq!(after.record(&number(NUMBER), 1, 6, at).await.unwrap(), None, "not even whether it is the first");
         assert!(after.flush().await.is_err());
         restore_tallies(&mut side).await;
 
         assert_eq!(after.flush().await.unwrap(), 2, "both serials' scans reach the store");
-        assert_eq!(store.scan_summary(NUMBER, 2).await.unwrap().0, 5, "every scan stored once");
-        let five = after.record(NUMBER, 1, 5, at).await.unwrap().unwrap();
+        assert_eq!(store.scan_summary(&number(NUMBER), 2).await.unwrap().0, 5, "every scan stored once");
+        let five = after.record(&number(NUMBER), 1, 5, at).await.unwrap().unwrap();
         assert_eq!(five.count, 5, "the whole history once the store answers");
         assert_eq!(five.first_at, at.trunc_subsecs(6));
-        assert_eq!(after.record(NUMBER, 1, 6, at).await.unwrap().unwrap().count, 2);
+        assert_eq!(after.record(&number(NUMBER), 1, 6, at).await.unwrap().unwrap().count, 2);
         after.flush().await.unwrap();
-        assert_eq!(store.scan_summary(NUMBER, 2).await.unwrap().0, 7);
+        assert_eq!(store.scan_summary(&number(NUMBER), 2).await.unwrap().0, 7);
     }
 
     #[tokio::test]
@@ -392,15 +399,19 @@ mod tests {
         // Without the store every serial is counted without a figure, until the shards are full.
         let mut held = 0;
         for serial in 1..=1_000 {
-            counter.record(NUMBER, 1, serial, at).await.unwrap();
+            counter.record(&number(NUMBER), 1, serial, at).await.unwrap();
             held = (0..SHARDS).map(|i| counter.entries.lock_shard(i).len()).sum::<usize>();
         }
         assert_eq!(held, 2 * SHARDS, "no more than the bound");
         restore_tallies(&mut side).await;
         assert_eq!(counter.flush().await.unwrap(), 2 * SHARDS);
-        assert_eq!(store.scan_summary(NUMBER, 1).await.unwrap().0, 2 * SHARDS as u64, "what was held is stored");
+        assert_eq!(
+            store.scan_summary(&number(NUMBER), 1).await.unwrap().0,
+            2 * SHARDS as u64,
+            "what was held is stored"
+        );
         // Flushed, the map has room again: scans are counted with their figures.
-        assert!(counted(counter.record(NUMBER, 1, 1, at).await.unwrap()));
+        assert!(counted(counter.record(&number(NUMBER), 1, 1, at).await.unwrap()));
     }
 
     #[tokio::test]
@@ -410,7 +421,7 @@ mod tests {
         let at = Utc::now();
         let room = |counter: &ScanCounter| (0..SHARDS).map(|i| counter.entries.lock_shard(i).capacity()).sum::<usize>();
         for serial in 1..=60_000 {
-            counter.record(NUMBER, 1, serial, at).await.unwrap();
+            counter.record(&number(NUMBER), 1, serial, at).await.unwrap();
         }
         let busy = room(&counter);
         assert!(busy >= 60_000, "{busy} slots");
@@ -418,7 +429,7 @@ mod tests {
         assert!(room(&counter) * 2 > busy, "the room stays while scans come");
         counter.flush().await.unwrap();
         assert!(room(&counter) <= SHARDS * IDLE_SHARD_SLOTS, "{} slots after an idle interval", room(&counter));
-        assert_eq!(counter.record(NUMBER, 1, 7, at).await.unwrap().unwrap().count, 2, "figures still known");
+        assert_eq!(counter.record(&number(NUMBER), 1, 7, at).await.unwrap().unwrap().count, 2, "figures still known");
     }
 
     #[tokio::test]
@@ -427,29 +438,29 @@ mod tests {
         let at = Utc::now();
         let before = ScanCounter::new(store.clone());
         for _ in 0..3 {
-            before.record(NUMBER, 1, 9, at).await.unwrap();
+            before.record(&number(NUMBER), 1, 9, at).await.unwrap();
         }
         before.flush().await.unwrap();
 
         // Another process on the same store: the bitmap says serial 9 has a tally.
         let after = ScanCounter::new(store.clone());
-        assert_eq!(after.record(NUMBER, 1, 8, at).await.unwrap().unwrap().count, 1);
+        assert_eq!(after.record(&number(NUMBER), 1, 8, at).await.unwrap().unwrap().count, 1);
         assert_eq!(after.seed_reads(), 0);
-        let stored = after.record(NUMBER, 1, 9, at).await.unwrap().unwrap();
+        let stored = after.record(&number(NUMBER), 1, 9, at).await.unwrap().unwrap();
         assert_eq!(stored.count, 4);
         assert_eq!(stored.first_at, at.trunc_subsecs(6), "the first scan, as the store kept it");
-        assert_eq!(after.record(NUMBER, 1, 9, at).await.unwrap().unwrap().count, 5);
+        assert_eq!(after.record(&number(NUMBER), 1, 9, at).await.unwrap().unwrap().count, 5);
         assert_eq!(after.seed_reads(), 1, "read once, then from memory");
 
         // Its own flush sets the bits, so a serial that leaves memory is read back, not lost.
         after.flush().await.unwrap();
         let eight = Serial { number: after.entries.numbers.id(NUMBER), batch: 1, serial: 8 };
         after.entries.lock(&eight).remove(&eight);
-        assert_eq!(after.record(NUMBER, 1, 8, at).await.unwrap().unwrap().count, 2);
+        assert_eq!(after.record(&number(NUMBER), 1, 8, at).await.unwrap().unwrap().count, 2);
         assert_eq!(after.seed_reads(), 2);
         assert_eq!(after.seed_loads(), 1);
         after.flush().await.unwrap();
-        let scanned = after.store.scan_summary(NUMBER, 10).await.unwrap();
+        let scanned = after.store.scan_summary(&number(NUMBER), 10).await.unwrap();
         assert_eq!(scanned.0, 7, "every scan reached the store once: 3 + 2 of serial 9, 2 of serial 8");
     }
 }

@@ -9,7 +9,8 @@ use tokio::sync::mpsc;
 use super::entries::{Entries, FastMap, Serial};
 use super::{ScanCounter, GATHER, MAX_ROUND_TRIP, QUEUE_CAPACITY};
 use crate::cache::shared::{ScanDelta, SharedCache};
-use crate::store::{CompactTally, ScannerSet, SerialKey, StoreError};
+use crate::domain::{ScannerSet, SerialKey};
+use crate::store::{CompactTally, StoreError};
 
 /// A scan on its way to Redis.
 pub(super) type QueuedScan = (Serial, i64);

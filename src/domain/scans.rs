@@ -1,5 +1,9 @@
-//! The distinct scanners of one mark serial: what the public scan figure and the copy warning
-//! count, rather than requests (one client replaying a URL is one scanner).
+//! Scan figures as values: which serial was scanned ([`SerialKey`]), how often and when
+//! ([`ScanTally`]), and by how many distinct scanners ([`ScannerSet`]). The counter, the shared
+//! cache, the store and the pages all pass these around, so they live below all of them.
+//!
+//! A scanner set holds the distinct scanners of one mark serial: what the public scan figure and
+//! the copy warning count, rather than requests (one client replaying a URL is one scanner).
 //!
 //! A scanner is a 32-bit keyed hash of the client's network, its user agent and the day (see
 //! `registry/scan/scanners.rs`): no address is kept, and the same client counts again only on another
@@ -16,6 +20,23 @@
 //! big-endian.
 
 use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// One mark serial (batch 0, serial 0 is the certificate-level mark).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct SerialKey {
+    pub number: String,
+    pub batch: u32,
+    pub serial: u32,
+}
+
+/// How often a serial was scanned, and when first and last.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct ScanTally {
+    pub count: u64,
+    pub first_at: DateTime<Utc>,
+    pub last_at: DateTime<Utc>,
+}
 
 /// Scanners a set holds at most: the copy-warning threshold plus one.
 pub const SCANNER_CAPACITY: usize = 11;
