@@ -381,7 +381,7 @@ impl MarkDigests {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::crypto::keys::SigningKeyEntry;
     use crate::domain::{CertificateNumber, Level, Uscc};
@@ -392,7 +392,8 @@ mod tests {
         Signer::new(SigningKeyEntry { key_id: KeyId::of(&key.verifying_key()), key })
     }
 
-    fn claims(serial: u32) -> MarkClaims {
+    /// The claims of serial `serial` of batch 3 of a fixed certificate.
+    pub(crate) fn claims(serial: u32) -> MarkClaims {
         MarkClaims {
             number: CertificateNumber::parse("SM2026ASC000001").unwrap(),
             uscc: Uscc::parse("91350200776049653A").unwrap(),

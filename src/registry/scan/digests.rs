@@ -247,24 +247,13 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache::mark_digests::tests::claims;
     use crate::cache::mark_digests::SALT_LEN;
     use crate::crypto::keys::SigningKeyEntry;
-    use crate::crypto::token::{self, MarkClaims};
+    use crate::crypto::token;
     use crate::crypto::Signer;
-    use crate::domain::{Level, Uscc};
     use ed25519_dalek::SigningKey;
     use std::sync::atomic::AtomicBool;
-
-    fn claims(serial: u32) -> MarkClaims {
-        MarkClaims {
-            number: CertificateNumber::parse("SM2026ASC000001").unwrap(),
-            uscc: Uscc::parse("91350200776049653A").unwrap(),
-            level: Level::FiveStar,
-            valid_until: chrono::NaiveDate::from_ymd_opt(2029, 3, 1).unwrap(),
-            batch: 3,
-            serial,
-        }
-    }
 
     #[test]
     fn stored_indexes_come_back_or_are_refused() {
