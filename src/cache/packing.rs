@@ -12,7 +12,7 @@
 //! Of what is left, most is the inclusion proof: 17 hashes of 44 base64 characters for 100,000
 //! leaves, which no single answer shares with another beyond the top few. Neighbouring leaves
 //! share most of theirs, though, so the registry hands answers a dictionary of their own stretch
-//! of the log (its nodes, then an answer as the template: `registry/read/dictionaries.rs`), which takes
+//! of the log (its nodes, then an answer as the template: [`dictionaries`]), which takes
 //! an answer to about 0.75 KB. Answers that bring none (copies from Redis, answers without a log
 //! entry) use the process's default dictionary: the first answer of at least [`DICTIONARY_MIN`]
 //! bytes it packed, fixed from then on.
@@ -20,6 +20,8 @@
 //! Every packed answer holds the very dictionary it was packed with (an `Arc`), so a dictionary
 //! never changes under an answer; one made anew serves the answers prepared after it. A
 //! dictionary holds nothing private: public answers and public log nodes.
+
+pub mod dictionaries;
 
 use std::sync::{Arc, OnceLock};
 

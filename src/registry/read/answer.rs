@@ -19,9 +19,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::dictionaries::AnswerDictionaries;
 use super::log::LogProof;
 use super::{clock, Registry, RegistryError};
+use crate::cache::packing::dictionaries::AnswerDictionaries;
 use crate::cache::shared::{SharedAnswer, SignedParts, Tiers};
 use crate::cache::{Cached, Held, Loaded, Prepared};
 use crate::crypto::{canonical_bytes, Signature, SignedCertificate};

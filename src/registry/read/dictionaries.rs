@@ -1,83 +1,14 @@
-//! Packing dictionaries by stretch of the log: what makes an answer's inclusion proof cheap to
-//! keep in memory.
-//!
-//! Once packed against one answer (`cache::packing`), most of what is left of an answer is its
-//! inclusion proof: a hash per level of the log's tree (17 for 100,000 leaves), 44 base64
-//! characters each, which a random other answer shares only at the top. Leaves of one stretch of
-//! [`STRETCH_LEAVES`] share most of theirs, though: the nodes above the stretch are the same for
-//! all of them, and inside it a node `k` levels up is in the proofs of `2^k` leaves. So each
-//! stretch gets a dictionary of the nodes at least [`MIN_SHARED`] of its leaves' proofs hold
-//! (about 260 nodes, 12 KB), rendered as answers show them, followed by the first answer prepared
-//! in the stretch as the template. On the bench's 100,000 answers (2026-11-27) that kept 0.78 KB
-//! an answer against 1.36 KB with the process's one dictionary, for 196 dictionaries of 15.6 KB
-//! (3 MB). Larger stretches cost less dictionary per answer where few leaves are a certificate's
-//! latest (events of other kinds, older versions), smaller ones pack tighter: 512 leaves with
-//! nodes shared by 4 packed within 1 % of the best measured (128 leaves, by 2) for a third of
-//! the dictionaries' memory.
-//!
-//! A stretch's dictionary is made when an answer in it is prepared and there is none, and made
-//! anew when the log has grown by an eighth since (the nodes along the tree's right edge, at the
-//! top of every proof, change as it grows) or, for the stretch the log is still filling, by an
-//! eighth of a stretch. Only a weak reference is kept here: a dictionary lives while some cached answer holds
-//! it, so the dictionaries' memory follows the cache's (at most one per stretch).
+//! The log's side of the packing dictionaries: which stretch an answer's dictionary belongs to,
+//! when one is made anew and what it holds are the cache's (`cache::packing::dictionaries`);
+//! the nodes it holds come from the registry's log, read here.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::Arc;
 
 use super::log::LogProof;
 use super::Registry;
+use crate::cache::packing::dictionaries::AnswerDictionaries;
 use crate::cache::packing::Dictionary;
 use crate::tlog::Hash;
-
-/// Leaves of the log that share a dictionary.
-pub const STRETCH_LEAVES: u64 = 512;
-/// A node goes into its stretch's dictionary when at least this many proofs of the stretch's
-/// leaves hold it (the lowest two levels inside the stretch are left out).
-pub const MIN_SHARED: usize = 4;
-/// A dictionary is made anew once the log has grown by this fraction since it was made.
-const GROWTH_BEFORE_RENEWAL: u64 = 8;
-
-/// The dictionaries of the stretches answers were prepared in.
-#[derive(Default)]
-pub struct AnswerDictionaries {
-    stretches: Mutex<HashMap<u64, Made>>,
-}
-
-struct Made {
-    /// Size of the tree the dictionary's nodes were taken from.
-    tree_size: u64,
-    dictionary: Weak<Dictionary>,
-}
-
-impl Made {
-    /// Whether answers proven in the tree of `size` leaves should have a dictionary made anew:
-    /// the log grew by an eighth, or the stretch was still filling and an eighth of it came.
-    fn outgrown(&self, stretch: u64, size: u64) -> bool {
-        let grown = size.saturating_sub(self.tree_size);
-        let still_filling = (stretch + 1).saturating_mul(STRETCH_LEAVES) > self.tree_size;
-        grown > 0
-            && (grown >= self.tree_size / GROWTH_BEFORE_RENEWAL
-                || still_filling && grown >= STRETCH_LEAVES / GROWTH_BEFORE_RENEWAL)
-    }
-}
-
-impl AnswerDictionaries {
-    /// The dictionary of `stretch` for answers proven in the tree of `size` leaves, if one that
-    /// is still good is alive.
-    fn current(&self, stretch: u64, size: u64) -> Option<Arc<Dictionary>> {
-        let stretches = self.stretches.lock().unwrap_or_else(PoisonError::into_inner);
-        let made = stretches.get(&stretch)?;
-        if made.outgrown(stretch, size) {
-            return None;
-        }
-        made.dictionary.upgrade()
-    }
-
-    fn keep(&self, stretch: u64, tree_size: u64, dictionary: &Arc<Dictionary>) {
-        let mut stretches = self.stretches.lock().unwrap_or_else(PoisonError::into_inner);
-        stretches.insert(stretch, Made { tree_size, dictionary: Arc::downgrade(dictionary) });
-    }
-}
 
 impl Registry {
     /// The dictionary of `dictionaries` to pack `body`, an answer with the proof `log`, against:
@@ -92,51 +23,14 @@ impl Registry {
         body: &[u8],
     ) -> Option<Arc<Dictionary>> {
         let size = log.checkpoint.checkpoint.size;
-        let stretch = log.index / STRETCH_LEAVES;
-        if let Some(dictionary) = dictionaries.current(stretch, size) {
-            return Some(dictionary);
-        }
-        // Made outside the lock (a few hundred proofs, under a millisecond): two answers of one
-        // stretch prepared at once may each make one; the later stays.
-        let nodes = match self.log_shared_nodes(stretch * STRETCH_LEAVES, STRETCH_LEAVES, size, MIN_SHARED) {
-            Ok(nodes) => nodes,
-            Err(e) => {
-                tracing::warn!(error = %e, index = log.index, size, "no log nodes for a packing dictionary");
-                return crate::cache::packing::default_dictionary(body);
+        dictionaries.for_leaf(log.index, size, body, |first, leaves, min_shared| {
+            match self.log_shared_nodes(first, leaves, size, min_shared) {
+                Ok(nodes) => Some(render_hashes(&nodes)),
+                Err(e) => {
+                    tracing::warn!(error = %e, index = log.index, size, "no log nodes for a packing dictionary");
+                    None
+                }
             }
-        };
-        let dictionary = Dictionary::new(&render_hashes(&nodes), body);
-        dictionaries.keep(stretch, size, &dictionary);
-        Some(dictionary)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_dictionary_is_made_anew_when_the_log_or_its_filling_stretch_grew_by_an_eighth() {
-        let made = |tree_size| Made { tree_size, dictionary: Weak::new() };
-        // Stretch 1 holds leaves 512..1024.
-        assert!(!made(800).outgrown(1, 800), "same tree");
-        assert!(!made(800).outgrown(1, 863), "its stretch is still filling, 63 leaves came");
-        assert!(made(800).outgrown(1, 864), "its stretch is still filling, 64 leaves came");
-        assert!(!made(1024).outgrown(1, 1100), "full, and the log grew by less than an eighth");
-        assert!(made(1024).outgrown(1, 1152), "grew by an eighth");
-        assert!(!made(1100).outgrown(1, 1000), "an answer proven in an older tree uses the newer");
-    }
-
-    #[test]
-    fn only_live_dictionaries_are_handed_out() {
-        let dictionaries = AnswerDictionaries::default();
-        let dictionary = Dictionary::new(b"[\"node\"]", b"{\"answer\":1}");
-        dictionaries.keep(3, 4096, &dictionary);
-        let current = dictionaries.current(3, 4096).expect("alive");
-        assert!(Arc::ptr_eq(&current, &dictionary));
-        assert!(dictionaries.current(2, 4096).is_none(), "another stretch");
-        assert!(dictionaries.current(3, 4096 + 512).is_none(), "outgrown");
-        drop((current, dictionary));
-        assert!(dictionaries.current(3, 4096).is_none(), "no answer holds it any more");
+        })
     }
 }

@@ -1,6 +1,6 @@
 //! The read path's answers: prepared once when a certificate changes (`answer.rs`), packed
-//! against a dictionary of their stretch of the log (`dictionaries.rs`), and forgotten when the
-//! store watch sees a change this instance was not told of (`watch.rs`).
+//! against a dictionary of their stretch of the log (its nodes read in `dictionaries.rs`), and
+//! forgotten when the store watch sees a change this instance was not told of (`watch.rs`).
 
 pub(super) mod answer;
 mod dictionaries;
