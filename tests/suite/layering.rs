@@ -83,6 +83,18 @@ fn http_sees_no_cache_entries() {
     assert!(found.is_empty(), "HTTP names cache types (the registry should hand them over):\n{}", found.join("\n"));
 }
 
+/// The cache is a layer below the registry: it keeps what the registry hands it and learns
+/// nothing of the service above, so a cache change never reaches a verdict by a side door.
+#[test]
+fn the_cache_reaches_nothing_above_it() {
+    let dir = source_root().join("cache");
+    let mut found = Vec::new();
+    for above in ["crate::registry", "crate::http", "crate::startup", "crate::cli"] {
+        found.extend(mentions(&dir, above));
+    }
+    assert!(found.is_empty(), "the cache names a layer above it:\n{}", found.join("\n"));
+}
+
 /// The non-test part of a source file: everything before its `#[cfg(test)]` module.
 fn without_tests(text: &str) -> &str {
     text.find("#[cfg(test)]\nmod tests")
