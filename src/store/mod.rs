@@ -55,7 +55,7 @@ pub struct NewEvent {
 #[derive(Clone, Debug, Serialize)]
 pub struct StoredEvent {
     pub seq: i64,
-    pub number: String,
+    pub number: CertificateNumber,
     pub version: u32,
     pub kind: EventKind,
     pub actor: String,
@@ -178,7 +178,7 @@ impl StoredReceipt {
 /// serial, serial 1 first, each the start of SHA-256(`salt` || token). The salt is secret.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredMarkDigests {
-    pub number: String,
+    pub number: CertificateNumber,
     pub batch: u32,
     /// Key id (hex) of the key that signed the tokens.
     pub key_id: String,

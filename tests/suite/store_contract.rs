@@ -293,7 +293,7 @@ async fn mark_digest_indexes_are_kept_per_batch(backend: Backend) {
     );
 
     let digests = |batch, byte| StoredMarkDigests {
-        number: "SM2026DIGEST2".into(),
+        number: number("SM2026DIGEST2"),
         batch,
         key_id: "0123456789abcdef".into(),
         salt: vec![byte; 16],
@@ -313,6 +313,6 @@ async fn mark_digest_indexes_are_kept_per_batch(backend: Backend) {
     );
     assert!(store.get_mark_digests(&number("SM2026DIGEST2"), 2).await.unwrap().is_none());
     assert_eq!(store.batches_without_digests().await.unwrap(), vec![(number("SM2026DIGEST2"), 2)]);
-    let orphan = StoredMarkDigests { number: "SM2026NOSUCH1".into(), ..digests(1, 1) };
+    let orphan = StoredMarkDigests { number: number("SM2026NOSUCH1"), ..digests(1, 1) };
     assert!(store.put_mark_digests(&orphan).await.is_err(), "an index belongs to a stored certificate");
 }

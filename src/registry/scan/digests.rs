@@ -109,7 +109,7 @@ impl Registry {
         .ok_or_else(|| RegistryError::Internal("the server stopped before the index was built".into()))?;
         let (key_id, salt, tags) = index.into_parts();
         let stored = StoredMarkDigests {
-            number: record.number.to_string(),
+            number: record.number.clone(),
             batch,
             key_id: key_id.to_string(),
             salt: salt.to_vec(),
@@ -266,7 +266,7 @@ mod tests {
             MarkDigestIndex::build(&signer, &claims(0), 3, [5; SALT_LEN], 2, &AtomicBool::new(false)).expect("built");
         let (key_id, salt, tags) = index.into_parts();
         let stored = StoredMarkDigests {
-            number: "SM2026ASC000001".into(),
+            number: CertificateNumber::assigned(2026, 1),
             batch: 3,
             key_id: key_id.to_string(),
             salt: salt.to_vec(),

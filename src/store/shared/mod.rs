@@ -328,7 +328,7 @@ impl Store for Backend {
         number: &CertificateNumber,
         batch: u32,
     ) -> Result<Option<StoredMarkDigests>, StoreError> {
-        self.select_mark_digests(number.as_str(), batch).await
+        self.select_mark_digests(number, batch).await
     }
 
     async fn batches_without_digests(&self) -> Result<Vec<(CertificateNumber, u32)>, StoreError> {

@@ -85,7 +85,7 @@ pub(super) fn event(row: &DbRow) -> Result<StoredEvent, StoreError> {
     let signature: String = row.try_get("signature")?;
     Ok(StoredEvent {
         seq: row.try_get("seq")?,
-        number: row.try_get("number")?,
+        number: number_of(row.try_get("number")?)?,
         version: version_of(row.try_get("version")?)?,
         kind: EventKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("unknown event kind '{kind}'")))?,
         actor: row.try_get("actor")?,
@@ -132,4 +132,17 @@ pub(super) fn leaf(row: &DbRow) -> Result<LeafRow, StoreError> {
         version: version_of(row.try_get("version")?)?,
         hash: hash_of(row.try_get("hash")?, "leaf hash")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_canonical_stored_numbers_come_back() {
+        assert_eq!(number_of("SM2026ASC000001".into()).unwrap(), CertificateNumber::assigned(2026, 1));
+        for damaged in ["sm2026asc000001", " SM2026ASC000001", "SM2026 ASC01", "", "SM1"] {
+            assert!(matches!(number_of(damaged.into()), Err(StoreError::Corrupt(_))), "{damaged:?}");
+        }
+    }
 }
