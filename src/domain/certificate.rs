@@ -57,6 +57,13 @@ impl CertificateNumber {
     }
 }
 
+/// Hands the text on without a copy, to keys and messages that hold plain strings.
+impl From<CertificateNumber> for String {
+    fn from(number: CertificateNumber) -> Self {
+        number.0
+    }
+}
+
 impl fmt::Display for CertificateNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

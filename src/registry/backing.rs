@@ -220,7 +220,7 @@ impl Registry {
             }
             let mut check = self.check_record(&row);
             if check == Check::Signed {
-                let proof = self.log_proof(number.as_str(), row.signed.record.version).await?;
+                let proof = self.log_proof(&number, row.signed.record.version).await?;
                 check = self.check_leaf(&row.signed, proof.as_ref());
             }
             if check == Check::Confirmed {

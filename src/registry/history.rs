@@ -30,7 +30,7 @@ pub struct HistoryEvent {
 impl From<StoredEvent> for HistoryEvent {
     fn from(event: StoredEvent) -> Self {
         let StoredEvent { seq, number, version, kind, actor, at, details, record, signature } = event;
-        Self { seq, number, version, kind, actor, at, details, record, signature }
+        Self { seq, number: number.into(), version, kind, actor, at, details, record, signature }
     }
 }
 

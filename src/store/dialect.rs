@@ -6,6 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{Database, Pool, QueryBuilder};
 
 use super::StoreError;
+use crate::domain::CertificateNumber;
 
 /// One backend's side of the shared SQL; implemented by each store type for its database.
 pub(super) trait Dialect {
@@ -53,5 +54,5 @@ pub(super) trait Dialect {
     fn record_field(path: &[&str]) -> String;
     /// Pushes ` number IN (...)` (or its equivalent) for `numbers`, at most
     /// [`Dialect::ROWS_PER_STATEMENT`] of them.
-    fn push_numbers<'a>(sql: &mut QueryBuilder<'a, Self::Db>, numbers: &'a [String]);
+    fn push_numbers<'a>(sql: &mut QueryBuilder<'a, Self::Db>, numbers: &'a [CertificateNumber]);
 }

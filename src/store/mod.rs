@@ -55,7 +55,7 @@ pub struct NewEvent {
 #[derive(Clone, Debug, Serialize)]
 pub struct StoredEvent {
     pub seq: i64,
-    pub number: String,
+    pub number: CertificateNumber,
     pub version: u32,
     pub kind: EventKind,
     pub actor: String,
@@ -178,7 +178,7 @@ impl StoredReceipt {
 /// serial, serial 1 first, each the start of SHA-256(`salt` || token). The salt is secret.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredMarkDigests {
-    pub number: String,
+    pub number: CertificateNumber,
     pub batch: u32,
     /// Key id (hex) of the key that signed the tokens.
     pub key_id: String,
@@ -263,13 +263,13 @@ pub trait Store: LogStore + Send + Sync + 'static {
     async fn append(&self, event: &NewEvent, expected_version: u32) -> Result<(), StoreError>;
 
     /// Which of `numbers` are already taken.
-    async fn existing_numbers(&self, numbers: &[String]) -> Result<Vec<String>, StoreError>;
+    async fn existing_numbers(&self, numbers: &[CertificateNumber]) -> Result<Vec<CertificateNumber>, StoreError>;
 
     async fn get(&self, number: &CertificateNumber) -> Result<Option<StoredCertificate>, StoreError>;
 
     /// The current versions of those of `numbers` that exist, in no particular order: one
     /// page of search results read in one query.
-    async fn get_many(&self, numbers: &[String]) -> Result<Vec<StoredCertificate>, StoreError>;
+    async fn get_many(&self, numbers: &[CertificateNumber]) -> Result<Vec<StoredCertificate>, StoreError>;
 
     /// Up to `query.limit` certificates in number order.
     async fn search(&self, query: &SearchQuery) -> Result<Vec<StoredCertificate>, StoreError>;
@@ -281,7 +281,7 @@ pub trait Store: LogStore + Send + Sync + 'static {
     /// certificate number, version): how every instance learns of changes from the store itself.
     /// Events become visible in sequence order (one writer at a time), so a reader that has seen
     /// event `n` has seen every event before it.
-    async fn changes_after(&self, after: i64, limit: u32) -> Result<Vec<(i64, String, u32)>, StoreError>;
+    async fn changes_after(&self, after: i64, limit: u32) -> Result<Vec<(i64, CertificateNumber, u32)>, StoreError>;
 
     /// The sequence number of the latest event (0 when there is none).
     async fn last_event_seq(&self) -> Result<i64, StoreError>;
@@ -331,7 +331,7 @@ pub trait Store: LogStore + Send + Sync + 'static {
     ) -> Result<Option<StoredMarkDigests>, StoreError>;
     /// Every (certificate, batch) whose current record lists the batch and that has no stored
     /// digest index, in certificate and batch order.
-    async fn batches_without_digests(&self) -> Result<Vec<(String, u32)>, StoreError>;
+    async fn batches_without_digests(&self) -> Result<Vec<(CertificateNumber, u32)>, StoreError>;
 
     // Scan seeds: which serials already have a stored tally, read once per batch.
     /// The serials of batch `batch` of certificate `number` that have a stored scan tally, in

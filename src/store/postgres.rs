@@ -27,6 +27,7 @@ use sqlx::{PgConnection, Postgres, QueryBuilder, Row, Transaction};
 use super::columns::{details_json, signature_json, timestamp, utf8};
 use super::dialect::Dialect;
 use super::{NewEvent, StoreError};
+use crate::domain::CertificateNumber;
 
 /// The store type and database the shared statements are compiled for.
 type Backend = PostgresStore;
@@ -282,7 +283,8 @@ impl Dialect for PostgresStore {
         format!("(record::jsonb #>> '{{{}}}')", path.join(","))
     }
 
-    fn push_numbers<'a>(sql: &mut QueryBuilder<'a, Postgres>, numbers: &'a [String]) {
+    fn push_numbers<'a>(sql: &mut QueryBuilder<'a, Postgres>, numbers: &'a [CertificateNumber]) {
+        let numbers: Vec<&'a str> = numbers.iter().map(CertificateNumber::as_str).collect();
         sql.push(" number = ANY(").push_bind(numbers).push(")");
     }
 }

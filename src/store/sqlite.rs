@@ -21,6 +21,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 use super::columns::{details_json, signature_json, timestamp, utf8};
 use super::dialect::Dialect;
 use super::{NewEvent, StoreError};
+use crate::domain::CertificateNumber;
 
 /// The store type and database the shared statements are compiled for.
 type Backend = SqliteStore;
@@ -229,7 +230,7 @@ impl Dialect for SqliteStore {
         format!("json_extract(record, '$.{}')", path.join("."))
     }
 
-    fn push_numbers<'a>(sql: &mut QueryBuilder<'a, Sqlite>, numbers: &'a [String]) {
+    fn push_numbers<'a>(sql: &mut QueryBuilder<'a, Sqlite>, numbers: &'a [CertificateNumber]) {
         sql.push(" number IN (");
         let mut separated = sql.separated(", ");
         for number in numbers {

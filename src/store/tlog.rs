@@ -7,6 +7,7 @@ use async_trait::async_trait;
 
 use super::{RowColumns, StoreError};
 use crate::crypto::Signature;
+use crate::domain::CertificateNumber;
 use crate::tlog::{leaf_data, Hash, LeafInput};
 
 /// One stored leaf: its place, the event it stands for, and its hash.
@@ -93,7 +94,7 @@ pub trait LogStore: Send + Sync {
     async fn log_hashes(&self, from: u64, limit: u32) -> Result<Vec<Hash>, StoreError>;
 
     /// The leaf of version `version` of certificate `number`.
-    async fn log_entry(&self, number: &str, version: u32) -> Result<Option<LogEntry>, StoreError>;
+    async fn log_entry(&self, number: &CertificateNumber, version: u32) -> Result<Option<LogEntry>, StoreError>;
 
     /// Leaf data of leaves `from .. from + count` (fewer at the end of the log).
     async fn log_entries(&self, from: u64, count: u32) -> Result<Vec<Vec<u8>>, StoreError>;

@@ -50,7 +50,7 @@ async fn events_state_and_leaves_are_written_together(backend: Backend) {
 
     assert_eq!(
         store.changes_after(0, 10).await.unwrap(),
-        vec![(1, "SM2026STORE01".into(), 1), (2, "SM2026STORE02".into(), 1), (3, "SM2026STORE01".into(), 2)]
+        vec![(1, number("SM2026STORE01"), 1), (2, number("SM2026STORE02"), 1), (3, number("SM2026STORE01"), 2)]
     );
     assert_eq!(store.changes_after(2, 10).await.unwrap().len(), 1);
     assert_eq!(store.changes_after(0, 1).await.unwrap().len(), 1);
@@ -60,7 +60,7 @@ async fn events_state_and_leaves_are_written_together(backend: Backend) {
     let leaves = store.log_leaves(0, 100).await.unwrap();
     let order: Vec<(u64, &str, u32)> = leaves.iter().map(|l| (l.idx, l.number.as_str(), l.version)).collect();
     assert_eq!(order, vec![(0, "SM2026STORE01", 1), (1, "SM2026STORE02", 1), (2, "SM2026STORE01", 2)]);
-    let entry = store.log_entry("SM2026STORE01", 2).await.unwrap().expect("leaf");
+    let entry = store.log_entry(&number("SM2026STORE01"), 2).await.unwrap().expect("leaf");
     assert_eq!(entry.idx, 2);
     assert_eq!(starmark::tlog::leaf_hash(&entry.data), leaves[2].hash);
     let leaf: serde_json::Value = serde_json::from_slice(&entry.data).unwrap();
@@ -129,8 +129,8 @@ async fn a_stale_version_a_missing_certificate_and_a_taken_number_are_refused_wi
     assert_eq!(store.last_event_seq().await.unwrap(), 2);
     assert_eq!(store.log_leaves(0, 100).await.unwrap().len(), 2);
     assert_eq!(
-        store.existing_numbers(&["SM2026FRESH01".into(), "SM2026REFUSE1".into()]).await.unwrap(),
-        vec!["SM2026REFUSE1".to_string()]
+        store.existing_numbers(&[number("SM2026FRESH01"), number("SM2026REFUSE1")]).await.unwrap(),
+        vec![number("SM2026REFUSE1")]
     );
 
     // After the refusals the store goes on numbering events and leaves with no gap.
@@ -289,11 +289,11 @@ async fn mark_digest_indexes_are_kept_per_batch(backend: Backend) {
     store.append(&records.event(EventKind::MarksOrdered, ordered, at(1)), 1).await.unwrap();
     assert_eq!(
         store.batches_without_digests().await.unwrap(),
-        vec![("SM2026DIGEST2".to_string(), 1), ("SM2026DIGEST2".to_string(), 2)]
+        vec![(number("SM2026DIGEST2"), 1), (number("SM2026DIGEST2"), 2)]
     );
 
     let digests = |batch, byte| StoredMarkDigests {
-        number: "SM2026DIGEST2".into(),
+        number: number("SM2026DIGEST2"),
         batch,
         key_id: "0123456789abcdef".into(),
         salt: vec![byte; 16],
@@ -312,7 +312,7 @@ async fn mark_digest_indexes_are_kept_per_batch(backend: Backend) {
         }
     );
     assert!(store.get_mark_digests(&number("SM2026DIGEST2"), 2).await.unwrap().is_none());
-    assert_eq!(store.batches_without_digests().await.unwrap(), vec![("SM2026DIGEST2".to_string(), 2)]);
-    let orphan = StoredMarkDigests { number: "SM2026NOSUCH1".into(), ..digests(1, 1) };
+    assert_eq!(store.batches_without_digests().await.unwrap(), vec![(number("SM2026DIGEST2"), 2)]);
+    let orphan = StoredMarkDigests { number: number("SM2026NOSUCH1"), ..digests(1, 1) };
     assert!(store.put_mark_digests(&orphan).await.is_err(), "an index belongs to a stored certificate");
 }

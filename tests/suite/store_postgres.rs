@@ -28,7 +28,7 @@ async fn assert_log_matches_events(store: &dyn Store) {
     for (expected, (leaf, (seq, number, version))) in leaves.iter().zip(&events).enumerate() {
         assert_eq!(leaf.idx, expected as u64, "no gap or repeat in the log");
         assert_eq!(*seq, expected as i64 + 1, "no gap or repeat in the events");
-        assert_eq!((&leaf.number, leaf.version), (number, *version), "leaf {expected} is event {seq}");
+        assert_eq!((leaf.number.as_str(), leaf.version), (number.as_str(), *version), "leaf {expected} is event {seq}");
         let entry = store.log_entry(number, *version).await.unwrap().expect("leaf of the event");
         assert_eq!(starmark::tlog::leaf_hash(&entry.data), leaf.hash);
     }

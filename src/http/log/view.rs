@@ -42,6 +42,6 @@ pub async fn log_view(
     certificate: &crate::crypto::SignedCertificate,
 ) -> Result<Option<LogView>, crate::http::error::ApiError> {
     let record = &certificate.record;
-    let proof = registry.log_proof(record.number.as_str(), record.version).await?;
+    let proof = registry.log_proof(&record.number, record.version).await?;
     Ok(proof.as_ref().map(LogView::of))
 }

@@ -257,14 +257,13 @@ impl Registry {
         let mut report = ImportReport::default();
 
         // Numbers given in the file must be unique within it and new to the registry.
-        let given: Vec<String> =
-            rows.iter().filter_map(|row| row.draft.number.as_ref().map(|n| n.to_string())).collect();
-        let taken: HashSet<String> = self.store.existing_numbers(&given).await?.into_iter().collect();
+        let given: Vec<CertificateNumber> = rows.iter().filter_map(|row| row.draft.number.clone()).collect();
+        let taken: HashSet<CertificateNumber> = self.store.existing_numbers(&given).await?.into_iter().collect();
         let mut seen = HashSet::new();
         let mut accepted = Vec::with_capacity(rows.len());
         for row in rows {
             if let Some(number) = &row.draft.number {
-                if taken.contains(number.as_str()) {
+                if taken.contains(number) {
                     report
                         .errors
                         .push(RowError { line: row.line, message: format!("certificate {number} already exists") });

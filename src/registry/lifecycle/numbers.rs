@@ -28,12 +28,12 @@ impl Registry {
             let first = self.store.reserve_sequence(year, need as u64).await?;
             let candidates: Vec<CertificateNumber> =
                 (first..first + need as u64).map(|sequence| CertificateNumber::assigned(year, sequence)).collect();
-            let texts: Vec<String> = candidates.iter().map(ToString::to_string).collect();
-            let in_store: HashSet<String> = self.store.existing_numbers(&texts).await?.into_iter().collect();
+            let in_store: HashSet<CertificateNumber> =
+                self.store.existing_numbers(&candidates).await?.into_iter().collect();
             numbers.extend(
                 candidates
                     .into_iter()
-                    .filter(|number| !in_store.contains(number.as_str()) && !also_taken.contains(number.as_str())),
+                    .filter(|number| !in_store.contains(number) && !also_taken.contains(number.as_str())),
             );
         }
         Err(RegistryError::Internal(format!("no free certificate number for {year} after {MAX_ROUNDS} reservations")))

@@ -17,6 +17,7 @@ use chrono::Utc;
 
 use super::{Registry, RegistryError};
 use crate::crypto::Signer;
+use crate::domain::CertificateNumber;
 use crate::store::StoredCheckpoint;
 use crate::tlog::tiles::{entry_bundle, TILE_HEIGHT};
 use crate::tlog::{Checkpoint, Hash, LogKey, NoteError, SignedCheckpoint, Tree, TreeError, TILE_WIDTH};
@@ -224,7 +225,7 @@ impl Registry {
 
     /// Where version `version` of certificate `number` is in the log, proven against the
     /// latest checkpoint (signing one first if the leaf is newer than it).
-    pub async fn log_proof(&self, number: &str, version: u32) -> Result<Option<LogProof>, RegistryError> {
+    pub async fn log_proof(&self, number: &CertificateNumber, version: u32) -> Result<Option<LogProof>, RegistryError> {
         let Some(entry) = self.store.log_entry(number, version).await? else { return Ok(None) };
         let covers =
             |latest: &Option<Arc<SignedCheckpoint>>| latest.as_ref().is_some_and(|c| c.checkpoint.size > entry.idx);

@@ -290,7 +290,7 @@ impl Registry {
             if let Some(refusal) = self.standing_refusal(&row) {
                 return Err(refusal);
             }
-            let log = self.log_proof(number.as_str(), row.signed.record.version).await?;
+            let log = self.log_proof(number, row.signed.record.version).await?;
             let next = looks.note(row.signed.record.version, self.head_version(number.as_str()));
             if self.confirm_answer(&row, log.as_ref(), next == super::backing::Next::Stuck).await? {
                 break (row.signed, log);

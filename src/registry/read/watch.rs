@@ -61,7 +61,7 @@ impl Registry {
             let Some((last, _, _)) = changes.last() else { return Ok(()) };
             seen = *last;
             let changed: Vec<(String, u32)> =
-                changes.into_iter().map(|(_, number, version)| (number, version)).collect();
+                changes.into_iter().map(|(_, number, version)| (String::from(number), version)).collect();
             let complete = changed.len() < BATCH as usize;
             if let Some(shared) = &tiers.shared {
                 // Best effort: copies in Redis expire within the bound anyway.

@@ -109,7 +109,7 @@ impl Registry {
         .ok_or_else(|| RegistryError::Internal("the server stopped before the index was built".into()))?;
         let (key_id, salt, tags) = index.into_parts();
         let stored = StoredMarkDigests {
-            number: record.number.to_string(),
+            number: record.number.clone(),
             batch,
             key_id: key_id.to_string(),
             salt: salt.to_vec(),
@@ -166,8 +166,8 @@ impl Registry {
             return;
         }
         tracing::info!(batches = missing.len(), "building the missing mark digest indexes");
-        let not_rebuilt = |number: &str, batch: u32, e: RegistryError| {
-            tracing::warn!(number, batch, error = %e, "mark digest index not rebuilt; the batch's scans verify signatures");
+        let not_rebuilt = |number: &CertificateNumber, batch: u32, e: RegistryError| {
+            tracing::warn!(number = number.as_str(), batch, error = %e, "mark digest index not rebuilt; the batch's scans verify signatures");
         };
         for (number, batch) in missing {
             if self.stopping.load(Ordering::SeqCst) {
@@ -193,9 +193,12 @@ impl Registry {
     }
 
     /// The first record version of `number` that lists batch `batch`: the one the order made.
-    async fn record_at_order(&self, number: &str, batch: u32) -> Result<Option<CertificateRecord>, RegistryError> {
-        let Ok(number) = CertificateNumber::parse(number) else { return Ok(None) };
-        for event in self.store.history(&number).await? {
+    async fn record_at_order(
+        &self,
+        number: &CertificateNumber,
+        batch: u32,
+    ) -> Result<Option<CertificateRecord>, RegistryError> {
+        for event in self.store.history(number).await? {
             let record: CertificateRecord = serde_json::from_str(&event.record)
                 .map_err(|e| StoreError::Corrupt(format!("event {} of {number}: {e}", event.version)))?;
             if record.mark_batches.iter().any(|b| b.id == batch) {
@@ -263,7 +266,7 @@ mod tests {
             MarkDigestIndex::build(&signer, &claims(0), 3, [5; SALT_LEN], 2, &AtomicBool::new(false)).expect("built");
         let (key_id, salt, tags) = index.into_parts();
         let stored = StoredMarkDigests {
-            number: "SM2026ASC000001".into(),
+            number: CertificateNumber::assigned(2026, 1),
             batch: 3,
             key_id: key_id.to_string(),
             salt: salt.to_vec(),

@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use super::{Registry, RegistryError};
 use crate::crypto::SignedCertificate;
-use crate::domain::SearchQuery;
-use crate::store::{Store, StoredCertificate};
+use crate::domain::{CertificateNumber, SearchQuery};
+use crate::store::{Store, StoreError, StoredCertificate};
 
 pub use index::{record_matches, Index};
 
@@ -152,7 +152,7 @@ impl SearchIndex {
             let changes = store.changes_after(seen, BATCH).await?;
             let Some(&(last, _, _)) = changes.last() else { return Ok(true) };
             read += changes.len();
-            let mut numbers: Vec<String> = changes.into_iter().map(|(_, number, _)| number).collect();
+            let mut numbers: Vec<CertificateNumber> = changes.into_iter().map(|(_, number, _)| number).collect();
             numbers.sort_unstable();
             numbers.dedup();
             let current = store.get_many(&numbers).await?;
@@ -219,7 +219,15 @@ impl Registry {
         if !self.search_index.catch_up(self.store.as_ref(), CATCH_UP_IN_SEARCH).await? {
             return Ok(None);
         }
-        let Some((numbers, more)) = self.search_index.search(query) else { return Ok(None) };
+        let Some((found, more)) = self.search_index.search(query) else { return Ok(None) };
+        // The index holds the numbers of stored rows; one that is not a number is a damaged row.
+        let numbers = found
+            .iter()
+            .map(|text| {
+                CertificateNumber::parse(text)
+                    .map_err(|_| StoreError::Corrupt(format!("indexed certificate number {text:?} does not parse")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let page = self.store.get_many(&numbers).await?;
         // Nothing is listed that the transparency log does not back, as from the store; a row
         // found is confirmed before it is matched, so a row whose record is not its own is

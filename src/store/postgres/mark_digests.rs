@@ -3,14 +3,15 @@
 
 use sqlx::Row;
 
-use super::shared::batch_of;
+use super::shared::{batch_of, number_of};
 use super::PostgresStore;
+use crate::domain::CertificateNumber;
 use crate::store::StoreError;
 
 impl PostgresStore {
     /// Reads the batches out of each record's JSON; `strpos` first, so that records without
     /// any batch (most) are not parsed. The record is text (signed bytes), parsed here only.
-    pub(super) async fn select_batches_without_digests(&self) -> Result<Vec<(String, u32)>, StoreError> {
+    pub(super) async fn select_batches_without_digests(&self) -> Result<Vec<(CertificateNumber, u32)>, StoreError> {
         let rows = sqlx::query(
             "SELECT c.number AS number, (b.value ->> 'id')::bigint AS batch \
              FROM certificates c \
@@ -22,6 +23,6 @@ impl PostgresStore {
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(|row| Ok((row.try_get("number")?, batch_of(row.try_get("batch")?)?))).collect()
+        rows.iter().map(|row| Ok((number_of(row.try_get("number")?)?, batch_of(row.try_get("batch")?)?))).collect()
     }
 }

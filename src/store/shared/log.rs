@@ -7,6 +7,7 @@ use chrono::Utc;
 use sqlx::Row;
 
 use super::{rows, Backend, Connection};
+use crate::domain::CertificateNumber;
 use crate::store::dialect::Dialect;
 use crate::store::leaves::{index, leaf_hashes, unsigned};
 use crate::store::tlog::{LeafRow, LogEntry, LogStore, RawCertificate, RawEvent, StoredCheckpoint};
@@ -106,13 +107,13 @@ impl LogStore for Backend {
         rows.into_iter().map(|bytes| crate::store::leaves::hash_of(bytes, "leaf hash")).collect()
     }
 
-    async fn log_entry(&self, number: &str, version: u32) -> Result<Option<LogEntry>, StoreError> {
+    async fn log_entry(&self, number: &CertificateNumber, version: u32) -> Result<Option<LogEntry>, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT l.idx, {EVENT_COLUMNS} \
              FROM tlog_leaves l JOIN events e ON e.number = l.number AND e.version = l.version \
              WHERE l.number = $1 AND l.version = $2"
         ))
-        .bind(number)
+        .bind(number.as_str())
         .bind(i64::from(version))
         .fetch_optional(self.reads())
         .await?;

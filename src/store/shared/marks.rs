@@ -5,7 +5,7 @@ use futures_util::TryStreamExt;
 use sqlx::Row;
 
 use super::{batch_of, Backend};
-use crate::domain::{ScanTally, ScannerSet, SerialKey};
+use crate::domain::{CertificateNumber, ScanTally, ScannerSet, SerialKey};
 use crate::store::dialect::Dialect;
 use crate::store::scan_chunks::{chunk_of, find_or_skip, serials, Summary};
 use crate::store::{StoreError, StoredMarkDigests, StoredReceipt};
@@ -66,7 +66,7 @@ impl Backend {
              ON CONFLICT (number, batch) DO UPDATE SET key_id = excluded.key_id, salt = excluded.salt, \
              tags = excluded.tags, created_at = excluded.created_at",
         )
-        .bind(&digests.number)
+        .bind(digests.number.as_str())
         .bind(i64::from(digests.batch))
         .bind(&digests.key_id)
         .bind(&digests.salt)
@@ -79,18 +79,18 @@ impl Backend {
 
     pub(super) async fn select_mark_digests(
         &self,
-        number: &str,
+        number: &CertificateNumber,
         batch: u32,
     ) -> Result<Option<StoredMarkDigests>, StoreError> {
         let row =
             sqlx::query("SELECT key_id, salt, tags, created_at FROM mark_digests WHERE number = $1 AND batch = $2")
-                .bind(number)
+                .bind(number.as_str())
                 .bind(i64::from(batch))
                 .fetch_optional(self.reads())
                 .await?;
         let Some(row) = row else { return Ok(None) };
         Ok(Some(StoredMarkDigests {
-            number: number.to_string(),
+            number: number.clone(),
             batch,
             key_id: row.try_get("key_id")?,
             salt: row.try_get("salt")?,

@@ -30,7 +30,7 @@ use crate::store::{
 
 pub(super) use log::append_leaves;
 pub(super) use marks::union_of;
-pub(super) use rows::{batch_of, version_of};
+pub(super) use rows::{batch_of, number_of, version_of};
 
 /// The connection a transaction runs on.
 pub(super) type Connection = <Db as sqlx::Database>::Connection;
@@ -92,7 +92,7 @@ impl Backend {
     async fn rows_of_numbers(
         &self,
         columns: &str,
-        numbers: &[String],
+        numbers: &[CertificateNumber],
     ) -> Result<Vec<<Db as sqlx::Database>::Row>, StoreError> {
         let mut found = Vec::with_capacity(numbers.len());
         for chunk in numbers.chunks(Self::ROWS_PER_STATEMENT) {
@@ -114,9 +114,9 @@ impl Store for Backend {
         self.append_event(event, expected_version).await
     }
 
-    async fn existing_numbers(&self, numbers: &[String]) -> Result<Vec<String>, StoreError> {
+    async fn existing_numbers(&self, numbers: &[CertificateNumber]) -> Result<Vec<CertificateNumber>, StoreError> {
         let rows = self.rows_of_numbers("number", numbers).await?;
-        rows.iter().map(|row| Ok(row.try_get("number")?)).collect()
+        rows.iter().map(|row| rows::number_of(row.try_get("number")?)).collect()
     }
 
     async fn get(&self, number: &CertificateNumber) -> Result<Option<StoredCertificate>, StoreError> {
@@ -127,7 +127,7 @@ impl Store for Backend {
         row.as_ref().map(rows::certificate).transpose()
     }
 
-    async fn get_many(&self, numbers: &[String]) -> Result<Vec<StoredCertificate>, StoreError> {
+    async fn get_many(&self, numbers: &[CertificateNumber]) -> Result<Vec<StoredCertificate>, StoreError> {
         let rows = self.rows_of_numbers(CERTIFICATE_COLUMNS, numbers).await?;
         rows.iter().map(rows::certificate).collect()
     }
@@ -205,14 +205,16 @@ impl Store for Backend {
         rows.iter().map(rows::event).collect()
     }
 
-    async fn changes_after(&self, after: i64, limit: u32) -> Result<Vec<(i64, String, u32)>, StoreError> {
+    async fn changes_after(&self, after: i64, limit: u32) -> Result<Vec<(i64, CertificateNumber, u32)>, StoreError> {
         let rows: Vec<(i64, String, i64)> =
             sqlx::query_as("SELECT seq, number, version FROM events WHERE seq > $1 ORDER BY seq LIMIT $2")
                 .bind(after)
                 .bind(i64::from(limit))
                 .fetch_all(self.reads())
                 .await?;
-        rows.into_iter().map(|(seq, number, version)| Ok((seq, number, version_of(version)?))).collect()
+        rows.into_iter()
+            .map(|(seq, number, version)| Ok((seq, rows::number_of(number)?, version_of(version)?)))
+            .collect()
     }
 
     async fn last_event_seq(&self) -> Result<i64, StoreError> {
@@ -326,10 +328,10 @@ impl Store for Backend {
         number: &CertificateNumber,
         batch: u32,
     ) -> Result<Option<StoredMarkDigests>, StoreError> {
-        self.select_mark_digests(number.as_str(), batch).await
+        self.select_mark_digests(number, batch).await
     }
 
-    async fn batches_without_digests(&self) -> Result<Vec<(String, u32)>, StoreError> {
+    async fn batches_without_digests(&self) -> Result<Vec<(CertificateNumber, u32)>, StoreError> {
         self.select_batches_without_digests().await
     }
 

@@ -5,7 +5,7 @@ use sqlx::Row;
 
 use super::{Backend, Db};
 use crate::crypto::{Signature, SignedCertificate};
-use crate::domain::CertificateRecord;
+use crate::domain::{CertificateNumber, CertificateRecord};
 use crate::domain::{EventKind, Role};
 use crate::store::dialect::Dialect;
 use crate::store::leaves::{hash_of, unsigned};
@@ -23,6 +23,16 @@ pub(crate) fn version_of(value: i64) -> Result<u32, StoreError> {
 /// A stored batch number, which the schema keeps within `u32`.
 pub(crate) fn batch_of(value: i64) -> Result<u32, StoreError> {
     u32::try_from(value).map_err(|_| StoreError::Corrupt(format!("batch {value} out of range")))
+}
+
+/// A stored certificate number, which the registry only ever writes in its canonical form: one
+/// that does not parse, or parses to another spelling, is a damaged row, refused rather than
+/// served under a number nobody issued.
+pub(crate) fn number_of(text: String) -> Result<CertificateNumber, StoreError> {
+    match CertificateNumber::parse(&text) {
+        Ok(number) if number.as_str() == text => Ok(number),
+        _ => Err(StoreError::Corrupt(format!("certificate number {text:?} is not a number the registry writes"))),
+    }
 }
 
 /// A certificate's current version, with the row's copies of its fields, from the columns of
@@ -75,7 +85,7 @@ pub(super) fn event(row: &DbRow) -> Result<StoredEvent, StoreError> {
     let signature: String = row.try_get("signature")?;
     Ok(StoredEvent {
         seq: row.try_get("seq")?,
-        number: row.try_get("number")?,
+        number: number_of(row.try_get("number")?)?,
         version: version_of(row.try_get("version")?)?,
         kind: EventKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("unknown event kind '{kind}'")))?,
         actor: row.try_get("actor")?,
@@ -122,4 +132,17 @@ pub(super) fn leaf(row: &DbRow) -> Result<LeafRow, StoreError> {
         version: version_of(row.try_get("version")?)?,
         hash: hash_of(row.try_get("hash")?, "leaf hash")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_canonical_stored_numbers_come_back() {
+        assert_eq!(number_of("SM2026ASC000001".into()).unwrap(), CertificateNumber::assigned(2026, 1));
+        for damaged in ["sm2026asc000001", " SM2026ASC000001", "SM2026 ASC01", "", "SM1"] {
+            assert!(matches!(number_of(damaged.into()), Err(StoreError::Corrupt(_))), "{damaged:?}");
+        }
+    }
 }

@@ -3,13 +3,15 @@
 
 use sqlx::Row;
 
+use super::shared::number_of;
 use super::SqliteStore;
+use crate::domain::CertificateNumber;
 use crate::store::StoreError;
 
 impl SqliteStore {
     /// Reads the batches out of each record's JSON; `instr` first, so that records without
     /// any batch (most) are not parsed.
-    pub(super) async fn select_batches_without_digests(&self) -> Result<Vec<(String, u32)>, StoreError> {
+    pub(super) async fn select_batches_without_digests(&self) -> Result<Vec<(CertificateNumber, u32)>, StoreError> {
         let rows = sqlx::query(
             "SELECT c.number AS number, CAST(json_extract(b.value, '$.id') AS INTEGER) AS batch \
              FROM certificates c, json_each(c.record, '$.mark_batches') b \
@@ -20,6 +22,6 @@ impl SqliteStore {
         )
         .fetch_all(&self.reader)
         .await?;
-        rows.iter().map(|row| Ok((row.try_get("number")?, row.try_get("batch")?))).collect()
+        rows.iter().map(|row| Ok((number_of(row.try_get("number")?)?, row.try_get("batch")?))).collect()
     }
 }
