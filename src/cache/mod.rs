@@ -158,15 +158,28 @@ pub enum Cached {
     Absent,
 }
 
-/// What the cache holds for a key: [`Cached`], with the record each answer was prepared from.
+/// What the cache holds for a key: [`Cached`], and beside an answer that was scanned, the
+/// record it was prepared from.
 ///
 /// The record sits beside the bytes, parsed, so that a scan's verdict reads a typed value and
-/// never the answer's JSON; its text is not kept a second time (the packed answer holds it). It
-/// is the record the registry confirmed against the log when it prepared the answer, or rebuilt
-/// from the signed record a copy in Redis carries ([`shared::SignedParts`]).
+/// never the answer's JSON. Only an answer a scan asked about holds one: a lookup sends the bytes
+/// alone, and a parsed record (about two thirds of a kilobyte) would weigh near what the packed
+/// answer does. It is the record the registry confirmed against the log when it prepared the answer, or rebuilt from the
+/// signed record a copy in Redis carries ([`shared::SignedParts`]).
 #[derive(Clone, Debug)]
 pub enum Held {
-    Answer(Prepared, Arc<CertificateRecord>),
+    Answer(Prepared, Option<Arc<CertificateRecord>>),
+    /// The store has no such key (as of a moment ago).
+    Absent,
+}
+
+/// What a scan finds in the read index for a key ([`AnswerCache::hit_record`]).
+#[derive(Clone, Debug)]
+pub enum RecordHit {
+    /// The record the held answer was prepared from.
+    Record(Arc<CertificateRecord>),
+    /// An answer of this record version is held, without its record: no scan asked yet.
+    AnswerOnly(u32),
     /// The store has no such key (as of a moment ago).
     Absent,
 }
@@ -188,23 +201,27 @@ impl Held {
         }
     }
 
-    /// The record the answer was prepared from; `None` for an absence.
-    pub fn record(&self) -> Option<&Arc<CertificateRecord>> {
+    /// What a scan reads of this entry.
+    pub fn record_hit(&self) -> RecordHit {
         match self {
-            Held::Answer(_, record) => Some(record),
-            Held::Absent => None,
+            Held::Answer(_, Some(record)) => RecordHit::Record(Arc::clone(record)),
+            Held::Answer(prepared, None) => RecordHit::AnswerOnly(prepared.version),
+            Held::Absent => RecordHit::Absent,
         }
     }
 
     fn weight(&self) -> usize {
         ENTRY_COST
             + match self {
-                Held::Answer(prepared, record) => {
-                    prepared.kept_len() + std::mem::size_of::<CertificateRecord>() + record.heap_bytes()
-                }
+                Held::Answer(prepared, record) => prepared.kept_len() + record.as_deref().map_or(0, record_weight),
                 Held::Absent => 0,
             }
     }
+}
+
+/// What a parsed record beside an answer weighs.
+fn record_weight(record: &CertificateRecord) -> usize {
+    std::mem::size_of::<CertificateRecord>() + record.heap_bytes()
 }
 
 /// What one moka entry costs beyond its value's own heap bytes: the entry, copies of the key,
@@ -450,6 +467,20 @@ impl ReadIndex {
 
     fn remove(&self, shard: ShardId, key: &str) -> bool {
         self.write(shard).take(key)
+    }
+
+    /// Lets `change` alter the entry of `key` under the shard's lock, weighing it afresh; whether
+    /// it changed it.
+    fn update(&self, shard: ShardId, key: &str, change: impl FnOnce(&mut Entry) -> bool) -> bool {
+        let mut held = self.write(shard);
+        let Shard { entries, bytes } = &mut *held;
+        let Some(entry) = entries.get_mut(key) else { return false };
+        let before = weight_of(key, entry);
+        if !change(entry) {
+            return false;
+        }
+        *bytes = bytes.saturating_sub(before) + weight_of(key, entry);
+        true
     }
 
     /// Removes the entry of `key` if `unwanted` says so, deciding under the shard's lock.
@@ -712,10 +743,27 @@ impl AnswerCache {
         self.hit_with(key, Held::to_cached).await
     }
 
-    /// Like [`AnswerCache::hit`], the record of the answer held (`Some(None)`: the key is known
-    /// to be absent), for the scan's verdict.
-    pub async fn hit_record(&self, key: &str) -> Option<Option<Arc<CertificateRecord>>> {
-        self.hit_with(key, |held| held.record().cloned()).await
+    /// Like [`AnswerCache::hit`], what a scan's verdict reads of the entry held.
+    pub async fn hit_record(&self, key: &str) -> Option<RecordHit> {
+        self.hit_with(key, Held::record_hit).await
+    }
+
+    /// Keeps `record` beside the answer of `key` when that answer is of the record's version and
+    /// holds none yet (the first scan of a certificate that was only looked up); whether it did.
+    /// Any other entry stays as it is: a record of another version is not the answer's.
+    pub async fn keep_record(&self, key: &str, record: Arc<CertificateRecord>) -> bool {
+        let shard = ReadIndex::shard_of(key);
+        let kept = self.index.update(shard, key, |entry| match &mut entry.value {
+            Held::Answer(prepared, slot @ None) if prepared.version == record.version => {
+                *slot = Some(record);
+                true
+            }
+            _ => false,
+        });
+        if kept {
+            self.reweigh(shard).await;
+        }
+        kept
     }
 
     /// `take` of what the read index holds for `key`, when it may be served.
@@ -871,7 +919,7 @@ mod tests {
     fn answer_for(text: &str, version: u32, for_ms: i64) -> Held {
         let next_update = Utc::now() + chrono::Duration::milliseconds(for_ms);
         let prepared = Prepared::new(text.as_bytes(), &format!("\"v{version}\""), version, next_update);
-        Held::Answer(prepared.expect("a valid ETag"), record())
+        Held::Answer(prepared.expect("a valid ETag"), Some(record()))
     }
 
     fn answer(text: &str, version: u32) -> Held {
@@ -888,8 +936,8 @@ mod tests {
     }
 
     /// What an answer's record weighs beside its bytes.
-    fn record_weight() -> usize {
-        std::mem::size_of::<CertificateRecord>() + record().heap_bytes()
+    fn weight_of_record() -> usize {
+        record_weight(&record())
     }
 
     /// The hands of a cache's clock, moved by the test.
@@ -1115,7 +1163,7 @@ mod tests {
         // Room for seven answers of 1 KB (each weighs 1.5 KB with its bookkeeping, and its
         // record): moka evicts the rest, and hits must not keep serving (or holding the memory
         // of) what it dropped.
-        let max_bytes = 10 * (1_100 + record_weight() as u64);
+        let max_bytes = 10 * (1_100 + weight_of_record() as u64);
         let cache = AnswerCache::new(CacheSettings { max_bytes, ..settings(60_000, 1_000) });
         let body = "x".repeat(1_000);
         for n in 0..100u32 {
@@ -1186,7 +1234,7 @@ mod tests {
         let first = together.next().unwrap_or_default();
         let shard = ReadIndex::shard_of(&first);
         let mates: Vec<String> = together.filter(|k| ReadIndex::shard_of(k) == shard).take(2).collect();
-        let max_bytes = 4 * (1_400 + record_weight() as u64);
+        let max_bytes = 4 * (1_400 + weight_of_record() as u64);
         let cache = AnswerCache::new(CacheSettings { max_bytes, ..settings(60_000, 1_000) });
         let body = "y".repeat(1_000);
         for key in std::iter::once(&first).chain(&mates) {
@@ -1238,18 +1286,52 @@ mod tests {
         let next_update = Utc::now() + chrono::Duration::hours(1);
         // Bytes that are no certificate at all: the record is read from beside them, never from them.
         let prepared = Prepared::new(b"not json", "\"v1\"", 1, next_update).expect("a valid ETag");
-        cache.put("k", Held::Answer(prepared, Arc::clone(&record))).await;
-        let held = cache.hit_record("k").await.expect("a hit").expect("an answer");
+        cache.put("k", Held::Answer(prepared, Some(Arc::clone(&record)))).await;
+        let Some(RecordHit::Record(held)) = cache.hit_record("k").await else { panic!("no record") };
         assert!(Arc::ptr_eq(&held, &record), "the very record put beside the answer");
         let Some(Cached::Answer(sent)) = cache.hit("k").await else { panic!("no answer") };
         assert_eq!(sent.body().as_deref(), Some(&b"not json"[..]));
         let entry = cache.index.get(ReadIndex::shard_of("k"), "k").expect("held");
-        let expected = 1 + ENTRY_COST + sent.kept_len() + record_weight();
+        let expected = 1 + ENTRY_COST + sent.kept_len() + weight_of_record();
         assert_eq!(weight_of("k", &entry), expected as u64, "the record counts against the bound");
 
         cache.get_or_load("gone", load(Held::Absent)).await.unwrap();
-        assert!(matches!(cache.hit_record("gone").await, Some(None)), "a known absence");
+        assert!(matches!(cache.hit_record("gone").await, Some(RecordHit::Absent)), "a known absence");
         assert!(cache.hit_record("never").await.is_none(), "a miss");
+    }
+
+    #[tokio::test]
+    async fn a_record_is_kept_only_beside_the_answer_of_its_version() {
+        let cache = AnswerCache::new(settings(60_000, 1_000));
+        let next_update = Utc::now() + chrono::Duration::hours(1);
+        let prepared = |version| Prepared::new(b"{}", &format!("\"v{version}\""), version, next_update);
+        let record = record();
+        let version = record.version;
+        let shard = ReadIndex::shard_of("k");
+
+        // A looked-up answer holds its bytes alone, and weighs them alone.
+        cache.put("k", Held::Answer(prepared(version).expect("an ETag"), None)).await;
+        assert!(matches!(cache.hit_record("k").await, Some(RecordHit::AnswerOnly(v)) if v == version));
+        let bare = cache.index.bytes(shard);
+
+        // Another version's record is not this answer's: nothing changes.
+        let mut other = (*record).clone();
+        other.version += 1;
+        assert!(!cache.keep_record("k", Arc::new(other)).await);
+        assert_eq!(cache.index.bytes(shard), bare);
+
+        // The answer's own record is kept once, weighed, and what a scan then reads.
+        assert!(cache.keep_record("k", Arc::clone(&record)).await);
+        assert_eq!(cache.index.bytes(shard), bare + weight_of_record() as u64, "the record counts against the bound");
+        assert!(!cache.keep_record("k", record.clone()).await, "kept already");
+        let Some(RecordHit::Record(held)) = cache.hit_record("k").await else { panic!("no record") };
+        assert!(Arc::ptr_eq(&held, &record));
+
+        // Nothing is kept for a key without an answer, and forgetting the answer lets go of both.
+        assert!(!cache.keep_record("none", Arc::clone(&record)).await);
+        cache.forget("k").await;
+        assert!(cache.hit_record("k").await.is_none());
+        assert_eq!(cache.index.bytes(shard), 0);
     }
 
     #[tokio::test]

@@ -565,3 +565,42 @@ async fn a_scan_judges_the_signed_record_a_shared_answer_carries_never_its_json(
         assert_eq!(answer["status"]["state"], "revoked", "prepared from the store: {answer}");
     }
 }
+
+#[tokio::test]
+async fn a_scan_after_a_lookup_never_takes_a_shared_record_older_than_the_answer_held() {
+    let redis = RedisServer::start().await;
+    let app = spawn_app_with(|c| c.redis_url = Some(redis.url())).await;
+    let number = "SM2026LAZY0001";
+    app.issue(&issue_body(number, "记录测试有限公司", 93)).await;
+    let ordered = app.post(&format!("/api/v1/certificates/{number}/marks"), &app.issuer, &json!({"count": 5})).await;
+    assert_eq!(ordered.status(), 201);
+    let parsed = starmark::domain::CertificateNumber::parse(number).unwrap();
+    let token = app.registry.mark_token(&app.registry.get(&parsed).await.unwrap().record, 1, 2).unwrap();
+    app.set_status(number, json!({"action": "revoke", "reason": "不再符合要求"})).await;
+    let version = app.registry.get(&parsed).await.unwrap().record.version;
+
+    // The peer looks the certificate up first: its answer (from Redis) is held without a record.
+    let (peer, peer_registry) = app.spawn_peer_with(|_| {}).await;
+    wait_for_redis(&[&app.registry, &peer_registry]).await;
+    assert_eq!(state_at(&app, &peer, number).await.1.as_deref(), Some("revoked"));
+
+    // Redis then holds a genuine, signed copy of the version before the revocation (valid, with
+    // the batch): a copy that verifies, but older than the answer the peer holds.
+    let history = app.registry.history(&parsed).await.unwrap();
+    let before = &history[history.len() - 2];
+    assert_eq!(before.version + 1, version);
+    let older = SignedParts {
+        record: before.record.clone().into_bytes(),
+        signature: serde_json::to_vec(&before.signature).unwrap(),
+    };
+    share(&app, number, before.version, b"{}", &older).await;
+
+    // The first scan reads the record the lookup did not keep: never one older than the answer.
+    let (verdict, answer) = verdict_and_answer(&app, &peer, &token, number).await;
+    assert_eq!(verdict, "revoked");
+    let answer: Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(answer["status"]["state"], "revoked", "the peer still serves the answer it held");
+    // And the record it read is now kept beside that answer: the next scan says the same.
+    let (verdict, _) = verdict_and_answer(&app, &peer, &token, number).await;
+    assert_eq!(verdict, "revoked");
+}

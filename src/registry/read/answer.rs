@@ -6,11 +6,13 @@
 //! announces the change so every other instance drops its copy. The JSON shape belongs to the
 //! HTTP layer, which hands the registry an [`AnswerFormat`] at start; it only writes answers.
 //!
-//! Each cached answer is held beside the record it was prepared from, parsed: the scan's
-//! verdict reads that record ([`Registry::current_certificate`]), never the answer's JSON. A
-//! record prepared here was tied to the log first (`backing.rs`); one rebuilt from a copy in
-//! Redis comes from the signed record the copy carries, and is taken only when it is the
-//! copy's certificate and version and its signature verifies against the trust list.
+//! A scanned certificate's cached answer is held beside the record it was prepared from,
+//! parsed: the scan's verdict reads that record ([`Registry::current_certificate`]), never the
+//! answer's JSON. An answer only looked up holds no record (lookups send bytes, and a parsed
+//! record weighs about two thirds of a kilobyte); the first scan of it keeps one. A record
+//! prepared here was tied to the log first (`backing.rs`); one rebuilt from a copy in Redis comes
+//! from the signed record the copy carries, and is taken only when it is the copy's certificate
+//! and version and its signature verifies against the trust list.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +25,7 @@ use super::log::LogProof;
 use super::{clock, Registry, RegistryError};
 use crate::cache::packing::dictionaries::AnswerDictionaries;
 use crate::cache::shared::{SharedAnswer, SignedParts, Tiers};
-use crate::cache::{Cached, Held, Loaded, Prepared};
+use crate::cache::{Cached, Held, Loaded, Prepared, RecordHit};
 use crate::crypto::{canonical_bytes, Signature, SignedCertificate};
 use crate::domain::{CertificateNumber, CertificateRecord, State};
 use crate::tlog::Hash;
@@ -131,6 +133,14 @@ impl ReadPath {
     }
 }
 
+/// Whether a load keeps the record beside the answer it puts in L1: a scan's does, a lookup's
+/// does not.
+#[derive(Clone, Copy)]
+enum KeepRecord {
+    Yes,
+    No,
+}
+
 /// An answer just prepared from the store: what L1 holds, and the signed record L2 carries
 /// beside it.
 struct Fresh {
@@ -175,22 +185,26 @@ impl Registry {
             return Ok(hit);
         }
         // Boxed: the load's future takes kilobytes, which every hit would otherwise carry.
-        Ok(Box::pin(self.load_public_answer(read_path, number)).await?.into_cached())
+        Ok(Box::pin(self.load_public_answer(read_path, number, KeepRecord::No)).await?.into_cached())
     }
 
-    /// [`Registry::public_answer`] on a miss of the read index: L1 (moka), L2, then the store.
+    /// [`Registry::public_answer`] on a miss of the read index: L1 (moka), L2, then the store;
+    /// the answer is held beside its record when `keep` says so (a scan's load). A caller that
+    /// joins a load already running gets what that load keeps.
     async fn load_public_answer(
         &self,
         read_path: &ReadPath,
         number: &CertificateNumber,
+        keep: KeepRecord,
     ) -> Result<Held, RegistryError> {
+        let keep = |record: Arc<CertificateRecord>| matches!(keep, KeepRecord::Yes).then_some(record);
         let key = number.as_str();
         let load = async {
             if let Some(shared) = &read_path.tiers.shared {
                 if let Some(copy) = shared.get(key).await {
                     match self.rebuilt_record(number, &copy) {
                         Ok(record) => {
-                            return Ok(Loaded { value: Held::Answer(copy.prepared, record), from_store: false })
+                            return Ok(Loaded { value: Held::Answer(copy.prepared, keep(record)), from_store: false })
                         }
                         Err(e) => {
                             tracing::warn!(number = key, error = %e, "a shared answer's signed record does not hold; asking the store");
@@ -203,7 +217,7 @@ impl Registry {
                     if let Some(shared) = &read_path.tiers.shared {
                         shared.put(key, &fresh.prepared, &fresh.signed).await;
                     }
-                    Held::Answer(fresh.prepared, fresh.record)
+                    Held::Answer(fresh.prepared, keep(fresh.record))
                 }
                 None => Held::Absent,
             };
@@ -226,11 +240,52 @@ impl Registry {
         let Some(read_path) = &self.read_path else {
             return Box::pin(self.confirmed_from_store(number)).await;
         };
-        if let Some(record) = read_path.tiers.local.hit_record(number.as_str()).await {
-            return Ok(record);
+        let held_version = match read_path.tiers.local.hit_record(number.as_str()).await {
+            Some(RecordHit::Record(record)) => return Ok(Some(record)),
+            Some(RecordHit::Absent) => return Ok(None),
+            Some(RecordHit::AnswerOnly(version)) => version,
+            None => match Box::pin(self.load_public_answer(read_path, number, KeepRecord::Yes)).await? {
+                Held::Answer(_, Some(record)) => return Ok(Some(record)),
+                Held::Absent => return Ok(None),
+                // A lookup's load was running, and it keeps no record.
+                Held::Answer(prepared, None) => prepared.version,
+            },
+        };
+        Box::pin(self.record_beside(read_path, number, held_version)).await
+    }
+
+    /// The record for an answer L1 holds without one (of `held_version`): from the copy in
+    /// Redis when it verifies and is no older, else from the store, tied to the log. It is
+    /// kept beside the answer when it is the answer's version; a newer one (a change on its way
+    /// here) decides this scan but is not the held answer's.
+    async fn record_beside(
+        &self,
+        read_path: &ReadPath,
+        number: &CertificateNumber,
+        held_version: u32,
+    ) -> Result<Option<Arc<CertificateRecord>>, RegistryError> {
+        let key = number.as_str();
+        let mut record = None;
+        if let Some(shared) = &read_path.tiers.shared {
+            if let Some(copy) = shared.get(key).await {
+                match self.rebuilt_record(number, &copy) {
+                    Ok(rebuilt) if rebuilt.version >= held_version => record = Some(rebuilt),
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(number = key, error = %e, "a shared answer's signed record does not hold; asking the store");
+                    }
+                }
+            }
         }
-        let held = Box::pin(self.load_public_answer(read_path, number)).await?;
-        Ok(held.record().cloned())
+        let record = match record {
+            Some(record) => record,
+            None => match self.confirmed_from_store(number).await? {
+                Some(record) => record,
+                None => return Ok(None),
+            },
+        };
+        read_path.tiers.local.keep_record(key, Arc::clone(&record)).await;
+        Ok(Some(record))
     }
 
     /// The record straight from the store, once tied to the log. Awaited boxed: the check may
@@ -358,7 +413,9 @@ impl Registry {
                                 shared.forget(key).await;
                             }
                         }
-                        Held::Answer(fresh.prepared, fresh.record)
+                        // Changes are rare next to scans, and the next scan of this certificate
+                        // keeps the record; until then the answer weighs its bytes alone.
+                        Held::Answer(fresh.prepared, None)
                     }
                     None => Held::Absent,
                 };
