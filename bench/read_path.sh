@@ -16,9 +16,20 @@
 #     a/c and d/c, and the server's peak memory (VmHWM) against the issue's targets; cleans up
 #     everything it started.
 #
+# The fair race (issue 28 §1; READ_PATH_FAIR=1, or bench/fair_race.sh): fewer certificates
+# (15,000 by default), so that nginx's open_file_cache holds its whole docroot within the
+# machine's descriptor limit; wrk with one thread, 5 s runs, 5 runs by default; no marks, no
+# scans, no propagation. In turn: (a), (b), (c), (e) the ceiling, bench/ceiling.rs: the same
+# server stack on the same store, its lookup route sending one constant body of the answers'
+# average length, and (f) the same with one body per certificate, as cold in memory as the
+# answers. Prints a/b, the server's CPU per answer over its CPU per /healthz (target <= 1.2)
+# and the ceilings' over /healthz's.
+#
 # Usage: bench/read_path.sh [SECONDS=10] [RUNS=3]
 # Environment: STARMARK_BIN=path   use this binary instead of building target/release/starmark
+#              CEILING_BIN=path    fair race: the ceiling example (default: builds it)
 #              READ_PATH_CERTS=100000 READ_PATH_TOKENS=1000000 READ_PATH_TIMEOUT=1500 (whole run, s)
+#              READ_PATH_FAIR=1    the fair race (defaults then: SECONDS=5 RUNS=5 CERTS=15000)
 # As root it installs wrk and nginx when missing (apt-get; on a machine with systemd, Debian's
 # nginx package also starts the system nginx on port 80 - stop it if you do not want it).
 # Load goes to loopback addresses only.
@@ -32,12 +43,21 @@ if [ -z "${READ_PATH_BOUNDED:-}" ]; then
     exec timeout -k 15 "${READ_PATH_TIMEOUT:-1500}" "$0" "$@"
 fi
 
-duration=${1:-10}
-runs=${2:-3}
-certs=${READ_PATH_CERTS:-100000}
+fair=${READ_PATH_FAIR:-}
+[ "$fair" != 0 ] || fair=
+if [ -n "$fair" ]; then
+    duration=${1:-5}
+    runs=${2:-5}
+    certs=${READ_PATH_CERTS:-15000}
+    threads=1
+else
+    duration=${1:-10}
+    runs=${2:-3}
+    certs=${READ_PATH_CERTS:-100000}
+    threads=2
+fi
 marks=1000000
 tokens=${READ_PATH_TOKENS:-$marks}
-threads=2
 connections=50
 cores=$(nproc)
 export PATH=$PATH:/usr/sbin:/sbin
@@ -103,6 +123,15 @@ else
     cargo build --release --locked --quiet
     bin=$PWD/target/release/starmark
 fi
+if [ -n "$fair" ]; then
+    if [ -n "${CEILING_BIN:-}" ]; then
+        ceiling_bin=$(realpath "$CEILING_BIN")
+    else
+        say "building the ceiling (bench/ceiling.rs)"
+        cargo build --release --locked --quiet --example ceiling
+        ceiling_bin=$PWD/target/release/examples/ceiling
+    fi
+fi
 port=$(free_port)
 export STARMARK_DATA_DIR=$work/data STARMARK_KEYS_DIR=$work/keys STARMARK_LOG=warn
 export STARMARK_LISTEN=127.0.0.1:$port STARMARK_PUBLIC_URL=http://127.0.0.1:$port
@@ -117,7 +146,7 @@ if [ "${READ_PATH_REDIS:-1}" != 0 ]; then
     redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" >/dev/null &
     pids+=($!)
     export REDIS_URL=redis://127.0.0.1:$redis_port
-    say "redis-server on 127.0.0.1:$redis_port; STARMARK_CACHE_MAX_MB=${STARMARK_CACHE_MAX_MB:-64 (default)}"
+    say "redis-server on 127.0.0.1:$redis_port; STARMARK_CACHE_MAX_MB=${STARMARK_CACHE_MAX_MB:-64 (default)}, STARMARK_CACHE_UNPACKED_MB=${STARMARK_CACHE_UNPACKED_MB:-8 (default)}"
 fi
 "$bin" keygen >/dev/null
 python3 bench/make_import_csv.py "$certs" "$work/certs.csv" --numbered
@@ -134,6 +163,7 @@ per=$((tokens / ranges))
 span=$((marks / ranges))
 ((per >= 1 && per <= span)) || fail "READ_PATH_TOKENS must be between $ranges and $marks"
 for ((run = 1; run <= runs; run++)); do
+    [ -z "$fair" ] || break
     start=$(date +%s.%N)
     batch=$("$bin" marks order "$first" --count "$marks" 2>/dev/null)
     say "ordered batch $batch of $marks marks in $(python3 -c "print(f'{$(date +%s.%N) - $start:.1f}')") s"
@@ -237,9 +267,13 @@ else:
     print(f"the same answer apart from a newer status assertion ({len(ours)} and {len(theirs)} bytes)")
 PY
 ) || fail "our server and nginx answer $sample differently"
-scan=$(curl -sf -H 'Accept: application/json' "http://127.0.0.1:$port$(head -n 1 "$work/scan-paths-1.txt")") ||
-    fail "the scan landing did not answer 200"
-say "checked $sample: $same from both; a scan says $(echo "$scan" | python3 -c 'import json, sys; print(json.load(sys.stdin).get("verdict"))')"
+if [ -n "$fair" ]; then
+    say "checked $sample: $same from both"
+else
+    scan=$(curl -sf -H 'Accept: application/json' "http://127.0.0.1:$port$(head -n 1 "$work/scan-paths-1.txt")") ||
+        fail "the scan landing did not answer 200"
+    say "checked $sample: $same from both; a scan says $(echo "$scan" | python3 -c 'import json, sys; print(json.load(sys.stdin).get("verdict"))')"
+fi
 
 # --- load ----------------------------------------------------------------------------------------
 results=$work/results.txt
@@ -261,6 +295,8 @@ load() { # SCENARIO RUN URL PATHS [MODE OFFSET [wrk options...]]
     # between runs: nginx's workers for (b), our server for the rest.
     local measured=("$server")
     [ "$scenario" != b ] || mapfile -t measured < <(pgrep -P "$nginx_pid")
+    [ "$scenario" != e ] || measured=("$ceiling")
+    [ "$scenario" != f ] || measured=("$cold_ceiling")
     local before
     before=$(cpu_ticks "${measured[@]}")
     wrk -t "$threads" -c "$connections" -d "${duration}s" --timeout 5s --latency "$@" \
@@ -275,6 +311,100 @@ load() { # SCENARIO RUN URL PATHS [MODE OFFSET [wrk options...]]
     echo "$scenario $run ${line#READPATH }" >> "$results"
     say "run $run $scenario: $(echo "$line" | sed -E 's/.*rps=([0-9.]+) p50_us=([0-9]+) p90_us=[0-9]+ p99_us=([0-9]+).*err_status=([0-9]+) err_timeout=([0-9]+).*/\1 req\/s, p50 \2 us, p99 \3 us, non-2xx \4, timeouts \5/')"
 }
+# Starts the ceiling with COUNT bodies on a free port: sets ceiling_pid and ceiling_port.
+start_ceiling() { # COUNT
+    ceiling_port=$(free_port)
+    STARMARK_LISTEN=127.0.0.1:$ceiling_port CEILING_BODY_BYTES=$bytes CEILING_BODIES=$1 "$ceiling_bin" \
+        > "$work/ceiling-$1.log" 2>&1 &
+    ceiling_pid=$!
+    pids+=("$ceiling_pid")
+    wait_for "http://127.0.0.1:$ceiling_port/healthz" 60 "$ceiling_pid" ||
+        { cat "$work/ceiling-$1.log" >&2; fail "the ceiling did not start"; }
+    [ "$(curl -sf "http://127.0.0.1:$ceiling_port$sample" | wc -c)" = "$bytes" ] || fail "the ceiling does not send $bytes bytes"
+    say "ceiling (pid $ceiling_pid) on 127.0.0.1:$ceiling_port: the same stack, $1 constant $bytes-byte bodies"
+}
+
+# The fair race: (a), (b), (c) and the ceilings (e, f) in turn, after a warm-up of each, then the summary.
+fair_race() {
+    local cached=$((nofile - 2048)) cport fport run warm
+    bytes=$((body_bytes / certs))
+    ((cached >= certs)) || say "WARNING: nginx's open_file_cache ($cached) is smaller than the docroot ($certs files): not a fair race"
+    start_ceiling 1
+    ceiling=$ceiling_pid cport=$ceiling_port
+    start_ceiling "$certs"
+    cold_ceiling=$ceiling_pid fport=$ceiling_port
+    # Every file into each nginx worker's cache, every answer into ours, every connection warm.
+    for warm in "$port" "$nport" "$cport" "$fport"; do
+        wrk -t "$threads" -c "$connections" -d "${duration}s" -s bench/read_path.lua "http://127.0.0.1:$warm" \
+            -- "$work/cert-paths.txt" > /dev/null 2>&1 || fail "the warm-up of 127.0.0.1:$warm failed"
+    done
+    say "load: wrk -t $threads -c $connections -d ${duration}s, $runs runs of a, b, c, e, f in turn (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+    for ((run = 1; run <= runs; run++)); do
+        load a "$run" "http://127.0.0.1:$port" "$work/cert-paths.txt"
+        load b "$run" "http://127.0.0.1:$nport" "$work/cert-paths.txt"
+        load c "$run" "http://127.0.0.1:$port" "$work/health-paths.txt"
+        load e "$run" "http://127.0.0.1:$cport" "$work/cert-paths.txt"
+        load f "$run" "http://127.0.0.1:$fport" "$work/cert-paths.txt"
+    done
+    kill -0 "$server" || fail "the server died during the runs"
+    local machine
+    machine="$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)"
+    python3 - "$results" "$certs" "$bytes" "$duration" "$runs" "$cached" "$(nginx -v 2>&1 | sed 's#.*/##')" \
+        "${machine:-unknown processor}, $cores cores" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
+import statistics
+import sys
+
+path, certs, size, duration, runs, cached, nginx, machine, loadavg = sys.argv[1:]
+rows = {}
+for line in open(path):
+    scenario, run, *fields = line.split()
+    rows.setdefault(scenario, []).append({k: float(v) for k, v in (f.split("=") for f in fields)})
+med = lambda s, key: statistics.median(r[key] for r in rows[s])
+errors = lambda s: sum(r[k] for r in rows[s] for k in ("err_connect", "err_read", "err_write", "err_status", "err_timeout"))
+names = {
+    "a": "(a) starmark GET /api/v1/certificates/{n}",
+    "b": "(b) nginx, same bodies, every file cached",
+    "c": "(c) starmark GET /healthz",
+    "e": "(e) ceiling: same stack, constant body",
+    "f": "(f) ceiling, one body per certificate",
+}
+print()
+print(f"fair race: {int(certs):,} certificates (bodies {int(size):,} B on average), nginx {nginx} with "
+      f"open_file_cache max={int(cached):,}; wrk -t1 -c50, {duration} s a run, medians of {runs} runs in turn")
+print(f"machine: {machine}; load average at the end {loadavg}")
+print(f"{'scenario':46} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'CPU us':>7}  runs (req/s; CPU us)  errors")
+for s, name in names.items():
+    each = ", ".join(f"{r['rps']:,.0f}" for r in rows[s]) + "; " + ", ".join(f"{r['cpu_us']:.2f}" for r in rows[s])
+    print(f"{name:46} {med(s, 'rps'):10,.0f} {med(s, 'p50_us') / 1000:8.2f} {med(s, 'p99_us') / 1000:8.2f}"
+          f" {med(s, 'cpu_us'):7.2f}  {each}  {errors(s):.0f}")
+failed = [s for s in names if errors(s)]
+if failed:
+    print(f"WARNING: scenario(s) {', '.join(failed)} had errors: their figures are not valid")
+# Ratios of each run's own figures (the runs alternate, the machine's speed drifts), then medians.
+ratio = lambda x, y, key: statistics.median(p[key] / q[key] for p, q in zip(rows[x], rows[y]))
+a_b, e_b = ratio("a", "b", "rps"), ratio("e", "b", "rps")
+a_cpu, e_cpu, f_cpu = ratio("a", "c", "cpu_us"), ratio("e", "c", "cpu_us"), ratio("f", "c", "cpu_us")
+a_e, a_f = ratio("a", "e", "cpu_us"), ratio("a", "f", "cpu_us")
+print()
+print(f"{'measure (median of the runs own ratios)':46} {'value':>7}  {'target':9} result")
+for label, value, target, ok in [
+    ("a/b (our answers / nginx's cached files)", a_b, ">= 1.0", a_b >= 1.0),
+    ("CPU per answer / CPU per /healthz", a_cpu, "<= 1.2", a_cpu <= 1.2),
+    ("ceiling: e/b", e_b, "-", None),
+    ("ceiling: CPU per constant body / per /healthz", e_cpu, "-", None),
+    ("cold ceiling: CPU per body (f) / per /healthz", f_cpu, "-", None),
+    ("CPU per answer / per constant body (a/e)", a_e, "-", None),
+    ("CPU per answer / per cold body (a/f)", a_f, "-", None),
+]:
+    verdict = "-" if ok is None else ("invalid (errors)" if failed else ("met" if ok else "NOT met"))
+    print(f"{label:46} {value:7.2f}  {target:9} {verdict}")
+sys.exit(1 if failed else 0)
+PY
+}
+if [ -n "$fair" ]; then
+    fair_race
+    exit
+fi
 say "load: wrk -t $threads -c $connections -d ${duration}s, $runs runs of a, b, c, d in turn"
 for ((run = 1; run <= runs; run++)); do
     load a "$run" "http://127.0.0.1:$port" "$work/cert-paths.txt"

@@ -7,11 +7,13 @@
 # SCAN_PROFILE_TOOL=callgrind (default): instructions, deterministic, so unaffected by other work
 #   on the machine (unlike the wall clock). Starts `starmark serve` under
 #   `valgrind --tool=callgrind` with collection off, warms it up (WARMUP fresh scans and /healthz
-#   requests: the certificate's first fill, the batch's digest index; then every certificate
-#   looked up once), then counts, over 50 connections (bench/drive.py), COUNT requests of
-#   GET /healthz, COUNT lookups GET /api/v1/certificates/{n} (L1 hits) and COUNT fresh scans
-#   GET /v/{token} as JSON, each serial asked once. Prints instructions per request of each,
-#   their ratios to /healthz, and the top functions of the scans; the callgrind files stay in OUT.
+#   requests: the certificate's first fill, the batch's digest index), then counts, over 50
+#   connections (bench/drive.py), COUNT requests of GET /healthz, then COUNT fresh scans
+#   GET /v/{token} as JSON, each serial asked once, then COUNT lookups
+#   GET /api/v1/certificates/{n} of random certificates (every certificate asked once in the
+#   warm-up, so each lookup is a hit of the read index). Prints instructions per request of
+#   each, their ratios to /healthz, and the top functions of the scans and of the lookups; the
+#   callgrind files stay in OUT.
 #   Instructions leave out the kernel (system calls) and memory stalls: see the stat mode.
 # SCAN_PROFILE_TOOL=stat: the native server under wrk (2 threads, 50 connections), ROUNDS rounds
 #   of SECONDS each of lookups (GET /api/v1/certificates/{n}, random), /healthz and fresh scans
@@ -171,36 +173,45 @@ wait_up
 say "warming up: $warmup fresh scans, $warmup /healthz"
 drive "$work/scan-paths.txt" "$warmup" 50 0 >/dev/null
 drive "$work/health-paths.txt" "$warmup" 50 >/dev/null
-# Every certificate's answer in L1 first, as the lookups window then finds them.
-tail -n +2 "$work/certs.csv" | cut -d, -f1 | sed 's#^#/api/v1/certificates/#' | shuf > "$work/cert-paths.txt"
+tail -n +2 "$work/certs.csv" | cut -d, -f1 | sed 's#^#/api/v1/certificates/#' > "$work/cert-paths.txt"
+say "warming up: every one of $certs certificates once"
 drive "$work/cert-paths.txt" "$certs" 50 >/dev/null
+python3 - "$work/cert-paths.txt" "$count" > "$work/lookup-paths.txt" <<'PY'
+import random, sys
+paths = open(sys.argv[1]).read().split()
+print("\n".join(random.choice(paths) for _ in range(int(sys.argv[2]))))
+PY
 rm -f "$out"/callgrind.*
 callgrind_control -i on "$server" >/dev/null
 say "/healthz: $(drive "$work/health-paths.txt" "$count" 50)"
 callgrind_control -d healthz "$server" >/dev/null
-say "lookups: $(drive "$work/cert-paths.txt" "$count" 50)"
-callgrind_control -d lookups "$server" >/dev/null
 say "fresh scans: $(drive "$work/scan-paths.txt" "$count" 50 "$warmup")"
 callgrind_control -d scans "$server" >/dev/null
+say "lookups: $(drive "$work/lookup-paths.txt" "$count" 50)"
+callgrind_control -d lookups "$server" >/dev/null
 callgrind_control -i off "$server" >/dev/null
 kill "$server"
 wait "$server" 2>/dev/null || true
 
 total() { sed -n 's/^summary: *\([0-9]*\).*/\1/p' "$1"; }
 health=$(ls "$out"/callgrind.*.1 2>/dev/null | head -n 1)
-lookups=$(ls "$out"/callgrind.*.2 2>/dev/null | head -n 1)
-scans=$(ls "$out"/callgrind.*.3 2>/dev/null | head -n 1)
-[ -n "$health" ] && [ -n "$lookups" ] && [ -n "$scans" ] || fail "no callgrind dumps in $out"
+scans=$(ls "$out"/callgrind.*.2 2>/dev/null | head -n 1)
+lookups=$(ls "$out"/callgrind.*.3 2>/dev/null | head -n 1)
+[ -n "$health" ] && [ -n "$scans" ] && [ -n "$lookups" ] || fail "no callgrind dumps in $out"
 mv "$health" "$out/healthz.callgrind"
-mv "$lookups" "$out/lookups.callgrind"
 mv "$scans" "$out/scans.callgrind"
-python3 - "$(total "$out/healthz.callgrind")" "$(total "$out/lookups.callgrind")" "$(total "$out/scans.callgrind")" "$count" <<'PY'
+mv "$lookups" "$out/lookups.callgrind"
+python3 - "$(total "$out/healthz.callgrind")" "$(total "$out/scans.callgrind")" "$(total "$out/lookups.callgrind")" "$count" <<'PY'
 import sys
-health, lookups, scans, count = (int(v) for v in sys.argv[1:])
-print(f"instructions per request: /healthz {health / count:,.0f}, lookup {lookups / count:,.0f} "
-      f"(ratio {lookups / health:.2f}), fresh scan {scans / count:,.0f} (ratio {scans / health:.2f}) (COUNT={count})")
+health, scans, lookups, count = (int(v) for v in sys.argv[1:])
+print(f"instructions per request: /healthz {health / count:,.0f}, fresh scan {scans / count:,.0f} "
+      f"(ratio {scans / health:.2f}), lookup {lookups / count:,.0f} (ratio {lookups / health:.2f}) (COUNT={count})")
 PY
 echo "top functions of the scans, inclusive:"
 callgrind_annotate --inclusive=yes "$out/scans.callgrind" 2>/dev/null | sed -n '/^ *Ir/,$p' | sed -n '3,30p'
 echo "top functions of the scans, self:"
 callgrind_annotate "$out/scans.callgrind" 2>/dev/null | sed -n '/^ *Ir/,$p' | sed -n '3,30p'
+echo "top functions of the lookups, inclusive:"
+callgrind_annotate --inclusive=yes "$out/lookups.callgrind" 2>/dev/null | sed -n '/^ *Ir/,$p' | sed -n '3,40p'
+echo "top functions of the lookups, self:"
+callgrind_annotate "$out/lookups.callgrind" 2>/dev/null | sed -n '/^ *Ir/,$p' | sed -n '3,40p'

@@ -49,6 +49,10 @@ pub struct Config {
     pub answer_lifetime: Duration,
     /// `STARMARK_CACHE_MAX_MB`: memory for cached answers in each instance (default 64).
     pub cache_max_bytes: u64,
+    /// `STARMARK_CACHE_UNPACKED_MB`: answers are kept unpacked (faster hits, about four times
+    /// the memory) while the cached answers weigh less than this, at most half of
+    /// `STARMARK_CACHE_MAX_MB` (default 8; 0 keeps every answer packed).
+    pub cache_unpacked_bytes: u64,
     /// `STARMARK_RECEIPTS_PER_MINUTE`: how many verification receipts of up to 4 KiB this
     /// instance issues per minute to everyone together (default 600; a larger receipt counts
     /// once per started 4 KiB); beyond it, 429 with `Retry-After`.
@@ -158,6 +162,12 @@ impl Config {
                 .max(1),
             ),
             cache_max_bytes: number(&vars, "STARMARK_CACHE_MAX_MB", 64u64)?.max(1) * 1024 * 1024,
+            cache_unpacked_bytes: number(
+                &vars,
+                "STARMARK_CACHE_UNPACKED_MB",
+                crate::cache::DEFAULT_UNPACKED_BYTES / (1024 * 1024),
+            )?
+            .saturating_mul(1024 * 1024),
             receipts_per_minute: number(
                 &vars,
                 "STARMARK_RECEIPTS_PER_MINUTE",
@@ -245,6 +255,7 @@ mod tests {
         assert_eq!(config.log_origin, None);
         assert_eq!(config.cache_stale_bound, Duration::from_millis(5000));
         assert_eq!(config.cache_max_bytes, 64 * 1_048_576);
+        assert_eq!(config.cache_unpacked_bytes, 8 * 1_048_576);
         assert_eq!(config.receipts_per_minute, 600);
     }
 
@@ -254,6 +265,7 @@ mod tests {
             ("STARMARK_LISTEN", "0.0.0.0:9000"),
             ("STARMARK_CACHE_STALE_MS", "250"),
             ("STARMARK_CACHE_MAX_MB", "8"),
+            ("STARMARK_CACHE_UNPACKED_MB", " 0 "),
             ("STARMARK_RECEIPTS_PER_MINUTE", " 30 "),
             ("STARMARK_ISSUER_NAME", " 华东服务认证中心 "),
             ("STARMARK_ISSUER_APPROVAL", "CNCA-R-2019-123"),
@@ -267,6 +279,7 @@ mod tests {
         assert_eq!(config.public_url, "http://0.0.0.0:9000", "the default follows the listen address");
         assert_eq!(config.cache_stale_bound, Duration::from_millis(250));
         assert_eq!(config.cache_max_bytes, 8_388_608);
+        assert_eq!(config.cache_unpacked_bytes, 0);
         assert_eq!(config.receipts_per_minute, 30);
         assert_eq!(config.issuer_name, "华东服务认证中心");
         assert_eq!(config.issuer_approval.as_str(), "CNCA-R-2019-123");

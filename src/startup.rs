@@ -44,6 +44,7 @@ pub async fn open_registry(config: &Config) -> anyhow::Result<Arc<Registry>> {
         max_bytes: config.cache_max_bytes,
         stale_bound: config.cache_stale_bound,
         absent_for: config.cache_stale_bound.min(std::time::Duration::from_secs(2)),
+        unpacked_bytes: config.cache_unpacked_bytes,
     });
     let shared = match &config.redis_url {
         Some(url) => Some(shared_cache(url, config.redis_ca.as_deref(), config.cache_stale_bound)?),

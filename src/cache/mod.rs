@@ -23,6 +23,12 @@
 //! together (about a thousandth of them). Moka hears of one hit in [`SAMPLED_HITS`] to keep its
 //! order. Concurrent misses of a key are coalesced with moka too ([`AnswerCache::get_or_load`]),
 //! in a cache that holds a loaded entry only until the read index has it.
+//!
+//! Answers come packed ([`packing`]); while L1 weighs less than [`CacheSettings::unpacked_bytes`]
+//! (at most half its bound) it keeps them unpacked instead, as they are loaded and at the hits
+//! moka hears of, so that a hit sends a slice of the bytes held with no unpacking and no copy.
+//! Their weight counts what they take, so the bound holds either way; once L1 is fuller,
+//! answers stay packed.
 
 pub mod mark_digests;
 pub mod packing;
@@ -49,7 +55,9 @@ use crate::domain::CertificateRecord;
 /// once unpacked.
 ///
 /// The body is kept packed ([`packing`]: about 0.75 KB instead of 3.3 KB for a certificate),
-/// since with 100,000 certificates the answers are most of the server's memory. The ETag and
+/// since with 100,000 certificates the answers are most of the server's memory; the cache keeps
+/// it unpacked instead while it has room ([`Prepared::unpacked`]), so that a hit is sent
+/// without unpacking. The ETag and
 /// the packed body sit in one allocation together with its reference count (an `Arc<[u8]>`),
 /// and the answer lives in the cache's own slot rather than behind another pointer: the
 /// answers' memory is cold (a random one of 100,000 is asked for), and each separate object a
@@ -110,6 +118,33 @@ impl Prepared {
             Some(dictionary) => packing::unpack(kept, self.plain_len as usize, dictionary).map(Cow::Owned),
             None => Some(Cow::Borrowed(kept)),
         }
+    }
+
+    /// The same answer with its body kept as it is sent, so that sending it is a slice of its
+    /// bytes rather than an unpacking into new ones; `None` when it is kept so already (or no
+    /// longer unpacks, which `new` ruled out).
+    pub fn unpacked(&self) -> Option<Self> {
+        self.dictionary.as_ref()?;
+        let body = self.body()?;
+        let mut whole = Vec::with_capacity(usize::from(self.etag_len) + body.len());
+        whole.extend_from_slice(&self.whole[..usize::from(self.etag_len)]);
+        whole.extend_from_slice(&body);
+        let (plain_len, etag_len, version, next_update) =
+            (self.plain_len, self.etag_len, self.version, self.next_update);
+        Some(Self { whole: whole.into(), dictionary: None, plain_len, etag_len, version, next_update })
+    }
+
+    /// Bytes [`Prepared::unpacked`] would add to what the answer keeps (0 when it is unpacked).
+    fn unpacked_growth(&self) -> usize {
+        match self.dictionary {
+            Some(_) => (self.plain_len as usize + usize::from(self.etag_len)).saturating_sub(self.whole.len()),
+            None => 0,
+        }
+    }
+
+    /// Whether `other` is this very answer (not merely an equal one).
+    fn is(&self, other: &Prepared) -> bool {
+        Arc::ptr_eq(&self.whole, &other.whole)
     }
 
     /// The body's length unpacked, without unpacking it.
@@ -492,6 +527,20 @@ impl ReadIndex {
         false
     }
 
+    /// Puts `unpacked` in place of the answer of `key` if that is still `packed`; whether it did.
+    fn unpack(&self, shard: ShardId, key: &str, packed: &Prepared, unpacked: Prepared) -> bool {
+        let mut held = self.write(shard);
+        let Shard { entries, bytes } = &mut *held;
+        let Some(Entry { value: Held::Answer(prepared, _), .. }) = entries.get_mut(key) else { return false };
+        if !prepared.is(packed) {
+            return false;
+        }
+        let grown = unpacked.kept_len().saturating_sub(prepared.kept_len());
+        *prepared = unpacked;
+        *bytes += grown as u64;
+        true
+    }
+
     /// Empties a shard moka evicted, handing its map's memory back.
     fn evict(&self, shard: ShardId) {
         if let Some(held) = self.shards.get(shard as usize) {
@@ -515,11 +564,23 @@ pub struct CacheSettings {
     pub stale_bound: Duration,
     /// How long "no such key" is remembered.
     pub absent_for: Duration,
+    /// Answers are kept unpacked while the cache weighs less than this (and never past half of
+    /// `max_bytes`): a hit of an unpacked answer sends a slice of it, but it takes about four
+    /// times the memory, so how much memory buys that speed is the operator's choice.
+    pub unpacked_bytes: u64,
 }
+
+/// The default of [`CacheSettings::unpacked_bytes`]: a few thousand answers.
+pub const DEFAULT_UNPACKED_BYTES: u64 = 8 * 1024 * 1024;
 
 impl Default for CacheSettings {
     fn default() -> Self {
-        Self { max_bytes: 64 * 1024 * 1024, stale_bound: Duration::from_secs(5), absent_for: Duration::from_secs(2) }
+        Self {
+            max_bytes: 64 * 1024 * 1024,
+            stale_bound: Duration::from_secs(5),
+            absent_for: Duration::from_secs(2),
+            unpacked_bytes: DEFAULT_UNPACKED_BYTES,
+        }
     }
 }
 
@@ -527,6 +588,9 @@ thread_local! {
     /// Hits served on this thread, for sampling which ones moka hears of.
     static HITS: Cell<u32> = const { Cell::new(0) };
 }
+
+/// Answers are kept unpacked at most while the cache weighs less than this share of its bound.
+const UNPACKED_SHARE: u64 = 2;
 
 /// Entries a coalesced load keeps in moka after it ended, for requests that waited for it and
 /// have yet to read it (the read index has it by then; see [`AnswerCache::get_or_load`]).
@@ -544,6 +608,8 @@ pub struct AnswerCache {
     clock: Clock,
     stale_bound: Duration,
     absent_for: Duration,
+    /// Answers are kept unpacked while the cache weighs less than this ([`AnswerCache::unpacked`]).
+    unpack_below: u64,
     /// What the store watch vouches for (see [`AnswerCache::verified`]).
     watch: Arc<Vouched>,
     /// How changes made elsewhere reached this cache.
@@ -598,6 +664,7 @@ impl AnswerCache {
             clock,
             stale_bound: settings.stale_bound,
             absent_for: settings.absent_for,
+            unpack_below: settings.unpacked_bytes.min(settings.max_bytes / UNPACKED_SHARE),
             watch: Arc::new(Vouched { checked_from: AtomicU64::new(0), first_look: AtomicU64::new(0) }),
             heard: Arc::default(),
         }
@@ -664,6 +731,10 @@ impl AnswerCache {
     /// when expiry dates may turn a valid certificate into an expired one); whether a long-lived
     /// answer may still be served is decided at each hit. Absences live briefly.
     fn entry(&self, value: Held, read_from: Option<Instant>) -> Entry {
+        let value = match value {
+            Held::Answer(prepared, record) => Held::Answer(self.unpacked(prepared), record),
+            absent => absent,
+        };
         let now = self.clock.instant();
         let loaded = self.clock.micros(now);
         let made = match read_from.or_else(|| now.checked_sub(self.stale_bound)) {
@@ -676,6 +747,37 @@ impl AnswerCache {
         };
         let expires = loaded.saturating_add(micros_of(lifetime));
         Entry { value, loaded, made, expires }
+    }
+
+    /// `prepared` unpacked, if there is room for that: an answer kept unpacked is sent as a
+    /// slice of its bytes, with no unpacking and no copy, but takes about four times the memory.
+    /// Answers are unpacked when they are loaded and at the hits moka hears of (so the answers
+    /// asked for most are the likeliest to be), while the cache weighs less than its unpacked
+    /// bound ([`CacheSettings::unpacked_bytes`], at most half its bound);
+    /// their weight counts what they take, so the bound holds either way.
+    fn unpacked(&self, prepared: Prepared) -> Prepared {
+        if !self.room_to_unpack(&prepared) {
+            return prepared;
+        }
+        prepared.unpacked().unwrap_or(prepared)
+    }
+
+    fn room_to_unpack(&self, prepared: &Prepared) -> bool {
+        let growth = prepared.unpacked_growth() as u64;
+        growth > 0 && self.shards.weighted_size().saturating_add(growth) <= self.unpack_below
+    }
+
+    /// Keeps the answer of `key` unpacked from now on, if it is packed and there is room.
+    async fn unpack_held(&self, shard: ShardId, key: &str) {
+        let packed = self.index.get_with(shard, key, |entry| match &entry.value {
+            Held::Answer(prepared, _) if self.room_to_unpack(prepared) => Some(prepared.clone()),
+            _ => None,
+        });
+        let Some(packed) = packed else { return };
+        let Some(unpacked) = packed.unpacked() else { return };
+        if self.index.unpack(shard, key, &packed, unpacked) {
+            self.reweigh(shard).await;
+        }
     }
 
     /// Whether `entry` may be served at `now` (microseconds of the clock): before it expires,
@@ -777,9 +879,10 @@ impl AnswerCache {
             n % SAMPLED_HITS == 0
         });
         if sampled {
-            // Only so that moka's eviction order knows this shard is wanted (boxed: a rare
-            // moment, and a moka lookup's future is large).
+            // So that moka's eviction order knows this shard is wanted, and the answer asked for
+            // is kept unpacked if there is room (boxed: a rare moment, and these futures are large).
             let _ = Box::pin(self.shards.get(&shard)).await;
+            Box::pin(self.unpack_held(shard, key)).await;
         }
         Some(hit)
     }
@@ -1006,6 +1109,7 @@ mod tests {
             max_bytes: 1024 * 1024,
             stale_bound: Duration::from_millis(stale_ms),
             absent_for: Duration::from_millis(absent_ms),
+            unpacked_bytes: u64::MAX,
         }
     }
 
@@ -1298,6 +1402,71 @@ mod tests {
         cache.get_or_load("gone", load(Held::Absent)).await.unwrap();
         assert!(matches!(cache.hit_record("gone").await, Some(RecordHit::Absent)), "a known absence");
         assert!(cache.hit_record("never").await.is_none(), "a miss");
+    }
+
+    /// A packed answer of several kilobytes, and its body.
+    fn packed_answer(version: u32) -> (Held, Vec<u8>) {
+        let body: Vec<u8> = (0..40)
+            .flat_map(|n| {
+                format!("{{\"serial\":{n},\"holder\":\"第{n}号电器有限公司\",\"scope\":\"家用电器\"}},").into_bytes()
+            })
+            .collect();
+        let dictionary = packing::Dictionary::new(&[], &body);
+        let next_update = Utc::now() + chrono::Duration::hours(1);
+        let prepared = Prepared::packed_with(&body, "\"p\"", version, next_update, Some(dictionary)).expect("an ETag");
+        assert!(prepared.unpacked_growth() > 0, "packed");
+        (Held::Answer(prepared, Some(record())), body)
+    }
+
+    /// What the read index holds for `key` and what its shard weighs.
+    fn held(cache: &AnswerCache, key: &str) -> (Prepared, u64, u64) {
+        let shard = ReadIndex::shard_of(key);
+        let entry = cache.index.get(shard, key).expect("held");
+        let Held::Answer(prepared, _) = &entry.value else { panic!("not an answer") };
+        (prepared.clone(), weight_of(key, &entry), cache.index.bytes(shard))
+    }
+
+    #[tokio::test]
+    async fn answers_loaded_while_the_cache_has_room_are_kept_unpacked_and_weighed_so() {
+        let cache = AnswerCache::new(settings(60_000, 1_000));
+        let (answer, body) = packed_answer(1);
+        cache.get_or_load("k", load(answer)).await.unwrap();
+        let (kept, weight, shard_bytes) = held(&cache, "k");
+        assert_eq!(kept.kept_len(), 3 + body.len(), "the ETag and the body as it is sent");
+        assert_eq!(weight, shard_bytes, "the shard weighs the unpacked answer");
+        let Some(Cached::Answer(sent)) = cache.hit("k").await else { panic!("no answer") };
+        let (etag, sent) = sent.into_send().expect("sends");
+        assert_eq!((etag.to_str().unwrap(), &sent[..]), ("\"p\"", &body[..]));
+    }
+
+    #[tokio::test]
+    async fn a_full_cache_keeps_answers_packed_until_a_hit_finds_room() {
+        let filler = || answer(&"x".repeat(1_000), 1);
+        let filler_weight = weight_of("f0", &AnswerCache::new(settings(60_000, 1_000)).entry(filler(), None));
+        // Unpacking stops once the cache weighs half its bound: three fillers' worth.
+        let max_bytes = 2 * 3 * filler_weight;
+        let cache = AnswerCache::new(CacheSettings { max_bytes, ..settings(60_000, 1_000) });
+        for n in 0..3 {
+            cache.get_or_load(&format!("f{n}"), load(filler())).await.unwrap();
+        }
+        cache.settle().await;
+        let (answer, body) = packed_answer(1);
+        cache.get_or_load("k", load(answer)).await.unwrap();
+        assert!(held(&cache, "k").0.kept_len() < body.len() / 2, "no room: kept packed");
+
+        for n in 0..3 {
+            cache.forget(&format!("f{n}")).await;
+        }
+        cache.settle().await;
+        for _ in 0..SAMPLED_HITS {
+            let Some(Cached::Answer(sent)) = cache.hit("k").await else { panic!("no answer") };
+            assert_eq!(sent.body().as_deref(), Some(&body[..]));
+        }
+        let (kept, weight, shard_bytes) = held(&cache, "k");
+        assert_eq!(kept.kept_len(), 3 + body.len(), "a sampled hit unpacked it for keeps");
+        assert_eq!(weight, shard_bytes, "and its shard weighs it so");
+        cache.settle().await;
+        assert_eq!(cache.weighed_bytes().await, shard_bytes, "moka was told");
     }
 
     #[tokio::test]

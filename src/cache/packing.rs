@@ -1,4 +1,5 @@
-//! Prepared answers are kept LZ4-compressed against a dictionary, and unpacked as they are sent.
+//! Prepared answers are kept LZ4-compressed against a dictionary, and unpacked as they are sent
+//! (or once, for keeps, while the cache has room: `Prepared::unpacked`).
 //!
 //! With 100,000 certificates in memory, the answers are most of the server's memory: 3.3 KB
 //! each, of which the greater part (member names, the issuer, the standard, the log's

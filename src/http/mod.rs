@@ -36,7 +36,7 @@ use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use tower::{Service, ServiceBuilder};
 use tower_http::trace::TraceLayer;
@@ -103,11 +103,18 @@ async fn method_not_allowed() -> ApiError {
 
 /// All routes; [`app`] puts them inside the middleware stack.
 pub fn router(state: AppState, config: &Config) -> Router {
-    use certificates::{artwork, get, history, issue, marks, renew, search, status, surveillance};
+    router_with_lookup(state, config, get(certificates::get::get_certificate))
+}
+
+/// All routes, with `lookup` answering `/api/v1/certificates/{number}`. The server always
+/// passes the real handler; the benchmark's ceiling (bench/ceiling.rs, an example, never in the
+/// server) passes one that sends a constant body, to measure the very stack around the answer.
+pub fn router_with_lookup(state: AppState, config: &Config, lookup: MethodRouter<AppState>) -> Router {
+    use certificates::{artwork, history, issue, marks, renew, search, status, surveillance};
 
     let api = Router::new()
         .route("/api/v1/certificates", get(search::search_certificates).post(issue::issue_certificate))
-        .route("/api/v1/certificates/{number}", get(get::get_certificate))
+        .route("/api/v1/certificates/{number}", lookup)
         .route("/api/v1/certificates/{number}/history", get(history::get_history))
         .route("/api/v1/certificates/{number}/status", post(status::change_status))
         .route("/api/v1/certificates/{number}/renew", post(renew::renew_certificate))
@@ -160,13 +167,30 @@ pub fn router(state: AppState, config: &Config) -> Router {
 }
 
 /// The routes inside the middleware stack: the service the server runs.
+pub fn app(
+    state: AppState,
+    config: &Config,
+) -> impl Service<
+    Request,
+    Response = Response,
+    Error = Infallible,
+    Future = impl Future<Output = Result<Response, Infallible>> + Send + 'static,
+> + Clone
+       + Send
+       + Sync
+       + 'static {
+    app_with_lookup(state, config, get(certificates::get::get_certificate))
+}
+
+/// [`app`] with `lookup` answering `/api/v1/certificates/{number}` ([`router_with_lookup`]).
 ///
 /// The stack wraps the router once, outside it, rather than each route (`Router::layer` would
 /// box a copy of every layer into every route, and each request would clone those boxes): the
 /// same layers in the same order, fewer allocations and indirections per request.
-pub fn app(
+pub fn app_with_lookup(
     state: AppState,
     config: &Config,
+    lookup: MethodRouter<AppState>,
 ) -> impl Service<
     Request,
     Response = Response,
@@ -187,5 +211,5 @@ pub fn app(
         .layer(outer_layer::OuterLayer { limit: config.request_timeout, responses: state.responses })
         .layer(DefaultBodyLimit::max(config.body_limit))
         .layer(limits)
-        .service(router(state, config))
+        .service(router_with_lookup(state, config, lookup))
 }
