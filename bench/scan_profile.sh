@@ -19,7 +19,9 @@
 #   Redis's EVALSHA calls and CPU per request. COUNT is not used.
 #
 #   Each window also prints the bytes the server wrote to storage per request (write_bytes of
-#   /proc/PID/io: the SQLite file and its WAL, as the kernel accounts them when pages are dirtied).
+#   /proc/PID/io: the SQLite file and its WAL, as the kernel accounts them when pages are dirtied)
+#   and, from builds that count them, the bytes of tallies the flushes wrote
+#   (starmark_scan_bytes_stored_total on /metrics) per request.
 #   SCAN_PROFILE_RESCAN=1 (issue 28, (d')): every token is scanned once first (bench/drive.py),
 #   the flush is awaited (starmark_scans_stored_total on /metrics), and the scans windows then
 #   ask the same tokens again (walking on, wrapping round), so every scan is of a serial that
@@ -138,7 +140,10 @@ if [ "$tool" = stat ] || [ "$tool" = fill ]; then
     syscalls=${syscalls%,}
     ticks() { awk '{print $14, $15}' "/proc/$server/stat"; }
     written() { sed -n 's/^write_bytes: //p' "/proc/$server/io"; }
-    stored() { curl -sf -H "Authorization: Bearer $reader" "http://127.0.0.1:$port/metrics" | sed -n 's/^starmark_scans_stored_total \([0-9]*\).*/\1/p'; }
+    metric() { curl -sf -H "Authorization: Bearer $reader" "http://127.0.0.1:$port/metrics" | sed -n "s/^$1 \([0-9]*\).*/\1/p" || true; }
+    stored() { metric starmark_scans_stored_total; }
+    # The store's own count of tally bytes its flushes wrote (builds that keep one; else empty).
+    tally_bytes() { metric starmark_scan_bytes_stored_total; }
     evalsha() { [ -n "${redis_port:-}" ] || { echo 0; return; }; redis-cli -p "$redis_port" info commandstats | sed -n 's/^cmdstat_evalsha:calls=\([0-9]*\).*/\1/p'; }
     redis_cpu() { [ -n "${redis_port:-}" ] || { echo 0; return; }; redis-cli -p "$redis_port" info cpu | sed -n 's/^used_cpu_\(sys\|user\):\([0-9.]*\).*/\2/p' | paste -sd+ | bc; }
     # Waits until the store holds every scan made (the flush runs every second).
@@ -151,9 +156,10 @@ if [ "$tool" = stat ] || [ "$tool" = fill ]; then
         fail "the store did not get $1 scans"
     }
     window() { # NAME PATHS MODE OFFSET: prints a line, and leaves the request count in $work/requests
-        local name=$1 before_ticks before_eval before_redis before_written
+        local name=$1 before_ticks before_eval before_redis before_written before_tally
         before_ticks=$(ticks)
         before_written=$(written)
+        before_tally=$(tally_bytes)
         before_eval=$(evalsha)
         before_redis=$(redis_cpu)
         perf stat -x, -e raw_syscalls:sys_enter,context-switches,page-faults,$syscalls -p "$server" -o "$work/perf-$name.txt" &
@@ -164,9 +170,9 @@ if [ "$tool" = stat ] || [ "$tool" = fill ]; then
         wait "$perf_pid" 2>/dev/null || true
         python3 - "$name" "$(grep '^READPATH ' "$work/wrk-$name.txt")" "$before_ticks" "$(ticks)" \
             "$(getconf CLK_TCK)" "$before_eval" "$(evalsha)" "$before_redis" "$(redis_cpu)" "$work/perf-$name.txt" \
-            "$before_written" "$(written)" "$work/requests" "${5:-}" <<'PY'
+            "$before_written" "$(written)" "$work/requests" "${5:-}" "$before_tally" "$(tally_bytes)" <<'PY'
 import sys
-name, line, t0, t1, hz, e0, e1, r0, r1, perf, w0, w1, requests_file, scanned = sys.argv[1:]
+name, line, t0, t1, hz, e0, e1, r0, r1, perf, w0, w1, requests_file, scanned, b0, b1 = sys.argv[1:]
 fields = dict(f.split("=") for f in line.split()[1:])
 n = int(fields["requests"])
 open(requests_file, "w").write(str(n))
@@ -182,7 +188,8 @@ per = lambda key: counters.get(key, float("nan")) / n
 errors = sum(int(fields[k]) for k in ("err_connect", "err_read", "err_write", "err_status", "err_timeout"))
 print(f"{name}: {n} requests, {float(fields['rps']):,.0f}/s, errors {errors}, wrapped {fields['wrapped']}; server CPU/request "
       f"{us(u1 - u0 + s1 - s0):.2f} us (user {us(u1 - u0):.2f}, system {us(s1 - s0):.2f}); "
-      f"bytes written/request {(int(w1) - int(w0)) / n:,.0f}{scanned}")
+      f"bytes written/request {(int(w1) - int(w0)) / n:,.0f}"
+      + (f", tally bytes stored/request {(int(b1) - int(b0)) / n:,.1f}" if b0 and b1 else "") + scanned)
 print(f"    per request: syscalls {per('raw_syscalls:sys_enter'):.2f}, context switches {per('context-switches'):.3f}, "
       f"page faults {per('page-faults'):.3f}, redis EVALSHA {(int(e1 or 0) - int(e0 or 0)) / n:.4f}, "
       f"redis CPU {(float(r1 or 0) - float(r0 or 0)) * 1e6 / n:.2f} us")
