@@ -137,10 +137,20 @@ impl Backend {
         Ok((find_in_all(key, chunk, blobs.iter().map(Vec::as_slice), offset), scanners))
     }
 
+    /// A read transaction that sees one snapshot: a chunk's base and deltas read in two
+    /// statements then agree even if a flush folds the chunk in between.
+    async fn snapshot(&self) -> Result<sqlx::Transaction<'_, super::Db>, StoreError> {
+        let mut tx = self.reads().begin().await?;
+        if let Some(statement) = Self::SNAPSHOT {
+            sqlx::query(statement).execute(&mut *tx).await?;
+        }
+        Ok(tx)
+    }
+
     /// The deltas of a certificate's chunks (of one batch when `batch` is given), merged per
     /// chunk; damaged ones are left out, and logged. Folding keeps them no larger than the bases.
     async fn select_deltas(
-        &self,
+        conn: &mut super::Connection,
         number: &str,
         batch: Option<u32>,
         outcome: &str,
@@ -151,11 +161,11 @@ impl Backend {
                 sqlx::query("SELECT batch, chunk, tallies FROM mark_scan_deltas WHERE number = $1 AND batch = $2")
                     .bind(number)
                     .bind(i64::from(batch))
-                    .fetch(self.reads())
+                    .fetch(&mut *conn)
             }
             None => sqlx::query("SELECT batch, chunk, tallies FROM mark_scan_deltas WHERE number = $1")
                 .bind(number)
-                .fetch(self.reads()),
+                .fetch(&mut *conn),
         };
         while let Some(row) = rows.try_next().await? {
             let (batch, chunk): (u32, i64) = (batch_of(row.try_get("batch")?)?, row.try_get("chunk")?);
@@ -174,20 +184,24 @@ impl Backend {
         limit: u32,
     ) -> Result<(u64, Vec<(SerialKey, ScanTally)>), StoreError> {
         const LEFT_OUT: &str = "left out of the scan summary";
-        let mut deltas = self.select_deltas(number, None, LEFT_OUT).await?;
+        let mut tx = self.snapshot().await?;
+        let mut deltas = Self::select_deltas(&mut tx, number, None, LEFT_OUT).await?;
         let mut summary = Summary::new(number, limit);
-        let mut rows = sqlx::query("SELECT batch, chunk, tallies FROM mark_scan_chunks WHERE number = $1")
-            .bind(number)
-            .fetch(self.reads());
-        while let Some(row) = rows.try_next().await? {
-            let (batch, chunk): (u32, i64) = (batch_of(row.try_get("batch")?)?, row.try_get("chunk")?);
-            let blob: Vec<u8> = row.try_get("tallies")?;
-            let mut entries = entries_or_skip(number, batch, chunk, &blob, LEFT_OUT).unwrap_or_default();
-            if let Some(more) = deltas.remove(&(batch, chunk)) {
-                merge_entries(&mut entries, more);
+        {
+            let mut rows = sqlx::query("SELECT batch, chunk, tallies FROM mark_scan_chunks WHERE number = $1")
+                .bind(number)
+                .fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                let (batch, chunk): (u32, i64) = (batch_of(row.try_get("batch")?)?, row.try_get("chunk")?);
+                let blob: Vec<u8> = row.try_get("tallies")?;
+                let mut entries = entries_or_skip(number, batch, chunk, &blob, LEFT_OUT).unwrap_or_default();
+                if let Some(more) = deltas.remove(&(batch, chunk)) {
+                    merge_entries(&mut entries, more);
+                }
+                summary.add(batch, chunk, entries);
             }
-            summary.add(batch, chunk, entries);
         }
+        tx.rollback().await?;
         for ((batch, chunk), entries) in deltas {
             summary.add(batch, chunk, entries);
         }
@@ -198,13 +212,15 @@ impl Backend {
     /// deltas.
     pub(super) async fn select_scanned_serials(&self, number: &str, batch: u32) -> Result<Vec<u32>, StoreError> {
         let mut found = Vec::new();
+        let mut tx = self.snapshot().await?;
         for table in ["mark_scan_chunks", "mark_scan_deltas"] {
             let sql = format!("SELECT chunk, tallies FROM {table} WHERE number = $1 AND batch = $2 ORDER BY chunk");
-            let mut rows = sqlx::query(&sql).bind(number).bind(i64::from(batch)).fetch(self.reads());
+            let mut rows = sqlx::query(&sql).bind(number).bind(i64::from(batch)).fetch(&mut *tx);
             while let Some(row) = rows.try_next().await? {
                 found.extend(serials(number, batch, row.try_get("chunk")?, row.try_get("tallies")?));
             }
         }
+        tx.rollback().await?;
         found.sort_unstable();
         found.dedup();
         Ok(found)
