@@ -21,10 +21,27 @@
 #   and system), system calls, context switches and page faults per request (perf stat), and
 #   Redis's EVALSHA calls and CPU per request. COUNT is not used.
 #
+#   Each window also prints the bytes the server wrote to storage per request (write_bytes of
+#   /proc/PID/io: the SQLite file and its WAL, as the kernel accounts them when pages are dirtied)
+#   and, from builds that count them, the bytes of tallies the flushes wrote
+#   (starmark_scan_bytes_stored_total on /metrics) per request.
+#   SCAN_PROFILE_RESCAN=1 (issue 28, (d')): every token is scanned once first (bench/drive.py),
+#   the flush is awaited (starmark_scans_stored_total on /metrics), and the scans windows then
+#   ask the same tokens again (walking on, wrapping round), so every scan is of a serial that
+#   was scanned before. Use it with a batch that the tokens cover, e.g. SCAN_PROFILE_MARKS=200000
+#   SCAN_PROFILE_TOKENS=200000 (the tokens are then the whole batch less the warm-up's).
+# SCAN_PROFILE_TOOL=fill: cost over time as a fresh batch fills. After a /healthz window, WINDOWS
+#   windows of SECONDS each walk on through the batch's shuffled tokens (all of the batch's,
+#   unless TOKENS is smaller), without a pause between them, then a second /healthz window. Per
+#   window: scans/s, server CPU per scan, bytes written per scan, and how much of the batch has
+#   been scanned; once the walk wraps round, scans are of serials scanned before.
+#
 # Usage: bench/scan_profile.sh [COUNT=20000] [OUT=bench/out/scan-profile]
 # Environment: STARMARK_BIN=path (default: builds target/release/starmark)
-#              SCAN_PROFILE_TOOL=callgrind|stat SCAN_PROFILE_CERTS=1000 SCAN_PROFILE_WARMUP=2000
+#              SCAN_PROFILE_TOOL=callgrind|stat|fill SCAN_PROFILE_CERTS=1000 SCAN_PROFILE_WARMUP=2000
 #              SCAN_PROFILE_ROUNDS=1 SCAN_PROFILE_SECONDS=10 SCAN_PROFILE_TOKENS=600000 (stat)
+#              SCAN_PROFILE_MARKS=1000000 (the batch's size) SCAN_PROFILE_RESCAN=0 (stat)
+#              SCAN_PROFILE_WINDOWS=12 SCAN_PROFILE_SECONDS=5 (fill) SCAN_PROFILE_WRK_THREADS=2
 #              SCAN_PROFILE_REDIS=1 (0: without Redis)
 # Needs valgrind, wrk, perf (linux-perf), redis-server, redis-cli, bc, curl and python3.
 set -euo pipefail
@@ -37,9 +54,17 @@ warmup=${SCAN_PROFILE_WARMUP:-2000}
 tool=${SCAN_PROFILE_TOOL:-callgrind}
 seconds=${SCAN_PROFILE_SECONDS:-10}
 rounds=${SCAN_PROFILE_ROUNDS:-1}
-marks=1000000
-# The stat mode runs for a time, not a count: enough fresh tokens for it.
+marks=${SCAN_PROFILE_MARKS:-1000000}
+rescan=${SCAN_PROFILE_RESCAN:-0}
+wrk_threads=${SCAN_PROFILE_WRK_THREADS:-2}
+# The stat and fill modes run for a time, not a count: enough fresh tokens for them.
 [ "$tool" != stat ] || count=${SCAN_PROFILE_TOKENS:-600000}
+if [ "$tool" = fill ]; then
+    seconds=${SCAN_PROFILE_SECONDS:-5}
+    count=${SCAN_PROFILE_TOKENS:-$marks}
+fi
+# Tokens cannot outnumber the batch: a count that would leaves the batch less the warm-up.
+[ $((warmup + count)) -le "$marks" ] || count=$((marks - warmup))
 
 say() { echo "[$(date -u +%H:%M:%S)] $*"; }
 fail() { echo "bench/scan_profile.sh: $*" >&2; exit 1; }
@@ -84,9 +109,11 @@ fi
 python3 bench/make_import_csv.py "$certs" "$work/certs.csv" --numbered
 first=$(sed -n 2p "$work/certs.csv" | cut -d, -f1)
 "$bin" import "$work/certs.csv" --quiet >/dev/null
+reader=$("$bin" token create --role reader 2>/dev/null)
 batch=$("$bin" marks order "$first" --count "$marks" 2>/dev/null)
 # Serials from a random place in the batch, shuffled, as read_path.sh walks them.
-from=$((1 + (RANDOM * 32768 + RANDOM) % (marks - warmup - count)))
+from=1
+[ $((marks - warmup - count)) -le 0 ] || from=$((1 + (RANDOM * 32768 + RANDOM) % (marks - warmup - count)))
 "$bin" marks urls --batch "$batch" --first "$from" --last "$((from + warmup + count - 1))" |
     sed -E 's#^[A-Za-z]+://[^/]+/[Vv]/#/v/#' | shuf > "$work/scan-paths.txt"
 echo /healthz > "$work/health-paths.txt"
@@ -104,7 +131,7 @@ wait_up() {
 drive() { python3 bench/drive.py "127.0.0.1:$port" "$@" || fail "requests failed: $*"; }
 
 # --- stat: the native server under wrk, kernel and Redis included ---------------------------------
-if [ "$tool" = stat ]; then
+if [ "$tool" = stat ] || [ "$tool" = fill ]; then
     "$bin" serve > "$work/server.log" 2>&1 &
     server=$!
     pids+=("$server")
@@ -115,25 +142,43 @@ if [ "$tool" = stat ]; then
     syscalls=$(printf 'syscalls:sys_enter_%s,' futex epoll_wait read write writev recvfrom sendto pwrite64 fdatasync sched_yield)
     syscalls=${syscalls%,}
     ticks() { awk '{print $14, $15}' "/proc/$server/stat"; }
+    written() { sed -n 's/^write_bytes: //p' "/proc/$server/io"; }
+    metric() { curl -sf -H "Authorization: Bearer $reader" "http://127.0.0.1:$port/metrics" | sed -n "s/^$1 \([0-9]*\).*/\1/p" || true; }
+    stored() { metric starmark_scans_stored_total; }
+    # The store's own count of tally bytes its flushes wrote (builds that keep one; else empty).
+    tally_bytes() { metric starmark_scan_bytes_stored_total; }
     evalsha() { [ -n "${redis_port:-}" ] || { echo 0; return; }; redis-cli -p "$redis_port" info commandstats | sed -n 's/^cmdstat_evalsha:calls=\([0-9]*\).*/\1/p'; }
     redis_cpu() { [ -n "${redis_port:-}" ] || { echo 0; return; }; redis-cli -p "$redis_port" info cpu | sed -n 's/^used_cpu_\(sys\|user\):\([0-9.]*\).*/\2/p' | paste -sd+ | bc; }
-    window() { # NAME PATHS MODE OFFSET
-        local name=$1 before_ticks before_eval before_redis used
+    # Waits until the store holds every scan made (the flush runs every second).
+    await_flush() { # SCANS
+        local i
+        for ((i = 0; i < 600; i++)); do
+            [ "$(stored)" -ge "$1" ] 2>/dev/null && return 0
+            sleep 0.2
+        done
+        fail "the store did not get $1 scans"
+    }
+    window() { # NAME PATHS MODE OFFSET: prints a line, and leaves the request count in $work/requests
+        local name=$1 before_ticks before_eval before_redis before_written before_tally
         before_ticks=$(ticks)
+        before_written=$(written)
+        before_tally=$(tally_bytes)
         before_eval=$(evalsha)
         before_redis=$(redis_cpu)
         perf stat -x, -e raw_syscalls:sys_enter,context-switches,page-faults,$syscalls -p "$server" -o "$work/perf-$name.txt" &
         local perf_pid=$!
-        wrk -t 2 -c 50 -d "${seconds}s" --timeout 5s -H 'Accept: application/json' -s bench/read_path.lua \
-            "http://127.0.0.1:$port" -- "$2" "$3" "$4" 2 > "$work/wrk-$name.txt" 2>&1 || { cat "$work/wrk-$name.txt" >&2; fail "wrk failed"; }
+        wrk -t "$wrk_threads" -c 50 -d "${seconds}s" --timeout 5s -H 'Accept: application/json' -s bench/read_path.lua \
+            "http://127.0.0.1:$port" -- "$2" "$3" "$4" "$wrk_threads" > "$work/wrk-$name.txt" 2>&1 || { cat "$work/wrk-$name.txt" >&2; fail "wrk failed"; }
         kill -INT "$perf_pid"
         wait "$perf_pid" 2>/dev/null || true
         python3 - "$name" "$(grep '^READPATH ' "$work/wrk-$name.txt")" "$before_ticks" "$(ticks)" \
-            "$(getconf CLK_TCK)" "$before_eval" "$(evalsha)" "$before_redis" "$(redis_cpu)" "$work/perf-$name.txt" <<'PY'
+            "$(getconf CLK_TCK)" "$before_eval" "$(evalsha)" "$before_redis" "$(redis_cpu)" "$work/perf-$name.txt" \
+            "$before_written" "$(written)" "$work/requests" "${5:-}" "$before_tally" "$(tally_bytes)" <<'PY'
 import sys
-name, line, t0, t1, hz, e0, e1, r0, r1, perf = sys.argv[1:]
+name, line, t0, t1, hz, e0, e1, r0, r1, perf, w0, w1, requests_file, scanned, b0, b1 = sys.argv[1:]
 fields = dict(f.split("=") for f in line.split()[1:])
 n = int(fields["requests"])
+open(requests_file, "w").write(str(n))
 (u0, s0), (u1, s1) = (map(int, t.split()) for t in (t0, t1))
 hz = int(hz)
 us = lambda ticks: ticks * 1e6 / hz / n
@@ -144,21 +189,46 @@ for row in open(perf):
         counters[parts[2]] = float(parts[0])
 per = lambda key: counters.get(key, float("nan")) / n
 errors = sum(int(fields[k]) for k in ("err_connect", "err_read", "err_write", "err_status", "err_timeout"))
-print(f"{name}: {n} requests, {float(fields['rps']):,.0f}/s, errors {errors}; server CPU/request "
+print(f"{name}: {n} requests, {float(fields['rps']):,.0f}/s, errors {errors}, wrapped {fields['wrapped']}; server CPU/request "
       f"{us(u1 - u0 + s1 - s0):.2f} us (user {us(u1 - u0):.2f}, system {us(s1 - s0):.2f}); "
-      f"per request: syscalls {per('raw_syscalls:sys_enter'):.2f}, context switches {per('context-switches'):.3f}, "
+      f"bytes written/request {(int(w1) - int(w0)) / n:,.0f}"
+      + (f", tally bytes stored/request {(int(b1) - int(b0)) / n:,.1f}" if b0 and b1 else "") + scanned)
+print(f"    per request: syscalls {per('raw_syscalls:sys_enter'):.2f}, context switches {per('context-switches'):.3f}, "
       f"page faults {per('page-faults'):.3f}, redis EVALSHA {(int(e1 or 0) - int(e0 or 0)) / n:.4f}, "
       f"redis CPU {(float(r1 or 0) - float(r0 or 0)) * 1e6 / n:.2f} us")
 print("    system calls per request: " + ", ".join(
     f"{key.split('sys_enter_')[1]} {value / n:.3f}" for key, value in counters.items() if "sys_enter_" in key))
 PY
     }
+    tokens=$((warmup + count))
+    if [ "$tool" = fill ]; then
+        window healthz-before "$work/health-paths.txt" random 0
+        offset=$warmup
+        for ((w = 1; w <= ${SCAN_PROFILE_WINDOWS:-12}; w++)); do
+            # Scanned so far, before this window: the warm-up, then whole walks of the tokens.
+            window "fill-$w" "$work/scan-paths.txt" walk "$offset" \
+                "; batch scanned before the window $(python3 -c "print(f'{min($offset, $tokens) / $marks:.0%}')")"
+            offset=$((offset + $(cat "$work/requests")))
+        done
+        window healthz-after "$work/health-paths.txt" random 0
+        echo "server peak memory (VmHWM): $(awk '/^VmHWM:/ {print $2}' "/proc/$server/status") kB"
+        exit 0
+    fi
+    if [ "$rescan" = 1 ]; then
+        say "scanning the other $count tokens once"
+        drive "$work/scan-paths.txt" "$count" 50 "$warmup" >/dev/null
+        await_flush "$tokens"
+        say "every one of the $tokens tokens scanned and stored; scans below are of serials scanned before"
+    fi
     tail -n +2 "$work/certs.csv" | cut -d, -f1 | sed 's#^#/api/v1/certificates/#' > "$work/cert-paths.txt"
+    offset=$warmup
+    [ "$rescan" != 1 ] || offset=0
     for ((round = 1; round <= rounds; round++)); do
         window "lookups-$round" "$work/cert-paths.txt" random 0
         window "healthz-$round" "$work/health-paths.txt" random 0
-        # Each round walks on from where the last stopped (about: wrk's threads stop unevenly).
-        window "scans-$round" "$work/scan-paths.txt" walk "$((warmup + (round - 1) * count / rounds))"
+        # Each round walks on from where the last stopped.
+        window "scans-$round" "$work/scan-paths.txt" walk "$offset"
+        offset=$((offset + $(cat "$work/requests")))
     done
     echo "server peak memory (VmHWM): $(awk '/^VmHWM:/ {print $2}' "/proc/$server/status") kB"
     exit 0

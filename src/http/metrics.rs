@@ -155,6 +155,11 @@ pub async fn metrics(State(state): State<AppState>, _auth: Authorized<ReaderRole
     let scans = registry.scans();
     let figures = scans.figures();
     out.counter("starmark_scans_stored_total", "Scans written to the store.", figures.flushed);
+    out.counter(
+        "starmark_scan_bytes_stored_total",
+        "Bytes of scan tallies flushes wrote to the store (appended deltas and folded chunks).",
+        figures.bytes_stored,
+    );
     out.counter("starmark_scan_flush_failures_total", "Scan flushes the store refused.", figures.flush_failures);
     out.counter(
         "starmark_scans_not_shared_total",

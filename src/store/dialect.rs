@@ -23,6 +23,9 @@ pub(super) trait Dialect {
     /// Whether a text parameter may hold NUL; where it may not, a search for one finds nothing
     /// without asking the database (no stored field holds a control character).
     const TEXT_HOLDS_NUL: bool;
+    /// The statement that makes a read transaction see one snapshot for all its statements,
+    /// when the backend's transactions do not already (SQLite's do).
+    const SNAPSHOT: Option<&'static str>;
 
     /// The pool that reads go to.
     fn reads(&self) -> &Pool<Self::Db>;

@@ -298,8 +298,9 @@ pub trait Store: LogStore + Send + Sync + 'static {
     /// Asks the database the cheapest question there is, to tell whether it answers at all.
     async fn ping(&self) -> Result<(), StoreError>;
 
-    /// Adds scan counts (merging first and last times) in one transaction.
-    async fn add_scans(&self, deltas: &ScanDeltas) -> Result<(), StoreError>;
+    /// Adds scan counts (merging first and last times) in one transaction; returns the bytes of
+    /// tallies it wrote (see `scan_chunks.rs`: what the write load of scans comes to).
+    async fn add_scans(&self, deltas: &ScanDeltas) -> Result<u64, StoreError>;
     /// The stored tally of one serial.
     async fn scan_tally(&self, key: &SerialKey) -> Result<Option<ScanTally>, StoreError>;
     /// The most scanned serials of a certificate, most first, with the total of all scans.
@@ -345,6 +346,9 @@ pub trait Store: LogStore + Send + Sync + 'static {
     /// The stored distinct scanners of a serial; `None` when none were counted (or the stored
     /// value is damaged, which is logged).
     async fn scanners(&self, key: &SerialKey) -> Result<Option<ScannerSet>, StoreError>;
+    /// A serial's stored tally and distinct scanners together, in one query: what a scan of a
+    /// serial the counter no longer holds in memory reads.
+    async fn scan_history(&self, key: &SerialKey) -> Result<(Option<ScanTally>, Option<ScannerSet>), StoreError>;
 }
 
 /// Whether `url` names a PostgreSQL database rather than an SQLite file.

@@ -242,6 +242,7 @@ impl Dialect for PostgresStore {
     const ROWS_PER_STATEMENT: usize = BULK_ROWS;
     /// PostgreSQL text cannot hold NUL.
     const TEXT_HOLDS_NUL: bool = false;
+    const SNAPSHOT: Option<&'static str> = Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ");
 
     fn reads(&self) -> &PgPool {
         &self.pool

@@ -1,22 +1,29 @@
-//! Scan tallies packed per chunk of [`CHUNK_SERIALS`] serials of a mark batch, one blob per
-//! chunk, the same for every backend: both stores keep one row per (certificate, batch, chunk)
-//! and read and write its blob only through this module, so the format cannot drift apart.
+//! Scan tallies packed per chunk of [`CHUNK_SERIALS`] serials of a mark batch, the same for every
+//! backend: both stores keep per (certificate, batch, chunk) one base blob (`mark_scan_chunks`)
+//! and the delta blobs that flushes appended since the base was last folded
+//! (`mark_scan_deltas`), and read and write them only through this module, so the format cannot
+//! drift apart.
 //!
 //! Why chunks: a flush of tens of thousands of fresh serials then costs a few hundred row writes
-//! instead of tens of thousands of index upserts (measured on the scan landing with SQLite: the
-//! store's thread spent 1.1 to 3.6 us a scan with a row per serial and 0.4 to 2.7 us with chunks,
-//! more the fuller the batch, as each flush rewrites the chunks it touches; see BENCHMARKS.md).
-//! The blob keeps the figures a serial's row held, exactly.
+//! instead of tens of thousands of index upserts. Why deltas: a flush that read, merged and
+//! wrote back the whole base of every chunk it touched wrote more the fuller the batch was
+//! (26 KB for a chunk scanned end to end, for one scan in it), so a scan cost more the more had
+//! been scanned before it. A flush now appends one delta blob per touched chunk holding only its
+//! own scans (bytes in proportion to the serials it carries), and folds a chunk's deltas into
+//! its base only once they are at least as large as the base ([`should_fold`]): a fold writes at
+//! most twice the delta bytes it removes, so the bytes written per scan stay bounded whatever
+//! the batch held before (see BENCHMARKS.md, issue 28). Readers merge a chunk's base and deltas;
+//! each blob keeps the figures a serial's row held, exactly.
 //!
 //! A stored blob that does not decode (damaged on disk, or edited by hand) must not stop the
-//! counting of every other scan: readers skip it, and the next flush that touches its chunk keeps
-//! it aside, unchanged, in `mark_scan_chunks_damaged` and starts the chunk again from that
-//! flush's scans. Each time, an error is logged with the certificate, batch and chunk.
+//! counting of every other scan: readers skip it, and the fold of its chunk keeps it aside,
+//! unchanged, in `mark_scan_chunks_damaged` and starts the chunk again from the blobs that do
+//! decode. Each time, an error is logged with the certificate, batch and chunk.
 //!
 //! Blob format (also written by `migrations/sqlite/0008_mark_scan_chunks.sql`): entries of
 //! [`ENTRY_BYTES`], in ascending serial order, each the serial's offset in its chunk (`u16`),
 //! its count (`u64`), and its first and last scan in microseconds since the Unix epoch (`i64`),
-//! all big-endian.
+//! all big-endian. Base and delta blobs share it.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -27,12 +34,16 @@ use crate::domain::{ScanTally, SerialKey};
 /// Serials per chunk: a chunk of a batch scanned end to end is a 26 KB blob, and a flush of a
 /// 1,000,000-mark batch touches at most 977 rows.
 pub(super) const CHUNK_SERIALS: u32 = 1024;
-/// Chunks a flush reads, merges and writes back at a time, in either store. A chunk of a batch
-/// scanned end to end is a 26 KB blob, held about three times while it is merged (as read,
-/// merged, and bound to the write): 64 at a time keep that near 5 MB, where pages of 400
-/// (SQLite) or 1,000 (PostgreSQL) chunks could hold up to 31 or 78 MB at once under a flood of
-/// fresh scans.
-pub(super) const CHUNKS_PER_MERGE: usize = 64;
+/// Chunks a flush folds at most, in either store. A chunk of a batch scanned end to end is a
+/// 26 KB base with up to as much again in deltas, held about three times while it is folded (as
+/// read, merged, and bound to the write): 64 at a time keep that near 10 MB. A flush appends
+/// deltas of about 26 bytes a scan, so under 30,000 scans a second it adds some 800 KB a second
+/// that need folding, and 64 folds of up to 52 KB each keep well ahead of that; chunks left over
+/// are folded by the next flushes that touch them.
+pub(super) const CHUNKS_PER_FOLD: usize = 64;
+/// Delta bytes a chunk gathers before it is folded however small its base: a chunk with few
+/// serials is not rewritten for every scan, and a reader meets at most a few KB of deltas.
+pub(super) const MIN_FOLD_BYTES: i64 = 4096;
 /// Bytes per serial in a chunk's blob.
 const ENTRY_BYTES: usize = 26;
 
@@ -108,7 +119,7 @@ fn decode(blob: &[u8]) -> Result<Vec<(u16, CompactTally)>, StoreError> {
 }
 
 /// What happens to a damaged chunk's serials until a flush keeps the chunk aside.
-const UNTIL_KEPT_ASIDE: &str = "its serials count as never scanned until a flush keeps it aside";
+const UNTIL_KEPT_ASIDE: &str = "what it holds counts as never scanned until a fold keeps it aside";
 
 /// Logs that the stored blob of a chunk could not be read, and what happens to it.
 fn report_damaged(number: &str, batch: u32, chunk: i64, error: &StoreError, outcome: &str) {
@@ -135,16 +146,85 @@ pub(super) fn serials(number: &str, batch: u32, chunk: i64, blob: &[u8]) -> Vec<
     }
 }
 
-/// The tally of `key` in its stored chunk `chunk` (`offset` its place there); none, and logged,
-/// when the blob is damaged or the tally's times are out of range.
-pub(super) fn find_or_skip(key: &SerialKey, chunk: i64, blob: &[u8], offset: u16) -> Option<ScanTally> {
-    match find(blob, offset).and_then(|found| found.map(CompactTally::to_scan_tally).transpose()) {
+/// Whether a chunk whose deltas take `delta_bytes` and whose base takes `base_bytes` (0: none)
+/// is folded now: once the deltas are as large as the base (and [`MIN_FOLD_BYTES`] at least), so
+/// a fold writes at most twice the bytes it takes out of the deltas.
+pub(super) fn should_fold(delta_bytes: i64, base_bytes: i64) -> bool {
+    delta_bytes >= base_bytes.max(MIN_FOLD_BYTES)
+}
+
+/// The tally of `key` over the blobs of its chunk `chunk` (its base and deltas, in any order;
+/// `offset` its place there): damaged blobs (and times out of range) are skipped and logged.
+pub(super) fn find_in_all<'a>(
+    key: &SerialKey,
+    chunk: i64,
+    blobs: impl IntoIterator<Item = &'a [u8]>,
+    offset: u16,
+) -> Option<ScanTally> {
+    let mut total = CompactTally::default();
+    for blob in blobs {
+        match find(blob, offset) {
+            Ok(Some(tally)) => total.merge(tally),
+            Ok(None) => {}
+            Err(e) => report_damaged(&key.number, key.batch, chunk, &e, UNTIL_KEPT_ASIDE),
+        }
+    }
+    match total.to_option() {
         Ok(found) => found,
         Err(e) => {
             report_damaged(&key.number, key.batch, chunk, &e, UNTIL_KEPT_ASIDE);
             None
         }
     }
+}
+
+/// The entries of one stored blob of chunk `chunk`; none, and logged, when it is damaged.
+pub(super) fn entries_or_skip(number: &str, batch: u32, chunk: i64, blob: &[u8], outcome: &str) -> Option<Entries> {
+    match checked(chunk, blob) {
+        Ok(entries) => Some(entries),
+        Err(e) => {
+            report_damaged(number, batch, chunk, &e, outcome);
+            None
+        }
+    }
+}
+
+/// A chunk's entries: offsets ascending, each once.
+pub(super) type Entries = Vec<(u16, CompactTally)>;
+
+/// `more` merged into `into` (both ascending by offset).
+pub(super) fn merge_entries(into: &mut Entries, more: Entries) {
+    let stored = std::mem::take(into);
+    *into = merged(stored, more.into_iter());
+}
+
+/// What folding a chunk's base and deltas comes to.
+pub(super) struct Folded {
+    /// The chunk's new base.
+    pub(super) blob: Vec<u8>,
+    /// Stored blobs that did not decode, to keep aside in `mark_scan_chunks_damaged` in the
+    /// same transaction; the new base holds what the others held.
+    pub(super) damaged: Vec<Vec<u8>>,
+}
+
+/// Folds a chunk's base (if any) and its deltas into one base; damaged blobs are left out,
+/// returned to be kept aside, and logged.
+pub(super) fn fold(number: &str, batch: u32, chunk: i64, base: Option<Vec<u8>>, deltas: Vec<Vec<u8>>) -> Folded {
+    let mut entries = Entries::new();
+    let mut damaged = Vec::new();
+    for blob in base.into_iter().chain(deltas) {
+        match entries_or_skip(
+            number,
+            batch,
+            chunk,
+            &blob,
+            "kept aside in mark_scan_chunks_damaged; the chunk goes on from the blobs that decode",
+        ) {
+            Some(more) => merge_entries(&mut entries, more),
+            None => damaged.push(blob),
+        }
+    }
+    Folded { blob: encode(&entries), damaged }
 }
 
 fn encode(entries: &[(u16, CompactTally)]) -> Vec<u8> {
@@ -192,38 +272,10 @@ pub(super) struct ChunkDelta<'a> {
     added: &'a [(u32, CompactTally)],
 }
 
-/// A chunk's blob after a flush.
-pub(super) struct Merged {
-    pub(super) blob: Vec<u8>,
-    /// The stored blob was damaged: the new blob holds this flush's scans only, and the caller
-    /// keeps the old one aside in `mark_scan_chunks_damaged` in the same transaction.
-    pub(super) replaced_damaged: bool,
-}
-
 impl ChunkDelta<'_> {
-    /// The added scans by their offset in the chunk, ascending.
-    fn offsets(&self) -> impl ExactSizeIterator<Item = (u16, CompactTally)> + '_ {
-        self.added.iter().map(|&(serial, tally)| (chunk_of(serial).1, tally))
-    }
-
-    /// The chunk's new blob: the stored one (if any) with this delta's scans added; this
-    /// delta's scans alone, logged, when the stored blob is damaged.
-    pub(super) fn merge_into(&self, stored: Option<&[u8]>) -> Merged {
-        let entries = match stored.map(|blob| checked(self.chunk, blob)) {
-            None => Vec::new(),
-            Some(Ok(entries)) => entries,
-            Some(Err(e)) => {
-                report_damaged(
-                    self.number,
-                    self.batch,
-                    self.chunk,
-                    &e,
-                    "kept aside in mark_scan_chunks_damaged; the chunk starts again from this flush",
-                );
-                return Merged { blob: encode(&merged(Vec::new(), self.offsets())), replaced_damaged: true };
-            }
-        };
-        Merged { blob: encode(&merged(entries, self.offsets())), replaced_damaged: false }
+    /// The delta blob of this flush's scans in the chunk.
+    pub(super) fn blob(&self) -> Vec<u8> {
+        encode(&merged(Vec::new(), self.added.iter().map(|&(serial, tally)| (chunk_of(serial).1, tally))))
     }
 }
 
@@ -269,15 +321,8 @@ impl Summary {
         }
     }
 
-    /// Counts every tally of one stored chunk; a damaged chunk is left out, and logged.
-    pub(super) fn add(&mut self, batch: u32, chunk: i64, blob: &[u8]) {
-        let entries = match checked(chunk, blob) {
-            Ok(entries) => entries,
-            Err(e) => {
-                report_damaged(&self.number, batch, chunk, &e, "left out of the scan summary");
-                return;
-            }
-        };
+    /// Counts every tally of one stored chunk, its base and deltas merged.
+    pub(super) fn add(&mut self, batch: u32, chunk: i64, entries: Entries) {
         for (offset, tally) in entries {
             let Ok(serial) = serial_of(chunk, offset) else { continue };
             self.total = self.total.saturating_add(tally.count);
@@ -379,43 +424,52 @@ mod tests {
         let shape: Vec<(&str, u32, i64, usize)> =
             chunks.iter().map(|c| (c.number, c.batch, c.chunk, c.added.len())).collect();
         assert_eq!(shape, vec![("A", 1, 0, 2), ("A", 1, 1, 1), ("A", 2, 0, 1), ("B", 1, 0, 1)]);
-        let blob = chunks[0].merge_into(None).blob;
+        let blob = chunks[0].blob();
         assert_eq!(serials("A", 1, 0, &blob), vec![1, 3]);
-        let again = chunks[0].merge_into(Some(&blob));
-        assert!(!again.replaced_damaged);
-        assert_eq!(find(&again.blob, 3).unwrap(), Some(tally(2, 1_000, 1_000)));
+        assert_eq!(blob.len(), 2 * ENTRY_BYTES, "a delta holds the flush's own scans only");
+        let folded = fold("A", 1, 0, Some(blob.clone()), vec![blob.clone(), chunks[0].blob()]);
+        assert!(folded.damaged.is_empty());
+        assert_eq!(find(&folded.blob, 3).unwrap(), Some(tally(3, 1_000, 1_000)));
+        assert_eq!(folded.blob.len(), 2 * ENTRY_BYTES);
     }
 
     #[test]
-    fn a_damaged_blob_is_skipped_by_readers_and_replaced_by_the_next_flush() {
+    fn a_chunk_is_folded_once_its_deltas_are_as_large_as_its_base() {
+        assert!(!should_fold(MIN_FOLD_BYTES - 1, 0), "a small chunk gathers some deltas first");
+        assert!(should_fold(MIN_FOLD_BYTES, 0));
+        assert!(!should_fold(20_000, 26_624), "deltas smaller than the base wait");
+        assert!(should_fold(26_624, 26_624));
+    }
+
+    #[test]
+    fn a_damaged_blob_is_skipped_by_readers_and_kept_aside_by_the_fold() {
         let good = encode(&[(5, tally(4, 1, 2)), (9, tally(1, 3, 3))]);
         let damaged = &good[..ENTRY_BYTES + 3];
+        let later = encode(&[(5, tally(1, 8, 8))]);
         let key = SerialKey { number: "A".into(), batch: 1, serial: 5 };
-        assert_eq!(find_or_skip(&key, 0, &good, 5), tally(4, 1, 2).to_scan_tally().ok());
+        let found = |blobs: &[&[u8]]| find_in_all(&key, 0, blobs.iter().copied(), 5);
+        assert_eq!(found(&[&good]), tally(4, 1, 2).to_scan_tally().ok());
+        assert_eq!(found(&[&good, &later]), tally(5, 1, 8).to_scan_tally().ok(), "base and delta merged");
         let out_of_range = encode(&[(5, tally(1, i64::MAX, i64::MAX))]);
-        assert_eq!(find_or_skip(&key, 0, &out_of_range, 5), None, "times no date can hold");
-        assert_eq!(find_or_skip(&key, 0, damaged, 5), None, "skipped, not an error");
+        assert_eq!(found(&[&out_of_range]), None, "times no date can hold");
+        assert_eq!(found(&[damaged, &later]), tally(1, 8, 8).to_scan_tally().ok(), "the damaged blob skipped");
+        assert_eq!(found(&[damaged]), None, "skipped, not an error");
         assert_eq!(serials("A", 1, 0, damaged), Vec::<u32>::new());
         assert_eq!(serials("A", 1, i64::from(u32::MAX), &good), Vec::<u32>::new(), "a chunk no serial has");
+        assert!(entries_or_skip("A", 1, 0, damaged, "test").is_none());
 
         let mut summary = Summary::new("A", 10);
-        summary.add(1, 0, &good);
-        summary.add(1, 1, damaged);
-        summary.add(2, 0, &good);
+        summary.add(1, 0, decode(&good).unwrap());
+        summary.add(2, 0, decode(&good).unwrap());
         let (total, top) = summary.finish().unwrap();
-        assert_eq!(total, 10, "the damaged chunk left out");
+        assert_eq!(total, 10);
         assert_eq!(top.len(), 4);
 
-        let at = chrono::DateTime::from_timestamp_micros(7).unwrap();
-        let one = ScanTally { count: 1, first_at: at, last_at: at };
-        let deltas = [(SerialKey { number: "A".into(), batch: 1, serial: 6 }, one)];
-        let deltas = ScanDeltas::from_tallies(&deltas);
-        let chunk = &by_chunk(&deltas)[0];
-        let merged = chunk.merge_into(Some(damaged));
-        assert!(merged.replaced_damaged);
-        assert_eq!(decode(&merged.blob).unwrap(), vec![(6, tally(1, 7, 7))], "this flush's scans only");
-        let merged = chunk.merge_into(Some(&good));
-        assert!(!merged.replaced_damaged);
-        assert_eq!(decode(&merged.blob).unwrap().len(), 3);
+        let folded = fold("A", 1, 0, Some(damaged.to_vec()), vec![later.clone(), damaged.to_vec()]);
+        assert_eq!(folded.damaged, vec![damaged.to_vec(), damaged.to_vec()], "both kept aside as they were");
+        assert_eq!(decode(&folded.blob).unwrap(), vec![(5, tally(1, 8, 8))], "what decodes goes on");
+        let folded = fold("A", 1, 0, Some(good.clone()), vec![later]);
+        assert!(folded.damaged.is_empty());
+        assert_eq!(decode(&folded.blob).unwrap(), vec![(5, tally(5, 1, 8)), (9, tally(1, 3, 3))]);
     }
 }

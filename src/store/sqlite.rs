@@ -189,6 +189,7 @@ impl Dialect for SqliteStore {
     /// Well under SQLite's bound-variable limit.
     const ROWS_PER_STATEMENT: usize = INSERT_CHUNK;
     const TEXT_HOLDS_NUL: bool = true;
+    const SNAPSHOT: Option<&'static str> = None;
 
     fn reads(&self) -> &SqlitePool {
         &self.reader

@@ -175,3 +175,66 @@ async fn scan_tallies_kept_a_row_per_serial_come_back_exactly_from_their_chunks(
     let chunks: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mark_scan_chunks").fetch_one(&mut db).await.unwrap();
     assert_eq!(chunks, 7, "serials 1,023 and 1,024 are in different chunks, 0 and 1,023 in one");
 }
+
+/// Scan tallies moved from whole-chunk rewrites to appended deltas here.
+const SCAN_DELTAS: u32 = 12;
+
+/// One serial's entry in a chunk's blob, as `store/scan_chunks.rs` writes it.
+fn chunk_entry(offset: u16, count: u64, first_us: i64, last_us: i64) -> Vec<u8> {
+    let mut entry = offset.to_be_bytes().to_vec();
+    entry.extend_from_slice(&count.to_be_bytes());
+    entry.extend_from_slice(&first_us.to_be_bytes());
+    entry.extend_from_slice(&last_us.to_be_bytes());
+    entry
+}
+
+#[tokio::test]
+async fn chunks_stored_before_the_deltas_are_the_bases_new_scans_add_to() {
+    let (_dir, path, mut db) = database_before(SCAN_DELTAS).await;
+    let number = "SM2026MIGRATE03";
+    let chunks: [(i64, Vec<u8>); 2] = [
+        (0, [chunk_entry(3, 4, 1_000, 9_000), chunk_entry(700, 1, 2_000, 2_000)].concat()),
+        (977, chunk_entry(576, 7, -5, 3_000)),
+    ];
+    for (chunk, blob) in &chunks {
+        sqlx::query("INSERT INTO mark_scan_chunks (number, batch, chunk, tallies) VALUES (?, 1, ?, ?)")
+            .bind(number)
+            .bind(chunk)
+            .bind(blob)
+            .execute(&mut db)
+            .await
+            .expect("a chunk as the last release stored it");
+    }
+    db.close().await.unwrap();
+
+    let store = SqliteStore::open(path.to_str().unwrap()).await.expect("migrates");
+    let key = |serial| SerialKey { number: number.into(), batch: 1, serial };
+    let tally = |count, first, last| ScanTally { count, first_at: micros_at(first), last_at: micros_at(last) };
+    assert_eq!(store.scan_tally(&key(3)).await.unwrap(), Some(tally(4, 1_000, 9_000)));
+    assert_eq!(store.scan_tally(&key(1_001_024)).await.unwrap(), Some(tally(7, -5, 3_000)));
+    let certificate = CertificateNumber::parse(number).unwrap();
+    assert_eq!(store.scanned_serials(&certificate, 1).await.unwrap(), vec![3, 700, 1_001_024]);
+
+    // New scans are appended beside the old chunk, and read merged with it.
+    let written = store
+        .add_scans(&ScanDeltas::from_tallies(&[(key(3), tally(1, 500, 10_000)), (key(4), tally(2, 600, 700))]))
+        .await
+        .unwrap();
+    assert_eq!(written, 52, "two tallies appended, the old chunk left as it was");
+    assert_eq!(store.scan_tally(&key(3)).await.unwrap(), Some(tally(5, 500, 10_000)));
+    assert_eq!(store.scanned_serials(&certificate, 1).await.unwrap(), vec![3, 4, 700, 1_001_024]);
+    let (total, top) = store.scan_summary(&certificate, 1).await.unwrap();
+    assert_eq!((total, top[0].0.serial, top[0].1.count), (15, 1_001_024, 7));
+
+    // Once enough is appended the old chunk is folded with its deltas, and nothing is lost.
+    let many: Vec<(SerialKey, ScanTally)> = (100..300).map(|serial| (key(serial), tally(1, 800, 800))).collect();
+    store.add_scans(&ScanDeltas::from_tallies(&many)).await.unwrap();
+    let mut db = SqliteConnection::connect_with(&SqliteConnectOptions::new().filename(&path)).await.unwrap();
+    let deltas: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM mark_scan_deltas WHERE chunk = 0").fetch_one(&mut db).await.unwrap();
+    assert_eq!(deltas, 0, "chunk 0 folded");
+    assert_eq!(store.scan_tally(&key(3)).await.unwrap(), Some(tally(5, 500, 10_000)));
+    assert_eq!(store.scan_tally(&key(700)).await.unwrap(), Some(tally(1, 2_000, 2_000)));
+    assert_eq!(store.scan_tally(&key(250)).await.unwrap(), Some(tally(1, 800, 800)));
+    assert_eq!(store.scan_summary(&certificate, 1).await.unwrap().0, 215);
+}

@@ -1,5 +1,6 @@
-//! Scan tallies as each store keeps them (packed per chunk of 1,024 serials): every serial's
-//! figures come back exactly, however many chunks one flush touches, and flushes add up.
+//! Scan tallies as each store keeps them (packed per chunk of 1,024 serials, a base and the
+//! deltas flushes appended): every serial's figures come back exactly, however many chunks one
+//! flush touches, flushes add up, and what a flush writes follows the scans it carries.
 
 use crate::common;
 
@@ -21,22 +22,23 @@ on_each_backend!(
     a_flush_over_many_chunks_keeps_every_serial_and_the_next_one_adds_to_it,
     the_summary_totals_every_serial_and_ranks_by_count_then_batch_and_serial,
     a_damaged_chunk_is_kept_aside_and_stops_no_flush,
+    the_bytes_a_flush_writes_follow_the_scans_it_carries_not_what_was_scanned_before,
 );
 
 async fn a_damaged_chunk_is_kept_aside_and_stops_no_flush(backend: Backend) {
     let store = TestStore::open(backend).await;
     let at = DateTime::parse_from_rfc3339("2026-11-28T08:00:00Z").unwrap().with_timezone(&Utc);
     let once = tally(1, at, at);
-    // Serials 5 (chunk 0) and 1030 (chunk 1) of batch 1.
-    store
-        .add_scans(&ScanDeltas::from_tallies(&[
-            (key("SM2026DAMAGE01", 1, 5), tally(3, at, at)),
-            (key("SM2026DAMAGE01", 1, 1030), once),
-        ]))
-        .await
-        .expect("first flush");
+    let number = || CertificateNumber::parse("SM2026DAMAGE01").unwrap();
+    // Serials 0 to 199 of chunk 0 (serial 5 three times) and 1030 of chunk 1 of batch 1: chunk
+    // 0's delta is large enough to be folded into its base at once, chunk 1's stays a delta.
+    let mut first: Vec<(SerialKey, ScanTally)> =
+        (0..200).filter(|&s| s != 5).map(|serial| (key("SM2026DAMAGE01", 1, serial), once)).collect();
+    first.push((key("SM2026DAMAGE01", 1, 5), tally(3, at, at)));
+    first.push((key("SM2026DAMAGE01", 1, 1030), once));
+    store.add_scans(&ScanDeltas::from_tallies(&first)).await.expect("first flush");
 
-    // Chunk 0's blob is damaged: 25 bytes, not a whole entry.
+    // Chunk 0's base is damaged: 25 bytes, not a whole entry.
     let mut db = store.raw_db().await;
     let damaged = "00".repeat(25);
     let sql = format!("UPDATE mark_scan_chunks SET tallies = {} WHERE chunk = 0", db.blob(&damaged));
@@ -44,16 +46,12 @@ async fn a_damaged_chunk_is_kept_aside_and_stops_no_flush(backend: Backend) {
 
     // Readers skip it rather than fail: its serials read as never scanned.
     assert_eq!(store.scan_tally(&key("SM2026DAMAGE01", 1, 5)).await.expect("read"), None);
-    assert_eq!(
-        store.scanned_serials(&CertificateNumber::parse("SM2026DAMAGE01").unwrap(), 1).await.expect("serials"),
-        vec![1030]
-    );
-    let (total, top) =
-        store.scan_summary(&CertificateNumber::parse("SM2026DAMAGE01").unwrap(), 10).await.expect("summary");
+    assert_eq!(store.scanned_serials(&number(), 1).await.expect("serials"), vec![1030]);
+    let (total, top) = store.scan_summary(&number(), 10).await.expect("summary");
     assert_eq!((total, top.len()), (1, 1), "chunk 1 only");
 
-    // The next flush into both chunks succeeds: chunk 0 starts again from its scans, chunk 1
-    // adds up as always, and the damaged blob is kept as it was.
+    // The next flush into both chunks succeeds: chunk 0 goes on from its new scans, chunk 1
+    // adds up as always.
     store
         .add_scans(&ScanDeltas::from_tallies(&[
             (key("SM2026DAMAGE01", 1, 6), once),
@@ -64,6 +62,12 @@ async fn a_damaged_chunk_is_kept_aside_and_stops_no_flush(backend: Backend) {
     assert_eq!(store.scan_tally(&key("SM2026DAMAGE01", 1, 6)).await.expect("read"), Some(once));
     assert_eq!(store.scan_tally(&key("SM2026DAMAGE01", 1, 5)).await.expect("read"), None);
     assert_eq!(store.scan_tally(&key("SM2026DAMAGE01", 1, 1030)).await.expect("read").map(|t| t.count), Some(2));
+    assert_eq!(store.scanned_serials(&number(), 1).await.expect("serials"), vec![6, 1030]);
+
+    // Once chunk 0 is folded again, the damaged base is kept aside as it was, and the chunk
+    // holds what its deltas held.
+    let more: Vec<(SerialKey, ScanTally)> = (300..500).map(|serial| (key("SM2026DAMAGE01", 1, serial), once)).collect();
+    store.add_scans(&ScanDeltas::from_tallies(&more)).await.expect("a flush that folds chunk 0");
     let kept = db
         .integer(&format!(
             "SELECT count(*) FROM mark_scan_chunks_damaged WHERE number = 'SM2026DAMAGE01' AND batch = 1 \
@@ -72,10 +76,73 @@ async fn a_damaged_chunk_is_kept_aside_and_stops_no_flush(backend: Backend) {
         ))
         .await;
     assert_eq!(kept, 1, "the damaged blob, kept aside unchanged");
-    // Later flushes merge into the fresh chunk as usual, and keep nothing more aside.
+    assert_eq!(db.integer("SELECT count(*) FROM mark_scan_deltas WHERE chunk = 0").await, 0, "folded");
+    assert_eq!(store.scan_tally(&key("SM2026DAMAGE01", 1, 6)).await.expect("read"), Some(once));
+    assert_eq!(store.scan_tally(&key("SM2026DAMAGE01", 1, 400)).await.expect("read"), Some(once));
+    // Later flushes add up as usual, and keep nothing more aside.
     store.add_scans(&ScanDeltas::from_tallies(&[(key("SM2026DAMAGE01", 1, 6), once)])).await.expect("third flush");
     assert_eq!(store.scan_tally(&key("SM2026DAMAGE01", 1, 6)).await.expect("read").map(|t| t.count), Some(2));
     assert_eq!(db.integer("SELECT count(*) FROM mark_scan_chunks_damaged").await, 1);
+}
+
+/// Bytes of one serial's tally in a stored blob (see `store/scan_chunks.rs`).
+const ENTRY_BYTES: u64 = 26;
+
+async fn the_bytes_a_flush_writes_follow_the_scans_it_carries_not_what_was_scanned_before(backend: Backend) {
+    let store = TestStore::open(backend).await;
+    let at = DateTime::parse_from_rfc3339("2026-12-01T08:00:00Z").unwrap().with_timezone(&Utc);
+    let number = "SM2026REWRITE1";
+    // A batch whose first 20 chunks were scanned end to end: 20,480 serials of history.
+    let history: Vec<(SerialKey, ScanTally)> =
+        (0..20_480).map(|serial| (key(number, 1, serial), tally(1, at, at))).collect();
+    store.add_scans(&ScanDeltas::from_tallies(&history)).await.expect("the history");
+    let mut expected: std::collections::HashMap<u32, u64> = (0..20_480).map(|serial| (serial, 1)).collect();
+
+    // Flushes of 10 scans of serials scanned before, spread over the chunks: each writes its
+    // own 10 tallies, where rewriting the chunks it touched would write 26 KB for each.
+    let mut serial = 17u32;
+    let mut next = || {
+        serial = (serial * 7_919 + 13) % 20_480;
+        serial
+    };
+    for flush in 0..100 {
+        let when = at + Duration::seconds(flush);
+        let scans: Vec<(SerialKey, ScanTally)> =
+            (0..10).map(|_| (key(number, 1, next()), tally(1, when, when))).collect();
+        let deltas = ScanDeltas::from_tallies(&scans);
+        let written = store.add_scans(&deltas).await.expect("a flush");
+        assert_eq!(written, ENTRY_BYTES * deltas.serial_count() as u64, "flush {flush}: its own tallies only");
+        for (key, _) in &scans {
+            *expected.get_mut(&key.serial).unwrap() += 1;
+        }
+    }
+
+    // Heavier flushes fold chunks now and then: over many, the bytes written stay within three
+    // times the deltas' (a fold writes at most what the deltas it folds hold again, twice).
+    let mut written = 0u64;
+    let mut carried = 0u64;
+    for flush in 0..40 {
+        let when = at + Duration::hours(1) + Duration::seconds(flush);
+        let scans: Vec<(SerialKey, ScanTally)> =
+            (0..1_000).map(|_| (key(number, 1, next()), tally(1, when, when))).collect();
+        let deltas = ScanDeltas::from_tallies(&scans);
+        carried += ENTRY_BYTES * deltas.serial_count() as u64;
+        written += store.add_scans(&deltas).await.expect("a heavier flush");
+        for (key, _) in &scans {
+            *expected.get_mut(&key.serial).unwrap() += 1;
+        }
+    }
+    assert!(written > carried, "some chunks were folded: {written} bytes for {carried} of deltas");
+    assert!(written <= 3 * carried, "{written} bytes written for {carried} bytes of deltas");
+
+    // And every serial's figure is exact, base and deltas merged.
+    for probe in [0u32, 1, 1_023, 1_024, 9_999, 20_479] {
+        let stored = store.scan_tally(&key(number, 1, probe)).await.unwrap().expect("scanned");
+        assert_eq!(stored.count, expected[&probe], "serial {probe}");
+    }
+    let (total, _) = store.scan_summary(&CertificateNumber::parse(number).unwrap(), 3).await.unwrap();
+    assert_eq!(total, expected.values().sum::<u64>());
+    assert_eq!(store.scanned_serials(&CertificateNumber::parse(number).unwrap(), 1).await.unwrap().len(), 20_480);
 }
 
 async fn a_flush_over_many_chunks_keeps_every_serial_and_the_next_one_adds_to_it(backend: Backend) {

@@ -1,75 +1,46 @@
-//! The PostgreSQL side of scan tallies: one row per chunk of 1,024 serials of a mark batch, its
-//! tallies packed in one blob by [`crate::store::scan_chunks`].
+//! The PostgreSQL side of scan tallies: per chunk of 1,024 serials of a mark batch, a base blob
+//! and the delta blobs flushes appended since it was last folded (formats and the folding rule
+//! in [`crate::store::scan_chunks`]).
 //!
-//! A flush reads, merges and rewrites blobs, so two instances flushing at once must not both
-//! read the same blob: each flush holds [`super::SCANS_LOCK`] for its transaction, as SQLite's
-//! single writer does. Touched chunks are read and written a page at a time (of
-//! [`CHUNKS_PER_MERGE`]), each page in one statement of bound arrays. The reads are shared
-//! (`shared/marks.rs`).
-
-use std::collections::HashMap;
+//! A fold reads, merges and rewrites a base and deletes the deltas it read, so two instances
+//! flushing at once must not both fold the same chunk: each flush holds [`super::SCANS_LOCK`]
+//! for its transaction, as SQLite's single writer does. Deltas are appended in one statement of
+//! bound arrays a page; the reads are shared (`shared/marks.rs`).
 
 use sqlx::Row;
 
 use super::{begin, lock, PostgresStore, SCANS_LOCK};
-use crate::store::scan_chunks::{by_chunk, CHUNKS_PER_MERGE};
+use crate::store::scan_chunks::{by_chunk, fold, should_fold, CHUNKS_PER_FOLD};
 use crate::store::{ScanDeltas, StoreError};
 
-/// A stored chunk's key.
-type ChunkKey = (String, i64, i64);
+/// Chunks per statement (bound arrays).
+const CHUNKS_PER_STATEMENT: usize = 1000;
+
+/// A chunk due for folding: certificate, batch, chunk, and its delta bytes.
+type Due = (String, i64, i64, i64);
 
 impl PostgresStore {
-    /// Adds the deltas to the stored tallies in one transaction.
-    pub(super) async fn add_scan_tallies(&self, deltas: &ScanDeltas) -> Result<(), StoreError> {
+    /// Adds the deltas to the stored tallies in one transaction: one delta blob per touched
+    /// chunk, appended, then the touched chunks that are due folded (at most
+    /// [`CHUNKS_PER_FOLD`], the largest deltas first).
+    pub(super) async fn add_scan_tallies(&self, deltas: &ScanDeltas) -> Result<u64, StoreError> {
         if deltas.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         let chunks = by_chunk(deltas);
         let mut tx = begin(&self.pool).await?;
         lock(&mut tx, SCANS_LOCK).await?;
-        for page in chunks.chunks(CHUNKS_PER_MERGE) {
+        let mut due: Vec<Due> = Vec::new();
+        let mut written: u64 = 0;
+        for page in chunks.chunks(CHUNKS_PER_STATEMENT) {
             let numbers: Vec<&str> = page.iter().map(|c| c.number).collect();
             let batches: Vec<i64> = page.iter().map(|c| i64::from(c.batch)).collect();
             let ids: Vec<i64> = page.iter().map(|c| c.chunk).collect();
-            let rows = sqlx::query(
-                "SELECT s.number, s.batch, s.chunk, s.tallies FROM mark_scan_chunks s \
-                 JOIN UNNEST($1::text[], $2::bigint[], $3::bigint[]) AS t(number, batch, chunk) \
-                 ON s.number = t.number AND s.batch = t.batch AND s.chunk = t.chunk",
-            )
-            .bind(&numbers)
-            .bind(&batches)
-            .bind(&ids)
-            .fetch_all(&mut *tx)
-            .await?;
-            let mut stored: HashMap<ChunkKey, Vec<u8>> = HashMap::with_capacity(rows.len());
-            for row in rows {
-                stored.insert(
-                    (row.try_get("number")?, row.try_get("batch")?, row.try_get("chunk")?),
-                    row.try_get("tallies")?,
-                );
-            }
-            let mut blobs = Vec::with_capacity(page.len());
-            for delta in page {
-                let key = (delta.number.to_string(), i64::from(delta.batch), delta.chunk);
-                let old = stored.remove(&key);
-                let merged = delta.merge_into(old.as_deref());
-                if let (true, Some(old)) = (merged.replaced_damaged, old) {
-                    sqlx::query(
-                        "INSERT INTO mark_scan_chunks_damaged (number, batch, chunk, tallies) VALUES ($1, $2, $3, $4)",
-                    )
-                    .bind(delta.number)
-                    .bind(i64::from(delta.batch))
-                    .bind(delta.chunk)
-                    .bind(old)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                blobs.push(merged.blob);
-            }
+            let blobs: Vec<Vec<u8>> = page.iter().map(|c| c.blob()).collect();
+            written += blobs.iter().map(|blob| blob.len() as u64).sum::<u64>();
             sqlx::query(
-                "INSERT INTO mark_scan_chunks (number, batch, chunk, tallies) \
-                 SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::bytea[]) \
-                 ON CONFLICT (number, batch, chunk) DO UPDATE SET tallies = excluded.tallies",
+                "INSERT INTO mark_scan_deltas (number, batch, chunk, tallies) \
+                 SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::bytea[])",
             )
             .bind(&numbers)
             .bind(&batches)
@@ -77,8 +48,80 @@ impl PostgresStore {
             .bind(&blobs)
             .execute(&mut *tx)
             .await?;
+            let rows = sqlx::query(
+                "SELECT d.number AS number, d.batch AS batch, d.chunk AS chunk, sum(octet_length(d.tallies))::bigint AS delta_bytes, \
+                 max(octet_length(c.tallies))::bigint AS base_bytes \
+                 FROM mark_scan_deltas d \
+                 JOIN UNNEST($1::text[], $2::bigint[], $3::bigint[]) AS t(number, batch, chunk) \
+                 ON d.number = t.number AND d.batch = t.batch AND d.chunk = t.chunk \
+                 LEFT JOIN mark_scan_chunks c ON c.number = d.number AND c.batch = d.batch AND c.chunk = d.chunk \
+                 GROUP BY d.number, d.batch, d.chunk",
+            )
+            .bind(&numbers)
+            .bind(&batches)
+            .bind(&ids)
+            .fetch_all(&mut *tx)
+            .await?;
+            for row in rows {
+                let delta_bytes: i64 = row.try_get("delta_bytes")?;
+                let base_bytes: Option<i64> = row.try_get("base_bytes")?;
+                if should_fold(delta_bytes, base_bytes.unwrap_or(0)) {
+                    due.push((row.try_get("number")?, row.try_get("batch")?, row.try_get("chunk")?, delta_bytes));
+                }
+            }
+        }
+        due.sort_by(|a, b| b.3.cmp(&a.3).then_with(|| (&a.0, a.1, a.2).cmp(&(&b.0, b.1, b.2))));
+        due.truncate(CHUNKS_PER_FOLD);
+        due.sort_by(|a, b| (&a.0, a.1, a.2).cmp(&(&b.0, b.1, b.2)));
+        for (number, batch, chunk, _) in &due {
+            written += fold_chunk(&mut tx, number, *batch, *chunk).await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(written)
     }
+}
+
+/// Folds a chunk's deltas into its base, keeping damaged blobs aside, inside the flush's
+/// transaction; returns the bytes written.
+async fn fold_chunk(tx: &mut sqlx::PgConnection, number: &str, batch: i64, chunk: i64) -> Result<u64, StoreError> {
+    // Batches are stored from u32 values (the schema checks it), so this holds; rows that did
+    // not would be left as they are.
+    let Ok(batch_number) = u32::try_from(batch) else { return Ok(0) };
+    let base: Option<Vec<u8>> =
+        sqlx::query_scalar("SELECT tallies FROM mark_scan_chunks WHERE number = $1 AND batch = $2 AND chunk = $3")
+            .bind(number)
+            .bind(batch)
+            .bind(chunk)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let deltas: Vec<Vec<u8>> = sqlx::query_scalar(
+        "DELETE FROM mark_scan_deltas WHERE number = $1 AND batch = $2 AND chunk = $3 RETURNING tallies",
+    )
+    .bind(number)
+    .bind(batch)
+    .bind(chunk)
+    .fetch_all(&mut *tx)
+    .await?;
+    let folded = fold(number, batch_number, chunk, base, deltas);
+    let written = folded.blob.len() + folded.damaged.iter().map(Vec::len).sum::<usize>();
+    for damaged in folded.damaged {
+        sqlx::query("INSERT INTO mark_scan_chunks_damaged (number, batch, chunk, tallies) VALUES ($1, $2, $3, $4)")
+            .bind(number)
+            .bind(batch)
+            .bind(chunk)
+            .bind(damaged)
+            .execute(&mut *tx)
+            .await?;
+    }
+    sqlx::query(
+        "INSERT INTO mark_scan_chunks (number, batch, chunk, tallies) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (number, batch, chunk) DO UPDATE SET tallies = excluded.tallies",
+    )
+    .bind(number)
+    .bind(batch)
+    .bind(chunk)
+    .bind(folded.blob)
+    .execute(&mut *tx)
+    .await?;
+    Ok(written as u64)
 }

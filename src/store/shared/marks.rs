@@ -7,7 +7,7 @@ use sqlx::Row;
 use super::{batch_of, Backend};
 use crate::domain::{CertificateNumber, ScanTally, ScannerSet, SerialKey};
 use crate::store::dialect::Dialect;
-use crate::store::scan_chunks::{chunk_of, find_or_skip, serials, Summary};
+use crate::store::scan_chunks::{chunk_of, entries_or_skip, find_in_all, merge_entries, serials, Entries, Summary};
 use crate::store::{StoreError, StoredMarkDigests, StoredReceipt};
 
 /// The stored set of `key`, or none (and logged) when its bytes are damaged.
@@ -100,16 +100,81 @@ impl Backend {
     }
 
     pub(super) async fn select_scan_tally(&self, key: &SerialKey) -> Result<Option<ScanTally>, StoreError> {
+        Ok(self.select_serial_history(key).await?.0)
+    }
+
+    /// A serial's tally (its chunk's base and deltas merged) and its stored distinct scanners,
+    /// in one query: what a scan of a serial that left memory reads.
+    pub(super) async fn select_serial_history(
+        &self,
+        key: &SerialKey,
+    ) -> Result<(Option<ScanTally>, Option<ScannerSet>), StoreError> {
         let (chunk, offset) = chunk_of(key.serial);
-        let blob: Option<Vec<u8>> =
-            sqlx::query_scalar("SELECT tallies FROM mark_scan_chunks WHERE number = $1 AND batch = $2 AND chunk = $3")
-                .bind(&key.number)
-                .bind(i64::from(key.batch))
-                .bind(chunk)
-                .fetch_optional(self.reads())
-                .await?;
-        let Some(blob) = blob else { return Ok(None) };
-        Ok(find_or_skip(key, chunk, &blob, offset))
+        let sql = "SELECT CAST(0 AS BIGINT) AS kind, tallies AS bytes FROM mark_scan_chunks \
+                   WHERE number = $1 AND batch = $2 AND chunk = $3 \
+                   UNION ALL SELECT CAST(1 AS BIGINT), tallies FROM mark_scan_deltas \
+                   WHERE number = $1 AND batch = $2 AND chunk = $3 \
+                   UNION ALL SELECT CAST(2 AS BIGINT), scanners FROM mark_scanners \
+                   WHERE number = $1 AND batch = $2 AND serial = $4";
+        let rows = sqlx::query(sql)
+            .bind(&key.number)
+            .bind(i64::from(key.batch))
+            .bind(chunk)
+            .bind(i64::from(key.serial))
+            .fetch_all(self.reads())
+            .await?;
+        let mut blobs: Vec<Vec<u8>> = Vec::with_capacity(rows.len());
+        let mut scanners = None;
+        for row in rows {
+            let kind: i64 = row.try_get("kind")?;
+            let bytes: Vec<u8> = row.try_get("bytes")?;
+            if kind == 2 {
+                scanners = decoded_scanners(key, &bytes);
+            } else {
+                blobs.push(bytes);
+            }
+        }
+        Ok((find_in_all(key, chunk, blobs.iter().map(Vec::as_slice), offset), scanners))
+    }
+
+    /// A read transaction that sees one snapshot: a chunk's base and deltas read in two
+    /// statements then agree even if a flush folds the chunk in between.
+    async fn snapshot(&self) -> Result<sqlx::Transaction<'_, super::Db>, StoreError> {
+        let mut tx = self.reads().begin().await?;
+        if let Some(statement) = Self::SNAPSHOT {
+            sqlx::query(statement).execute(&mut *tx).await?;
+        }
+        Ok(tx)
+    }
+
+    /// The deltas of a certificate's chunks (of one batch when `batch` is given), merged per
+    /// chunk; damaged ones are left out, and logged. Folding keeps them no larger than the bases.
+    async fn select_deltas(
+        conn: &mut super::Connection,
+        number: &str,
+        batch: Option<u32>,
+        outcome: &str,
+    ) -> Result<std::collections::BTreeMap<(u32, i64), Entries>, StoreError> {
+        let mut found: std::collections::BTreeMap<(u32, i64), Entries> = std::collections::BTreeMap::new();
+        let mut rows = match batch {
+            Some(batch) => {
+                sqlx::query("SELECT batch, chunk, tallies FROM mark_scan_deltas WHERE number = $1 AND batch = $2")
+                    .bind(number)
+                    .bind(i64::from(batch))
+                    .fetch(&mut *conn)
+            }
+            None => sqlx::query("SELECT batch, chunk, tallies FROM mark_scan_deltas WHERE number = $1")
+                .bind(number)
+                .fetch(&mut *conn),
+        };
+        while let Some(row) = rows.try_next().await? {
+            let (batch, chunk): (u32, i64) = (batch_of(row.try_get("batch")?)?, row.try_get("chunk")?);
+            let blob: Vec<u8> = row.try_get("tallies")?;
+            if let Some(entries) = entries_or_skip(number, batch, chunk, &blob, outcome) {
+                merge_entries(found.entry((batch, chunk)).or_default(), entries);
+            }
+        }
+        Ok(found)
     }
 
     /// Streams the certificate's chunks, keeping only the `limit` most scanned.
@@ -118,27 +183,46 @@ impl Backend {
         number: &str,
         limit: u32,
     ) -> Result<(u64, Vec<(SerialKey, ScanTally)>), StoreError> {
+        const LEFT_OUT: &str = "left out of the scan summary";
+        let mut tx = self.snapshot().await?;
+        let mut deltas = Self::select_deltas(&mut tx, number, None, LEFT_OUT).await?;
         let mut summary = Summary::new(number, limit);
-        let mut rows = sqlx::query("SELECT batch, chunk, tallies FROM mark_scan_chunks WHERE number = $1")
-            .bind(number)
-            .fetch(self.reads());
-        while let Some(row) = rows.try_next().await? {
-            summary.add(batch_of(row.try_get("batch")?)?, row.try_get("chunk")?, row.try_get("tallies")?);
+        {
+            let mut rows = sqlx::query("SELECT batch, chunk, tallies FROM mark_scan_chunks WHERE number = $1")
+                .bind(number)
+                .fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                let (batch, chunk): (u32, i64) = (batch_of(row.try_get("batch")?)?, row.try_get("chunk")?);
+                let blob: Vec<u8> = row.try_get("tallies")?;
+                let mut entries = entries_or_skip(number, batch, chunk, &blob, LEFT_OUT).unwrap_or_default();
+                if let Some(more) = deltas.remove(&(batch, chunk)) {
+                    merge_entries(&mut entries, more);
+                }
+                summary.add(batch, chunk, entries);
+            }
+        }
+        tx.rollback().await?;
+        for ((batch, chunk), entries) in deltas {
+            summary.add(batch, chunk, entries);
         }
         summary.finish()
     }
 
-    /// Streams the batch's chunks: a batch scanned end to end is megabytes of blobs.
+    /// Streams the batch's chunks (a batch scanned end to end is megabytes of blobs), then its
+    /// deltas.
     pub(super) async fn select_scanned_serials(&self, number: &str, batch: u32) -> Result<Vec<u32>, StoreError> {
-        let mut rows =
-            sqlx::query("SELECT chunk, tallies FROM mark_scan_chunks WHERE number = $1 AND batch = $2 ORDER BY chunk")
-                .bind(number)
-                .bind(i64::from(batch))
-                .fetch(self.reads());
         let mut found = Vec::new();
-        while let Some(row) = rows.try_next().await? {
-            found.extend(serials(number, batch, row.try_get("chunk")?, row.try_get("tallies")?));
+        let mut tx = self.snapshot().await?;
+        for table in ["mark_scan_chunks", "mark_scan_deltas"] {
+            let sql = format!("SELECT chunk, tallies FROM {table} WHERE number = $1 AND batch = $2 ORDER BY chunk");
+            let mut rows = sqlx::query(&sql).bind(number).bind(i64::from(batch)).fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                found.extend(serials(number, batch, row.try_get("chunk")?, row.try_get("tallies")?));
+            }
         }
+        tx.rollback().await?;
+        found.sort_unstable();
+        found.dedup();
         Ok(found)
     }
 

@@ -253,7 +253,7 @@ impl Store for Backend {
         Ok(())
     }
 
-    async fn add_scans(&self, deltas: &ScanDeltas) -> Result<(), StoreError> {
+    async fn add_scans(&self, deltas: &ScanDeltas) -> Result<u64, StoreError> {
         self.add_scan_tallies(deltas).await
     }
 
@@ -350,5 +350,9 @@ impl Store for Backend {
 
     async fn scanners(&self, key: &SerialKey) -> Result<Option<ScannerSet>, StoreError> {
         self.select_scanners(key).await
+    }
+
+    async fn scan_history(&self, key: &SerialKey) -> Result<(Option<ScanTally>, Option<ScannerSet>), StoreError> {
+        self.select_serial_history(key).await
     }
 }

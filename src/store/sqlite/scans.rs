@@ -1,79 +1,126 @@
-//! The SQLite side of scan tallies: one row per chunk of 1,024 serials of a mark batch, its
-//! tallies packed in one blob by [`crate::store::scan_chunks`], rather than one row per serial.
-//! Flushes merge under SQLite's write lock and write back in multi-row upserts; the reads are
-//! shared (`shared/marks.rs`).
-
-use std::collections::HashMap;
+//! The SQLite side of scan tallies: per chunk of 1,024 serials of a mark batch, a base blob and
+//! the delta blobs flushes appended since it was last folded (formats and the folding rule in
+//! [`crate::store::scan_chunks`]). A flush appends its deltas and folds the chunks that are due,
+//! all under SQLite's write lock; the reads are shared (`shared/marks.rs`).
 
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::{SqliteStore, INSERT_CHUNK};
 use crate::store::columns::timestamp;
-use crate::store::scan_chunks::{by_chunk, ChunkDelta, CHUNKS_PER_MERGE};
+use crate::store::scan_chunks::{by_chunk, fold, should_fold, ChunkDelta, CHUNKS_PER_FOLD};
 use crate::store::{ScanDeltas, StoreError};
 
-/// Chunks per multi-row upsert (four bound values each).
-const CHUNKS_PER_UPSERT: usize = INSERT_CHUNK / 4;
+/// Deltas per multi-row insert (four bound values each).
+const DELTAS_PER_INSERT: usize = INSERT_CHUNK / 4;
+/// Chunks whose sizes one query asks for.
+const CHUNKS_PER_QUERY: usize = 400;
+
+/// A chunk due for folding: certificate, batch, chunk, and its delta bytes.
+type Due<'a> = (&'a str, u32, i64, i64);
 
 impl SqliteStore {
-    /// Adds the deltas to the stored tallies in one transaction: per group of touched chunks,
-    /// one read of their blobs and one multi-row write back.
-    pub(super) async fn add_scan_tallies(&self, deltas: &ScanDeltas) -> Result<(), StoreError> {
+    /// Adds the deltas to the stored tallies in one transaction: one delta blob per touched
+    /// chunk, appended, then the touched chunks that are due folded (at most
+    /// [`CHUNKS_PER_FOLD`], the largest deltas first).
+    pub(super) async fn add_scan_tallies(&self, deltas: &ScanDeltas) -> Result<u64, StoreError> {
         if deltas.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         let chunks = by_chunk(deltas);
-        // The write lock first: the blobs read below stay what they are until this commits,
+        let blobs: Vec<(&ChunkDelta, Vec<u8>)> = chunks.iter().map(|delta| (delta, delta.blob())).collect();
+        // The write lock first: what is read below stays what it is until this commits,
         // whoever else writes to the file.
+        let mut written: u64 = blobs.iter().map(|(_, blob)| blob.len() as u64).sum();
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        for rows in blobs.chunks(DELTAS_PER_INSERT) {
+            let mut insert: QueryBuilder<Sqlite> =
+                QueryBuilder::new("INSERT INTO mark_scan_deltas (number, batch, chunk, tallies) ");
+            insert.push_values(rows, |mut b, (delta, blob)| {
+                b.push_bind(delta.number).push_bind(delta.batch).push_bind(delta.chunk).push_bind(blob.as_slice());
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
+        let mut due: Vec<Due> = Vec::new();
         for group in chunks.chunk_by(|a, b| a.number == b.number && a.batch == b.batch) {
-            for part in group.chunks(CHUNKS_PER_MERGE) {
-                let mut select: QueryBuilder<Sqlite> =
-                    QueryBuilder::new("SELECT chunk, tallies FROM mark_scan_chunks WHERE number = ");
-                select.push_bind(part[0].number).push(" AND batch = ").push_bind(part[0].batch).push(" AND chunk IN (");
-                let mut ids = select.separated(", ");
+            for part in group.chunks(CHUNKS_PER_QUERY) {
+                let (number, batch) = (part[0].number, part[0].batch);
+                let mut sizes: QueryBuilder<Sqlite> = QueryBuilder::new(
+                    "SELECT d.chunk AS chunk, sum(length(d.tallies)) AS delta_bytes, max(length(c.tallies)) AS base_bytes \
+                     FROM mark_scan_deltas d LEFT JOIN mark_scan_chunks c \
+                     ON c.number = d.number AND c.batch = d.batch AND c.chunk = d.chunk WHERE d.number = ",
+                );
+                sizes.push_bind(number).push(" AND d.batch = ").push_bind(batch).push(" AND d.chunk IN (");
+                let mut ids = sizes.separated(", ");
                 for delta in part {
                     ids.push_bind(delta.chunk);
                 }
-                select.push(")");
-                let mut stored: HashMap<i64, Vec<u8>> = HashMap::with_capacity(part.len());
-                for row in select.build().fetch_all(&mut *tx).await? {
-                    stored.insert(row.try_get("chunk")?, row.try_get("tallies")?);
-                }
-                let mut blobs: Vec<(&ChunkDelta, Vec<u8>)> = Vec::with_capacity(part.len());
-                for delta in part {
-                    let old = stored.remove(&delta.chunk);
-                    let merged = delta.merge_into(old.as_deref());
-                    if let (true, Some(old)) = (merged.replaced_damaged, old) {
-                        sqlx::query(
-                            "INSERT INTO mark_scan_chunks_damaged (number, batch, chunk, tallies, found_at) \
-                             VALUES (?, ?, ?, ?, ?)",
-                        )
-                        .bind(delta.number)
-                        .bind(delta.batch)
-                        .bind(delta.chunk)
-                        .bind(old)
-                        .bind(timestamp(chrono::Utc::now()))
-                        .execute(&mut *tx)
-                        .await?;
+                sizes.push(") GROUP BY d.chunk");
+                for row in sizes.build().fetch_all(&mut *tx).await? {
+                    let delta_bytes: i64 = row.try_get("delta_bytes")?;
+                    let base_bytes: Option<i64> = row.try_get("base_bytes")?;
+                    if should_fold(delta_bytes, base_bytes.unwrap_or(0)) {
+                        due.push((number, batch, row.try_get("chunk")?, delta_bytes));
                     }
-                    blobs.push((delta, merged.blob));
-                }
-                for rows in blobs.chunks(CHUNKS_PER_UPSERT) {
-                    let mut upsert: QueryBuilder<Sqlite> =
-                        QueryBuilder::new("INSERT INTO mark_scan_chunks (number, batch, chunk, tallies) ");
-                    upsert.push_values(rows, |mut b, (delta, blob)| {
-                        b.push_bind(delta.number)
-                            .push_bind(delta.batch)
-                            .push_bind(delta.chunk)
-                            .push_bind(blob.as_slice());
-                    });
-                    upsert.push(" ON CONFLICT (number, batch, chunk) DO UPDATE SET tallies = excluded.tallies");
-                    upsert.build().execute(&mut *tx).await?;
                 }
             }
         }
+        due.sort_by_key(|&(number, batch, chunk, bytes)| (std::cmp::Reverse(bytes), number, batch, chunk));
+        due.truncate(CHUNKS_PER_FOLD);
+        due.sort_by_key(|&(number, batch, chunk, _)| (number, batch, chunk));
+        for (number, batch, chunk, _) in due {
+            written += fold_chunk(&mut tx, number, batch, chunk).await?;
+        }
         tx.commit().await?;
-        Ok(())
+        Ok(written)
     }
+}
+
+/// Folds a chunk's deltas into its base, keeping damaged blobs aside, inside the flush's
+/// transaction; returns the bytes written.
+async fn fold_chunk(tx: &mut sqlx::SqliteConnection, number: &str, batch: u32, chunk: i64) -> Result<u64, StoreError> {
+    let base: Option<Vec<u8>> =
+        sqlx::query_scalar("SELECT tallies FROM mark_scan_chunks WHERE number = ? AND batch = ? AND chunk = ?")
+            .bind(number)
+            .bind(batch)
+            .bind(chunk)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let deltas: Vec<Vec<u8>> =
+        sqlx::query_scalar("SELECT tallies FROM mark_scan_deltas WHERE number = ? AND batch = ? AND chunk = ?")
+            .bind(number)
+            .bind(batch)
+            .bind(chunk)
+            .fetch_all(&mut *tx)
+            .await?;
+    let folded = fold(number, batch, chunk, base, deltas);
+    let written = folded.blob.len() + folded.damaged.iter().map(Vec::len).sum::<usize>();
+    for damaged in folded.damaged {
+        sqlx::query(
+            "INSERT INTO mark_scan_chunks_damaged (number, batch, chunk, tallies, found_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(number)
+        .bind(batch)
+        .bind(chunk)
+        .bind(damaged)
+        .bind(timestamp(chrono::Utc::now()))
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query(
+        "INSERT INTO mark_scan_chunks (number, batch, chunk, tallies) VALUES (?, ?, ?, ?) \
+         ON CONFLICT (number, batch, chunk) DO UPDATE SET tallies = excluded.tallies",
+    )
+    .bind(number)
+    .bind(batch)
+    .bind(chunk)
+    .bind(folded.blob)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM mark_scan_deltas WHERE number = ? AND batch = ? AND chunk = ?")
+        .bind(number)
+        .bind(batch)
+        .bind(chunk)
+        .execute(&mut *tx)
+        .await?;
+    Ok(written as u64)
 }

@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering;
 
 use super::entries::{FastMap, Serial};
-use super::{ScanCounter, IDLE_SHARD_SLOTS, MAX_CACHED, SHARDS};
+use super::{ScanCounter, IDLE_SHARD_SLOTS, SHARDS};
 use crate::domain::{ScannerSet, SerialKey};
 use crate::store::{ScanDeltas, SerialScans, StoreError};
 
@@ -89,11 +89,16 @@ impl ScanCounter {
                 .collect()
         };
         let deltas = ScanDeltas::from_batches(named);
-        if let Err(e) = self.store.add_scans(&deltas).await {
-            self.pend_again(&deltas);
-            self.scanners_again(&scanner_sets);
-            self.flush_failures.fetch_add(1, Ordering::Relaxed);
-            return Err(e);
+        match self.store.add_scans(&deltas).await {
+            Ok(bytes) => {
+                self.bytes_stored.fetch_add(bytes, Ordering::Relaxed);
+            }
+            Err(e) => {
+                self.pend_again(&deltas);
+                self.scanners_again(&scanner_sets);
+                self.flush_failures.fetch_add(1, Ordering::Relaxed);
+                return Err(e);
+            }
         }
         if let Err(e) = self.store_scanners(&scanner_sets).await {
             self.scanners_again(&scanner_sets);
@@ -113,9 +118,22 @@ impl ScanCounter {
         }
         for index in 0..SHARDS {
             let mut entries = self.entries.lock_shard(index);
-            if entries.len() > MAX_CACHED / SHARDS {
-                entries.retain(|_, entry| entry.pending.count > 0 || entry.scanners_changed);
-            } else if without_history {
+            let mut over = entries.len().saturating_sub(self.cached_per_shard.load(Ordering::Relaxed));
+            if over > 0 {
+                // Only as many clean entries leave as the bound asks, in the map's order (which
+                // a seeded hash makes arbitrary): a serial scanned again soon after is then
+                // mostly still here, where dropping every clean entry made each scan of a batch
+                // larger than the bound read its serial back from the store.
+                entries.retain(|_, entry| {
+                    let clean = entry.pending.count == 0 && !entry.scanners_changed;
+                    if over > 0 && clean {
+                        over -= 1;
+                        return false;
+                    }
+                    true
+                });
+            }
+            if without_history {
                 // Their scans are stored now: the next scan reads the whole tally back.
                 entries.retain(|_, entry| entry.seeded || entry.pending.count > 0 || entry.scanners_changed);
             }

@@ -141,9 +141,8 @@ impl ScanCounter {
             return Ok((None, ScannerSet::default()));
         }
         self.seed_reads.fetch_add(1, Ordering::Relaxed);
-        let tally = self.store.scan_tally(key).await?;
-        let scanners = self.store.scanners(key).await?.unwrap_or_default();
-        Ok((tally, scanners))
+        let (tally, scanners) = self.store.scan_history(key).await?;
+        Ok((tally, scanners.unwrap_or_default()))
     }
 }
 

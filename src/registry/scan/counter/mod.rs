@@ -58,10 +58,12 @@ use warning::ThrottledWarning;
 
 /// More scans than a real package's mark sees: the mark was probably copied.
 pub const SUSPICIOUS_SCANS: u64 = 10;
-/// Serials kept in memory after a flush before clean entries are dropped. A clean entry only
-/// spares a re-scan of its serial one indexed read; each costs 117 bytes in its shard's map,
-/// whose capacity stays where the busiest second between two flushes took it.
-const MAX_CACHED: usize = 32_768;
+/// Serials kept in memory after a flush; past it, clean entries are dropped until it holds. A
+/// clean entry spares a re-scan of its serial a read of its chunk from the store (which costs a
+/// scan several times what the rest of it does); each costs about 200 bytes in its shard's map
+/// (some 50 MB for all), whose capacity stays where the busiest second between two flushes took
+/// it. A batch of up to this many serials is re-scanned from memory alone.
+const MAX_CACHED: usize = 1 << 18;
 /// Serials in memory at most, counted or waiting for the store: about 140 MB. Flushed every
 /// second, the map holds a second or two of fresh serials (60,000 a second at the most measured
 /// here), so only a store that takes no writes for a long while under heavy scanning fills it;
@@ -98,6 +100,8 @@ const WARNING_EVERY: Duration = Duration::from_secs(10);
 pub struct CounterFigures {
     /// Scans written to the store.
     pub flushed: u64,
+    /// Bytes of tallies flushes wrote to the store (see `store/scan_chunks.rs`).
+    pub bytes_stored: u64,
     /// Flushes the store refused (their scans waited for the next).
     pub flush_failures: u64,
     /// Scans Redis was not told of because its queue was full.
@@ -127,10 +131,14 @@ pub struct ScanCounter {
     not_counted: ThrottledWarning,
     /// Scans written to the store since start.
     flushed: AtomicU64,
+    /// Bytes of tallies flushes wrote to the store since start.
+    bytes_stored: AtomicU64,
     /// Flushes the store refused since start.
     flush_failures: AtomicU64,
     /// Entries a shard's map may hold: [`MAX_SERIALS`] over the shards.
     max_per_shard: AtomicUsize,
+    /// Clean entries a shard's map keeps after a flush: [`MAX_CACHED`] over the shards.
+    cached_per_shard: AtomicUsize,
     /// When a read of a serial's history last failed, in microseconds since `epoch` (0: not
     /// since the last flush that succeeded): for [`HISTORY_RETRY_AFTER`] after it, scans do not
     /// ask the store again. An atomic, since every fresh serial's scan reads it.
@@ -153,8 +161,10 @@ impl ScanCounter {
             unread_history: ThrottledWarning::default(),
             not_counted: ThrottledWarning::default(),
             flushed: AtomicU64::new(0),
+            bytes_stored: AtomicU64::new(0),
             flush_failures: AtomicU64::new(0),
             max_per_shard: AtomicUsize::new(MAX_SERIALS / SHARDS),
+            cached_per_shard: AtomicUsize::new(MAX_CACHED / SHARDS),
             history_failed_at: AtomicU64::new(0),
             epoch: Instant::now(),
         }
@@ -164,6 +174,12 @@ impl ScanCounter {
     /// so that a test reaches a full counter, as a long store outage would, without the memory.
     pub fn limit_serials(&self, serials: usize) {
         self.max_per_shard.store((serials / SHARDS).max(1), Ordering::Relaxed);
+    }
+
+    /// Keeps at most `serials` serials (at least one a shard) in memory after a flush instead of
+    /// [`MAX_CACHED`], so that a test sees entries leave memory without scanning that many.
+    pub fn limit_cached(&self, serials: usize) {
+        self.cached_per_shard.store((serials / SHARDS).max(1), Ordering::Relaxed);
     }
 
     /// How many stored tallies scans read one serial at a time since start (only serials that
@@ -181,6 +197,7 @@ impl ScanCounter {
     pub fn figures(&self) -> CounterFigures {
         CounterFigures {
             flushed: self.flushed.load(Ordering::Relaxed),
+            bytes_stored: self.bytes_stored.load(Ordering::Relaxed),
             flush_failures: self.flush_failures.load(Ordering::Relaxed),
             not_shared: self.overflow.total.load(Ordering::Relaxed),
             without_history: self.unread_history.total.load(Ordering::Relaxed),
@@ -418,6 +435,7 @@ mod tests {
     async fn the_maps_give_their_room_back_once_scans_stop() {
         let (_dir, store) = store().await;
         let counter = ScanCounter::new(store);
+        counter.limit_cached(SHARDS);
         let at = Utc::now();
         let room = |counter: &ScanCounter| (0..SHARDS).map(|i| counter.entries.lock_shard(i).capacity()).sum::<usize>();
         for serial in 1..=60_000 {
