@@ -9,8 +9,9 @@
 
 use sqlx::Row;
 
+use super::shared::fold_chunk;
 use super::{begin, lock, PostgresStore, SCANS_LOCK};
-use crate::store::scan_chunks::{by_chunk, fold, should_fold, CHUNKS_PER_FOLD};
+use crate::store::scan_chunks::{by_chunk, should_fold, CHUNKS_PER_FOLD};
 use crate::store::{ScanDeltas, StoreError};
 
 /// Chunks per statement (bound arrays).
@@ -79,49 +80,4 @@ impl PostgresStore {
         tx.commit().await?;
         Ok(written)
     }
-}
-
-/// Folds a chunk's deltas into its base, keeping damaged blobs aside, inside the flush's
-/// transaction; returns the bytes written.
-async fn fold_chunk(tx: &mut sqlx::PgConnection, number: &str, batch: i64, chunk: i64) -> Result<u64, StoreError> {
-    // Batches are stored from u32 values (the schema checks it), so this holds; rows that did
-    // not would be left as they are.
-    let Ok(batch_number) = u32::try_from(batch) else { return Ok(0) };
-    let base: Option<Vec<u8>> =
-        sqlx::query_scalar("SELECT tallies FROM mark_scan_chunks WHERE number = $1 AND batch = $2 AND chunk = $3")
-            .bind(number)
-            .bind(batch)
-            .bind(chunk)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let deltas: Vec<Vec<u8>> = sqlx::query_scalar(
-        "DELETE FROM mark_scan_deltas WHERE number = $1 AND batch = $2 AND chunk = $3 RETURNING tallies",
-    )
-    .bind(number)
-    .bind(batch)
-    .bind(chunk)
-    .fetch_all(&mut *tx)
-    .await?;
-    let folded = fold(number, batch_number, chunk, base, deltas);
-    let written = folded.blob.len() + folded.damaged.iter().map(Vec::len).sum::<usize>();
-    for damaged in folded.damaged {
-        sqlx::query("INSERT INTO mark_scan_chunks_damaged (number, batch, chunk, tallies) VALUES ($1, $2, $3, $4)")
-            .bind(number)
-            .bind(batch)
-            .bind(chunk)
-            .bind(damaged)
-            .execute(&mut *tx)
-            .await?;
-    }
-    sqlx::query(
-        "INSERT INTO mark_scan_chunks (number, batch, chunk, tallies) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (number, batch, chunk) DO UPDATE SET tallies = excluded.tallies",
-    )
-    .bind(number)
-    .bind(batch)
-    .bind(chunk)
-    .bind(folded.blob)
-    .execute(&mut *tx)
-    .await?;
-    Ok(written as u64)
 }

@@ -7,7 +7,9 @@ use sqlx::Row;
 use super::{batch_of, Backend};
 use crate::domain::{CertificateNumber, ScanTally, ScannerSet, SerialKey};
 use crate::store::dialect::Dialect;
-use crate::store::scan_chunks::{chunk_of, entries_or_skip, find_in_all, merge_entries, serials, Entries, Summary};
+use crate::store::scan_chunks::{
+    chunk_of, entries_or_skip, find_in_all, fold, merge_entries, serials, Entries, Summary,
+};
 use crate::store::{StoreError, StoredMarkDigests, StoredReceipt};
 
 /// The stored set of `key`, or none (and logged) when its bytes are damaged.
@@ -25,6 +27,59 @@ pub(in crate::store) fn union_of(key: &SerialKey, stored: Option<&Vec<u8>>, set:
     let mut union = stored.and_then(|bytes| decoded_scanners(key, bytes)).unwrap_or_default();
     union.merge(set);
     union.encode()
+}
+
+/// Folds a chunk's deltas into its base, keeping damaged blobs aside, inside the flush's
+/// transaction; returns the bytes written.
+pub(in crate::store) async fn fold_chunk(
+    conn: &mut super::Connection,
+    number: &str,
+    batch: i64,
+    chunk: i64,
+) -> Result<u64, StoreError> {
+    // Batches are stored from u32 values (the schemas check it), so this holds; rows that did
+    // not would be left as they are.
+    let Ok(batch_number) = u32::try_from(batch) else { return Ok(0) };
+    let base: Option<Vec<u8>> =
+        sqlx::query_scalar("SELECT tallies FROM mark_scan_chunks WHERE number = $1 AND batch = $2 AND chunk = $3")
+            .bind(number)
+            .bind(batch)
+            .bind(chunk)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let deltas: Vec<Vec<u8>> = sqlx::query_scalar(
+        "DELETE FROM mark_scan_deltas WHERE number = $1 AND batch = $2 AND chunk = $3 RETURNING tallies",
+    )
+    .bind(number)
+    .bind(batch)
+    .bind(chunk)
+    .fetch_all(&mut *conn)
+    .await?;
+    let folded = fold(number, batch_number, chunk, base, deltas);
+    let written = folded.blob.len() + folded.damaged.iter().map(Vec::len).sum::<usize>();
+    for damaged in folded.damaged {
+        sqlx::query(
+            "INSERT INTO mark_scan_chunks_damaged (number, batch, chunk, tallies, found_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(number)
+        .bind(batch)
+        .bind(chunk)
+        .bind(damaged)
+        .bind(Backend::instant(chrono::Utc::now()))
+        .execute(&mut *conn)
+        .await?;
+    }
+    sqlx::query(
+        "INSERT INTO mark_scan_chunks (number, batch, chunk, tallies) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (number, batch, chunk) DO UPDATE SET tallies = excluded.tallies",
+    )
+    .bind(number)
+    .bind(batch)
+    .bind(chunk)
+    .bind(folded.blob)
+    .execute(&mut *conn)
+    .await?;
+    Ok(written as u64)
 }
 
 impl Backend {

@@ -29,7 +29,7 @@ use crate::store::{
 };
 
 pub(super) use log::append_leaves;
-pub(super) use marks::union_of;
+pub(super) use marks::{fold_chunk, union_of};
 pub(super) use rows::{batch_of, number_of, version_of};
 
 /// The connection a transaction runs on.

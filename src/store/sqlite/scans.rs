@@ -5,9 +5,9 @@
 
 use sqlx::{QueryBuilder, Row, Sqlite};
 
+use super::shared::fold_chunk;
 use super::{SqliteStore, INSERT_CHUNK};
-use crate::store::columns::timestamp;
-use crate::store::scan_chunks::{by_chunk, fold, should_fold, ChunkDelta, CHUNKS_PER_FOLD};
+use crate::store::scan_chunks::{by_chunk, should_fold, ChunkDelta, CHUNKS_PER_FOLD};
 use crate::store::{ScanDeltas, StoreError};
 
 /// Deltas per multi-row insert (four bound values each).
@@ -68,59 +68,9 @@ impl SqliteStore {
         due.truncate(CHUNKS_PER_FOLD);
         due.sort_by_key(|&(number, batch, chunk, _)| (number, batch, chunk));
         for (number, batch, chunk, _) in due {
-            written += fold_chunk(&mut tx, number, batch, chunk).await?;
+            written += fold_chunk(&mut tx, number, i64::from(batch), chunk).await?;
         }
         tx.commit().await?;
         Ok(written)
     }
-}
-
-/// Folds a chunk's deltas into its base, keeping damaged blobs aside, inside the flush's
-/// transaction; returns the bytes written.
-async fn fold_chunk(tx: &mut sqlx::SqliteConnection, number: &str, batch: u32, chunk: i64) -> Result<u64, StoreError> {
-    let base: Option<Vec<u8>> =
-        sqlx::query_scalar("SELECT tallies FROM mark_scan_chunks WHERE number = ? AND batch = ? AND chunk = ?")
-            .bind(number)
-            .bind(batch)
-            .bind(chunk)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let deltas: Vec<Vec<u8>> =
-        sqlx::query_scalar("SELECT tallies FROM mark_scan_deltas WHERE number = ? AND batch = ? AND chunk = ?")
-            .bind(number)
-            .bind(batch)
-            .bind(chunk)
-            .fetch_all(&mut *tx)
-            .await?;
-    let folded = fold(number, batch, chunk, base, deltas);
-    let written = folded.blob.len() + folded.damaged.iter().map(Vec::len).sum::<usize>();
-    for damaged in folded.damaged {
-        sqlx::query(
-            "INSERT INTO mark_scan_chunks_damaged (number, batch, chunk, tallies, found_at) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(number)
-        .bind(batch)
-        .bind(chunk)
-        .bind(damaged)
-        .bind(timestamp(chrono::Utc::now()))
-        .execute(&mut *tx)
-        .await?;
-    }
-    sqlx::query(
-        "INSERT INTO mark_scan_chunks (number, batch, chunk, tallies) VALUES (?, ?, ?, ?) \
-         ON CONFLICT (number, batch, chunk) DO UPDATE SET tallies = excluded.tallies",
-    )
-    .bind(number)
-    .bind(batch)
-    .bind(chunk)
-    .bind(folded.blob)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query("DELETE FROM mark_scan_deltas WHERE number = ? AND batch = ? AND chunk = ?")
-        .bind(number)
-        .bind(batch)
-        .bind(chunk)
-        .execute(&mut *tx)
-        .await?;
-    Ok(written as u64)
 }
