@@ -51,7 +51,7 @@ fn claims(u: &mut Unstructured) -> Option<MarkClaims> {
     let valid_until = NaiveDate::from_ymd_opt(1970, 1, 1)?.checked_add_days(Days::new(u64::from(days)))?;
     let batch = u32::arbitrary(u).ok()?;
     let serial = if batch == 0 { 0 } else { u32::arbitrary(u).ok()?.max(1) };
-    Some(MarkClaims { number, uscc, level, valid_until, batch, serial })
+    Some(MarkClaims { number, uscc, level, valid_until, batch, serial, gtin: None })
 }
 
 /// Every mark the registry can issue reads back as its claims and verifies, in any case.

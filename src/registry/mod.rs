@@ -32,6 +32,7 @@ pub use procurement::{quota, receipt, verify};
 pub use read::answer::{
     AnswerBytes, AnswerFormat, PublicAnswer, ReadPath, SignedAssertion, StatusAssertion, DEFAULT_ANSWER_LIFETIME,
 };
+pub use read::products::MAX_PRODUCT_CERTIFICATES;
 pub use read::watch;
 pub use scan::{
     CounterFigures, PreparedDigests, ScanClient, ScanCounter, ScanNote, ScanOutcome, Verdict, SUSPICIOUS_SCANS,
