@@ -140,6 +140,7 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .route("/10/{*rest}", get(scan::gs1::refuse))
         .route("/22/{*rest}", get(scan::gs1::refuse))
         .route("/api/v1/products/{gtin}", get(products::product))
+        .route("/.well-known/gs1resolver", get(scan::resolver::description))
         .route("/api/v1/log", get(log::info::info))
         .route("/api/v1/log/vkey", get(log::info::vkey))
         .route("/api/v1/log/checkpoint", get(log::checkpoint::latest))

@@ -157,6 +157,12 @@ impl Registry {
         &self.issuer
     }
 
+    /// The public URL marks are printed under (`STARMARK_PUBLIC_URL`), without a final `/`:
+    /// the root of the GS1 resolver's absolute links.
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
     pub fn trust_list(&self) -> &TrustList {
         &self.trust_list
     }

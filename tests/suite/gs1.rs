@@ -258,3 +258,80 @@ async fn a_phone_opens_a_gs1_mark_and_checks_its_signature_on_the_device() {
     assert!(!browser.exists("#device-mismatch").await);
     browser.close().await;
 }
+
+/// Checks `set` against the JSON form of RFC 9264 (section 4.2): `linkset` is an array of link
+/// context objects, each with an `anchor` and, per link relation, an array of target objects
+/// with an `href` and optional target attributes (`hreflang` an array of strings, `title` and
+/// `type` strings).
+fn assert_rfc9264(set: &Value) {
+    let contexts = set["linkset"].as_array().expect("linkset is an array");
+    assert!(!contexts.is_empty());
+    for context in contexts {
+        let members = context.as_object().expect("a link context is an object");
+        assert!(members["anchor"].is_string(), "{context}");
+        for (relation, targets) in members.iter().filter(|(k, _)| *k != "anchor") {
+            let targets = targets.as_array().unwrap_or_else(|| panic!("{relation}: targets are an array"));
+            for target in targets {
+                assert!(target["href"].is_string(), "{relation}: {target}");
+                for language in target["hreflang"].as_array().expect("hreflang is an array") {
+                    assert!(language.is_string(), "{relation}: {target}");
+                }
+                assert!(target["title"].is_string() && target["type"].is_string(), "{relation}: {target}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_resolver_answers_link_types_linksets_and_describes_itself() {
+    let app = app_with_product_marks().await;
+    let uri = mark_uri(&app, 2, 21).await;
+    let path = uri.strip_prefix(&app.base).unwrap().to_string();
+    let printed = token::mark_url("http://starmark.test", &app.mark_token(NUMBER, 2, 21).await);
+    let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+
+    // The verdict points to the mark's linkset.
+    let verdict = app.client.get(app.url(&path)).header("accept", "application/json").send().await.unwrap();
+    let link = verdict.headers()["link"].to_str().unwrap().to_string();
+    assert_eq!(link, format!("<{printed}&linkType=all>; rel=\"linkset\"; type=\"application/linkset+json\""));
+    assert_eq!(verdict.json::<Value>().await.unwrap()["verdict"], "valid");
+    // gs1:verificationService is the verdict itself.
+    let asked = app.scan(&format!("{path}&linkType=gs1:verificationService")).await;
+    assert_eq!(asked["verdict"], "valid");
+
+    // gs1:certificationInfo leads to the certificate's page.
+    let info = no_redirects.get(app.url(&format!("{path}&linkType=gs1:certificationInfo"))).send().await.unwrap();
+    assert_eq!(info.status(), 307);
+    assert_eq!(info.headers()["location"], format!("http://starmark.test/certificates/{NUMBER}"));
+
+    // linkType=all, or the linkset's media type in Accept: every link type, in both languages.
+    let all = app.get(&format!("{path}&linkType=all")).await;
+    assert_eq!(all.headers()["content-type"], "application/linkset+json");
+    let set: Value = all.json().await.unwrap();
+    assert_rfc9264(&set);
+    let context = &set["linkset"][0];
+    assert_eq!(context["anchor"], printed);
+    for relation in ["verificationService", "certificationInfo", "defaultLink"] {
+        let targets = context[format!("https://gs1.org/voc/{relation}")].as_array().expect(relation);
+        let languages: Vec<&str> = targets.iter().map(|t| t["hreflang"][0].as_str().unwrap()).collect();
+        assert_eq!(languages, ["zh", "en"], "{relation}");
+    }
+    let certification = &context["https://gs1.org/voc/certificationInfo"][1]["href"];
+    assert_eq!(certification, &json!(format!("http://starmark.test/certificates/{NUMBER}?lang=en")));
+    let negotiated = app.client.get(app.url(&path)).header("accept", "application/linkset+json").send().await.unwrap();
+    assert_eq!(negotiated.json::<Value>().await.unwrap(), set);
+
+    // A tampered mark names no certificate; a link type we do not offer is not found.
+    let forged = path.replacen("/21/21?", "/21/22?", 1);
+    let forged_set: Value = app.get(&format!("{forged}&linkType=all")).await.json().await.unwrap();
+    assert_rfc9264(&forged_set);
+    assert!(forged_set["linkset"][0].get("https://gs1.org/voc/certificationInfo").is_none(), "{forged_set}");
+    assert_problem(app.get(&format!("{forged}&linkType=gs1:certificationInfo")).await, 404, "not-found").await;
+    assert_problem(app.get(&format!("{path}&linkType=gs1:pip")).await, 404, "not-found").await;
+
+    // The resolver describes itself.
+    let description: Value = app.get("/.well-known/gs1resolver").await.json().await.unwrap();
+    assert_eq!(description["resolverRoot"], "http://starmark.test");
+    assert_eq!(description["supportedPrimaryKeys"], json!(["01"]));
+    assert_eq!(description["supportedLinkType"][0]["prefix"], "gs1:");
+}

@@ -1,12 +1,14 @@
 //! GS1 Digital Link marks: `GET /01/{gtin}/21/{serial}?S={signed part}` gives the very verdict,
 //! page or JSON, that `/v/{token}` gives, since the URI is the mark's token after the public URL.
 //! A GTIN with a wrong check digit, a serial outside AI 21's rules, and application identifiers
-//! in another order are not marks of any kind: they are refused with problem+json.
+//! in another order are not marks of any kind: they are refused with problem+json. `linkType`
+//! requests and the linkset are `resolver.rs`'s.
 
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::response::{IntoResponse, Response};
 
 use super::answer;
+use super::resolver::{self, LinkRequest};
 use crate::crypto::token::{GS1_PARAMETER, GS1_PREFIX};
 use crate::domain::{check_ai21_serial, Gtin};
 use crate::http::error::ApiError;
@@ -49,7 +51,41 @@ pub async fn scan(
         token.push('=');
         token.push_str(signed);
     }
-    answer(&state, &token, query.as_deref(), request).await
+    let anchor = state.registry.mark_url(&token);
+    match resolver::link_request(query.as_deref(), request.headers()) {
+        LinkRequest::Verdict => {
+            let mut response = answer(&state, &token, query.as_deref(), request).await;
+            resolver::add_link_header(&mut response, &anchor);
+            response
+        }
+        LinkRequest::Other => ApiError::not_found(
+            "this resolver offers the link types gs1:verificationService (the default), gs1:certificationInfo \
+             and all (the linkset)",
+        )
+        .into_response(),
+        kind => {
+            // The certificate is named only for a mark whose signature verified; the check is
+            // counted as a request of the serial, not among its distinct scanners.
+            let outcome = match state.registry.scan(&token, None).await {
+                Ok(outcome) => outcome,
+                Err(e) => return ApiError::from(e).into_response(),
+            };
+            let page = outcome
+                .record
+                .as_ref()
+                .map(|record| format!("{}/certificates/{}", state.registry.public_url(), record.number));
+            match (kind, page) {
+                (LinkRequest::CertificationInfo, Some(page)) => resolver::redirect(&page),
+                (LinkRequest::CertificationInfo, None) => ApiError::not_found(format!(
+                    "this mark names no certificate of this registry ({}): {}",
+                    outcome.verdict.as_str(),
+                    outcome.detail
+                ))
+                .into_response(),
+                (_, page) => resolver::linkset_response(&anchor, page.as_deref()),
+            }
+        }
+    }
 }
 
 /// A GS1 Digital Link path this registry does not resolve: qualifiers after the GTIN other than

@@ -6,6 +6,7 @@
 pub mod fragments;
 pub mod gs1;
 mod page;
+pub mod resolver;
 pub mod scanner;
 mod text;
 mod view;
