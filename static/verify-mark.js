@@ -10,6 +10,11 @@
   "use strict";
 
   var CONTEXT = "starmark-mark-v1\n";
+  // GS1 Digital Link marks: "01/" GTIN-14 "/21/" serial "?S=" number "." USCC base32 of 80 bytes.
+  var GS1_CONTEXT = "starmark-gs1-mark-v1\n";
+  var GS1_BASE32_LEN = 128;
+  var GS1_BINARY_LEN = 80;
+  var GS1_FIELDS_LEN = 16;
   var BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
   var USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY";
   var USCC_WEIGHTS = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
@@ -76,10 +81,58 @@
     return ((bytes[at] << 24) >>> 0) + (bytes[at + 1] << 16) + (bytes[at + 2] << 8) + bytes[at + 3];
   }
 
+  /* The GS1 check digit of a 14-digit GTIN is right. */
+  function gtinValid(gtin) {
+    if (!/^[0-9]{14}$/.test(gtin)) return false;
+    var sum = 0;
+    for (var i = 0; i < 13; i++) sum += Number(gtin[12 - i]) * (i % 2 === 0 ? 3 : 1);
+    return (10 - (sum % 10)) % 10 === Number(gtin[13]);
+  }
+
+  /* A GS1 Digital Link mark's token (upper case), as parseToken answers. */
+  function parseGs1(token) {
+    var match = /^01\/([0-9]{14})\/21\/([1-9][0-9]{0,9})\?S=([A-Z][A-Z0-9-]{5,31})\.([A-Z0-9]{18})([A-Z2-7]*)$/.exec(token);
+    if (!match) return { ok: false, reason: "not a GS1 mark of this registry" };
+    var gtin = match[1], serial = Number(match[2]), number = match[3], uscc = match[4];
+    if (!gtinValid(gtin)) return { ok: false, reason: "bad GTIN" };
+    if (serial > 4294967295) return { ok: false, reason: "not a serial of this registry" };
+    if (!usccValid(uscc)) return { ok: false, reason: "bad unified social credit code" };
+    if (match[5].length !== GS1_BASE32_LEN) return { ok: false, reason: "wrong length (truncated or padded)" };
+    var binary = base32Decode(match[5]);
+    if (!binary || binary.length !== GS1_BINARY_LEN) return { ok: false, reason: "bad base32" };
+    if (binary[0] !== 2) return { ok: false, reason: "token version " + binary[0] + " is not supported" };
+    var level = LEVELS[binary[9]];
+    if (!level) return { ok: false, reason: "bad level" };
+    var days = (binary[10] << 8) | binary[11];
+    var batch = u32(binary, 12);
+    if (batch === 0) return { ok: false, reason: "batch and serial start at 1" };
+    var text = gtin + "/" + match[2] + "/" + number + "." + uscc;
+    var message = new Uint8Array(GS1_CONTEXT.length + text.length + GS1_FIELDS_LEN);
+    message.set(ascii(GS1_CONTEXT), 0);
+    message.set(ascii(text), GS1_CONTEXT.length);
+    message.set(binary.subarray(0, GS1_FIELDS_LEN), GS1_CONTEXT.length + text.length);
+    return {
+      ok: true,
+      keyId: hex(binary.subarray(1, 9)),
+      message: message,
+      signature: binary.slice(GS1_FIELDS_LEN),
+      claims: {
+        number: number,
+        uscc: uscc,
+        level: level,
+        valid_until: new Date(days * 86400000).toISOString().slice(0, 10),
+        batch: batch,
+        serial: serial,
+        gtin: gtin
+      }
+    };
+  }
+
   /* Takes a token apart without checking its signature: { ok: true, claims, keyId, message,
      signature } or { ok: false, reason }. */
   function parseToken(input) {
     var token = String(input).trim().toUpperCase();
+    if (token.indexOf("01/") === 0) return parseGs1(token);
     var dot = token.indexOf(".");
     if (dot < 0) return { ok: false, reason: "no '.' after the certificate number" };
     var number = token.slice(0, dot);

@@ -1,5 +1,5 @@
-//! Mark tokens as the scan landing reads them (`/v/{token}`): any text, and genuine tokens
-//! with edits. A token that parses is written back exactly as it was read; a token that
+//! Mark tokens as the scan landing reads them (`/v/{token}`, and GS1 Digital Link marks' URIs
+//! after the public URL): any text, and genuine tokens with edits. A token that parses is written back exactly as it was read; a token that
 //! verifies is the one the registry issued for its claims, byte for byte.
 #![no_main]
 
@@ -7,7 +7,7 @@ use chrono::{Days, NaiveDate};
 use libfuzzer_sys::arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use starmark::crypto::token::{self, MarkClaims};
-use starmark::domain::{CertificateNumber, Level, Uscc};
+use starmark::domain::{CertificateNumber, Gtin, Level, Uscc};
 use starmark_fuzz::{signer, verifier};
 
 const USCC_ALPHABET: &[u8] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
@@ -25,7 +25,10 @@ fuzz_target!(|data: &[u8]| {
 fn any_text(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let Ok(parsed) = token::parse(text) else { return };
-    let prefix = format!("{}.{}", parsed.claims.number, parsed.claims.uscc);
+    let mut prefix = format!("{}.{}", parsed.claims.number, parsed.claims.uscc);
+    if let Some(gtin) = parsed.claims.gtin {
+        prefix = format!("01/{gtin}/21/{}?S={prefix}", parsed.claims.serial);
+    }
     assert!(
         parsed.text().starts_with(&prefix),
         "token read as {:?} but its claims are written {prefix:?}",
@@ -51,7 +54,13 @@ fn claims(u: &mut Unstructured) -> Option<MarkClaims> {
     let valid_until = NaiveDate::from_ymd_opt(1970, 1, 1)?.checked_add_days(Days::new(u64::from(days)))?;
     let batch = u32::arbitrary(u).ok()?;
     let serial = if batch == 0 { 0 } else { u32::arbitrary(u).ok()?.max(1) };
-    Some(MarkClaims { number, uscc, level, valid_until, batch, serial })
+    // A GS1 Digital Link mark now and then (only serialised marks are).
+    let gtin = if batch != 0 && bool::arbitrary(u).ok()? {
+        Some(Gtin::parse(u.choose(&["6901234567892", "4006381333931", "96385074", "10012345678902"]).ok()?).ok()?)
+    } else {
+        None
+    };
+    Some(MarkClaims { number, uscc, level, valid_until, batch, serial, gtin })
 }
 
 /// Every mark the registry can issue reads back as its claims and verifies, in any case.

@@ -401,6 +401,7 @@ pub(crate) mod tests {
             valid_until: chrono::NaiveDate::from_ymd_opt(2029, 3, 1).unwrap(),
             batch: 3,
             serial,
+            gtin: None,
         }
     }
 

@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::Outcome;
 use crate::config::Config;
-use crate::domain::{CertificateNumber, CertificateRecord};
+use crate::domain::{CertificateNumber, CertificateRecord, Gtin, Product};
 use crate::mark::{MarkArt, MarkFace, DEFAULT_DPI, DEFAULT_SIZE_MM};
 use crate::registry::{Change, Registry};
 use crate::startup::open_registry;
@@ -47,6 +47,12 @@ enum MarksCommand {
         number: String,
         #[arg(long)]
         count: u64,
+        /// The product's GTIN (8, 12, 13 or 14 digits): the marks become GS1 Digital Link URIs.
+        #[arg(long, requires = "product")]
+        gtin: Option<String>,
+        /// The product's name, shown on the consumer page (with --gtin).
+        #[arg(long, requires = "gtin")]
+        product: Option<String>,
     },
     /// Write one mark file per serial of a batch.
     Render {
@@ -101,10 +107,17 @@ async fn select(registry: &Registry, selection: &Selection) -> anyhow::Result<(C
 pub async fn run(config: &Config, args: MarksArgs) -> anyhow::Result<Outcome> {
     let registry = open_registry(config).await?;
     match args.command {
-        MarksCommand::Order { number, count } => {
+        MarksCommand::Order { number, count, gtin, product } => {
             let number = CertificateNumber::parse(&number).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let product = match (gtin, product) {
+                (Some(gtin), Some(name)) => {
+                    let gtin = Gtin::parse(&gtin).map_err(|e| anyhow::anyhow!("--gtin '{gtin}': {e}"))?;
+                    Some(Product::new(gtin, &name)?)
+                }
+                _ => None,
+            };
             let actor = format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()));
-            let record = registry.change(&actor, &number, &Change::OrderMarks { count }).await?.record;
+            let record = registry.change(&actor, &number, &Change::OrderMarks { count, product }).await?.record;
             let batch = record.mark_batches.last().context("batch missing after order")?;
             println!("{number}/{}", batch.id);
             eprintln!("ordered batch {} of {} marks for {number}", batch.id, batch.count);

@@ -6,7 +6,7 @@ use chrono::{Datelike, Days, Months, NaiveDate};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::evaluation::{Evaluation, EvaluationError, Level};
-use super::marks::{self, MarkBatch, MarkError, RevokedMarks, SerialStatus};
+use super::marks::{self, MarkBatch, MarkError, Product, RevokedMarks, SerialStatus};
 use super::status::{effective_state, State, Status};
 use super::text::{clean_text, FieldError};
 use super::uscc::Uscc;
@@ -291,8 +291,18 @@ impl CertificateRecord {
 
     /// Adds a batch of `count` marks; only a valid certificate may order marks.
     pub fn order_marks(&mut self, count: u64, today: NaiveDate) -> Result<&MarkBatch, MarkError> {
+        self.order_product_marks(count, None, today)
+    }
+
+    /// Adds a batch of `count` marks bound to `product` (GS1 Digital Link marks) or to none.
+    pub fn order_product_marks(
+        &mut self,
+        count: u64,
+        product: Option<Product>,
+        today: NaiveDate,
+    ) -> Result<&MarkBatch, MarkError> {
         let current = self.state_on(today);
-        marks::order(&mut self.mark_batches, current, count, today)
+        marks::order(&mut self.mark_batches, current, count, product, today)
     }
 
     /// Revokes serials `first..=last` of batch `batch` (the whole batch when no range is given)

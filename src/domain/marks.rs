@@ -5,11 +5,29 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+use super::gtin::Gtin;
 use super::status::{State, TransitionError, MAX_REASON_CHARS};
 use super::text::clean_text;
 
 /// Largest batch one order may ask for.
 pub const MAX_BATCH: u32 = 1_000_000;
+/// Longest product name a batch may carry.
+pub const MAX_PRODUCT_CHARS: usize = 200;
+
+/// The product a batch of marks goes on: its GTIN and its name, as the consumer page shows them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Product {
+    pub gtin: Gtin,
+    pub name: String,
+}
+
+impl Product {
+    /// A product from a GTIN already parsed and a name as given (trimmed and checked here).
+    pub fn new(gtin: Gtin, name: &str) -> Result<Self, MarkError> {
+        let name = clean_text("product", name, MAX_PRODUCT_CHARS).map_err(|e| MarkError::Product(e.message))?;
+        Ok(Self { gtin, name })
+    }
+}
 
 /// Serials `first..=last` of a batch that must no longer be trusted.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,6 +49,20 @@ pub struct MarkBatch {
     pub ordered: NaiveDate,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub revoked: Vec<RevokedMarks>,
+    /// The product the marks go on; absent (and so not in the signed bytes) for batches bound
+    /// to no product, which keeps every record signed before products existed as it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gtin: Option<Gtin>,
+    /// The product's name; present exactly when `gtin` is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product: Option<String>,
+}
+
+impl MarkBatch {
+    /// The product this batch is bound to, if any.
+    pub fn product(&self) -> Option<(Gtin, &str)> {
+        Some((self.gtin?, self.product.as_deref()?))
+    }
 }
 
 /// What the record says about one serial.
@@ -55,6 +87,8 @@ pub enum MarkError {
     Range { batch: u32, first: u32, last: u32, count: u32 },
     #[error("reason: {0}")]
     Reason(String),
+    #[error("product: {0}")]
+    Product(String),
     #[error("serials {first}-{last} of batch {batch} are already revoked")]
     AlreadyRevoked { batch: u32, first: u32, last: u32 },
     #[error(transparent)]
@@ -67,6 +101,7 @@ pub(super) fn order(
     batches: &mut Vec<MarkBatch>,
     current: State,
     count: u64,
+    product: Option<Product>,
     today: NaiveDate,
 ) -> Result<&MarkBatch, MarkError> {
     if current != State::Valid {
@@ -74,7 +109,11 @@ pub(super) fn order(
     }
     let count = u32::try_from(count).ok().filter(|c| (1..=MAX_BATCH).contains(c)).ok_or(MarkError::Count(count))?;
     let id = batches.last().map_or(1, |b| b.id + 1);
-    batches.push(MarkBatch { id, count, ordered: today, revoked: Vec::new() });
+    let (gtin, product) = match product {
+        Some(Product { gtin, name }) => (Some(gtin), Some(name)),
+        None => (None, None),
+    };
+    batches.push(MarkBatch { id, count, ordered: today, revoked: Vec::new(), gtin, product });
     batches.last().ok_or(MarkError::NoSuchBatch(id))
 }
 
@@ -206,6 +245,26 @@ mod tests {
         r.status =
             Status { state: State::Suspended, since: day(2, 1), reason: Some("x".into()), until: Some(day(4, 1)) };
         assert!(matches!(r.order_marks(10, day(2, 2)), Err(MarkError::State(TransitionError::Illegal { .. }))));
+    }
+
+    #[test]
+    fn batches_bound_to_a_product_carry_it_and_others_serialise_as_before() {
+        let mut r = record();
+        r.order_marks(10, day(2, 1)).unwrap();
+        let gtin = crate::domain::Gtin::parse("6901234567892").unwrap();
+        let product = Product::new(gtin, "  电饭煲 RC-5  ").unwrap();
+        let batch = r.order_product_marks(20, Some(product), day(2, 2)).unwrap();
+        assert_eq!(batch.product(), Some((gtin, "电饭煲 RC-5")));
+        let json = serde_json::to_value(&r.mark_batches).unwrap();
+        assert_eq!(json[0], serde_json::json!({"id": 1, "count": 10, "ordered": "2026-02-01"}));
+        assert_eq!(
+            json[1],
+            serde_json::json!({"id": 2, "count": 20, "ordered": "2026-02-02", "gtin": "06901234567892", "product": "电饭煲 RC-5"})
+        );
+        let back: Vec<MarkBatch> = serde_json::from_value(json).unwrap();
+        assert_eq!(back, r.mark_batches);
+        assert!(matches!(Product::new(gtin, " "), Err(MarkError::Product(_))));
+        assert!(matches!(Product::new(gtin, &"名".repeat(MAX_PRODUCT_CHARS + 1)), Err(MarkError::Product(_))));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod certificate;
 pub mod evaluation;
 pub mod events;
+pub mod gtin;
 pub mod invisible;
 pub mod marks;
 pub mod receipt;
@@ -20,7 +21,8 @@ pub use certificate::{
 };
 pub use evaluation::{Evaluation, EvaluationError, Level, Points};
 pub use events::EventKind;
-pub use marks::{MarkBatch, MarkError, RevokedMarks, SerialStatus, MAX_BATCH};
+pub use gtin::{check_ai21_serial, Ai21Error, Gtin, GtinError};
+pub use marks::{MarkBatch, MarkError, Product, RevokedMarks, SerialStatus, MAX_BATCH, MAX_PRODUCT_CHARS};
 pub use roles::Role;
 pub use scans::{ScanTally, ScannerSet, SerialKey, SCANNER_CAPACITY};
 pub use search::SearchQuery;

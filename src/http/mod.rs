@@ -17,6 +17,7 @@ pub mod log;
 pub mod metrics;
 pub mod outer_layer;
 pub mod pages;
+pub mod products;
 pub mod rate_limits;
 pub mod readiness;
 pub mod receipts;
@@ -139,6 +140,14 @@ pub fn router_with_lookup(state: AppState, config: &Config, lookup: MethodRouter
         .route("/api/v1/receipts/{id}", get(receipts::get::get_receipt))
         .route("/v/{token}", get(scan::scan))
         .route("/V/{token}", get(scan::scan))
+        .route("/01/{gtin}", get(products::product_uri))
+        .route("/01/{gtin}/21/{serial}", get(scan::gs1::scan))
+        .route("/01/{gtin}/{*rest}", get(scan::gs1::refuse))
+        .route("/21/{*rest}", get(scan::gs1::refuse))
+        .route("/10/{*rest}", get(scan::gs1::refuse))
+        .route("/22/{*rest}", get(scan::gs1::refuse))
+        .route("/api/v1/products/{gtin}", get(products::product))
+        .route("/.well-known/gs1resolver", get(scan::resolver::description))
         .route("/api/v1/log", get(log::info::info))
         .route("/api/v1/log/vkey", get(log::info::vkey))
         .route("/api/v1/log/checkpoint", get(log::checkpoint::latest))

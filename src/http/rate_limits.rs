@@ -55,6 +55,14 @@ fn classify(method: &Method, path: &str) -> Option<(Class, Charge)> {
     if path.starts_with("/v/") || path.starts_with("/V/") {
         return Some((Class::Scans, Charge::One));
     }
+    // A GS1 Digital Link mark is a scan; the product lookups read the store like a search.
+    if let Some(rest) = path.strip_prefix("/01/") {
+        let class = if rest.contains("/21/") { Class::Scans } else { Class::Search };
+        return Some((class, Charge::One));
+    }
+    if path.starts_with("/api/v1/products/") {
+        return Some((Class::Search, Charge::One));
+    }
     if let Some(rest) = path.strip_prefix("/api/v1/certificates") {
         return match rest.strip_prefix('/') {
             None if rest.is_empty() && !post => Some((Class::Search, Charge::One)),
@@ -336,6 +344,9 @@ mod tests {
         for (method, path, class) in [
             (&get, "/v/abc", Some((Class::Scans, Charge::One))),
             (&Method::HEAD, "/V/abc", Some((Class::Scans, Charge::One))),
+            (&get, "/01/06901234567892/21/7", Some((Class::Scans, Charge::One))),
+            (&get, "/01/06901234567892", Some((Class::Search, Charge::One))),
+            (&get, "/api/v1/products/06901234567892", Some((Class::Search, Charge::One))),
             (&get, "/api/v1/certificates/SM1", Some((Class::Lookups, Charge::One))),
             (&get, "/api/v1/certificates/SM1/history", Some((Class::Lookups, Charge::One))),
             (&get, "/certificates/SM1", Some((Class::Lookups, Charge::One))),

@@ -27,11 +27,11 @@ pub const DEFAULT_MAX_CLIENTS: usize = 50_000;
 /// What a request is counted as.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Class {
-    /// Scans of a mark: `/v/{token}`, `/V/{token}`.
+    /// Scans of a mark: `/v/{token}`, `/V/{token}`, `/01/{gtin}/21/{serial}`.
     Scans,
     /// One certificate: the API, its history and its page.
     Lookups,
-    /// Searches: the API and the search pages.
+    /// Searches: the API and the search pages; product lookups (`/api/v1/products/{gtin}`, `/01/{gtin}`).
     Search,
     /// Bulk verification, charged per row of the list.
     Bulk,

@@ -32,6 +32,7 @@ pub use procurement::{quota, receipt, verify};
 pub use read::answer::{
     AnswerBytes, AnswerFormat, PublicAnswer, ReadPath, SignedAssertion, StatusAssertion, DEFAULT_ANSWER_LIFETIME,
 };
+pub use read::products::MAX_PRODUCT_CERTIFICATES;
 pub use read::watch;
 pub use scan::{
     CounterFigures, PreparedDigests, ScanClient, ScanCounter, ScanNote, ScanOutcome, Verdict, SUSPICIOUS_SCANS,
@@ -154,6 +155,12 @@ impl Registry {
 
     pub fn issuer(&self) -> &Issuer {
         &self.issuer
+    }
+
+    /// The public URL marks are printed under (`STARMARK_PUBLIC_URL`), without a final `/`:
+    /// the root of the GS1 resolver's absolute links.
+    pub fn public_url(&self) -> &str {
+        &self.public_url
     }
 
     pub fn trust_list(&self) -> &TrustList {

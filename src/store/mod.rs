@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use crate::crypto::{Signature, SignedCertificate};
 use crate::domain::{
-    CertificateNumber, CertificateRecord, EventKind, Role, ScanTally, ScannerSet, SearchQuery, SerialKey, Uscc,
+    CertificateNumber, CertificateRecord, EventKind, Gtin, Role, ScanTally, ScannerSet, SearchQuery, SerialKey, Uscc,
 };
 
 pub use compact_tally::CompactTally;
@@ -333,6 +333,11 @@ pub trait Store: LogStore + Send + Sync + 'static {
     /// Every (certificate, batch) whose current record lists the batch and that has no stored
     /// digest index, in certificate and batch order.
     async fn batches_without_digests(&self) -> Result<Vec<(CertificateNumber, u32)>, StoreError>;
+
+    // Products: which certificates have marks bound to a GTIN.
+    /// The certificates whose current record has a mark batch bound to `gtin`, in number order,
+    /// at most `limit` of them.
+    async fn numbers_with_gtin(&self, gtin: &Gtin, limit: u32) -> Result<Vec<CertificateNumber>, StoreError>;
 
     // Scan seeds: which serials already have a stored tally, read once per batch.
     /// The serials of batch `batch` of certificate `number` that have a stored scan tally, in

@@ -96,6 +96,7 @@ async fn scenario() -> Scenario {
         valid_until: record.valid_until,
         batch: 1,
         serial: 1,
+        gtin: None,
     };
     let unknown = token::issue(&signer, &claims);
 

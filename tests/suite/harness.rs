@@ -23,7 +23,12 @@ async fn a_dropped_app_stops_serving_and_gives_up_its_background_work() {
     app.issue(&issue_body("SM2026HARNESS1", "测试夹具有限公司", 71)).await;
     let number = CertificateNumber::parse("SM2026HARNESS1").expect("number");
     // Ordered through the registry alone, so no background build has run for it yet.
-    let record = app.registry.change("test", &number, &Change::OrderMarks { count: 20 }).await.expect("order").record;
+    let record = app
+        .registry
+        .change("test", &number, &Change::OrderMarks { count: 20, product: None })
+        .await
+        .expect("order")
+        .record;
     let addresses = [address(&app.base), address(&peer)];
     for address in &addresses {
         assert!(accepts(address).await, "{address} serves while the app lives");

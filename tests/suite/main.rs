@@ -18,6 +18,7 @@ mod cli_receipts;
 mod connections;
 mod database_urls;
 mod fuzz_findings;
+mod gs1;
 mod harness;
 mod honest_scans;
 mod independent_vectors;

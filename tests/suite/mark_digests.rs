@@ -151,7 +151,12 @@ async fn batches_without_an_index_are_verified_as_before() {
     app.issue(&issue_body("SM2026DIGEST02", "无索引标志有限公司", 62)).await;
     let number = CertificateNumber::parse("SM2026DIGEST02").expect("number");
     // Ordered through the registry alone, as batches were before indexes existed: no index.
-    let record = app.registry.change("test", &number, &Change::OrderMarks { count: 20 }).await.expect("order").record;
+    let record = app
+        .registry
+        .change("test", &number, &Change::OrderMarks { count: 20, product: None })
+        .await
+        .expect("order")
+        .record;
     let token = app.registry.mark_token(&record, 1, 9).expect("token");
     let before = app.registry.signatures_verified();
     let answer = scan_json(&app.client, &app.base, &format!("/v/{}", token)).await;

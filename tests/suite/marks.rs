@@ -21,7 +21,7 @@ use starmark::mark::{MarkArt, MarkFace, DEFAULT_DPI, DEFAULT_SIZE_MM};
 use starmark::registry::clock;
 
 /// Decodes the QR code of a PNG with the independent zbarimg tool.
-async fn decode_zbar(png: &[u8]) -> Option<String> {
+pub(crate) async fn decode_zbar(png: &[u8]) -> Option<String> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("mark.png");
     std::fs::write(&path, png).unwrap();
@@ -40,7 +40,7 @@ async fn decode_zbar(png: &[u8]) -> Option<String> {
 }
 
 /// The PNG scaled down `divisor` times, as a phone photo of a small mark would be.
-fn scaled(png: &[u8], divisor: u32) -> Vec<u8> {
+pub(crate) fn scaled(png: &[u8], divisor: u32) -> Vec<u8> {
     let img = image::load_from_memory(png).unwrap();
     let small = img.resize(img.width() / divisor, img.height() / divisor, FilterType::Triangle);
     let mut out = std::io::Cursor::new(Vec::new());
@@ -138,6 +138,7 @@ async fn every_kind_of_bad_token_gets_its_own_verdict() {
         valid_until: record.valid_until,
         batch: 1,
         serial: 5,
+        gtin: None,
     };
     let foreign = token::issue(&stranger, &claims);
     let answer = app.scan(&scan_path(&foreign)).await;

@@ -117,6 +117,39 @@ fn prepare(dir: &Path) -> Prepared {
         common::process::output(starmark(dir).args(["marks", "urls", "--batch", "SM2026OPS00002/1", "--last", "4"]));
     assert!(!beyond.status.success());
     assert!(String::from_utf8_lossy(&beyond.stderr).contains("not within batch 1 (1-3)"), "{beyond:?}");
+    // A batch bound to a product: its marks are GS1 Digital Link URIs on the public host.
+    let product = ["--count", "2", "--gtin", "6901234567892", "--product", "电饭煲 RC-5"];
+    let ordered = run(dir, &[&["marks", "order", "SM2026OPS00002"][..], &product[..]].concat());
+    assert_eq!(String::from_utf8_lossy(&ordered.stdout).trim(), "SM2026OPS00002/2");
+    let gs1 = run(dir, &["marks", "urls", "--batch", "SM2026OPS00002/2"]);
+    let gs1: Vec<String> = String::from_utf8_lossy(&gs1.stdout).lines().map(str::to_string).collect();
+    let (scheme, host) = PUBLIC_URL.split_once("://").unwrap();
+    for (serial, url) in (1..=2).zip(&gs1) {
+        let start = format!("{scheme}://{}/01/06901234567892/21/{serial}?S=SM2026OPS00002.", host.to_ascii_uppercase());
+        assert!(url.starts_with(&start), "{url}");
+    }
+    let half = common::process::output(starmark(dir).args([
+        "marks",
+        "order",
+        "SM2026OPS00002",
+        "--count",
+        "2",
+        "--gtin",
+        "6901234567892",
+    ]));
+    assert!(!half.status.success(), "a GTIN without its product name is refused");
+    let wrong = common::process::output(starmark(dir).args([
+        "marks",
+        "order",
+        "SM2026OPS00002",
+        "--count",
+        "2",
+        "--gtin",
+        "6901234567893",
+        "--product",
+        "x",
+    ]));
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("check digit"), "{wrong:?}");
 
     let token = String::from_utf8_lossy(&run(dir, &["token", "create", "--role", "issuer"]).stdout).trim().to_string();
     Prepared { first_key, second_key, urls, prefix, token }

@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDate};
 use common::postgres::TestStore;
 use common::records::{at, Records};
 use common::Backend;
-use starmark::domain::{CertificateNumber, EventKind, Level, MarkBatch, Role, SearchQuery, State, Uscc};
+use starmark::domain::{CertificateNumber, EventKind, Gtin, Level, MarkBatch, Role, SearchQuery, State, Uscc};
 use starmark::store::{StoreError, StoredCheckpoint, StoredMarkDigests, StoredReceipt, StoredToken};
 
 on_each_backend!(
@@ -18,6 +18,7 @@ on_each_backend!(
     search_matches_substrings_filters_and_pages_by_number,
     tokens_receipts_sequences_and_checkpoints,
     mark_digest_indexes_are_kept_per_batch,
+    certificates_are_found_by_the_gtin_of_their_batches,
 );
 
 fn number(text: &str) -> CertificateNumber {
@@ -283,8 +284,8 @@ async fn mark_digest_indexes_are_kept_per_batch(backend: Backend) {
     let mut ordered = marked.signed.record.next_version();
     let ordered_on = NaiveDate::from_ymd_opt(2026, 2, 1).unwrap();
     ordered.mark_batches = vec![
-        MarkBatch { id: 1, count: 10, ordered: ordered_on, revoked: vec![] },
-        MarkBatch { id: 2, count: 5, ordered: ordered_on, revoked: vec![] },
+        MarkBatch { id: 1, count: 10, ordered: ordered_on, revoked: vec![], gtin: None, product: None },
+        MarkBatch { id: 2, count: 5, ordered: ordered_on, revoked: vec![], gtin: None, product: None },
     ];
     store.append(&records.event(EventKind::MarksOrdered, ordered, at(1)), 1).await.unwrap();
     assert_eq!(
@@ -315,4 +316,43 @@ async fn mark_digest_indexes_are_kept_per_batch(backend: Backend) {
     assert_eq!(store.batches_without_digests().await.unwrap(), vec![(number("SM2026DIGEST2"), 2)]);
     let orphan = StoredMarkDigests { number: number("SM2026NOSUCH1"), ..digests(1, 1) };
     assert!(store.put_mark_digests(&orphan).await.is_err(), "an index belongs to a stored certificate");
+}
+
+async fn certificates_are_found_by_the_gtin_of_their_batches(backend: Backend) {
+    let store = TestStore::open(backend).await;
+    let records = Records::new();
+    let gtin = Gtin::parse("6901234567892").unwrap();
+    let other = Gtin::parse("4006381333931").unwrap();
+    let issued: Vec<_> = [("SM2026GTIN003", 33), ("SM2026GTIN001", 31), ("SM2026GTIN002", 32)]
+        .into_iter()
+        .map(|(n, u)| records.issued(n, "产品测试有限公司", "Products", u, "2026-01-05"))
+        .collect();
+    store.insert_new(&issued).await.unwrap();
+    let ordered_on = NaiveDate::from_ymd_opt(2026, 2, 1).unwrap();
+    let batch = |id, gtin: Option<Gtin>| MarkBatch {
+        id,
+        count: 10,
+        ordered: ordered_on,
+        revoked: vec![],
+        gtin,
+        product: gtin.map(|_| "电饭煲".to_string()),
+    };
+    // 003 and 001 have the product (001 in its second batch), 002 another one.
+    for (certificate, batches) in [
+        (&issued[0], vec![batch(1, Some(gtin))]),
+        (&issued[1], vec![batch(1, None), batch(2, Some(gtin))]),
+        (&issued[2], vec![batch(1, Some(other))]),
+    ] {
+        let mut ordered = certificate.signed.record.next_version();
+        ordered.mark_batches = batches;
+        store.append(&records.event(EventKind::MarksOrdered, ordered, at(1)), 1).await.unwrap();
+    }
+    assert_eq!(
+        store.numbers_with_gtin(&gtin, 100).await.unwrap(),
+        vec![number("SM2026GTIN001"), number("SM2026GTIN003")]
+    );
+    assert_eq!(store.numbers_with_gtin(&gtin, 1).await.unwrap(), vec![number("SM2026GTIN001")]);
+    assert_eq!(store.numbers_with_gtin(&other, 100).await.unwrap(), vec![number("SM2026GTIN002")]);
+    let nobody = Gtin::parse("96385074").unwrap();
+    assert!(store.numbers_with_gtin(&nobody, 100).await.unwrap().is_empty());
 }

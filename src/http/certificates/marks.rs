@@ -8,7 +8,7 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
 use super::json_response;
-use crate::domain::{CertificateNumber, MarkBatch};
+use crate::domain::{CertificateNumber, Gtin, MarkBatch, Product};
 use crate::http::auth::{Authorized, IssuerRole, ReaderRole};
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, NumberPath};
@@ -19,6 +19,27 @@ use crate::registry::{Change, SUSPICIOUS_SCANS};
 #[serde(deny_unknown_fields)]
 pub struct OrderRequest {
     count: u64,
+    /// The product's GTIN (8, 12, 13 or 14 digits): the batch's marks become GS1 Digital Link
+    /// URIs. Given together with `product`.
+    #[serde(default)]
+    gtin: Option<String>,
+    /// The product's name, as the consumer page shows it.
+    #[serde(default)]
+    product: Option<String>,
+}
+
+/// The product an order names, checked: both of GTIN and name, or neither.
+fn product_of(request: &OrderRequest) -> Result<Option<Product>, ApiError> {
+    match (&request.gtin, &request.product) {
+        (None, None) => Ok(None),
+        (Some(gtin), Some(name)) => {
+            let gtin = Gtin::parse(gtin)
+                .map_err(|e| ApiError::invalid_field("gtin", format!("'{gtin}' is not a GTIN: {e}")))?;
+            Product::new(gtin, name).map(Some).map_err(|e| ApiError::invalid_field("product", e.to_string()))
+        }
+        (Some(_), None) => Err(ApiError::invalid_field("product", "a batch bound to a GTIN names its product too")),
+        (None, Some(_)) => Err(ApiError::invalid_field("gtin", "a product is named by its GTIN; give both")),
+    }
 }
 
 #[derive(Serialize)]
@@ -44,7 +65,7 @@ pub async fn order_marks(
     NumberPath(number): NumberPath,
     ApiJson(request): ApiJson<OrderRequest>,
 ) -> Result<Response, ApiError> {
-    let change = Change::OrderMarks { count: request.count };
+    let change = Change::OrderMarks { count: request.count, product: product_of(&request)? };
     let certificate = state.registry.change(&auth.principal.actor(), &number, &change).await?;
     let record = &certificate.record;
     let batch = record.mark_batches.last().ok_or_else(|| ApiError::internal("batch missing after order"))?;

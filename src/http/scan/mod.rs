@@ -4,7 +4,9 @@
 //! never a verdict.
 
 pub mod fragments;
+pub mod gs1;
 mod page;
+pub mod resolver;
 pub mod scanner;
 mod text;
 mod view;
@@ -41,9 +43,16 @@ pub async fn scan(
     RawQuery(query): RawQuery,
     request: Request,
 ) -> Response {
+    answer(&state, &token, query.as_deref(), request).await
+}
+
+/// The verdict on `token` as the page or JSON `request` asks for: the one answer of `/v/{token}`
+/// and of a GS1 Digital Link mark's URI.
+/// Takes the request whole (a borrowed one would make the future not `Send`).
+async fn answer(state: &AppState, token: &str, query: Option<&str>, request: Request) -> Response {
     let headers = request.headers();
     // Longer than any token: not worth parsing, and refused as not genuine like any other.
-    let token = if token.len() > MAX_TOKEN_CHARS { "" } else { token.as_str() };
+    let token = if token.len() > MAX_TOKEN_CHARS { "" } else { token };
     let outcome = match state.registry.scan(token, scanner::scan_client(&request)).await {
         Ok(outcome) => outcome,
         Err(RegistryError::Store(e)) => {
@@ -53,7 +62,7 @@ pub async fn scan(
                 .into_response();
         }
         Err(RegistryError::Unconfirmed { number, .. }) if !wants_json(headers) => {
-            let lang = Lang::negotiate(requested_lang(query.as_deref()), headers);
+            let lang = Lang::negotiate(requested_lang(query), headers);
             return page::unconfirmed(token, &number, lang);
         }
         Err(e) => return ApiError::from(e).into_response(),
@@ -71,7 +80,7 @@ pub async fn scan(
             Err(e) => ApiError::internal(format_args!("scan answer: {e}")).into_response(),
         }
     } else {
-        let lang = Lang::negotiate(requested_lang(query.as_deref()), headers);
+        let lang = Lang::negotiate(requested_lang(query), headers);
         let html = page::render(token, &outcome, state.registry.issuer(), lang);
         pages::html_response(StatusCode::OK, html, "no-store")
     }

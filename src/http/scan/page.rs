@@ -246,6 +246,19 @@ fn mark(outcome: &ScanOutcome, lang: Lang) -> Markup {
     }
 }
 
+/// For a GS1 Digital Link mark: the product it goes on (GTIN, and the name its batch gives when
+/// the record is known), and which certificate covers it.
+fn product(outcome: &ScanOutcome, lang: Lang) -> Markup {
+    let Some(claims) = &outcome.claims else { return Markup::default() };
+    let Some(gtin) = claims.gtin else { return Markup::default() };
+    let name = outcome.product_name().unwrap_or("—");
+    html! {
+        p class="product" id="product" {
+            (fill(lang.t(tx::PRODUCT_COVERED), &[&name, &gtin.as_str(), &claims.number.as_str()]))
+        }
+    }
+}
+
 /// The registry's notes (differences between what the mark says and today's record), in the
 /// page's language.
 fn notes(outcome: &ScanOutcome, lang: Lang) -> Markup {
@@ -298,14 +311,34 @@ pub fn render(token: &str, outcome: &ScanOutcome, issuer: &Issuer, lang: Lang) -
         @if matches!(verdict, Verdict::NotGenuine | Verdict::Unknown | Verdict::MarkRevoked) {
             (what_to_do(issuer, lang))
         }
+        @if outcome.verdict == Verdict::Valid {
+            (product(outcome, lang))
+        }
         (notes(outcome, lang))
         (device_check(token, outcome, lang))
         (certificate(outcome, lang))
         (mark(outcome, lang))
     };
-    let path = format!("/v/{}", url_encode(token));
-    Page { lang, title, path: &path, query: "", styles: &["scan.css"], scripts: &["verify-mark.js", "scan.js"], body }
-        .render()
+    let (path, query) = page_path(token);
+    Page {
+        lang,
+        title,
+        path: &path,
+        query: &query,
+        styles: &["scan.css"],
+        scripts: &["verify-mark.js", "scan.js"],
+        body,
+    }
+    .render()
+}
+
+/// Where the page of `token` is and what query it keeps (for the language toggle): a GS1 mark's
+/// token is its own path and query, any other is `/v/{token}`.
+fn page_path(token: &str) -> (String, String) {
+    match token.strip_prefix(crate::crypto::token::GS1_PREFIX).and_then(|rest| rest.split_once('?')) {
+        Some((path, query)) => (format!("/01/{path}"), query.to_string()),
+        None => (format!("/v/{}", url_encode(token)), String::new()),
+    }
 }
 
 /// The page of a scan whose certificate does not match the registry's transparency log: no
@@ -315,8 +348,8 @@ pub(super) fn unconfirmed(token: &str, number: &str, lang: Lang) -> axum::respon
         h1 { span aria-hidden="true" { "⚠" } " " (number) }
         (error_box(lang.t(i18n::STATUS_UNCONFIRMED)))
     };
-    let path = format!("/v/{}", url_encode(token));
-    let page = Page { lang, title: number, path: &path, query: "", styles: &[], scripts: &[], body };
+    let (path, query) = page_path(token);
+    let page = Page { lang, title: number, path: &path, query: &query, styles: &[], scripts: &[], body };
     crate::http::pages::html_response(axum::http::StatusCode::SERVICE_UNAVAILABLE, page.render(), "no-store")
 }
 

@@ -17,6 +17,8 @@ pub const VALIDITY_RANGE: Text = t("{} 至 {}", "{} to {}");
 pub const ISSUER: Text = t("认证机构", "Issuing body");
 pub const ISSUER_VALUE: Text = t("{}（批准号 {}）", "{} (approval {})");
 pub const SERIAL: Text = t("标志序列号", "Mark serial");
+pub const PRODUCT_COVERED: Text =
+    t("本产品「{}」（GTIN {}）在证书 {} 的认证范围内。", "This product, {} (GTIN {}), is covered by certificate {}.");
 pub const CERTIFICATE_MARK: Text = t("证书级标志（无序列号）", "Certificate-level mark (no serial)");
 pub const CHECKS: Text = t("查询情况", "Checks");
 pub const CHECKS_VALUE: Text = t(

@@ -53,6 +53,12 @@ pub struct MarkView<'a> {
     label: Option<SerialLabel>,
     #[serde(skip_serializing_if = "Option::is_none")]
     key_id: Option<&'a KeyId>,
+    /// The product of a GS1 Digital Link mark, as GTIN-14; absent for a `/v/` mark.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gtin: Option<&'a str>,
+    /// The product's name as the mark's batch gives it, when the record is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    product: Option<&'a str>,
 }
 
 /// What `networks` counts, said in the answer itself.
@@ -165,6 +171,8 @@ impl<'a> ScanView<'a> {
                 serial: c.serial,
                 label: (c.batch != 0).then_some(SerialLabel { batch: c.batch, serial: c.serial }),
                 key_id: outcome.key_id.as_ref(),
+                gtin: c.gtin.as_ref().map(|g| g.as_str()),
+                product: outcome.product_name(),
             }),
             mark_revocation: outcome
                 .mark_revocation
@@ -271,6 +279,12 @@ impl MarkView<'_> {
         if let Some(key_id) = self.key_id {
             json_text::string(mark.key("key_id"), key_id.as_str())?;
         }
+        if let Some(gtin) = self.gtin {
+            json_text::string(mark.key("gtin"), gtin)?;
+        }
+        if let Some(product) = self.product {
+            json_text::string(mark.key("product"), product)?;
+        }
         mark.close();
         Ok(())
     }
@@ -303,6 +317,7 @@ mod tests {
             valid_until: record.valid_until,
             batch,
             serial,
+            gtin: None,
         };
         let at = chrono::DateTime::from_timestamp_micros(1_764_000_000_123_456).unwrap();
         ScanOutcome {
@@ -402,7 +417,13 @@ mod tests {
         let base = checked(3, 366_512);
         let at = base.checked_at;
         let claims = |batch, serial| base.claims.clone().map(|c| MarkClaims { batch, serial, ..c });
-        let all_claims = [None, claims(0, 0), claims(3, 12), claims(12, 1_234_567)];
+        let gs1 = base.claims.clone().map(|c| MarkClaims {
+            batch: 2,
+            serial: 77,
+            gtin: Some(crate::domain::Gtin::parse("6901234567892").unwrap()),
+            ..c
+        });
+        let all_claims = [None, claims(0, 0), claims(3, 12), claims(12, 1_234_567), gs1];
         let revocations = [None, Some(("stolen \"labels\"\n第二卷".to_string(), day(2026, 3, 1)))];
         let details = ["genuine mark of a valid certificate", "not a token: \u{1} \"quoted\" \\ 二\t"];
         let mut compared = 0;
@@ -436,7 +457,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(compared, 12 * 8 * 4 * 4 * 4 * 2 * 2);
+        assert_eq!(compared, 12 * 8 * 4 * 4 * 5 * 2 * 2);
 
         let (valid, _) = by_hand_and_by_serde(&base);
         assert!(valid.contains(r#""label":"3-366512","key_id":"ca93eaaa7de50aba"}"#), "{valid}");

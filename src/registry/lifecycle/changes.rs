@@ -7,8 +7,8 @@ use super::{clock, Registry, RegistryError};
 use crate::crypto::SignedCertificate;
 use crate::domain::EventKind;
 use crate::domain::{
-    clean_text, transition, validity_end, CertificateNumber, CertificateRecord, Evaluation, FieldError, Level, State,
-    Status, StatusAction, SurveillanceAudit, TransitionError,
+    clean_text, transition, validity_end, CertificateNumber, CertificateRecord, Evaluation, FieldError, Level, Product,
+    State, Status, StatusAction, SurveillanceAudit, TransitionError,
 };
 use crate::store::{NewEvent, StoreError};
 
@@ -27,9 +27,11 @@ pub enum Change {
     },
     /// A yearly surveillance audit; the state is changed separately if needed.
     Surveillance(SurveillanceAudit),
-    /// A batch of `count` serialised marks for a valid certificate.
+    /// A batch of `count` serialised marks for a valid certificate, bound to `product` (GS1
+    /// Digital Link marks) or to none.
     OrderMarks {
         count: u64,
+        product: Option<Product>,
     },
     /// Serials `range` (the whole batch when `None`) of batch `batch` are no longer genuine.
     RevokeMarks {
@@ -112,9 +114,13 @@ fn apply(
             next.surveillance.push(audit);
             Ok((next, EventKind::Surveillance, details))
         }
-        Change::OrderMarks { count } => {
-            let batch = next.order_marks(*count, today)?;
-            let details = json!({ "batch": batch.id, "count": batch.count });
+        Change::OrderMarks { count, product } => {
+            let batch = next.order_product_marks(*count, product.clone(), today)?;
+            let mut details = json!({ "batch": batch.id, "count": batch.count });
+            if let Some((gtin, name)) = batch.product() {
+                details["gtin"] = json!(gtin);
+                details["product"] = json!(name);
+            }
             Ok((next, EventKind::MarksOrdered, details))
         }
         Change::RevokeMarks { batch, range, reason } => {

@@ -4,8 +4,10 @@ use super::{Registry, RegistryError};
 use crate::crypto::token::{self, MarkClaims};
 use crate::domain::{CertificateRecord, MarkError};
 
-/// What the mark of `serial` of `batch` says, from the record as it stands.
+/// What the mark of `serial` of `batch` says, from the record as it stands: a GS1 Digital Link
+/// mark when the batch is bound to a product.
 pub(in crate::registry) fn claims_of(record: &CertificateRecord, batch: u32, serial: u32) -> MarkClaims {
+    let gtin = record.mark_batches.iter().find(|b| b.id == batch).and_then(|b| b.gtin);
     MarkClaims {
         number: record.number.clone(),
         uscc: record.holder.uscc.clone(),
@@ -13,6 +15,7 @@ pub(in crate::registry) fn claims_of(record: &CertificateRecord, batch: u32, ser
         valid_until: record.valid_until,
         batch,
         serial,
+        gtin,
     }
 }
 

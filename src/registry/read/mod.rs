@@ -4,6 +4,7 @@
 
 pub(super) mod answer;
 mod dictionaries;
+pub mod products;
 pub mod watch;
 
 // What the files here take from the registry.

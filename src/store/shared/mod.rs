@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Row};
 
 use super::{Backend, Db};
-use crate::domain::{CertificateNumber, ScanTally, ScannerSet, SearchQuery, SerialKey, State, Uscc};
+use crate::domain::{CertificateNumber, Gtin, ScanTally, ScannerSet, SearchQuery, SerialKey, State, Uscc};
 use crate::store::columns::like_escape;
 use crate::store::dialect::Dialect;
 use crate::store::{
@@ -333,6 +333,10 @@ impl Store for Backend {
 
     async fn batches_without_digests(&self) -> Result<Vec<(CertificateNumber, u32)>, StoreError> {
         self.select_batches_without_digests().await
+    }
+
+    async fn numbers_with_gtin(&self, gtin: &Gtin, limit: u32) -> Result<Vec<CertificateNumber>, StoreError> {
+        self.select_numbers_with_gtin(gtin.as_str(), limit).await
     }
 
     async fn scanned_serials(&self, number: &CertificateNumber, batch: u32) -> Result<Vec<u32>, StoreError> {

@@ -1,0 +1,337 @@
+//! GS1 Digital Link marks end to end: a batch bound to a product, its marks' URIs checked by
+//! digital-link.js (an independent GS1 Digital Link implementation), their QR codes read back by
+//! zbarimg and rqrr, followed to the verdict; tampered GTINs and serials, URIs that break GS1's
+//! rules, and the product lookup.
+
+use crate::common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use common::{assert_problem, issue_body, spawn_app, TestApp};
+use serde_json::{json, Value};
+use starmark::crypto::token;
+use starmark::domain::{CertificateNumber, Level};
+use starmark::mark::{MarkArt, MarkFace, DEFAULT_DPI, DEFAULT_SIZE_MM};
+
+use crate::marks::{decode_zbar, scaled};
+
+const NUMBER: &str = "SM2026GS1A0001";
+/// A GTIN-13 of the kind printed in China (prefix 690-699), and the GTIN-14 it is kept as.
+const GTIN_13: &str = "6901234567892";
+const GTIN_14: &str = "06901234567892";
+const PRODUCT: &str = "电饭煲 RC-5";
+
+/// Issues the certificate and orders a plain batch (1) and a batch bound to the product (2).
+async fn app_with_product_marks() -> TestApp {
+    let app = spawn_app().await;
+    app.issue(&issue_body(NUMBER, "光谱示例电器有限公司", 31)).await;
+    app.order(NUMBER, 5).await;
+    let order = json!({"count": 50, "gtin": GTIN_13, "product": PRODUCT});
+    let response = app.post(&format!("/api/v1/certificates/{NUMBER}/marks"), &app.issuer, &order).await;
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["batch"]["gtin"], GTIN_14);
+    assert_eq!(body["batch"]["product"], PRODUCT);
+    let url = body["first"]["url"].as_str().unwrap();
+    // The configured public URL is http://starmark.test: lower-case scheme, the rest upper case.
+    assert!(url.starts_with(&format!("http://STARMARK.TEST/01/{GTIN_14}/21/1?S={NUMBER}.")), "{url}");
+    app
+}
+
+/// The URI serial `serial` of batch `batch` carries, on this app's own address.
+async fn mark_uri(app: &TestApp, batch: u32, serial: u32) -> String {
+    token::mark_url(&app.base, &app.mark_token(NUMBER, batch, serial).await)
+}
+
+/// What digital-link.js makes of each URI (see tests/gs1/check_uris.js).
+fn digital_link_js(uris: &[String]) -> Vec<Value> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/gs1/check_uris.js");
+    let modules = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/gs1/node_modules/digital-link.js");
+    assert!(
+        std::path::Path::new(modules).exists(),
+        "digital-link.js is not installed: run `npm ci` in tests/gs1 (scripts/test does), with Debian's nodejs and npm"
+    );
+    let mut child = Command::new("node")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("node runs (install Debian's nodejs, or run scripts/test, which does)");
+    child.stdin.take().unwrap().write_all(serde_json::to_string(uris).unwrap().as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "check_uris.js failed");
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn every_uri_we_make_is_a_gs1_digital_link_that_digital_link_js_reads_as_we_do() {
+    let app = app_with_product_marks().await;
+    let mut uris = Vec::new();
+    for serial in [1, 2, 9, 10, 49, 50] {
+        uris.push(mark_uri(&app, 2, serial).await);
+    }
+    // The forms of the public URL a registry may be configured with.
+    let token = app.mark_token(NUMBER, 2, 7).await;
+    for base in ["https://verify.starmark-example.org.cn", "https://example.cn/registry/", "http://127.0.0.1:8080"] {
+        uris.push(token::mark_url(base, &token));
+    }
+    let answers = digital_link_js(&uris);
+    assert_eq!(answers.len(), uris.len());
+    for answer in &answers {
+        assert_eq!(answer["valid"], true, "{answer}");
+        assert_eq!(answer["gtin"], GTIN_14, "{answer}");
+        let uri = answer["uri"].as_str().unwrap();
+        let serial = uri.split("/21/").nth(1).unwrap().split('?').next().unwrap();
+        assert_eq!(answer["serial"], serial, "{answer}");
+        let signed = uri.split("?S=").nth(1).unwrap();
+        assert_eq!(answer["attributes"], json!({"S": signed}), "{answer}");
+    }
+    // And each leads to a valid verdict.
+    for uri in &uris[..6] {
+        let path = uri.strip_prefix(&app.base).unwrap();
+        let answer = app.scan(path).await;
+        assert_eq!(answer["verdict"], "valid", "{uri}: {answer}");
+    }
+    // What digital-link.js refuses, we refuse as well.
+    let refused = [
+        format!("{}/01/06901234567893/21/7?S=X", app.base),
+        format!("{}/01/{GTIN_14}/21/1~2?S=X", app.base),
+        format!("{}/01/{GTIN_14}/21/123456789012345678901?S=X", app.base),
+    ];
+    for answer in digital_link_js(&refused) {
+        assert_eq!(answer["valid"], false, "{answer}");
+    }
+    for uri in &refused {
+        assert_problem(app.client.get(uri).send().await.unwrap(), 400, "invalid-parameter").await;
+    }
+}
+
+#[tokio::test]
+async fn gs1_marks_decode_at_full_and_quarter_size_and_tampering_is_not_genuine() {
+    let app = app_with_product_marks().await;
+    let record = app.registry.get(&CertificateNumber::parse(NUMBER).unwrap()).await.unwrap().record;
+    let uri = mark_uri(&app, 2, 37).await;
+    let face = MarkFace { number: record.number.to_string(), level: Level::FiveStar, serialised: true };
+    let art = MarkArt::new(&face, DEFAULT_SIZE_MM, Some(DEFAULT_DPI)).unwrap();
+    let png = art.png(&uri, Some((2, 37))).unwrap();
+    assert_eq!(decode_zbar(&png).await.as_deref(), Some(uri.as_str()), "zbarimg reads the GS1 mark");
+    assert_eq!(common::qr::decode_png(&png).as_deref(), Some(uri.as_str()), "rqrr reads the GS1 mark");
+    assert_eq!(decode_zbar(&scaled(&png, 4)).await.as_deref(), Some(uri.as_str()), "zbarimg reads it at 25%");
+    // rqrr's binariser, which reads the version 10 `/v/` mark at half size, does not read this
+    // version 11 symbol at half size (4.3 pixels a module); zbarimg, the decoder closer to phone
+    // scanners, reads it at a quarter.
+
+    // The decoded URI, followed as it is, is the very verdict /v/ gives.
+    let path = uri.strip_prefix(&app.base).unwrap().to_string();
+    let answer = app.scan(&path).await;
+    assert_eq!((&answer["verdict"], &answer["reason"]), (&json!("valid"), &json!("checked")), "{answer}");
+    assert_eq!(answer["mark"]["batch"], 2);
+    assert_eq!(answer["mark"]["serial"], 37);
+    assert_eq!(answer["mark"]["gtin"], GTIN_14);
+    assert_eq!(answer["mark"]["product"], PRODUCT);
+    assert_eq!(answer["certificate"]["number"], NUMBER);
+    // The GTIN-13 spelling of the same product is the same mark.
+    let short = path.replacen(GTIN_14, GTIN_13, 1);
+    assert_eq!(app.scan(&short).await["verdict"], "valid");
+    // The consumer page says which product the certificate covers.
+    let page = app.client.get(app.url(&path)).header("accept", "text/html").send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains(&format!("本产品「{PRODUCT}」（GTIN {GTIN_14}）在证书 {NUMBER} 的认证范围内")), "{html}");
+    assert!(html.contains("data-verdict=\"valid\""));
+
+    // Another product (with a right check digit), another serial, another batch: not genuine.
+    let other_product = path.replacen(GTIN_14, "04006381333931", 1);
+    let other_serial = path.replacen("/21/37?", "/21/38?", 1);
+    let serial_38 = app.mark_token(NUMBER, 2, 38).await;
+    let other_signed = format!("{}?{}", path.split('?').next().unwrap(), serial_38.split('?').nth(1).unwrap());
+    for tampered in [&other_product, &other_serial] {
+        let answer = app.scan(tampered).await;
+        assert_eq!(
+            (&answer["verdict"], &answer["reason"]),
+            (&json!("not_genuine"), &json!("bad_signature")),
+            "{tampered}"
+        );
+    }
+    assert_eq!(app.scan(&other_signed).await["verdict"], "not_genuine", "serial 38's signature on serial 37");
+    // Without the signed part a GS1 URI is not one of our marks.
+    let bare = path.split('?').next().unwrap().to_string();
+    let answer = app.scan(&bare).await;
+    assert_eq!((&answer["verdict"], &answer["reason"]), (&json!("not_genuine"), &json!("malformed")), "{answer}");
+    // The batch bound to no product keeps its /v/ marks.
+    let plain = app.scan(&format!("/v/{}", app.mark_token(NUMBER, 1, 3).await)).await;
+    assert_eq!(plain["verdict"], "valid", "the batch without a product keeps /v/ marks");
+    assert!(plain["mark"].get("gtin").is_none(), "{plain}");
+}
+
+#[tokio::test]
+async fn uris_that_break_gs1s_rules_are_refused_with_problems() {
+    let app = app_with_product_marks().await;
+    let uri = mark_uri(&app, 2, 4).await;
+    let path = uri.strip_prefix(&app.base).unwrap();
+    let signed = path.split('?').nth(1).unwrap();
+    for (bad, parameter) in [
+        (format!("/01/06901234567893/21/4?{signed}"), "gtin"),
+        (format!("/01/690123456789/21/4?{signed}"), "gtin"),
+        (format!("/01/{GTIN_14}/21/4%20?{signed}"), "serial"),
+        (format!("/01/{GTIN_14}/21/%E5%BA%8F?{signed}"), "serial"),
+        (format!("/01/{GTIN_14}/21/{}?{signed}", "1".repeat(21)), "serial"),
+        (format!("/21/4/01/{GTIN_14}?{signed}"), "path"),
+        (format!("/01/{GTIN_14}/10/LOT1/21/4?{signed}"), "path"),
+        (format!("/01/{GTIN_14}/21/4/10/LOT1?{signed}"), "path"),
+    ] {
+        let response = app.get(&bad).await;
+        let problem = assert_problem(response, 400, "invalid-parameter").await;
+        assert_eq!(problem["parameter"], parameter, "{bad}: {problem}");
+    }
+}
+
+#[tokio::test]
+async fn products_are_looked_up_by_gtin() {
+    let app = app_with_product_marks().await;
+    app.issue(&issue_body("SM2026GS1B0001", "另一示例电器有限公司", 32)).await;
+    app.post(
+        "/api/v1/certificates/SM2026GS1B0001/marks",
+        &app.issuer,
+        &json!({"count": 3, "gtin": GTIN_14, "product": "电饭煲 RC-5 二代"}),
+    )
+    .await;
+    for path in [format!("/api/v1/products/{GTIN_13}"), format!("/api/v1/products/{GTIN_14}"), format!("/01/{GTIN_14}")]
+    {
+        let response = app.get(&path).await;
+        assert_eq!(response.status(), 200, "{path}");
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(answer["gtin"], GTIN_14);
+        let certificates = answer["certificates"].as_array().unwrap();
+        let numbers: Vec<&str> = certificates.iter().map(|c| c["number"].as_str().unwrap()).collect();
+        assert_eq!(numbers, [NUMBER, "SM2026GS1B0001"], "{answer}");
+        assert_eq!(certificates[0]["status"]["state"], "valid");
+        assert_eq!(certificates[0]["url"], format!("/certificates/{NUMBER}"));
+        assert_eq!(
+            certificates[0]["batches"],
+            json!([{"batch": 2, "count": 50, "ordered": certificates[0]["batches"][0]["ordered"], "product": PRODUCT}])
+        );
+    }
+    let none: Value = app.get("/api/v1/products/4006381333931").await.json().await.unwrap();
+    assert_eq!(none, json!({"gtin": "04006381333931", "product": null, "certificates": []}));
+    assert_problem(app.get("/api/v1/products/4006381333932").await, 400, "invalid-parameter").await;
+    assert_problem(app.get("/api/v1/products/abc").await, 400, "invalid-parameter").await;
+
+    // An order names both GTIN and product, or neither, and a GTIN must be one.
+    let marks = format!("/api/v1/certificates/{NUMBER}/marks");
+    for (order, field) in [
+        (json!({"count": 3, "gtin": "4006381333932", "product": "x"}), "gtin"),
+        (json!({"count": 3, "gtin": GTIN_13}), "product"),
+        (json!({"count": 3, "product": "x"}), "gtin"),
+        (json!({"count": 3, "gtin": GTIN_13, "product": " "}), "product"),
+    ] {
+        let problem = assert_problem(app.post(&marks, &app.issuer, &order).await, 422, "invalid-field").await;
+        assert_eq!(problem["field"], field, "{order}: {problem}");
+    }
+}
+
+/// Waits for the page's own device check and gives its result.
+async fn device_result(browser: &common::browser::Browser) -> String {
+    browser.wait_until("device check", "return document.getElementById('device-check').dataset.state === 'done'").await;
+    let result = browser.execute("return document.getElementById('device-check').dataset.result", vec![]).await;
+    result.as_str().expect("result").to_string()
+}
+
+#[tokio::test]
+async fn a_phone_opens_a_gs1_mark_and_checks_its_signature_on_the_device() {
+    use common::browser::{Browser, BrowserOptions};
+    let app = app_with_product_marks().await;
+    let uri = mark_uri(&app, 2, 12).await;
+    let browser = Browser::start(BrowserOptions::phone("zh-CN")).await;
+    browser.goto(&uri).await;
+    assert_eq!(device_result(&browser).await, "verified");
+    let shown = browser.text("#product").await;
+    assert!(shown.contains(PRODUCT) && shown.contains(GTIN_14) && shown.contains(NUMBER), "{shown}");
+    if let Ok(dir) = std::env::var("STARMARK_WRITE_SAMPLES") {
+        browser.screenshot(format!("{dir}/scan-gs1.png")).await;
+    }
+    // Another product's GTIN on the same signed part: the registry and the device both refuse it.
+    browser.goto(&uri.replacen(GTIN_14, "04006381333931", 1)).await;
+    assert_eq!(device_result(&browser).await, "invalid");
+    assert!(!browser.exists("#device-mismatch").await);
+    browser.close().await;
+}
+
+/// Checks `set` against the JSON form of RFC 9264 (section 4.2): `linkset` is an array of link
+/// context objects, each with an `anchor` and, per link relation, an array of target objects
+/// with an `href` and optional target attributes (`hreflang` an array of strings, `title` and
+/// `type` strings).
+fn assert_rfc9264(set: &Value) {
+    let contexts = set["linkset"].as_array().expect("linkset is an array");
+    assert!(!contexts.is_empty());
+    for context in contexts {
+        let members = context.as_object().expect("a link context is an object");
+        assert!(members["anchor"].is_string(), "{context}");
+        for (relation, targets) in members.iter().filter(|(k, _)| *k != "anchor") {
+            let targets = targets.as_array().unwrap_or_else(|| panic!("{relation}: targets are an array"));
+            for target in targets {
+                assert!(target["href"].is_string(), "{relation}: {target}");
+                for language in target["hreflang"].as_array().expect("hreflang is an array") {
+                    assert!(language.is_string(), "{relation}: {target}");
+                }
+                assert!(target["title"].is_string() && target["type"].is_string(), "{relation}: {target}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_resolver_answers_link_types_linksets_and_describes_itself() {
+    let app = app_with_product_marks().await;
+    let uri = mark_uri(&app, 2, 21).await;
+    let path = uri.strip_prefix(&app.base).unwrap().to_string();
+    let printed = token::mark_url("http://starmark.test", &app.mark_token(NUMBER, 2, 21).await);
+    let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+
+    // The verdict points to the mark's linkset.
+    let verdict = app.client.get(app.url(&path)).header("accept", "application/json").send().await.unwrap();
+    let link = verdict.headers()["link"].to_str().unwrap().to_string();
+    assert_eq!(link, format!("<{printed}&linkType=all>; rel=\"linkset\"; type=\"application/linkset+json\""));
+    assert_eq!(verdict.json::<Value>().await.unwrap()["verdict"], "valid");
+    // gs1:verificationService is the verdict itself.
+    let asked = app.scan(&format!("{path}&linkType=gs1:verificationService")).await;
+    assert_eq!(asked["verdict"], "valid");
+
+    // gs1:certificationInfo leads to the certificate's page.
+    let info = no_redirects.get(app.url(&format!("{path}&linkType=gs1:certificationInfo"))).send().await.unwrap();
+    assert_eq!(info.status(), 307);
+    assert_eq!(info.headers()["location"], format!("http://starmark.test/certificates/{NUMBER}"));
+
+    // linkType=all, or the linkset's media type in Accept: every link type, in both languages.
+    let all = app.get(&format!("{path}&linkType=all")).await;
+    assert_eq!(all.headers()["content-type"], "application/linkset+json");
+    let set: Value = all.json().await.unwrap();
+    assert_rfc9264(&set);
+    let context = &set["linkset"][0];
+    assert_eq!(context["anchor"], printed);
+    for relation in ["verificationService", "certificationInfo", "defaultLink"] {
+        let targets = context[format!("https://gs1.org/voc/{relation}")].as_array().expect(relation);
+        let languages: Vec<&str> = targets.iter().map(|t| t["hreflang"][0].as_str().unwrap()).collect();
+        assert_eq!(languages, ["zh", "en"], "{relation}");
+    }
+    let certification = &context["https://gs1.org/voc/certificationInfo"][1]["href"];
+    assert_eq!(certification, &json!(format!("http://starmark.test/certificates/{NUMBER}?lang=en")));
+    let negotiated = app.client.get(app.url(&path)).header("accept", "application/linkset+json").send().await.unwrap();
+    assert_eq!(negotiated.json::<Value>().await.unwrap(), set);
+
+    // A tampered mark names no certificate; a link type we do not offer is not found.
+    let forged = path.replacen("/21/21?", "/21/22?", 1);
+    let forged_set: Value = app.get(&format!("{forged}&linkType=all")).await.json().await.unwrap();
+    assert_rfc9264(&forged_set);
+    assert!(forged_set["linkset"][0].get("https://gs1.org/voc/certificationInfo").is_none(), "{forged_set}");
+    assert_problem(app.get(&format!("{forged}&linkType=gs1:certificationInfo")).await, 404, "not-found").await;
+    assert_problem(app.get(&format!("{path}&linkType=gs1:pip")).await, 404, "not-found").await;
+
+    // The resolver describes itself.
+    let description: Value = app.get("/.well-known/gs1resolver").await.json().await.unwrap();
+    assert_eq!(description["resolverRoot"], "http://starmark.test");
+    assert_eq!(description["supportedPrimaryKeys"], json!(["01"]));
+    assert_eq!(description["supportedLinkType"][0]["prefix"], "gs1:");
+}
