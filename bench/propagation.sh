@@ -5,12 +5,18 @@
 # loopback ports; cleans everything up.
 #
 # Usage: bench/propagation.sh [ROUNDS=200]
+# Environment: STARMARK_BIN=path (default: builds target/release/starmark), as bench/read_path.sh
+# passes it on.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-200}
 command -v redis-server >/dev/null || { echo "bench/propagation.sh needs redis-server (apt-get install redis-server)" >&2; exit 1; }
-cargo build --release --locked --quiet
-bin=$PWD/target/release/starmark
+if [ -n "${STARMARK_BIN:-}" ]; then
+    bin=$(realpath "$STARMARK_BIN")
+else
+    cargo build --release --locked --quiet
+    bin=$PWD/target/release/starmark
+fi
 work=$(mktemp -d)
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }

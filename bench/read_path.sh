@@ -123,6 +123,7 @@ else
     cargo build --release --locked --quiet
     bin=$PWD/target/release/starmark
 fi
+export STARMARK_BIN=$bin # bench/propagation.sh, below, runs the same binary
 if [ -n "$fair" ]; then
     if [ -n "${CEILING_BIN:-}" ]; then
         ceiling_bin=$(realpath "$CEILING_BIN")
