@@ -107,24 +107,31 @@
     var batch = u32(binary, 12);
     if (batch === 0) return { ok: false, reason: "batch and serial start at 1" };
     var text = gtin + "/" + match[2] + "/" + number + "." + uscc;
-    var message = new Uint8Array(GS1_CONTEXT.length + text.length + GS1_FIELDS_LEN);
-    message.set(ascii(GS1_CONTEXT), 0);
-    message.set(ascii(text), GS1_CONTEXT.length);
-    message.set(binary.subarray(0, GS1_FIELDS_LEN), GS1_CONTEXT.length + text.length);
+    var claims = {
+      number: number,
+      uscc: uscc,
+      level: level,
+      valid_until: new Date(days * 86400000).toISOString().slice(0, 10),
+      batch: batch,
+      serial: serial,
+      gtin: gtin
+    };
+    return signedToken(GS1_CONTEXT, text, binary, GS1_FIELDS_LEN, claims);
+  }
+
+  /* A parsed token: what was signed (the context, the token's text, then its first `fieldsLen`
+     bytes), the signature after those bytes, and the claims. */
+  function signedToken(context, text, binary, fieldsLen, claims) {
+    var message = new Uint8Array(context.length + text.length + fieldsLen);
+    message.set(ascii(context), 0);
+    message.set(ascii(text), context.length);
+    message.set(binary.subarray(0, fieldsLen), context.length + text.length);
     return {
       ok: true,
       keyId: hex(binary.subarray(1, 9)),
       message: message,
-      signature: binary.slice(GS1_FIELDS_LEN),
-      claims: {
-        number: number,
-        uscc: uscc,
-        level: level,
-        valid_until: new Date(days * 86400000).toISOString().slice(0, 10),
-        batch: batch,
-        serial: serial,
-        gtin: gtin
-      }
+      signature: binary.slice(fieldsLen),
+      claims: claims
     };
   }
 
@@ -150,25 +157,15 @@
     var batch = u32(binary, 12);
     var serial = u32(binary, 16);
     if ((batch === 0) !== (serial === 0)) return { ok: false, reason: "batch and serial start at 1" };
-    var text = number + "." + uscc;
-    var message = new Uint8Array(CONTEXT.length + text.length + FIELDS_LEN);
-    message.set(ascii(CONTEXT), 0);
-    message.set(ascii(text), CONTEXT.length);
-    message.set(binary.subarray(0, FIELDS_LEN), CONTEXT.length + text.length);
-    return {
-      ok: true,
-      keyId: hex(binary.subarray(1, 9)),
-      message: message,
-      signature: binary.slice(FIELDS_LEN),
-      claims: {
-        number: number,
-        uscc: uscc,
-        level: level,
-        valid_until: new Date(days * 86400000).toISOString().slice(0, 10),
-        batch: batch,
-        serial: serial
-      }
+    var claims = {
+      number: number,
+      uscc: uscc,
+      level: level,
+      valid_until: new Date(days * 86400000).toISOString().slice(0, 10),
+      batch: batch,
+      serial: serial
     };
+    return signedToken(CONTEXT, number + "." + uscc, binary, FIELDS_LEN, claims);
   }
 
   function subtle() {
