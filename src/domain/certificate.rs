@@ -322,6 +322,12 @@ impl CertificateRecord {
         marks::serial_status(&self.mark_batches, batch, serial)
     }
 
+    /// The mark batch numbered `id`, if the record has one: what marks, scans and products read
+    /// of a batch.
+    pub fn mark_batch(&self, id: u32) -> Option<&MarkBatch> {
+        self.mark_batches.iter().find(|b| b.id == id)
+    }
+
     /// The next version, with the version counter moved on.
     pub fn next_version(&self) -> Self {
         let mut next = self.clone();

@@ -118,8 +118,7 @@ pub async fn revoke_marks(
     let change = Change::RevokeMarks { batch, range, reason: request.reason };
     let certificate = state.registry.change(&auth.principal.actor(), &number, &change).await?;
     let record = &certificate.record;
-    let entry =
-        record.mark_batches.iter().find(|b| b.id == batch).ok_or_else(|| ApiError::internal("batch vanished"))?;
+    let entry = record.mark_batch(batch).ok_or_else(|| ApiError::internal("batch vanished"))?;
     json_response(
         StatusCode::OK,
         &serde_json::json!({ "number": number.as_str(), "version": record.version, "batch": entry }),

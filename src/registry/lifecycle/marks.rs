@@ -7,7 +7,7 @@ use crate::domain::{CertificateRecord, MarkError};
 /// What the mark of `serial` of `batch` says, from the record as it stands: a GS1 Digital Link
 /// mark when the batch is bound to a product.
 pub(in crate::registry) fn claims_of(record: &CertificateRecord, batch: u32, serial: u32) -> MarkClaims {
-    let gtin = record.mark_batches.iter().find(|b| b.id == batch).and_then(|b| b.gtin);
+    let gtin = record.mark_batch(batch).and_then(|b| b.gtin);
     MarkClaims {
         number: record.number.clone(),
         uscc: record.holder.uscc.clone(),
@@ -23,7 +23,7 @@ impl Registry {
     /// The token of serial `serial` of batch `batch` (0/0: the certificate-level mark).
     pub fn mark_token(&self, record: &CertificateRecord, batch: u32, serial: u32) -> Result<String, RegistryError> {
         if batch != 0 || serial != 0 {
-            let entry = record.mark_batches.iter().find(|b| b.id == batch).ok_or(MarkError::NoSuchBatch(batch))?;
+            let entry = record.mark_batch(batch).ok_or(MarkError::NoSuchBatch(batch))?;
             if serial == 0 || serial > entry.count {
                 return Err(MarkError::Range { batch, first: serial, last: serial, count: entry.count }.into());
             }

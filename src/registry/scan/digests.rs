@@ -94,7 +94,7 @@ impl Registry {
         batch: u32,
         threads: usize,
     ) -> Result<PreparedDigests, RegistryError> {
-        let entry = record.mark_batches.iter().find(|b| b.id == batch).ok_or(MarkError::NoSuchBatch(batch))?;
+        let entry = record.mark_batch(batch).ok_or(MarkError::NoSuchBatch(batch))?;
         let count = entry.count;
         let template = crate::registry::lifecycle::marks::claims_of(record, batch, 1);
         let mut salt = [0u8; SALT_LEN];

@@ -162,7 +162,7 @@ impl ScanOutcome {
         let claims = self.claims.as_ref()?;
         claims.gtin?;
         let record = self.record.as_ref()?;
-        record.mark_batches.iter().find(|b| b.id == claims.batch)?.product.as_deref()
+        record.mark_batch(claims.batch)?.product.as_deref()
     }
 
     /// Whether the serial was checked from more places than a real package's mark would be.
@@ -213,8 +213,8 @@ impl Registry {
         }
         let serial_status =
             if claims.batch == 0 { SerialStatus::Issued } else { record.serial_status(claims.batch, claims.serial) };
-        let product_differs = claims.gtin.is_some()
-            && record.mark_batches.iter().find(|b| b.id == claims.batch).and_then(|b| b.gtin) != claims.gtin;
+        let product_differs =
+            claims.gtin.is_some() && record.mark_batch(claims.batch).and_then(|b| b.gtin) != claims.gtin;
         if serial_status == SerialStatus::NotIssued || product_differs {
             let detail = format!("serial {}-{} was never issued for this certificate", claims.batch, claims.serial);
             return Ok(ScanOutcome::refused(Verdict::Unknown, "serial_not_issued", detail, Some(claims), key_id));
