@@ -8,6 +8,7 @@ pub mod answer_json;
 pub mod assets;
 pub mod auth;
 pub mod certificates;
+pub mod changes;
 pub mod client;
 pub mod error;
 pub mod extract;
@@ -148,6 +149,8 @@ pub fn router_with_lookup(state: AppState, config: &Config, lookup: MethodRouter
         .route("/22/{*rest}", get(scan::gs1::refuse))
         .route("/api/v1/products/{gtin}", get(products::product))
         .route("/.well-known/gs1resolver", get(scan::resolver::description))
+        .route("/api/v1/changes", get(changes::list::list_changes))
+        .route("/changes.atom", get(changes::atom::changes_atom))
         .route("/api/v1/log", get(log::info::info))
         .route("/api/v1/log/vkey", get(log::info::vkey))
         .route("/api/v1/log/checkpoint", get(log::checkpoint::latest))

@@ -75,7 +75,7 @@ fn classify(method: &Method, path: &str) -> Option<(Class, Charge)> {
             },
         };
     }
-    if path.starts_with("/api/v1/log") {
+    if path.starts_with("/api/v1/log") || path == "/api/v1/changes" || path == "/changes.atom" {
         return Some((Class::Log, Charge::One));
     }
     match path {
@@ -364,6 +364,8 @@ mod tests {
             (&get, "/api/v1/certificates/SM1/mark.svg", Some((Class::Artwork, Charge::One))),
             (&get, "/api/v1/log/tile/0/000", Some((Class::Log, Charge::One))),
             (&get, "/api/v1/log", Some((Class::Log, Charge::One))),
+            (&get, "/api/v1/changes", Some((Class::Log, Charge::One))),
+            (&get, "/changes.atom", Some((Class::Log, Charge::One))),
             // Not limited: admin routes, health, metrics, static assets, the trust list, the form.
             (&post, "/api/v1/certificates", None),
             (&post, "/api/v1/certificates/SM1/status", None),

@@ -27,6 +27,7 @@ pub use backing::TamperReport;
 pub use error::{RegistryError, StoreFailure};
 pub use history::HistoryEvent;
 pub use lifecycle::{parse_csv, Change, ImportReport, ImportRow, RowError, CSV_COLUMNS};
+pub use log::changes::{ChangePage, LoggedChange, MAX_CHANGES_PAGE};
 pub use log::{audit, origin, LogProof};
 pub use procurement::{quota, receipt, verify};
 pub use read::answer::{

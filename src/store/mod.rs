@@ -28,7 +28,7 @@ pub use compact_tally::CompactTally;
 pub use postgres::{display_url, PostgresStore};
 pub use scan_deltas::{BatchScans, ScanDeltas, SerialScans};
 pub use sqlite::SqliteStore;
-pub use tlog::{LeafRow, LogEntry, LogStore, RawCertificate, RawEvent, StoredCheckpoint};
+pub use tlog::{LeafRow, LogEntry, LogStore, LoggedEvent, RawCertificate, RawEvent, StoredCheckpoint};
 
 /// A record version with its canonical bytes and the signature over them.
 #[derive(Clone, Debug)]

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use super::{RowColumns, StoreError};
 use crate::crypto::Signature;
-use crate::domain::CertificateNumber;
+use crate::domain::{CertificateNumber, Uscc};
 use crate::tlog::{leaf_data, Hash, LeafInput};
 
 /// One stored leaf: its place, the event it stands for, and its hash.
@@ -67,6 +67,16 @@ pub struct LogEntry {
     pub data: Vec<u8>,
 }
 
+/// An event with its place in the log and the leaf data its stored columns make, so a reader can
+/// hold the leaf against the tree before it believes the event.
+#[derive(Clone, Debug)]
+pub struct LoggedEvent {
+    pub idx: u64,
+    /// Leaf data computed from the event's columns as stored (docs/tlog.md).
+    pub leaf: Vec<u8>,
+    pub event: super::StoredEvent,
+}
+
 /// A signed checkpoint as stored: never replaced, so every size stays provable.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredCheckpoint {
@@ -111,6 +121,19 @@ pub trait LogStore: Send + Sync {
 
     /// Leaves from index `from`, at most `limit`, in order (gaps show as jumps in `idx`).
     async fn log_leaves(&self, from: u64, limit: u32) -> Result<Vec<LeafRow>, StoreError>;
+
+    /// The events of leaves `from..from + count`, in log order (a leaf without its event is
+    /// `Corrupt`).
+    async fn logged_events(&self, from: u64, count: u32) -> Result<Vec<LoggedEvent>, StoreError>;
+
+    /// The latest events, below leaf `before`, of the certificates whose row names holder `uscc`,
+    /// newest first, at most `limit`.
+    async fn logged_events_of_holder(
+        &self,
+        uscc: &Uscc,
+        before: u64,
+        limit: u32,
+    ) -> Result<Vec<LoggedEvent>, StoreError>;
 
     /// Events with `seq > after`, at most `limit`, in order.
     async fn raw_events(&self, after: i64, limit: u32) -> Result<Vec<RawEvent>, StoreError>;

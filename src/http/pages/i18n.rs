@@ -258,6 +258,27 @@ pub const RECEIPT_TOO_LARGE: Text = t(
 );
 pub const CERTIFICATE_COUNT: Text = t("证书数量", "Number of certificates");
 
+// The change feed (`/changes.atom`).
+pub const CHANGES_TITLE: Text = t("证书变更", "Certificate changes");
+pub const RECORD_VERSION: Text = t("记录版本", "record version");
+pub const LOG_INDEX: Text = t("日志序号", "log index");
+
+/// What an event did, as a feed entry names it.
+pub fn event_name(kind: crate::domain::EventKind) -> Text {
+    use crate::domain::EventKind;
+    match kind {
+        EventKind::Issued => t("颁发", "issued"),
+        EventKind::Suspended => t("暂停", "suspended"),
+        EventKind::Reinstated => t("恢复", "reinstated"),
+        EventKind::Revoked => t("撤销", "revoked"),
+        EventKind::Withdrawn => t("注销", "withdrawn"),
+        EventKind::Renewed => t("换证", "renewed"),
+        EventKind::Surveillance => t("监督审核", "surveillance audit recorded"),
+        EventKind::MarksOrdered => t("订购标志", "marks ordered"),
+        EventKind::MarksRevoked => t("撤销标志", "marks revoked"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,10 +5,11 @@
 //! it; [`Registry::sync_log`] is the one way the tree grows, and it reads leaves in index order,
 //! so concurrent writers cannot reorder the log.
 //!
-//! Beside it, `audit.rs` re-derives the log from the stored events alone, and `origin.rs`
-//! keeps the log's name fixed for good.
+//! Beside it, `audit.rs` re-derives the log from the stored events alone, `changes.rs` reads
+//! the events in log order for the change feed, and `origin.rs` keeps the log's name fixed for good.
 
 pub mod audit;
+pub mod changes;
 pub mod origin;
 
 use std::sync::{Arc, PoisonError, RwLock};

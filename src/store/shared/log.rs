@@ -7,10 +7,10 @@ use chrono::Utc;
 use sqlx::Row;
 
 use super::{rows, Backend, Connection};
-use crate::domain::CertificateNumber;
+use crate::domain::{CertificateNumber, Uscc};
 use crate::store::dialect::Dialect;
 use crate::store::leaves::{index, leaf_hashes, unsigned};
-use crate::store::tlog::{LeafRow, LogEntry, LogStore, RawCertificate, RawEvent, StoredCheckpoint};
+use crate::store::tlog::{LeafRow, LogEntry, LogStore, LoggedEvent, RawCertificate, RawEvent, StoredCheckpoint};
 use crate::store::{NewEvent, StoreError};
 use crate::tlog::{leaf_hash, Hash};
 
@@ -19,6 +19,23 @@ const PAGE: u32 = 10_000;
 
 /// The columns of an event as the audit reads them.
 const EVENT_COLUMNS: &str = "e.seq, e.number, e.version, e.kind, e.at, e.details, e.record, e.signature";
+
+/// The columns of an event as the change feed reads it: the audit's, and who acted.
+const LOGGED_COLUMNS: &str =
+    "l.idx, e.seq, e.number, e.version, e.kind, e.actor, e.at, e.details, e.record, e.signature";
+
+/// Rows of `l.idx` and [`LOGGED_COLUMNS`], each with the leaf data its columns make.
+fn logged_events(rows: &[rows::DbRow]) -> Result<Vec<LoggedEvent>, StoreError> {
+    rows.iter()
+        .map(|row| {
+            Ok(LoggedEvent {
+                idx: unsigned(row.try_get("idx")?, "log index")?,
+                leaf: leaf_data_or_corrupt(&rows::raw_event(row)?)?,
+                event: rows::event(row)?,
+            })
+        })
+        .collect()
+}
 
 /// The index the next leaf takes. Only inside a transaction that appends events.
 pub(in crate::store) async fn next_index(conn: &mut Connection) -> Result<i64, StoreError> {
@@ -186,6 +203,43 @@ impl LogStore for Backend {
                 .fetch_all(self.reads())
                 .await?;
         rows.iter().map(rows::leaf).collect()
+    }
+
+    async fn logged_events(&self, from: u64, count: u32) -> Result<Vec<LoggedEvent>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {LOGGED_COLUMNS} \
+             FROM tlog_leaves l JOIN events e ON e.number = l.number AND e.version = l.version \
+             WHERE l.idx >= $1 AND l.idx < $2 ORDER BY l.idx"
+        ))
+        .bind(index(from)?)
+        .bind(index(from.saturating_add(u64::from(count.min(PAGE))))?)
+        .fetch_all(self.reads())
+        .await?;
+        let events = logged_events(&rows)?;
+        if let Some((expected, _)) = (from..).zip(&events).find(|(expected, event)| event.idx != *expected) {
+            return Err(StoreError::Corrupt(format!("log leaf {expected} has no event")));
+        }
+        Ok(events)
+    }
+
+    async fn logged_events_of_holder(
+        &self,
+        uscc: &Uscc,
+        before: u64,
+        limit: u32,
+    ) -> Result<Vec<LoggedEvent>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {LOGGED_COLUMNS} \
+             FROM certificates c JOIN tlog_leaves l ON l.number = c.number \
+             JOIN events e ON e.number = l.number AND e.version = l.version \
+             WHERE c.uscc = $1 AND l.idx < $2 ORDER BY l.idx DESC LIMIT $3"
+        ))
+        .bind(uscc.as_str())
+        .bind(index(before)?)
+        .bind(i64::from(limit.min(PAGE)))
+        .fetch_all(self.reads())
+        .await?;
+        logged_events(&rows)
     }
 
     async fn raw_events(&self, after: i64, limit: u32) -> Result<Vec<RawEvent>, StoreError> {
