@@ -59,6 +59,16 @@ where
     }
 }
 
+/// A whole number from the query, or a 400 naming the parameter.
+pub fn whole_number(name: &str, value: Option<&str>) -> Result<Option<u64>, ApiError> {
+    value
+        .map(|text| {
+            text.parse::<u64>()
+                .map_err(|_| ApiError::invalid_parameter(name, format!("{name} must be a whole number, not '{text}'")))
+        })
+        .transpose()
+}
+
 /// The `{number}` path segment as a well-formed certificate number.
 pub struct NumberPath(pub CertificateNumber);
 

@@ -14,7 +14,7 @@ use crate::crypto::Signature;
 use crate::domain::EventKind;
 use crate::http::certificates::json_response;
 use crate::http::error::ApiError;
-use crate::http::extract::ApiQuery;
+use crate::http::extract::{whole_number, ApiQuery};
 use crate::http::AppState;
 use crate::registry::{LoggedChange, MAX_CHANGES_PAGE};
 
@@ -70,19 +70,9 @@ impl<'a> ChangeView<'a> {
     }
 }
 
-/// A whole number parameter, or a 400 naming it.
-fn whole(name: &str, value: Option<&str>) -> Result<Option<u64>, ApiError> {
-    value
-        .map(|text| {
-            text.parse::<u64>()
-                .map_err(|_| ApiError::invalid_parameter(name, format!("{name} must be a whole number, not '{text}'")))
-        })
-        .transpose()
-}
-
 /// The page length asked for: 1 to [`MAX_CHANGES_PAGE`], [`DEFAULT_CHANGES_PAGE`] when absent.
 fn page_length(value: Option<&str>) -> Result<u32, ApiError> {
-    match whole("limit", value)? {
+    match whole_number("limit", value)? {
         None => Ok(DEFAULT_CHANGES_PAGE),
         Some(limit) if (1..=u64::from(MAX_CHANGES_PAGE)).contains(&limit) => Ok(limit as u32),
         Some(limit) => Err(ApiError::invalid_parameter(
@@ -96,7 +86,7 @@ pub async fn list_changes(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ChangesQuery>,
 ) -> Result<Response, ApiError> {
-    let after = whole("after", query.after.as_deref())?;
+    let after = whole_number("after", query.after.as_deref())?;
     let limit = page_length(query.limit.as_deref())?;
     let page = state.registry.changes_after(after, limit).await?;
     let changes = page.changes.iter().map(ChangeView::of).collect::<Result<Vec<_>, _>>().map_err(ApiError::internal)?;

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::base64_hashes;
 use crate::http::certificates::json_response;
 use crate::http::error::ApiError;
-use crate::http::extract::ApiQuery;
+use crate::http::extract::{whole_number, ApiQuery};
 use crate::http::AppState;
 use crate::registry::Registry;
 use crate::tlog::TreeError;
@@ -48,16 +48,6 @@ struct ConsistencyAnswer {
     to_root: String,
     consistency: Vec<String>,
     checkpoint: Option<String>,
-}
-
-/// A whole number from the query, or a 400 naming the parameter.
-fn number(name: &str, value: Option<&str>) -> Result<Option<u64>, ApiError> {
-    value
-        .map(|text| {
-            text.parse::<u64>()
-                .map_err(|_| ApiError::invalid_parameter(name, format!("{name} must be a whole number, not '{text}'")))
-        })
-        .transpose()
 }
 
 /// The size to prove against: the one asked for, else the latest checkpoint's.
@@ -97,9 +87,9 @@ pub async fn inclusion(
     ApiQuery(query): ApiQuery<InclusionQuery>,
 ) -> Result<Response, ApiError> {
     let registry = &state.registry;
-    let index = number("index", query.index.as_deref())?
+    let index = whole_number("index", query.index.as_deref())?
         .ok_or_else(|| ApiError::invalid_parameter("index", "index (the leaf index) is required"))?;
-    let size = size_or_latest(registry, "size", number("size", query.size.as_deref())?).await?;
+    let size = size_or_latest(registry, "size", whole_number("size", query.size.as_deref())?).await?;
     let proof = registry.inclusion_proof(index, size).map_err(tree_problem)?;
     let root = registry.log_root(size).map_err(tree_problem)?;
     let leaf = registry.inclusion_leaf(index).ok_or_else(|| ApiError::invalid_parameter("index", "no such leaf"))?;
@@ -119,9 +109,9 @@ pub async fn consistency(
     ApiQuery(query): ApiQuery<ConsistencyQuery>,
 ) -> Result<Response, ApiError> {
     let registry = &state.registry;
-    let from = number("from", query.from.as_deref())?
+    let from = whole_number("from", query.from.as_deref())?
         .ok_or_else(|| ApiError::invalid_parameter("from", "from (the older tree size) is required"))?;
-    let to = size_or_latest(registry, "to", number("to", query.to.as_deref())?).await?;
+    let to = size_or_latest(registry, "to", whole_number("to", query.to.as_deref())?).await?;
     if from == 0 || from > to {
         return Err(ApiError::invalid_parameter("from", format!("from must be between 1 and to ({to}), not {from}")));
     }
