@@ -183,6 +183,23 @@ impl Registry {
         token_text: &str,
         client: Option<super::ScanClient<'_>>,
     ) -> Result<ScanOutcome, RegistryError> {
+        self.judge(token_text, Some(client)).await
+    }
+
+    /// The verdict on a token without counting it: for requests about a mark that are not its
+    /// landing (a GS1 resolver's `linkType` and linkset requests), which would otherwise count
+    /// as scans of the serial. The outcome carries no scan figures.
+    pub async fn check_mark(&self, token_text: &str) -> Result<ScanOutcome, RegistryError> {
+        self.judge(token_text, None).await
+    }
+
+    /// [`Registry::scan`]'s checks; the scan is counted when `count` is given (with the client
+    /// to count among distinct scanners, if any).
+    async fn judge(
+        &self,
+        token_text: &str,
+        count: Option<Option<super::ScanClient<'_>>>,
+    ) -> Result<ScanOutcome, RegistryError> {
         let parsed = match token::parse(token_text) {
             Ok(parsed) => parsed,
             Err(e) => {
@@ -236,9 +253,14 @@ impl Registry {
         let notes = ScanNote::of(&claims, record);
         // The verdict stands on the record alone; a count the store cannot complete right now
         // is left out rather than shown short.
-        let scanner =
-            client.map(|client| self.scanner_key.scanner(&client, super::scanners::china_day(now.timestamp_micros())));
-        let counted = self.scans.record_scan(&claims.number, claims.batch, claims.serial, now, scanner).await?;
+        let counted = match count {
+            Some(client) => {
+                let day = super::scanners::china_day(now.timestamp_micros());
+                let scanner = client.map(|client| self.scanner_key.scanner(&client, day));
+                self.scans.record_scan(&claims.number, claims.batch, claims.serial, now, scanner).await?
+            }
+            None => None,
+        };
         let (scans, scanners) = match counted {
             Some((scans, scanners)) => (Some(scans), scanners),
             None => (None, ScannerSet::default()),
