@@ -125,9 +125,7 @@ async fn gs1_marks_decode_at_full_and_quarter_size_and_tampering_is_not_genuine(
     assert_eq!(decode_zbar(&png).await.as_deref(), Some(uri.as_str()), "zbarimg reads the GS1 mark");
     assert_eq!(common::qr::decode_png(&png).as_deref(), Some(uri.as_str()), "rqrr reads the GS1 mark");
     assert_eq!(decode_zbar(&scaled(&png, 4)).await.as_deref(), Some(uri.as_str()), "zbarimg reads it at 25%");
-    // rqrr's binariser, which reads the version 10 `/v/` mark at half size, does not read this
-    // version 11 symbol at half size (4.3 pixels a module); zbarimg, the decoder closer to phone
-    // scanners, reads it at a quarter.
+    // Other scales, and why rqrr is asked for full size only: the test below and docs/format.md.
 
     // The decoded URI, followed as it is, is the very verdict /v/ gives.
     let path = uri.strip_prefix(&app.base).unwrap().to_string();
