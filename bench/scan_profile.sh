@@ -15,6 +15,10 @@
 #   each, their ratios to /healthz, and the top functions of the scans and of the lookups; the
 #   callgrind files stay in OUT.
 #   Instructions leave out the kernel (system calls) and memory stalls: see the stat mode.
+#   SCAN_PROFILE_GS1=1 (issue 31): the certificate gets a second batch of as many marks, bound to
+#   a product (GS1 Digital Link marks); its tokens are warmed up like the first batch's, and after
+#   the lookups COUNT fresh scans GET /01/{gtin}/21/{serial}?S=... are counted too, in the same
+#   run, with their ratio to the /v/{token} scans.
 # SCAN_PROFILE_TOOL=stat: the native server under wrk (2 threads, 50 connections), ROUNDS rounds
 #   of SECONDS each of lookups (GET /api/v1/certificates/{n}, random), /healthz and fresh scans
 #   (walking TOKENS shuffled serials). For each: requests/s, the server's CPU per request (user
@@ -42,7 +46,7 @@
 #              SCAN_PROFILE_ROUNDS=1 SCAN_PROFILE_SECONDS=10 SCAN_PROFILE_TOKENS=600000 (stat)
 #              SCAN_PROFILE_MARKS=1000000 (the batch's size) SCAN_PROFILE_RESCAN=0 (stat)
 #              SCAN_PROFILE_WINDOWS=12 SCAN_PROFILE_SECONDS=5 (fill) SCAN_PROFILE_WRK_THREADS=2
-#              SCAN_PROFILE_REDIS=1 (0: without Redis)
+#              SCAN_PROFILE_REDIS=1 (0: without Redis) SCAN_PROFILE_GS1=0 (callgrind)
 # Needs valgrind, wrk, perf (linux-perf), redis-server, redis-cli, bc, curl and python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -117,6 +121,13 @@ from=1
 "$bin" marks urls --batch "$batch" --first "$from" --last "$((from + warmup + count - 1))" |
     sed -E 's#^[A-Za-z]+://[^/]+/[Vv]/#/v/#' | shuf > "$work/scan-paths.txt"
 echo /healthz > "$work/health-paths.txt"
+gs1=${SCAN_PROFILE_GS1:-0}
+if [ "$gs1" = 1 ]; then
+    gs1_batch=$("$bin" marks order "$first" --count "$marks" --gtin 6901234567892 --product 'Bench kettle' 2>/dev/null)
+    "$bin" marks urls --batch "$gs1_batch" --first "$from" --last "$((from + warmup + count - 1))" |
+        sed -E 's#^[A-Za-z]+://[^/]+/#/#' | shuf > "$work/gs1-paths.txt"
+    grep -q '^/01/06901234567892/21/[0-9]*?S=' "$work/gs1-paths.txt" || fail "batch $gs1_batch's marks are not GS1 URIs"
+fi
 say "$certs certificates, batch $batch of $marks marks, $((warmup + count)) tokens; $bin"
 
 wait_up() {
@@ -242,6 +253,7 @@ pids+=("$server")
 wait_up
 say "warming up: $warmup fresh scans, $warmup /healthz"
 drive "$work/scan-paths.txt" "$warmup" 50 0 >/dev/null
+[ "$gs1" != 1 ] || drive "$work/gs1-paths.txt" "$warmup" 50 0 >/dev/null
 drive "$work/health-paths.txt" "$warmup" 50 >/dev/null
 tail -n +2 "$work/certs.csv" | cut -d, -f1 | sed 's#^#/api/v1/certificates/#' > "$work/cert-paths.txt"
 say "warming up: every one of $certs certificates once"
@@ -259,6 +271,10 @@ say "fresh scans: $(drive "$work/scan-paths.txt" "$count" 50 "$warmup")"
 callgrind_control -d scans "$server" >/dev/null
 say "lookups: $(drive "$work/lookup-paths.txt" "$count" 50)"
 callgrind_control -d lookups "$server" >/dev/null
+if [ "$gs1" = 1 ]; then
+    say "fresh GS1 scans: $(drive "$work/gs1-paths.txt" "$count" 50 "$warmup")"
+    callgrind_control -d gs1 "$server" >/dev/null
+fi
 callgrind_control -i off "$server" >/dev/null
 kill "$server"
 wait "$server" 2>/dev/null || true
@@ -271,6 +287,17 @@ lookups=$(ls "$out"/callgrind.*.3 2>/dev/null | head -n 1)
 mv "$health" "$out/healthz.callgrind"
 mv "$scans" "$out/scans.callgrind"
 mv "$lookups" "$out/lookups.callgrind"
+if [ "$gs1" = 1 ]; then
+    gs1_dump=$(ls "$out"/callgrind.*.4 2>/dev/null | head -n 1)
+    [ -n "$gs1_dump" ] || fail "no GS1 callgrind dump in $out"
+    mv "$gs1_dump" "$out/gs1-scans.callgrind"
+    python3 - "$(total "$out/healthz.callgrind")" "$(total "$out/scans.callgrind")" "$(total "$out/gs1-scans.callgrind")" "$count" <<'PY'
+import sys
+health, scans, gs1, count = (int(v) for v in sys.argv[1:])
+print(f"instructions per request: fresh GS1 scan {gs1 / count:,.0f} (ratio to /healthz {gs1 / health:.2f}, "
+      f"to a fresh /v/ scan {gs1 / scans:.3f}) (COUNT={count})")
+PY
+fi
 python3 - "$(total "$out/healthz.callgrind")" "$(total "$out/scans.callgrind")" "$(total "$out/lookups.callgrind")" "$count" <<'PY'
 import sys
 health, scans, lookups, count = (int(v) for v in sys.argv[1:])

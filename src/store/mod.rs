@@ -335,8 +335,9 @@ pub trait Store: LogStore + Send + Sync + 'static {
     async fn batches_without_digests(&self) -> Result<Vec<(CertificateNumber, u32)>, StoreError>;
 
     // Products: which certificates have marks bound to a GTIN.
-    /// The certificates whose current record has a mark batch bound to `gtin`, in number order,
-    /// at most `limit` of them.
+    /// The certificates the product index (`product_certificates`, kept with each change) names
+    /// for `gtin`, in number order, at most `limit` of them: one indexed read, whatever the size
+    /// of the registry. The index is not signed; the registry checks each against its record.
     async fn numbers_with_gtin(&self, gtin: &Gtin, limit: u32) -> Result<Vec<CertificateNumber>, StoreError>;
 
     // Scan seeds: which serials already have a stored tally, read once per batch.

@@ -202,6 +202,7 @@ impl PostgresStore {
             }
             columns.insert_events(&mut tx).await.map_err(|e| duplicate_or(e, &columns.number))?;
             columns.insert_state(&mut tx).await.map_err(|e| duplicate_or(e, &columns.number))?;
+            shared::put_products(&mut tx, chunk, false).await?;
             seq += chunk.len() as i64;
         }
         shared::append_leaves(&mut tx, events).await?;
@@ -225,6 +226,7 @@ impl PostgresStore {
         if !shared::update_state(&mut tx, event, columns.record[0], &columns.signature[0], expected_version).await? {
             return Err(StoreError::VersionConflict { number: record.number.to_string(), expected: expected_version });
         }
+        shared::put_products(&mut tx, std::slice::from_ref(event), true).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -140,6 +140,7 @@ impl SqliteStore {
                     .push_bind(timestamp(event.at));
             });
             insert_state.build().execute(&mut *tx).await.map_err(|e| duplicate_or(e, &numbers))?;
+            shared::put_products(&mut tx, chunk, false).await?;
         }
         shared::append_leaves(&mut tx, events).await?;
         tx.commit().await?;
@@ -174,6 +175,7 @@ impl SqliteStore {
         if !shared::update_state(&mut tx, event, canonical, &signature, expected_version).await? {
             return Err(StoreError::VersionConflict { number: record.number.to_string(), expected: expected_version });
         }
+        shared::put_products(&mut tx, std::slice::from_ref(event), true).await?;
         tx.commit().await?;
         Ok(())
     }

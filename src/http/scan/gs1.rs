@@ -64,9 +64,9 @@ pub async fn scan(
         )
         .into_response(),
         kind => {
-            // The certificate is named only for a mark whose signature verified; the check is
-            // counted as a request of the serial, not among its distinct scanners.
-            let outcome = match state.registry.scan(&token, None).await {
+            // The certificate is named only for a mark whose signature verified; only the
+            // verdict's landing counts as a scan of the serial, so this check is not counted.
+            let outcome = match state.registry.check_mark(&token).await {
                 Ok(outcome) => outcome,
                 Err(e) => return ApiError::from(e).into_response(),
             };

@@ -178,10 +178,33 @@ impl Registry {
     /// Checks a scanned token against the trust list and the live record, and counts the scan:
     /// as a request always, and among the serial's distinct scanners when `client` is given
     /// (the handler leaves it out for HEAD requests and bots).
-    pub async fn scan(
+    /// Hands back [`Registry::judge`]'s own future, not one that holds it, so that it stays
+    /// its size.
+    pub fn scan<'a>(
+        &'a self,
+        token_text: &'a str,
+        client: Option<super::ScanClient<'a>>,
+    ) -> impl std::future::Future<Output = Result<ScanOutcome, RegistryError>> + Send + 'a {
+        self.judge(token_text, client, true)
+    }
+
+    /// The verdict on a token without counting it: for requests about a mark that are not its
+    /// landing (a GS1 resolver's `linkType` and linkset requests), which would otherwise count
+    /// as scans of the serial. The outcome carries no scan figures.
+    pub fn check_mark<'a>(
+        &'a self,
+        token_text: &'a str,
+    ) -> impl std::future::Future<Output = Result<ScanOutcome, RegistryError>> + Send + 'a {
+        self.judge(token_text, None, false)
+    }
+
+    /// [`Registry::scan`]'s checks; the scan is counted when `count` says so (among distinct
+    /// scanners too when `client` is given).
+    async fn judge(
         &self,
         token_text: &str,
         client: Option<super::ScanClient<'_>>,
+        count: bool,
     ) -> Result<ScanOutcome, RegistryError> {
         let parsed = match token::parse(token_text) {
             Ok(parsed) => parsed,
@@ -236,9 +259,13 @@ impl Registry {
         let notes = ScanNote::of(&claims, record);
         // The verdict stands on the record alone; a count the store cannot complete right now
         // is left out rather than shown short.
-        let scanner =
-            client.map(|client| self.scanner_key.scanner(&client, super::scanners::china_day(now.timestamp_micros())));
-        let counted = self.scans.record_scan(&claims.number, claims.batch, claims.serial, now, scanner).await?;
+        let counted = if count {
+            let day = super::scanners::china_day(now.timestamp_micros());
+            let scanner = client.map(|client| self.scanner_key.scanner(&client, day));
+            self.scans.record_scan(&claims.number, claims.batch, claims.serial, now, scanner).await?
+        } else {
+            None
+        };
         let (scans, scanners) = match counted {
             Some((scans, scanners)) => (Some(scans), scanners),
             None => (None, ScannerSet::default()),

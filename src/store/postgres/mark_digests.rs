@@ -1,6 +1,5 @@
-//! The PostgreSQL side of mark digest indexes (which batches lack one) and of products (which
-//! certificates have a batch bound to a GTIN), read from the records' JSON with PostgreSQL's
-//! `jsonb` functions; the rest is shared (`shared/marks.rs`).
+//! The PostgreSQL side of mark digest indexes (which batches lack one), read from the
+//! records' JSON with PostgreSQL's `jsonb` functions; the rest is shared (`shared/marks.rs`).
 
 use sqlx::Row;
 
@@ -25,27 +24,5 @@ impl PostgresStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(|row| Ok((number_of(row.try_get("number")?)?, batch_of(row.try_get("batch")?)?))).collect()
-    }
-
-    /// The certificates with a batch bound to `gtin` (14 digits), read from the records' JSON;
-    /// `strpos` first, so that only records naming the GTIN are parsed.
-    pub(super) async fn select_numbers_with_gtin(
-        &self,
-        gtin: &str,
-        limit: u32,
-    ) -> Result<Vec<CertificateNumber>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT DISTINCT c.number AS number \
-             FROM certificates c \
-             CROSS JOIN LATERAL jsonb_array_elements(c.record::jsonb -> 'mark_batches') AS b(value) \
-             WHERE strpos(c.record, $1) > 0 AND b.value ->> 'gtin' = $2 \
-             ORDER BY c.number LIMIT $3",
-        )
-        .bind(format!("\"{gtin}\""))
-        .bind(gtin)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(|row| number_of(row.try_get("number")?)).collect()
     }
 }

@@ -13,6 +13,7 @@
 
 mod log;
 mod marks;
+mod products;
 mod rows;
 
 use async_trait::async_trait;
@@ -30,6 +31,7 @@ use crate::store::{
 
 pub(super) use log::append_leaves;
 pub(super) use marks::{fold_chunk, union_of};
+pub(super) use products::put_products;
 pub(super) use rows::{batch_of, number_of, version_of};
 
 /// The connection a transaction runs on.
@@ -336,7 +338,7 @@ impl Store for Backend {
     }
 
     async fn numbers_with_gtin(&self, gtin: &Gtin, limit: u32) -> Result<Vec<CertificateNumber>, StoreError> {
-        self.select_numbers_with_gtin(gtin.as_str(), limit).await
+        self.select_numbers_with_gtin(gtin, limit).await
     }
 
     async fn scanned_serials(&self, number: &CertificateNumber, batch: u32) -> Result<Vec<u32>, StoreError> {

@@ -1,6 +1,5 @@
-//! The SQLite side of mark digest indexes (which batches lack one) and of products (which
-//! certificates have a batch bound to a GTIN), read from the records' JSON with SQLite's JSON
-//! functions; the rest is shared (`shared/marks.rs`).
+//! The SQLite side of mark digest indexes (which batches lack one), read from the records'
+//! JSON with SQLite's JSON functions; the rest is shared (`shared/marks.rs`).
 
 use sqlx::Row;
 
@@ -24,26 +23,5 @@ impl SqliteStore {
         .fetch_all(&self.reader)
         .await?;
         rows.iter().map(|row| Ok((number_of(row.try_get("number")?)?, row.try_get("batch")?))).collect()
-    }
-
-    /// The certificates with a batch bound to `gtin` (14 digits), read from the records' JSON;
-    /// `instr` first, so that only records naming the GTIN are parsed.
-    pub(super) async fn select_numbers_with_gtin(
-        &self,
-        gtin: &str,
-        limit: u32,
-    ) -> Result<Vec<CertificateNumber>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT DISTINCT c.number AS number \
-             FROM certificates c, json_each(c.record, '$.mark_batches') b \
-             WHERE instr(c.record, $1) > 0 AND json_extract(b.value, '$.gtin') = $2 \
-             ORDER BY c.number LIMIT $3",
-        )
-        .bind(format!("\"{gtin}\""))
-        .bind(gtin)
-        .bind(i64::from(limit))
-        .fetch_all(&self.reader)
-        .await?;
-        rows.iter().map(|row| number_of(row.try_get("number")?)).collect()
     }
 }
