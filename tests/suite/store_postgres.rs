@@ -186,3 +186,102 @@ async fn both_url_schemes_open_the_store_and_reopening_migrates_nothing_twice() 
     let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres")).unwrap().count();
     assert_eq!(migrations, files as i64);
 }
+
+/// One serial's entry in a chunk's blob, as `store/scan_chunks.rs` writes it.
+fn chunk_entry(offset: u16, count: u64, first_us: i64, last_us: i64) -> Vec<u8> {
+    let mut entry = offset.to_be_bytes().to_vec();
+    entry.extend_from_slice(&count.to_be_bytes());
+    entry.extend_from_slice(&first_us.to_be_bytes());
+    entry.extend_from_slice(&last_us.to_be_bytes());
+    entry
+}
+
+#[tokio::test]
+async fn chunks_of_1024_serials_and_their_deltas_are_cut_into_chunks_of_32_with_every_figure() {
+    // A database at the schema before migration 6 (chunks of 32), as the last release left it.
+    let database = common::postgres::TestDatabase::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres")).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().into_string().unwrap();
+        if name.split('_').next().unwrap().parse::<u32>().unwrap() < 6 {
+            std::fs::copy(entry.path(), dir.path().join(&name)).unwrap();
+        }
+    }
+    let mut db = database.connect().await;
+    sqlx::migrate::Migrator::new(dir.path()).await.unwrap().run(&mut db).await.expect("older migrations");
+    let number = "SM2026MIGRATE05";
+    let bases: [(i64, Vec<u8>); 5] = [
+        (
+            0,
+            [
+                chunk_entry(0, 1, 10, 10),
+                chunk_entry(31, 2, -5, 20),
+                chunk_entry(32, 3, 30, 30),
+                chunk_entry(1_023, 4, 40, 40),
+            ]
+            .concat(),
+        ),
+        (977, chunk_entry(576, 7, 1_795_794_381_213_912, 1_795_794_381_213_913)),
+        (4_194_303, chunk_entry(1_023, u64::MAX >> 1, 50, 60)),
+        (5, chunk_entry(3, 1, 1, 1)[..20].to_vec()),
+        (6, chunk_entry(1_024, 1, 1, 1)),
+    ];
+    for (chunk, blob) in &bases {
+        sqlx::query("INSERT INTO mark_scan_chunks (number, batch, chunk, tallies) VALUES ($1, 1, $2, $3)")
+            .bind(number)
+            .bind(chunk)
+            .bind(blob)
+            .execute(&mut db)
+            .await
+            .expect("a chunk of 1,024 serials");
+    }
+    for blob in [[chunk_entry(31, 1, 100, 100), chunk_entry(40, 1, 110, 110)].concat(), chunk_entry(31, 5, -7, 90)] {
+        sqlx::query("INSERT INTO mark_scan_deltas (number, batch, chunk, tallies) VALUES ($1, 1, 0, $2)")
+            .bind(number)
+            .bind(blob)
+            .execute(&mut db)
+            .await
+            .expect("a delta of a chunk of 1,024 serials");
+    }
+
+    let store = starmark::store::open(&database.url).await.expect("migrates");
+    let key = |serial| SerialKey { number: number.into(), batch: 1, serial };
+    let at = |us| chrono::DateTime::from_timestamp_micros(us).unwrap();
+    let tally = |count, first, last| ScanTally { count, first_at: at(first), last_at: at(last) };
+    let expected = [
+        (0, Some(tally(1, 10, 10))),
+        (31, Some(tally(8, -7, 100))),
+        (32, Some(tally(3, 30, 30))),
+        (40, Some(tally(1, 110, 110))),
+        (1_023, Some(tally(4, 40, 40))),
+        (1, None),
+        (1_001_024, Some(tally(7, 1_795_794_381_213_912, 1_795_794_381_213_913))),
+        (u32::MAX, Some(tally(u64::MAX >> 1, 50, 60))),
+        (5 * 1_024 + 3, None),
+    ];
+    for (serial, tally) in &expected {
+        assert_eq!(store.scan_tally(&key(*serial)).await.unwrap(), *tally, "serial {serial}");
+    }
+    let certificate = CertificateNumber::parse(number).unwrap();
+    assert_eq!(store.scanned_serials(&certificate, 1).await.unwrap(), vec![0, 31, 32, 40, 1_023, 1_001_024, u32::MAX]);
+    let damaged: Vec<(i64, Vec<u8>)> =
+        sqlx::query_as("SELECT chunk, tallies FROM mark_scan_chunks_damaged ORDER BY chunk")
+            .fetch_all(&mut db)
+            .await
+            .unwrap();
+    assert_eq!(damaged, vec![(5, bases[3].1.clone()), (6, bases[4].1.clone())], "kept aside as they were");
+    let chunks: Vec<i64> =
+        sqlx::query_scalar("SELECT chunk FROM mark_scan_chunks ORDER BY chunk").fetch_all(&mut db).await.unwrap();
+    assert_eq!(chunks, vec![0, 1, 31, 31_282, 134_217_727], "serial / 32");
+
+    store.add_scans(&ScanDeltas::from_tallies(&[(key(31), tally(1, 200, 200))])).await.unwrap();
+    assert_eq!(store.scan_tally(&key(31)).await.unwrap(), Some(tally(9, -7, 200)));
+    let many: Vec<(SerialKey, ScanTally)> = (0..32).map(|serial| (key(serial), tally(1, 300, 300))).collect();
+    store.add_scans(&ScanDeltas::from_tallies(&many)).await.unwrap();
+    let left: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM mark_scan_deltas WHERE chunk = 0").fetch_one(&mut db).await.unwrap();
+    assert_eq!(left, 0, "chunk 0 folded");
+    assert_eq!(store.scan_tally(&key(31)).await.unwrap(), Some(tally(10, -7, 300)));
+    assert_eq!(store.scan_tally(&key(5)).await.unwrap(), Some(tally(1, 300, 300)));
+}

@@ -1,4 +1,4 @@
-//! Scan tallies as each store keeps them (packed per chunk of 1,024 serials, a base and the
+//! Scan tallies as each store keeps them (packed per chunk of 32 serials, a base and the
 //! deltas flushes appended): every serial's figures come back exactly, however many chunks one
 //! flush touches, flushes add up, and what a flush writes follows the scans it carries.
 
@@ -22,6 +22,7 @@ on_each_backend!(
     a_flush_over_many_chunks_keeps_every_serial_and_the_next_one_adds_to_it,
     the_summary_totals_every_serial_and_ranks_by_count_then_batch_and_serial,
     a_damaged_chunk_is_kept_aside_and_stops_no_flush,
+    one_serials_history_reads_exactly_after_many_flushes_and_folds,
     the_bytes_a_flush_writes_follow_the_scans_it_carries_not_what_was_scanned_before,
 );
 
@@ -30,10 +31,10 @@ async fn a_damaged_chunk_is_kept_aside_and_stops_no_flush(backend: Backend) {
     let at = DateTime::parse_from_rfc3339("2026-11-28T08:00:00Z").unwrap().with_timezone(&Utc);
     let once = tally(1, at, at);
     let number = || CertificateNumber::parse("SM2026DAMAGE01").unwrap();
-    // Serials 0 to 199 of chunk 0 (serial 5 three times) and 1030 of chunk 1 of batch 1: chunk
-    // 0's delta is large enough to be folded into its base at once, chunk 1's stays a delta.
+    // Serials 0 to 31 of chunk 0 (serial 5 three times) and 1030 of chunk 32 of batch 1: chunk
+    // 0's delta is large enough to be folded into its base at once, chunk 32's stays a delta.
     let mut first: Vec<(SerialKey, ScanTally)> =
-        (0..200).filter(|&s| s != 5).map(|serial| (key("SM2026DAMAGE01", 1, serial), once)).collect();
+        (0..32).filter(|&s| s != 5).map(|serial| (key("SM2026DAMAGE01", 1, serial), once)).collect();
     first.push((key("SM2026DAMAGE01", 1, 5), tally(3, at, at)));
     first.push((key("SM2026DAMAGE01", 1, 1030), once));
     store.add_scans(&ScanDeltas::from_tallies(&first)).await.expect("first flush");
@@ -48,7 +49,7 @@ async fn a_damaged_chunk_is_kept_aside_and_stops_no_flush(backend: Backend) {
     assert_eq!(store.scan_tally(&key("SM2026DAMAGE01", 1, 5)).await.expect("read"), None);
     assert_eq!(store.scanned_serials(&number(), 1).await.expect("serials"), vec![1030]);
     let (total, top) = store.scan_summary(&number(), 10).await.expect("summary");
-    assert_eq!((total, top.len()), (1, 1), "chunk 1 only");
+    assert_eq!((total, top.len()), (1, 1), "chunk 32 only");
 
     // The next flush into both chunks succeeds: chunk 0 goes on from its new scans, chunk 1
     // adds up as always.
@@ -66,7 +67,7 @@ async fn a_damaged_chunk_is_kept_aside_and_stops_no_flush(backend: Backend) {
 
     // Once chunk 0 is folded again, the damaged base is kept aside as it was, and the chunk
     // holds what its deltas held.
-    let more: Vec<(SerialKey, ScanTally)> = (300..500).map(|serial| (key("SM2026DAMAGE01", 1, serial), once)).collect();
+    let more: Vec<(SerialKey, ScanTally)> = (7..32).map(|serial| (key("SM2026DAMAGE01", 1, serial), once)).collect();
     store.add_scans(&ScanDeltas::from_tallies(&more)).await.expect("a flush that folds chunk 0");
     let kept = db
         .integer(&format!(
@@ -78,7 +79,7 @@ async fn a_damaged_chunk_is_kept_aside_and_stops_no_flush(backend: Backend) {
     assert_eq!(kept, 1, "the damaged blob, kept aside unchanged");
     assert_eq!(db.integer("SELECT count(*) FROM mark_scan_deltas WHERE chunk = 0").await, 0, "folded");
     assert_eq!(store.scan_tally(&key("SM2026DAMAGE01", 1, 6)).await.expect("read"), Some(once));
-    assert_eq!(store.scan_tally(&key("SM2026DAMAGE01", 1, 400)).await.expect("read"), Some(once));
+    assert_eq!(store.scan_tally(&key("SM2026DAMAGE01", 1, 20)).await.expect("read"), Some(once));
     // Later flushes add up as usual, and keep nothing more aside.
     store.add_scans(&ScanDeltas::from_tallies(&[(key("SM2026DAMAGE01", 1, 6), once)])).await.expect("third flush");
     assert_eq!(store.scan_tally(&key("SM2026DAMAGE01", 1, 6)).await.expect("read").map(|t| t.count), Some(2));
@@ -92,14 +93,14 @@ async fn the_bytes_a_flush_writes_follow_the_scans_it_carries_not_what_was_scann
     let store = TestStore::open(backend).await;
     let at = DateTime::parse_from_rfc3339("2026-12-01T08:00:00Z").unwrap().with_timezone(&Utc);
     let number = "SM2026REWRITE1";
-    // A batch whose first 20 chunks were scanned end to end: 20,480 serials of history.
+    // A batch whose first 640 chunks were scanned end to end: 20,480 serials of history.
     let history: Vec<(SerialKey, ScanTally)> =
         (0..20_480).map(|serial| (key(number, 1, serial), tally(1, at, at))).collect();
     store.add_scans(&ScanDeltas::from_tallies(&history)).await.expect("the history");
     let mut expected: std::collections::HashMap<u32, u64> = (0..20_480).map(|serial| (serial, 1)).collect();
 
     // Flushes of 10 scans of serials scanned before, spread over the chunks: each writes its
-    // own 10 tallies, where rewriting the chunks it touched would write 26 KB for each.
+    // own 10 tallies, where rewriting the chunks it touched would write 832 bytes for each.
     let mut serial = 17u32;
     let mut next = || {
         serial = (serial * 7_919 + 13) % 20_480;
@@ -216,4 +217,62 @@ async fn the_summary_totals_every_serial_and_ranks_by_count_then_batch_and_seria
         store.scan_summary(&CertificateNumber::parse("SM2026SUMMARY1").unwrap(), 0).await.unwrap(),
         (33, vec![])
     );
+}
+
+/// What a scan of a serial that left the counter's memory reads: its tally (its chunk's base and
+/// deltas) and its distinct scanners, one serial at a time, exact after every flush whatever
+/// was folded, at the edges of the chunks, for the first and the last serial a batch can have.
+async fn one_serials_history_reads_exactly_after_many_flushes_and_folds(backend: Backend) {
+    let store = TestStore::open(backend).await;
+    let at = DateTime::parse_from_rfc3339("2026-12-07T08:00:00Z").unwrap().with_timezone(&Utc);
+    let number = "SM2026HISTORY1";
+    let probes = [0u32, 1, 31, 32, 63, 64, 1_023, 1_024, 4_095, u32::MAX - 32, u32::MAX - 31, u32::MAX];
+    let mut expected: std::collections::HashMap<u32, ScanTally> = std::collections::HashMap::new();
+    let mut scanners: std::collections::HashMap<u32, starmark::domain::ScannerSet> = std::collections::HashMap::new();
+    let mut serial = 11u32;
+    let mut next = || {
+        serial = (serial * 7_919 + 13) % 4_096;
+        serial
+    };
+    for flush in 0..60i64 {
+        let when = at + Duration::seconds(flush);
+        // A few hundred scans over 4,096 serials (folding chunks as their deltas fill), and
+        // every third flush the probes themselves, the last serials of the range among them.
+        let mut scans: Vec<(SerialKey, ScanTally)> =
+            (0..300).map(|_| (key(number, 1, next()), tally(1, when, when))).collect();
+        if flush % 3 == 0 {
+            scans.extend(probes.iter().map(|&probe| (key(number, 1, probe), tally(2, when, when))));
+        }
+        store.add_scans(&ScanDeltas::from_tallies(&scans)).await.expect("a flush");
+        for (key, scan) in &scans {
+            expected
+                .entry(key.serial)
+                .and_modify(|stored| {
+                    stored.count += scan.count;
+                    stored.last_at = scan.last_at;
+                })
+                .or_insert(*scan);
+        }
+        if flush % 10 == 0 {
+            let sets: Vec<(SerialKey, starmark::domain::ScannerSet)> = probes
+                .iter()
+                .map(|&probe| {
+                    let mut set = starmark::domain::ScannerSet::default();
+                    set.insert(u32::try_from(flush).unwrap() + probe % 7, when.timestamp_micros());
+                    scanners.entry(probe).or_default().merge(&set);
+                    (key(number, 1, probe), set)
+                })
+                .collect();
+            store.add_scanners(&sets).await.expect("scanners");
+        }
+        for probe in probes.iter().chain([5, 4_000].iter()) {
+            let (stored, set) = store.scan_history(&key(number, 1, *probe)).await.expect("one serial's history");
+            assert_eq!(stored, expected.get(probe).copied(), "flush {flush}, serial {probe}");
+            assert_eq!(set.as_ref().map(|s| s.ids().to_vec()), scanners.get(probe).map(|s| s.ids().to_vec()));
+        }
+    }
+    let mut db = store.raw_db().await;
+    assert!(db.integer("SELECT count(*) FROM mark_scan_chunks").await >= 128, "chunks were folded");
+    assert_eq!(store.scan_tally(&key(number, 1, 4_096)).await.unwrap(), None, "never scanned");
+    assert_eq!(store.scan_tally(&key(number, 2, 0)).await.unwrap(), None, "another batch");
 }
