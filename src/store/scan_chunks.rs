@@ -4,12 +4,11 @@
 //! (`mark_scan_deltas`), and read and write them only through this module, so the format cannot
 //! drift apart.
 //!
-//! Why chunks: a flush of many fresh serials of one region of a batch writes one row per 32 of
-//! them, not one index upsert each. Why small ones: a scan of a serial that left the scan
-//! counter's memory reads its chunk's base and deltas, so a chunk's size is what such a read
-//! costs (chunks of 1,024 serials were 26 KB blobs, read whole for one 26-byte entry). Why
-//! deltas: a flush that read, merged and wrote back the whole base of every chunk it touched
-//! wrote more the fuller the batch was, so a scan cost more the more had been scanned before it. A flush now appends one delta blob per touched chunk holding only its
+//! Why chunks: a flush of tens of thousands of fresh serials then costs a few hundred row writes
+//! instead of tens of thousands of index upserts. Why deltas: a flush that read, merged and
+//! wrote back the whole base of every chunk it touched wrote more the fuller the batch was
+//! (26 KB for a chunk scanned end to end, for one scan in it), so a scan cost more the more had
+//! been scanned before it. A flush now appends one delta blob per touched chunk holding only its
 //! own scans (bytes in proportion to the serials it carries), and folds a chunk's deltas into
 //! its base only once they are at least as large as the base ([`should_fold`]): a fold writes at
 //! most twice the delta bytes it removes, so the bytes written per scan stay bounded whatever
@@ -32,21 +31,19 @@ use std::collections::BinaryHeap;
 use super::{CompactTally, ScanDeltas, StoreError};
 use crate::domain::{ScanTally, SerialKey};
 
-/// Serials per chunk: a chunk scanned end to end is an 832-byte blob, on one B-tree page, so a
-/// re-scan of a serial that left the counter's memory reads one small row and its chunk's few
-/// deltas, whatever the batch held before (chunks of 1,024 were 26 KB blobs read whole for one
-/// entry; see BENCHMARKS.md, issue 28). A flush of a 1,000,000-mark batch touches at most 31,250
-/// rows.
-pub(super) const CHUNK_SERIALS: u32 = 32;
-/// Chunks a flush folds at most, in either store. A fold reads and rewrites a base of at most
-/// 832 bytes and its deltas (as large at most), a few KB held at a time. A flush appends deltas
-/// of about 26 bytes a scan, so under 30,000 scans a second it adds some 800 KB a second that
-/// need folding, about 1,000 folds of chunks scanned end to end: 4,096 a flush keep well ahead
-/// of that; chunks left over are folded by the next flushes that touch them.
-pub(super) const CHUNKS_PER_FOLD: usize = 4096;
+/// Serials per chunk: a chunk of a batch scanned end to end is a 26 KB blob, and a flush of a
+/// 1,000,000-mark batch touches at most 977 rows.
+pub(super) const CHUNK_SERIALS: u32 = 1024;
+/// Chunks a flush folds at most, in either store. A chunk of a batch scanned end to end is a
+/// 26 KB base with up to as much again in deltas, held about three times while it is folded (as
+/// read, merged, and bound to the write): 64 at a time keep that near 10 MB. A flush appends
+/// deltas of about 26 bytes a scan, so under 30,000 scans a second it adds some 800 KB a second
+/// that need folding, and 64 folds of up to 52 KB each keep well ahead of that; chunks left over
+/// are folded by the next flushes that touch them.
+pub(super) const CHUNKS_PER_FOLD: usize = 64;
 /// Delta bytes a chunk gathers before it is folded however small its base: a chunk with few
-/// serials is not rewritten for every scan, and a reader meets at most about a page of deltas.
-pub(super) const MIN_FOLD_BYTES: i64 = 512;
+/// serials is not rewritten for every scan, and a reader meets at most a few KB of deltas.
+pub(super) const MIN_FOLD_BYTES: i64 = 4096;
 /// Bytes per serial in a chunk's blob.
 const ENTRY_BYTES: usize = 26;
 
@@ -361,7 +358,7 @@ mod tests {
 
     #[test]
     fn entries_round_trip_through_the_blob() {
-        let entries = vec![(0, tally(1, -5, 7)), (3, tally(u64::MAX, i64::MIN, i64::MAX)), (31, tally(12, 100, 200))];
+        let entries = vec![(0, tally(1, -5, 7)), (3, tally(u64::MAX, i64::MIN, i64::MAX)), (1023, tally(12, 100, 200))];
         let blob = encode(&entries);
         assert_eq!(blob.len(), 3 * ENTRY_BYTES);
         assert_eq!(decode(&blob).unwrap(), entries);
@@ -369,12 +366,12 @@ mod tests {
         for (offset, tally) in &entries {
             assert_eq!(find(&blob, *offset).unwrap(), Some(*tally));
         }
-        for absent in [1, 2, 4, 30] {
+        for absent in [1, 2, 4, 1022] {
             assert_eq!(find(&blob, absent).unwrap(), None);
         }
         assert_eq!(find(&[], 0).unwrap(), None);
         assert!(find(&blob[1..], 0).is_err());
-        assert_eq!(serials("A", 1, 2, &blob), vec![64, 67, 95]);
+        assert_eq!(serials("A", 1, 2, &blob), vec![2048, 2051, 3071]);
     }
 
     #[test]
@@ -385,7 +382,7 @@ mod tests {
         assert!(matches!(decode(&swapped), Err(StoreError::Corrupt(_))));
         let twice = encode(&[(5, tally(1, 1, 1)), (5, tally(1, 1, 1))]);
         assert!(matches!(decode(&twice), Err(StoreError::Corrupt(_))));
-        let outside = encode(&[(32, tally(1, 1, 1))]);
+        let outside = encode(&[(1024, tally(1, 1, 1))]);
         assert!(matches!(decode(&outside), Err(StoreError::Corrupt(_))));
     }
 
@@ -402,12 +399,11 @@ mod tests {
 
     #[test]
     fn serials_map_to_chunks_and_back() {
-        for serial in [0, 1, 31, 32, 1_000_000, u32::MAX] {
+        for serial in [0, 1, 1023, 1024, 1_000_000, u32::MAX] {
             let (chunk, offset) = chunk_of(serial);
             assert_eq!(serial_of(chunk, offset).unwrap(), serial);
         }
-        assert_eq!(chunk_of(32), (1, 0));
-        assert_eq!(chunk_of(1_000_000), (31_250, 0));
+        assert_eq!(chunk_of(1024), (1, 0));
         assert!(serial_of(i64::from(u32::MAX), 0).is_err());
     }
 
@@ -419,7 +415,7 @@ mod tests {
         let deltas = [
             (key("B", 1, 5), one),
             (key("A", 2, 1), one),
-            (key("A", 1, 33), one),
+            (key("A", 1, 1025), one),
             (key("A", 1, 3), one),
             (key("A", 1, 1), one),
         ];
@@ -441,8 +437,8 @@ mod tests {
     fn a_chunk_is_folded_once_its_deltas_are_as_large_as_its_base() {
         assert!(!should_fold(MIN_FOLD_BYTES - 1, 0), "a small chunk gathers some deltas first");
         assert!(should_fold(MIN_FOLD_BYTES, 0));
-        assert!(!should_fold(600, 832), "deltas smaller than the base wait");
-        assert!(should_fold(832, 832));
+        assert!(!should_fold(20_000, 26_624), "deltas smaller than the base wait");
+        assert!(should_fold(26_624, 26_624));
     }
 
     #[test]

@@ -173,7 +173,7 @@ async fn scan_tallies_kept_a_row_per_serial_come_back_exactly_from_their_chunks(
         .unwrap();
     assert_eq!(old, 0, "the per-serial table is gone once its rows are in chunks");
     let chunks: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mark_scan_chunks").fetch_one(&mut db).await.unwrap();
-    assert_eq!(chunks, 8, "chunks of 32 serials since migration 13: 0 and 1,023 in two");
+    assert_eq!(chunks, 7, "serials 1,023 and 1,024 are in different chunks, 0 and 1,023 in one");
 }
 
 /// Scan tallies moved from whole-chunk rewrites to appended deltas here.
@@ -230,114 +230,11 @@ async fn chunks_stored_before_the_deltas_are_the_bases_new_scans_add_to() {
     let many: Vec<(SerialKey, ScanTally)> = (100..300).map(|serial| (key(serial), tally(1, 800, 800))).collect();
     store.add_scans(&ScanDeltas::from_tallies(&many)).await.unwrap();
     let mut db = SqliteConnection::connect_with(&SqliteConnectOptions::new().filename(&path)).await.unwrap();
-    // Chunks of 32 serials since migration 13: 100..300 fill chunks 3 to 8 past the fold's
-    // threshold.
-    let deltas: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mark_scan_deltas WHERE chunk BETWEEN 3 AND 8")
-        .fetch_one(&mut db)
-        .await
-        .unwrap();
-    assert_eq!(deltas, 0, "chunks 3 to 8 folded");
+    let deltas: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM mark_scan_deltas WHERE chunk = 0").fetch_one(&mut db).await.unwrap();
+    assert_eq!(deltas, 0, "chunk 0 folded");
     assert_eq!(store.scan_tally(&key(3)).await.unwrap(), Some(tally(5, 500, 10_000)));
     assert_eq!(store.scan_tally(&key(700)).await.unwrap(), Some(tally(1, 2_000, 2_000)));
     assert_eq!(store.scan_tally(&key(250)).await.unwrap(), Some(tally(1, 800, 800)));
     assert_eq!(store.scan_summary(&certificate, 1).await.unwrap().0, 215);
-}
-
-/// Scan chunks went from 1,024 serials to 32 here (bases and deltas cut entry by entry).
-const SCAN_CHUNKS_OF_32: u32 = 13;
-
-#[tokio::test]
-async fn chunks_of_1024_serials_and_their_deltas_are_cut_into_chunks_of_32_with_every_figure() {
-    let (_dir, path, mut db) = database_before(SCAN_CHUNKS_OF_32).await;
-    let number = "SM2026MIGRATE04";
-    let base = |chunk: i64, blob: Vec<u8>| (number, 1i64, chunk, blob);
-    // The edges of the new chunks (offsets 0, 31, 32, 1,023), a chunk holding only one serial,
-    // the highest serial, a time before 1970, the largest count.
-    let bases = [
-        base(
-            0,
-            [
-                chunk_entry(0, 1, 10, 10),
-                chunk_entry(31, 2, -5, 20),
-                chunk_entry(32, 3, 30, 30),
-                chunk_entry(1_023, 4, 40, 40),
-            ]
-            .concat(),
-        ),
-        base(977, chunk_entry(576, 7, 1_795_794_381_213_912, 1_795_794_381_213_913)),
-        base(4_194_303, chunk_entry(1_023, u64::MAX >> 1, 50, 60)),
-        // Damaged: not whole entries, and an offset outside its chunk.
-        base(5, chunk_entry(3, 1, 1, 1)[..20].to_vec()),
-        base(6, chunk_entry(1_024, 1, 1, 1)),
-    ];
-    for (number, batch, chunk, blob) in &bases {
-        sqlx::query("INSERT INTO mark_scan_chunks (number, batch, chunk, tallies) VALUES (?, ?, ?, ?)")
-            .bind(number)
-            .bind(batch)
-            .bind(chunk)
-            .bind(blob)
-            .execute(&mut db)
-            .await
-            .expect("a chunk of 1,024 serials");
-    }
-    // Deltas of chunk 0: two flushes, one adding to serial 31 and a new serial 40.
-    for blob in [[chunk_entry(31, 1, 100, 100), chunk_entry(40, 1, 110, 110)].concat(), chunk_entry(31, 5, -7, 90)] {
-        sqlx::query("INSERT INTO mark_scan_deltas (number, batch, chunk, tallies) VALUES (?, 1, 0, ?)")
-            .bind(number)
-            .bind(blob)
-            .execute(&mut db)
-            .await
-            .expect("a delta of a chunk of 1,024 serials");
-    }
-    db.close().await.unwrap();
-
-    let store = SqliteStore::open(path.to_str().unwrap()).await.expect("migrates");
-    let key = |serial| SerialKey { number: number.into(), batch: 1, serial };
-    let tally = |count, first, last| ScanTally { count, first_at: micros_at(first), last_at: micros_at(last) };
-    let expected = [
-        (0, Some(tally(1, 10, 10))),
-        (31, Some(tally(8, -7, 100))),
-        (32, Some(tally(3, 30, 30))),
-        (40, Some(tally(1, 110, 110))),
-        (1_023, Some(tally(4, 40, 40))),
-        (1, None),
-        (33, None),
-        (1_000_000 + 1_024, Some(tally(7, 1_795_794_381_213_912, 1_795_794_381_213_913))),
-        (u32::MAX, Some(tally(u64::MAX >> 1, 50, 60))),
-        (5 * 1_024 + 3, None),
-    ];
-    for (serial, tally) in &expected {
-        assert_eq!(store.scan_tally(&key(*serial)).await.unwrap(), *tally, "serial {serial}");
-    }
-    let certificate = CertificateNumber::parse(number).unwrap();
-    assert_eq!(store.scanned_serials(&certificate, 1).await.unwrap(), vec![0, 31, 32, 40, 1_023, 1_001_024, u32::MAX]);
-    let (total, top) = store.scan_summary(&certificate, 2).await.unwrap();
-    assert_eq!(total, (u64::MAX >> 1) + 1 + 8 + 3 + 1 + 4 + 7);
-    assert_eq!(top.iter().map(|(key, _)| key.serial).collect::<Vec<_>>(), vec![u32::MAX, 31]);
-
-    let mut db = SqliteConnection::connect_with(&SqliteConnectOptions::new().filename(&path)).await.unwrap();
-    let damaged: Vec<(i64, Vec<u8>)> =
-        sqlx::query_as("SELECT chunk, tallies FROM mark_scan_chunks_damaged ORDER BY chunk")
-            .fetch_all(&mut db)
-            .await
-            .unwrap();
-    assert_eq!(damaged, vec![(5, bases[3].3.clone()), (6, bases[4].3.clone())], "kept aside as they were");
-    let chunks: Vec<i64> =
-        sqlx::query_scalar("SELECT chunk FROM mark_scan_chunks ORDER BY chunk").fetch_all(&mut db).await.unwrap();
-    assert_eq!(chunks, vec![0, 1, 31, 31_282, 134_217_727], "serial / 32");
-    let deltas: Vec<(i64, i64)> =
-        sqlx::query_as("SELECT chunk, seq FROM mark_scan_deltas ORDER BY chunk, seq").fetch_all(&mut db).await.unwrap();
-    assert_eq!(deltas, vec![(0, 1), (0, 2), (1, 1)], "the first delta cut in two, ids kept as places");
-
-    // New scans append after the migrated deltas and fold with them.
-    store.add_scans(&ScanDeltas::from_tallies(&[(key(31), tally(1, 200, 200))])).await.unwrap();
-    assert_eq!(store.scan_tally(&key(31)).await.unwrap(), Some(tally(9, -7, 200)));
-    let many: Vec<(SerialKey, ScanTally)> = (0..32).map(|serial| (key(serial), tally(1, 300, 300))).collect();
-    store.add_scans(&ScanDeltas::from_tallies(&many)).await.unwrap();
-    let left: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM mark_scan_deltas WHERE chunk = 0").fetch_one(&mut db).await.unwrap();
-    assert_eq!(left, 0, "chunk 0 folded");
-    assert_eq!(store.scan_tally(&key(31)).await.unwrap(), Some(tally(10, -7, 300)));
-    assert_eq!(store.scan_tally(&key(0)).await.unwrap(), Some(tally(2, 10, 300)));
-    assert_eq!(store.scan_tally(&key(5)).await.unwrap(), Some(tally(1, 300, 300)));
 }

@@ -1,4 +1,4 @@
-//! The PostgreSQL side of scan tallies: per chunk of 32 serials of a mark batch, a base blob
+//! The PostgreSQL side of scan tallies: per chunk of 1,024 serials of a mark batch, a base blob
 //! and the delta blobs flushes appended since it was last folded (formats and the folding rule
 //! in [`crate::store::scan_chunks`]).
 //!

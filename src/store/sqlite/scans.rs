@@ -1,4 +1,4 @@
-//! The SQLite side of scan tallies: per chunk of 32 serials of a mark batch, a base blob and
+//! The SQLite side of scan tallies: per chunk of 1,024 serials of a mark batch, a base blob and
 //! the delta blobs flushes appended since it was last folded (formats and the folding rule in
 //! [`crate::store::scan_chunks`]). A flush appends its deltas and folds the chunks that are due,
 //! all under SQLite's write lock; the reads are shared (`shared/marks.rs`).
@@ -33,16 +33,11 @@ impl SqliteStore {
         let mut written: u64 = blobs.iter().map(|(_, blob)| blob.len() as u64).sum();
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         for rows in blobs.chunks(DELTAS_PER_INSERT) {
-            // Each delta goes after its chunk's others (the key keeps a chunk's deltas together).
-            let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO mark_scan_deltas (number, batch, chunk, seq, tallies) \
-                 SELECT v.column1, v.column2, v.column3, coalesce((SELECT max(d.seq) FROM mark_scan_deltas d \
-                 WHERE d.number = v.column1 AND d.batch = v.column2 AND d.chunk = v.column3), 0) + 1, v.column4 FROM (",
-            );
+            let mut insert: QueryBuilder<Sqlite> =
+                QueryBuilder::new("INSERT INTO mark_scan_deltas (number, batch, chunk, tallies) ");
             insert.push_values(rows, |mut b, (delta, blob)| {
                 b.push_bind(delta.number).push_bind(delta.batch).push_bind(delta.chunk).push_bind(blob.as_slice());
             });
-            insert.push(") AS v");
             insert.build().execute(&mut *tx).await?;
         }
         let mut due: Vec<Due> = Vec::new();

@@ -59,12 +59,11 @@ use warning::ThrottledWarning;
 /// More scans than a real package's mark sees: the mark was probably copied.
 pub const SUSPICIOUS_SCANS: u64 = 10;
 /// Serials kept in memory after a flush; past it, clean entries are dropped until it holds. A
-/// clean entry spares a re-scan of its serial one read of its chunk's row (at most 832 bytes)
-/// and deltas from the store; each costs about 200 bytes in its shard's map (some 6.5 MB for
-/// all), whose capacity stays where the busiest second between two flushes took it. With that
-/// read cheap, a re-scan from the store costs about what one from memory does (BENCHMARKS.md,
-/// issue 28), so memory holds what was scanned lately, not whole batches.
-const MAX_CACHED: usize = 1 << 15;
+/// clean entry spares a re-scan of its serial a read of its chunk from the store (which costs a
+/// scan several times what the rest of it does); each costs about 200 bytes in its shard's map
+/// (some 50 MB for all), whose capacity stays where the busiest second between two flushes took
+/// it. A batch of up to this many serials is re-scanned from memory alone.
+const MAX_CACHED: usize = 1 << 18;
 /// Serials in memory at most, counted or waiting for the store: about 140 MB. Flushed every
 /// second, the map holds a second or two of fresh serials (60,000 a second at the most measured
 /// here), so only a store that takes no writes for a long while under heavy scanning fills it;
