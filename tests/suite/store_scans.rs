@@ -22,6 +22,7 @@ on_each_backend!(
     a_flush_over_many_chunks_keeps_every_serial_and_the_next_one_adds_to_it,
     the_summary_totals_every_serial_and_ranks_by_count_then_batch_and_serial,
     a_damaged_chunk_is_kept_aside_and_stops_no_flush,
+    one_serials_history_reads_exactly_after_many_flushes_and_folds,
     the_bytes_a_flush_writes_follow_the_scans_it_carries_not_what_was_scanned_before,
 );
 
@@ -216,4 +217,62 @@ async fn the_summary_totals_every_serial_and_ranks_by_count_then_batch_and_seria
         store.scan_summary(&CertificateNumber::parse("SM2026SUMMARY1").unwrap(), 0).await.unwrap(),
         (33, vec![])
     );
+}
+
+/// What a scan of a serial that left the counter's memory reads: its tally (its chunk's base and
+/// deltas) and its distinct scanners, one serial at a time, exact after every flush whatever
+/// was folded, at the edges of the chunks, for the first and the last serial a batch can have.
+async fn one_serials_history_reads_exactly_after_many_flushes_and_folds(backend: Backend) {
+    let store = TestStore::open(backend).await;
+    let at = DateTime::parse_from_rfc3339("2026-12-07T08:00:00Z").unwrap().with_timezone(&Utc);
+    let number = "SM2026HISTORY1";
+    let probes = [0u32, 1, 1_023, 1_024, 2_047, 2_048, 4_095, u32::MAX - 1_024, u32::MAX - 1_023, u32::MAX];
+    let mut expected: std::collections::HashMap<u32, ScanTally> = std::collections::HashMap::new();
+    let mut scanners: std::collections::HashMap<u32, starmark::domain::ScannerSet> = std::collections::HashMap::new();
+    let mut serial = 11u32;
+    let mut next = || {
+        serial = (serial * 7_919 + 13) % 4_096;
+        serial
+    };
+    for flush in 0..60i64 {
+        let when = at + Duration::seconds(flush);
+        // A few hundred scans over 4,096 serials (folding chunks as their deltas fill), and
+        // every third flush the probes themselves, the last serials of the range among them.
+        let mut scans: Vec<(SerialKey, ScanTally)> =
+            (0..300).map(|_| (key(number, 1, next()), tally(1, when, when))).collect();
+        if flush % 3 == 0 {
+            scans.extend(probes.iter().map(|&probe| (key(number, 1, probe), tally(2, when, when))));
+        }
+        store.add_scans(&ScanDeltas::from_tallies(&scans)).await.expect("a flush");
+        for (key, scan) in &scans {
+            expected
+                .entry(key.serial)
+                .and_modify(|stored| {
+                    stored.count += scan.count;
+                    stored.last_at = scan.last_at;
+                })
+                .or_insert(*scan);
+        }
+        if flush % 10 == 0 {
+            let sets: Vec<(SerialKey, starmark::domain::ScannerSet)> = probes
+                .iter()
+                .map(|&probe| {
+                    let mut set = starmark::domain::ScannerSet::default();
+                    set.insert(u32::try_from(flush).unwrap() + probe % 7, when.timestamp_micros());
+                    scanners.entry(probe).or_default().merge(&set);
+                    (key(number, 1, probe), set)
+                })
+                .collect();
+            store.add_scanners(&sets).await.expect("scanners");
+        }
+        for probe in probes.iter().chain([5, 4_000].iter()) {
+            let (stored, set) = store.scan_history(&key(number, 1, *probe)).await.expect("one serial's history");
+            assert_eq!(stored, expected.get(probe).copied(), "flush {flush}, serial {probe}");
+            assert_eq!(set.as_ref().map(|s| s.ids().to_vec()), scanners.get(probe).map(|s| s.ids().to_vec()));
+        }
+    }
+    let mut db = store.raw_db().await;
+    assert!(db.integer("SELECT count(*) FROM mark_scan_chunks").await >= 4, "chunks were folded");
+    assert_eq!(store.scan_tally(&key(number, 1, 4_096)).await.unwrap(), None, "never scanned");
+    assert_eq!(store.scan_tally(&key(number, 2, 0)).await.unwrap(), None, "another batch");
 }
