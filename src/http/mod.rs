@@ -10,6 +10,7 @@ pub mod auth;
 pub mod certificates;
 pub mod client;
 pub mod error;
+pub mod encoding;
 pub mod extract;
 pub mod health;
 pub mod json_text;

@@ -13,6 +13,7 @@ mod bounds;
 mod browser_procurement;
 mod browser_scan;
 mod cache_control;
+mod compression;
 mod cli;
 mod cli_receipts;
 mod connections;
