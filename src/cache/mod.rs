@@ -149,12 +149,11 @@ impl Prepared {
         Some(Self { whole: whole.into(), dictionary: None, plain_len, etag_len, gzip_len, version, next_update })
     }
 
-    /// Bytes [`Prepared::unpacked`] would add to what the answer keeps (0 when it is unpacked),
-    /// counting its gzip form at half the body (what it really takes is weighed once made).
+    /// Bytes [`Prepared::unpacked`] would add to what the answer keeps for its body (0 when it
+    /// is unpacked); the gzip form, when one is made, is weighed once it is there.
     fn unpacked_growth(&self) -> usize {
         match self.dictionary {
-            Some(_) => (self.plain_len as usize * 3 / 2 + 2 * usize::from(self.etag_len) + GZIP_TAG.len())
-                .saturating_sub(self.whole.len()),
+            Some(_) => (self.plain_len as usize + usize::from(self.etag_len)).saturating_sub(self.whole.len()),
             None => 0,
         }
     }

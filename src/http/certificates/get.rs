@@ -55,7 +55,9 @@ pub async fn get_certificate(
     if matches(headers, if gzip { prepared.gzip_etag() } else { Some(prepared.etag()) }) {
         let etag = if gzip { prepared.gzip_etag() } else { Some(prepared.etag()) };
         let etag = HeaderValue::from_str(etag.unwrap_or_default()).map_err(ApiError::internal)?;
-        return Ok((StatusCode::NOT_MODIFIED, [(ETAG, etag), (CACHE_CONTROL, revalidate), (VARY, vary)]).into_response());
+        return Ok(
+            (StatusCode::NOT_MODIFIED, [(ETAG, etag), (CACHE_CONTROL, revalidate), (VARY, vary)]).into_response()
+        );
     }
     if gzip {
         let (etag, body) = prepared.into_send_gzip().ok_or_else(|| ApiError::internal("a gzip form went missing"))?;
@@ -75,7 +77,12 @@ pub async fn get_certificate(
     let (etag, body) = prepared.into_send().ok_or_else(|| ApiError::internal("a prepared answer did not unpack"))?;
     Ok((
         StatusCode::OK,
-        [(CONTENT_TYPE, HeaderValue::from_static("application/json")), (ETAG, etag), (CACHE_CONTROL, revalidate), (VARY, vary)],
+        [
+            (CONTENT_TYPE, HeaderValue::from_static("application/json")),
+            (ETAG, etag),
+            (CACHE_CONTROL, revalidate),
+            (VARY, vary),
+        ],
         body,
     )
         .into_response())
