@@ -24,12 +24,16 @@
 # average length, and (f) the same with one body per certificate, as cold in memory as the
 # answers. Prints a/b, the server's CPU per answer over its CPU per /healthz (target <= 1.2)
 # and the ceilings' over /healthz's.
+# READ_PATH_GZIP=1 (fair race only): every request says `Accept-Encoding: gzip`; nginx serves
+# `.gz` files written beside each body (gzip -9 -n, `gzip_static on`), we serve the gzip form
+# kept beside each answer, and the ceilings send bodies of the `.gz` files' average length.
 #
 # Usage: bench/read_path.sh [SECONDS=10] [RUNS=3]
 # Environment: STARMARK_BIN=path   use this binary instead of building target/release/starmark
 #              CEILING_BIN=path    fair race: the ceiling example (default: builds it)
 #              READ_PATH_CERTS=100000 READ_PATH_TOKENS=1000000 READ_PATH_TIMEOUT=1500 (whole run, s)
 #              READ_PATH_FAIR=1    the fair race (defaults then: SECONDS=5 RUNS=5 CERTS=15000)
+#              READ_PATH_GZIP=1    the fair race with Accept-Encoding: gzip (see above)
 # As root it installs wrk and nginx when missing (apt-get; on a machine with systemd, Debian's
 # nginx package also starts the system nginx on port 80 - stop it if you do not want it).
 # Load goes to loopback addresses only.
@@ -45,6 +49,12 @@ fi
 
 fair=${READ_PATH_FAIR:-}
 [ "$fair" != 0 ] || fair=
+gzip_mode=${READ_PATH_GZIP:-}
+[ "$gzip_mode" != 0 ] || gzip_mode=
+[ -z "$gzip_mode" ] || [ -n "$fair" ] || fail "READ_PATH_GZIP=1 is a mode of the fair race (READ_PATH_FAIR=1)"
+# What every request of the load says besides its path.
+wrk_headers=()
+[ -z "$gzip_mode" ] || wrk_headers=(-H 'Accept-Encoding: gzip')
 if [ -n "$fair" ]; then
     duration=${1:-5}
     runs=${2:-5}
@@ -198,6 +208,13 @@ wait_for "http://127.0.0.1:$port/healthz" 60 "$server" || { cat "$work/server.lo
 say "starmark serve (pid $server) on 127.0.0.1:$port; copying $certs answers into the docroot"
 python3 bench/read_path_fetch.py "http://127.0.0.1:$port" "$work/cert-paths.txt" "$work/docroot" 8
 body_bytes=$(du -sb --apparent-size "$work/docroot" | cut -f1)
+if [ -n "$gzip_mode" ]; then
+    need gzip gzip
+    # nginx's gzip_static sends FILE.gz as it is to a client that accepts gzip.
+    find "$work/docroot" -type f -print0 | xargs -0 -n 1000 gzip -k -9 -n
+    gzip_bytes=$(find "$work/docroot" -type f -name '*.gz' -printf '%s\n' | awk '{s += $1} END {print s}')
+    say "wrote $certs .gz files beside the bodies: $((gzip_bytes / certs)) B on average against $((body_bytes / certs)) B"
+fi
 
 # --- nginx ---------------------------------------------------------------------------------------
 nport=$(free_port)
@@ -233,6 +250,7 @@ http {
     keepalive_requests 1000000;
     open_file_cache max=$((nofile - 2048)) inactive=120s;
     open_file_cache_valid 120s;
+$([ -n "$gzip_mode" ] && printf '    gzip_static on;\n    gzip_vary on;')
     types { }
     default_type application/json;
     client_body_temp_path $work/nginx/client_body_temp;
@@ -268,6 +286,23 @@ else:
     print(f"the same answer apart from a newer status assertion ({len(ours)} and {len(theirs)} bytes)")
 PY
 ) || fail "our server and nginx answer $sample differently"
+if [ -n "$gzip_mode" ]; then
+    # Both send gzip when asked, and it decodes (curl --compressed) to the same answer.
+    for server_port in "$port" "$nport"; do
+        encoding=$(curl -sf -o /dev/null -D - -H 'Accept-Encoding: gzip' "http://127.0.0.1:$server_port$sample" |
+            tr -d '\r' | sed -n 's/^[Cc]ontent-[Ee]ncoding: *//p')
+        [ "$encoding" = gzip ] || fail "127.0.0.1:$server_port does not send $sample gzipped (Content-Encoding: '$encoding')"
+    done
+    curl -sf --compressed -o "$work/ours.json" "http://127.0.0.1:$port$sample" || fail "our server did not answer $sample"
+    curl -sf --compressed -o "$work/nginx.json" "http://127.0.0.1:$nport$sample" || fail "nginx did not answer $sample"
+    cmp -s "$work/ours.json" "$work/nginx.json" || python3 - "$work/ours.json" "$work/nginx.json" <<'PY' || fail "our server and nginx send $sample differently gzipped"
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+a.pop("status_assertion", None), b.pop("status_assertion", None)
+sys.exit(a != b)
+PY
+    say "checked $sample gzipped: both send Content-Encoding: gzip, and it decodes to the same answer"
+fi
 if [ -n "$fair" ]; then
     say "checked $sample: $same from both"
 else
@@ -329,6 +364,8 @@ start_ceiling() { # COUNT
 fair_race() {
     local cached=$((nofile - 2048)) cport fport run warm
     bytes=$((body_bytes / certs))
+    # Asked for gzip, the ceilings send what a gzipped answer weighs.
+    [ -z "$gzip_mode" ] || bytes=$((gzip_bytes / certs))
     ((cached >= certs)) || say "WARNING: nginx's open_file_cache ($cached) is smaller than the docroot ($certs files): not a fair race"
     start_ceiling 1
     ceiling=$ceiling_pid cport=$ceiling_port
@@ -336,26 +373,26 @@ fair_race() {
     cold_ceiling=$ceiling_pid fport=$ceiling_port
     # Every file into each nginx worker's cache, every answer into ours, every connection warm.
     for warm in "$port" "$nport" "$cport" "$fport"; do
-        wrk -t "$threads" -c "$connections" -d "${duration}s" -s bench/read_path.lua "http://127.0.0.1:$warm" \
-            -- "$work/cert-paths.txt" > /dev/null 2>&1 || fail "the warm-up of 127.0.0.1:$warm failed"
+        wrk -t "$threads" -c "$connections" -d "${duration}s" "${wrk_headers[@]}" -s bench/read_path.lua \
+            "http://127.0.0.1:$warm" -- "$work/cert-paths.txt" > /dev/null 2>&1 || fail "the warm-up of 127.0.0.1:$warm failed"
     done
-    say "load: wrk -t $threads -c $connections -d ${duration}s, $runs runs of a, b, c, e, f in turn (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+    say "load: wrk -t $threads -c $connections -d ${duration}s ${wrk_headers[*]}, $runs runs of a, b, c, e, f in turn (load average $(cut -d' ' -f1-3 /proc/loadavg))"
     for ((run = 1; run <= runs; run++)); do
-        load a "$run" "http://127.0.0.1:$port" "$work/cert-paths.txt"
-        load b "$run" "http://127.0.0.1:$nport" "$work/cert-paths.txt"
-        load c "$run" "http://127.0.0.1:$port" "$work/health-paths.txt"
-        load e "$run" "http://127.0.0.1:$cport" "$work/cert-paths.txt"
-        load f "$run" "http://127.0.0.1:$fport" "$work/cert-paths.txt"
+        load a "$run" "http://127.0.0.1:$port" "$work/cert-paths.txt" random 0 "${wrk_headers[@]}"
+        load b "$run" "http://127.0.0.1:$nport" "$work/cert-paths.txt" random 0 "${wrk_headers[@]}"
+        load c "$run" "http://127.0.0.1:$port" "$work/health-paths.txt" random 0 "${wrk_headers[@]}"
+        load e "$run" "http://127.0.0.1:$cport" "$work/cert-paths.txt" random 0 "${wrk_headers[@]}"
+        load f "$run" "http://127.0.0.1:$fport" "$work/cert-paths.txt" random 0 "${wrk_headers[@]}"
     done
     kill -0 "$server" || fail "the server died during the runs"
     local machine
     machine="$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)"
     python3 - "$results" "$certs" "$bytes" "$duration" "$runs" "$cached" "$(nginx -v 2>&1 | sed 's#.*/##')" \
-        "${machine:-unknown processor}, $cores cores" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
+        "${machine:-unknown processor}, $cores cores" "$(cut -d' ' -f1-3 /proc/loadavg)" "${gzip_mode:+gzip}" <<'PY'
 import statistics
 import sys
 
-path, certs, size, duration, runs, cached, nginx, machine, loadavg = sys.argv[1:]
+path, certs, size, duration, runs, cached, nginx, machine, loadavg, gzip = sys.argv[1:]
 rows = {}
 for line in open(path):
     scenario, run, *fields = line.split()
@@ -370,7 +407,8 @@ names = {
     "f": "(f) ceiling, one body per certificate",
 }
 print()
-print(f"fair race: {int(certs):,} certificates (bodies {int(size):,} B on average), nginx {nginx} with "
+mode = "Accept-Encoding: gzip, gzipped bodies" if gzip else "bodies"
+print(f"fair race: {int(certs):,} certificates ({mode} {int(size):,} B on average), nginx {nginx} with "
       f"open_file_cache max={int(cached):,}; wrk -t1 -c50, {duration} s a run, medians of {runs} runs in turn")
 print(f"machine: {machine}; load average at the end {loadavg}")
 print(f"{'scenario':46} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'CPU us':>7}  runs (req/s; CPU us)  errors")

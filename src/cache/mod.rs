@@ -28,7 +28,8 @@
 //! (at most half its bound) it keeps them unpacked instead, as they are loaded and at the hits
 //! moka hears of, so that a hit sends a slice of the bytes held with no unpacking and no copy.
 //! Their weight counts what they take, so the bound holds either way; once L1 is fuller,
-//! answers stay packed.
+//! answers stay packed. An answer kept unpacked keeps its gzip form too ([`Prepared::gzip`]),
+//! made once as it is unpacked and weighed with it, for clients that accept gzip.
 
 pub mod mark_digests;
 pub mod packing;
@@ -64,7 +65,8 @@ use crate::domain::CertificateRecord;
 /// hit reaches is a cache miss. Cloning it shares the bytes.
 #[derive(Clone, Debug)]
 pub struct Prepared {
-    /// The ETag, quoted (weak, e.g. `W/"3-valid-120-1a2b3c4d5e6f"`), then the body, packed or not.
+    /// The ETag, quoted (weak, e.g. `W/"3-valid-120-1a2b3c4d5e6f"`), then the body, packed or not;
+    /// after an unpacked body, its gzip form's ETag and the gzip form, when it has one.
     whole: Arc<[u8]>,
     /// The dictionary the body was packed against; `None` when it is kept as it is.
     dictionary: Option<Arc<packing::Dictionary>>,
@@ -72,6 +74,8 @@ pub struct Prepared {
     plain_len: u32,
     /// Where the ETag ends and the body begins.
     etag_len: u16,
+    /// Bytes of the gzip form at the end of `whole` (0: none), after its ETag.
+    gzip_len: u16,
     /// Record version the answer was prepared from.
     pub version: u32,
     /// The `next_update` its status assertion names: no instance serves the answer past it.
@@ -107,13 +111,13 @@ impl Prepared {
         whole.extend_from_slice(etag.as_bytes());
         whole.extend_from_slice(&kept);
         let plain_len = plain_len.unwrap_or(0);
-        Some(Self { whole: whole.into(), dictionary, plain_len, etag_len, version, next_update })
+        Some(Self { whole: whole.into(), dictionary, plain_len, etag_len, gzip_len: 0, version, next_update })
     }
 
     /// The JSON answer (unpacked: a copy when it is kept packed); `None` if it no longer
     /// unpacks, which `new` ruled out.
     pub fn body(&self) -> Option<Cow<'_, [u8]>> {
-        let kept = &self.whole[usize::from(self.etag_len)..];
+        let kept = &self.whole[usize::from(self.etag_len)..self.whole.len() - self.gzip_kept_len()];
         match &self.dictionary {
             Some(dictionary) => packing::unpack(kept, self.plain_len as usize, dictionary).map(Cow::Owned),
             None => Some(Cow::Borrowed(kept)),
@@ -123,23 +127,79 @@ impl Prepared {
     /// The same answer with its body kept as it is sent, so that sending it is a slice of its
     /// bytes rather than an unpacking into new ones; `None` when it is kept so already (or no
     /// longer unpacks, which `new` ruled out).
+    ///
+    /// It keeps the body's gzip form beside it ([`Prepared::gzip`]) when that is smaller.
     pub fn unpacked(&self) -> Option<Self> {
         self.dictionary.as_ref()?;
         let body = self.body()?;
-        let mut whole = Vec::with_capacity(usize::from(self.etag_len) + body.len());
-        whole.extend_from_slice(&self.whole[..usize::from(self.etag_len)]);
+        let etag = &self.whole[..usize::from(self.etag_len)];
+        let gzip = gzip_form(etag, &body).filter(|(_, packed)| packed.len() <= usize::from(u16::MAX));
+        let gzip_kept = gzip.as_ref().map_or(0, |(tag, packed)| tag.len() + packed.len());
+        let mut whole = Vec::with_capacity(etag.len() + body.len() + gzip_kept);
+        whole.extend_from_slice(etag);
         whole.extend_from_slice(&body);
+        let mut gzip_len = 0;
+        if let Some((tag, packed)) = gzip {
+            whole.extend_from_slice(&tag);
+            whole.extend_from_slice(&packed);
+            gzip_len = u16::try_from(packed.len()).ok()?;
+        }
         let (plain_len, etag_len, version, next_update) =
             (self.plain_len, self.etag_len, self.version, self.next_update);
-        Some(Self { whole: whole.into(), dictionary: None, plain_len, etag_len, version, next_update })
+        Some(Self { whole: whole.into(), dictionary: None, plain_len, etag_len, gzip_len, version, next_update })
     }
 
-    /// Bytes [`Prepared::unpacked`] would add to what the answer keeps (0 when it is unpacked).
+    /// Bytes [`Prepared::unpacked`] would add to what the answer keeps for its body (0 when it
+    /// is unpacked); the gzip form, when one is made, is weighed once it is there.
     fn unpacked_growth(&self) -> usize {
         match self.dictionary {
             Some(_) => (self.plain_len as usize + usize::from(self.etag_len)).saturating_sub(self.whole.len()),
             None => 0,
         }
+    }
+
+    /// Bytes the gzip form takes at the end of `whole`, its ETag included (0 without one).
+    fn gzip_kept_len(&self) -> usize {
+        match self.gzip_len {
+            0 => 0,
+            len => usize::from(len) + usize::from(self.etag_len) + GZIP_TAG.len(),
+        }
+    }
+
+    /// The ETag of the gzip form, when the answer keeps one: the identity ETag with
+    /// [`GZIP_TAG`] before its closing quote, so that each representation has its own.
+    pub fn gzip_etag(&self) -> Option<&str> {
+        if self.gzip_len == 0 {
+            return None;
+        }
+        let start = self.whole.len() - self.gzip_kept_len();
+        std::str::from_utf8(&self.whole[start..start + usize::from(self.etag_len) + GZIP_TAG.len()]).ok()
+    }
+
+    /// Whether the answer keeps a gzip form.
+    pub fn has_gzip(&self) -> bool {
+        self.gzip_len > 0
+    }
+
+    /// The gzip form's ETag header and body, both sharing this answer's bytes; `None` when the
+    /// answer keeps no gzip form ([`Prepared::has_gzip`]).
+    pub fn into_send_gzip(self) -> Option<(HeaderValue, Bytes)> {
+        if self.gzip_len == 0 {
+            return None;
+        }
+        let start = self.whole.len() - self.gzip_kept_len();
+        let tag_end = start + usize::from(self.etag_len) + GZIP_TAG.len();
+        let whole = Bytes::from_owner(self.whole);
+        let etag = HeaderValue::from_maybe_shared(whole.slice(start..tag_end)).ok()?;
+        Some((etag, whole.slice(tag_end..)))
+    }
+
+    /// The bytes of the gzip form (a gzip member, RFC 1952), when the answer keeps one.
+    pub fn gzip(&self) -> Option<&[u8]> {
+        if self.gzip_len == 0 {
+            return None;
+        }
+        Some(&self.whole[self.whole.len() - usize::from(self.gzip_len)..])
     }
 
     /// Whether `other` is this very answer (not merely an equal one).
@@ -151,7 +211,7 @@ impl Prepared {
     pub fn body_len(&self) -> usize {
         match self.dictionary {
             Some(_) => self.plain_len as usize,
-            None => self.whole.len() - usize::from(self.etag_len),
+            None => self.whole.len() - usize::from(self.etag_len) - self.gzip_kept_len(),
         }
     }
 
@@ -163,12 +223,14 @@ impl Prepared {
     /// The ETag header and the body to send, unpacked (the ETag shares this answer's bytes);
     /// `None` if the body no longer unpacks, which `new` ruled out.
     pub fn into_send(self) -> Option<(HeaderValue, Bytes)> {
+        let gzip_kept = self.gzip_kept_len();
         let whole = Bytes::from_owner(self.whole);
         let etag_len = usize::from(self.etag_len);
         let etag = HeaderValue::from_maybe_shared(whole.slice(..etag_len)).ok()?;
+        let body_end = whole.len() - gzip_kept;
         let body = match &self.dictionary {
             Some(dictionary) => Bytes::from(packing::unpack(&whole[etag_len..], self.plain_len as usize, dictionary)?),
-            None => whole.slice(etag_len..),
+            None => whole.slice(etag_len..body_end),
         };
         Some((etag, body))
     }
@@ -183,6 +245,33 @@ impl Prepared {
     fn time_left(&self) -> Duration {
         (self.next_update - Utc::now()).to_std().unwrap_or(Duration::ZERO)
     }
+}
+
+/// What the gzip form's ETag adds before the identity ETag's closing quote.
+pub const GZIP_TAG: &str = "-gzip";
+
+/// Bodies shorter than this are not worth a gzip form.
+const GZIP_FROM: usize = 256;
+
+/// The gzip form of `body` and its ETag (from the identity `etag`), when the body is long
+/// enough and the form comes out at most seven eighths of it; `None` otherwise, and for an ETag
+/// that does not end in a quote. Made once per answer kept unpacked, on the load's path, so at
+/// the default level rather than the slowest.
+fn gzip_form(etag: &[u8], body: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    use std::io::Write;
+    let (quote, inner) = etag.split_last()?;
+    if *quote != b'"' || body.len() < GZIP_FROM {
+        return None;
+    }
+    let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 2), flate2::Compression::default());
+    encoder.write_all(body).ok()?;
+    let packed = encoder.finish().ok()?;
+    if packed.len() > body.len() / 8 * 7 {
+        return None;
+    }
+    let tag = [inner, GZIP_TAG.as_bytes(), b"\""].concat();
+    HeaderValue::from_bytes(&tag).ok()?;
+    Some((tag, packed))
 }
 
 /// What the cache knows about a key, as `GET` sends it.
@@ -1426,13 +1515,47 @@ mod tests {
         (prepared.clone(), weight_of(key, &entry), cache.index.bytes(shard))
     }
 
+    #[test]
+    fn an_unpacked_answer_keeps_a_gzip_form_with_an_etag_of_its_own() {
+        use std::io::Read;
+        let (Held::Answer(packed, _), body) = packed_answer(1) else { panic!("an answer") };
+        assert!(!packed.has_gzip() && packed.gzip_etag().is_none(), "a packed answer keeps none");
+        let kept = packed.unpacked().expect("unpacks");
+        assert_eq!(kept.gzip_etag(), Some("\"p-gzip\""));
+        let gzip = kept.gzip().expect("a gzip form").to_vec();
+        assert!(gzip.len() < body.len() / 2, "{} against {}", gzip.len(), body.len());
+        let mut plain = Vec::new();
+        flate2::read::GzDecoder::new(&gzip[..]).read_to_end(&mut plain).unwrap();
+        assert_eq!(plain, body);
+        assert_eq!((kept.body().as_deref(), kept.body_len()), (Some(&body[..]), body.len()));
+        let (etag, sent) = kept.clone().into_send().expect("sends");
+        assert_eq!((etag.to_str().unwrap(), &sent[..]), ("\"p\"", &body[..]));
+        let (etag, sent) = kept.into_send_gzip().expect("sends gzip");
+        assert_eq!((etag.to_str().unwrap(), &sent[..]), ("\"p-gzip\"", &gzip[..]));
+
+        // Too short to be worth it, or not compressible enough: no gzip form.
+        assert!(gzip_form(b"\"p\"", b"{}").is_none());
+        let mut x: u32 = 0x9e37_79b9;
+        let noise: Vec<u8> = (0..2_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                (x >> 24) as u8
+            })
+            .collect();
+        assert!(gzip_form(b"\"p\"", &noise).is_none());
+        assert!(gzip_form(b"unquoted", &body).is_none());
+    }
+
     #[tokio::test]
     async fn answers_loaded_while_the_cache_has_room_are_kept_unpacked_and_weighed_so() {
         let cache = AnswerCache::new(settings(60_000, 1_000));
         let (answer, body) = packed_answer(1);
         cache.get_or_load("k", load(answer)).await.unwrap();
         let (kept, weight, shard_bytes) = held(&cache, "k");
-        assert_eq!(kept.kept_len(), 3 + body.len(), "the ETag and the body as it is sent");
+        assert!(kept.gzip().is_some(), "with its gzip form");
+        assert_eq!(kept.kept_len(), 3 + body.len() + kept.gzip_kept_len(), "the ETag and the body as it is sent");
         assert_eq!(weight, shard_bytes, "the shard weighs the unpacked answer");
         let Some(Cached::Answer(sent)) = cache.hit("k").await else { panic!("no answer") };
         let (etag, sent) = sent.into_send().expect("sends");
@@ -1463,7 +1586,7 @@ mod tests {
             assert_eq!(sent.body().as_deref(), Some(&body[..]));
         }
         let (kept, weight, shard_bytes) = held(&cache, "k");
-        assert_eq!(kept.kept_len(), 3 + body.len(), "a sampled hit unpacked it for keeps");
+        assert_eq!(kept.kept_len(), 3 + body.len() + kept.gzip_kept_len(), "a sampled hit unpacked it for keeps");
         assert_eq!(weight, shard_bytes, "and its shard weighs it so");
         cache.settle().await;
         assert_eq!(cache.weighed_bytes().await, shard_bytes, "moka was told");

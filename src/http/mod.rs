@@ -10,6 +10,7 @@ pub mod auth;
 pub mod certificates;
 pub mod changes;
 pub mod client;
+pub mod encoding;
 pub mod error;
 pub mod extract;
 pub mod health;

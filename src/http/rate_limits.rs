@@ -246,6 +246,12 @@ where
 {
     /// Decides a request of `class` from client `key`: passes it on, or refuses it.
     fn decide(&mut self, request: Request, key: u128, class: Class, charge: Charge) -> Limiting<S::Future> {
+        if quiet(class) && charge == Charge::One {
+            return match self.limiter.admit(key, class) {
+                Ok(()) => Limiting::Passed { answer: self.inner.call(request) },
+                Err(refusal) => Limiting::Refused { response: Some(refused(&refusal).into_response()) },
+            };
+        }
         let decision = match charge {
             Charge::One => self.limiter.take(key, class, 1),
             Charge::Later => self.limiter.peek(key, class),

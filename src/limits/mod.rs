@@ -205,6 +205,13 @@ pub enum Decision {
     Refused(Refusal),
 }
 
+/// What a charge did, before any standing is worked out from it.
+enum Charged {
+    Unlimited,
+    Granted { gcra: Gcra, tat: u64, now: u64 },
+    Refused { gcra: Gcra, tat: u64, now: u64, wait: gcra::Wait },
+}
+
 /// Every client's limits in every class, and the refusals made.
 pub struct Limiter {
     table: table::Table,
@@ -249,8 +256,33 @@ impl Limiter {
     /// Charges `cost` units of `class` to the client `key` (a network's bits), or refuses the
     /// whole cost and charges nothing.
     pub fn take(&self, key: u128, class: Class, cost: u32) -> Decision {
+        match self.charge(key, class, cost) {
+            Charged::Unlimited => Decision::Unlimited,
+            Charged::Granted { gcra, tat, now } => Decision::Granted(self.standing_at(class, gcra, tat, now)),
+            Charged::Refused { gcra, tat, now, wait } => Decision::Refused(Refusal {
+                standing: self.standing_at(class, gcra, tat, now),
+                retry_after_secs: seconds_up(wait.0).max(1),
+            }),
+        }
+    }
+
+    /// [`Limiter::take`] of one unit for an answer that carries no standing (the hot routes):
+    /// the same charge, but the standing is worked out only for a refusal.
+    pub fn admit(&self, key: u128, class: Class) -> Result<(), Refusal> {
+        match self.charge(key, class, 1) {
+            Charged::Unlimited | Charged::Granted { .. } => Ok(()),
+            Charged::Refused { gcra, tat, now, wait } => Err(Refusal {
+                standing: self.standing_at(class, gcra, tat, now),
+                retry_after_secs: seconds_up(wait.0).max(1),
+            }),
+        }
+    }
+
+    /// The charge itself: the client's theoretical arrival time moves on by `cost`, or stays
+    /// where it is (counted as a refusal).
+    fn charge(&self, key: u128, class: Class, cost: u32) -> Charged {
         let Some(gcra) = self.gcras[class.index()] else {
-            return Decision::Unlimited;
+            return Charged::Unlimited;
         };
         let now = self.now();
         let decided = self.table.with(key, now, |tats| {
@@ -263,19 +295,21 @@ impl Limiter {
                 Err(wait) => Err((*tat, wait)),
             }
         });
-        let policy = self.policies.get(class).unwrap_or(class.default_policy());
-        let standing = |tat: u64| Standing {
-            class,
-            policy,
-            remaining: gcra.remaining(tat, now),
-            reset_secs: seconds_up(gcra.reset(tat, now)),
-        };
         match decided {
-            Ok(tat) => Decision::Granted(standing(tat)),
+            Ok(tat) => Charged::Granted { gcra, tat, now },
             Err((tat, wait)) => {
                 self.refused[class.index()].fetch_add(1, Ordering::Relaxed);
-                Decision::Refused(Refusal { standing: standing(tat), retry_after_secs: seconds_up(wait.0).max(1) })
+                Charged::Refused { gcra, tat, now, wait }
             }
+        }
+    }
+
+    fn standing_at(&self, class: Class, gcra: Gcra, tat: u64, now: u64) -> Standing {
+        Standing {
+            class,
+            policy: self.policies.get(class).unwrap_or(class.default_policy()),
+            remaining: gcra.remaining(tat, now),
+            reset_secs: seconds_up(gcra.reset(tat, now)),
         }
     }
 
@@ -390,8 +424,12 @@ mod tests {
         assert!((59..=60).contains(&refusal.standing.reset_secs), "{refusal:?}");
         assert!(matches!(limiter.peek(1, Class::Search), Decision::Refused(_)));
         assert!(matches!(limiter.take(2, Class::Search, 1), Decision::Granted(_)), "another client");
+        assert_eq!(limiter.admit(2, Class::Search), Ok(()), "admitted like a take");
+        assert!(matches!(limiter.take(2, Class::Search, 1), Decision::Granted(s) if s.remaining == 0), "and charged");
+        let Err(refused) = limiter.admit(2, Class::Search) else { panic!("over the quota") };
+        assert!(refused.standing.remaining == 0 && (19..=20).contains(&refused.retry_after_secs), "{refused:?}");
         assert!(matches!(limiter.take(1, Class::Lookups, 1), Decision::Granted(_)), "another class");
-        assert_eq!(limiter.refusals()[Class::Search.index()], (Class::Search, 2));
+        assert_eq!(limiter.refusals()[Class::Search.index()], (Class::Search, 3));
         let off = Limiter::new("search=off".parse().unwrap(), 100);
         assert_eq!(off.take(1, Class::Search, 1_000), Decision::Unlimited);
     }

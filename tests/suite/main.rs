@@ -16,6 +16,7 @@ mod cache_control;
 mod change_feed;
 mod cli;
 mod cli_receipts;
+mod compression;
 mod connections;
 mod database_urls;
 mod fuzz_findings;

@@ -4,12 +4,16 @@
 //! The hot path: the answer was prepared when the certificate last changed (or when its cached
 //! copy expired) and is sent from memory, only unpacked; no SQL, no signing, no serialising. A
 //! client holding the answer revalidates with `If-None-Match` and gets `304 Not Modified`.
+//! A client that accepts gzip gets the gzip form kept beside an answer held unpacked
+//! ([`crate::cache::Prepared::gzip`]), with an ETag of its own; every answer says
+//! `Vary: Accept-Encoding`, since the same URL may be sent either way.
 
 use axum::extract::{Request, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
+use axum::http::header::{CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, ETAG, IF_NONE_MATCH, VARY};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use crate::http::encoding::accepts_gzip;
 use crate::http::error::ApiError;
 use crate::http::extract::NumberPath;
 use crate::http::AppState;
@@ -17,7 +21,7 @@ use crate::registry::{PublicAnswer, RegistryError};
 
 /// Whether an `If-None-Match` header names `etag` (weak comparison, as RFC 9110 asks for GET).
 /// Without the header the ETag is not even read: it is cold memory on most hits.
-fn matches(headers: &HeaderMap, etag: &str) -> bool {
+fn matches(headers: &HeaderMap, etag: Option<&str>) -> bool {
     fn bare(tag: &str) -> &str {
         tag.trim().trim_start_matches("W/")
     }
@@ -25,6 +29,7 @@ fn matches(headers: &HeaderMap, etag: &str) -> bool {
     if asked.iter().next().is_none() {
         return false;
     }
+    let Some(etag) = etag else { return false };
     let wanted = bare(etag);
     asked
         .iter()
@@ -44,15 +49,40 @@ pub async fn get_certificate(
         PublicAnswer::Absent => return Err(RegistryError::NotFound(number.to_string()).into()),
     };
     let revalidate = HeaderValue::from_static("no-cache");
+    let vary = HeaderValue::from_static("accept-encoding");
     let headers = request.headers();
-    if matches(headers, prepared.etag()) {
-        let etag = HeaderValue::from_str(prepared.etag()).map_err(ApiError::internal)?;
-        return Ok((StatusCode::NOT_MODIFIED, [(ETAG, etag), (CACHE_CONTROL, revalidate)]).into_response());
+    let gzip = prepared.has_gzip() && accepts_gzip(headers);
+    if matches(headers, if gzip { prepared.gzip_etag() } else { Some(prepared.etag()) }) {
+        let etag = if gzip { prepared.gzip_etag() } else { Some(prepared.etag()) };
+        let etag = HeaderValue::from_str(etag.unwrap_or_default()).map_err(ApiError::internal)?;
+        return Ok(
+            (StatusCode::NOT_MODIFIED, [(ETAG, etag), (CACHE_CONTROL, revalidate), (VARY, vary)]).into_response()
+        );
+    }
+    if gzip {
+        let (etag, body) = prepared.into_send_gzip().ok_or_else(|| ApiError::internal("a gzip form went missing"))?;
+        return Ok((
+            StatusCode::OK,
+            [
+                (CONTENT_TYPE, HeaderValue::from_static("application/json")),
+                (CONTENT_ENCODING, HeaderValue::from_static("gzip")),
+                (ETAG, etag),
+                (CACHE_CONTROL, revalidate),
+                (VARY, vary),
+            ],
+            body,
+        )
+            .into_response());
     }
     let (etag, body) = prepared.into_send().ok_or_else(|| ApiError::internal("a prepared answer did not unpack"))?;
     Ok((
         StatusCode::OK,
-        [(CONTENT_TYPE, HeaderValue::from_static("application/json")), (ETAG, etag), (CACHE_CONTROL, revalidate)],
+        [
+            (CONTENT_TYPE, HeaderValue::from_static("application/json")),
+            (ETAG, etag),
+            (CACHE_CONTROL, revalidate),
+            (VARY, vary),
+        ],
         body,
     )
         .into_response())

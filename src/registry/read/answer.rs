@@ -79,6 +79,21 @@ impl AnswerBytes {
     pub fn into_send(self) -> Option<(axum::http::HeaderValue, bytes::Bytes)> {
         self.0.into_send()
     }
+
+    /// Whether the answer keeps a gzip form beside it (answers held unpacked do).
+    pub fn has_gzip(&self) -> bool {
+        self.0.has_gzip()
+    }
+
+    /// The gzip form's ETag, when there is one.
+    pub fn gzip_etag(&self) -> Option<&str> {
+        self.0.gzip_etag()
+    }
+
+    /// The gzip form's ETag header and body, ready to send; `None` without one.
+    pub fn into_send_gzip(self) -> Option<(axum::http::HeaderValue, bytes::Bytes)> {
+        self.0.into_send_gzip()
+    }
 }
 
 /// Renders the public JSON of a certificate; implemented by the HTTP layer.
