@@ -20,7 +20,7 @@ pub fn accepts_gzip(headers: &HeaderMap) -> bool {
             let weighted = parameters
                 .filter_map(|parameter| parameter.split_once('='))
                 .find(|(name, _)| name.trim().eq_ignore_ascii_case("q"))
-                .is_none_or(|(_, q)| q.trim().parse::<f32>().is_ok_and(|q| q > 0.0 && q <= 1.0));
+                .map_or(true, |(_, q)| q.trim().parse::<f32>().is_ok_and(|q| q > 0.0 && q <= 1.0));
             if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
                 named = Some(named.unwrap_or(false) || weighted);
             } else if coding == "*" {
