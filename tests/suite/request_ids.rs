@@ -92,6 +92,10 @@ fn check_shape(line: &Value) {
     assert!(line["fields"].is_object(), "{line}");
 }
 
+/// A request: its path, the client it is sent from, the `X-Request-Id` it carries, whether
+/// the server must keep that id, and the status expected.
+type Case<'a> = (String, &'a reqwest::Client, Option<Vec<u8>>, bool, u16);
+
 fn client_from(ip: [u8; 4]) -> reqwest::Client {
     reqwest::Client::builder().local_address(IpAddr::V4(Ipv4Addr::from(ip))).build().expect("client")
 }
@@ -116,7 +120,7 @@ async fn json_lines_and_request_ids_in_answers_logs_and_problems() {
     let hostile: [&[u8]; 5] = [long.as_bytes(), b"tab\there", b"quote\"and\\slash", b"\xff\xfe", b"semi;colon"];
 
     // (path, client, X-Request-Id sent, whether it must be kept, status expected)
-    let mut cases: Vec<(String, &reqwest::Client, Option<Vec<u8>>, bool, u16)> = vec![
+    let mut cases: Vec<Case> = vec![
         ("/healthz?case=ok".into(), &anyone, None, false, 200),
         ("/no-such-route/missing".into(), &anyone, None, false, 404),
         ("/healthz?case=untrusted".into(), &anyone, Some(b"set-by-anyone-1".to_vec()), false, 200),
