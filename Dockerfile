@@ -25,6 +25,8 @@ ENV STARMARK_LISTEN=0.0.0.0:8080 \
     STARMARK_KEYS_DIR=/var/lib/starmark/keys
 EXPOSE 8080
 VOLUME ["/var/lib/starmark/data", "/var/lib/starmark/keys"]
-HEALTHCHECK --interval=30s --timeout=3s CMD ["/bin/sh", "-c", "exec 3<>/dev/tcp/127.0.0.1/8080 && printf 'GET /healthz HTTP/1.0\\r\\n\\r\\n' >&3 && grep -q ok <&3"]
+# Exec form, no shell: the binary asks its own /readyz (`starmark probe`, default URL from
+# STARMARK_LISTEN) and exits 0 or 1. Checked by scripts/docker_context_build and the suite.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 CMD ["/usr/local/bin/starmark", "probe", "--timeout-ms", "3000"]
 ENTRYPOINT ["starmark"]
 CMD ["serve"]

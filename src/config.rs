@@ -80,6 +80,30 @@ pub struct Config {
     /// `STARMARK_SEARCH_INDEX_MAX`: certificates the in-memory search index may hold (default
     /// 1,000,000; 0 keeps none); beyond it, searches go to the database.
     pub search_index_max: u64,
+    /// `STARMARK_LOG_FORMAT`: `text` (default) or `json`, one object a line for log collectors.
+    pub log_format: LogFormat,
+}
+
+/// How the binary writes its log lines (see `cli::logging`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// tracing's usual lines, for people.
+    #[default]
+    Text,
+    /// One JSON object a line: time, level, target, message, fields, request id.
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text.to_ascii_lowercase().as_str() {
+            "text" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            _ => Err(format!("'{text}' is not a log format (text or json)")),
+        }
+    }
 }
 
 /// A configuration value that cannot be used, naming the variable.
@@ -197,6 +221,12 @@ impl Config {
                 "STARMARK_SEARCH_INDEX_MAX",
                 crate::registry::search_index::DEFAULT_MAX_CERTIFICATES,
             )?,
+            log_format: match vars.get("STARMARK_LOG_FORMAT") {
+                None => LogFormat::Text,
+                Some(text) => {
+                    text.parse().map_err(|message| ConfigError { variable: "STARMARK_LOG_FORMAT", message })?
+                }
+            },
         };
         config.public_url = match vars.get("STARMARK_PUBLIC_URL") {
             Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
@@ -257,6 +287,16 @@ mod tests {
         assert_eq!(config.cache_max_bytes, 64 * 1_048_576);
         assert_eq!(config.cache_unpacked_bytes, 8 * 1_048_576);
         assert_eq!(config.receipts_per_minute, 600);
+        assert_eq!(config.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn the_log_format_is_text_or_json() {
+        assert_eq!(from(&[("STARMARK_LOG_FORMAT", " JSON ")]).unwrap().log_format, LogFormat::Json);
+        assert_eq!(from(&[("STARMARK_LOG_FORMAT", "text")]).unwrap().log_format, LogFormat::Text);
+        let error = from(&[("STARMARK_LOG_FORMAT", "logfmt")]).expect_err("logfmt");
+        assert_eq!(error.variable, "STARMARK_LOG_FORMAT");
+        assert!(error.message.contains("'logfmt'"), "{error}");
     }
 
     #[test]

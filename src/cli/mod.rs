@@ -4,7 +4,9 @@ mod audit;
 mod demo;
 mod import;
 mod keygen;
+mod logging;
 mod marks;
+mod probe;
 mod serve;
 mod token;
 mod verify;
@@ -45,6 +47,8 @@ enum Command {
     VerifyReceipt(verify_receipt::VerifyReceiptArgs),
     /// Re-derive the transparency log from the stored events and report every disagreement.
     Audit(audit::AuditArgs),
+    /// Ask a running instance whether it is ready (/readyz by default): exit 0 or 1 with one line.
+    Probe(probe::ProbeArgs),
 }
 
 /// A command's outcome: success, or a failure already explained to the user.
@@ -53,12 +57,6 @@ pub(crate) enum Outcome {
     Failed,
     /// A command with documented exit statuses of its own (`verify-receipt`).
     Exit(u8),
-}
-
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("STARMARK_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
 /// Entry point of the binary: parses arguments, runs the command, maps failures to exit codes.
@@ -80,7 +78,10 @@ pub fn main() -> ExitCode {
         Command::VerifyReceipt(_) => ExitCode::from(verify_receipt::EXIT_ERROR),
         _ => ExitCode::FAILURE,
     };
-    init_tracing();
+    // Read before the runtime starts so that its log format applies from the first line; an
+    // unusable configuration is reported below like any other failure.
+    let config = Config::from_env();
+    logging::init(config.as_ref().map_or_else(|_| Default::default(), |config| config.log_format));
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -89,7 +90,7 @@ pub fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        let config = Config::from_env()?;
+        let config = config?;
         match cli.command {
             Command::Serve => serve::run(&config).await,
             Command::Demo => demo::run(&config).await,
@@ -100,6 +101,7 @@ pub fn main() -> ExitCode {
             Command::VerifyReceipt(args) => verify_receipt::run(&config, args).await,
             Command::Audit(args) => audit::run(&config, args).await,
             Command::Marks(args) => marks::run(&config, args).await,
+            Command::Probe(args) => probe::run(&config, args).await,
         }
     });
     match result {

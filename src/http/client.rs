@@ -187,6 +187,14 @@ pub struct Peer {
     pub proxies: &'static TrustedProxies,
 }
 
+impl Peer {
+    /// Whether the connection comes from one of the trusted proxies, whose headers (forwarding,
+    /// `X-Request-Id`) may be believed.
+    pub fn is_trusted_proxy(&self) -> bool {
+        !self.proxies.is_empty() && self.proxies.contains(canonical(self.addr.ip()))
+    }
+}
+
 impl ClientAddr {
     /// The client of a request the server received; `None` for one it did not (no [`Peer`]).
     pub fn of(extensions: &Extensions, headers: &HeaderMap) -> Option<Self> {

@@ -3,9 +3,12 @@
 //! Each kind has a stable `type` URI (`urn:starmark:problem:<slug>`) that clients can match on.
 //! Server faults are logged with their cause and answered without it.
 
+use axum::body::Bytes;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
+
+use super::request_id::RequestId;
 
 use crate::domain::{EvaluationError, IssueError, MarkError, TransitionError};
 use crate::registry::{AuthError, RegistryError, StoreFailure};
@@ -198,6 +201,30 @@ impl ApiError {
     }
 }
 
+/// The problem document of an answer, kept beside its body so that the outermost layer, which
+/// knows the request's id, can add it as the `request_id` member (see
+/// [`super::request_id`]); answers that never pass that layer keep the document as it is.
+#[derive(Clone)]
+pub struct ProblemBody(Bytes);
+
+impl ProblemBody {
+    /// The document with `"request_id": id` as its last member. The id needs no escaping in
+    /// JSON (see [`RequestId`]), and the document is always an object with members.
+    pub fn with_request_id(self, id: RequestId) -> Bytes {
+        let document = self.0;
+        let Some(open) = document.strip_suffix(b"}") else {
+            return document;
+        };
+        let id = id.as_str();
+        let mut out = Vec::with_capacity(document.len() + id.len() + 16);
+        out.extend_from_slice(open);
+        out.extend_from_slice(b",\"request_id\":\"");
+        out.extend_from_slice(id.as_bytes());
+        out.extend_from_slice(b"\"}");
+        Bytes::from(out)
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut body = self.extensions;
@@ -205,7 +232,9 @@ impl IntoResponse for ApiError {
         body.insert("title".into(), json!(self.title));
         body.insert("status".into(), json!(self.status.as_u16()));
         body.insert("detail".into(), json!(self.detail));
-        let mut response = (self.status, Value::Object(body).to_string()).into_response();
+        let document = Bytes::from(Value::Object(body).to_string());
+        let mut response = (self.status, document.clone()).into_response();
+        response.extensions_mut().insert(ProblemBody(document));
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if let Some(seconds) = self.retry_after {

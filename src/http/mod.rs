@@ -23,6 +23,7 @@ pub mod products;
 pub mod rate_limits;
 pub mod readiness;
 pub mod receipts;
+pub mod request_id;
 pub mod response_counts;
 pub mod scan;
 pub mod server;
@@ -219,9 +220,10 @@ pub fn app_with_lookup(
     let trace = tracing::enabled!(target: "tower_http::trace", tracing::Level::DEBUG)
         .then(|| ServiceBuilder::new().map_response(IntoResponse::into_response).layer(TraceLayer::new_for_http()));
     let limits = rate_limits::RateLimitLayer { limiter: state.limits.clone(), registry: state.registry.clone() };
+    // The trace layer sits inside the outer one, so that its lines carry the request's id.
     ServiceBuilder::new()
-        .option_layer(trace)
         .layer(outer_layer::OuterLayer { limit: config.request_timeout, responses: state.responses })
+        .option_layer(trace)
         .layer(DefaultBodyLimit::max(config.body_limit))
         .layer(limits)
         .service(router_with_lookup(state, config, lookup))

@@ -7,6 +7,10 @@
 //! locks the runtime's timer wheel to drop it. Here the timer is made only when the handler
 //! could not answer at its first poll (a cache hit always can), and counts from the moment the
 //! request arrived, so the limit is the same.
+//!
+//! It also gives every request its id ([`RequestId`]): current on this thread while the request
+//! is polled, so that every log line written meanwhile carries it, and written into the answer's
+//! `X-Request-Id` and into its problem document, if it is one.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -20,7 +24,8 @@ use axum::response::{IntoResponse, Response};
 use tokio::time::{Instant, Sleep};
 use tower::{Layer, Service};
 
-use super::error::ApiError;
+use super::error::{ApiError, ProblemBody};
+use super::request_id::{RequestId, X_REQUEST_ID};
 use super::response_counts::ResponseCounts;
 
 /// Wraps a service in [`Outer`].
@@ -61,11 +66,13 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
+        let id = RequestId::of(&request);
         OuterFuture {
-            answer: self.inner.call(request),
+            answer: id.scope(|| self.inner.call(request)),
             deadline: Instant::now() + self.limit,
             timer: None,
             responses: self.responses,
+            id,
         }
     }
 }
@@ -80,6 +87,7 @@ pin_project_lite::pin_project! {
         // on the common path, where it never is.
         timer: Option<Pin<Box<Sleep>>>,
         responses: &'static ResponseCounts,
+        id: RequestId,
     }
 }
 
@@ -91,26 +99,36 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        if let Poll::Ready(answered) = this.answer.poll(cx) {
-            let Ok(response) = answered;
-            return Poll::Ready(Ok(last_touches(response, this.responses)));
-        }
-        let deadline = *this.deadline;
-        let timer = this.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-        match timer.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Ok(last_touches(ApiError::timeout().into_response(), this.responses))),
-            Poll::Pending => Poll::Pending,
-        }
+        let id = *this.id;
+        id.scope(|| {
+            if let Poll::Ready(answered) = this.answer.poll(cx) {
+                let Ok(response) = answered;
+                return Poll::Ready(Ok(last_touches(response, this.responses, id)));
+            }
+            let deadline = *this.deadline;
+            let timer = this.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+            match timer.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    Poll::Ready(Ok(last_touches(ApiError::timeout().into_response(), this.responses, id)))
+                }
+                Poll::Pending => Poll::Pending,
+            }
+        })
     }
 }
 
-/// Adds the security headers every answer carries (unless a handler set its own), logs server
-/// errors and counts the answer.
-fn last_touches(mut response: Response, responses: &ResponseCounts) -> Response {
+/// Adds the security headers every answer carries (unless a handler set its own) and the
+/// request's id (also into a problem document), logs server errors and counts the answer.
+fn last_touches(mut response: Response, responses: &ResponseCounts, id: RequestId) -> Response {
     responses.count(response.status());
+    if let Some(problem) = response.extensions_mut().remove::<ProblemBody>() {
+        *response.body_mut() = problem.with_request_id(id).into();
+        response.headers_mut().remove(header::CONTENT_LENGTH);
+    }
     let headers = response.headers_mut();
     headers.entry(header::X_CONTENT_TYPE_OPTIONS).or_insert(HeaderValue::from_static("nosniff"));
     headers.entry(header::REFERRER_POLICY).or_insert(HeaderValue::from_static("no-referrer"));
+    headers.insert(X_REQUEST_ID.clone(), id.header_value());
     if response.status().is_server_error() {
         tracing::warn!(status = %response.status(), "answered with a server error");
     }
