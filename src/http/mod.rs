@@ -143,14 +143,7 @@ pub fn router_with_lookup(state: AppState, config: &Config, lookup: MethodRouter
         .route("/api/v1/receipts/{id}", get(receipts::get::get_receipt))
         .route("/v/{token}", get(scan::scan))
         .route("/V/{token}", get(scan::scan))
-        .route("/01/{gtin}", get(products::product_uri))
-        .route("/01/{gtin}/21/{serial}", get(scan::gs1::scan))
-        .route("/01/{gtin}/{*rest}", get(scan::gs1::refuse))
-        .route("/21/{*rest}", get(scan::gs1::refuse))
-        .route("/10/{*rest}", get(scan::gs1::refuse))
-        .route("/22/{*rest}", get(scan::gs1::refuse))
         .route("/api/v1/products/{gtin}", get(products::product))
-        .route("/.well-known/gs1resolver", get(scan::resolver::description))
         .route("/api/v1/changes", get(changes::list::list_changes))
         .route("/changes.atom", get(changes::atom::changes_atom))
         .route("/api/v1/log", get(log::info::info))
@@ -177,7 +170,22 @@ pub fn router_with_lookup(state: AppState, config: &Config, lookup: MethodRouter
                 .layer(DefaultBodyLimit::max(verify::query_list_limit(config) * 2)),
         );
 
-    api.fallback(not_found).method_not_allowed_fallback(method_not_allowed).with_state(state)
+    api.merge(gs1_resolver()).fallback(not_found).method_not_allowed_fallback(method_not_allowed).with_state(state)
+}
+
+/// The routes a GS1 resolver answers, readable from any origin with their preflights
+/// ([`scan::cors`]).
+fn gs1_resolver() -> Router<AppState> {
+    use scan::cors::{open_to_any_origin, preflight};
+    Router::new()
+        .route("/01/{gtin}", get(products::product_uri).options(preflight))
+        .route("/01/{gtin}/21/{serial}", get(scan::gs1::scan).options(preflight))
+        .route("/01/{gtin}/{*rest}", get(scan::gs1::refuse).options(preflight))
+        .route("/21/{*rest}", get(scan::gs1::refuse).options(preflight))
+        .route("/10/{*rest}", get(scan::gs1::refuse).options(preflight))
+        .route("/22/{*rest}", get(scan::gs1::refuse).options(preflight))
+        .route("/.well-known/gs1resolver", get(scan::resolver::description).options(preflight))
+        .layer(axum::middleware::map_response(open_to_any_origin))
 }
 
 /// The routes inside the middleware stack: the service the server runs.

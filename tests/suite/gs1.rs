@@ -457,3 +457,69 @@ async fn zbarimg_reads_the_gs1_mark_at_every_scale_down_to_a_quarter() {
         assert_eq!(rqrr_reads.first(), Some(&100), "rqrr reads the {name} mark at full size");
     }
 }
+
+/// The resolver's routes are open to any origin (GS1's resolver standard asks for CORS): a
+/// preflight is answered, answers and refusals carry `Access-Control-Allow-Origin: *`, and a
+/// preflight counts as no scan. Other routes stay closed to other origins.
+#[tokio::test]
+async fn resolver_routes_answer_other_origins_and_their_preflights() {
+    let app = app_with_product_marks().await;
+    let uri = mark_uri(&app, 2, 31).await;
+    let path = uri.strip_prefix(&app.base).unwrap().to_string();
+    for route in [path.as_str(), &format!("/01/{GTIN_14}"), "/.well-known/gs1resolver", "/21/1"] {
+        let preflight = app
+            .client
+            .request(reqwest::Method::OPTIONS, app.url(route))
+            .header("origin", "https://shop.example")
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "accept-language")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(preflight.status(), 204, "{route}");
+        let headers = preflight.headers();
+        assert_eq!(headers["access-control-allow-origin"], "*", "{route}");
+        assert!(headers["access-control-allow-methods"].to_str().unwrap().contains("GET"), "{route}");
+        assert!(headers["access-control-allow-headers"].to_str().unwrap().contains("Accept-Language"), "{route}");
+        let answer = app.client.get(app.url(route)).header("origin", "https://shop.example").send().await.unwrap();
+        assert_eq!(answer.headers()["access-control-allow-origin"], "*", "{route} answered {}", answer.status());
+    }
+    let refused = app.get("/21/1").await;
+    assert_eq!(refused.status(), 400);
+    assert_eq!(refused.headers()["access-control-allow-origin"], "*");
+    let lookup = app.get(&format!("/api/v1/certificates/{NUMBER}")).await;
+    assert!(lookup.headers().get("access-control-allow-origin").is_none(), "only the resolver's routes are opened");
+    let answer = app.scan(&path).await;
+    assert_eq!(answer["scans"]["requests"], 2, "one GET above and this landing; the preflight counts none: {answer}");
+
+    // A page of another origin (`localhost` against `127.0.0.1`) reads the resolver's linkset in a real
+    // browser, with its Link header; the same page cannot read a certificate answer.
+    use common::browser::{Browser, BrowserOptions};
+    let browser = Browser::start(BrowserOptions::phone("en")).await;
+    let elsewhere = app.base.replacen("127.0.0.1", "localhost", 1) + "/healthz";
+    browser.client().goto(&elsewhere).await.expect("a page of another origin");
+    let fetch = "window.result = null;\
+                 fetch(arguments[0], {headers: {'Accept': 'application/linkset+json'}})\
+                   .then(async r => { window.result = {status: r.status, link: r.headers.get('Link'), body: await r.json()}; })\
+                   .catch(e => { window.result = {error: String(e)}; });\
+                 return true;";
+    browser.execute(fetch, vec![json!(format!("{uri}&linkType=all"))]).await;
+    browser.wait_until("the resolver's answer", "return window.result !== null").await;
+    let read = browser.execute("return window.result", vec![]).await;
+    assert_eq!(read["status"], 200, "{read}");
+    assert_rfc9264(&read["body"]);
+    let landing = fetch.replace("application/linkset+json", "application/json");
+    browser.execute(&landing, vec![json!(uri)]).await;
+    browser.wait_until("the landing's answer", "return window.result !== null").await;
+    let read = browser.execute("return window.result", vec![]).await;
+    assert_eq!(read["body"]["verdict"], "valid", "{read}");
+    assert!(
+        read["link"].as_str().is_some_and(|link| link.contains("rel=\"linkset\"")),
+        "the Link header is exposed: {read}"
+    );
+    browser.execute(fetch, vec![json!(app.url(&format!("/api/v1/certificates/{NUMBER}")))]).await;
+    browser.wait_until("the refused read", "return window.result !== null").await;
+    let refused = browser.execute("return window.result", vec![]).await;
+    assert!(refused["error"].is_string(), "a certificate answer must stay closed to other origins: {refused}");
+    browser.close().await;
+}

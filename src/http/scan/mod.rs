@@ -3,6 +3,7 @@
 //! carry one verdict. If the certificate's status cannot be read the answer is a 503 problem,
 //! never a verdict.
 
+pub mod cors;
 pub mod fragments;
 pub mod gs1;
 mod page;
