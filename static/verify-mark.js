@@ -100,23 +100,35 @@
     if (match[5].length !== GS1_BASE32_LEN) return { ok: false, reason: "wrong length (truncated or padded)" };
     var binary = base32Decode(match[5]);
     if (!binary || binary.length !== GS1_BINARY_LEN) return { ok: false, reason: "bad base32" };
-    if (binary[0] !== 2) return { ok: false, reason: "token version " + binary[0] + " is not supported" };
-    var level = LEVELS[binary[9]];
-    if (!level) return { ok: false, reason: "bad level" };
-    var days = (binary[10] << 8) | binary[11];
-    var batch = u32(binary, 12);
-    if (batch === 0) return { ok: false, reason: "batch and serial start at 1" };
+    var head = tokenHead(binary, 2);
+    if (head.reason) return { ok: false, reason: head.reason };
+    if (head.batch === 0) return { ok: false, reason: "batch and serial start at 1" };
     var text = gtin + "/" + match[2] + "/" + number + "." + uscc;
     var claims = {
       number: number,
       uscc: uscc,
-      level: level,
-      valid_until: new Date(days * 86400000).toISOString().slice(0, 10),
-      batch: batch,
+      level: head.level,
+      valid_until: head.validUntil,
+      batch: head.batch,
       serial: serial,
       gtin: gtin
     };
     return signedToken(GS1_CONTEXT, text, binary, GS1_FIELDS_LEN, claims);
+  }
+
+  /* The fields both token layouts open with (docs/format.md §10): the layout's version, the key
+     id (bytes 1-8, read by signedToken), the level, the validity in days since 1970 and the
+     batch. { level, validUntil, batch }, or { reason } when the version or level is not ours. */
+  function tokenHead(binary, version) {
+    if (binary[0] !== version) return { reason: "token version " + binary[0] + " is not supported" };
+    var level = LEVELS[binary[9]];
+    if (!level) return { reason: "bad level" };
+    var days = (binary[10] << 8) | binary[11];
+    return {
+      level: level,
+      validUntil: new Date(days * 86400000).toISOString().slice(0, 10),
+      batch: u32(binary, 12)
+    };
   }
 
   /* A parsed token: what was signed (the context, the token's text, then its first `fieldsLen`
@@ -150,19 +162,16 @@
     if (!usccValid(uscc)) return { ok: false, reason: "bad unified social credit code" };
     var binary = base32Decode(rest.slice(18));
     if (!binary || binary.length !== BINARY_LEN) return { ok: false, reason: "bad base32" };
-    if (binary[0] !== 1) return { ok: false, reason: "token version " + binary[0] + " is not supported" };
-    var level = LEVELS[binary[9]];
-    if (!level) return { ok: false, reason: "bad level" };
-    var days = (binary[10] << 8) | binary[11];
-    var batch = u32(binary, 12);
+    var head = tokenHead(binary, 1);
+    if (head.reason) return { ok: false, reason: head.reason };
     var serial = u32(binary, 16);
-    if ((batch === 0) !== (serial === 0)) return { ok: false, reason: "batch and serial start at 1" };
+    if ((head.batch === 0) !== (serial === 0)) return { ok: false, reason: "batch and serial start at 1" };
     var claims = {
       number: number,
       uscc: uscc,
-      level: level,
-      valid_until: new Date(days * 86400000).toISOString().slice(0, 10),
-      batch: batch,
+      level: head.level,
+      valid_until: head.validUntil,
+      batch: head.batch,
       serial: serial
     };
     return signedToken(CONTEXT, number + "." + uscc, binary, FIELDS_LEN, claims);

@@ -4,8 +4,6 @@
 use crate::common;
 
 use common::{issue_body, spawn_app, wait};
-use starmark::domain::CertificateNumber;
-use starmark::registry::Change;
 
 /// The `host:port` of a `http://host:port` base URL.
 fn address(base: &str) -> String {
@@ -21,14 +19,8 @@ async fn a_dropped_app_stops_serving_and_gives_up_its_background_work() {
     let app = spawn_app().await;
     let peer = app.spawn_peer().await;
     app.issue(&issue_body("SM2026HARNESS1", "测试夹具有限公司", 71)).await;
-    let number = CertificateNumber::parse("SM2026HARNESS1").expect("number");
     // Ordered through the registry alone, so no background build has run for it yet.
-    let record = app
-        .registry
-        .change("test", &number, &Change::OrderMarks { count: 20, product: None })
-        .await
-        .expect("order")
-        .record;
+    let record = app.order_without_index("SM2026HARNESS1", 20).await;
     let addresses = [address(&app.base), address(&peer)];
     for address in &addresses {
         assert!(accepts(address).await, "{address} serves while the app lives");

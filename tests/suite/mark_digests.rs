@@ -14,7 +14,7 @@ use common::{issue_body, spawn_app, TestApp};
 use serde_json::{json, Value};
 use sqlx::Row;
 use starmark::domain::{CertificateNumber, CertificateRecord};
-use starmark::registry::{Change, Registry, DIGEST_INDEX_LOAD_AFTER};
+use starmark::registry::{Registry, DIGEST_INDEX_LOAD_AFTER};
 
 /// Waits until `registry` holds the digest index of `number`/`batch` (built in the background).
 async fn until_index(registry: &Registry, number: &str, batch: u32) {
@@ -149,14 +149,8 @@ async fn a_batch_scanned_now_and_then_is_verified_without_loading_its_index() {
 async fn batches_without_an_index_are_verified_as_before() {
     let app = spawn_app().await;
     app.issue(&issue_body("SM2026DIGEST02", "无索引标志有限公司", 62)).await;
-    let number = CertificateNumber::parse("SM2026DIGEST02").expect("number");
     // Ordered through the registry alone, as batches were before indexes existed: no index.
-    let record = app
-        .registry
-        .change("test", &number, &Change::OrderMarks { count: 20, product: None })
-        .await
-        .expect("order")
-        .record;
+    let record = app.order_without_index("SM2026DIGEST02", 20).await;
     let token = app.registry.mark_token(&record, 1, 9).expect("token");
     let before = app.registry.signatures_verified();
     let answer = scan_json(&app.client, &app.base, &format!("/v/{}", token)).await;

@@ -2,7 +2,8 @@
 //! forged by changing one character of a genuine token.
 
 use serde_json::{json, Value};
-use starmark::domain::CertificateNumber;
+use starmark::domain::{CertificateNumber, CertificateRecord};
+use starmark::registry::Change;
 
 use super::TestApp;
 
@@ -16,6 +17,14 @@ impl TestApp {
         let body: Value = response.json().await.expect("order answer is JSON");
         assert_eq!(status, 201, "ordering {count} marks of {number}: {body}");
         body
+    }
+
+    /// Orders a batch of `count` marks of `number` through the registry alone, as batches were
+    /// ordered before digest indexes existed: no background work builds its index.
+    pub async fn order_without_index(&self, number: &str, count: u64) -> CertificateRecord {
+        let number = CertificateNumber::parse(number).expect("certificate number");
+        let order = Change::OrderMarks { count, product: None };
+        self.registry.change("test", &number, &order).await.expect("order").record
     }
 
     /// The token of serial `serial` of batch `batch` of `number` (batch 0, serial 0: the
