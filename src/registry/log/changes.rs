@@ -65,15 +65,17 @@ impl Registry {
         let checkpoint = self.covering_checkpoint().await?;
         let size = checkpoint.as_ref().map_or(0, |c| c.checkpoint.size);
         let limit = limit.min(MAX_CHANGES_PAGE);
-        let mut logged = match holder {
+        let logged = match holder {
+            // Read newest first by the store.
             Some(uscc) => self.store.logged_events_of_holder(uscc, size, limit).await.map_err(damaged)?,
             None => {
                 let from = size.saturating_sub(u64::from(limit));
                 let count = u32::try_from(size - from).map_err(|_| RegistryError::Internal("page too long".into()))?;
-                self.store.logged_events(from, count).await.map_err(damaged)?
+                let mut oldest_first = self.store.logged_events(from, count).await.map_err(damaged)?;
+                oldest_first.reverse();
+                oldest_first
             }
         };
-        logged.sort_by_key(|logged| std::cmp::Reverse(logged.idx));
         let mut changes = self.vouched(logged, size)?;
         if let Some(uscc) = holder {
             // The row's `uscc` column found these; only the signed record may say whose they are.
