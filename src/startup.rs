@@ -62,7 +62,7 @@ pub async fn open_registry(config: &Config) -> anyhow::Result<Arc<Registry>> {
 /// its password.
 fn shared_cache(url: &str, ca: Option<&std::path::Path>, ttl: std::time::Duration) -> anyhow::Result<Arc<SharedCache>> {
     let shown = crate::store::display_url(url);
-    let tls = url.starts_with("rediss://");
+    let tls = url.starts_with("rediss://") || url.starts_with("rediss+cluster://");
     let shared = match ca {
         Some(path) if tls => {
             let roots =
@@ -70,13 +70,13 @@ fn shared_cache(url: &str, ca: Option<&std::path::Path>, ttl: std::time::Duratio
             SharedCache::with_roots(url, roots, ttl)
         }
         Some(_) => {
-            anyhow::bail!("STARMARK_REDIS_CA is set, but REDIS_URL {shown} does not use TLS; write it as rediss://")
+            anyhow::bail!("STARMARK_REDIS_CA is set, but REDIS_URL {shown} does not use TLS; write it as rediss:// (or rediss+cluster://)")
         }
         None => SharedCache::new(url, ttl),
     };
     shared.with_context(|| {
         format!(
-            "REDIS_URL {shown} cannot be used (write it as redis://[:password@]host[:port][/db], or rediss:// for TLS)"
+            "REDIS_URL {shown} cannot be used (write it as redis://[:password@]host[:port][/db], rediss:// for TLS, or redis+cluster://host:port[,host:port…] for a Redis Cluster)"
         )
     })
 }

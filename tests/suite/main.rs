@@ -41,6 +41,7 @@ mod problem_types;
 mod rate_limits;
 mod read_path;
 mod readiness;
+mod redis_cluster;
 mod redis_tls;
 mod request_ids;
 mod scan_counts;

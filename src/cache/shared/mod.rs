@@ -19,30 +19,34 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use redis::aio::ConnectionManager;
 use redis::AsyncCommands;
 use tokio::sync::RwLock;
 
 use super::{AnswerCache, Prepared};
+use link::{Link, Target};
 
+pub mod link;
 pub mod scan_figures;
 pub mod scanner_sets;
+pub mod slots;
 pub use scan_figures::ScanDelta;
 
 /// The pub/sub channel carrying the keys of changed answers.
 pub const CHANNEL: &str = "starmark:changes";
 const KEY_PREFIX: &str = "starmark:answer:";
 /// Longest wait for one Redis command before it counts as a miss.
-const OPERATION_TIMEOUT: Duration = Duration::from_millis(150);
+pub(crate) const OPERATION_TIMEOUT: Duration = Duration::from_millis(150);
 /// How often the change feed proves it is alive.
 const HEARTBEAT: Duration = Duration::from_secs(1);
+/// Calls a cluster is sent at once for one operation split by slot.
+const CALLS_AT_ONCE: usize = 64;
 /// Longest wait between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 /// The Redis side of the cache.
 pub struct SharedCache {
-    client: redis::Client,
-    connection: RwLock<Option<ConnectionManager>>,
+    target: Target,
+    connection: RwLock<Option<Link>>,
     ttl: Duration,
     up: AtomicBool,
     /// [`PUT_UNLESS_NEWER`] and [`FORGET_OLDER`] (each after [`HELD_VERSION`]), hashed once for
@@ -194,21 +198,21 @@ fn decode(bytes: &[u8]) -> Option<SharedAnswer> {
 impl SharedCache {
     /// Prepares the client; nothing is connected until [`SharedCache::run_feed`] runs. A
     /// `rediss://` URL connects over TLS, checking the server's certificate against the system's
-    /// trust store.
+    /// trust store; `redis+cluster://` and `rediss+cluster://` name a Redis Cluster by its seed
+    /// nodes ([`link`]).
     pub fn new(url: &str, ttl: Duration) -> Result<Arc<Self>, redis::RedisError> {
-        Ok(Self::with_client(redis::Client::open(url)?, ttl))
+        Ok(Self::with_target(Target::open(url, None)?, ttl))
     }
 
-    /// Like [`SharedCache::new`] for a `rediss://` URL whose server's certificate must chain to
-    /// one of the certificate authorities in `roots_pem` (a private CA) instead.
+    /// Like [`SharedCache::new`] for a TLS URL whose server's certificate must chain to one of
+    /// the certificate authorities in `roots_pem` (a private CA) instead.
     pub fn with_roots(url: &str, roots_pem: Vec<u8>, ttl: Duration) -> Result<Arc<Self>, redis::RedisError> {
-        let certificates = redis::TlsCertificates { client_tls: None, root_cert: Some(roots_pem) };
-        Ok(Self::with_client(redis::Client::build_with_tls(url, certificates)?, ttl))
+        Ok(Self::with_target(Target::open(url, Some(roots_pem))?, ttl))
     }
 
-    fn with_client(client: redis::Client, ttl: Duration) -> Arc<Self> {
+    fn with_target(target: Target, ttl: Duration) -> Arc<Self> {
         Arc::new(Self {
-            client,
+            target,
             connection: RwLock::new(None),
             ttl,
             up: AtomicBool::new(false),
@@ -238,8 +242,63 @@ impl SharedCache {
         }
     }
 
-    async fn connection(&self) -> Option<ConnectionManager> {
+    async fn connection(&self) -> Option<Link> {
         self.connection.read().await.clone()
+    }
+
+    /// Whether this is a Redis Cluster, where the keys of one call must share a slot.
+    pub fn is_cluster(&self) -> bool {
+        self.target.is_cluster()
+    }
+
+    /// Puts the items of one call over several keys in the order [`SharedCache::eval_per_slot`]
+    /// sends them in: as they are for one server, keys of one slot together in a cluster.
+    fn order_for_calls<T>(&self, items: &mut [T], key: impl Fn(&T) -> String) {
+        if self.is_cluster() {
+            slots::order_by_slot(items, key);
+        }
+    }
+
+    /// Runs `script` over `keys`, `KEYS[k]` with `ARGV[1 + k]` from `args` after the shared
+    /// `ARGV[1]` `first`, and returns the replies' bytes in key order: one call on one server;
+    /// in a cluster one call per run of keys in one slot, all at once (their order is kept by
+    /// [`SharedCache::order_for_calls`]). `None` when any call failed.
+    async fn eval_per_slot(
+        &self,
+        script: &redis::Script,
+        first: i64,
+        keys: &[String],
+        args: &[Vec<u8>],
+    ) -> Option<Vec<u8>> {
+        let connection = self.connection().await?;
+        let runs = if self.is_cluster() { slots::runs(keys) } else { slots::one_run(keys.len()) };
+        let calls: Vec<redis::Cmd> = runs
+            .into_iter()
+            .map(|run| {
+                let mut call = redis::cmd("EVALSHA");
+                call.arg(script.get_hash()).arg(run.len());
+                for key in &keys[run.clone()] {
+                    call.arg(key);
+                }
+                call.arg(first);
+                for arg in &args[run] {
+                    call.arg(arg.as_slice());
+                }
+                call
+            })
+            .collect();
+        let replies: Vec<Option<Vec<u8>>> = futures_util::stream::iter(calls.into_iter().map(|call| {
+            let mut connection = connection.clone();
+            async move { self.run_scripted::<Vec<u8>>(&call, script, &mut connection).await }
+        }))
+        .buffered(CALLS_AT_ONCE)
+        .collect()
+        .await;
+        let mut out = Vec::new();
+        for reply in replies {
+            out.extend(reply?);
+        }
+        Some(out)
     }
 
     /// Runs one Redis operation within [`OPERATION_TIMEOUT`] and notes whether Redis answered;
@@ -269,7 +328,7 @@ impl SharedCache {
         &self,
         call: &redis::Cmd,
         script: &redis::Script,
-        connection: &mut ConnectionManager,
+        connection: &mut Link,
     ) -> Option<T> {
         self.run(async {
             match call.query_async::<T>(connection).await {
@@ -317,12 +376,21 @@ impl SharedCache {
         if changes.is_empty() {
             return true;
         }
-        let Some(mut connection) = self.connection().await else { return false };
-        let mut invocation = self.forget_older.prepare_invoke();
-        for (key, version) in changes {
-            invocation.key(format!("{KEY_PREFIX}{key}")).arg(*version);
-        }
-        self.run(invocation.invoke_async::<i64>(&mut connection)).await.is_some()
+        let Some(connection) = self.connection().await else { return false };
+        let keys: Vec<String> = changes.iter().map(|(key, _)| format!("{KEY_PREFIX}{key}")).collect();
+        // In a cluster the answers of several certificates live in several slots: a call each.
+        let runs =
+            if self.is_cluster() { (0..keys.len()).map(|i| i..i + 1).collect() } else { slots::one_run(keys.len()) };
+        let calls = runs.into_iter().map(|run| {
+            let mut invocation = self.forget_older.prepare_invoke();
+            for (key, (_, version)) in keys[run.clone()].iter().zip(&changes[run]) {
+                invocation.key(key).arg(*version);
+            }
+            let mut connection = connection.clone();
+            async move { self.run(invocation.invoke_async::<i64>(&mut connection)).await.is_some() }
+        });
+        let answered: Vec<bool> = futures_util::stream::iter(calls).buffer_unordered(CALLS_AT_ONCE).collect().await;
+        answered.into_iter().all(|answered| answered)
     }
 
     /// Tells every instance that `key` changed.
@@ -339,8 +407,11 @@ impl SharedCache {
         // Whether the failures since start, or since the last connection, were reported: a
         // Redis that never answers (a wrong host, password or certificate) must not be silent.
         let mut failure_reported = false;
+        // Which seed node of a cluster the feed tries next.
+        let mut attempt = 0;
         loop {
-            match self.subscribe().await {
+            attempt += 1;
+            match self.subscribe(attempt).await {
                 Ok(feed) => {
                     backoff = Duration::from_millis(100);
                     failure_reported = false;
@@ -385,22 +456,18 @@ impl SharedCache {
         }
     }
 
-    async fn subscribe(&self) -> Result<redis::aio::PubSub, redis::RedisError> {
+    async fn subscribe(&self, attempt: usize) -> Result<redis::aio::PubSub, redis::RedisError> {
         let timeout = |what: &'static str| move |_| redis::RedisError::from((redis::ErrorKind::IoError, what));
-        let mut feed = tokio::time::timeout(Duration::from_secs(1), self.client.get_async_pubsub())
+        let feed_client = self.target.feed_client(attempt);
+        let mut feed = tokio::time::timeout(Duration::from_secs(1), feed_client.get_async_pubsub())
             .await
             .map_err(timeout("connect timed out"))??;
         feed.subscribe(CHANNEL).await?;
         if self.connection.read().await.is_none() {
-            let config = redis::aio::ConnectionManagerConfig::new()
-                .set_connection_timeout(Duration::from_secs(1))
-                .set_response_timeout(OPERATION_TIMEOUT)
-                .set_number_of_retries(1);
-            let manager =
-                tokio::time::timeout(Duration::from_secs(2), self.client.get_connection_manager_with_config(config))
-                    .await
-                    .map_err(timeout("connect timed out"))??;
-            *self.connection.write().await = Some(manager);
+            let link = tokio::time::timeout(Duration::from_secs(2), self.target.connect())
+                .await
+                .map_err(timeout("connect timed out"))??;
+            *self.connection.write().await = Some(link);
         }
         Ok(feed)
     }

@@ -141,15 +141,14 @@ fn shared_figure(delta: &ScanDelta, figure: &[u8]) -> Option<ScanTally> {
 
 impl SharedCache {
     /// Counts scans of several serials in Redis, shared by every instance, in ONE round trip
-    /// ([`COUNT_SCANS`]: the keys of every batch in one call, so not for Redis Cluster, whose
-    /// slots may split them; neither is `FORGET_OLDER`), and returns, per delta and in the same
+    /// ([`COUNT_SCANS`]: the keys of every batch in one call; in a Redis Cluster one call per slot,
+    /// sent together), and returns, per delta and in the same
     /// order, the figure every instance shares: count and first-scan time including these scans
     /// (`last_at` is the delta's). `None` when Redis is unavailable.
     pub async fn count_scans(&self, deltas: &[ScanDelta]) -> Option<Vec<ScanTally>> {
         if deltas.is_empty() {
             return Some(Vec::new());
         }
-        let mut connection = self.connection().await?;
         // The deltas batch by batch (in order of first appearance): the figures come back in
         // that order.
         let mut batches: Vec<(&str, u32, Vec<usize>)> = Vec::new();
@@ -163,22 +162,19 @@ impl SharedCache {
             });
             batches[at].2.push(i);
         }
-        let mut call = redis::cmd("EVALSHA");
-        call.arg(self.count_scans.get_hash()).arg(batches.len());
-        for (number, batch, _) in &batches {
-            call.arg(batch_key(number, *batch));
-        }
-        call.arg(SCAN_FIGURES_TTL_SECONDS);
-        let mut records = Vec::new();
-        for (_, _, members) in &batches {
-            records.clear();
-            records.reserve(members.len() * RECORD_BYTES);
-            for &i in members {
-                push_record(&mut records, &deltas[i]);
-            }
-            call.arg(records.as_slice());
-        }
-        let reply: Vec<u8> = self.run_scripted(&call, &self.count_scans, &mut connection).await?;
+        self.order_for_calls(&mut batches, |(number, batch, _)| batch_key(number, *batch));
+        let keys: Vec<String> = batches.iter().map(|(number, batch, _)| batch_key(number, *batch)).collect();
+        let records: Vec<Vec<u8>> = batches
+            .iter()
+            .map(|(_, _, members)| {
+                let mut records = Vec::with_capacity(members.len() * RECORD_BYTES);
+                for &i in members {
+                    push_record(&mut records, &deltas[i]);
+                }
+                records
+            })
+            .collect();
+        let reply = self.eval_per_slot(&self.count_scans, SCAN_FIGURES_TTL_SECONDS, &keys, &records).await?;
         if reply.len() != deltas.len() * FIGURE_BYTES {
             tracing::warn!(
                 sent = deltas.len(),

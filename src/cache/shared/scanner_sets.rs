@@ -122,12 +122,11 @@ fn read_reply(reply: &[u8]) -> Option<ScannerSet> {
 impl SharedCache {
     /// Unions the scanner sets of several serials into the ones every instance shares, in ONE
     /// round trip, and returns the shared sets in the same order; `None` when Redis is
-    /// unavailable. Like [`SharedCache::count_scans`], not for Redis Cluster.
+    /// unavailable. Split by slot in a Redis Cluster like [`SharedCache::count_scans`].
     pub async fn union_scanners(&self, sets: &[(SerialKey, ScannerSet)]) -> Option<Vec<ScannerSet>> {
         if sets.is_empty() {
             return Some(Vec::new());
         }
-        let mut connection = self.connection().await?;
         let mut batches: Vec<(&str, u32, Vec<usize>)> = Vec::new();
         let mut place: HashMap<(&str, u32), usize, foldhash::fast::RandomState> = HashMap::default();
         for (i, (key, _)) in sets.iter().enumerate() {
@@ -137,22 +136,19 @@ impl SharedCache {
             });
             batches[at].2.push(i);
         }
-        let mut call = redis::cmd("EVALSHA");
-        call.arg(self.union_scanners.get_hash()).arg(batches.len());
-        for (number, batch, _) in &batches {
-            call.arg(batch_key(number, *batch));
-        }
-        call.arg(SCANNER_SETS_TTL_SECONDS);
-        let mut records = Vec::new();
-        for (_, _, members) in &batches {
-            records.clear();
-            records.reserve(members.len() * RECORD_BYTES);
-            for &i in members {
-                push_record(&mut records, &sets[i].0, &sets[i].1);
-            }
-            call.arg(records.as_slice());
-        }
-        let reply: Vec<u8> = self.run_scripted(&call, &self.union_scanners, &mut connection).await?;
+        self.order_for_calls(&mut batches, |(number, batch, _)| batch_key(number, *batch));
+        let keys: Vec<String> = batches.iter().map(|(number, batch, _)| batch_key(number, *batch)).collect();
+        let records: Vec<Vec<u8>> = batches
+            .iter()
+            .map(|(_, _, members)| {
+                let mut records = Vec::with_capacity(members.len() * RECORD_BYTES);
+                for &i in members {
+                    push_record(&mut records, &sets[i].0, &sets[i].1);
+                }
+                records
+            })
+            .collect();
+        let reply = self.eval_per_slot(&self.union_scanners, SCANNER_SETS_TTL_SECONDS, &keys, &records).await?;
         if reply.len() != sets.len() * REPLY_BYTES {
             tracing::warn!(sent = sets.len(), received = reply.len() / REPLY_BYTES, "redis scanner sets do not match");
             return None;

@@ -13,6 +13,7 @@ pub mod ports;
 pub mod process;
 pub mod qr;
 pub mod records;
+pub mod redis_cluster;
 pub mod redis_feed;
 pub mod redis_server;
 pub mod relay;
