@@ -60,6 +60,16 @@ async fn scrape(app: &TestApp) -> String {
     response.text().await.unwrap()
 }
 
+/// The SHA-256 of a file's bytes in hex, by openssl (an implementation apart from the server's).
+fn openssl_sha256(path: &std::path::Path) -> String {
+    let out = common::process::try_output(std::process::Command::new("openssl").args(["dgst", "-sha256", "-r"]).arg(path))
+        .unwrap_or_else(|e| {
+            panic!("the `openssl` command line tool is needed to check stored key hashes ({e}); install it with `apt-get install openssl`")
+        });
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).split_whitespace().next().expect("a digest").to_string()
+}
+
 /// Checks a 429 `rate-limited` of `class`: `Retry-After` matching the body, and the fields.
 async fn assert_refused(response: reqwest::Response, class: &str, policy: &str) -> u64 {
     let wait: u64 = header(&response, "retry-after").expect("Retry-After").parse().expect("seconds");
@@ -80,6 +90,13 @@ async fn a_key_has_its_own_quota_until_it_is_revoked(backend: Backend) {
     app.issue(&common::issue_body("SM2026KEYS0001", "集成密钥有限公司", 301)).await;
     let path = "/api/v1/certificates/SM2026KEYS0001";
     let (key, id) = create_key(&app, "Platform X", Some("5/min")).await;
+    // Stored is the SHA-256 of the secret, as openssl computes it, and nothing that gives the key.
+    let secret_file = app.dir.path().join("secret");
+    std::fs::write(&secret_file, &key[21..]).unwrap();
+    let digest = openssl_sha256(&secret_file);
+    let mut db = app.raw_db().await;
+    let sql = format!("SELECT COUNT(*) FROM integrator_keys WHERE id = '{id}' AND secret_hash = {}", db.blob(&digest));
+    assert_eq!(db.integer(&sql).await, 1, "the stored hash is SHA-256 of the secret");
     let row = listed(&app, &id).await;
     assert_eq!(row[1..], ["5/min".to_string(), row[2].clone(), "never".into(), "live".into(), "Platform X".into()]);
 
