@@ -330,3 +330,38 @@ async fn no_key_reaches_the_log() {
         assert!(!log.contains(key.as_str()), "a key is in the log:\n{log}");
     }
 }
+
+/// The store keeps keys and their last uses alike on both backends: a later use moves the last
+/// use on, an older one (another instance's batch arriving late) does not move it back.
+async fn the_store_keeps_keys_and_their_last_uses(backend: Backend) {
+    use chrono::{DateTime, Utc};
+    use starmark::store::StoredIntegratorKey;
+    let store = common::postgres::TestStore::open(backend).await;
+    let at = |text: &str| DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc);
+    let key = StoredIntegratorKey {
+        id: "00112233445566ff".into(),
+        label: "Platform S".into(),
+        secret_hash: vec![7; 32],
+        rate: starmark::limits::Policy { quota: 4_000_000_000, window_secs: 3600 },
+        created_at: at("2026-12-01T08:00:00.123456Z"),
+        last_used_at: None,
+        revoked_at: None,
+    };
+    store.insert_integrator_key(&key).await.unwrap();
+    assert!(store.insert_integrator_key(&key).await.is_err(), "an id is taken once");
+    let uses = [(key.id.as_str(), at("2026-12-02T10:00:00.5Z")), ("ffffffffffffffff", at("2026-12-02T10:00:00Z"))];
+    store.record_integrator_key_uses(&uses).await.unwrap();
+    store.record_integrator_key_uses(&[(key.id.as_str(), at("2026-12-02T09:59:59Z"))]).await.unwrap();
+    let found = store.find_integrator_key(&key.id).await.unwrap().expect("stored");
+    assert_eq!(found.last_used_at, Some(at("2026-12-02T10:00:00.5Z")), "an older use does not move it back");
+    assert_eq!((found.rate, found.created_at, found.secret_hash), (key.rate, key.created_at, key.secret_hash.clone()));
+    assert!(store.revoke_integrator_key(&key.id, at("2026-12-03T00:00:00Z")).await.unwrap());
+    assert!(!store.revoke_integrator_key(&key.id, at("2026-12-04T00:00:00Z")).await.unwrap(), "revoked once");
+    assert!(!store.revoke_integrator_key("ffffffffffffffff", at("2026-12-04T00:00:00Z")).await.unwrap());
+    let listed = store.list_integrator_keys().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].revoked_at, Some(at("2026-12-03T00:00:00Z")));
+    assert!(store.find_integrator_key("ffffffffffffffff").await.unwrap().is_none());
+}
+
+on_each_backend!(the_store_keeps_keys_and_their_last_uses);
