@@ -365,3 +365,75 @@ async fn the_store_keeps_keys_and_their_last_uses(backend: Backend) {
 }
 
 on_each_backend!(the_store_keeps_keys_and_their_last_uses);
+
+/// `key list`'s LAST USE column for the only key of the registry in `dir`.
+fn last_use_in(dir: &std::path::Path) -> String {
+    let out = common::process::output(common::starmark_command(dir).args(["key", "list"]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let list = String::from_utf8_lossy(&out.stdout).to_string();
+    list.lines().nth(1).expect("one key").split('\t').nth(3).expect("LAST USE").to_string()
+}
+
+/// Last use is written at a key's first use, then not per request but in batches: a later use
+/// reaches the store with the next batch, here the one a stopping server writes.
+#[tokio::test]
+async fn last_use_is_written_without_a_write_per_request() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().to_path_buf();
+    let key = tokio::task::spawn_blocking(move || {
+        let run = |args: &[&str]| common::process::output(common::starmark_command(&path).args(args));
+        assert!(run(&["keygen"]).status.success());
+        let out = run(&["key", "create", "--label", "last use"]);
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    })
+    .await
+    .expect("join");
+    let command = {
+        let mut command = common::starmark_command(dir.path());
+        command.arg("serve");
+        command
+    };
+    let mut server = tokio::task::spawn_blocking(move || ServeProcess::start(command)).await.expect("join");
+    let client = reqwest::Client::new();
+    let url = format!("{}/api/v1/certificates/SM2026NONE0001", server.base);
+    assert_eq!(client.get(&url).bearer_auth(&key).send().await.unwrap().status(), 404);
+    let path = dir.path().to_path_buf();
+    let first = tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let last = last_use_in(&path);
+            if last != "never" || Instant::now() > deadline {
+                return last;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    })
+    .await
+    .expect("join");
+    assert_ne!(first, "never", "the first use is written at once");
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    for _ in 0..3 {
+        assert_eq!(client.get(&url).bearer_auth(&key).send().await.unwrap().status(), 404);
+    }
+    let path = dir.path().to_path_buf();
+    let later = tokio::task::spawn_blocking(move || last_use_in(&path)).await.expect("join");
+    assert_eq!(later, first, "later uses wait for the next batch");
+
+    // SIGTERM: the server stops gracefully and writes the uses it holds.
+    let pid = server.child.id().to_string();
+    let killed = common::process::output(std::process::Command::new("kill").args(["-TERM", &pid]));
+    assert!(killed.status.success());
+    let path = dir.path().to_path_buf();
+    let last = tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while server.child.try_wait().expect("wait").is_none() {
+            assert!(Instant::now() < deadline, "the server did not stop");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        last_use_in(&path)
+    })
+    .await
+    .expect("join");
+    assert!(last > first, "the later use was written at shutdown: {first} then {last}");
+}
