@@ -313,11 +313,12 @@ where
         if let Err(refusal) = integrators.take(&key, 1, charge == Charge::Later, Instant::now()) {
             return Limiting::Refused { response: Some(refused(&refusal).into_response()) };
         }
-        if integrators.used(&key.id, crate::registry::clock::now()) {
+        let now = crate::registry::clock::now();
+        if integrators.used(&key.id, now) {
             // The key's first use on this instance is written at once; later ones are written
             // in batches (`write_key_uses_forever`).
             let (registry, limiter) = (self.registry.clone(), self.limiter.clone());
-            let uses = vec![(key.id.clone(), crate::registry::clock::now())];
+            let uses = vec![(key.id.clone(), now)];
             tokio::spawn(async move {
                 if let Err(e) = registry.record_integrator_key_uses(&uses).await {
                     limiter.integrators.write_failed(&uses);
