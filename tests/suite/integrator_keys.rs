@@ -437,3 +437,37 @@ async fn last_use_is_written_without_a_write_per_request() {
     .expect("join");
     assert!(last > first, "the later use was written at shutdown: {first} then {last}");
 }
+
+/// Fail closed: while the database is away, a key that must be looked up is a prompt 503 with
+/// `Retry-After`, never served as anonymous nor refused as bad; a key found valid before is
+/// served from memory; once the database is back the waiting key is looked up and served.
+#[tokio::test]
+async fn a_key_that_cannot_be_looked_up_is_a_503() {
+    use common::relay::Relay;
+    let database = common::TestDatabase::create().await;
+    let mut relay = Relay::in_front_of(&database.url).await;
+    let url = relay.url(&database.url);
+    let mut app = spawn_app_with(|config| config.database_url = Some(url)).await;
+    app.database = Some(database);
+    app.issue(&common::issue_body("SM2026KEYS0003", "断库密钥有限公司", 303)).await;
+    common::observe::until_scheduled_drops_ran(&app.registry).await;
+    let rate = starmark::limits::integrators::parse_rate("100/s").unwrap();
+    let (_, known) = app.registry.create_integrator_key("known", rate).await.unwrap();
+    let (_, waiting) = app.registry.create_integrator_key("waiting", rate).await.unwrap();
+    let path = "/api/v1/certificates/SM2026KEYS0003";
+    assert_eq!(app.client.get(app.url(path)).bearer_auth(&known).send().await.unwrap().status(), 200);
+
+    relay.cut().await;
+    assert_eq!(app.client.get(app.url(path)).bearer_auth(&known).send().await.unwrap().status(), 200);
+    let started = Instant::now();
+    let answer = app.client.get(app.url(path)).bearer_auth(&waiting).send().await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(6), "took {:?}", started.elapsed());
+    assert!(header(&answer, "retry-after").is_some());
+    assert_problem(answer, 503, "unavailable").await;
+
+    relay.restore().await;
+    common::wait::until_true("the waiting key is served once the database is back", || async {
+        app.client.get(app.url(path)).bearer_auth(&waiting).send().await.unwrap().status() == 200
+    })
+    .await;
+}
