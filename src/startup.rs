@@ -125,6 +125,8 @@ impl Application {
         let watch = tokio::spawn(self.registry.clone().watch_changes());
         tokio::spawn(self.registry.clone().repair_mark_digests());
         let search_index = tokio::spawn(self.registry.clone().keep_search_index());
+        let limits = self.state.limits.clone();
+        let key_uses = tokio::spawn(write_key_uses_forever(self.registry.clone(), limits.clone()));
         let settings = http::server::ServerSettings {
             header_timeout: self.config.header_timeout,
             send_timeout: self.config.send_timeout,
@@ -149,6 +151,8 @@ impl Application {
         flusher.abort();
         watch.abort();
         search_index.abort();
+        key_uses.abort();
+        write_key_uses(&self.registry, &limits).await;
         if let Some(feed) = feed {
             feed.abort();
         }
@@ -191,6 +195,30 @@ async fn flush_scans_forever(scans: Arc<crate::registry::ScanCounter>) {
             }
             (Err(_), Some(_)) => {}
         }
+    }
+}
+
+/// Writes the integrator keys' last uses that are not written yet; a failed write is retried
+/// with the next.
+async fn write_key_uses(registry: &Registry, limits: &crate::limits::Limiter) {
+    let uses = limits.integrators.uses_to_write();
+    if uses.is_empty() {
+        return;
+    }
+    if let Err(e) = registry.record_integrator_key_uses(&uses).await {
+        limits.integrators.write_failed(&uses);
+        tracing::warn!(error = %e, "integrator keys' last uses not written; retried in a minute");
+    }
+}
+
+/// Writes the integrator keys' last uses once a minute (their first use on an instance is
+/// written at once by the rate-limit layer): no store write per request.
+async fn write_key_uses_forever(registry: Arc<Registry>, limits: Arc<crate::limits::Limiter>) {
+    let mut ticker = tokio::time::interval(crate::limits::integrators::USE_WRITTEN_EVERY);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        write_key_uses(&registry, &limits).await;
     }
 }
 

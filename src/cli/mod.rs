@@ -3,6 +3,7 @@
 mod audit;
 mod demo;
 mod import;
+mod key;
 mod keygen;
 mod logging;
 mod marks;
@@ -37,6 +38,8 @@ enum Command {
     Keygen,
     /// Create, list or revoke API tokens for the admin API.
     Token(token::TokenArgs),
+    /// Create, list or revoke integrator keys (their own quota on public reads).
+    Key(key::KeyArgs),
     /// Issue certificates in bulk from a CSV file.
     Import(import::ImportArgs),
     /// Order serialised marks, render them for printing, or list their QR URLs.
@@ -96,6 +99,7 @@ pub fn main() -> ExitCode {
             Command::Demo => demo::run(&config).await,
             Command::Keygen => keygen::run(&config),
             Command::Token(args) => token::run(&config, args).await,
+            Command::Key(args) => key::run(&config, args).await,
             Command::Import(args) => import::run(&config, args).await,
             Command::Verify(args) => verify::run(&config, args),
             Command::VerifyReceipt(args) => verify_receipt::run(&config, args).await,

@@ -106,6 +106,15 @@ impl ApiError {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "Authentication required", detail)
     }
 
+    /// An integrator key on a public route that is malformed, unknown or revoked: refused rather
+    /// than served as anonymous, so that the integrator learns its key is wrong.
+    pub fn invalid_key(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "invalid-key", "Invalid integrator key", detail).with_header(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer error=\"invalid_token\", error_description=\"integrator key\""),
+        )
+    }
+
     pub fn forbidden(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "forbidden", "Not allowed for this token's role", detail)
     }

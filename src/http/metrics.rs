@@ -78,7 +78,10 @@ pub async fn metrics(State(state): State<AppState>, _auth: Authorized<ReaderRole
         .refusals()
         .into_iter()
         .filter(|(class, _)| *class != crate::limits::Class::TokenChecks)
-        .map(|(class, count)| (class.name(), count))
+        .map(|(class, count)| match class {
+            crate::limits::Class::Integrator => (class.name(), state.limits.integrators.refusals()),
+            _ => (class.name(), count),
+        })
         .collect();
     out.labelled_counters(
         "starmark_rate_limited_total",
@@ -92,6 +95,28 @@ pub async fn metrics(State(state): State<AppState>, _auth: Authorized<ReaderRole
         "API tokens presented on public routes and not remembered as valid, by outcome: looked up and accepted or rejected, or skipped (not looked up, the client being over its token_checks allowance).",
         "outcome",
         &token_checks,
+    );
+    let key_checks = state.limits.integrators.counts().map(|(outcome, count)| (outcome.name(), count));
+    out.labelled_counters(
+        "starmark_integrator_key_checks_total",
+        "Integrator keys presented on public routes and not remembered as valid, by outcome: looked up and accepted or rejected, refused unlooked-up as malformed or remembered bad, or skipped (a 429, the client being over its key_checks allowance).",
+        "outcome",
+        &key_checks,
+    );
+    let figures = state.limits.integrators.figures();
+    let granted: Vec<_> = figures.iter().map(|key| (&*key.id, key.granted)).collect();
+    let refused: Vec<_> = figures.iter().map(|key| (&*key.id, key.refused)).collect();
+    out.labelled_counters(
+        "starmark_integrator_requests_total",
+        "Requests granted under each integrator key since start, by key id (never the key).",
+        "key",
+        &granted,
+    );
+    out.labelled_counters(
+        "starmark_integrator_rate_limited_total",
+        "Requests refused with a 429 under each integrator key since start, by key id.",
+        "key",
+        &refused,
     );
     out.gauge("starmark_store_up", "Whether the store answered this scrape's trivial query.", flag(readiness.store_ok));
     out.gauge(

@@ -12,6 +12,12 @@
 //! - A request with a valid API token (the body's own staff and tools) is neither counted nor
 //!   refused; a token is looked up in the store at most `token_checks` times per client and
 //!   window, and remembered for a while once valid ([`crate::limits::known_tokens`]).
+//! - A request with an integrator key (`Authorization: Bearer smi_…`, told from a staff token by
+//!   its prefix) is charged to the key's own purse, shared by all the integrator's addresses,
+//!   instead of the client's classes, and its answers carry the key's standing. A malformed,
+//!   unknown or revoked key is refused with 401 `invalid-key`, never served as anonymous. A key
+//!   is looked up in the store at most `key_checks` times per client and window (429 past it),
+//!   and remembered, valid or bad, for a while ([`crate::limits::integrators`]).
 //! - Health, readiness, metrics, static assets, the trust list and the admin routes belong to no
 //!   class.
 
@@ -31,8 +37,10 @@ use tower::{Layer, Service, ServiceExt};
 use super::client::ClientAddr;
 use super::error::ApiError;
 use super::AppState;
+use crate::limits::integrators::{fingerprint, KeyCheck, Remembered, ValidKey};
 use crate::limits::known_tokens::TokenCheck;
 use crate::limits::{Budget, Class, Decision, Limiter, Refusal, Standing};
+use crate::registry::integrator_keys::{key_shape, KeyError, KEY_PREFIX};
 use crate::registry::Registry;
 
 /// The `RateLimit` field: the client's standing under the policy.
@@ -121,10 +129,14 @@ fn annotate(headers: &mut HeaderMap, standing: &Standing) {
 /// The answer to a refused request: 429 `rate-limited` with `Retry-After` and the fields.
 pub fn refused(refusal: &Refusal) -> ApiError {
     let standing = &refusal.standing;
+    let whose = match standing.class {
+        Class::Integrator => "this integrator key has used its",
+        _ => "this client has used its",
+    };
     let mut problem = ApiError::rate_limited(
         standing.class.name(),
         format!(
-            "this client has used its {} allowance ({} per {} s); try again in {} s",
+            "{whose} {} allowance ({} per {} s); try again in {} s",
             standing.class.name(),
             standing.policy.quota,
             standing.policy.window_secs,
@@ -142,15 +154,30 @@ pub fn refused(refusal: &Refusal) -> ApiError {
 #[derive(Clone, Copy, Debug)]
 struct Exempt;
 
-/// The request's client's purse, for handlers that charge what they learn the cost of (bulk
-/// rows, receipt bytes); `None` for a request with a valid token, or one the server did not
-/// receive from a peer.
-pub struct ClientBudget(Option<(Arc<Limiter>, u128)>);
+/// Marks a request made with a valid integrator key, charged to the key's purse.
+#[derive(Clone, Debug)]
+struct Integrator(ValidKey);
+
+/// Whose purse a request's handler charges.
+enum Payer {
+    /// Nobody's: a valid token, or a request the server did not receive from a peer.
+    Nobody,
+    Client(Arc<Limiter>, u128),
+    Integrator(Arc<Limiter>, ValidKey),
+}
+
+/// The request's purse, for handlers that charge what they learn the cost of (bulk rows,
+/// receipt bytes): the client's, or its integrator key's.
+pub struct ClientBudget(Payer);
 
 impl ClientBudget {
     /// The purse, borrowed for as long as the handler runs.
     pub fn budget(&self) -> Option<Budget<'_>> {
-        self.0.as_ref().map(|(limiter, key)| Budget { limiter, key: *key })
+        match &self.0 {
+            Payer::Nobody => None,
+            Payer::Client(limiter, key) => Some(Budget::Client { limiter, key: *key }),
+            Payer::Integrator(limiter, key) => Some(Budget::Integrator { limiter, key }),
+        }
     }
 
     /// Charges `cost` units of `class`, or the problem to answer.
@@ -167,10 +194,13 @@ impl FromRequestParts<AppState> for ClientBudget {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Infallible> {
         if parts.extensions.get::<Exempt>().is_some() {
-            return Ok(Self(None));
+            return Ok(Self(Payer::Nobody));
+        }
+        if let Some(Integrator(key)) = parts.extensions.get::<Integrator>() {
+            return Ok(Self(Payer::Integrator(state.limits.clone(), key.clone())));
         }
         let client = ClientAddr::of(&parts.extensions, &parts.headers);
-        Ok(Self(client.map(|client| (state.limits.clone(), client.network().bits()))))
+        Ok(Self(client.map_or(Payer::Nobody, |client| Payer::Client(state.limits.clone(), client.network().bits()))))
     }
 }
 
@@ -207,6 +237,8 @@ pin_project_lite::pin_project! {
         Passed { #[pin] answer: F },
         /// Granted: the answer gets the client's standing as it is when it leaves.
         Annotated { #[pin] answer: F, limiter: Arc<Limiter>, key: u128, class: Class },
+        /// Granted to an integrator key: the answer gets the key's standing as it leaves.
+        Keyed { #[pin] answer: F, limiter: Arc<Limiter>, id: Arc<str> },
         /// Refused here.
         Refused { response: Option<Response> },
         /// Carrying a token, which is checked first.
@@ -228,6 +260,15 @@ where
                     return Poll::Pending;
                 };
                 if let Some(standing) = limiter.standing(*key, *class) {
+                    annotate(response.headers_mut(), &standing);
+                }
+                Poll::Ready(Ok(response))
+            }
+            Projected::Keyed { answer, limiter, id } => {
+                let Poll::Ready(Ok(mut response)) = answer.poll(cx) else {
+                    return Poll::Pending;
+                };
+                if let Some(standing) = limiter.integrators.standing(id, Instant::now()) {
                     annotate(response.headers_mut(), &standing);
                 }
                 Poll::Ready(Ok(response))
@@ -265,6 +306,100 @@ where
             }
         }
     }
+
+    /// Serves a request made with a valid integrator key from the key's purse, or refuses it.
+    fn as_integrator(&mut self, mut request: Request, key: ValidKey, charge: Charge) -> Limiting<S::Future> {
+        let integrators = &self.limiter.integrators;
+        if let Err(refusal) = integrators.take(&key, 1, charge == Charge::Later, Instant::now()) {
+            return Limiting::Refused { response: Some(refused(&refusal).into_response()) };
+        }
+        let now = crate::registry::clock::now();
+        if integrators.used(&key.id, now) {
+            // The key's first use on this instance is written at once; later ones are written
+            // in batches (`write_key_uses_forever`).
+            let (registry, limiter) = (self.registry.clone(), self.limiter.clone());
+            let uses = vec![(key.id.clone(), now)];
+            tokio::spawn(async move {
+                if let Err(e) = registry.record_integrator_key_uses(&uses).await {
+                    limiter.integrators.write_failed(&uses);
+                    tracing::warn!(error = %e, "an integrator key's last use was not written; it is retried later");
+                }
+            });
+        }
+        let id = key.id.clone();
+        request.extensions_mut().insert(Integrator(key));
+        Limiting::Keyed { answer: self.inner.call(request), limiter: self.limiter.clone(), id }
+    }
+
+    /// A request carrying an integrator key: served from the key's purse once the key is known
+    /// valid, refused (401) when it is malformed, unknown or revoked. The store is asked only
+    /// about keys not remembered either way, and at most `key_checks` times per client.
+    fn integrator(&mut self, request: Request, presented: String, network: u128, charge: Charge) -> Limiting<S::Future>
+    where
+        S: Clone + Send + 'static,
+        S::Future: Send + 'static,
+    {
+        let now = Instant::now();
+        let integrators = &self.limiter.integrators;
+        let fingerprint = fingerprint(&presented);
+        match integrators.recall(&fingerprint, now) {
+            Some(Remembered::Valid(key)) => return self.as_integrator(request, key, charge),
+            Some(Remembered::Bad) => {
+                integrators.count(KeyCheck::KnownBad);
+                return Limiting::Refused { response: Some(bad_key().into_response()) };
+            }
+            None => {}
+        }
+        if key_shape(&presented).is_none() {
+            integrators.count(KeyCheck::Malformed);
+            return Limiting::Refused { response: Some(malformed_key().into_response()) };
+        }
+        if let Decision::Refused(refusal) = self.limiter.take(network, Class::KeyChecks, 1) {
+            integrators.count(KeyCheck::Skipped);
+            return Limiting::Refused { response: Some(refused(&refusal).into_response()) };
+        }
+        let mut this =
+            RateLimited { inner: self.inner.clone(), limiter: self.limiter.clone(), registry: self.registry.clone() };
+        Limiting::Checked {
+            answer: Box::pin(async move {
+                let checked = this.registry.check_integrator_key(&presented).await;
+                let integrators = &this.limiter.integrators;
+                match checked {
+                    Ok(key) => {
+                        integrators.remember(fingerprint, Remembered::Valid(key.clone()), now);
+                        integrators.count(KeyCheck::Accepted);
+                        // The clone has not been polled ready: make it so before calling it.
+                        let ready = std::future::poll_fn(|cx| this.poll_ready(cx)).await;
+                        let Ok(()) = ready;
+                        this.as_integrator(request, key, charge).await
+                    }
+                    Err(KeyError::Malformed | KeyError::Rejected) => {
+                        integrators.remember(fingerprint, Remembered::Bad, now);
+                        integrators.count(KeyCheck::Rejected);
+                        Ok(bad_key().into_response())
+                    }
+                    // Fail closed: a key that cannot be checked serves nothing.
+                    Err(KeyError::Registry(e)) => Ok(ApiError::from(e).into_response()),
+                }
+            }),
+        }
+    }
+}
+
+/// The answer to a key that is not an integrator key's shape.
+fn malformed_key() -> ApiError {
+    ApiError::invalid_key(format!(
+        "the integrator key is malformed: a key is {KEY_PREFIX} then 16 hexadecimal digits, `_` and 43 \
+         base64url characters, exactly as `starmark key create` printed it"
+    ))
+}
+
+/// The answer to a key that is unknown or revoked.
+fn bad_key() -> ApiError {
+    ApiError::invalid_key(
+        "the integrator key is unknown or revoked; ask the registry's operator for a valid key, \
+         or send no key to be served as an anonymous client",
+    )
 }
 
 impl<S> Service<Request> for RateLimited<S>
@@ -284,13 +419,17 @@ where
         let Some((class, charge)) = classify(request.method(), request.uri().path()) else {
             return Limiting::Passed { answer: self.inner.call(request) };
         };
-        if !self.limiter.limits(class) {
+        let presented = bearer(request.headers()).filter(|token| token.starts_with(KEY_PREFIX)).map(str::to_string);
+        if presented.is_none() && !self.limiter.limits(class) {
             return Limiting::Passed { answer: self.inner.call(request) };
         }
         let Some(client) = ClientAddr::of(request.extensions(), request.headers()) else {
             return Limiting::Passed { answer: self.inner.call(request) };
         };
         let key = client.network().bits();
+        if let Some(presented) = presented {
+            return self.integrator(request, presented, key, charge);
+        }
         let Some(token) = bearer(request.headers()) else {
             return self.decide(request, key, class, charge);
         };
@@ -334,7 +473,7 @@ where
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     let text = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     match text.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => Some(token),
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => Some(token.trim()),
         _ => None,
     }
 }

@@ -8,6 +8,7 @@
 //! (`http::rate_limits`).
 
 pub mod gcra;
+pub mod integrators;
 pub mod known_tokens;
 pub mod table;
 
@@ -19,7 +20,7 @@ use std::time::Instant;
 use gcra::Gcra;
 
 /// Number of classes.
-pub const CLASSES: usize = 9;
+pub const CLASSES: usize = 11;
 
 /// Clients held at once unless configured (`STARMARK_RATE_LIMIT_CLIENTS`): 5 to 10 MB.
 pub const DEFAULT_MAX_CLIENTS: usize = 50_000;
@@ -47,6 +48,12 @@ pub enum Class {
     /// Store lookups of API tokens presented on public routes (to exempt them from the
     /// limits). Never refuses a request: a client over it is limited as if it sent no token.
     TokenChecks,
+    /// Store lookups of integrator keys presented on public routes (keys not remembered as
+    /// valid or bad). A client over it is refused (429) until it has allowance again.
+    KeyChecks,
+    /// An integrator key's own purse ([`integrators`]): never kept per client, and set per key
+    /// (`starmark key create --rate`), not in `STARMARK_RATE_LIMITS`.
+    Integrator,
 }
 
 impl Class {
@@ -60,6 +67,8 @@ impl Class {
         Class::Artwork,
         Class::Log,
         Class::TokenChecks,
+        Class::KeyChecks,
+        Class::Integrator,
     ];
 
     /// The class's name in the variable, the headers and the metrics.
@@ -74,6 +83,8 @@ impl Class {
             Class::Artwork => "artwork",
             Class::Log => "log",
             Class::TokenChecks => "token_checks",
+            Class::KeyChecks => "key_checks",
+            Class::Integrator => "integrator",
         }
     }
 
@@ -91,7 +102,8 @@ impl Class {
             Class::Receipts | Class::ReceiptChecks => (120, 60),
             Class::Artwork => (60, 60),
             Class::Log => (1_200, 60),
-            Class::TokenChecks => (60, 60),
+            Class::TokenChecks | Class::KeyChecks => (60, 60),
+            Class::Integrator => return integrators::DEFAULT_KEY_RATE,
         };
         Policy { quota, window_secs }
     }
@@ -137,7 +149,7 @@ pub struct Policies([Option<Policy>; CLASSES]);
 
 impl Default for Policies {
     fn default() -> Self {
-        Self(Class::ALL.map(|class| Some(class.default_policy())))
+        Self(Class::ALL.map(|class| (class != Class::Integrator).then(|| class.default_policy())))
     }
 }
 
@@ -163,6 +175,9 @@ impl FromStr for Policies {
                 let known: Vec<_> = Class::ALL.iter().map(|class| class.name()).collect();
                 format!("'{name}' is not a class; the classes are {}", known.join(", "))
             })?;
+            if class == Class::Integrator {
+                return Err("'integrator' is set per key (`starmark key create --rate`), not here".to_string());
+            }
             if std::mem::replace(&mut named[class.index()], true) {
                 return Err(format!("the class '{name}' is named twice"));
             }
@@ -221,6 +236,8 @@ pub struct Limiter {
     epoch: Instant,
     /// Tokens found valid lately, exempt without another store lookup.
     pub known_tokens: known_tokens::KnownTokens,
+    /// Integrator keys' purses and the keys found valid or bad lately.
+    pub integrators: integrators::Integrators,
 }
 
 fn seconds_up(nanos: u64) -> u64 {
@@ -237,6 +254,7 @@ impl Limiter {
             refused: Default::default(),
             epoch: Instant::now(),
             known_tokens: Default::default(),
+            integrators: Default::default(),
         }
     }
 
@@ -366,17 +384,24 @@ impl Limiter {
 /// One client's purse in a [`Limiter`], for work whose cost is known only as it is done (the
 /// rows of a bulk check, the bytes of a receipt).
 #[derive(Clone, Copy)]
-pub struct Budget<'a> {
-    pub limiter: &'a Limiter,
-    pub key: u128,
+pub enum Budget<'a> {
+    /// An anonymous client, by its network's bits: charged in each class.
+    Client { limiter: &'a Limiter, key: u128 },
+    /// An integrator's key: every class is charged to the key's one purse.
+    Integrator { limiter: &'a Limiter, key: &'a integrators::ValidKey },
 }
 
 impl Budget<'_> {
     /// Charges `cost` units of `class`; the refusal when they are not there.
     pub fn charge(&self, class: Class, cost: u32) -> Result<(), Refusal> {
-        match self.limiter.take(self.key, class, cost) {
-            Decision::Refused(refusal) => Err(refusal),
-            Decision::Granted(_) | Decision::Unlimited => Ok(()),
+        match self {
+            Budget::Client { limiter, key } => match limiter.take(*key, class, cost) {
+                Decision::Refused(refusal) => Err(refusal),
+                Decision::Granted(_) | Decision::Unlimited => Ok(()),
+            },
+            Budget::Integrator { limiter, key } => {
+                limiter.integrators.take(key, cost, false, Instant::now()).map(|_| ())
+            }
         }
     }
 }
@@ -406,6 +431,7 @@ mod tests {
             ("scans=10/0", "the window must be 1 to 86400 seconds"),
             ("scans=10/1m", "'10/1m': the window"),
             ("scans=10/60,scans=off", "the class 'scans' is named twice"),
+            ("integrator=10/1", "'integrator' is set per key"),
         ] {
             let error = text.parse::<Policies>().expect_err(text);
             assert!(error.contains(says), "{text}: {error}");
@@ -437,7 +463,7 @@ mod tests {
     #[test]
     fn a_budget_charges_a_cost_whole() {
         let limiter = Limiter::new("bulk=10/60".parse().unwrap(), 100);
-        let budget = Budget { limiter: &limiter, key: 7 };
+        let budget = Budget::Client { limiter: &limiter, key: 7 };
         assert!(budget.charge(Class::Bulk, 8).is_ok());
         assert!(budget.charge(Class::Bulk, 3).is_err(), "3 rows do not fit in the 2 left");
         assert!(budget.charge(Class::Bulk, 2).is_ok(), "the refused rows were not charged");

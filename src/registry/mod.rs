@@ -11,6 +11,7 @@ mod backing;
 pub mod clock;
 mod error;
 mod history;
+pub mod integrator_keys;
 mod lifecycle;
 mod log;
 mod procurement;

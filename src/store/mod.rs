@@ -154,6 +154,20 @@ pub struct StoredToken {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+/// An integrator key as stored: never the secret, only its SHA-256.
+#[derive(Clone, Debug)]
+pub struct StoredIntegratorKey {
+    pub id: String,
+    pub label: String,
+    pub secret_hash: Vec<u8>,
+    /// The key's own rate (see `crate::limits::integrators`).
+    pub rate: crate::limits::Policy,
+    pub created_at: DateTime<Utc>,
+    /// Written at most about once a minute per key, so up to a minute behind.
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
 /// A signed verification receipt as stored: its id, when it was issued, and the canonical JSON
 /// text of the whole document (`{"receipt": ..., "signature": ...}`), served back byte for byte.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -315,6 +329,15 @@ pub trait Store: LogStore + Send + Sync + 'static {
     async fn list_tokens(&self) -> Result<Vec<StoredToken>, StoreError>;
     /// Marks a token revoked; returns false when there is no such live token.
     async fn revoke_token(&self, id: &str, at: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    async fn insert_integrator_key(&self, key: &StoredIntegratorKey) -> Result<(), StoreError>;
+    async fn find_integrator_key(&self, id: &str) -> Result<Option<StoredIntegratorKey>, StoreError>;
+    /// Every key, the oldest first.
+    async fn list_integrator_keys(&self) -> Result<Vec<StoredIntegratorKey>, StoreError>;
+    /// Marks a key revoked; returns false when there is no such live key.
+    async fn revoke_integrator_key(&self, id: &str, at: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Records the keys' last uses; a use older than the one stored changes nothing.
+    async fn record_integrator_key_uses(&self, uses: &[(&str, DateTime<Utc>)]) -> Result<(), StoreError>;
 
     /// Keeps a verification receipt for good (append-only); the same receipt twice is a no-op.
     async fn put_receipt(&self, receipt: &StoredReceipt) -> Result<(), StoreError>;

@@ -24,6 +24,7 @@ mod gs1;
 mod harness;
 mod honest_scans;
 mod independent_vectors;
+mod integrator_keys;
 mod issuing_rules;
 mod layering;
 mod log_origin;

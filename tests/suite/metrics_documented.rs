@@ -44,7 +44,19 @@ async fn every_documented_metric_is_exposed_and_moves_with_what_it_counts() {
     let redis = RedisServer::start().await;
     let app = spawn_app_with(|config| config.redis_url = Some(redis.url())).await;
     common::redis_feed::wait_for_redis(&[&app.registry]).await;
+    // Counts by integrator key have a sample once a key is used.
+    let (stored, key) = app
+        .registry
+        .create_integrator_key("metrics", starmark::limits::integrators::parse_rate("1/min").unwrap())
+        .await
+        .unwrap();
+    for status in [200, 429] {
+        let used = app.client.get(format!("{}/api/v1/log", app.base)).bearer_auth(&key).send().await.unwrap();
+        assert_eq!(used.status(), status);
+    }
     let before = scrape(&app.client, &app.base, &app.reader).await;
+    let by_key = |name: &str| value(&before, &format!("starmark_integrator_{name}_total{{key=\"{}\"}}", stored.id));
+    assert_eq!((by_key("requests"), by_key("rate_limited")), (1.0, 1.0));
     for name in documented() {
         let prefix = format!("starmark_{name}");
         assert!(

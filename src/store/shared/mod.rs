@@ -25,14 +25,18 @@ use crate::domain::{CertificateNumber, Gtin, ScanTally, ScannerSet, SearchQuery,
 use crate::store::columns::like_escape;
 use crate::store::dialect::Dialect;
 use crate::store::{
-    NewEvent, ScanDeltas, Store, StoreError, StoredCertificate, StoredEvent, StoredMarkDigests, StoredReceipt,
-    StoredToken,
+    NewEvent, ScanDeltas, Store, StoreError, StoredCertificate, StoredEvent, StoredIntegratorKey, StoredMarkDigests,
+    StoredReceipt, StoredToken,
 };
 
 pub(super) use log::append_leaves;
 pub(super) use marks::{fold_chunk, union_of};
 pub(super) use products::put_products;
 pub(super) use rows::{batch_of, number_of, version_of};
+
+/// The columns [`rows::integrator_key`] reads.
+const INTEGRATOR_KEY_COLUMNS: &str =
+    "id, label, secret_hash, rate_quota, rate_window_secs, created_at, last_used_at, revoked_at";
 
 /// The connection a transaction runs on.
 pub(super) type Connection = <Db as sqlx::Database>::Connection;
@@ -311,6 +315,58 @@ impl Store for Backend {
             .execute(self.writes())
             .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn insert_integrator_key(&self, key: &StoredIntegratorKey) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO integrator_keys (id, label, secret_hash, rate_quota, rate_window_secs, created_at, \
+             last_used_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, NULL, NULL)",
+        )
+        .bind(&key.id)
+        .bind(&key.label)
+        .bind(&key.secret_hash)
+        .bind(i64::from(key.rate.quota))
+        .bind(i64::from(key.rate.window_secs))
+        .bind(Self::instant(key.created_at))
+        .execute(self.writes())
+        .await?;
+        Ok(())
+    }
+
+    async fn find_integrator_key(&self, id: &str) -> Result<Option<StoredIntegratorKey>, StoreError> {
+        let sql = format!("SELECT {INTEGRATOR_KEY_COLUMNS} FROM integrator_keys WHERE id = $1");
+        let row = sqlx::query(&sql).bind(id).fetch_optional(self.reads()).await?;
+        row.as_ref().map(rows::integrator_key).transpose()
+    }
+
+    async fn list_integrator_keys(&self) -> Result<Vec<StoredIntegratorKey>, StoreError> {
+        let sql = format!("SELECT {INTEGRATOR_KEY_COLUMNS} FROM integrator_keys ORDER BY created_at, id");
+        let rows = sqlx::query(&sql).fetch_all(self.reads()).await?;
+        rows.iter().map(rows::integrator_key).collect()
+    }
+
+    async fn revoke_integrator_key(&self, id: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE integrator_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(Self::instant(at))
+            .bind(id)
+            .execute(self.writes())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn record_integrator_key_uses(&self, uses: &[(&str, DateTime<Utc>)]) -> Result<(), StoreError> {
+        // Instants are written so that they sort as they compare on both backends.
+        for (id, at) in uses {
+            sqlx::query(
+                "UPDATE integrator_keys SET last_used_at = $1 \
+                 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)",
+            )
+            .bind(Self::instant(*at))
+            .bind(*id)
+            .execute(self.writes())
+            .await?;
+        }
+        Ok(())
     }
 
     async fn put_receipt(&self, receipt: &StoredReceipt) -> Result<(), StoreError> {

@@ -10,7 +10,7 @@ use crate::domain::{EventKind, Role};
 use crate::store::dialect::Dialect;
 use crate::store::leaves::{hash_of, unsigned};
 use crate::store::tlog::{LeafRow, RawCertificate, RawEvent, StoredCheckpoint};
-use crate::store::{RowColumns, StoreError, StoredCertificate, StoredEvent, StoredToken};
+use crate::store::{RowColumns, StoreError, StoredCertificate, StoredEvent, StoredIntegratorKey, StoredToken};
 
 /// A row of the backend's database.
 pub(super) type DbRow = <Db as sqlx::Database>::Row;
@@ -74,6 +74,26 @@ pub(super) fn token(row: &DbRow) -> Result<StoredToken, StoreError> {
         secret_hash: row.try_get("secret_hash")?,
         label: row.try_get("label")?,
         created_at: Backend::read_instant(row, "created_at")?,
+        revoked_at: Backend::read_optional_instant(row, "revoked_at")?,
+    })
+}
+
+/// An integrator key; a rate outside what a key may have is corruption.
+pub(super) fn integrator_key(row: &DbRow) -> Result<StoredIntegratorKey, StoreError> {
+    let quota: i64 = row.try_get("rate_quota")?;
+    let window: i64 = row.try_get("rate_window_secs")?;
+    let corrupt = || StoreError::Corrupt(format!("integrator key rate {quota}/{window} s"));
+    let rate = crate::limits::Policy {
+        quota: u32::try_from(quota).ok().filter(|q| *q > 0).ok_or_else(corrupt)?,
+        window_secs: u32::try_from(window).ok().filter(|w| *w > 0).ok_or_else(corrupt)?,
+    };
+    Ok(StoredIntegratorKey {
+        id: row.try_get("id")?,
+        label: row.try_get("label")?,
+        secret_hash: row.try_get("secret_hash")?,
+        rate,
+        created_at: Backend::read_instant(row, "created_at")?,
+        last_used_at: Backend::read_optional_instant(row, "last_used_at")?,
         revoked_at: Backend::read_optional_instant(row, "revoked_at")?,
     })
 }
