@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use common::observe::announcements_heard;
-use common::redis_cluster::{cli, RedisCluster};
+use common::redis_cluster::RedisCluster;
 use common::redis_feed::wait_for_redis;
 use common::scan::scan_json;
 use common::{issue_body, spawn_app_with, TestApp};
@@ -44,9 +44,11 @@ async fn until_state(app: &TestApp, base: &str, number: &str, state: &str) {
 /// Two instances of one store on `cluster`, both connected, with the test's certificates
 /// issued and read once on each.
 async fn two_instances_on(cluster: &RedisCluster, bound: Duration) -> (TestApp, String, std::sync::Arc<Registry>) {
-    let url = cluster.url();
+    let (url, ca) = (cluster.url(), cluster.ca());
+    let tls = url.starts_with("rediss");
     let app = spawn_app_with(|c| {
         c.redis_url = Some(url);
+        c.redis_ca = tls.then_some(ca);
         c.cache_stale_bound = bound;
     })
     .await;
@@ -69,18 +71,26 @@ async fn the_slots_we_compute_are_the_clusters_own() {
     keys.extend(numbers().iter().map(|number| starmark::cache::shared::scan_figures::batch_key(number, 3)));
     keys.extend(["{user1000}.following", "foo{}{bar}", "foo{{bar}}zap", "售后服务"].map(String::from));
     for key in keys {
-        let theirs: u16 = cli(port, &["cluster", "keyslot", &key]).trim().parse().expect("a slot number");
+        let theirs: u16 = cluster.cli(port, &["cluster", "keyslot", &key]).trim().parse().expect("a slot number");
         assert_eq!(slots::slot(key.as_bytes()), theirs, "slot of {key}");
     }
 }
 
 #[tokio::test]
 async fn instances_on_a_cluster_share_answers_scans_and_changes_across_its_slots() {
-    let cluster = RedisCluster::start().await;
+    shared_across_slots(RedisCluster::start().await).await;
+}
+
+#[tokio::test]
+async fn the_same_over_tls_with_a_private_ca() {
+    shared_across_slots(RedisCluster::start_tls().await).await;
+}
+
+async fn shared_across_slots(cluster: RedisCluster) {
     let (app, peer, peer_registry) = two_instances_on(&cluster, Duration::from_millis(1000)).await;
     // The shared answers are spread over every node: the cluster, not one of its nodes, holds them.
     for port in cluster.ports() {
-        let keys: u64 = cli(port, &["dbsize"]).trim().parse().expect("a key count");
+        let keys: u64 = cluster.cli(port, &["dbsize"]).trim().parse().expect("a key count");
         assert!(keys > 0, "node {port} holds none of the shared answers");
     }
 

@@ -20,19 +20,38 @@ struct Node {
 pub struct RedisCluster {
     dir: tempfile::TempDir,
     nodes: Vec<Node>,
+    /// Whether its nodes speak TLS only (clients and cluster bus), with certificates for
+    /// 127.0.0.1 signed by a certificate authority of its own ([`RedisCluster::ca`]).
+    tls: bool,
 }
 
 impl RedisCluster {
     /// Three primaries sharing the 16,384 slots, ready to answer.
     pub async fn start() -> Self {
+        Self::start_with(false).await
+    }
+
+    /// The same, speaking TLS only, with a certificate authority no trust store knows.
+    pub async fn start_tls() -> Self {
+        Self::start_with(true).await
+    }
+
+    async fn start_with(tls: bool) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
+        if tls {
+            let path = dir.path().to_path_buf();
+            tokio::task::spawn_blocking(move || super::redis_server::make_certificates(&path))
+                .await
+                .expect("certificates made");
+        }
         let mut nodes = Vec::new();
         for _ in 0..NODES {
-            nodes.push(start_node(dir.path()).await);
+            nodes.push(start_node(dir.path(), tls).await);
         }
-        let cluster = Self { dir, nodes };
+        let cluster = Self { dir, nodes, tls };
         let addresses: Vec<String> = cluster.nodes.iter().map(|node| format!("127.0.0.1:{}", node.port)).collect();
         let mut create = Command::new("redis-cli");
+        create.args(cluster.tls_args());
         create.args(["--cluster", "create"]).args(&addresses).args(["--cluster-replicas", "0", "--cluster-yes"]);
         let out = match process::try_output_within(&mut create, wait::HANG_GUARD) {
             Ok(out) => out,
@@ -49,8 +68,9 @@ impl RedisCluster {
         );
         for node in &cluster.nodes {
             let port = node.port;
+            let cluster = &cluster;
             wait::until(format_args!("node {port} reporting cluster_state:ok"), || async move {
-                let info = cli(port, &["cluster", "info"]);
+                let info = cluster.cli(port, &["cluster", "info"]);
                 if info.contains("cluster_state:ok") {
                     Ok(())
                 } else {
@@ -65,7 +85,24 @@ impl RedisCluster {
     /// The URL naming the cluster by all its nodes.
     pub fn url(&self) -> String {
         let seeds: Vec<String> = self.nodes.iter().map(|node| format!("127.0.0.1:{}", node.port)).collect();
-        format!("redis+cluster://{}", seeds.join(","))
+        let scheme = if self.tls { "rediss+cluster" } else { "redis+cluster" };
+        format!("{scheme}://{}", seeds.join(","))
+    }
+
+    /// The PEM certificate of the authority that signed a TLS cluster's certificates.
+    pub fn ca(&self) -> std::path::PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    /// What `redis-cli` needs to speak to the nodes.
+    fn tls_args(&self) -> Vec<String> {
+        tls_args(self.dir.path(), self.tls)
+    }
+
+    /// What `redis-cli -p PORT ARGS…` prints against node `port` of this cluster (empty when it
+    /// cannot run).
+    pub fn cli(&self, port: u16, args: &[&str]) -> String {
+        cli_at(self.dir.path(), self.tls, port, args)
     }
 
     /// The client port of each node.
@@ -77,17 +114,21 @@ impl RedisCluster {
     pub fn kill(&mut self, i: usize) {
         self.nodes[i].child.take();
     }
+}
 
-    /// Where the nodes keep their cluster configuration.
-    pub fn dir(&self) -> &std::path::Path {
-        self.dir.path()
+/// What `redis-cli` needs to speak to the nodes of the cluster in `dir`.
+fn tls_args(dir: &std::path::Path, tls: bool) -> Vec<String> {
+    if tls {
+        vec!["--tls".into(), "--cacert".into(), dir.join("ca.pem").display().to_string()]
+    } else {
+        Vec::new()
     }
 }
 
-/// What `redis-cli -p PORT ARGS…` prints (empty when it cannot run).
-pub fn cli(port: u16, args: &[&str]) -> String {
+/// What `redis-cli` prints against node `port` of the cluster in `dir` (empty when it cannot run).
+fn cli_at(dir: &std::path::Path, tls: bool, port: u16, args: &[&str]) -> String {
     let mut command = Command::new("redis-cli");
-    command.args(["-h", "127.0.0.1", "-p", &port.to_string()]).args(args);
+    command.args(tls_args(dir, tls)).args(["-h", "127.0.0.1", "-p", &port.to_string()]).args(args);
     match process::try_output_within(&mut command, Duration::from_secs(5)) {
         Ok(out) => String::from_utf8_lossy(&out.stdout).into_owned(),
         Err(_) => String::new(),
@@ -108,12 +149,19 @@ fn free_pair() -> u16 {
 
 /// Starts one cluster-enabled node on a free port pair, trying another pair when a parallel
 /// test took it meanwhile.
-async fn start_node(dir: &std::path::Path) -> Node {
+async fn start_node(dir: &std::path::Path, tls: bool) -> Node {
     for _ in 0..5 {
         let port = free_pair();
         let mut command = Command::new("redis-server");
+        if tls {
+            command.args(["--port", "0", "--tls-port", &port.to_string(), "--tls-cluster", "yes"]);
+            command.args(["--tls-cert-file", "server.pem", "--tls-key-file", "server.key"]);
+            command.args(["--tls-ca-cert-file", "ca.pem", "--tls-auth-clients", "no"]);
+        } else {
+            command.args(["--port", &port.to_string()]);
+        }
         command
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "1000"])
             .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
             .current_dir(dir)
@@ -134,7 +182,7 @@ async fn start_node(dir: &std::path::Path) -> Node {
             if node.child.as_mut().is_some_and(|child| matches!(child.try_wait(), Ok(Some(_)))) {
                 break;
             }
-            if cli(port, &["cluster", "info"]).contains("cluster_state") {
+            if cli_at(dir, tls, port, &["cluster", "info"]).contains("cluster_state") {
                 return node;
             }
             tokio::time::sleep(wait::POLL).await;

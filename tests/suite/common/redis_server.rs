@@ -203,7 +203,7 @@ fn openssl(dir: &Path, args: &[&str]) {
 
 /// A certificate authority and a certificate it signed for 127.0.0.1, in `dir`: `ca.pem`,
 /// `server.pem` and `server.key`.
-fn make_certificates(dir: &Path) {
+pub fn make_certificates(dir: &Path) {
     let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
     let mut ca = vec!["req", "-x509"];
     ca.extend(ec);
