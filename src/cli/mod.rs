@@ -8,6 +8,7 @@ mod logging;
 mod marks;
 mod probe;
 mod serve;
+mod staff;
 mod token;
 mod verify;
 mod verify_receipt;
@@ -37,6 +38,8 @@ enum Command {
     Keygen,
     /// Create, list or revoke API tokens for the admin API.
     Token(token::TokenArgs),
+    /// Add, list or disable the console's members of staff, or reset a password.
+    Staff(staff::StaffArgs),
     /// Issue certificates in bulk from a CSV file.
     Import(import::ImportArgs),
     /// Order serialised marks, render them for printing, or list their QR URLs.
@@ -96,6 +99,7 @@ pub fn main() -> ExitCode {
             Command::Demo => demo::run(&config).await,
             Command::Keygen => keygen::run(&config),
             Command::Token(args) => token::run(&config, args).await,
+            Command::Staff(args) => staff::run(&config, args).await,
             Command::Import(args) => import::run(&config, args).await,
             Command::Verify(args) => verify::run(&config, args),
             Command::VerifyReceipt(args) => verify_receipt::run(&config, args).await,
