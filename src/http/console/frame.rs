@@ -34,7 +34,9 @@ fn document(lang: Lang, title: Text, path: &str, session: Option<&SignedIn>, bod
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                meta name="referrer" content="no-referrer";
+                // Same-origin referrers only: with `no-referrer` browsers send `Origin: null` on
+                // form posts, and the console checks the origin of every post.
+                meta name="referrer" content="same-origin";
                 meta name="robots" content="noindex";
                 title { (lang.t(title)) " · " (lang.t(text::CONSOLE)) }
                 link rel="stylesheet" href=(assets::url("starmark.css"));

@@ -86,15 +86,14 @@ pub async fn session(state: &AppState, headers: &HeaderMap) -> Result<Option<Sig
     }
 }
 
-/// Whether a form post comes from our own pages, as far as the browser says: `Sec-Fetch-Site`,
-/// when sent, must be `same-origin`, and `Origin`, when sent, must be this server's (the
-/// public URL's, or the `Host` the request was sent to). A client that sends neither (not a
-/// browser) passes here and still needs the session's CSRF token.
+/// Whether a form post comes from our own pages, as far as the browser says. `Sec-Fetch-Site`,
+/// sent by every current browser, decides when present: it must be `same-origin`. Without it,
+/// `Origin`, when sent, must be this server's (the public URL's, or the `Host` the request was
+/// sent to); `null` (an opaque origin) is refused. A client that sends neither (not a browser)
+/// passes here and still needs the session's CSRF token.
 pub fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
     if let Some(site) = headers.get("sec-fetch-site") {
-        if site.as_bytes() != b"same-origin" {
-            return false;
-        }
+        return site.as_bytes() == b"same-origin";
     }
     let Some(origin) = headers.get(header::ORIGIN) else { return true };
     let Ok(origin) = origin.to_str() else { return false };
