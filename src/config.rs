@@ -82,6 +82,12 @@ pub struct Config {
     pub search_index_max: u64,
     /// `STARMARK_LOG_FORMAT`: `text` (default) or `json`, one object a line for log collectors.
     pub log_format: LogFormat,
+    /// `STARMARK_SESSION_IDLE_SECS`: a console session ends after this long without use
+    /// (default 1,800: 30 minutes).
+    pub session_idle: Duration,
+    /// `STARMARK_SESSION_MAX_SECS`: a console session ends this long after sign-in, however
+    /// busy (default 43,200: 12 hours).
+    pub session_max: Duration,
 }
 
 /// How the binary writes its log lines (see `cli::logging`).
@@ -221,6 +227,8 @@ impl Config {
                 "STARMARK_SEARCH_INDEX_MAX",
                 crate::registry::search_index::DEFAULT_MAX_CERTIFICATES,
             )?,
+            session_idle: Duration::from_secs(number(&vars, "STARMARK_SESSION_IDLE_SECS", 1_800u64)?.max(1)),
+            session_max: Duration::from_secs(number(&vars, "STARMARK_SESSION_MAX_SECS", 43_200u64)?.max(1)),
             log_format: match vars.get("STARMARK_LOG_FORMAT") {
                 None => LogFormat::Text,
                 Some(text) => {
@@ -241,6 +249,11 @@ impl Config {
             None => format!("http://{}", config.listen),
         };
         Ok(config)
+    }
+
+    /// Whether the public URL is https: console cookies are then `Secure` and `__Host-` named.
+    pub fn is_https(&self) -> bool {
+        self.public_url.starts_with("https://")
     }
 
     /// The database to open: `DATABASE_URL`, or the SQLite file in the data directory.
@@ -285,6 +298,9 @@ mod tests {
         assert_eq!(config.log_origin, None);
         assert_eq!(config.cache_stale_bound, Duration::from_millis(5000));
         assert_eq!(config.cache_max_bytes, 64 * 1_048_576);
+        assert_eq!(config.session_idle, Duration::from_secs(30 * 60));
+        assert_eq!(config.session_max, Duration::from_secs(12 * 3600));
+        assert!(!config.is_https());
         assert_eq!(config.cache_unpacked_bytes, 8 * 1_048_576);
         assert_eq!(config.receipts_per_minute, 600);
         assert_eq!(config.log_format, LogFormat::Text);

@@ -37,7 +37,12 @@ pub async fn open_registry(config: &Config) -> anyhow::Result<Arc<Registry>> {
     let mut registry = Registry::new(store, Signer::new(signing), verifier, issuer, trust_list)
         .with_public_url(&config.public_url)
         .with_receipt_quota(config.receipts_per_minute)
-        .with_search_index_max(config.search_index_max);
+        .with_search_index_max(config.search_index_max)
+        .with_console_settings(crate::registry::staff::ConsoleSettings {
+            idle_timeout: config.session_idle,
+            absolute_timeout: config.session_max,
+            totp_issuer: format!("Starmark {}", config.issuer_name),
+        });
     registry = registry.settle_log_origin(config.log_origin.as_deref()).await?;
     registry.open_log().await.context("cannot open the transparency log")?;
     let local = AnswerCache::new(CacheSettings {

@@ -9,6 +9,7 @@ mod logging;
 mod marks;
 mod probe;
 mod serve;
+mod staff;
 mod token;
 mod verify;
 mod verify_receipt;
@@ -40,6 +41,8 @@ enum Command {
     Token(token::TokenArgs),
     /// Create, list or revoke integrator keys (their own quota on public reads).
     Key(key::KeyArgs),
+    /// Add, list or disable the console's members of staff, or reset a password.
+    Staff(staff::StaffArgs),
     /// Issue certificates in bulk from a CSV file.
     Import(import::ImportArgs),
     /// Order serialised marks, render them for printing, or list their QR URLs.
@@ -100,6 +103,7 @@ pub fn main() -> ExitCode {
             Command::Keygen => keygen::run(&config),
             Command::Token(args) => token::run(&config, args).await,
             Command::Key(args) => key::run(&config, args).await,
+            Command::Staff(args) => staff::run(&config, args).await,
             Command::Import(args) => import::run(&config, args).await,
             Command::Verify(args) => verify::run(&config, args),
             Command::VerifyReceipt(args) => verify_receipt::run(&config, args).await,

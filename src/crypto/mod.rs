@@ -4,11 +4,13 @@
 mod assertion_vectors;
 pub mod canonical;
 pub mod keys;
+pub mod password;
 #[cfg(test)]
 mod receipt_vectors;
 pub mod signed;
 pub mod signing;
 pub mod token;
+pub mod totp;
 pub mod trust_list;
 #[cfg(test)]
 mod vectors;

@@ -11,6 +11,7 @@ pub mod receipt;
 pub mod roles;
 pub mod scans;
 pub mod search;
+pub mod staff;
 pub mod status;
 pub mod text;
 pub mod uscc;
@@ -26,6 +27,7 @@ pub use marks::{MarkBatch, MarkError, Product, RevokedMarks, SerialStatus, MAX_B
 pub use roles::Role;
 pub use scans::{ScanTally, ScannerSet, SerialKey, SCANNER_CAPACITY};
 pub use search::SearchQuery;
+pub use staff::{DisplayName, StaffRole, Username};
 pub use status::{effective_state, transition, State, Status, StatusAction, TransitionError};
 pub use text::{clean_text, FieldError};
 pub use uscc::{Uscc, UsccError};

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod certificates;
 pub mod changes;
 pub mod client;
+pub mod console;
 pub mod encoding;
 pub mod error;
 pub mod extract;
@@ -67,6 +68,8 @@ pub struct AppState {
     pub limits: Arc<crate::limits::Limiter>,
     /// Certificate-level artwork drawn on request, kept in bounded memory.
     pub artwork: Arc<certificates::artwork_cache::ArtworkCache>,
+    /// Whether the public URL is https: the console's cookie is then `Secure` and `__Host-`.
+    pub console_https: bool,
 }
 
 impl AppState {
@@ -93,6 +96,7 @@ impl AppState {
             proxies,
             limits,
             artwork: Arc::default(),
+            console_https: config.is_https(),
         })
     }
 }
@@ -170,7 +174,11 @@ pub fn router_with_lookup(state: AppState, config: &Config, lookup: MethodRouter
                 .layer(DefaultBodyLimit::max(verify::query_list_limit(config) * 2)),
         );
 
-    api.merge(gs1_resolver()).fallback(not_found).method_not_allowed_fallback(method_not_allowed).with_state(state)
+    api.merge(gs1_resolver())
+        .merge(console::routes())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
 }
 
 /// The routes a GS1 resolver answers, readable from any origin with their preflights

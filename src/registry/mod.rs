@@ -19,6 +19,7 @@ mod read;
 pub mod readiness;
 mod scan;
 pub mod search_index;
+pub mod staff;
 mod tokens;
 mod unconfirmed;
 
@@ -81,6 +82,8 @@ pub struct Registry {
     stopping: std::sync::atomic::AtomicBool,
     /// Searches answered from memory (see `search_index`).
     search_index: search_index::SearchIndex,
+    /// The console's staff and sessions (see `staff`).
+    console: staff::Console,
 }
 
 impl Registry {
@@ -94,7 +97,9 @@ impl Registry {
         let scans = Arc::new(ScanCounter::new(store.clone()));
         let scanner_key = scan::ScannerKey::derive(&signer);
         let log = log::TransparencyLog::new("starmark-log", &signer).expect("a constant, valid log name");
+        let console = staff::Console::new(store.clone(), staff::ConsoleSettings::default());
         Self {
+            console,
             store,
             signer,
             verifier,
@@ -113,6 +118,18 @@ impl Registry {
             stopping: std::sync::atomic::AtomicBool::new(false),
             search_index: search_index::SearchIndex::new(search_index::DEFAULT_MAX_CERTIFICATES),
         }
+    }
+
+    /// Sets how long console sessions live and the issuer authenticator apps show
+    /// (`STARMARK_SESSION_IDLE_SECS`, `STARMARK_SESSION_MAX_SECS`).
+    pub fn with_console_settings(mut self, settings: staff::ConsoleSettings) -> Self {
+        self.console = staff::Console::new(self.store.clone(), settings);
+        self
+    }
+
+    /// The console's staff and sessions.
+    pub fn console(&self) -> &staff::Console {
+        &self.console
     }
 
     /// Tells long background work to give up: the server is stopping.

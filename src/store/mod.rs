@@ -13,6 +13,7 @@ mod postgres;
 mod scan_chunks;
 mod scan_deltas;
 mod sqlite;
+pub mod staff;
 pub mod tlog;
 
 use async_trait::async_trait;
@@ -28,6 +29,7 @@ pub use compact_tally::CompactTally;
 pub use postgres::{display_url, PostgresStore};
 pub use scan_deltas::{BatchScans, ScanDeltas, SerialScans};
 pub use sqlite::SqliteStore;
+pub use staff::{LoginFailures, NewStaff, StaffStore, StoredSession, StoredStaff};
 pub use tlog::{LeafRow, LogEntry, LogStore, LoggedEvent, RawCertificate, RawEvent, StoredCheckpoint};
 
 /// A record version with its canonical bytes and the signature over them.
@@ -263,9 +265,10 @@ fn sqlite_unavailable(code: &str) -> bool {
     code.parse::<u32>().is_ok_and(|code| matches!(code & 0xff, 5 | 6))
 }
 
-/// The persistence operations the registry needs; [`LogStore`] holds the transparency log's.
+/// The persistence operations the registry needs; [`LogStore`] holds the transparency log's,
+/// [`StaffStore`] the console's.
 #[async_trait]
-pub trait Store: LogStore + Send + Sync + 'static {
+pub trait Store: LogStore + StaffStore + Send + Sync + 'static {
     /// Stores new certificates with their issue events, all or nothing. Numbers that already
     /// exist are refused with [`StoreError::Duplicate`].
     async fn insert_new(&self, events: &[NewEvent]) -> Result<(), StoreError>;

@@ -15,6 +15,7 @@ mod log;
 mod marks;
 mod products;
 mod rows;
+mod staff;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod commands;
+pub mod console;
 pub mod lifecycle;
 pub mod marks;
 pub mod observe;

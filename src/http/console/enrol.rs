@@ -1,0 +1,90 @@
+//! `GET /admin/login/enrol`: enrolment of an authenticator app for a member whose role needs a
+//! second factor and who has none yet: the `otpauth://` URI as a QR code (drawn by our own
+//! encoder, `mark::qr`, as inline SVG) and the key in base32; `POST`: the first code confirms it.
+
+use axum::extract::{Form, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use maud::{html, Markup, PreEscaped};
+
+use super::code::{at_step, code_form, CodeForm, Refusal};
+use super::{frame, page, path_of, see_other, set_cookie, text};
+use crate::http::extract::ApiQuery;
+use crate::http::pages::{Lang, LangQuery};
+use crate::http::AppState;
+use crate::mark::plain::qr_svg;
+use crate::mark::QrMatrix;
+use crate::registry::staff::{NextStep, SignedIn};
+
+async fn render(state: &AppState, lang: Lang, session: &SignedIn, notice: Option<Markup>) -> Result<String, Response> {
+    let enrolment = match state.registry.console().enrolment(session).await {
+        Ok(enrolment) => enrolment,
+        Err(e) => return Err(super::failed(lang, &e)),
+    };
+    let qr = match QrMatrix::encode(&enrolment.uri) {
+        // The label is a page string: no markup in it, so the SVG stays well-formed.
+        Ok(qr) => qr_svg(&qr, lang.t(text::ENROL_QR_LABEL).as_str()),
+        Err(e) => {
+            return Err(super::failed(
+                lang,
+                &crate::registry::staff::ConsoleError::Registry(crate::registry::RegistryError::Internal(
+                    e.to_string(),
+                )),
+            ))
+        }
+    };
+    // Groups of four, as authenticator apps show keys.
+    let key: Vec<String> =
+        enrolment.secret_base32.as_bytes().chunks(4).map(|c| String::from_utf8_lossy(c).into_owned()).collect();
+    let body = html! {
+        h1 { (lang.t(text::ENROL_TITLE)) }
+        @if let Some(notice) = notice { (notice) }
+        p { (lang.t(text::ENROL_HELP)) }
+        figure class="receipt-qr enrol-qr" id="enrol-qr" {
+            (PreEscaped(qr))
+        }
+        p { (lang.t(text::ENROL_KEY)) " " code id="enrol-key" { (key.join(" ")) } }
+        (code_form(lang, session, "/admin/login/enrol", text::CONFIRM))
+    };
+    Ok(frame::signed_in(lang, text::ENROL_TITLE, "/admin/login/enrol", session, body))
+}
+
+pub async fn form(State(state): State<AppState>, headers: HeaderMap, ApiQuery(query): ApiQuery<LangQuery>) -> Response {
+    let lang = Lang::negotiate(query.lang.as_deref(), &headers);
+    let session = match at_step(&state, &headers, lang, NextStep::Enrol).await {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    match render(&state, lang, &session, None).await {
+        Ok(html) => page(StatusCode::OK, html),
+        Err(response) => response,
+    }
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    Form(form): Form<CodeForm>,
+) -> Response {
+    let lang = Lang::negotiate(form.lang.as_deref(), &headers);
+    let session = match at_step(&state, &headers, lang, NextStep::Enrol).await {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    if !super::same_origin(&state, &headers) || !session.csrf_matches(form.csrf.as_deref().unwrap_or("")) {
+        return super::form_refused(lang);
+    }
+    let client = super::client_of(&extensions, &headers);
+    let code = form.code.unwrap_or_default();
+    match state.registry.console().confirm_enrolment(&session, &code, &client).await {
+        Ok(full) => see_other(&path_of(full.next, lang), Some(set_cookie(&state, &full.id))),
+        Err(error) => match Refusal::of(lang, error) {
+            Ok(refusal) => match render(&state, lang, &session, Some(refusal.notice.clone())).await {
+                Ok(html) => refusal.answer(html),
+                Err(response) => response,
+            },
+            Err(response) => *response,
+        },
+    }
+}

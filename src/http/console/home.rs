@@ -1,0 +1,43 @@
+//! `GET /admin/`: the console's home: who is signed in and in which role. The work queue comes
+//! here later.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use maud::html;
+
+use super::code::at_step;
+use super::{frame, page, see_other, text};
+use crate::http::extract::ApiQuery;
+use crate::http::pages::{Lang, LangQuery};
+use crate::http::AppState;
+use crate::registry::staff::NextStep;
+
+/// `GET /admin`: the home's address has a final slash.
+pub async fn redirect_home(headers: HeaderMap, ApiQuery(query): ApiQuery<LangQuery>) -> Response {
+    let lang = Lang::negotiate(query.lang.as_deref(), &headers);
+    see_other(&format!("/admin/?lang={}", lang.param()), None)
+}
+
+pub async fn home(State(state): State<AppState>, headers: HeaderMap, ApiQuery(query): ApiQuery<LangQuery>) -> Response {
+    let lang = Lang::negotiate(query.lang.as_deref(), &headers);
+    let session = match at_step(&state, &headers, lang, NextStep::Home).await {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    let member = &session.member;
+    let body = html! {
+        h1 { (lang.t(text::HOME_TITLE)) }
+        p id="signed-in-as" {
+            (lang.t(text::SIGNED_IN_AS)) strong { (member.display_name.as_str()) } " (" code { (member.username.as_str()) } ")"
+        }
+        dl class="facts" {
+            dt { (lang.t(text::ROLE)) }
+            dd id="role" data-role=(member.role.as_str()) { (lang.t(text::role_name(member.role))) }
+            dt { (lang.t(text::SECOND_FACTOR)) }
+            dd { (lang.t(if member.totp_enrolled { text::ON } else { text::OFF })) }
+        }
+        p class="muted" { (lang.t(text::QUEUE_LATER)) }
+    };
+    page(StatusCode::OK, frame::signed_in(lang, text::HOME_TITLE, "/admin/", &session, body))
+}
