@@ -12,6 +12,7 @@ mod api_search;
 mod bounds;
 mod browser_procurement;
 mod browser_scan;
+mod bulk_import;
 mod cache_control;
 mod change_feed;
 mod cli;
