@@ -69,7 +69,7 @@ where
         line.insert("message".into(), visitor.message.unwrap_or_default().into());
         line.insert("fields".into(), Value::Object(visitor.fields));
         if let Some(id) = RequestId::current() {
-            line.insert("request_id".into(), id.as_str().into());
+            line.insert("request_id".into(), Value::from(&*id.text()));
         }
         if let Some(scope) = ctx.event_scope() {
             let spans: Vec<Value> = scope

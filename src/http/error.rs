@@ -219,12 +219,12 @@ pub struct ProblemBody(Bytes);
 impl ProblemBody {
     /// The document with `"request_id": id` as its last member. The id needs no escaping in
     /// JSON (see [`RequestId`]), and the document is always an object with members.
-    pub fn with_request_id(self, id: RequestId) -> Bytes {
+    pub fn with_request_id(self, id: &RequestId) -> Bytes {
         let document = self.0;
         let Some(open) = document.strip_suffix(b"}") else {
             return document;
         };
-        let id = id.as_str();
+        let id = id.text();
         let mut out = Vec::with_capacity(document.len() + id.len() + 16);
         out.extend_from_slice(open);
         out.extend_from_slice(b",\"request_id\":\"");

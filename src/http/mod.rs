@@ -238,7 +238,11 @@ pub fn app_with_lookup(
     let limits = rate_limits::RateLimitLayer { limiter: state.limits.clone(), registry: state.registry.clone() };
     // The trace layer sits inside the outer one, so that its lines carry the request's id.
     ServiceBuilder::new()
-        .layer(outer_layer::OuterLayer { limit: config.request_timeout, responses: state.responses })
+        .layer(outer_layer::OuterLayer {
+            limit: config.request_timeout,
+            responses: state.responses,
+            proxies: state.proxies,
+        })
         .option_layer(trace)
         .layer(DefaultBodyLimit::max(config.body_limit))
         .layer(limits)

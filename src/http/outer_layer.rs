@@ -24,6 +24,7 @@ use axum::response::{IntoResponse, Response};
 use tokio::time::{Instant, Sleep};
 use tower::{Layer, Service};
 
+use super::client::TrustedProxies;
 use super::error::{ApiError, ProblemBody};
 use super::request_id::{RequestId, X_REQUEST_ID};
 use super::response_counts::ResponseCounts;
@@ -35,13 +36,15 @@ pub struct OuterLayer {
     pub limit: Duration,
     /// Where every answer is counted by status class.
     pub responses: &'static ResponseCounts,
+    /// The reverse proxies whose `X-Request-Id` is kept; with none, no request's header is read.
+    pub proxies: &'static TrustedProxies,
 }
 
 impl<S> Layer<S> for OuterLayer {
     type Service = Outer<S>;
 
     fn layer(&self, inner: S) -> Outer<S> {
-        Outer { inner, limit: self.limit, responses: self.responses }
+        Outer { inner, limit: self.limit, responses: self.responses, proxies: self.proxies }
     }
 }
 
@@ -51,6 +54,7 @@ pub struct Outer<S> {
     inner: S,
     limit: Duration,
     responses: &'static ResponseCounts,
+    proxies: &'static TrustedProxies,
 }
 
 impl<S> Service<Request> for Outer<S>
@@ -66,7 +70,7 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let id = RequestId::of(&request);
+        let id = if self.proxies.is_empty() { RequestId::made() } else { RequestId::of(&request) };
         OuterFuture {
             answer: id.scope(|| self.inner.call(request)),
             deadline: Instant::now() + self.limit,
@@ -99,7 +103,7 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let id = *this.id;
+        let id: &RequestId = this.id;
         id.scope(|| {
             if let Poll::Ready(answered) = this.answer.poll(cx) {
                 let Ok(response) = answered;
@@ -119,7 +123,7 @@ where
 
 /// Adds the security headers every answer carries (unless a handler set its own) and the
 /// request's id (also into a problem document), logs server errors and counts the answer.
-fn last_touches(mut response: Response, responses: &ResponseCounts, id: RequestId) -> Response {
+fn last_touches(mut response: Response, responses: &ResponseCounts, id: &RequestId) -> Response {
     responses.count(response.status());
     if let Some(problem) = response.extensions_mut().remove::<ProblemBody>() {
         *response.body_mut() = problem.with_request_id(id).into();

@@ -10,6 +10,7 @@
 //! flushes, which read, merge and rewrite blobs, queue the same way on [`SCANS_LOCK`].
 
 mod connect;
+mod copy;
 mod mark_digests;
 mod scanners;
 mod scans;
@@ -28,6 +29,7 @@ use super::columns::{details_json, signature_json, timestamp, utf8};
 use super::dialect::Dialect;
 use super::{NewEvent, StoreError};
 use crate::domain::CertificateNumber;
+use copy::CopyRows;
 
 /// The store type and database the shared statements are compiled for.
 type Backend = PostgresStore;
@@ -98,7 +100,8 @@ impl PostgresStore {
     }
 }
 
-/// The columns of a batch of new events, one array per column, for `UNNEST`.
+/// The columns of a batch of new events: bound as arrays for `UNNEST` (one change) or sent as
+/// the rows of a binary COPY (an import's batch, [`copy`]).
 #[derive(Default)]
 struct EventColumns<'a> {
     seq: Vec<i64>,
@@ -162,26 +165,47 @@ impl<'a> EventColumns<'a> {
         Ok(())
     }
 
-    async fn insert_state(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO certificates (number, version, holder_name, holder_name_en, uscc, level, state, \
-             valid_until, record, signature, updated_at) \
-             SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], \
-             $7::text[], $8::date[], $9::text[], $10::text[], $11::timestamptz[])",
-        )
-        .bind(&self.number)
-        .bind(&self.version)
-        .bind(&self.holder_name)
-        .bind(&self.holder_name_en)
-        .bind(&self.uscc)
-        .bind(&self.level)
-        .bind(&self.state)
-        .bind(&self.valid_until)
-        .bind(&self.record)
-        .bind(&self.signature)
-        .bind(&self.at)
-        .execute(conn)
-        .await?;
+    /// The same rows as [`Self::insert_events`], sent as a binary COPY (a bulk import's).
+    async fn copy_events(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        let mut rows = CopyRows::new(9, self.record.iter().map(|record| record.len() + 512).sum());
+        for (i, record) in self.record.iter().enumerate() {
+            rows.row()
+                .bigint(self.seq[i])
+                .text(self.number[i])
+                .bigint(self.version[i])
+                .text(self.kind[i])
+                .text(self.actor[i])
+                .timestamptz(self.at[i])
+                .text(&self.details[i])
+                .text(record)
+                .text(&self.signature[i]);
+        }
+        let statement = "COPY events (seq, number, version, kind, actor, at, details, record, signature) \
+                         FROM STDIN (FORMAT binary)";
+        rows.send(conn, statement).await?;
+        Ok(())
+    }
+
+    /// The state rows of new certificates (a bulk import's), sent as a binary COPY.
+    async fn copy_state(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        let mut rows = CopyRows::new(11, self.record.iter().map(|record| record.len() + 512).sum());
+        for (i, record) in self.record.iter().enumerate() {
+            rows.row()
+                .text(self.number[i])
+                .bigint(self.version[i])
+                .text(self.holder_name[i])
+                .optional_text(self.holder_name_en[i])
+                .text(self.uscc[i])
+                .text(self.level[i])
+                .text(self.state[i])
+                .date(self.valid_until[i])
+                .text(record)
+                .text(&self.signature[i])
+                .timestamptz(self.at[i]);
+        }
+        let statement = "COPY certificates (number, version, holder_name, holder_name_en, uscc, level, state, \
+                         valid_until, record, signature, updated_at) FROM STDIN (FORMAT binary)";
+        rows.send(conn, statement).await?;
         Ok(())
     }
 }
@@ -200,8 +224,8 @@ impl PostgresStore {
             if let Some(number) = taken {
                 return Err(StoreError::Duplicate(number));
             }
-            columns.insert_events(&mut tx).await.map_err(|e| duplicate_or(e, &columns.number))?;
-            columns.insert_state(&mut tx).await.map_err(|e| duplicate_or(e, &columns.number))?;
+            columns.copy_events(&mut tx).await.map_err(|e| duplicate_or(e, &columns.number))?;
+            columns.copy_state(&mut tx).await.map_err(|e| duplicate_or(e, &columns.number))?;
             shared::put_products(&mut tx, chunk, false).await?;
             seq += chunk.len() as i64;
         }

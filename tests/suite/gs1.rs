@@ -370,16 +370,19 @@ async fn the_resolver_answers_link_types_linksets_and_describes_itself() {
     // linkType=all, or the linkset's media type in Accept: every link type, in both languages.
     let all = app.get(&format!("{path}&linkType=all")).await;
     assert_eq!(all.headers()["content-type"], "application/linkset+json");
+    // The linkset names the context that makes it JSON-LD, as the resolver standard asks.
+    let contexts: Vec<&str> = all.headers().get_all("link").iter().map(|v| v.to_str().unwrap()).collect();
+    assert!(contexts.contains(&LINKSET_CONTEXT_LINK), "{contexts:?}");
     let set: Value = all.json().await.unwrap();
     assert_rfc9264(&set);
     let context = &set["linkset"][0];
     assert_eq!(context["anchor"], printed);
     for relation in ["verificationService", "certificationInfo", "defaultLink"] {
-        let targets = context[format!("https://gs1.org/voc/{relation}")].as_array().expect(relation);
+        let targets = context[format!("{GS1_VOC}{relation}")].as_array().expect(relation);
         let languages: Vec<&str> = targets.iter().map(|t| t["hreflang"][0].as_str().unwrap()).collect();
         assert_eq!(languages, ["zh", "en"], "{relation}");
     }
-    let certification = &context["https://gs1.org/voc/certificationInfo"][1]["href"];
+    let certification = &context[format!("{GS1_VOC}certificationInfo")][1]["href"];
     assert_eq!(certification, &json!(format!("http://starmark.test/certificates/{NUMBER}?lang=en")));
     let negotiated = app.client.get(app.url(&path)).header("accept", "application/linkset+json").send().await.unwrap();
     assert_eq!(negotiated.json::<Value>().await.unwrap(), set);
@@ -388,15 +391,65 @@ async fn the_resolver_answers_link_types_linksets_and_describes_itself() {
     let forged = path.replacen("/21/21?", "/21/22?", 1);
     let forged_set: Value = app.get(&format!("{forged}&linkType=all")).await.json().await.unwrap();
     assert_rfc9264(&forged_set);
-    assert!(forged_set["linkset"][0].get("https://gs1.org/voc/certificationInfo").is_none(), "{forged_set}");
+    assert!(forged_set["linkset"][0].get(format!("{GS1_VOC}certificationInfo")).is_none(), "{forged_set}");
     assert_problem(app.get(&format!("{forged}&linkType=gs1:certificationInfo")).await, 404, "not-found").await;
     assert_problem(app.get(&format!("{path}&linkType=gs1:pip")).await, 404, "not-found").await;
 
     // The resolver describes itself.
-    let description: Value = app.get("/.well-known/gs1resolver").await.json().await.unwrap();
+    let description = app.get("/.well-known/gs1resolver").await;
+    assert_eq!(description.headers()["content-type"], "application/json");
+    let description: Value = description.json().await.unwrap();
+    assert_resolver_description(&description);
     assert_eq!(description["resolverRoot"], "http://starmark.test");
     assert_eq!(description["supportedPrimaryKeys"], json!(["01"]));
-    assert_eq!(description["supportedLinkType"][0]["prefix"], "gs1:");
+    assert_eq!(description["supportedLinkType"], json!([{"namespace": GS1_VOC, "prefix": "gs1:"}]));
+    assert_eq!(description["jsonLdContextLocation"], "https://ref.gs1.org/standards/resolver/linkset-context");
+    assert_eq!(description["linkTypeDefaultCanBeLinkset"], false, "the default link is the verdict, not the linkset");
+    let name = description["name"].as_str().unwrap();
+    assert!(description["contact"]["fn"].as_str().is_some_and(|f| !f.is_empty() && name.contains(f)), "{description}");
+    // A mark's URI made on the resolver root it names is one digital-link.js reads as we do.
+    let on_root = format!("{}/01/{GTIN_14}/21/21?S=x", description["resolverRoot"].as_str().unwrap());
+    let read = &digital_link_js(std::slice::from_ref(&on_root))[0];
+    assert_eq!(
+        (&read["valid"], &read["gtin"], &read["serial"]),
+        (&json!(true), &json!(GTIN_14), &json!("21")),
+        "{read}"
+    );
+}
+
+/// GS1's current web vocabulary (`gs1:`), which link types are named in.
+const GS1_VOC: &str = "https://ref.gs1.org/voc/";
+
+/// The `Link` header that points a linkset's reader to the resolver standard's JSON-LD context.
+const LINKSET_CONTEXT_LINK: &str = "<https://ref.gs1.org/standards/resolver/linkset-context>; \
+     rel=\"http://www.w3.org/ns/json-ld#context\"; type=\"application/ld+json\"";
+
+/// The members of a resolver description file and their types, as the GS1-Conformant resolver
+/// standard's schema (description-file-schema, 1.2.0) gives them: `resolverRoot` and
+/// `supportedPrimaryKeys` required, the keys from its list, link type prefixes ending in a colon.
+fn assert_resolver_description(description: &Value) {
+    const PRIMARY_KEYS: [&str; 21] = [
+        "all", "01", "8006", "8013", "8010", "410", "411", "412", "413", "414", "415", "417", "8017", "8018", "255",
+        "00", "253", "401", "402", "8003", "8004",
+    ];
+    let root = description["resolverRoot"].as_str().expect("resolverRoot is a string");
+    let root = reqwest::Url::parse(root).unwrap_or_else(|e| panic!("resolverRoot is no URI ({e}): {description}"));
+    assert!(matches!(root.scheme(), "http" | "https"), "{description}");
+    let keys = description["supportedPrimaryKeys"].as_array().expect("supportedPrimaryKeys is an array");
+    assert!(!keys.is_empty() && keys.iter().all(|k| PRIMARY_KEYS.contains(&k.as_str().unwrap_or(""))), "{keys:?}");
+    assert!(description["name"].is_string(), "{description}");
+    for link_type in description["supportedLinkType"].as_array().expect("supportedLinkType is an array") {
+        let namespace = link_type["namespace"].as_str().expect("a namespace");
+        assert!(reqwest::Url::parse(namespace).is_ok(), "{namespace}");
+        let prefix = link_type["prefix"].as_str().expect("a prefix");
+        let name = prefix.strip_suffix(':').expect("the prefix ends in its colon");
+        assert!(name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_'), "{prefix}");
+        assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'), "{prefix}");
+    }
+    assert!(description["linkTypeDefaultCanBeLinkset"].is_boolean(), "{description}");
+    let context = description["jsonLdContextLocation"].as_str().expect("jsonLdContextLocation is a string");
+    assert!(reqwest::Url::parse(context).is_ok(), "{context}");
+    assert!(description["contact"].is_object(), "{description}");
 }
 
 #[tokio::test]

@@ -13,6 +13,7 @@ mod bounds;
 mod browser_console;
 mod browser_procurement;
 mod browser_scan;
+mod bulk_import;
 mod cache_control;
 mod change_feed;
 mod cli;

@@ -18,8 +18,15 @@ use crate::http::AppState;
 
 /// The media type of an RFC 9264 linkset in JSON.
 pub const LINKSET_JSON: &str = "application/linkset+json";
-/// GS1's link type vocabulary.
-const GS1_VOC: &str = "https://gs1.org/voc/";
+/// GS1's web vocabulary, where link types are named (`gs1:`), at its current address.
+const GS1_VOC: &str = "https://ref.gs1.org/voc/";
+/// The vocabulary's former address, still read in a `linkType` that spells a link type out.
+const GS1_VOC_FORMER: &str = "https://gs1.org/voc/";
+/// The GS1-Conformant resolver standard's JSON-LD context for linksets (the latest version).
+const LINKSET_CONTEXT: &str = "https://ref.gs1.org/standards/resolver/linkset-context";
+/// The `Link` header that points a linkset's reader to [`LINKSET_CONTEXT`], as the standard asks.
+const LINKSET_CONTEXT_LINK: &str = "<https://ref.gs1.org/standards/resolver/linkset-context>; \
+     rel=\"http://www.w3.org/ns/json-ld#context\"; type=\"application/ld+json\"";
 
 /// What a request's `linkType` (or `Accept`) asks of a mark's URI.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,7 +53,11 @@ pub fn link_request(query: Option<&str>, headers: &HeaderMap) -> LinkRequest {
         return if linkset_accepted { LinkRequest::All } else { LinkRequest::Verdict };
     };
     let asked = asked.replace("%3A", ":").replace("%3a", ":").replace("%2F", "/").replace("%2f", "/");
-    let name = asked.strip_prefix("gs1:").or_else(|| asked.strip_prefix(GS1_VOC)).unwrap_or(&asked);
+    let name = asked
+        .strip_prefix("gs1:")
+        .or_else(|| asked.strip_prefix(GS1_VOC))
+        .or_else(|| asked.strip_prefix(GS1_VOC_FORMER))
+        .unwrap_or(&asked);
     match name {
         "all" => LinkRequest::All,
         "verificationService" | "defaultLink" => LinkRequest::Verdict,
@@ -84,6 +95,7 @@ pub fn linkset_response(anchor: &str, certificate: Option<&str>) -> Response {
     let mut response = (StatusCode::OK, body).into_response();
     response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(LINKSET_JSON));
     response.headers_mut().insert(axum::http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response.headers_mut().append(LINK, HeaderValue::from_static(LINKSET_CONTEXT_LINK));
     response
 }
 
@@ -108,20 +120,20 @@ pub fn add_link_header(response: &mut Response, anchor: &str) {
     }
 }
 
-/// `GET /.well-known/gs1resolver`: what this resolver supports.
+/// `GET /.well-known/gs1resolver`: the resolver description file of the GS1-Conformant resolver
+/// standard, with the members its description-file schema names and no others: who runs the
+/// resolver (`name`, `contact` as a vCard's formatted name), where (`resolverRoot`), which keys
+/// and link types it answers, and the JSON-LD context of its linksets.
 pub async fn description(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
-    let root = state.registry.public_url();
+    let issuer = &state.registry.issuer().name;
     let body = json!({
-        "name": format!("Starmark registry of {}", state.registry.issuer().name),
-        "resolverRoot": root,
+        "name": format!("Starmark registry of {issuer}"),
+        "resolverRoot": state.registry.public_url(),
         "supportedPrimaryKeys": ["01"],
-        "supportedLinkType": [
-            {"namespace": GS1_VOC, "prefix": "gs1:", "profile": "https://gs1.org/voc/?show=linktypes"}
-        ],
-        "linkTypes": ["gs1:verificationService", "gs1:certificationInfo", "gs1:defaultLink"],
+        "supportedLinkType": [{"namespace": GS1_VOC, "prefix": "gs1:"}],
         "linkTypeDefaultCanBeLinkset": false,
-        "validatesAIcombination": true,
-        "supportedLanguages": ["zh", "en"],
+        "jsonLdContextLocation": LINKSET_CONTEXT,
+        "contact": {"fn": issuer},
     });
     let mut response = (StatusCode::OK, body.to_string()).into_response();
     response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -140,8 +152,10 @@ mod tests {
         assert_eq!(link_request(Some("S=X&linkType=all"), &none), LinkRequest::All);
         assert_eq!(link_request(Some("linkType=gs1:certificationInfo"), &none), LinkRequest::CertificationInfo);
         assert_eq!(link_request(Some("linkType=gs1%3AcertificationInfo"), &none), LinkRequest::CertificationInfo);
-        let full = "linkType=https%3A%2F%2Fgs1.org%2Fvoc%2FverificationService";
-        assert_eq!(link_request(Some(full), &none), LinkRequest::Verdict);
+        let full = "linkType=https%3A%2F%2Fref.gs1.org%2Fvoc%2FcertificationInfo";
+        assert_eq!(link_request(Some(full), &none), LinkRequest::CertificationInfo);
+        let former = "linkType=https%3A%2F%2Fgs1.org%2Fvoc%2FverificationService";
+        assert_eq!(link_request(Some(former), &none), LinkRequest::Verdict);
         assert_eq!(link_request(Some("linkType=gs1:pip"), &none), LinkRequest::Other);
         let mut linkset = HeaderMap::new();
         linkset.insert(axum::http::header::ACCEPT, HeaderValue::from_static("application/linkset+json"));
@@ -159,6 +173,11 @@ mod tests {
             assert_eq!(languages, [&json!("zh"), &json!("en")], "{link_type}");
         }
         assert_eq!(context[format!("{GS1_VOC}certificationInfo")][1]["href"], "https://R.CN/certificates/SM1?lang=en");
+        assert!(set["linkset"][0]
+            .as_object()
+            .unwrap()
+            .keys()
+            .all(|key| key == "anchor" || key.starts_with("https://ref.gs1.org/voc/")));
         let forged = linkset("https://R.CN/01/06901234567892/21/7?S=X", None);
         assert!(forged["linkset"][0].get(format!("{GS1_VOC}certificationInfo")).is_none());
     }

@@ -1,11 +1,16 @@
-//! The PostgreSQL side of the transparency log: leaf rows written from bound arrays (under
-//! [`super::EVENTS_LOCK`]); the rest of the log's SQL is shared (`shared/log.rs`).
+//! The PostgreSQL side of the transparency log: leaf rows written from bound arrays or a binary
+//! COPY (under [`super::EVENTS_LOCK`]); the rest of the log's SQL is shared (`shared/log.rs`).
 
 use sqlx::PgConnection;
 
+use super::copy::CopyRows;
 use super::PostgresStore;
 use crate::store::StoreError;
 use crate::tlog::Hash;
+
+/// From this many leaves on (a bulk import's), they are sent as a binary COPY, in index order;
+/// fewer (one change's) are one `INSERT`, which takes one round trip to COPY's two.
+const COPY_FROM_ROWS: usize = 64;
 
 impl PostgresStore {
     /// Inserts leaves `first ..` for the `(number, version)` keys with the given hashes.
@@ -15,6 +20,14 @@ impl PostgresStore {
         keys: &[(&str, i64)],
         hashes: &[Hash],
     ) -> Result<(), StoreError> {
+        if keys.len() >= COPY_FROM_ROWS {
+            let mut rows = CopyRows::new(4, keys.len() * 80);
+            for ((index, (number, version)), hash) in (first..).zip(keys).zip(hashes) {
+                rows.row().bigint(index).text(number).bigint(*version).bytea(hash.as_slice());
+            }
+            rows.send(conn, "COPY tlog_leaves (idx, number, version, hash) FROM STDIN (FORMAT binary)").await?;
+            return Ok(());
+        }
         let indexes: Vec<i64> = (first..).take(keys.len()).collect();
         let numbers: Vec<&str> = keys.iter().map(|(number, _)| *number).collect();
         let versions: Vec<i64> = keys.iter().map(|(_, version)| *version).collect();
