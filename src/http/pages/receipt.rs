@@ -32,6 +32,15 @@ pub struct ReceiptPageQuery {
     page: Option<String>,
 }
 
+#[utoipa::path(
+    get, path = "/receipts/{id}", tag = "pages", summary = "A receipt's page",
+    params(("id" = String, Path, description = "The receipt id"), ("lang" = Option<String>, Query, description = "`zh` or `en`")),
+    responses(
+        (status = 200, description = "The receipt, checked again today", content_type = "text/html", body = String),
+        (status = 404, description = "The page, saying there is no such receipt", content_type = "text/html", body = String),
+        (status = 503, description = "The page, saying the status could not be read", content_type = "text/html", body = String),
+    )
+)]
 pub async fn receipt_page(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -104,6 +113,16 @@ pub struct SingleReceipt {
 }
 
 /// `POST /receipts`: a receipt for one certificate, then on to its page.
+#[utoipa::path(
+    post, path = "/receipts", tag = "pages", summary = "Issue a receipt for one certificate (form)",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "`number` and `lang`"),
+    responses(
+        (status = 303, description = "To the receipt's page"),
+        (status = 422, description = "The page, saying what is missing", content_type = "text/html", body = String),
+        (status = 429, description = "The page, saying to come back later", content_type = "text/html", body = String),
+        (status = 503, description = "The page, saying the status could not be read", content_type = "text/html", body = String),
+    )
+)]
 pub async fn issue_single(
     State(state): State<AppState>,
     client: crate::http::rate_limits::ClientBudget,

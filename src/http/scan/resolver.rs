@@ -109,6 +109,10 @@ pub fn add_link_header(response: &mut Response, anchor: &str) {
 }
 
 /// `GET /.well-known/gs1resolver`: what this resolver supports.
+#[utoipa::path(
+    get, path = "/.well-known/gs1resolver", tag = "gs1", summary = "The resolver's description",
+    responses((status = 200, description = "The description", body = ref("#/components/schemas/ResolverDescription")))
+)]
 pub async fn description(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
     let root = state.registry.public_url();
     let body = json!({
