@@ -56,6 +56,17 @@ pub struct VersionQuery {
     v: Option<String>,
 }
 
+#[utoipa::path(
+    get, path = "/static/{name}", tag = "service", summary = "A static file of the pages",
+    params(("name" = String, Path, description = "The file's name", example = "starmark.css"),
+        ("v" = Option<String>, Query, description = "The content's digest: a URL naming the current content is immutable")),
+    responses(
+        (status = 200, description = "The file", content(
+            (String = "text/css"), (String = "application/javascript"), (Vec<u8> = "font/woff2"))),
+        (status = 304, description = "The file held is current"),
+        (status = 404, description = "`not-found`: no such file"),
+    )
+)]
 pub async fn asset(Path(name): Path<String>, Query(query): Query<VersionQuery>, headers: HeaderMap) -> Response {
     let Some(asset) = ASSETS.get(name.as_str()) else {
         return ApiError::not_found(format!("no static file named '{name}'")).into_response();

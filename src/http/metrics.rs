@@ -54,6 +54,11 @@ fn flag(on: bool) -> f64 {
     }
 }
 
+#[utoipa::path(
+    get, path = "/metrics", tag = "service", summary = "Metrics",
+    description = "Prometheus text exposition (docs/api.md, Metrics).",
+    responses((status = 200, description = "The metrics", content_type = "text/plain", body = String))
+)]
 pub async fn metrics(State(state): State<AppState>, _auth: Authorized<ReaderRole>) -> Response {
     let registry = &state.registry;
     let readiness = registry.readiness().await;

@@ -18,6 +18,7 @@ pub mod health;
 pub mod json_text;
 pub mod log;
 pub mod metrics;
+pub mod openapi;
 pub mod outer_layer;
 pub mod pages;
 pub mod products;
@@ -26,6 +27,7 @@ pub mod readiness;
 pub mod receipts;
 pub mod request_id;
 pub mod response_counts;
+pub mod routes;
 pub mod scan;
 pub mod server;
 pub mod timestamps;
@@ -70,6 +72,8 @@ pub struct AppState {
     pub artwork: Arc<certificates::artwork_cache::ArtworkCache>,
     /// Whether the public URL is https: the console's cookie is then `Secure` and `__Host-`.
     pub console_https: bool,
+    /// The OpenAPI document and its reference page, made once at start.
+    pub openapi: Arc<openapi::serve::Prepared>,
 }
 
 impl AppState {
@@ -97,6 +101,7 @@ impl AppState {
             limits,
             artwork: Arc::default(),
             console_https: config.is_https(),
+            openapi: Arc::new(openapi::serve::Prepared::new()?),
         })
     }
 }
@@ -118,9 +123,23 @@ pub fn router(state: AppState, config: &Config) -> Router {
 /// passes the real handler; the benchmark's ceiling (bench/ceiling.rs, an example, never in the
 /// server) passes one that sends a constant body, to measure the very stack around the answer.
 pub fn router_with_lookup(state: AppState, config: &Config, lookup: MethodRouter<AppState>) -> Router {
+    route_table(config, lookup)
+        .into_router()
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+/// The paths the server routes, in axum's syntax: what the OpenAPI document must describe.
+pub fn routed_paths(config: &Config) -> Vec<&'static str> {
+    route_table(config, get(certificates::get::get_certificate)).paths().to_vec()
+}
+
+/// Every route, each documented by the `#[utoipa::path]` of its handler ([`openapi`]).
+fn route_table(config: &Config, lookup: MethodRouter<AppState>) -> routes::RouteTable<AppState> {
     use certificates::{artwork, history, issue, marks, renew, search, status, surveillance};
 
-    let api = Router::new()
+    let api = routes::RouteTable::default()
         .route("/api/v1/certificates", get(search::search_certificates).post(issue::issue_certificate))
         .route("/api/v1/certificates/{number}", lookup)
         .route("/api/v1/certificates/{number}/history", get(history::get_history))
@@ -146,7 +165,7 @@ pub fn router_with_lookup(state: AppState, config: &Config, lookup: MethodRouter
         )
         .route("/api/v1/receipts/{id}", get(receipts::get::get_receipt))
         .route("/v/{token}", get(scan::scan))
-        .route("/V/{token}", get(scan::scan))
+        .route("/V/{token}", get(scan::scan_upper))
         .route("/api/v1/products/{gtin}", get(products::product))
         .route("/api/v1/changes", get(changes::list::list_changes))
         .route("/changes.atom", get(changes::atom::changes_atom))
@@ -157,12 +176,14 @@ pub fn router_with_lookup(state: AppState, config: &Config, lookup: MethodRouter
         .route("/api/v1/log/proof/inclusion", get(log::proof::inclusion))
         .route("/api/v1/log/proof/consistency", get(log::proof::consistency))
         .route("/api/v1/log/tile/{*path}", get(log::tiles::tile))
+        .route("/api/v1/openapi.json", get(openapi::serve::openapi_json))
+        .route("/api/docs", get(openapi::page::reference_page))
         .route("/.well-known/starmark/keys.json", get(trust_list::get_trust_list))
         .route("/static/{name}", get(assets::asset))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(readiness::readyz))
         .route("/metrics", get(metrics::metrics))
-        .route("/", get(pages::search::search_page))
+        .route("/", get(pages::search::home_page))
         .route("/search", get(pages::search::search_page))
         .route("/certificates/{number}", get(pages::certificate::certificate_page))
         .route("/receipts", post(pages::receipt::issue_single))
@@ -176,24 +197,21 @@ pub fn router_with_lookup(state: AppState, config: &Config, lookup: MethodRouter
 
     api.merge(gs1_resolver())
         .merge(console::routes())
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state)
 }
 
 /// The routes a GS1 resolver answers, readable from any origin with their preflights
 /// ([`scan::cors`]).
-fn gs1_resolver() -> Router<AppState> {
+fn gs1_resolver() -> routes::RouteTable<AppState> {
     use scan::cors::{open_to_any_origin, preflight};
-    Router::new()
+    routes::RouteTable::default()
         .route("/01/{gtin}", get(products::product_uri).options(preflight))
         .route("/01/{gtin}/21/{serial}", get(scan::gs1::scan).options(preflight))
-        .route("/01/{gtin}/{*rest}", get(scan::gs1::refuse).options(preflight))
-        .route("/21/{*rest}", get(scan::gs1::refuse).options(preflight))
-        .route("/10/{*rest}", get(scan::gs1::refuse).options(preflight))
-        .route("/22/{*rest}", get(scan::gs1::refuse).options(preflight))
+        .route("/01/{gtin}/{*rest}", get(scan::gs1::refuse_after_gtin).options(preflight))
+        .route("/21/{*rest}", get(scan::gs1::refuse_serial_first).options(preflight))
+        .route("/10/{*rest}", get(scan::gs1::refuse_lot_first).options(preflight))
+        .route("/22/{*rest}", get(scan::gs1::refuse_version_first).options(preflight))
         .route("/.well-known/gs1resolver", get(scan::resolver::description).options(preflight))
-        .layer(axum::middleware::map_response(open_to_any_origin))
+        .map(|router| router.layer(axum::middleware::map_response(open_to_any_origin)))
 }
 
 /// The routes inside the middleware stack: the service the server runs.

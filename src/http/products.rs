@@ -78,11 +78,32 @@ async fn answer(state: &AppState, gtin: &str) -> Result<Response, ApiError> {
 }
 
 /// `GET /api/v1/products/{gtin}`.
+#[utoipa::path(
+    get, path = "/api/v1/products/{gtin}", tag = "gs1", summary = "Certificates covering a product",
+    params(("gtin" = String, Path, description = "GTIN-8, -12, -13 or -14 with its check digit", example = "06901234567892")),
+    responses(
+        (status = 200, description = "The product and the valid certificates that cover it", body = ref("#/components/schemas/Product")),
+        (status = 400, description = "`invalid-parameter`: not a GTIN"),
+        (status = 404, description = "`not-found`: no certificate covers it"),
+        (status = 503, description = "`unavailable` or `status-unconfirmed`"),
+    )
+)]
 pub async fn product(State(state): State<AppState>, Path(gtin): Path<String>) -> Result<Response, ApiError> {
     answer(&state, &gtin).await
 }
 
 /// `GET /01/{gtin}`: the product's GS1 Digital Link URI without a serial.
+#[utoipa::path(
+    get, path = "/01/{gtin}", tag = "gs1", summary = "A product's GS1 Digital Link URI",
+    description = "The same answer as `/api/v1/products/{gtin}`, at the product's GS1 Digital Link URI without a serial; readable from any origin.",
+    params(("gtin" = String, Path, description = "GTIN-8, -12, -13 or -14 with its check digit", example = "06901234567892")),
+    responses(
+        (status = 200, description = "The product and the valid certificates that cover it", body = ref("#/components/schemas/Product")),
+        (status = 400, description = "`invalid-parameter`: not a GTIN"),
+        (status = 404, description = "`not-found`: no certificate covers it"),
+        (status = 503, description = "`unavailable` or `status-unconfirmed`"),
+    )
+)]
 pub async fn product_uri(State(state): State<AppState>, Path(gtin): Path<String>) -> Result<Response, ApiError> {
     answer(&state, &gtin).await
 }

@@ -10,6 +10,13 @@ use serde_json::json;
 
 use crate::http::AppState;
 
+#[utoipa::path(
+    get, path = "/readyz", tag = "service", summary = "Readiness",
+    responses(
+        (status = 200, description = "Ready: the store answers", body = ref("#/components/schemas/Readiness")),
+        (status = 503, description = "Not ready", content_type = "application/json", body = ref("#/components/schemas/Readiness")),
+    )
+)]
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let readiness = state.registry.readiness().await;
     let status = if readiness.ready() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };

@@ -36,6 +36,7 @@ mod mark_digests;
 mod marks;
 mod metrics;
 mod metrics_documented;
+mod openapi;
 mod openssl_interop;
 mod pages;
 mod pages_procurement;

@@ -151,6 +151,21 @@ async fn render(
     Ok(response)
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/certificates/{number}/mark.svg", tag = "certificates", summary = "The certificate-level mark (SVG)",
+    description = "The star mark with the certificate's QR code, for a valid certificate.",
+    params(("number" = String, Path, description = "Certificate number", example = "SM2026ASC000001"),
+        ("size_mm" = Option<String>, Query, description = "Printed size in millimetres"),
+        ("dpi" = Option<String>, Query, description = "Resolution of the PNG"),
+        ("If-None-Match" = Option<String>, Header, description = "An ETag held"),
+    ),
+    responses(
+        (status = 200, description = "The artwork", content_type = "image/svg+xml", body = String),
+        (status = 304, description = "The artwork held is current"),
+        (status = 400, description = "`invalid-parameter`"), (status = 404, description = "`not-found`: no certificate with that number"),
+        (status = 409, description = "`mark-unavailable`: the certificate is not valid"),
+    )
+)]
 pub async fn mark_svg(
     State(state): State<AppState>,
     number: NumberPath,
@@ -160,6 +175,21 @@ pub async fn mark_svg(
     render(state, number, params, headers, Format::Svg).await
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/certificates/{number}/mark.png", tag = "certificates", summary = "The certificate-level mark (PNG)",
+    description = "The star mark with the certificate's QR code, for a valid certificate.",
+    params(("number" = String, Path, description = "Certificate number", example = "SM2026ASC000001"),
+        ("size_mm" = Option<String>, Query, description = "Printed size in millimetres"),
+        ("dpi" = Option<String>, Query, description = "Resolution of the PNG"),
+        ("If-None-Match" = Option<String>, Header, description = "An ETag held"),
+    ),
+    responses(
+        (status = 200, description = "The artwork", content_type = "image/png", body = Vec<u8>),
+        (status = 304, description = "The artwork held is current"),
+        (status = 400, description = "`invalid-parameter`"), (status = 404, description = "`not-found`: no certificate with that number"),
+        (status = 409, description = "`mark-unavailable`: the certificate is not valid"),
+    )
+)]
 pub async fn mark_png(
     State(state): State<AppState>,
     number: NumberPath,

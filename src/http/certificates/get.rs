@@ -39,6 +39,16 @@ fn matches(headers: &HeaderMap, etag: Option<&str>) -> bool {
 }
 
 /// The request comes last and whole, so its headers are read where they are, not copied.
+#[utoipa::path(
+    get, path = "/api/v1/certificates/{number}", tag = "certificates", summary = "A certificate",
+    description = "The certificate as it stands, prepared when it last changed: its signed record, status, log inclusion proof and a signed status assertion. `ETag`/`If-None-Match` give `304`; gzip when accepted.",
+    params(("number" = String, Path, description = "Certificate number", example = "SM2026ASC000001")),
+    responses(
+        (status = 200, description = "The certificate", body = ref("#/components/schemas/Certificate")),
+        (status = 304, description = "The answer held (`If-None-Match`) is current"),
+        (status = 400, description = "`invalid-parameter`: the number is malformed"), (status = 404, description = "`not-found`: no certificate with that number"), (status = 503, description = "`status-unconfirmed`: the stored certificate cannot be tied to the transparency log; or `unavailable`/`timeout`"),
+    )
+)]
 pub async fn get_certificate(
     State(state): State<AppState>,
     NumberPath(number): NumberPath,

@@ -67,6 +67,18 @@ impl IssueRequest {
     }
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/certificates", tag = "admin", summary = "Issue a certificate",
+    description = "Issues a certificate after a passed audit (issuer role): the level follows from the evaluation (docs/api.md, Issuing rules).",
+    security(("bearer" = [])),
+    request_body(content = ref("#/components/schemas/IssueRequest"), content_type = "application/json",
+        example = json!({"holder": {"name": "厦门示例电器有限公司", "name_en": "Example Co., Ltd.", "uscc": "91350200776049653A", "address": "厦门市思明区示例路1号"}, "scope": "家用电器的售后服务", "evaluation": {"system": 38, "commodity": 33, "customer": 24.5}})),
+    responses(
+        (status = 201, description = "Issued; `Location` names it", body = ref("#/components/schemas/Certificate")),
+        (status = 400, description = "`malformed-json`: the body is not JSON; `invalid-parameter`: the number is malformed"), (status = 413, description = "`payload-too-large`"), (status = 415, description = "`unsupported-media-type`: the body is not `application/json`"), (status = 422, description = "`invalid-body` (wrong shape) or `invalid-field` (`field` names it)"), (status = 401, description = "`unauthorized`: no, malformed, unknown or revoked token"), (status = 403, description = "`forbidden`: the token's role is too weak"),
+        (status = 409, description = "`duplicate`: the number is taken, or `concurrent-change`"),
+    )
+)]
 pub async fn issue_certificate(
     State(state): State<AppState>,
     auth: Authorized<IssuerRole>,

@@ -59,6 +59,17 @@ struct BatchAnswer<'a> {
     first: Sample,
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/certificates/{number}/marks", tag = "admin", summary = "Order a batch of marks",
+    description = "A batch of `count` serials; with `gtin` and `product`, the marks are GS1 Digital Link URIs.",
+    security(("bearer" = [])), params(("number" = String, Path, description = "Certificate number", example = "SM2026ASC000001")),
+    request_body(content = ref("#/components/schemas/OrderRequest"), content_type = "application/json",
+        example = json!({"count": 1000})),
+    responses(
+        (status = 201, description = "The batch, with its first mark", body = ref("#/components/schemas/MarkBatch")),
+        (status = 400, description = "`malformed-json`: the body is not JSON; `invalid-parameter`: the number is malformed"), (status = 413, description = "`payload-too-large`"), (status = 415, description = "`unsupported-media-type`: the body is not `application/json`"), (status = 422, description = "`invalid-body` (wrong shape) or `invalid-field` (`field` names it)"), (status = 401, description = "`unauthorized`: no, malformed, unknown or revoked token"), (status = 403, description = "`forbidden`: the token's role is too weak"), (status = 404, description = "`not-found`: no certificate with that number"), (status = 409, description = "`illegal-transition` (not allowed in the current state) or `concurrent-change`"),
+    )
+)]
 pub async fn order_marks(
     State(state): State<AppState>,
     auth: Authorized<IssuerRole>,
@@ -93,6 +104,20 @@ pub struct RevokeRequest {
     last: Option<u32>,
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/certificates/{number}/marks/{batch}/revoke", tag = "admin", summary = "Revoke marks of a batch",
+    description = "Revokes serials `first` to `last` of the batch, or the whole batch when both are left out.",
+    security(("bearer" = [])),
+    params(("number" = String, Path, description = "Certificate number", example = "SM2026ASC000001"), ("batch" = String, Path, description = "The batch number", example = "1")),
+    request_body(content = ref("#/components/schemas/RevokeMarksRequest"), content_type = "application/json",
+        example = json!({"reason": "印刷错误", "first": 10, "last": 20})),
+    responses(
+        (status = 200, description = "The batch after the change", body = ref("#/components/schemas/RevokedMarks")),
+        (status = 400, description = "`malformed-json`: the body is not JSON; `invalid-parameter`: the number is malformed"), (status = 413, description = "`payload-too-large`"), (status = 415, description = "`unsupported-media-type`: the body is not `application/json`"), (status = 422, description = "`invalid-body` (wrong shape) or `invalid-field` (`field` names it)"), (status = 401, description = "`unauthorized`: no, malformed, unknown or revoked token"), (status = 403, description = "`forbidden`: the token's role is too weak"),
+        (status = 404, description = "`not-found` (no such certificate) or `no-such-batch`"),
+        (status = 409, description = "`already-revoked`, `illegal-transition` or `concurrent-change`"),
+    )
+)]
 pub async fn revoke_marks(
     State(state): State<AppState>,
     auth: Authorized<IssuerRole>,
@@ -142,6 +167,15 @@ struct SerialFigures {
     suspicious: bool,
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/certificates/{number}/scans", tag = "admin", summary = "Scan figures of the marks",
+    description = "How often the certificate's marks were scanned, with the most scanned serials (reader role).",
+    security(("bearer" = [])), params(("number" = String, Path, description = "Certificate number", example = "SM2026ASC000001")),
+    responses(
+        (status = 200, description = "The figures", body = ref("#/components/schemas/ScanFigures")),
+        (status = 400, description = "`invalid-parameter`: the number is malformed"), (status = 401, description = "`unauthorized`: no, malformed, unknown or revoked token"), (status = 403, description = "`forbidden`: the token's role is too weak"), (status = 404, description = "`not-found`: no certificate with that number"),
+    )
+)]
 pub async fn scan_figures(
     State(state): State<AppState>,
     _auth: Authorized<ReaderRole>,

@@ -27,6 +27,14 @@ pub struct RenewRequest {
     issued: Option<NaiveDate>,
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/certificates/{number}/renew", tag = "admin", summary = "Re-certify",
+    description = "A new evaluation starts a new three-year validity; the level follows it.",
+    security(("bearer" = [])), params(("number" = String, Path, description = "Certificate number", example = "SM2026ASC000001")),
+    request_body(content = ref("#/components/schemas/RenewRequest"), content_type = "application/json",
+        example = json!({"evaluation": {"system": 39, "commodity": 34, "customer": 24}})),
+    responses((status = 200, description = "The certificate after the change", body = ref("#/components/schemas/Certificate")), (status = 400, description = "`malformed-json`: the body is not JSON; `invalid-parameter`: the number is malformed"), (status = 413, description = "`payload-too-large`"), (status = 415, description = "`unsupported-media-type`: the body is not `application/json`"), (status = 422, description = "`invalid-body` (wrong shape) or `invalid-field` (`field` names it)"), (status = 401, description = "`unauthorized`: no, malformed, unknown or revoked token"), (status = 403, description = "`forbidden`: the token's role is too weak"), (status = 404, description = "`not-found`: no certificate with that number"), (status = 409, description = "`illegal-transition` (not allowed in the current state) or `concurrent-change`"))
+)]
 pub async fn renew_certificate(
     State(state): State<AppState>,
     auth: Authorized<IssuerRole>,

@@ -93,6 +93,24 @@ fn decode_cursor(cursor: &str) -> Result<CertificateNumber, ApiError> {
     CertificateNumber::parse(&text).map_err(|_| bad())
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/certificates", tag = "certificates", summary = "Search certificates",
+    description = "Free text over numbers and holder names, or exact filters; pages of up to 100 ordered by number. An empty `q` lists everything.",
+    params(
+        ("q" = Option<String>, Query, description = "Free text: a certificate number, a USCC or part of a holder name (at most 200 characters)"),
+        ("uscc" = Option<String>, Query, description = "Holder's unified social credit code", example = "91350200776049653A"),
+        ("level" = Option<String>, Query, description = "`compliant`, `three_star`, `four_star` or `five_star`"),
+        ("state" = Option<String>, Query, description = "`valid`, `suspended`, `revoked`, `withdrawn` or `expired`"),
+        ("limit" = Option<String>, Query, description = "Page size, 1 to 100 (default 20)"),
+        ("cursor" = Option<String>, Query, description = "The `next` of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "A page of certificates", body = ref("#/components/schemas/SearchPage"),
+            example = json!({"items": [{"number": "SM2026ASC000001", "holder": {"name": "厦门示例电器有限公司", "name_en": "Example Co., Ltd.", "uscc": "91350200776049653A"}, "level": "four_star", "status": {"state": "valid", "since": "2026-01-05"}, "valid_until": "2029-01-04"}], "next": null})),
+        (status = 400, description = "`invalid-parameter` (`parameter` names it) or `bad-request` (an unknown parameter)"),
+        (status = 503, description = "`status-unconfirmed`: the stored certificate cannot be tied to the transparency log; or `unavailable`/`timeout`"),
+    )
+)]
 pub async fn search_certificates(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<SearchParams>,

@@ -27,6 +27,19 @@ pub struct AtomQuery {
     lang: Option<String>,
 }
 
+#[utoipa::path(
+    get, path = "/changes.atom", tag = "log", summary = "The change feed as Atom",
+    description = "The latest changes for a feed reader, optionally of one holder.",
+    params(
+        ("uscc" = Option<String>, Query, description = "Only this holder's certificates"),
+        ("lang" = Option<String>, Query, description = "`zh` or `en`"),
+    ),
+    responses(
+        (status = 200, description = "The feed", content_type = "application/atom+xml", body = String),
+        (status = 304, description = "The feed held is current"),
+        (status = 400, description = "`invalid-parameter` or `bad-request`"),
+    )
+)]
 pub async fn changes_atom(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -82,6 +82,18 @@ fn page_length(value: Option<&str>) -> Result<u32, ApiError> {
     }
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/changes", tag = "log", summary = "The change feed",
+    description = "Changes in log order after a log index (the cursor), with the signed checkpoint they are under, so a consumer can prove it missed nothing.",
+    params(
+        ("after" = Option<String>, Query, description = "A log index: changes after it (from the start when left out)"),
+        ("limit" = Option<String>, Query, description = "Page size, 1 to 1,000"),
+    ),
+    responses(
+        (status = 200, description = "A page of changes", body = ref("#/components/schemas/Changes")),
+        (status = 400, description = "`invalid-parameter` or `bad-request`"),
+    )
+)]
 pub async fn list_changes(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ChangesQuery>,

@@ -56,6 +56,14 @@ pub async fn at_step(state: &AppState, headers: &HeaderMap, lang: Lang, step: Ne
     }
 }
 
+#[utoipa::path(
+    get, path = "/admin/login/code", tag = "console", summary = "The TOTP code step",
+    params(("lang" = Option<String>, Query, description = "`zh` or `en`")),
+    responses(
+        (status = 200, description = "The form", content_type = "text/html", body = String),
+        (status = 303, description = "No session at this step: to sign-in, or onwards")
+    )
+)]
 pub async fn form(State(state): State<AppState>, headers: HeaderMap, ApiQuery(query): ApiQuery<LangQuery>) -> Response {
     let lang = Lang::negotiate(query.lang.as_deref(), &headers);
     match at_step(&state, &headers, lang, NextStep::Code).await {
@@ -64,6 +72,16 @@ pub async fn form(State(state): State<AppState>, headers: HeaderMap, ApiQuery(qu
     }
 }
 
+#[utoipa::path(
+    post, path = "/admin/login/code", tag = "console", summary = "Give the TOTP code (form)",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "csrf, code"),
+    responses(
+        (status = 303, description = "Signed in, or no session at this step"),
+        (status = 403, description = "A cross-site post or a wrong CSRF token", content_type = "text/html", body = String),
+        (status = 422, description = "A wrong or reused code", content_type = "text/html", body = String),
+        (status = 429, description = "Too many failures", content_type = "text/html", body = String)
+    )
+)]
 pub async fn submit(
     State(state): State<AppState>,
     headers: HeaderMap,

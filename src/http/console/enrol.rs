@@ -49,6 +49,14 @@ async fn render(state: &AppState, lang: Lang, session: &SignedIn, notice: Option
     Ok(frame::signed_in(lang, text::ENROL_TITLE, "/admin/login/enrol", session, body))
 }
 
+#[utoipa::path(
+    get, path = "/admin/login/enrol", tag = "console", summary = "TOTP enrolment: the QR code",
+    params(("lang" = Option<String>, Query, description = "`zh` or `en`")),
+    responses(
+        (status = 200, description = "The QR code and the form", content_type = "text/html", body = String),
+        (status = 303, description = "No session at this step: to sign-in, or onwards")
+    )
+)]
 pub async fn form(State(state): State<AppState>, headers: HeaderMap, ApiQuery(query): ApiQuery<LangQuery>) -> Response {
     let lang = Lang::negotiate(query.lang.as_deref(), &headers);
     let session = match at_step(&state, &headers, lang, NextStep::Enrol).await {
@@ -61,6 +69,16 @@ pub async fn form(State(state): State<AppState>, headers: HeaderMap, ApiQuery(qu
     }
 }
 
+#[utoipa::path(
+    post, path = "/admin/login/enrol", tag = "console", summary = "Confirm enrolment with a first code (form)",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "csrf, code"),
+    responses(
+        (status = 303, description = "Enrolled and signed in, or no session at this step"),
+        (status = 403, description = "A cross-site post or a wrong CSRF token", content_type = "text/html", body = String),
+        (status = 422, description = "A wrong code", content_type = "text/html", body = String),
+        (status = 429, description = "Too many failures", content_type = "text/html", body = String)
+    )
+)]
 pub async fn submit(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -14,11 +14,26 @@ use crate::http::AppState;
 use crate::registry::staff::NextStep;
 
 /// `GET /admin`: the home's address has a final slash.
+#[utoipa::path(
+    get, path = "/admin", tag = "console", summary = "To the console's home",
+    params(("lang" = Option<String>, Query, description = "`zh` or `en`")),
+    responses((status = 303, description = "To `/admin/`"))
+)]
 pub async fn redirect_home(headers: HeaderMap, ApiQuery(query): ApiQuery<LangQuery>) -> Response {
     let lang = Lang::negotiate(query.lang.as_deref(), &headers);
     see_other(&format!("/admin/?lang={}", lang.param()), None)
 }
 
+#[utoipa::path(
+    get, path = "/admin/", tag = "console", summary = "The console's home (signed in)",
+    params(("lang" = Option<String>, Query, description = "`zh` or `en`")),
+    responses(
+        (status = 200, description = "The home page", content_type = "text/html", body = String),
+        (status = 303, description = "To the sign-in page, or the step still needed"),
+        (status = 500, description = "The store failed", content_type = "text/html", body = String),
+        (status = 503, description = "The store is unavailable", content_type = "text/html", body = String)
+    )
+)]
 pub async fn home(State(state): State<AppState>, headers: HeaderMap, ApiQuery(query): ApiQuery<LangQuery>) -> Response {
     let lang = Lang::negotiate(query.lang.as_deref(), &headers);
     let session = match at_step(&state, &headers, lang, NextStep::Home).await {

@@ -51,6 +51,14 @@ fn render(lang: Lang, username: &str, notice: Option<Markup>) -> String {
     frame::bare(lang, text::LOGIN_TITLE, "/admin/login", body)
 }
 
+#[utoipa::path(
+    get, path = "/admin/login", tag = "console", summary = "The sign-in form",
+    params(("lang" = Option<String>, Query, description = "`zh` or `en`")),
+    responses(
+        (status = 200, description = "The form", content_type = "text/html", body = String),
+        (status = 303, description = "Already signed in: onwards")
+    )
+)]
 pub async fn form(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -69,6 +77,16 @@ pub async fn form(
     page(StatusCode::OK, render(lang, "", notice))
 }
 
+#[utoipa::path(
+    post, path = "/admin/login", tag = "console", summary = "Sign in (form)",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "username, password"),
+    responses(
+        (status = 303, description = "Signed in (or the code step next), with the session cookie"),
+        (status = 401, description = "Wrong username or password", content_type = "text/html", body = String),
+        (status = 403, description = "A cross-site post, or a disabled member", content_type = "text/html", body = String),
+        (status = 429, description = "Too many failures: try again after `Retry-After`", content_type = "text/html", body = String)
+    )
+)]
 pub async fn submit(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -16,6 +16,14 @@ pub struct LogoutForm {
     lang: Option<String>,
 }
 
+#[utoipa::path(
+    post, path = "/admin/logout", tag = "console", summary = "Sign out (form)",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "csrf"),
+    responses(
+        (status = 303, description = "Signed out: the session ended and the cookie cleared"),
+        (status = 403, description = "A cross-site post or a wrong CSRF token", content_type = "text/html", body = String)
+    )
+)]
 pub async fn submit(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<LogoutForm>) -> Response {
     let lang = Lang::negotiate(form.lang.as_deref(), &headers);
     let session = match super::session(&state, &headers).await {

@@ -16,10 +16,10 @@ pub mod text;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use maud::Markup;
 
 use super::pages::{html_response, Lang};
+use super::routes::RouteTable;
 use super::AppState;
 use crate::registry::staff::{ConsoleError, SignedIn};
 
@@ -31,8 +31,8 @@ pub const SECURE_COOKIE: &str = "__Host-starmark_session";
 pub const PLAIN_COOKIE: &str = "starmark_session";
 
 /// The console's routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> RouteTable<AppState> {
+    RouteTable::default()
         .route("/admin", get(home::redirect_home))
         .route("/admin/", get(home::home))
         .route("/admin/login", get(login::form).post(login::submit))

@@ -11,6 +11,10 @@ use crate::http::AppState;
 /// Media type of signed notes.
 const NOTE: &str = "text/plain; charset=utf-8";
 
+#[utoipa::path(
+    get, path = "/api/v1/log/checkpoint", tag = "log", summary = "The latest checkpoint",
+    responses((status = 200, description = "The signed checkpoint (C2SP tlog-checkpoint, signed note)", content_type = "text/plain", body = String))
+)]
 pub async fn latest(State(state): State<AppState>) -> Result<Response, ApiError> {
     let registry = &state.registry;
     if registry.latest_checkpoint().is_none() {
@@ -21,6 +25,15 @@ pub async fn latest(State(state): State<AppState>) -> Result<Response, ApiError>
     Ok(bytes_response(checkpoint.note.clone(), NOTE, "no-cache"))
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/log/checkpoint/{size}", tag = "log", summary = "The checkpoint at a tree size",
+    params(("size" = String, Path, description = "A tree size the log signed a checkpoint at", example = "1")),
+    responses(
+        (status = 200, description = "The signed checkpoint", content_type = "text/plain", body = String),
+        (status = 400, description = "`invalid-parameter`: not a whole number"),
+        (status = 404, description = "`not-found`: no checkpoint signed at that size"),
+    )
+)]
 pub async fn at_size(State(state): State<AppState>, Path(size): Path<String>) -> Result<Response, ApiError> {
     let size: u64 = size
         .parse()

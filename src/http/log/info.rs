@@ -26,6 +26,10 @@ struct LogInfo<'a> {
     documentation: &'static str,
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/log", tag = "log", summary = "The log's description",
+    responses((status = 200, description = "Origin, verifier key, size and where its tiles are", body = ref("#/components/schemas/LogInfo")))
+)]
 pub async fn info(State(state): State<AppState>) -> Result<Response, ApiError> {
     let registry = &state.registry;
     let key = registry.log_key();
@@ -41,6 +45,10 @@ pub async fn info(State(state): State<AppState>) -> Result<Response, ApiError> {
     json_response(StatusCode::OK, &info)
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/log/vkey", tag = "log", summary = "The log's verifier key",
+    responses((status = 200, description = "The signed-note verifier key, one line", content_type = "text/plain", body = String))
+)]
 pub async fn vkey(State(state): State<AppState>) -> Response {
     bytes_response(format!("{}\n", state.registry.log_key().vkey()), "text/plain; charset=utf-8", "public, max-age=300")
 }

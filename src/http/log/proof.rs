@@ -82,6 +82,18 @@ fn tree_problem(error: TreeError) -> ApiError {
     }
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/log/proof/inclusion", tag = "log", summary = "An inclusion proof",
+    params(
+        ("index" = String, Query, description = "The leaf index"),
+        ("size" = Option<String>, Query, description = "The tree size (the latest checkpoint's when left out)"),
+    ),
+    responses(
+        (status = 200, description = "The proof", body = ref("#/components/schemas/InclusionProof")),
+        (status = 400, description = "`invalid-parameter` (not whole numbers, or beyond the log) or `bad-request`"),
+        (status = 404, description = "`not-found`: no checkpoint at that size"),
+    )
+)]
 pub async fn inclusion(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<InclusionQuery>,
@@ -104,6 +116,18 @@ pub async fn inclusion(
     json_response(StatusCode::OK, &answer)
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/log/proof/consistency", tag = "log", summary = "A consistency proof",
+    params(
+        ("from" = String, Query, description = "The older tree size"),
+        ("to" = Option<String>, Query, description = "The newer tree size (the latest checkpoint's when left out)"),
+    ),
+    responses(
+        (status = 200, description = "The proof", body = ref("#/components/schemas/ConsistencyProof")),
+        (status = 400, description = "`invalid-parameter` (not whole numbers, or beyond the log) or `bad-request`"),
+        (status = 404, description = "`not-found`: no checkpoint at that size"),
+    )
+)]
 pub async fn consistency(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ConsistencyQuery>,

@@ -11,6 +11,17 @@ use crate::tlog::TilePath;
 
 const OCTETS: &str = "application/octet-stream";
 
+#[utoipa::path(
+    get, path = "/api/v1/log/tile/{path}", tag = "log", summary = "A log tile",
+    description = "A hash tile or entry bundle (C2SP tlog-tiles), immutable once full.",
+    params(("path" = String, Path, description = "The tile's path after `tile/`, spanning segments: `{L}/{N}[.p/{W}]` or `entries/{N}[.p/{W}]`", example = "0/000")),
+    responses(
+        (status = 200, description = "The tile", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 400, description = "`invalid-parameter`: not a tile path"),
+        (status = 404, description = "`not-found`: beyond the log's size"),
+        (status = 503, description = "`log-damaged`: the tile's events are missing from the store; or `unavailable`/`timeout`"),
+    )
+)]
 pub async fn tile(State(state): State<AppState>, Path(path): Path<String>) -> Result<Response, ApiError> {
     let tile = TilePath::parse(&path).map_err(|e| ApiError::invalid_parameter("tile", e.to_string()))?;
     let missing = || ApiError::not_found(format!("tile/{path} is beyond the log's current size"));

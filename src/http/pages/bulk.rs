@@ -34,11 +34,29 @@ struct BulkForm {
     action: Action,
 }
 
+#[utoipa::path(
+    get, path = "/verify", tag = "pages", summary = "The bulk verification form",
+    params(("lang" = Option<String>, Query, description = "`zh` or `en`")),
+    responses((status = 200, description = "The form", content_type = "text/html", body = String))
+)]
 pub async fn bulk_form(headers: HeaderMap, ApiQuery(query): ApiQuery<LangQuery>) -> Response {
     let lang = Lang::negotiate(query.lang.as_deref(), &headers);
     page(lang, StatusCode::OK, "", Markup::default())
 }
 
+#[utoipa::path(
+    post, path = "/verify", tag = "pages", summary = "Verify a list (form)",
+    request_body(content = String, content_type = "multipart/form-data", description = "The list as text or a file; the action: check, CSV or receipt"),
+    responses(
+        (status = 200, description = "The results", content_type = "text/html", body = String),
+        (status = 303, description = "To the receipt's page"),
+        (status = 400, description = "The form, saying what is wrong", content_type = "text/html", body = String),
+        (status = 413, description = "The form, saying the list is too long", content_type = "text/html", body = String),
+        (status = 422, description = "The form, saying the list is empty", content_type = "text/html", body = String),
+        (status = 429, description = "The form, saying to come back later", content_type = "text/html", body = String),
+        (status = 503, description = "The form, saying the status could not be read", content_type = "text/html", body = String),
+    )
+)]
 pub async fn bulk_submit(
     State(state): State<AppState>,
     client: crate::http::rate_limits::ClientBudget,

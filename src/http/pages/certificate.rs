@@ -16,6 +16,16 @@ use crate::http::views::StatusView;
 use crate::http::AppState;
 use crate::registry::{clock, RegistryError};
 
+#[utoipa::path(
+    get, path = "/certificates/{number}", tag = "pages", summary = "A certificate's page",
+    params(("number" = String, Path, description = "Certificate number", example = "SM2026ASC000001"), ("lang" = Option<String>, Query, description = "`zh` or `en`")),
+    responses(
+        (status = 200, description = "The page", content_type = "text/html", body = String),
+        (status = 400, description = "The page, saying the number is malformed", content_type = "text/html", body = String),
+        (status = 404, description = "The page, saying there is no such certificate", content_type = "text/html", body = String),
+        (status = 503, description = "The page, saying the status could not be read", content_type = "text/html", body = String),
+    )
+)]
 pub async fn certificate_page(
     State(state): State<AppState>,
     headers: HeaderMap,

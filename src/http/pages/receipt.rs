@@ -3,6 +3,7 @@
 //! receipt in a tender file can be checked by anyone with a phone. `POST /receipts` issues one
 //! for a single certificate from the certificate page.
 
+use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -14,6 +15,7 @@ use super::i18n;
 use super::results;
 use super::{china_time, error_box, html_response, url_encode, Lang, Page};
 use crate::domain::receipt::{rows_from_list, Outcome, Receipt, ReceiptRow, MAX_RECEIPT_BYTES};
+use crate::http::error::ApiError;
 use crate::http::extract::ApiQuery;
 use crate::http::AppState;
 use crate::mark::plain::qr_svg;
@@ -32,6 +34,15 @@ pub struct ReceiptPageQuery {
     page: Option<String>,
 }
 
+#[utoipa::path(
+    get, path = "/receipts/{id}", tag = "pages", summary = "A receipt's page",
+    params(("id" = String, Path, description = "The receipt id"), ("lang" = Option<String>, Query, description = "`zh` or `en`")),
+    responses(
+        (status = 200, description = "The receipt, checked again today", content_type = "text/html", body = String),
+        (status = 404, description = "The page, saying there is no such receipt", content_type = "text/html", body = String),
+        (status = 503, description = "The page, saying the status could not be read", content_type = "text/html", body = String),
+    )
+)]
 pub async fn receipt_page(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -104,12 +115,33 @@ pub struct SingleReceipt {
 }
 
 /// `POST /receipts`: a receipt for one certificate, then on to its page.
+#[utoipa::path(
+    post, path = "/receipts", tag = "pages", summary = "Issue a receipt for one certificate (form)",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "`number` and `lang`"),
+    responses(
+        (status = 303, description = "To the receipt's page"),
+        (status = 400, description = "`bad-request`: the form cannot be read"),
+        (status = 415, description = "`unsupported-media-type`: the body is not `application/x-www-form-urlencoded`"),
+        (status = 422, description = "The page, saying what is missing", content_type = "text/html", body = String),
+        (status = 429, description = "The page, saying to come back later", content_type = "text/html", body = String),
+        (status = 503, description = "The page, saying the status could not be read", content_type = "text/html", body = String),
+    )
+)]
 pub async fn issue_single(
     State(state): State<AppState>,
     client: crate::http::rate_limits::ClientBudget,
     headers: HeaderMap,
-    Form(form): Form<SingleReceipt>,
+    form: Result<Form<SingleReceipt>, FormRejection>,
 ) -> Response {
+    // Not a form (another media type, or bytes that do not decode): a problem, as from the API.
+    let form = match form {
+        Ok(Form(form)) => form,
+        Err(FormRejection::InvalidFormContentType(_)) => {
+            return ApiError::unsupported_media_type("send the form as application/x-www-form-urlencoded")
+                .into_response()
+        }
+        Err(rejection) => return ApiError::bad_request(rejection.body_text()).into_response(),
+    };
     let lang = Lang::negotiate(form.lang.as_deref(), &headers);
     let Some(number) = form.number.filter(|n| !n.trim().is_empty()) else {
         return single_failed(lang, StatusCode::UNPROCESSABLE_ENTITY, i18n::RECEIPT_NO_NUMBER);

@@ -50,6 +50,41 @@ impl SearchForm {
     }
 }
 
+/// `GET /`: the search page, routed apart from `/search` so that the contract lists both.
+#[utoipa::path(
+    get, path = "/", tag = "pages", summary = "The home page (search)",
+    params(
+        ("q" = Option<String>, Query, description = "Free text"),
+        ("level" = Option<String>, Query, description = "A level"),
+        ("state" = Option<String>, Query, description = "A state"),
+        ("cursor" = Option<String>, Query, description = "The next page's cursor"),
+        ("lang" = Option<String>, Query, description = "`zh` or `en`"),
+    ),
+    responses(
+        (status = 200, description = "The page", content_type = "text/html", body = String),
+        (status = 400, description = "The page, saying what is wrong with the query", content_type = "text/html", body = String),
+        (status = 503, description = "The page, saying the status could not be read", content_type = "text/html", body = String),
+    )
+)]
+pub async fn home_page(state: State<AppState>, headers: HeaderMap, form: ApiQuery<SearchForm>) -> Response {
+    search_page(state, headers, form).await
+}
+
+#[utoipa::path(
+    get, path = "/search", tag = "pages", summary = "The search page",
+    params(
+        ("q" = Option<String>, Query, description = "Free text"),
+        ("level" = Option<String>, Query, description = "A level"),
+        ("state" = Option<String>, Query, description = "A state"),
+        ("cursor" = Option<String>, Query, description = "The next page's cursor"),
+        ("lang" = Option<String>, Query, description = "`zh` or `en`"),
+    ),
+    responses(
+        (status = 200, description = "The page", content_type = "text/html", body = String),
+        (status = 400, description = "The page, saying what is wrong with the query", content_type = "text/html", body = String),
+        (status = 503, description = "The page, saying the status could not be read", content_type = "text/html", body = String),
+    )
+)]
 pub async fn search_page(
     State(state): State<AppState>,
     headers: HeaderMap,

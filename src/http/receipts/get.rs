@@ -11,6 +11,16 @@ use crate::http::error::ApiError;
 use crate::http::verify::fail_closed;
 use crate::http::AppState;
 
+#[utoipa::path(
+    get, path = "/api/v1/receipts/{id}", tag = "verification", summary = "A stored receipt",
+    description = "The stored document, byte for byte (immutable).",
+    params(("id" = String, Path, description = "32 lower-case hex digits", example = "0123456789abcdef0123456789abcdef")),
+    responses(
+        (status = 200, description = "The receipt document", body = ref("#/components/schemas/ReceiptDocument")),
+        (status = 400, description = "`invalid-parameter`: not a receipt id"),
+        (status = 404, description = "`not-found`: no receipt with that id"),
+    )
+)]
 pub async fn get_receipt(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
     if !is_receipt_id(&id) {
         return Err(ApiError::invalid_parameter("id", "a receipt id is 32 lower-case hex digits"));

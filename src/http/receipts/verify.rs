@@ -13,6 +13,19 @@ use crate::http::verify::fail_closed;
 use crate::http::AppState;
 use crate::registry::receipt::ReceiptError;
 
+#[utoipa::path(
+    post, path = "/api/v1/receipts/verify", tag = "verification", summary = "Check a receipt",
+    description = "Checks a receipt document's signature and says what changed since for each certificate it lists.",
+    request_body(content = ref("#/components/schemas/ReceiptDocument"), content_type = "application/json"),
+    responses(
+        (status = 200, description = "The verdict", body = ref("#/components/schemas/ReceiptCheck")),
+        (status = 400, description = "`malformed-json`"),
+        (status = 413, description = "`payload-too-large`"),
+        (status = 415, description = "`unsupported-media-type`"),
+        (status = 422, description = "`invalid-body`: not a Starmark receipt"),
+        (status = 503, description = "`unavailable` or `status-unconfirmed`"),
+    )
+)]
 pub async fn verify_receipt(
     State(state): State<AppState>,
     ApiJson(document): ApiJson<Value>,

@@ -28,6 +28,27 @@ fn signed_part(query: Option<&str>) -> Option<&str> {
 }
 
 /// `GET /01/{gtin}/21/{serial}`: the scan landing of a GS1 Digital Link mark.
+#[utoipa::path(
+    get, path = "/01/{gtin}/21/{serial}", operation_id = "scan_gs1_mark", tag = "scan", summary = "A GS1 Digital Link mark",
+    description = "A mark bound to a product: the same verdict as `/v/{token}`, or with `linkType` the resolver's links (a redirect or an RFC 9264 linkset). Readable from any origin.",
+    params(
+        ("gtin" = String, Path, description = "The product's GTIN", example = "06901234567892"),
+        ("serial" = String, Path, description = "AI 21 serial (at most 20 characters)"),
+        ("S" = Option<String>, Query, description = "The mark's signed part"),
+        ("linkType" = Option<String>, Query, description = "`gs1:certificationInfo`, `gs1:verificationService` or `all`"),
+        ("lang" = Option<String>, Query, description = "`zh` or `en`"),
+    ),
+    responses(
+        (status = 200, description = "The verdict, or the linkset", content(
+            (String = "text/html"),
+            (ref("#/components/schemas/ScanAnswer") = "application/json"),
+            (ref("#/components/schemas/Linkset") = "application/linkset+json"))),
+        (status = 307, description = "To the target of the link type asked for (`Location`)"),
+        (status = 400, description = "`invalid-parameter`: the GTIN or serial breaks GS1's rules"),
+        (status = 404, description = "`not-found`: no link of that type"),
+        (status = 503, description = "`unavailable` or `status-unconfirmed`: never a verdict"),
+    )
+)]
 pub async fn scan(
     State(state): State<AppState>,
     Path((gtin, serial)): Path<(String, String)>,
@@ -91,7 +112,7 @@ pub async fn scan(
 /// A GS1 Digital Link path this registry does not resolve: qualifiers after the GTIN other than
 /// a serial alone (GS1 orders them 22, 10, 21), or a path that starts with a qualifier instead of
 /// the primary key.
-pub async fn refuse(request: Request) -> Response {
+fn refuse(request: Request) -> Response {
     let path = request.uri().path();
     let detail = if path.starts_with("/01/") {
         format!(
@@ -105,6 +126,50 @@ pub async fn refuse(request: Request) -> Response {
         )
     };
     ApiError::invalid_parameter("path", detail).into_response()
+}
+
+/// `/01/{gtin}/{*rest}` other than a serial alone.
+#[utoipa::path(
+    get, path = "/01/{gtin}/{rest}", tag = "gs1", summary = "Other qualifiers after a GTIN",
+    description = "Refused: a GS1 Digital Link path this registry does not resolve (key qualifiers come in the order 22, 10, 21 after the primary key /01/{{gtin}}). Readable from any origin.",
+    params(("rest" = String, Path, description = "The rest of the path, spanning segments"), ("gtin" = String, Path, description = "The GTIN")),
+    responses((status = 400, description = "`invalid-parameter` (`parameter: path`)"))
+)]
+pub async fn refuse_after_gtin(request: Request) -> Response {
+    refuse(request)
+}
+
+/// `/21/{*rest}`: a serial before the primary key.
+#[utoipa::path(
+    get, path = "/21/{rest}", tag = "gs1", summary = "A path starting with a serial",
+    description = "Refused: a GS1 Digital Link path this registry does not resolve (key qualifiers come in the order 22, 10, 21 after the primary key /01/{{gtin}}). Readable from any origin.",
+    params(("rest" = String, Path, description = "The rest of the path, spanning segments")),
+    responses((status = 400, description = "`invalid-parameter` (`parameter: path`)"))
+)]
+pub async fn refuse_serial_first(request: Request) -> Response {
+    refuse(request)
+}
+
+/// `/10/{*rest}`: a lot before the primary key.
+#[utoipa::path(
+    get, path = "/10/{rest}", tag = "gs1", summary = "A path starting with a lot",
+    description = "Refused: a GS1 Digital Link path this registry does not resolve (key qualifiers come in the order 22, 10, 21 after the primary key /01/{{gtin}}). Readable from any origin.",
+    params(("rest" = String, Path, description = "The rest of the path, spanning segments")),
+    responses((status = 400, description = "`invalid-parameter` (`parameter: path`)"))
+)]
+pub async fn refuse_lot_first(request: Request) -> Response {
+    refuse(request)
+}
+
+/// `/22/{*rest}`: a version before the primary key.
+#[utoipa::path(
+    get, path = "/22/{rest}", tag = "gs1", summary = "A path starting with a version",
+    description = "Refused: a GS1 Digital Link path this registry does not resolve (key qualifiers come in the order 22, 10, 21 after the primary key /01/{{gtin}}). Readable from any origin.",
+    params(("rest" = String, Path, description = "The rest of the path, spanning segments")),
+    responses((status = 400, description = "`invalid-parameter` (`parameter: path`)"))
+)]
+pub async fn refuse_version_first(request: Request) -> Response {
+    refuse(request)
 }
 
 #[cfg(test)]

@@ -38,7 +38,41 @@ fn requested_lang(query: Option<&str>) -> Option<&str> {
 }
 
 /// The request comes last and whole, so its headers are read where they are, not copied.
+#[utoipa::path(
+    get, path = "/v/{token}", tag = "scan", summary = "Scan landing",
+    description = "What a scanned star mark says: a page for browsers, JSON for `Accept: application/json`. Counted in the mark's scan figures.",
+    params(("token" = String, Path, description = "The mark token printed in the QR code"),
+        ("lang" = Option<String>, Query, description = "`zh` or `en` (the page)"),
+        ("Accept" = Option<String>, Header, description = "`application/json` for JSON, else the page")), responses(
+        (status = 200, description = "The verdict (genuine and valid, suspended, revoked, withdrawn, expired, not found, not genuine, mark revoked)", content(
+            (String = "text/html"),
+            (ref("#/components/schemas/ScanAnswer") = "application/json"))),
+        (status = 503, description = "`unavailable` or `status-unconfirmed`: the certificate's status cannot be read; never a verdict"),
+    )
+)]
 pub async fn scan(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    RawQuery(query): RawQuery,
+    request: Request,
+) -> Response {
+    answer(&state, &token, query.as_deref(), request).await
+}
+
+/// `/V/{token}`: the same answer, routed apart so that the contract lists the path.
+#[utoipa::path(
+    get, path = "/V/{token}", tag = "scan", summary = "Scan landing (upper-case URL)",
+    description = "The same as `/v/{token}`, for QR codes that carry the URL in upper case. What a scanned star mark says: a page for browsers, JSON for `Accept: application/json`. Counted in the mark's scan figures.",
+    params(("token" = String, Path, description = "The mark token printed in the QR code"),
+        ("lang" = Option<String>, Query, description = "`zh` or `en` (the page)"),
+        ("Accept" = Option<String>, Header, description = "`application/json` for JSON, else the page")), responses(
+        (status = 200, description = "The verdict (genuine and valid, suspended, revoked, withdrawn, expired, not found, not genuine, mark revoked)", content(
+            (String = "text/html"),
+            (ref("#/components/schemas/ScanAnswer") = "application/json"))),
+        (status = 503, description = "`unavailable` or `status-unconfirmed`: the certificate's status cannot be read; never a verdict"),
+    )
+)]
+pub async fn scan_upper(
     State(state): State<AppState>,
     Path(token): Path<String>,
     RawQuery(query): RawQuery,

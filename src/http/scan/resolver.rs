@@ -124,6 +124,10 @@ pub fn add_link_header(response: &mut Response, anchor: &str) {
 /// standard, with the members its description-file schema names and no others: who runs the
 /// resolver (`name`, `contact` as a vCard's formatted name), where (`resolverRoot`), which keys
 /// and link types it answers, and the JSON-LD context of its linksets.
+#[utoipa::path(
+    get, path = "/.well-known/gs1resolver", tag = "gs1", summary = "The resolver's description",
+    responses((status = 200, description = "The description", body = ref("#/components/schemas/ResolverDescription")))
+)]
 pub async fn description(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
     let issuer = &state.registry.issuer().name;
     let body = json!({

@@ -123,6 +123,27 @@ fn wants_csv(params: &BulkParams, headers: &HeaderMap) -> Result<bool, ApiError>
     }
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/verify/bulk", tag = "verification", summary = "Verify a list",
+    description = "Up to 1,000 USCCs and certificate numbers, each answered with the certificates it names as they stand today; JSON, or CSV with `format=csv`; a signed receipt with `receipt=1`.",
+    params(
+        ("format" = Option<String>, Query, description = "`json` (default) or `csv`"),
+        ("receipt" = Option<String>, Query, description = "`1`/`true` to have a signed receipt stored with the answer"),
+    ),
+    request_body(content = ref("#/components/schemas/QueryList"), description = "`{\"queries\": [...]}` as JSON, or one query per line as `text/csv` or `text/plain`", content_type = "application/json",
+        example = json!({"queries": ["91350200776049653A", "SM2026ASC000001"]})),
+    responses(
+        (status = 200, description = "The answer", content(
+            (ref("#/components/schemas/BulkAnswer") = "application/json"),
+            (String = "text/csv"))),
+        (status = 400, description = "`malformed-json`, `invalid-parameter` or `bad-request`"),
+        (status = 413, description = "`payload-too-large`"),
+        (status = 415, description = "`unsupported-media-type`"),
+        (status = 422, description = "`invalid-field`: the list is empty or longer than 1,000 (`field: queries`)"),
+        (status = 503, description = "`unavailable`: the certificates' status could not be read (never a partial answer), or `status-unconfirmed`"),
+        (status = 429, description = "`rate-limited` or `too-many-requests` (the instance's receipts ceiling)"),
+    )
+)]
 pub async fn verify_bulk(
     State(state): State<AppState>,
     client: ClientBudget,
