@@ -195,8 +195,7 @@ fn route_table(config: &Config, lookup: MethodRouter<AppState>) -> routes::Route
                 .layer(DefaultBodyLimit::max(verify::query_list_limit(config) * 2)),
         );
 
-    api.merge(gs1_resolver())
-        .merge(console::routes())
+    api.merge(gs1_resolver()).merge(console::routes())
 }
 
 /// The routes a GS1 resolver answers, readable from any origin with their preflights

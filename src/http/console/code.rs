@@ -57,7 +57,7 @@ pub async fn at_step(state: &AppState, headers: &HeaderMap, lang: Lang, step: Ne
 }
 
 #[utoipa::path(
-    get, path = "/admin/login/code", tag = "console", summary = "The TOTP code step",
+    get, path = "/admin/login/code", operation_id = "console_get_login_code", tag = "console", summary = "The TOTP code step",
     params(("lang" = Option<String>, Query, description = "`zh` or `en`")),
     responses(
         (status = 200, description = "The form", content_type = "text/html", body = String),
@@ -73,7 +73,7 @@ pub async fn form(State(state): State<AppState>, headers: HeaderMap, ApiQuery(qu
 }
 
 #[utoipa::path(
-    post, path = "/admin/login/code", tag = "console", summary = "Give the TOTP code (form)",
+    post, path = "/admin/login/code", operation_id = "console_post_login_code", tag = "console", summary = "Give the TOTP code (form)",
     request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "csrf, code"),
     responses(
         (status = 303, description = "Signed in, or no session at this step"),

@@ -50,7 +50,7 @@ async fn render(state: &AppState, lang: Lang, session: &SignedIn, notice: Option
 }
 
 #[utoipa::path(
-    get, path = "/admin/login/enrol", tag = "console", summary = "TOTP enrolment: the QR code",
+    get, path = "/admin/login/enrol", operation_id = "console_get_login_enrol", tag = "console", summary = "TOTP enrolment: the QR code",
     params(("lang" = Option<String>, Query, description = "`zh` or `en`")),
     responses(
         (status = 200, description = "The QR code and the form", content_type = "text/html", body = String),
@@ -70,7 +70,7 @@ pub async fn form(State(state): State<AppState>, headers: HeaderMap, ApiQuery(qu
 }
 
 #[utoipa::path(
-    post, path = "/admin/login/enrol", tag = "console", summary = "Confirm enrolment with a first code (form)",
+    post, path = "/admin/login/enrol", operation_id = "console_post_login_enrol", tag = "console", summary = "Confirm enrolment with a first code (form)",
     request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "csrf, code"),
     responses(
         (status = 303, description = "Enrolled and signed in, or no session at this step"),

@@ -15,7 +15,7 @@ use crate::registry::staff::NextStep;
 
 /// `GET /admin`: the home's address has a final slash.
 #[utoipa::path(
-    get, path = "/admin", tag = "console", summary = "To the console's home",
+    get, path = "/admin", operation_id = "console_get_home_redirect", tag = "console", summary = "To the console's home",
     params(("lang" = Option<String>, Query, description = "`zh` or `en`")),
     responses((status = 303, description = "To `/admin/`"))
 )]
@@ -25,7 +25,7 @@ pub async fn redirect_home(headers: HeaderMap, ApiQuery(query): ApiQuery<LangQue
 }
 
 #[utoipa::path(
-    get, path = "/admin/", tag = "console", summary = "The console's home (signed in)",
+    get, path = "/admin/", operation_id = "console_get_home", tag = "console", summary = "The console's home (signed in)",
     params(("lang" = Option<String>, Query, description = "`zh` or `en`")),
     responses(
         (status = 200, description = "The home page", content_type = "text/html", body = String),

@@ -52,7 +52,7 @@ fn render(lang: Lang, username: &str, notice: Option<Markup>) -> String {
 }
 
 #[utoipa::path(
-    get, path = "/admin/login", tag = "console", summary = "The sign-in form",
+    get, path = "/admin/login", operation_id = "console_get_login", tag = "console", summary = "The sign-in form",
     params(("lang" = Option<String>, Query, description = "`zh` or `en`")),
     responses(
         (status = 200, description = "The form", content_type = "text/html", body = String),
@@ -78,7 +78,7 @@ pub async fn form(
 }
 
 #[utoipa::path(
-    post, path = "/admin/login", tag = "console", summary = "Sign in (form)",
+    post, path = "/admin/login", operation_id = "console_post_login", tag = "console", summary = "Sign in (form)",
     request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "username, password"),
     responses(
         (status = 303, description = "Signed in (or the code step next), with the session cookie"),

@@ -17,7 +17,7 @@ pub struct LogoutForm {
 }
 
 #[utoipa::path(
-    post, path = "/admin/logout", tag = "console", summary = "Sign out (form)",
+    post, path = "/admin/logout", operation_id = "console_post_logout", tag = "console", summary = "Sign out (form)",
     request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "csrf"),
     responses(
         (status = 303, description = "Signed out: the session ended and the cookie cleared"),
