@@ -1,6 +1,6 @@
 //! Extractors whose rejections are problem documents instead of axum's plain text.
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{FormRejection, JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
@@ -37,6 +37,29 @@ fn json_problem(rejection: JsonRejection) -> ApiError {
             ApiError::payload_too_large()
         }
         other => ApiError::bad_request(other.body_text()),
+    }
+}
+
+/// A form body (`application/x-www-form-urlencoded`) posted to a page: another media type is a
+/// 415, a body that does not decode or lacks a field a 400, each a problem document as from the
+/// API (browsers posting our own forms never meet them).
+pub struct PageForm<T>(pub T);
+
+impl<S, T> FromRequest<S> for PageForm<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Form::<T>::from_request(request, state).await {
+            Ok(axum::extract::Form(value)) => Ok(Self(value)),
+            Err(FormRejection::InvalidFormContentType(_)) => {
+                Err(ApiError::unsupported_media_type("send the form as application/x-www-form-urlencoded"))
+            }
+            Err(rejection) => Err(ApiError::bad_request(rejection.body_text())),
+        }
     }
 }
 

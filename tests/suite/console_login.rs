@@ -416,3 +416,14 @@ async fn no_session_id_csrf_token_password_or_code_reaches_the_log() {
         assert!(!log.contains(value), "{what} is in the log:\n{log}");
     }
 }
+
+#[tokio::test]
+async fn a_console_post_that_is_not_a_form_is_a_problem_not_plain_text() {
+    let app = crate::common::spawn_app().await;
+    for path in ["/admin/login", "/admin/login/code", "/admin/login/enrol", "/admin/logout"] {
+        let bare = app.client.post(app.url(path)).send().await.expect("post");
+        crate::common::assert_problem(bare, 415, "unsupported-media-type").await;
+        let json = app.client.post(app.url(path)).json(&serde_json::json!({"username": "a"})).send();
+        crate::common::assert_problem(json.await.expect("post"), 415, "unsupported-media-type").await;
+    }
+}

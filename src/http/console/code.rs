@@ -1,13 +1,13 @@
 //! `GET /admin/login/code`: the second-factor form of a pending session; `POST`: the code.
 
-use axum::extract::{Form, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::{frame, page, path_of, see_other, set_cookie, text};
-use crate::http::extract::ApiQuery;
+use crate::http::extract::{ApiQuery, PageForm};
 use crate::http::pages::{Lang, LangQuery};
 use crate::http::AppState;
 use crate::registry::staff::{ConsoleError, NextStep, SignedIn};
@@ -74,9 +74,11 @@ pub async fn form(State(state): State<AppState>, headers: HeaderMap, ApiQuery(qu
 
 #[utoipa::path(
     post, path = "/admin/login/code", operation_id = "console_post_login_code", tag = "console", summary = "Give the TOTP code (form)",
-    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "csrf, code"),
+    request_body(content = Object, content_type = "application/x-www-form-urlencoded", description = "csrf, code"),
     responses(
         (status = 303, description = "Signed in, or no session at this step"),
+        (status = 400, description = "`bad-request`: the form cannot be read"),
+        (status = 415, description = "`unsupported-media-type`: the body is not `application/x-www-form-urlencoded`"),
         (status = 403, description = "A cross-site post or a wrong CSRF token", content_type = "text/html", body = String),
         (status = 422, description = "A wrong or reused code", content_type = "text/html", body = String),
         (status = 429, description = "Too many failures", content_type = "text/html", body = String)
@@ -86,7 +88,7 @@ pub async fn submit(
     State(state): State<AppState>,
     headers: HeaderMap,
     extensions: axum::http::Extensions,
-    Form(form): Form<CodeForm>,
+    PageForm(form): PageForm<CodeForm>,
 ) -> Response {
     let lang = Lang::negotiate(form.lang.as_deref(), &headers);
     let session = match at_step(&state, &headers, lang, NextStep::Code).await {

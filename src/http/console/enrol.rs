@@ -2,14 +2,14 @@
 //! second factor and who has none yet: the `otpauth://` URI as a QR code (drawn by our own
 //! encoder, `mark::qr`, as inline SVG) and the key in base32; `POST`: the first code confirms it.
 
-use axum::extract::{Form, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use maud::{html, Markup, PreEscaped};
 
 use super::code::{at_step, code_form, CodeForm, Refusal};
 use super::{frame, page, path_of, see_other, set_cookie, text};
-use crate::http::extract::ApiQuery;
+use crate::http::extract::{ApiQuery, PageForm};
 use crate::http::pages::{Lang, LangQuery};
 use crate::http::AppState;
 use crate::mark::plain::qr_svg;
@@ -71,9 +71,11 @@ pub async fn form(State(state): State<AppState>, headers: HeaderMap, ApiQuery(qu
 
 #[utoipa::path(
     post, path = "/admin/login/enrol", operation_id = "console_post_login_enrol", tag = "console", summary = "Confirm enrolment with a first code (form)",
-    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "csrf, code"),
+    request_body(content = Object, content_type = "application/x-www-form-urlencoded", description = "csrf, code"),
     responses(
         (status = 303, description = "Enrolled and signed in, or no session at this step"),
+        (status = 400, description = "`bad-request`: the form cannot be read"),
+        (status = 415, description = "`unsupported-media-type`: the body is not `application/x-www-form-urlencoded`"),
         (status = 403, description = "A cross-site post or a wrong CSRF token", content_type = "text/html", body = String),
         (status = 422, description = "A wrong code", content_type = "text/html", body = String),
         (status = 429, description = "Too many failures", content_type = "text/html", body = String)
@@ -83,7 +85,7 @@ pub async fn submit(
     State(state): State<AppState>,
     headers: HeaderMap,
     extensions: axum::http::Extensions,
-    Form(form): Form<CodeForm>,
+    PageForm(form): PageForm<CodeForm>,
 ) -> Response {
     let lang = Lang::negotiate(form.lang.as_deref(), &headers);
     let session = match at_step(&state, &headers, lang, NextStep::Enrol).await {

@@ -1,14 +1,14 @@
 //! `GET /admin/login`: the sign-in form; `POST /admin/login`: the password step. A member who
 //! needs a second factor goes on to the code (or enrolment) step with a pending session.
 
-use axum::extract::{Form, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::{frame, page, path_of, see_other, set_cookie, text};
-use crate::http::extract::ApiQuery;
+use crate::http::extract::{ApiQuery, PageForm};
 use crate::http::pages::Lang;
 use crate::http::AppState;
 use crate::registry::staff::ConsoleError;
@@ -79,9 +79,11 @@ pub async fn form(
 
 #[utoipa::path(
     post, path = "/admin/login", operation_id = "console_post_login", tag = "console", summary = "Sign in (form)",
-    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "username, password"),
+    request_body(content = Object, content_type = "application/x-www-form-urlencoded", description = "username, password"),
     responses(
         (status = 303, description = "Signed in (or the code step next), with the session cookie"),
+        (status = 400, description = "`bad-request`: the form cannot be read"),
+        (status = 415, description = "`unsupported-media-type`: the body is not `application/x-www-form-urlencoded`"),
         (status = 401, description = "Wrong username or password", content_type = "text/html", body = String),
         (status = 403, description = "A cross-site post, or a disabled member", content_type = "text/html", body = String),
         (status = 429, description = "Too many failures: try again after `Retry-After`", content_type = "text/html", body = String)
@@ -91,7 +93,7 @@ pub async fn submit(
     State(state): State<AppState>,
     headers: HeaderMap,
     extensions: axum::http::Extensions,
-    Form(form): Form<LoginForm>,
+    PageForm(form): PageForm<LoginForm>,
 ) -> Response {
     let lang = Lang::negotiate(form.lang.as_deref(), &headers);
     if !super::same_origin(&state, &headers) {

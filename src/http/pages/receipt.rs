@@ -3,8 +3,7 @@
 //! receipt in a tender file can be checked by anyone with a phone. `POST /receipts` issues one
 //! for a single certificate from the certificate page.
 
-use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup, PreEscaped};
@@ -15,8 +14,7 @@ use super::i18n;
 use super::results;
 use super::{china_time, error_box, html_response, url_encode, Lang, Page};
 use crate::domain::receipt::{rows_from_list, Outcome, Receipt, ReceiptRow, MAX_RECEIPT_BYTES};
-use crate::http::error::ApiError;
-use crate::http::extract::ApiQuery;
+use crate::http::extract::{ApiQuery, PageForm};
 use crate::http::AppState;
 use crate::mark::plain::qr_svg;
 use crate::mark::QrMatrix;
@@ -131,17 +129,8 @@ pub async fn issue_single(
     State(state): State<AppState>,
     client: crate::http::rate_limits::ClientBudget,
     headers: HeaderMap,
-    form: Result<Form<SingleReceipt>, FormRejection>,
+    PageForm(form): PageForm<SingleReceipt>,
 ) -> Response {
-    // Not a form (another media type, or bytes that do not decode): a problem, as from the API.
-    let form = match form {
-        Ok(Form(form)) => form,
-        Err(FormRejection::InvalidFormContentType(_)) => {
-            return ApiError::unsupported_media_type("send the form as application/x-www-form-urlencoded")
-                .into_response()
-        }
-        Err(rejection) => return ApiError::bad_request(rejection.body_text()).into_response(),
-    };
     let lang = Lang::negotiate(form.lang.as_deref(), &headers);
     let Some(number) = form.number.filter(|n| !n.trim().is_empty()) else {
         return single_failed(lang, StatusCode::UNPROCESSABLE_ENTITY, i18n::RECEIPT_NO_NUMBER);
