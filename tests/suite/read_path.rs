@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::observe::{announcements_heard, answers_dropped_by_watch};
 use common::redis_feed::wait_for_redis;
+use common::states::{state_at, until_state};
 use common::{issue_body, spawn_app, spawn_app_with, RedisServer, TestApp};
 use serde_json::{json, Value};
 use starmark::cache::shared::{SignedParts, FORMAT};
@@ -51,28 +52,6 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
     fn make_writer(&'a self) -> Self::Writer {
         self.clone()
     }
-}
-
-async fn state_at(app: &TestApp, base: &str, number: &str) -> (u16, Option<String>) {
-    let response = app.client.get(format!("{base}/api/v1/certificates/{number}")).send().await.unwrap();
-    let status = response.status().as_u16();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    (status, body["status"]["state"].as_str().map(String::from))
-}
-
-/// Polls `base` until the certificate reads `state` (failing on any 5xx meanwhile); how soon is
-/// for benchmarks: the tests assert which mechanism carried the change.
-async fn until_state(app: &TestApp, base: &str, number: &str, state: &str) {
-    common::wait::until(format_args!("{number} reading {state} on {base}"), || async {
-        let (status, seen) = state_at(app, base, number).await;
-        assert!(status < 500, "no 5xx while waiting, got {status}");
-        if seen.as_deref() == Some(state) {
-            Ok(())
-        } else {
-            Err(format!("{seen:?}"))
-        }
-    })
-    .await
 }
 
 /// Waits until `registry`'s instance has heard `count` change announcements in all.

@@ -8,6 +8,7 @@ use common::observe::announcements_heard;
 use common::redis_cluster::RedisCluster;
 use common::redis_feed::wait_for_redis;
 use common::scan::scan_json;
+use common::states::{state_at, until_state};
 use common::{issue_body, spawn_app_with, TestApp};
 use serde_json::{json, Value};
 use starmark::cache::shared::slots;
@@ -18,27 +19,6 @@ use crate::common;
 /// The certificates of these tests: enough that their keys fall on every node.
 fn numbers() -> Vec<String> {
     (1..=12).map(|i| format!("SM2026CLUS{i:04}")).collect()
-}
-
-async fn state_at(app: &TestApp, base: &str, number: &str) -> (u16, Option<String>) {
-    let response = app.client.get(format!("{base}/api/v1/certificates/{number}")).send().await.unwrap();
-    let status = response.status().as_u16();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    (status, body["status"]["state"].as_str().map(String::from))
-}
-
-/// Polls until `number` reads `state` on `base`, failing on any 5xx meanwhile.
-async fn until_state(app: &TestApp, base: &str, number: &str, state: &str) {
-    common::wait::until(format_args!("{number} reading {state} on {base}"), || async {
-        let (status, seen) = state_at(app, base, number).await;
-        assert!(status < 500, "no 5xx while waiting, got {status}");
-        if seen.as_deref() == Some(state) {
-            Ok(())
-        } else {
-            Err(format!("{seen:?}"))
-        }
-    })
-    .await
 }
 
 /// Two instances of one store on `cluster`, both connected, with the test's certificates

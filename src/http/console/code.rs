@@ -91,15 +91,10 @@ pub async fn submit(
     PageForm(form): PageForm<CodeForm>,
 ) -> Response {
     let lang = Lang::negotiate(form.lang.as_deref(), &headers);
-    let session = match at_step(&state, &headers, lang, NextStep::Code).await {
-        Ok(session) => session,
+    let (session, code, client) = match code_posted(&state, &headers, &extensions, lang, NextStep::Code, form).await {
+        Ok(posted) => posted,
         Err(response) => return response,
     };
-    if !super::same_origin(&state, &headers) || !session.csrf_matches(form.csrf.as_deref().unwrap_or("")) {
-        return super::form_refused(lang);
-    }
-    let client = super::client_of(&extensions, &headers);
-    let code = form.code.unwrap_or_default();
     match state.registry.console().second_factor(&session, &code, &client).await {
         Ok(full) => see_other(&path_of(full.next, lang), Some(set_cookie(&state, &full.id))),
         Err(error) => match Refusal::of(lang, error) {
@@ -110,6 +105,24 @@ pub async fn submit(
             Err(response) => *response,
         },
     }
+}
+
+/// A code posted at `step`, once the session is at that step and the post is our own form's
+/// (same origin, the session's CSRF token): the session, the code and the client it came
+/// from; otherwise the answer to give instead.
+pub async fn code_posted(
+    state: &AppState,
+    headers: &HeaderMap,
+    extensions: &axum::http::Extensions,
+    lang: Lang,
+    step: NextStep,
+    form: CodeForm,
+) -> Result<(SignedIn, String, String), Response> {
+    let session = at_step(state, headers, lang, step).await?;
+    if !super::same_origin(state, headers) || !session.csrf_matches(form.csrf.as_deref().unwrap_or("")) {
+        return Err(super::form_refused(lang));
+    }
+    Ok((session, form.code.unwrap_or_default(), super::client_of(extensions, headers)))
 }
 
 /// A refused code, said: the status (422, or 429 with `Retry-After`) and the notice to show on

@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use maud::{html, Markup, PreEscaped};
 
-use super::code::{at_step, code_form, CodeForm, Refusal};
+use super::code::{at_step, code_form, code_posted, CodeForm, Refusal};
 use super::{frame, page, path_of, see_other, set_cookie, text};
 use crate::http::extract::{ApiQuery, PageForm};
 use crate::http::pages::{Lang, LangQuery};
@@ -88,15 +88,10 @@ pub async fn submit(
     PageForm(form): PageForm<CodeForm>,
 ) -> Response {
     let lang = Lang::negotiate(form.lang.as_deref(), &headers);
-    let session = match at_step(&state, &headers, lang, NextStep::Enrol).await {
-        Ok(session) => session,
+    let (session, code, client) = match code_posted(&state, &headers, &extensions, lang, NextStep::Enrol, form).await {
+        Ok(posted) => posted,
         Err(response) => return response,
     };
-    if !super::same_origin(&state, &headers) || !session.csrf_matches(form.csrf.as_deref().unwrap_or("")) {
-        return super::form_refused(lang);
-    }
-    let client = super::client_of(&extensions, &headers);
-    let code = form.code.unwrap_or_default();
     match state.registry.console().confirm_enrolment(&session, &code, &client).await {
         Ok(full) => see_other(&path_of(full.next, lang), Some(set_cookie(&state, &full.id))),
         Err(error) => match Refusal::of(lang, error) {

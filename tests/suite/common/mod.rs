@@ -22,6 +22,7 @@ pub mod scan;
 pub mod serve_log;
 pub mod server;
 pub mod sqlite;
+pub mod states;
 pub mod wait;
 
 use std::path::PathBuf;
