@@ -8,13 +8,10 @@
 
 use std::sync::Arc;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use chrono::{DateTime, Utc};
-use rand::RngCore;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::credentials::{self, hash};
 use super::{clock, Registry, RegistryError};
 use crate::domain::clean_text;
 use crate::limits::integrators::ValidKey;
@@ -23,8 +20,6 @@ use crate::store::StoredIntegratorKey;
 
 /// Every integrator key starts with this.
 pub const KEY_PREFIX: &str = "smi_";
-const ID_LEN: usize = 16;
-const SECRET_LEN: usize = 43;
 
 /// Why a presented key is not accepted. The messages never echo the key.
 #[derive(Debug, thiserror::Error)]
@@ -37,21 +32,10 @@ pub enum KeyError {
     Registry(#[from] RegistryError),
 }
 
-fn hash(secret: &str) -> Vec<u8> {
-    Sha256::digest(secret.as_bytes()).to_vec()
-}
-
-/// Splits a key into id and secret, checking its shape; `None` for anything else.
+/// Splits a key into id and secret, checking its shape (a lower-case hex id); `None` for
+/// anything else.
 pub fn key_shape(key: &str) -> Option<(&str, &str)> {
-    let rest = key.strip_prefix(KEY_PREFIX)?;
-    if rest.len() != ID_LEN + 1 + SECRET_LEN || !rest.is_char_boundary(ID_LEN) {
-        return None;
-    }
-    let (id, secret) = rest.split_at(ID_LEN);
-    let secret = secret.strip_prefix('_')?;
-    let id_ok = id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    let secret_ok = secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    (id_ok && secret_ok).then_some((id, secret))
+    credentials::split(key, KEY_PREFIX, |b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// What became of a revocation.
@@ -71,12 +55,7 @@ impl Registry {
         rate: Policy,
     ) -> Result<(StoredIntegratorKey, String), RegistryError> {
         let label = clean_text("label", label, 100)?;
-        let mut id_bytes = [0u8; ID_LEN / 2];
-        let mut secret_bytes = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut id_bytes);
-        rand::rngs::OsRng.fill_bytes(&mut secret_bytes);
-        let id = hex::encode(id_bytes);
-        let secret = URL_SAFE_NO_PAD.encode(secret_bytes);
+        let (id, secret) = credentials::fresh();
         let stored = StoredIntegratorKey {
             id: id.clone(),
             label,
@@ -135,7 +114,7 @@ mod tests {
 
     #[test]
     fn key_shape_is_checked() {
-        let secret = "a".repeat(SECRET_LEN);
+        let secret = "a".repeat(crate::registry::credentials::SECRET_LEN);
         let good = format!("smi_0123456789abcdef_{secret}");
         assert_eq!(key_shape(&good), Some(("0123456789abcdef", secret.as_str())));
         assert_eq!(key_shape(&good.replace("smi_", "smk_")), None, "a staff token's prefix");

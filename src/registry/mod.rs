@@ -9,6 +9,7 @@
 
 mod backing;
 pub mod clock;
+mod credentials;
 mod error;
 mod history;
 pub mod integrator_keys;

@@ -3,12 +3,9 @@
 //! A token reads `smk_<16 hex id>_<43 base64url secret>`. Only the SHA-256 of the secret is
 //! stored; the id finds the row and the hashes are compared in constant time.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use rand::RngCore;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::credentials::{self, hash};
 use super::{clock, Registry, RegistryError};
 use crate::domain::clean_text;
 use crate::domain::Role;
@@ -16,8 +13,6 @@ use crate::store::StoredToken;
 
 /// Every token starts with this, so leaked tokens are easy to grep for.
 pub const TOKEN_PREFIX: &str = "smk_";
-const ID_LEN: usize = 16;
-const SECRET_LEN: usize = 43;
 
 /// Who is calling, once their token checked out.
 #[derive(Clone, Debug)]
@@ -44,33 +39,16 @@ pub enum AuthError {
     Registry(#[from] RegistryError),
 }
 
-fn hash(secret: &str) -> Vec<u8> {
-    Sha256::digest(secret.as_bytes()).to_vec()
-}
-
 /// Splits a token into id and secret, checking its shape.
 fn split(token: &str) -> Option<(&str, &str)> {
-    let rest = token.strip_prefix(TOKEN_PREFIX)?;
-    if rest.len() != ID_LEN + 1 + SECRET_LEN || !rest.is_char_boundary(ID_LEN) {
-        return None;
-    }
-    let (id, secret) = rest.split_at(ID_LEN);
-    let secret = secret.strip_prefix('_')?;
-    let id_ok = id.bytes().all(|b| b.is_ascii_hexdigit());
-    let secret_ok = secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    (id_ok && secret_ok).then_some((id, secret))
+    credentials::split(token, TOKEN_PREFIX, |b| b.is_ascii_hexdigit())
 }
 
 impl Registry {
     /// Creates a token and returns it with the only copy of its full text.
     pub async fn create_token(&self, role: Role, label: &str) -> Result<(StoredToken, String), RegistryError> {
         let label = clean_text("label", label, 100)?;
-        let mut id_bytes = [0u8; ID_LEN / 2];
-        let mut secret_bytes = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut id_bytes);
-        rand::rngs::OsRng.fill_bytes(&mut secret_bytes);
-        let id = hex::encode(id_bytes);
-        let secret = URL_SAFE_NO_PAD.encode(secret_bytes);
+        let (id, secret) = credentials::fresh();
         let stored = StoredToken {
             id: id.clone(),
             role,
@@ -114,7 +92,7 @@ mod tests {
 
     #[test]
     fn token_shape_is_checked() {
-        let secret = "a".repeat(SECRET_LEN);
+        let secret = "a".repeat(crate::registry::credentials::SECRET_LEN);
         let good = format!("smk_0123456789abcdef_{secret}");
         assert_eq!(split(&good), Some(("0123456789abcdef", secret.as_str())));
         assert_eq!(split(&good.replace("smk_", "xyz_")), None);
